@@ -1,0 +1,49 @@
+# alumet-agent: power and energy of Grid'5000 nodes from Kwollect.
+GO       ?= go
+BIN      ?= bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+DATE     := $(shell date -u +%Y-%m-%d)
+LDFLAGS  := -X github.com/alumet-go/alumet-agent/internal/cli.Version=$(VERSION) -X github.com/alumet-go/alumet-agent/internal/cli.BuildDate=$(DATE)
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME ?= 10s
+
+.PHONY: all build demo test test-short lint fuzz bench install clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
+
+install:
+	$(GO) install -ldflags "$(LDFLAGS)" ./cmd/...
+
+## demo: build, start the emulator on loopback, measure a command through the seed's command line, summarise the CSV
+demo: build
+	./scripts/demo.sh
+
+## test: the whole suite (unit, golden, end to end through the binaries), with the race detector
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf $(BIN) demo-out

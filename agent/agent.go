@@ -1,0 +1,114 @@
+// Package agent runs the measurement lifecycle: it starts the plugins and
+// their pipeline, runs a command (exec), follows a process (watch) or runs
+// until a signal (run), then fetches, flushes and shuts down in order.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/alumet-go/alumet-agent/config"
+	"github.com/alumet-go/alumet-agent/internal/logging"
+	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/plugin"
+)
+
+// Log targets, as Alumet names them.
+const (
+	TargetAgent   = "alumet_agent"
+	TargetBuilder = "alumet::agent::builder"
+	TargetExec    = "alumet::agent::exec"
+)
+
+// Agent is a started pipeline with its plugins.
+type Agent struct {
+	log             *slog.Logger
+	registry        *measure.Registry
+	pipeline        *pipeline.Pipeline
+	shutdownTimeout time.Duration
+}
+
+// Start starts the enabled plugins, in config order, then the pipeline.
+func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factories []plugin.Factory, logger *slog.Logger) (*Agent, error) {
+	byName := map[string]plugin.Factory{}
+	for _, f := range factories {
+		byName[f.Name] = f
+	}
+	reg := measure.NewRegistry()
+	builderLog := logging.Target(logger, TargetBuilder)
+	b := pipeline.NewBuilder(reg, loaded.General.SourceChannelSize, builderLog)
+	startTime := time.Now()
+	var started []string
+	for _, ep := range loaded.Enabled {
+		f, ok := byName[ep.Spec.Name]
+		if !ok {
+			return nil, fmt.Errorf("plugin %q has no implementation in this binary", ep.Spec.Name)
+		}
+		plog := logging.Target(logger, f.LogTarget)
+		plog.Debug(fmt.Sprintf("Starting plugin %s v%s with config:\n%s", f.Name, f.Version, config.Redacted(ep.Config)))
+		env := plugin.Env{Pipeline: b, Logger: plog, Mode: mode, StartTime: startTime}
+		if err := f.Start(ctx, ep.Config, env); err != nil {
+			return nil, fmt.Errorf("plugin %s failed to start: %w", f.Name, err)
+		}
+		started = append(started, fmt.Sprintf("%s v%s", f.Name, f.Version))
+	}
+	sources, transforms, outputs := b.Counts()
+	if outputs == 0 {
+		builderLog.Warn("No output is enabled: the measurements will not be written anywhere. Enable one, e.g. --plugins csv,kwollect-input")
+	}
+	summary := []string{"Plugin startup complete."}
+	summary = append(summary, fmt.Sprintf("🧩 %d plugins started:", len(started)))
+	for _, s := range started {
+		summary = append(summary, "    - "+s)
+	}
+	summary = append(summary, fmt.Sprintf("⭕ %d plugins disabled", len(loaded.Disabled)))
+	summary = append(summary, fmt.Sprintf("⏲️ %d sources, 🔀 %d transforms, 📝 %d outputs", sources, transforms, outputs))
+	metrics := reg.All()
+	summary = append(summary, fmt.Sprintf("📏 %d metrics registered:", len(metrics)))
+	for _, m := range metrics {
+		summary = append(summary, fmt.Sprintf("    - %s: %s (%s)", m.Name, m.Type, m.Unit.DisplayName()))
+	}
+	builderLog.Info(strings.Join(summary, "\n"))
+
+	timeout := loaded.General.ShutdownTimeout.D()
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	return &Agent{
+		log:             logger,
+		registry:        reg,
+		pipeline:        b.Start(ctx),
+		shutdownTimeout: timeout,
+	}, nil
+}
+
+// Publish sends a measurement event to the sources and waits for them.
+func (a *Agent) Publish(ctx context.Context, ev pipeline.Event) error {
+	return a.pipeline.Publish(ctx, ev)
+}
+
+// Stop stops the sources, drains the pipeline and flushes every output,
+// within the shutdown timeout. An error means data may be lost.
+func (a *Agent) Stop() error {
+	logging.Target(a.log, TargetBuilder).Info("Stopping the plugins...")
+	ctx, cancel := context.WithTimeout(context.Background(), a.shutdownTimeout)
+	defer cancel()
+	err := a.pipeline.Stop(ctx)
+	if err != nil {
+		logging.Target(a.log, TargetBuilder).Error(fmt.Sprintf("Shutdown finished with errors, some data may be lost:\n%v", err))
+	} else {
+		logging.Target(a.log, TargetBuilder).Info("All plugins stopped, all data written.")
+	}
+	return err
+}
+
+// Registry returns the agent's metric registry.
+func (a *Agent) Registry() *measure.Registry { return a.registry }
+
+// errAgent marks a failure of the agent itself (as opposed to the child's).
+var errAgent = errors.New("agent failure")

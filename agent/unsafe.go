@@ -1,0 +1,5 @@
+package agent
+
+import "unsafe"
+
+func pointerTo(p *int32) unsafe.Pointer { return unsafe.Pointer(p) }

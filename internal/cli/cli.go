@@ -1,0 +1,388 @@
+// Package cli is the alumet-agent command line: Alumet's flags and
+// subcommands on top of the agent package.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/alumet-go/alumet-agent/agent"
+	"github.com/alumet-go/alumet-agent/config"
+	"github.com/alumet-go/alumet-agent/internal/logging"
+	"github.com/alumet-go/alumet-agent/plugin"
+	"github.com/alumet-go/alumet-agent/plugins/all"
+)
+
+// Version and BuildDate are set at link time (-ldflags -X).
+var (
+	Version   = "0.1.0-dev"
+	BuildDate = "unknown"
+)
+
+// usageError is a command-line mistake: exit code 2 and the usage on stderr.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// exitError carries an exit code decided by a subcommand.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit code %d", e.code) }
+
+type globals struct {
+	configPath      string
+	noDefaultConfig bool
+	overrides       []string
+	plugins         []string
+	outputFile      string
+	version         bool
+	logLevel        string
+	// Tuning flags of Alumet, accepted so scripts keep working.
+	maxUpdateInterval string
+	sourceChannelSize int
+	normalThreads     int
+	priorityThreads   int
+	relayOut, relayIn string
+
+	stdout, stderr io.Writer
+	logger         *slog.Logger
+}
+
+// Main runs the command line and returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	var ee exitError
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "error: %v\n\n", ue.err)
+		cmd, _, ferr := root.Find(args)
+		if ferr != nil || cmd == nil {
+			cmd = root
+		}
+		fmt.Fprint(stderr, cmd.UsageString())
+		return 2
+	default:
+		if g.logger != nil {
+			logging.Target(g.logger, agent.TargetAgent).Error(fmt.Sprintf("Error: %v", err))
+		} else {
+			fmt.Fprintf(stderr, "Error: %v\n", err)
+		}
+		return 1
+	}
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "alumet-agent [OPTIONS] [COMMAND]",
+		Short: "Alumet standard agent: measure energy and performance metrics",
+		Long: "Alumet standard agent: measure energy and performance metrics\n\n" +
+			"This Go agent reads Grid'5000 power data from Kwollect (kwollect-input) and writes Alumet's CSV.",
+		SilenceErrors:    true,
+		SilenceUsage:     true,
+		TraverseChildren: true,
+		Args:             func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.NoArgs(cmd, args)) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.runMode(cmd)
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.version {
+				fmt.Fprintf(g.stdout, "alumet-agent %s (%s)\n", Version, BuildDate)
+				return exitError{0}
+			}
+			return g.setupLogging()
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.DisableFlagsInUseLine = true
+	f := root.Flags()
+	f.StringVar(&g.configPath, "config", "", "path to the config file [env: ALUMET_CONFIG] [default: alumet-config.toml]")
+	f.BoolVar(&g.noDefaultConfig, "no-default-config", false, "fail if the config file does not exist instead of generating it")
+	f.StringArrayVar(&g.overrides, "config-override", nil, "TOML merged into the config, e.g. plugins.csv.output_path='run1.csv' (repeatable)")
+	f.StringSliceVar(&g.plugins, "plugins", nil, "enable only these plugins, e.g. csv,kwollect-input")
+	f.StringVar(&g.outputFile, "output-file", "", "shortcut for --config-override plugins.csv.output_path=PATH")
+	f.BoolVarP(&g.version, "version", "V", false, "print version")
+	f.StringVar(&g.logLevel, "log-level", "", "log filter, e.g. debug or info,plugin_kwollect_input=debug [env: ALUMET_LOG, RUST_LOG]")
+	f.StringVar(&g.maxUpdateInterval, "max-update-interval", "", "maximum latency of source commands (accepted for compatibility)")
+	f.IntVar(&g.sourceChannelSize, "source-channel-size", 0, "capacity of the source queue, in buffers")
+	f.IntVar(&g.normalThreads, "normal-worker-threads", 0, "size of the worker pool (accepted for compatibility) [env: ALUMET_NORMAL_THREADS]")
+	f.IntVar(&g.priorityThreads, "priority-worker-threads", 0, "size of the real-time pool (accepted for compatibility) [env: ALUMET_PRIORITY_THREADS]")
+	f.StringVar(&g.relayOut, "relay-out", "", "shortcut for plugins.relay-client.relay_server (not implemented in this agent)")
+	f.StringVar(&g.relayIn, "relay-in", "", "shortcut for plugins.relay-server.address (not implemented in this agent)")
+	root.Flags().SortFlags = false
+
+	root.AddCommand(g.runCmd(), g.execCmd(), g.watchCmd(), g.configCmd(), g.pluginsCmd())
+	for _, c := range root.Commands() {
+		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	}
+	root.SetHelpCommand(&cobra.Command{Use: "help [command]", Short: "Print this message or the help of the given subcommand(s)",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, _, err := root.Find(args)
+			if cmd == nil || err != nil {
+				return usageError{fmt.Errorf("unknown help topic %q", args)}
+			}
+			return cmd.Help()
+		}})
+	return root
+}
+
+func (g *globals) setupLogging() error {
+	spec := g.logLevel
+	if spec == "" {
+		spec = os.Getenv("ALUMET_LOG")
+	}
+	if spec == "" {
+		spec = os.Getenv("RUST_LOG")
+	}
+	filter, err := logging.ParseFilter(spec)
+	if err == nil && g.logLevel != "" {
+		// On our own flag a bare word must be a level: "loud" is a typo, not a target.
+		for _, d := range strings.Split(g.logLevel, ",") {
+			if d = strings.TrimSpace(d); d != "" && !strings.Contains(d, "=") {
+				if _, lerr := logging.ParseLevel(d); lerr != nil {
+					err = lerr
+				}
+			}
+		}
+	}
+	if err != nil {
+		if g.logLevel != "" {
+			return usageError{err}
+		}
+		filter = logging.Filter{Default: slog.LevelInfo}
+		defer func() { g.logger.Warn(fmt.Sprintf("ignoring the log filter %q: %v", spec, err)) }()
+	}
+	color := false
+	if f, ok := g.stderr.(*os.File); ok {
+		color = logging.IsTerminal(f)
+	}
+	g.logger = slog.New(logging.NewHandler(g.stderr, filter, color))
+	return nil
+}
+
+func (g *globals) factories() []plugin.Factory { return all.Factories() }
+
+func (g *globals) specs() []config.PluginSpec {
+	var specs []config.PluginSpec
+	for _, f := range g.factories() {
+		specs = append(specs, config.PluginSpec{Name: f.Name, Version: f.Version, DefaultConfig: f.DefaultConfig})
+	}
+	return specs
+}
+
+func (g *globals) loadOptions() (config.Options, error) {
+	o := config.Options{
+		Path:            g.configPath,
+		NoDefaultConfig: g.noDefaultConfig,
+		Overrides:       append([]string(nil), g.overrides...),
+		OutputFile:      g.outputFile,
+		Plugins:         g.plugins,
+		Specs:           g.specs(),
+		Logger:          logging.Target(g.logger, agent.TargetAgent),
+	}
+	if g.relayOut != "" {
+		o.Overrides = append(o.Overrides, "plugins.relay-client.relay_server = "+strconv.Quote(g.relayOut))
+	}
+	if g.relayIn != "" {
+		o.Overrides = append(o.Overrides, "plugins.relay-server.address = "+strconv.Quote(g.relayIn))
+	}
+	if g.maxUpdateInterval != "" {
+		if _, err := config.ParseDuration(g.maxUpdateInterval); err != nil {
+			return o, usageError{fmt.Errorf("--max-update-interval: %w", err)}
+		}
+	}
+	return o, nil
+}
+
+func (g *globals) load() (*config.Loaded, error) {
+	o, err := g.loadOptions()
+	if err != nil {
+		return nil, err
+	}
+	loaded, err := config.Load(o)
+	if err != nil {
+		return nil, err
+	}
+	if g.sourceChannelSize > 0 {
+		loaded.General.SourceChannelSize = g.sourceChannelSize
+	}
+	if g.normalThreads > 0 || g.priorityThreads > 0 || g.maxUpdateInterval != "" {
+		logging.Target(g.logger, agent.TargetAgent).Debug("tuning flags --max-update-interval and --*-worker-threads are accepted for compatibility and ignored")
+	}
+	return loaded, nil
+}
+
+// start loads the config and starts the agent in the given mode.
+func (g *globals) start(ctx context.Context, mode plugin.Mode) (*agent.Agent, error) {
+	logging.Target(g.logger, agent.TargetAgent).Info(fmt.Sprintf("Starting Alumet agent 'alumet-agent' v%s", Version))
+	loaded, err := g.load()
+	if err != nil {
+		return nil, err
+	}
+	return agent.Start(ctx, mode, loaded, g.factories(), g.logger)
+}
+
+// notifySignals catches SIGINT and SIGTERM so the agent can flush before exiting.
+func notifySignals() chan os.Signal {
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	return ch
+}
+
+func (g *globals) runMode(cmd *cobra.Command) error {
+	sigs := notifySignals()
+	a, err := g.start(cmd.Context(), plugin.ModeRun)
+	if err != nil {
+		return err
+	}
+	return exitError{a.Run(sigs, os.Exit)}
+}
+
+func (g *globals) runCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run the agent and monitor the system until Ctrl+C or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, args []string) error { return g.runMode(cmd) },
+	}
+}
+
+func (g *globals) execCmd() *cobra.Command {
+	var ignore bool
+	c := &cobra.Command{
+		Use:   "exec [--ignore-exit-code] [--] PROGRAM [ARGS]...",
+		Short: "Execute a command and observe its process",
+		Long: "Execute a command and observe its process.\n\n" +
+			"Every argument after PROGRAM goes to it unchanged (one `--` right after PROGRAM is dropped).\n" +
+			"The agent exits with the command's exit code (128+N if a signal N killed it).",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{errors.New("exec needs a PROGRAM to run")}
+			}
+			if len(args) > 1 && args[1] == "--" {
+				args = append(args[:1:1], args[2:]...)
+			}
+			sigs := notifySignals()
+			a, err := g.start(cmd.Context(), plugin.ModeExec)
+			if err != nil {
+				return err
+			}
+			return exitError{a.Exec(cmd.Context(), agent.ExecOptions{Argv: args, IgnoreExitCode: ignore, Signals: sigs})}
+		},
+	}
+	c.Flags().SetInterspersed(false)
+	c.Flags().BoolVar(&ignore, "ignore-exit-code", false, "exit with 0 whatever the command's exit code, unless the agent fails")
+	return c
+}
+
+func (g *globals) watchCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "watch PID",
+		Short: "Watch a running process and measure it until it ends",
+		Args:  func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.ExactArgs(1)(cmd, args)) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pid, err := strconv.Atoi(args[0])
+			if err != nil || pid <= 0 {
+				return usageError{fmt.Errorf("invalid PID %q: expected a positive integer", args[0])}
+			}
+			if err := agent.CheckPID(pid); err != nil {
+				return err
+			}
+			sigs := notifySignals()
+			a, err := g.start(cmd.Context(), plugin.ModeWatch)
+			if err != nil {
+				return err
+			}
+			return exitError{a.Watch(cmd.Context(), pid, sigs)}
+		},
+	}
+}
+
+func wrapUsage(err error) error {
+	if err != nil {
+		return usageError{err}
+	}
+	return nil
+}
+
+func (g *globals) configCmd() *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Manipulate the configuration", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return usageError{errors.New("config needs a subcommand: regen")} }}
+	c.AddCommand(&cobra.Command{
+		Use:   "regen",
+		Short: "Regenerate the configuration file and stop",
+		Args:  func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.NoArgs(cmd, args)) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := g.loadOptions()
+			if err != nil {
+				return err
+			}
+			path, err := config.Regen(o)
+			if err != nil {
+				return err
+			}
+			logging.Target(g.logger, agent.TargetAgent).Info("Default configuration file written to: " + path)
+			return nil
+		},
+	})
+	return c
+}
+
+func (g *globals) pluginsCmd() *cobra.Command {
+	var status bool
+	c := &cobra.Command{Use: "plugins", Short: "Manipulate the plugins", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return usageError{errors.New("plugins needs a subcommand: list")} }}
+	c.PersistentFlags().BoolVar(&status, "status", false, "show which plugins are enabled by the config and flags")
+	c.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the plugins of this agent",
+		Args:  func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.NoArgs(cmd, args)) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var b strings.Builder
+			if !status {
+				b.WriteString("Available plugins:\n")
+				for _, f := range g.factories() {
+					fmt.Fprintf(&b, "- %s v%s\n", f.Name, f.Version)
+				}
+			} else {
+				loaded, err := g.load()
+				if err != nil {
+					return err
+				}
+				b.WriteString("Enabled plugins:\n")
+				for _, p := range loaded.Enabled {
+					fmt.Fprintf(&b, "- %s v%s\n", p.Spec.Name, p.Spec.Version)
+				}
+				b.WriteString("\nDisabled plugins:\n")
+				for _, p := range loaded.Disabled {
+					fmt.Fprintf(&b, "- %s v%s\n", p.Name, p.Version)
+				}
+			}
+			b.WriteString("\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n")
+			_, err := io.WriteString(g.stdout, b.String())
+			return err
+		},
+	})
+	return c
+}

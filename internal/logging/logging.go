@@ -1,0 +1,211 @@
+// Package logging writes log/slog records in env_logger's format, the one
+// Alumet users scrape: "[2025-08-05T07:44:46Z INFO  target] message".
+package logging
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// LevelTrace is below slog's Debug, for env_logger's trace.
+const LevelTrace = slog.LevelDebug - 4
+
+// TargetKey is the attribute that carries a record's target.
+const TargetKey = "target"
+
+// Filter is a parsed RUST_LOG-style directive list: a default level and
+// per-target levels, e.g. "info,plugin_kwollect_input=debug".
+type Filter struct {
+	Default slog.Level
+	Targets []TargetLevel // longest prefix wins
+}
+
+// TargetLevel is one "target=level" directive.
+type TargetLevel struct {
+	Target string
+	Level  slog.Level
+}
+
+// ParseLevel parses an env_logger level name.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "trace":
+		return LevelTrace, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	case "off":
+		return slog.LevelError + 100, nil
+	}
+	return 0, fmt.Errorf("invalid log level %q (valid: trace, debug, info, warn, error, off)", s)
+}
+
+// ParseFilter parses "level", "target=level" and comma-separated lists of both.
+// An empty string gives info.
+func ParseFilter(s string) (Filter, error) {
+	f := Filter{Default: slog.LevelInfo}
+	for _, d := range strings.Split(s, ",") {
+		d = strings.TrimSpace(d)
+		if d == "" {
+			continue
+		}
+		target, level, hasTarget := strings.Cut(d, "=")
+		if !hasTarget {
+			// A bare word is a level, or a target enabled at every level as in env_logger.
+			if l, err := ParseLevel(d); err == nil {
+				f.Default = l
+			} else {
+				f.Targets = append(f.Targets, TargetLevel{Target: d, Level: LevelTrace})
+			}
+			continue
+		}
+		l, err := ParseLevel(level)
+		if err != nil {
+			return Filter{}, fmt.Errorf("log filter %q: %w", d, err)
+		}
+		f.Targets = append(f.Targets, TargetLevel{Target: strings.TrimSpace(target), Level: l})
+	}
+	return f, nil
+}
+
+// LevelFor returns the minimum level enabled for target.
+func (f Filter) LevelFor(target string) slog.Level {
+	best, bestLen := f.Default, -1
+	for _, t := range f.Targets {
+		if len(t.Target) > bestLen && strings.HasPrefix(target, t.Target) {
+			best, bestLen = t.Level, len(t.Target)
+		}
+	}
+	return best
+}
+
+func (f Filter) minLevel() slog.Level {
+	m := f.Default
+	for _, t := range f.Targets {
+		m = min(m, t.Level)
+	}
+	return m
+}
+
+// Handler is a slog.Handler writing env_logger lines.
+type Handler struct {
+	mu     *sync.Mutex
+	w      io.Writer
+	filter Filter
+	color  bool
+	target string
+	attrs  string // pre-rendered " key=value" attributes
+	now    func() time.Time // tests pin the clock; nil = the record's time
+}
+
+// NewHandler returns a handler writing to w. Colours are used when color is set.
+func NewHandler(w io.Writer, f Filter, color bool) *Handler {
+	return &Handler{mu: &sync.Mutex{}, w: w, filter: f, color: color, target: "alumet_agent"}
+}
+
+// Enabled reports whether some target logs at level l; Handle filters per target.
+func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.filter.minLevel() }
+
+// WithAttrs returns a handler whose records carry attrs; a "target" attribute sets the target.
+func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	var b strings.Builder
+	b.WriteString(h.attrs)
+	for _, a := range attrs {
+		if a.Key == TargetKey {
+			c.target = a.Value.String()
+			continue
+		}
+		appendAttr(&b, a)
+	}
+	c.attrs = b.String()
+	return &c
+}
+
+// WithGroup is not used by the agent; groups are flattened.
+func (h *Handler) WithGroup(string) slog.Handler { return h }
+
+func levelName(l slog.Level) string {
+	switch {
+	case l < slog.LevelDebug:
+		return "TRACE"
+	case l < slog.LevelInfo:
+		return "DEBUG"
+	case l < slog.LevelWarn:
+		return "INFO "
+	case l < slog.LevelError:
+		return "WARN "
+	}
+	return "ERROR"
+}
+
+var levelColor = map[string]string{"TRACE": "\x1b[36m", "DEBUG": "\x1b[34m", "INFO ": "\x1b[32m", "WARN ": "\x1b[33m", "ERROR": "\x1b[31m"}
+
+// Handle writes one line (or the message's lines as they are).
+func (h *Handler) Handle(_ context.Context, r slog.Record) error {
+	target := h.target
+	var b strings.Builder
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == TargetKey {
+			target = a.Value.String()
+			return true
+		}
+		appendAttr(&b, a)
+		return true
+	})
+	if r.Level < h.filter.LevelFor(target) {
+		return nil
+	}
+	t := r.Time
+	if h.now != nil {
+		t = h.now()
+	} else if t.IsZero() {
+		t = time.Now()
+	}
+	lvl := levelName(r.Level)
+	if h.color {
+		lvl = levelColor[lvl] + lvl + "\x1b[0m"
+	}
+	line := fmt.Sprintf("[%s %s %s] %s%s%s\n", t.UTC().Format("2006-01-02T15:04:05Z"), lvl, target, r.Message, h.attrs, b.String())
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := io.WriteString(h.w, line)
+	return err
+}
+
+func appendAttr(b *strings.Builder, a slog.Attr) {
+	if a.Equal(slog.Attr{}) {
+		return
+	}
+	b.WriteByte(' ')
+	b.WriteString(a.Key)
+	b.WriteByte('=')
+	v := a.Value.Resolve().String()
+	if strings.ContainsAny(v, " \"=") {
+		fmt.Fprintf(b, "%q", v)
+	} else {
+		b.WriteString(v)
+	}
+}
+
+// IsTerminal reports whether f is a character device (a TTY).
+func IsTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// Target returns a logger whose records carry the given target.
+func Target(l *slog.Logger, target string) *slog.Logger {
+	return l.With(slog.String(TargetKey, target))
+}

@@ -1,0 +1,58 @@
+package logging
+
+import (
+	"bytes"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseFilter(t *testing.T) {
+	tests := []struct {
+		spec    string
+		target  string
+		want    slog.Level
+		wantErr bool
+	}{
+		{spec: "", target: "x", want: slog.LevelInfo},
+		{spec: "debug", target: "x", want: slog.LevelDebug},
+		{spec: "info,plugin_kwollect_input=debug", target: "plugin_kwollect_input", want: slog.LevelDebug},
+		{spec: "info,plugin_kwollect_input=debug", target: "alumet_agent", want: slog.LevelInfo},
+		{spec: "warn,alumet=trace", target: "alumet::agent::exec", want: LevelTrace},
+		{spec: "error", target: "x", want: slog.LevelError},
+		{spec: "x=loud", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			f, err := ParseFilter(tt.spec)
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.want, f.LevelFor(tt.target))
+		})
+	}
+}
+
+func TestHandlerFormat(t *testing.T) {
+	var out bytes.Buffer
+	f, err := ParseFilter("info,noisy=error")
+	require.NoError(t, err)
+	h := NewHandler(&out, f, false)
+	h.now = func() time.Time { return time.Date(2025, 8, 5, 7, 44, 46, 123, time.UTC) }
+	log := slog.New(h)
+	Target(log, "plugin_kwollect_input").Info("API request should be triggered with URL: https://x/y?nodes=a,b")
+	log.Warn("careful", "n", 3)
+	Target(log, "alumet::agent::exec").Error("boom")
+	Target(log, "noisy").Warn("hidden")
+	log.Debug("hidden too")
+	Target(log, "alumet::agent::builder").Info("Plugin startup complete.\n    - csv v0.2.0")
+	want := "[2025-08-05T07:44:46Z INFO  plugin_kwollect_input] API request should be triggered with URL: https://x/y?nodes=a,b\n" +
+		"[2025-08-05T07:44:46Z WARN  alumet_agent] careful n=3\n" +
+		"[2025-08-05T07:44:46Z ERROR alumet::agent::exec] boom\n" +
+		"[2025-08-05T07:44:46Z INFO  alumet::agent::builder] Plugin startup complete.\n    - csv v0.2.0\n"
+	require.Equal(t, want, out.String())
+}

@@ -1,0 +1,233 @@
+package kwollect
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DefaultBaseURL is the production Grid'5000 API prefix used by every known
+// Kwollect client.
+const DefaultBaseURL = "https://api.grid5000.fr/stable"
+
+// Options configures a Client. The zero value talks to DefaultBaseURL
+// without credentials, which works from inside Grid'5000.
+type Options struct {
+	// BaseURL is the API prefix, default DefaultBaseURL; a trailing "/" is
+	// tolerated. It must be https://, except http:// on a loopback host
+	// (127.0.0.0/8, ::1, localhost), which is how the local emulator runs.
+	// Credentials embedded as https://user:pass@host are moved to
+	// Login/Password (unless those are set) and never appear in URLs.
+	BaseURL string
+	// Login and Password are sent as HTTP Basic auth, only when one of them
+	// is non-empty. Needed from outside Grid'5000 only.
+	Login    string
+	Password string
+	// HTTPClient is optional. The default keeps connections alive, verifies
+	// TLS certificates and has no global timeout: every call takes a
+	// context, which bounds it.
+	HTTPClient *http.Client
+	// UserAgent is optional.
+	UserAgent string
+	// OnBadRow, if set, is called for every malformed row that Stream and
+	// FetchWindow skip (see DecodeOptions).
+	OnBadRow func(*RowError)
+}
+
+// Client queries one Grid'5000 API prefix. It is safe for concurrent use.
+type Client struct {
+	base      string // no trailing slash, no credentials
+	login     string
+	password  string
+	hc        *http.Client
+	userAgent string
+	onBadRow  func(*RowError)
+	now       func() time.Time // for HTTP-date Retry-After values
+}
+
+const defaultUserAgent = "alumet-agent-kwollect (Go)"
+
+// NewClient validates o and returns a Client. Errors explain what is wrong
+// with the base URL (unparsable, not https, ...) without echoing a password.
+func NewClient(o Options) (*Client, error) {
+	raw := strings.TrimSpace(o.BaseURL)
+	if raw == "" {
+		raw = DefaultBaseURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the raw URL, password included
+		}
+		return nil, fmt.Errorf("api_url %q: not a valid URL: %w", redactRaw(raw), err)
+	}
+	shown := u.Redacted()
+	if u.User != nil {
+		if o.Login == "" && o.Password == "" {
+			o.Login = u.User.Username()
+			o.Password, _ = u.User.Password()
+		}
+		u.User = nil
+		shown = u.String()
+	}
+	switch {
+	case u.Scheme == "" || u.Host == "":
+		return nil, fmt.Errorf("api_url %q: want an absolute URL such as %s", shown, DefaultBaseURL)
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return nil, fmt.Errorf("api_url %q: must not contain a query or fragment (want e.g. %s)", shown, DefaultBaseURL)
+	case u.Scheme == "https":
+	case u.Scheme == "http":
+		if !IsLoopbackHost(u.Hostname()) {
+			return nil, fmt.Errorf("api_url %q: plain http is only allowed for loopback hosts (the local emulator); use https://", shown)
+		}
+	default:
+		return nil, fmt.Errorf("api_url %q: unsupported scheme %q; use https://", shown, u.Scheme)
+	}
+	hc := o.HTTPClient
+	if hc == nil {
+		hc = defaultHTTPClient()
+	}
+	ua := o.UserAgent
+	if ua == "" {
+		ua = defaultUserAgent
+	}
+	return &Client{
+		base:      strings.TrimRight(u.String(), "/"),
+		login:     o.Login,
+		password:  o.Password,
+		hc:        hc,
+		userAgent: ua,
+		onBadRow:  o.OnBadRow,
+		now:       time.Now,
+	}, nil
+}
+
+// IsLoopbackHost reports whether host (no port) is "localhost" or a loopback
+// IP address (127.0.0.0/8, ::1).
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func defaultHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// Certificates are always verified: the password travels in the
+	// Authorization header.
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, CheckRedirect: noDowngrade}
+}
+
+// noDowngrade refuses a redirect from https to http: net/http would copy
+// the Authorization header to the same host over plain text.
+func noDowngrade(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+		return fmt.Errorf("refusing redirect from https to %s (credentials would travel in clear)", req.URL.Redacted())
+	}
+	return nil
+}
+
+// redactRaw hides the userinfo of a URL that url.Parse rejected.
+func redactRaw(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
+		return s[:i+3] + "xxxxx@" + rest[at+1:]
+	}
+	return s
+}
+
+// BaseURL returns the API prefix in use, without credentials.
+func (c *Client) BaseURL() string { return c.base }
+
+// Stream sends one GET for q and calls fn for each row as it is decoded
+// from the body; the body is never held in memory. The *Row passed to fn is
+// overwritten after fn returns (a shallow copy is safe to keep, see Decode).
+// Malformed rows are skipped and reported to Options.OnBadRow.
+//
+// It returns the number of rows fn accepted. Errors: *APIError or
+// *GatewayError for a non-2xx answer, *NetworkError when no answer came,
+// *TruncatedError for a body cut mid-array, an error wrapping ErrNotArray
+// for a 2xx body that is not an array, and fn's own error unchanged.
+func (c *Client) Stream(ctx context.Context, q Query, fn func(*Row) error) (int, error) {
+	if err := q.validate(); err != nil {
+		return 0, err
+	}
+	return c.stream(ctx, c.URL(q), fn)
+}
+
+func (c *Client) stream(ctx context.Context, u string, fn func(*Row) error) (int, error) {
+	resp, err := c.get(ctx, u)
+	if err != nil {
+		return 0, err
+	}
+	defer drainClose(resp.Body)
+	if resp.StatusCode == http.StatusNoContent {
+		return 0, nil
+	}
+	n, err := DecodeWith(resp.Body, DecodeOptions{OnBadRow: c.onBadRow}, fn)
+	if err != nil {
+		var te *TruncatedError
+		switch {
+		case errors.As(err, &te) && te.URL == "":
+			te.URL = u
+		case errors.Is(err, ErrNotArray):
+			err = fmt.Errorf("%w (HTTP %d, Content-Type %q, from %s)", err, resp.StatusCode, resp.Header.Get("Content-Type"), u)
+		}
+	}
+	return n, err
+}
+
+// get sends the GET and returns a 2xx response, or a typed error.
+func (c *Client) get(ctx context.Context, u string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("kwollect: GET %s: %w", u, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	authSent := c.login != "" || c.password != ""
+	if authSent {
+		req.SetBasicAuth(c.login, c.password)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error would repeat the URL
+		}
+		return nil, &NetworkError{URL: u, Err: err}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer drainClose(resp.Body)
+		return nil, httpError(resp, u, authSent, c.now())
+	}
+	return resp, nil
+}
+
+// drainClose reads a little of what is left so the connection can be
+// reused, then closes the body.
+func drainClose(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 16<<10))
+	_ = body.Close()
+}

@@ -1,0 +1,144 @@
+package measure
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestValueText(t *testing.T) {
+	tests := []struct {
+		v    Value
+		want string
+	}{
+		{Float(0.5), "0.5"},
+		{Float(131), "131"},
+		{Float(1.72e9), "1720000000"},
+		{Float(129.87), "129.87"},
+		{Float(math.NaN()), "NaN"},
+		{Float(math.Inf(1)), "inf"},
+		{Float(math.Inf(-1)), "-inf"},
+		{Float(-0.25), "-0.25"},
+		{Uint(0), "0"},
+		{Uint(math.MaxUint64), "18446744073709551615"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, tt.v.String())
+	}
+	require.Equal(t, U64, Uint(3).Type())
+	require.InDelta(t, 3.0, Uint(3).Float64(), 0)
+}
+
+func TestAttrText(t *testing.T) {
+	tests := []struct {
+		v    AttrValue
+		want string
+	}{
+		{String("package"), "package"},
+		{AttrValue{Type: AttrBool, Bool: true}, "true"},
+		{AttrValue{Type: AttrU64, U64: 7}, "7"},
+		{AttrValue{Type: AttrF64, F64: 1.5}, "1.5"},
+		{AttrValue{Type: AttrU64List, List: []uint64{1, 2, 3}}, "[1, 2, 3]"},
+		{AttrValue{Type: AttrU64List}, "[]"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, tt.v.String())
+	}
+}
+
+func TestParseUnit(t *testing.T) {
+	tests := []struct {
+		in              string
+		unique, display string
+		wantErr         bool
+	}{
+		{in: "W", unique: "W", display: "W"},
+		{in: "ms", unique: "millis", display: "ms"},
+		{in: "millis", unique: "millis", display: "ms"},
+		{in: "kW", unique: "kiloW", display: "kW"},
+		{in: "MJ", unique: "megaJ", display: "MJ"},
+		{in: "μs", unique: "micros", display: "μs"},
+		{in: "W.h", unique: "W.h", display: "Wh"},
+		{in: "Wh", unique: "W.h", display: "Wh"},
+		{in: "By", unique: "By", display: "B"},
+		{in: "B", unique: "By", display: "B"},
+		{in: "Cel", unique: "Cel", display: "°C"},
+		{in: "1", unique: "1", display: ""},
+		{in: "min", wantErr: true},
+		{in: "metrics", wantErr: true},
+		{in: "", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			u, err := ParseUnit(tt.in)
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.unique, u.UniqueName())
+			require.Equal(t, tt.display, u.DisplayName())
+		})
+	}
+}
+
+func TestUnitFromKwollectMetric(t *testing.T) {
+	tests := []struct{ metric, unique, display string }{
+		{"wattmetre_power_watt", "W", "W"},
+		{"bmc_node_power_watt", "W", "W"},
+		{"pdu_outlet_power_watt", "W", "W"},
+		{"bmc_node_power_watthour_total", "W.h", "Wh"},
+		{"bmc_cpu_temp_celsius", "Cel", "°C"},
+		{"network_ifacein_bytes_total", "By", "B"},
+		{"network_ifacein_packets_total", "1", ""},
+		{"network_ifacein_packets_discard_total", "1", ""},
+		{"network_ifacein_packets_error_total", "1", ""},
+		{"prom_default_metrics", "metrics", "metrics"},
+		{"prom_node_load1", "load1", "load1"},
+		{"bmc_fan_speed_percent", "%", "%"},
+		{"bmc_psu_volt", "V", "V"},
+		{"x_kilowatt", "kiloW", "kW"},
+		{"total", "total", "total"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.metric, func(t *testing.T) {
+			u := UnitFromKwollectMetric(tt.metric)
+			require.Equal(t, tt.unique, u.UniqueName())
+			require.Equal(t, tt.display, u.DisplayName())
+		})
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	r := NewRegistry()
+	w := Plain(Watt)
+	id, err := r.Register(Metric{Name: "p", Unit: w, Type: F64})
+	require.NoError(t, err)
+	again, err := r.Register(Metric{Name: "p", Unit: w, Type: F64, Description: "other"})
+	require.NoError(t, err)
+	require.Equal(t, id, again)
+	_, err = r.Register(Metric{Name: "p", Unit: Plain(Joule), Type: F64})
+	require.ErrorContains(t, err, `metric "p" is already registered with unit "W"`)
+	_, err = r.Register(Metric{Name: "p", Unit: w, Type: U64})
+	require.Error(t, err)
+	_, err = r.Register(Metric{})
+	require.Error(t, err)
+	m, ok := r.Metric(id)
+	require.True(t, ok)
+	require.Equal(t, "p", m.Name)
+	_, ok = r.Metric(42)
+	require.False(t, ok)
+	m, ok = r.ByName("p")
+	require.True(t, ok)
+	require.Equal(t, id, m.ID)
+	require.Len(t, r.All(), 1)
+}
+
+func TestBufferAttributeKeys(t *testing.T) {
+	b := &Buffer{}
+	b.Push(Point{Attributes: []Attribute{{Key: "z", Value: String("1")}, {Key: "a", Value: String("2")}}})
+	b.Push(Point{Attributes: []Attribute{{Key: "m", Value: String("3")}, {Key: "a", Value: String("4")}}})
+	require.Equal(t, []string{"a", "m", "z"}, b.AttributeKeys())
+	require.Equal(t, 2, b.Len())
+}

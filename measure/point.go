@@ -1,0 +1,197 @@
+// Package measure holds the data model shared by every plugin: measurement
+// points, their values, resources, consumers and attributes, and the metric
+// registry with units.
+package measure
+
+import (
+	"slices"
+	"strconv"
+	"time"
+)
+
+// ValueType is the type of a point's value, fixed per metric.
+type ValueType uint8
+
+// Value types, named as Alumet prints them in its startup summary.
+const (
+	F64 ValueType = iota
+	U64
+)
+
+func (t ValueType) String() string {
+	if t == U64 {
+		return "U64"
+	}
+	return "F64"
+}
+
+// Value is a u64 or an f64, without boxing.
+type Value struct {
+	typ ValueType
+	u   uint64
+	f   float64
+}
+
+// Float returns an f64 value.
+func Float(v float64) Value { return Value{typ: F64, f: v} }
+
+// Uint returns a u64 value.
+func Uint(v uint64) Value { return Value{typ: U64, u: v} }
+
+// Type reports whether the value is a u64 or an f64.
+func (v Value) Type() ValueType { return v.typ }
+
+// Float64 returns the value as a float64, converting a u64.
+func (v Value) Float64() float64 {
+	if v.typ == U64 {
+		return float64(v.u)
+	}
+	return v.f
+}
+
+// Uint64 returns a u64 value (0 for an f64 value).
+func (v Value) Uint64() uint64 { return v.u }
+
+// AppendText appends the value in Alumet's text form: u64 in decimal, f64 in
+// the shortest round-trip form without exponent, NaN, inf and -inf.
+func (v Value) AppendText(b []byte) []byte {
+	if v.typ == U64 {
+		return strconv.AppendUint(b, v.u, 10)
+	}
+	return AppendFloat(b, v.f)
+}
+
+// String returns the text form of AppendText.
+func (v Value) String() string { return string(v.AppendText(nil)) }
+
+// AppendFloat appends f the way Alumet writes floats.
+func AppendFloat(b []byte, f float64) []byte {
+	switch {
+	case f != f:
+		return append(b, "NaN"...)
+	case f > maxFloat:
+		return append(b, "inf"...)
+	case f < -maxFloat:
+		return append(b, "-inf"...)
+	}
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
+}
+
+const maxFloat = 1.7976931348623157e308
+
+// Resource is what is measured (a node, a CPU package, a device).
+type Resource struct {
+	Kind string
+	ID   string
+}
+
+// Consumer is who consumes the resource (a process, a cgroup, a wattmeter port).
+type Consumer struct {
+	Kind string
+	ID   string
+}
+
+// Well-known kinds. Custom kinds (device_id, device_origin) are plain strings.
+const (
+	KindLocalMachine = "local_machine"
+	KindProcess      = "process"
+)
+
+// LocalMachine is the resource or consumer standing for the whole host; its id is empty.
+var LocalMachine = Resource{Kind: KindLocalMachine}
+
+// AttrType is the type of an attribute value.
+type AttrType uint8
+
+// Attribute value types.
+const (
+	AttrString AttrType = iota
+	AttrU64
+	AttrF64
+	AttrBool
+	AttrU64List
+)
+
+// AttrValue is a typed attribute value.
+type AttrValue struct {
+	Type AttrType
+	Str  string
+	U64  uint64
+	F64  float64
+	Bool bool
+	List []uint64
+}
+
+// String returns a string attribute value.
+func String(s string) AttrValue { return AttrValue{Type: AttrString, Str: s} }
+
+// AppendText appends the text form used by the CSV output.
+func (a AttrValue) AppendText(b []byte) []byte {
+	switch a.Type {
+	case AttrU64:
+		return strconv.AppendUint(b, a.U64, 10)
+	case AttrF64:
+		return AppendFloat(b, a.F64)
+	case AttrBool:
+		return strconv.AppendBool(b, a.Bool)
+	case AttrU64List:
+		// Alumet prints "[12, 3, ]"; we print the list correctly.
+		b = append(b, '[')
+		for i, u := range a.List {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = strconv.AppendUint(b, u, 10)
+		}
+		return append(b, ']')
+	default:
+		return append(b, a.Str...)
+	}
+}
+
+// String returns the text form of the value.
+func (a AttrValue) String() string { return string(a.AppendText(nil)) }
+
+// Attribute is a key and a typed value attached to a point.
+type Attribute struct {
+	Key   string
+	Value AttrValue
+}
+
+// Point is one measurement.
+type Point struct {
+	Metric     MetricID
+	Timestamp  time.Time
+	Value      Value
+	Resource   Resource
+	Consumer   Consumer
+	Attributes []Attribute
+}
+
+// Buffer is a batch of points moving through the pipeline. Stages after the
+// transforms must treat it as read-only: it is shared by every output.
+type Buffer struct {
+	Points []Point
+}
+
+// Len returns the number of points.
+func (b *Buffer) Len() int { return len(b.Points) }
+
+// Push appends a point.
+func (b *Buffer) Push(p Point) { b.Points = append(b.Points, p) }
+
+// AttributeKeys returns the distinct attribute keys of the buffer, sorted bytewise.
+func (b *Buffer) AttributeKeys() []string {
+	seen := map[string]struct{}{}
+	var keys []string
+	for i := range b.Points {
+		for _, a := range b.Points[i].Attributes {
+			if _, ok := seen[a.Key]; !ok {
+				seen[a.Key] = struct{}{}
+				keys = append(keys, a.Key)
+			}
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,165 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/measure"
+)
+
+// countingSource emits n buffers of one point when it starts, and one more
+// at stop, to prove that points emitted while stopping are written.
+type countingSource struct {
+	n      int
+	events []EventKind
+	mu     sync.Mutex
+}
+
+func (s *countingSource) Run(ctx context.Context, out Emitter) error {
+	for i := 0; i < s.n; i++ {
+		if err := out.Emit(ctx, buf(float64(i))); err != nil {
+			return err
+		}
+	}
+	<-ctx.Done()
+	return out.Emit(context.Background(), buf(-1))
+}
+
+func (s *countingSource) HandleEvent(ctx context.Context, ev Event, out Emitter) error {
+	s.mu.Lock()
+	s.events = append(s.events, ev.Kind)
+	s.mu.Unlock()
+	return out.Emit(ctx, buf(100+float64(ev.Kind)))
+}
+
+func buf(v float64) *measure.Buffer {
+	return &measure.Buffer{Points: []measure.Point{{Value: measure.Float(v)}}}
+}
+
+type recordingOutput struct {
+	mu      sync.Mutex
+	values  []float64
+	closed  bool
+	failAt  int
+	closeOK bool
+}
+
+func (o *recordingOutput) Write(_ context.Context, b *measure.Buffer) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return errors.New("write after close")
+	}
+	if o.failAt > 0 && len(o.values)+1 >= o.failAt {
+		return errors.New("disk full")
+	}
+	for _, p := range b.Points {
+		o.values = append(o.values, p.Value.Float64())
+	}
+	return nil
+}
+
+func (o *recordingOutput) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed = true
+	return nil
+}
+
+type doubler struct{}
+
+func (doubler) Apply(b *measure.Buffer) error {
+	for i := range b.Points {
+		b.Points[i].Value = measure.Float(2 * b.Points[i].Value.Float64())
+	}
+	return nil
+}
+
+type emptier struct{}
+
+func (emptier) Apply(b *measure.Buffer) error { b.Points = b.Points[:0]; return nil }
+
+func TestPipelineOrderAndFlush(t *testing.T) {
+	tests := []struct {
+		name       string
+		transforms []Transform
+		want       []float64
+	}{
+		{"plain", nil, []float64{0, 1, 2, 100, 101, -1}},
+		{"transformed", []Transform{doubler{}}, []float64{0, 2, 4, 200, 202, -2}},
+		{"emptied", []Transform{emptier{}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := NewBuilder(measure.NewRegistry(), 1, nil)
+			src := &countingSource{n: 3}
+			require.NoError(t, b.AddSource("s", src))
+			require.Error(t, b.AddSource("s", src), "duplicate names are refused")
+			for i, tr := range tt.transforms {
+				require.NoError(t, b.AddTransform(string(rune('a'+i)), tr))
+			}
+			o1, o2 := &recordingOutput{}, &recordingOutput{}
+			require.NoError(t, b.AddOutput("o1", o1))
+			require.NoError(t, b.AddOutput("o2", o2))
+			p := b.Start(context.Background())
+			require.NoError(t, p.Publish(context.Background(), Event{Kind: StartConsumerMeasurement}))
+			require.NoError(t, p.Publish(context.Background(), Event{Kind: EndConsumerMeasurement}))
+			require.NoError(t, p.Stop(context.Background()))
+			for _, o := range []*recordingOutput{o1, o2} {
+				require.True(t, o.closed)
+				require.ElementsMatch(t, tt.want, o.values)
+			}
+			require.Equal(t, []EventKind{StartConsumerMeasurement, EndConsumerMeasurement}, src.events)
+			// Stop is idempotent, and emitting afterwards fails cleanly.
+			require.NoError(t, p.Stop(context.Background()))
+			require.ErrorIs(t, p.emitter("late").Emit(context.Background(), buf(1)), ErrStopped)
+		})
+	}
+}
+
+func TestPipelineOutputFailureIsReported(t *testing.T) {
+	b := NewBuilder(measure.NewRegistry(), 4, nil)
+	require.NoError(t, b.AddSource("s", &countingSource{n: 5}))
+	bad, good := &recordingOutput{failAt: 2}, &recordingOutput{}
+	require.NoError(t, b.AddOutput("bad", bad))
+	require.NoError(t, b.AddOutput("good", good))
+	p := b.Start(context.Background())
+	err := p.Stop(context.Background())
+	require.ErrorContains(t, err, "output bad: disk full")
+	require.Len(t, good.values, 6, "one failing output does not starve the others")
+}
+
+type stuckSource struct{ release chan struct{} }
+
+func (s stuckSource) Run(ctx context.Context, out Emitter) error {
+	<-ctx.Done()
+	<-s.release
+	return nil
+}
+
+func TestPipelineShutdownTimeout(t *testing.T) {
+	b := NewBuilder(measure.NewRegistry(), 4, nil)
+	release := make(chan struct{})
+	defer close(release)
+	require.NoError(t, b.AddSource("stuck", stuckSource{release}))
+	p := b.Start(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorContains(t, p.Stop(ctx), "shutdown timeout")
+}
+
+type failingSource struct{}
+
+func (failingSource) Run(context.Context, Emitter) error { return errors.New("boom") }
+
+func TestPipelineSourceError(t *testing.T) {
+	b := NewBuilder(measure.NewRegistry(), 4, nil)
+	require.NoError(t, b.AddSource("f", failingSource{}))
+	p := b.Start(context.Background())
+	require.ErrorContains(t, p.Stop(context.Background()), "source f: boom")
+}

@@ -1,0 +1,71 @@
+// Package plugin defines what a plugin is: a name, a version, a default
+// configuration and a start function that adds sources, transforms and
+// outputs to the pipeline.
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/alumet-go/alumet-agent/pipeline"
+)
+
+// Config is a plugin's configuration: a pointer to a struct with toml tags,
+// filled with the defaults by Factory.DefaultConfig and then decoded from the
+// plugin's TOML table.
+type Config interface {
+	// Validate checks the decoded values. Errors about one key should be
+	// FieldErrors so the loader can point at the key's line.
+	Validate() error
+}
+
+// FieldError is a validation error about one key of a plugin's table.
+type FieldError struct {
+	Key string // the key inside the plugin's table, e.g. "csv_delimiter"
+	Err error
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%s: %v", e.Key, e.Err) }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// FieldErrorf returns a FieldError for key.
+func FieldErrorf(key, format string, args ...any) error {
+	return &FieldError{Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+// Mode is what the agent was asked to do.
+type Mode string
+
+// Agent modes.
+const (
+	ModeRun   Mode = "run"
+	ModeExec  Mode = "exec"
+	ModeWatch Mode = "watch"
+	ModeFetch Mode = "fetch"
+)
+
+// Env is what a plugin gets when it starts.
+type Env struct {
+	Pipeline *pipeline.Builder
+	Logger   *slog.Logger // logs under the plugin's target
+	Mode     Mode
+	// StartTime is when the agent started its pipeline, the start of the
+	// measured window in run mode.
+	StartTime time.Time
+}
+
+// Factory describes a plugin.
+type Factory struct {
+	Name    string
+	Version string
+	// LogTarget is the env_logger target of the plugin's messages (Alumet's
+	// crate name, e.g. plugin_kwollect_input).
+	LogTarget string
+	// DefaultConfig returns a new default configuration.
+	DefaultConfig func() Config
+	// Start validates nothing (the loader did), creates the plugin's elements
+	// and adds them to env.Pipeline.
+	Start func(ctx context.Context, cfg Config, env Env) error
+}

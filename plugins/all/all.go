@@ -1,0 +1,17 @@
+// Package all is the explicit registry of the plugins built into the agent,
+// in registration order (the order of `plugins list` and of generated configs).
+package all
+
+import (
+	"github.com/alumet-go/alumet-agent/plugin"
+	"github.com/alumet-go/alumet-agent/plugins/csv"
+	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
+)
+
+// Factories returns every plugin of this binary.
+func Factories() []plugin.Factory {
+	return []plugin.Factory{
+		csv.Factory(),
+		kwollectinput.Factory(),
+	}
+}
