@@ -39,18 +39,26 @@ func Factory() plugin.Factory {
 }
 
 func start(_ context.Context, c plugin.Config, env plugin.Env) error {
-	cfg := c.(*Config)
+	src, err := newSource(c.(*Config), env)
+	if err != nil {
+		return err
+	}
+	return env.Pipeline.AddSource(Name, src)
+}
+
+// newSource builds the source and registers the configured metrics.
+func newSource(cfg *Config, env plugin.Env) (*Source, error) {
 	log := env.Logger
 	if cfg.UTCOffset != nil {
 		log.Warn("utc_offset is deprecated and ignored: the agent sends UTC epoch bounds, so no offset is needed")
 	}
 	password, err := cfg.password()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	client, err := kwollect.NewClient(kwollect.Options{BaseURL: cfg.APIURL, Login: cfg.Login, Password: password})
 	if err != nil {
-		return fmt.Errorf("api_url: %w", err)
+		return nil, fmt.Errorf("api_url: %w", err)
 	}
 	src := &Source{
 		cfg:    cfg,
@@ -63,10 +71,10 @@ func start(_ context.Context, c plugin.Config, env plugin.Env) error {
 	}
 	for _, m := range cfg.Metrics {
 		if _, err := src.metric(m); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return env.Pipeline.AddSource(Name, src)
+	return src, nil
 }
 
 // Source fetches the measured window once: at the end event in exec and

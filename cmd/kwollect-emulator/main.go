@@ -1,0 +1,334 @@
+// Command kwollect-emulator serves an emulated Grid'5000 Kwollect metrics API
+// on a loopback address, for tests, demos and offline use.
+//
+// On start it prints exactly one line on stdout:
+//
+//	kwollect-emulator listening on http://127.0.0.1:PORT
+//
+// and the API base to give clients is http://127.0.0.1:PORT/stable. Requests
+// are logged on stderr. SIGINT/SIGTERM shut it down gracefully (exit 0).
+// See kwollect/emulator/README.md for the flags and examples.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alumet-go/alumet-agent/kwollect/emulator"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// listFlag is a repeatable flag whose values may also be comma lists.
+type listFlag struct {
+	vals  []string
+	comma bool
+}
+
+func (l *listFlag) String() string { return strings.Join(l.vals, ",") }
+func (l *listFlag) Set(s string) error {
+	if !l.comma {
+		l.vals = append(l.vals, s)
+		return nil
+	}
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			l.vals = append(l.vals, v)
+		}
+	}
+	return nil
+}
+
+const usage = `Usage: kwollect-emulator [flags]
+
+Serves an emulated Grid'5000 Kwollect API (GET/POST /{stable,sid,3.0}/sites/{site}/metrics,
+cluster, node and PDU documents, GET /healthz). Prints one line on stdout:
+  kwollect-emulator listening on http://127.0.0.1:PORT
+Give clients the base URL http://127.0.0.1:PORT/stable.
+
+Job syntax (--job, repeatable):  'id=42;site=lyon;nodes=taurus-7,taurus-8;start=-10m;stop=+1h;types=monitor'
+  start/stop: RFC 3339, epoch seconds, a naive time (Europe/Paris), "now", or a Go duration relative
+  to the emulator start (-10m, +1h). start defaults to now; no stop = still running. types is a
+  comma list: monitor, monitor=<regexp>, others ignored. site may be omitted (any site).
+Load syntax (--load, repeatable):  'nodes=taurus-7;start=-5m;stop=+5m;util=0.8'
+
+Flags:
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("kwollect-emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on (127.0.0.1:0 picks a free port)")
+	allowRemote := fs.Bool("allow-remote", false, "allow listening on a non-loopback address")
+	lag := fs.Duration("lag", 3*time.Second, "ingestion lag (rows visible once now >= timestamp + lag)")
+	summaryLag := fs.Duration("summary-lag", 10*time.Minute, "summary=true only returns buckets that ended before now - summary-lag")
+	seed := fs.Int64("seed", 0, "seed of the synthetic data")
+	legacy := fs.Bool("legacy-until-now", false, "with only start_time, end the window now (older Kwollect) instead of start+5min")
+	caller := fs.String("caller-device", "emulator-caller", "device_id of POSTed rows without one")
+	nanRate := fs.Float64("bmc-nan-rate", 0, "probability of a missing (NaN) bmc_node_power_watt reading")
+	dynRange := fs.Float64("dynamic-range", 120, "watts a node adds at 100% utilisation")
+	quiet := fs.Bool("quiet", false, "do not log requests")
+	usersFile := fs.String("users-file", "", "file of login:password lines for Basic auth (keeps passwords out of the process list)")
+	users := &listFlag{}
+	monitor := &listFlag{comma: true}
+	cpuNodes := &listFlag{comma: true}
+	jobs := &listFlag{}
+	loads := &listFlag{}
+	fs.Var(users, "user", "login:password accepted by Basic auth (repeatable); none = no auth")
+	fs.Var(monitor, "monitor", "node in a permanent monitor job (repeatable or comma list)")
+	fs.Var(cpuNodes, "cpu-load-node", "node whose power follows this machine's CPU load (repeatable or comma list)")
+	fs.Var(jobs, "job", "OAR job, see the syntax above (repeatable)")
+	fs.Var(loads, "load", "scripted utilisation phase, see the syntax above (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "kwollect-emulator: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	level := slog.LevelInfo
+	if *quiet {
+		level = slog.LevelWarn
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "kwollect-emulator: "+format+"\n", a...)
+		return 2
+	}
+
+	startTime := time.Now()
+	cfg := emulator.Config{
+		Seed: *seed, Lag: *lag, SummaryLag: *summaryLag, LegacyUntilNow: *legacy,
+		Monitored: monitor.vals, CPULoadNodes: cpuNodes.vals, CallerDevice: *caller,
+		BMCNaNRate: *nanRate, DynamicRange: *dynRange, Logger: logger,
+	}
+	if *summaryLag == 0 {
+		cfg.SummaryLag = -1 // explicit 0 = no lag
+	}
+	cfg.Users = map[string]string{}
+	userLines := users.vals
+	if *usersFile != "" {
+		data, err := os.ReadFile(*usersFile)
+		if err != nil {
+			return fail("%v", err)
+		}
+		sc := bufio.NewScanner(strings.NewReader(string(data)))
+		for sc.Scan() {
+			if line := strings.TrimSpace(sc.Text()); line != "" && !strings.HasPrefix(line, "#") {
+				userLines = append(userLines, line)
+			}
+		}
+	}
+	for _, u := range userLines {
+		login, pw, ok := strings.Cut(u, ":")
+		if !ok || login == "" {
+			return fail("--user wants login:password")
+		}
+		cfg.Users[login] = pw
+	}
+	for _, j := range jobs.vals {
+		job, err := parseJob(j, startTime)
+		if err != nil {
+			return fail("--job %q: %v", j, err)
+		}
+		cfg.Jobs = append(cfg.Jobs, job)
+	}
+	for _, l := range loads.vals {
+		ph, err := parseLoad(l, startTime)
+		if err != nil {
+			return fail("--load %q: %v", l, err)
+		}
+		cfg.Load = append(cfg.Load, ph)
+	}
+
+	if !*allowRemote && !isLoopback(*listen) {
+		return fail("refusing to listen on non-loopback address %q (use --allow-remote)", *listen)
+	}
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer emu.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fail("%v", err)
+	}
+	addr := ln.Addr().(*net.TCPAddr)
+	fmt.Fprintf(stdout, "kwollect-emulator listening on http://%s\n", net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port)))
+	if f, ok := stdout.(interface{ Sync() error }); ok {
+		_ = f.Sync()
+	}
+
+	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		logger.Error("server stopped", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shCtx); err != nil {
+		_ = srv.Close()
+	}
+	return 0
+}
+
+// isLoopback tells whether a listen address is on a loopback interface.
+func isLoopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// kv parses "k=v;k=v".
+func kv(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, part := range strings.Split(s, ";") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q is not key=value", part)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+// parseTime accepts a duration relative to base (-10m, +1h), "now", epoch
+// seconds, RFC 3339 or any form the API's start_time accepts.
+func parseTime(s string, base time.Time) (time.Time, error) {
+	if (strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+")) && len(s) > 1 {
+		if d, err := time.ParseDuration(s); err == nil {
+			return base.Add(d), nil
+		}
+	}
+	if s == "now" {
+		return base, nil
+	}
+	t, inf, err := emulator.ParseBound(s, base)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if inf != 0 {
+		return time.Time{}, fmt.Errorf("infinite time %q", s)
+	}
+	return t, nil
+}
+
+func parseJob(s string, base time.Time) (emulator.Job, error) {
+	m, err := kv(s)
+	if err != nil {
+		return emulator.Job{}, err
+	}
+	var j emulator.Job
+	for k := range m {
+		switch k {
+		case "id", "site", "nodes", "start", "stop", "types":
+		default:
+			return j, fmt.Errorf("unknown key %q", k)
+		}
+	}
+	if j.ID, err = strconv.ParseInt(m["id"], 10, 64); err != nil {
+		return j, fmt.Errorf("bad id: %v", err)
+	}
+	j.Site = m["site"]
+	for _, n := range strings.Split(m["nodes"], ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			j.Nodes = append(j.Nodes, n)
+		}
+	}
+	if len(j.Nodes) == 0 {
+		return j, errors.New("no nodes")
+	}
+	j.Start = base
+	if v := m["start"]; v != "" {
+		if j.Start, err = parseTime(v, base); err != nil {
+			return j, fmt.Errorf("start: %v", err)
+		}
+	}
+	if v := m["stop"]; v != "" {
+		if j.Stop, err = parseTime(v, base); err != nil {
+			return j, fmt.Errorf("stop: %v", err)
+		}
+	}
+	for _, t := range strings.Split(m["types"], ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			j.Types = append(j.Types, t)
+		}
+	}
+	return j, nil
+}
+
+func parseLoad(s string, base time.Time) (emulator.LoadPhase, error) {
+	m, err := kv(s)
+	if err != nil {
+		return emulator.LoadPhase{}, err
+	}
+	var l emulator.LoadPhase
+	for k := range m {
+		switch k {
+		case "nodes", "start", "stop", "util":
+		default:
+			return l, fmt.Errorf("unknown key %q", k)
+		}
+	}
+	for _, n := range strings.Split(m["nodes"], ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			l.Nodes = append(l.Nodes, n)
+		}
+	}
+	if len(l.Nodes) == 0 {
+		return l, errors.New("no nodes")
+	}
+	l.Start = base
+	if v := m["start"]; v != "" {
+		if l.Start, err = parseTime(v, base); err != nil {
+			return l, fmt.Errorf("start: %v", err)
+		}
+	}
+	if v := m["stop"]; v != "" {
+		if l.Stop, err = parseTime(v, base); err != nil {
+			return l, fmt.Errorf("stop: %v", err)
+		}
+	}
+	if l.Util, err = strconv.ParseFloat(m["util"], 64); err != nil || l.Util < 0 || l.Util > 1 {
+		return l, errors.New("util must be a number in [0, 1]")
+	}
+	return l, nil
+}

@@ -1,0 +1,218 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Generate returns the default configuration of specs: one
+// [plugins.<name>] table per plugin in the given order, with a blank line
+// between them, encoded from DefaultConfig (keys in struct field order,
+// Duration fields in humantime form). The general keys are optional and left
+// out, as in Alumet.
+func Generate(specs []PluginSpec) ([]byte, error) {
+	var out bytes.Buffer
+	for _, s := range specs {
+		if s.DefaultConfig == nil {
+			return nil, fmt.Errorf("plugin %s: internal error: no default configuration", s.Name)
+		}
+		cfg := s.DefaultConfig()
+		if cfg == nil {
+			return nil, fmt.Errorf("plugin %s: internal error: the default configuration is nil", s.Name)
+		}
+		text, err := encodeSection(s.Name, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: cannot encode the default configuration: %w", s.Name, err)
+		}
+		if out.Len() > 0 {
+			out.WriteByte('\n')
+		}
+		out.WriteString(text)
+	}
+	return out.Bytes(), nil
+}
+
+// encodeSection encodes cfg as the table plugins.<name> (and its
+// sub-tables), with a blank line before each sub-table.
+func encodeSection(name string, cfg any) (string, error) {
+	var buf bytes.Buffer
+	enc := toml.NewEncoder(&buf)
+	enc.Indent = ""
+	if err := enc.Encode(map[string]any{"plugins": map[string]any{name: cfg}}); err != nil {
+		return "", err
+	}
+	return normalizeTables(buf.String(), "[plugins]"), nil
+}
+
+// normalizeTables removes the header skip (an empty parent table) and blank
+// lines, then puts one blank line before each table header but the first.
+// It relies on BurntSushi/toml writing every key/value on one line (strings
+// are escaped, arrays inline).
+func normalizeTables(text, skip string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		if line == "" || line == skip {
+			continue
+		}
+		if strings.HasPrefix(line, "[") && b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Redacted renders a plugin configuration (a pointer to a struct with toml
+// tags) as TOML for DEBUG logs, with the non-empty values of secret keys
+// (see IsSecretKey) replaced by "<redacted>". Keys keep the struct order.
+func Redacted(cfg any) string {
+	var buf bytes.Buffer
+	enc := toml.NewEncoder(&buf)
+	enc.Indent = ""
+	if err := enc.Encode(cfg); err != nil {
+		return fmt.Sprintf("<cannot render the configuration: %v>", err)
+	}
+	text := normalizeTables(redactLines(buf.String()), "")
+	if !leaksSecret(text) {
+		return text
+	}
+	// The line-based redaction missed something (e.g. an inline table):
+	// redact the decoded tree instead, losing the key order.
+	var m map[string]any
+	if _, err := toml.Decode(buf.String(), &m); err != nil {
+		return "<cannot render the configuration>"
+	}
+	redactTree(nil, m)
+	var out bytes.Buffer
+	enc = toml.NewEncoder(&out)
+	enc.Indent = ""
+	if err := enc.Encode(m); err != nil {
+		return "<cannot render the configuration>"
+	}
+	return normalizeTables(out.String(), "")
+}
+
+// redactLines replaces the values of secret keys on the key/value lines of
+// an encoder's output.
+func redactLines(text string) string {
+	lines := strings.Split(text, "\n")
+	var table []string
+	for i, line := range lines {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		sc := &keyScanner{s: trimmed, line: 1, lines: map[string]int{}}
+		if trimmed[0] == '[' {
+			sc.i = 1
+			if sc.peek() == '[' {
+				sc.i++
+			}
+			table = sc.parseKey()
+			continue
+		}
+		key := sc.parseKey()
+		sc.skipWS()
+		if len(key) == 0 || sc.peek() != '=' {
+			continue
+		}
+		if !isSecretPath(append(append([]string(nil), table...), key...)) {
+			continue
+		}
+		value := strings.TrimSpace(trimmed[sc.i+1:])
+		if value == `""` || value == "''" {
+			continue
+		}
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		lines[i] = indent + trimmed[:sc.i] + `= "` + redactedText + `"`
+	}
+	return strings.Join(lines, "\n")
+}
+
+// leaksSecret reports whether a secret key of the TOML text holds a value
+// other than "" or "<redacted>" (or the text does not parse).
+func leaksSecret(text string) bool {
+	var m map[string]any
+	if _, err := toml.Decode(text, &m); err != nil {
+		return true
+	}
+	return treeLeaks(nil, m)
+}
+
+func treeLeaks(path []string, v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if treeLeaks(append(path[:len(path):len(path)], k), e) {
+				return true
+			}
+		}
+		return false
+	case []map[string]any:
+		for _, e := range x {
+			if treeLeaks(path, e) {
+				return true
+			}
+		}
+		return false
+	case []any:
+		if isSecretPath(path) {
+			return len(x) > 0
+		}
+		for _, e := range x {
+			if treeLeaks(path, e) {
+				return true
+			}
+		}
+		return false
+	}
+	if !isSecretPath(path) {
+		return false
+	}
+	s, ok := v.(string)
+	return !ok || (s != "" && s != redactedText)
+}
+
+// redactTree replaces the values of secret keys in a decoded TOML tree.
+func redactTree(path []string, m map[string]any) {
+	for k, v := range m {
+		p := append(path[:len(path):len(path)], k)
+		if isSecretPath(p) && !isEmptyValue(v) {
+			if _, table := v.(map[string]any); !table {
+				m[k] = redactedText
+				continue
+			}
+		}
+		redactValue(p, v)
+	}
+}
+
+// redactValue redacts the tables inside v, at path.
+func redactValue(path []string, v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		redactTree(path, x)
+	case []map[string]any:
+		for _, e := range x {
+			redactTree(path, e)
+		}
+	case []any:
+		for _, e := range x {
+			redactValue(path, e)
+		}
+	}
+}
+
+func isEmptyValue(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	}
+	return false
+}
