@@ -5,7 +5,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -47,12 +46,14 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 	for _, ep := range loaded.Enabled {
 		f, ok := byName[ep.Spec.Name]
 		if !ok {
+			_ = b.Abort()
 			return nil, fmt.Errorf("plugin %q has no implementation in this binary", ep.Spec.Name)
 		}
 		plog := logging.Target(logger, f.LogTarget)
 		plog.Debug(fmt.Sprintf("Starting plugin %s v%s with config:\n%s", f.Name, f.Version, config.Redacted(ep.Config)))
 		env := plugin.Env{Pipeline: b, Logger: plog, Mode: mode, StartTime: startTime}
 		if err := f.Start(ctx, ep.Config, env); err != nil {
+			_ = b.Abort()
 			return nil, fmt.Errorf("plugin %s failed to start: %w", f.Name, err)
 		}
 		started = append(started, fmt.Sprintf("%s v%s", f.Name, f.Version))
@@ -109,6 +110,3 @@ func (a *Agent) Stop() error {
 
 // Registry returns the agent's metric registry.
 func (a *Agent) Registry() *measure.Registry { return a.registry }
-
-// errAgent marks a failure of the agent itself (as opposed to the child's).
-var errAgent = errors.New("agent failure")

@@ -120,7 +120,7 @@ func UnitFromKwollectMetric(name string) Unit {
 	word := parts[len(parts)-1]
 	if n := len(parts); n >= 3 && parts[n-1] == "total" {
 		word = parts[n-2]
-		if (word == "discard" || word == "error") {
+		if word == "discard" || word == "error" {
 			word = parts[n-3]
 		}
 	}

@@ -157,6 +157,19 @@ func (b *Builder) Counts() (sources, transforms, outputs int) {
 	return len(b.sources), len(b.transforms), len(b.outputs)
 }
 
+// Abort closes the outputs added so far, when start-up fails before Start:
+// files are closed and their flushers stop.
+func (b *Builder) Abort() error {
+	var errs []error
+	for _, o := range b.outputs {
+		if err := o.out.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("output %s: %w", o.name, err))
+		}
+	}
+	b.outputs = nil
+	return errors.Join(errs...)
+}
+
 // Pipeline is a running set of sources, transforms and outputs.
 type Pipeline struct {
 	b          *Builder

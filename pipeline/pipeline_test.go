@@ -42,11 +42,10 @@ func buf(v float64) *measure.Buffer {
 }
 
 type recordingOutput struct {
-	mu      sync.Mutex
-	values  []float64
-	closed  bool
-	failAt  int
-	closeOK bool
+	mu     sync.Mutex
+	values []float64
+	closed bool
+	failAt int
 }
 
 func (o *recordingOutput) Write(_ context.Context, b *measure.Buffer) error {

@@ -328,7 +328,9 @@ func wrapUsage(err error) error {
 
 func (g *globals) configCmd() *cobra.Command {
 	c := &cobra.Command{Use: "config", Short: "Manipulate the configuration", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return usageError{errors.New("config needs a subcommand: regen")} }}
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usageError{errors.New("config needs a subcommand: regen")}
+		}}
 	c.AddCommand(&cobra.Command{
 		Use:   "regen",
 		Short: "Regenerate the configuration file and stop",
@@ -352,7 +354,9 @@ func (g *globals) configCmd() *cobra.Command {
 func (g *globals) pluginsCmd() *cobra.Command {
 	var status bool
 	c := &cobra.Command{Use: "plugins", Short: "Manipulate the plugins", Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error { return usageError{errors.New("plugins needs a subcommand: list")} }}
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usageError{errors.New("plugins needs a subcommand: list")}
+		}}
 	c.PersistentFlags().BoolVar(&status, "status", false, "show which plugins are enabled by the config and flags")
 	c.AddCommand(&cobra.Command{
 		Use:   "list",

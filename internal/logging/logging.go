@@ -105,7 +105,7 @@ type Handler struct {
 	filter Filter
 	color  bool
 	target string
-	attrs  string // pre-rendered " key=value" attributes
+	attrs  string           // pre-rendered " key=value" attributes
 	now    func() time.Time // tests pin the clock; nil = the record's time
 }
 

@@ -119,9 +119,16 @@ func (c *Config) password() (string, error) {
 	if c.PasswordFile == "" {
 		return c.Password, nil
 	}
-	b, err := os.ReadFile(c.PasswordFile)
+	path := c.PasswordFile
+	if rest, ok := strings.CutPrefix(path, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			path = home + "/" + rest
+		}
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("password_file: %w", err)
 	}
-	return strings.TrimRight(string(b), "\r\n"), nil
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimRight(line, "\r"), nil
 }

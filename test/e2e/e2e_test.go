@@ -56,7 +56,7 @@ func startEmulator(t *testing.T, args ...string) string {
 	cmd := exec.Command(filepath.Join(binDir, "kwollect-emulator"), args...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {

@@ -1,0 +1,81 @@
+// Package csv is the csv output plugin: it writes every measurement point
+// as one row of a CSV file, byte-compatible with Alumet's plugin-csv
+// (spec §6), with the Go agent's fixes (header from the first non-empty
+// buffer, escaped header cells, sorted late attributes) and append mode.
+//
+// Format. The header is written once, from the first non-empty buffer:
+//
+//	metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;<keys…;>__late_attributes
+//
+// where <keys> are that buffer's attribute keys sorted bytewise, each
+// followed by the delimiter. Each row holds every header cell followed by
+// the delimiter, then the late cell (the attributes without a column, as
+// key=value pairs sorted by key and joined by the late delimiter, a late
+// delimiter inside a value written as a backslash and the delimiter), then
+// '\n'. Attributes named like a fixed column or __late_attributes always go
+// to the late cell. Cells holding the delimiter, '"', CR or LF are quoted
+// the RFC 4180 way.
+//
+// Append mode (append = true). A missing or empty file is treated as new. A
+// non-empty file must start with a header parsed with csv_delimiter whose
+// first seven columns are the fixed ones and whose last column is
+// __late_attributes, otherwise opening fails naming the file; its attribute
+// columns are reused as they are and keys not in it go to the late cell. If
+// the file does not end with '\n' (an interrupted write), a '\n' is added
+// first, preceded by a '"' when the file holds an odd number of quotes (the
+// write stopped inside a quoted cell), and a warning is logged: the broken
+// row stays, but the new rows are well-formed and none is lost.
+//
+// Flushing. Rows go through a 64 KiB buffer. With force_flush = true it is
+// flushed after every pipeline buffer; otherwise a background goroutine
+// flushes it every second (and Write flushes when the last flush is a second
+// old). Close flushes, fsyncs (ignoring files that cannot be synced, such as
+// pipes) and closes the file, returning every error.
+package csv
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/alumet-go/alumet-agent/plugin"
+)
+
+// Plugin identity.
+const (
+	Name      = "csv"
+	Version   = "0.2.0"
+	LogTarget = "plugin_csv"
+)
+
+// Factory returns the csv plugin.
+func Factory() plugin.Factory {
+	return plugin.Factory{
+		Name:          Name,
+		Version:       Version,
+		LogTarget:     LogTarget,
+		DefaultConfig: func() plugin.Config { return DefaultConfig() },
+		Start:         start,
+	}
+}
+
+func start(_ context.Context, cfg plugin.Config, env plugin.Env) error {
+	c, ok := cfg.(*Config)
+	if !ok {
+		return fmt.Errorf("csv: unexpected configuration type %T", cfg)
+	}
+	if env.Pipeline == nil {
+		return fmt.Errorf("csv: no pipeline to add the output to")
+	}
+	out, err := OpenFile(c, env.Pipeline.Registry(), env.Logger)
+	if err != nil {
+		return err
+	}
+	if err := env.Pipeline.AddOutput(Name, out); err != nil {
+		out.Close()
+		return err
+	}
+	if env.Logger != nil {
+		env.Logger.Debug(fmt.Sprintf("writing measurements to %s", c.OutputPath))
+	}
+	return nil
+}

@@ -1,0 +1,102 @@
+package csv
+
+import (
+	"bytes"
+	stdcsv "encoding/csv"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/measure"
+)
+
+var fuzzDelimiters = []struct{ d, l rune }{{';', ','}, {'\t', '|'}, {',', ';'}, {'§', '¦'}}
+
+// FuzzWriteRow writes two buffers of arbitrary ids and attributes and parses
+// the bytes back with encoding/csv (LazyQuotes off): every record must have
+// the header's number of fields and hold the original cells, the late cell
+// as the model builds it.
+func FuzzWriteRow(f *testing.F) {
+	f.Add("taurus-7", "wattmetre1-port6", "metric_id", "wattmetre_power_watt", "domain", "package", uint8(0))
+	f.Add("a;b", `say "hi"`, "k;1", "line1\nline2", "late", "x,y", uint8(0))
+	f.Add("\r\n", "\r", "\"", "\"\"", "value", `a\,b`, uint8(0))
+	f.Add("x\ty", "a|b", "tab\tkey", "v|w", "p", "q\tr", uint8(1))
+	f.Add("a,b", "c;d", ",", ";", "__late_attributes", "", uint8(2))
+	f.Add("§", "¦x", "k§", "v¦", "", "\xc2", uint8(3))
+	f.Fuzz(func(t *testing.T, resID, consID, k1, v1, k2, v2 string, sel uint8) {
+		ds := fuzzDelimiters[int(sel)%len(fuzzDelimiters)]
+		opts := Options{Delimiter: ds.d, LateDelimiter: ds.l, AppendUnitToMetricName: true, UseUnitDisplayName: true}
+		reg := measure.NewRegistry()
+		id := register(t, reg, "m", measure.Plain(measure.Watt), measure.F64)
+		ts := time.Date(2025, 7, 22, 11, 5, 26, 20_000_000, time.UTC)
+		p1 := measure.Point{Metric: id, Timestamp: ts, Value: measure.Float(1.5),
+			Resource: measure.Resource{Kind: "device_id", ID: resID}, Consumer: measure.Consumer{Kind: "device_origin", ID: consID},
+			Attributes: []measure.Attribute{str(k1, v1)}}
+		p2 := measure.Point{Metric: id, Timestamp: ts, Value: measure.Uint(7),
+			Resource: measure.Resource{Kind: resID, ID: consID}, Consumer: measure.Consumer{Kind: "k", ID: v2},
+			Attributes: []measure.Attribute{str(k2, v1), str(k1, v2), str(k2, v2), str(resID, consID), str(v1, k1)}}
+		out := writeAll(t, reg, opts, &measure.Buffer{Points: []measure.Point{p1}}, &measure.Buffer{Points: []measure.Point{p2}})
+
+		header := modelHeader(p1)
+		want := [][]string{
+			append(append(FixedColumns[:], header...), LateColumn),
+			modelRow(header, p1, "m_W", "1.5", ds.l),
+			modelRow(header, p2, "m_W", "7", ds.l),
+		}
+		for _, rec := range want {
+			for i := range rec {
+				// encoding/csv turns \r\n into \n, inside quotes too.
+				rec[i] = strings.ReplaceAll(rec[i], "\r\n", "\n")
+			}
+		}
+		r := stdcsv.NewReader(bytes.NewReader(out))
+		r.Comma = ds.d
+		r.LazyQuotes = false
+		r.FieldsPerRecord = 0 // every record as long as the header
+		got, err := r.ReadAll()
+		require.NoError(t, err, "output:\n%q", out)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("records (-want +got):\n%s\noutput: %q", diff, out)
+		}
+		require.True(t, bytes.HasSuffix(out, []byte("\n")))
+	})
+}
+
+// modelHeader is a straightforward model of the header's attribute columns.
+func modelHeader(p measure.Point) []string {
+	var keys []string
+	for _, a := range p.Attributes {
+		if !reservedKey(a.Key) && !slices.Contains(keys, a.Key) {
+			keys = append(keys, a.Key)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// modelRow is a straightforward model of a row's cells.
+func modelRow(header []string, p measure.Point, metric, value string, late rune) []string {
+	last := map[string]string{}
+	for _, a := range p.Attributes {
+		last[a.Key] = a.Value.String()
+	}
+	row := []string{metric, p.Timestamp.UTC().Format(time.RFC3339Nano), value, p.Resource.Kind, p.Resource.ID, p.Consumer.Kind, p.Consumer.ID}
+	for _, k := range header {
+		row = append(row, last[k])
+		delete(last, k)
+	}
+	var lateKeys []string
+	for k := range last {
+		lateKeys = append(lateKeys, k)
+	}
+	slices.Sort(lateKeys)
+	var pairs []string
+	for _, k := range lateKeys {
+		pairs = append(pairs, k+"="+strings.ReplaceAll(last[k], string(late), `\`+string(late)))
+	}
+	return append(row, strings.Join(pairs, string(late)))
+}

@@ -1,0 +1,447 @@
+package csv
+
+import (
+	"bytes"
+	"context"
+	stdcsv "encoding/csv"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/plugin"
+)
+
+func tempConfig(t *testing.T, mod func(c *Config)) *Config {
+	c := DefaultConfig()
+	c.OutputPath = filepath.Join(t.TempDir(), "out.csv")
+	if mod != nil {
+		mod(c)
+	}
+	return c
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// logRecorder collects log messages.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (l *logRecorder) logger() *slog.Logger {
+	return slog.New(slogFunc(func(r slog.Record) {
+		l.mu.Lock()
+		l.msgs = append(l.msgs, r.Level.String()+" "+r.Message)
+		l.mu.Unlock()
+	}))
+}
+
+type slogFunc func(slog.Record)
+
+func (f slogFunc) Enabled(context.Context, slog.Level) bool      { return true }
+func (f slogFunc) Handle(_ context.Context, r slog.Record) error { f(r); return nil }
+func (f slogFunc) WithAttrs([]slog.Attr) slog.Handler            { return f }
+func (f slogFunc) WithGroup(string) slog.Handler                 { return f }
+
+func TestOpenTruncates(t *testing.T) {
+	cfg := tempConfig(t, nil)
+	require.NoError(t, os.WriteFile(cfg.OutputPath, []byte("old content\n"), 0o644))
+	o, err := OpenFile(cfg, measure.NewRegistry(), nil)
+	require.NoError(t, err)
+	// The file exists, truncated, before any row.
+	require.Equal(t, "", readFile(t, cfg.OutputPath))
+	require.NoError(t, o.Close())
+	require.Equal(t, "", readFile(t, cfg.OutputPath))
+	require.Equal(t, cfg.OutputPath, o.Path())
+}
+
+func TestOpenErrorNamesPath(t *testing.T) {
+	for _, appendMode := range []bool{false, true} {
+		cfg := tempConfig(t, func(c *Config) {
+			c.OutputPath = filepath.Join(c.OutputPath, "missing-dir", "x.csv")
+			c.Append = appendMode
+		})
+		_, err := OpenFile(cfg, measure.NewRegistry(), nil)
+		require.ErrorContains(t, err, cfg.OutputPath)
+		require.ErrorIs(t, err, os.ErrNotExist)
+	}
+	_, err := OpenFile(&Config{OutputPath: "x", CSVDelimiter: ";", CSVLateDelimiter: ";"}, measure.NewRegistry(), nil)
+	require.ErrorContains(t, err, "csv_late_delimiter")
+}
+
+// appendCase starts from an existing file, appends buffers and compares the
+// result with a golden file.
+func TestAppend(t *testing.T) {
+	existing := "metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;domain;__late_attributes\n" +
+		"rapl_consumed_energy_J;2025-04-25T15:08:53.99636522Z;12.5;cpu_package;0;local_machine;;package;\n"
+	cases := []struct {
+		name     string
+		existing *string // nil: no file
+		golden   string
+		warn     string
+		contains []string
+	}{
+		{
+			name: "reuses header", existing: &existing, golden: "append_reuse.csv",
+			contains: []string{"wattmetre1-port6;;metric_id=wattmetre_power_watt\n"},
+		},
+		{name: "missing file is new", golden: "spec_example.csv"},
+		{name: "empty file is new", existing: ptr(""), golden: "spec_example.csv"},
+		{
+			name: "header only", existing: ptr("metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;metric_id;__late_attributes\n"),
+			golden: "spec_example.csv",
+		},
+		{
+			name: "header only, no final newline", existing: ptr("metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;metric_id;__late_attributes"),
+			golden: "spec_example.csv", warn: "the last line was incomplete",
+		},
+		{
+			name: "header without attribute columns", existing: ptr("metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;__late_attributes\n"),
+			golden: "append_no_columns.csv", contains: []string{"wattmetre1-port6;metric_id=wattmetre_power_watt\n"},
+		},
+		{
+			name: "quoted header cells", existing: ptr(`"metric";timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;"metric;id";metric_id;__late_attributes` + "\n"),
+			golden: "append_quoted_header.csv", contains: []string{"wattmetre1-port6;;wattmetre_power_watt;\n"},
+		},
+		{
+			name: "missing final newline", existing: ptr(strings.TrimSuffix(existing, "\n")), golden: "append_reuse.csv",
+			warn: "the last line was incomplete",
+		},
+		{
+			name:     "interrupted inside a quoted cell",
+			existing: ptr(existing + `rapl_consumed_energy_J;2025-04-25T15:08:54Z;1;cpu_package;0;cgroup;"/a;b`),
+			golden:   "append_interrupted_quote.csv", warn: "the last line was incomplete",
+			contains: []string{"cgroup;\"/a;b\"\nwattmetre_power_watt_W;"},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tempConfig(t, func(c *Config) { c.Append = true })
+			if tc.existing != nil {
+				require.NoError(t, os.WriteFile(cfg.OutputPath, []byte(*tc.existing), 0o644))
+			}
+			var logs logRecorder
+			reg := measure.NewRegistry()
+			o, err := OpenFile(cfg, reg, logs.logger())
+			require.NoError(t, err)
+			require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
+			require.NoError(t, o.Close())
+			got := readFile(t, cfg.OutputPath)
+			checkGolden(t, tc.golden, []byte(got))
+			for _, c := range tc.contains {
+				require.Contains(t, got, c)
+			}
+			if tc.warn != "" {
+				require.Len(t, logs.msgs, 1)
+				require.Contains(t, logs.msgs[0], "WARN "+cfg.OutputPath+": "+tc.warn)
+			} else {
+				require.Empty(t, logs.msgs)
+			}
+			// Whatever was there, the result is valid CSV with one header.
+			r := stdcsv.NewReader(strings.NewReader(got))
+			r.Comma = ';'
+			r.FieldsPerRecord = -1
+			recs, err := r.ReadAll()
+			require.NoError(t, err)
+			require.Equal(t, "metric", recs[0][0])
+			require.Equal(t, 1, strings.Count(got, "__late_attributes"))
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestAppendTwoRuns(t *testing.T) {
+	cfg := tempConfig(t, func(c *Config) { c.Append = true })
+	for range 2 {
+		reg := measure.NewRegistry()
+		o, err := OpenFile(cfg, reg, nil)
+		require.NoError(t, err)
+		require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
+		require.NoError(t, o.Close())
+	}
+	body := strings.TrimPrefix(specExample, strings.SplitAfter(specExample, "\n")[0])
+	require.Equal(t, specExample+body, readFile(t, cfg.OutputPath))
+}
+
+func TestAppendBadHeader(t *testing.T) {
+	cases := []struct {
+		name, content, msg string
+		mod                func(c *Config)
+	}{
+		{"not a csv of ours", "hello world\nfoo\n", "does not start with the columns metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id", nil},
+		{"other delimiter", strings.ReplaceAll(specExample, ";", ","), "check csv_delimiter", nil},
+		{"missing late column", "metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;domain\n", "does not end with the column __late_attributes", nil},
+		{"only fixed columns", "metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id\n", "does not end with the column __late_attributes", nil},
+		{"reordered", "timestamp;metric;value;resource_kind;resource_id;consumer_kind;consumer_id;__late_attributes\n", "does not start with", nil},
+		{"bad quotes", "metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;a\"b;__late_attributes\n", "cannot parse the existing header", nil},
+		{"tab file with default delimiter", "metric\ttimestamp\tvalue\tresource_kind\tresource_id\tconsumer_kind\tconsumer_id\t__late_attributes\n", "does not start with", nil},
+		{"header too long", "metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;" + strings.Repeat("x", maxHeaderSize) + ";__late_attributes\n", "longer than", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tempConfig(t, func(c *Config) { c.Append = true })
+			require.NoError(t, os.WriteFile(cfg.OutputPath, []byte(tc.content), 0o644))
+			_, err := OpenFile(cfg, measure.NewRegistry(), nil)
+			require.ErrorContains(t, err, cfg.OutputPath)
+			require.ErrorContains(t, err, tc.msg)
+			// The file is left alone.
+			require.Equal(t, tc.content, readFile(t, cfg.OutputPath))
+		})
+	}
+}
+
+func TestAppendCustomDelimiter(t *testing.T) {
+	cfg := tempConfig(t, func(c *Config) { c.Append = true; c.CSVDelimiter = "\t"; c.CSVLateDelimiter = "|" })
+	require.NoError(t, os.WriteFile(cfg.OutputPath,
+		[]byte("metric\ttimestamp\tvalue\tresource_kind\tresource_id\tconsumer_kind\tconsumer_id\tmetric_id\t__late_attributes\n"), 0o644))
+	reg := measure.NewRegistry()
+	o, err := OpenFile(cfg, reg, nil)
+	require.NoError(t, err)
+	require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
+	require.NoError(t, o.Close())
+	require.Equal(t, strings.ReplaceAll(specExample, ";", "\t"), readFile(t, cfg.OutputPath))
+}
+
+func TestForceFlushWritesEachBuffer(t *testing.T) {
+	cfg := tempConfig(t, nil)
+	reg := measure.NewRegistry()
+	o, err := OpenFile(cfg, reg, nil)
+	require.NoError(t, err)
+	require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
+	// On disk before Close.
+	require.Equal(t, specExample, readFile(t, cfg.OutputPath))
+	require.NoError(t, o.Close())
+	require.Equal(t, specExample, readFile(t, cfg.OutputPath))
+}
+
+// fakeClock is a manual clock.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+func TestNoForceFlushWithClock(t *testing.T) {
+	cfg := tempConfig(t, func(c *Config) { c.ForceFlush = false })
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	reg := measure.NewRegistry()
+	o, err := openFile(cfg, reg, nil, clock.now, FlushInterval, false)
+	require.NoError(t, err)
+	buf := kwollectBuffer(t, reg)
+	one := &measure.Buffer{Points: buf.Points[:1]}
+	two := &measure.Buffer{Points: buf.Points[1:2]}
+	three := &measure.Buffer{Points: buf.Points[2:]}
+	lines := strings.SplitAfter(specExample, "\n")
+
+	require.NoError(t, o.Write(context.Background(), one))
+	require.Equal(t, "", readFile(t, cfg.OutputPath), "buffered, not flushed yet")
+
+	clock.advance(999 * time.Millisecond)
+	o.tick() // what the background flusher does every interval
+	require.Equal(t, lines[0]+lines[1], readFile(t, cfg.OutputPath))
+
+	require.NoError(t, o.Write(context.Background(), two))
+	require.Equal(t, lines[0]+lines[1], readFile(t, cfg.OutputPath))
+	clock.advance(time.Second)
+	require.NoError(t, o.Write(context.Background(), three)) // a second since the last flush: flushed by Write
+	require.Equal(t, specExample, readFile(t, cfg.OutputPath))
+
+	require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
+	require.Equal(t, specExample, readFile(t, cfg.OutputPath))
+	require.NoError(t, o.Close())
+	require.Equal(t, specExample+strings.Join(lines[1:], ""), readFile(t, cfg.OutputPath))
+	require.NoError(t, o.Close(), "Close is idempotent")
+	require.ErrorContains(t, o.Write(context.Background(), one), "write after close")
+}
+
+func TestNoForceFlushBackground(t *testing.T) {
+	cfg := tempConfig(t, func(c *Config) { c.ForceFlush = false })
+	reg := measure.NewRegistry()
+	o, err := openFile(cfg, reg, nil, time.Now, 5*time.Millisecond, true)
+	require.NoError(t, err)
+	require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
+	// The background goroutine flushes without any further Write. Eventually
+	// with a generous deadline: no assertion on how fast.
+	require.Eventually(t, func() bool { return readFile(t, cfg.OutputPath) == specExample }, 10*time.Second, 5*time.Millisecond)
+	for range 20 {
+		require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
+	}
+	require.NoError(t, o.Close())
+	require.Equal(t, 1+21*3, strings.Count(readFile(t, cfg.OutputPath), "\n"))
+}
+
+func TestDiskFull(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	reg := measure.NewRegistry()
+	t.Run("force_flush reports at Write", func(t *testing.T) {
+		cfg := &Config{OutputPath: "/dev/full", ForceFlush: true, CSVDelimiter: ";", CSVLateDelimiter: ","}
+		o, err := OpenFile(cfg, reg, nil)
+		require.NoError(t, err)
+		err = o.Write(context.Background(), kwollectBuffer(t, reg))
+		require.ErrorIs(t, err, syscall.ENOSPC)
+		require.ErrorContains(t, err, "/dev/full")
+		require.NoError(t, o.Close(), "already reported")
+	})
+	t.Run("buffered reports at Close", func(t *testing.T) {
+		cfg := &Config{OutputPath: "/dev/full", ForceFlush: false, CSVDelimiter: ";", CSVLateDelimiter: ","}
+		o, err := openFile(cfg, reg, nil, time.Now, time.Hour, false)
+		require.NoError(t, err)
+		require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
+		require.ErrorIs(t, o.Close(), syscall.ENOSPC)
+	})
+	t.Run("background flush failure reported at next Write", func(t *testing.T) {
+		cfg := &Config{OutputPath: "/dev/full", ForceFlush: false, CSVDelimiter: ";", CSVLateDelimiter: ","}
+		o, err := openFile(cfg, reg, nil, time.Now, time.Hour, false)
+		require.NoError(t, err)
+		require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
+		o.tick()
+		require.ErrorIs(t, o.Write(context.Background(), kwollectBuffer(t, reg)), syscall.ENOSPC)
+		require.NoError(t, o.Close(), "already reported")
+	})
+	t.Run("background flush failure reported at Close", func(t *testing.T) {
+		cfg := &Config{OutputPath: "/dev/full", ForceFlush: false, CSVDelimiter: ";", CSVLateDelimiter: ","}
+		o, err := openFile(cfg, reg, nil, time.Now, time.Hour, false)
+		require.NoError(t, err)
+		require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
+		o.tick()
+		err = o.Close()
+		require.ErrorIs(t, err, syscall.ENOSPC)
+		require.Equal(t, 1, strings.Count(err.Error(), "no space left"), "reported once: %v", err)
+	})
+}
+
+// testSource emits its buffers as soon as it runs, then waits for the stop.
+type testSource struct {
+	bufs    func() []*measure.Buffer
+	emitted chan struct{}
+}
+
+func (s *testSource) Run(ctx context.Context, out pipeline.Emitter) error {
+	// Emit with a context that the stop request does not cancel.
+	ectx := context.WithoutCancel(ctx)
+	for _, b := range s.bufs() {
+		if err := out.Emit(ectx, b); err != nil {
+			close(s.emitted)
+			return err
+		}
+	}
+	close(s.emitted)
+	<-ctx.Done()
+	return nil
+}
+
+func runPipeline(t *testing.T, cfg *Config, bufs func(reg *measure.Registry) []*measure.Buffer) error {
+	t.Helper()
+	reg := measure.NewRegistry()
+	b := pipeline.NewBuilder(reg, 0, slog.New(slog.DiscardHandler))
+	f := Factory()
+	require.NoError(t, f.Start(context.Background(), cfg, plugin.Env{Pipeline: b, Logger: slog.New(slog.DiscardHandler), Mode: plugin.ModeExec}))
+	_, err := os.Stat(cfg.OutputPath)
+	require.NoError(t, err, "the file exists once the plugin has started")
+	src := &testSource{bufs: func() []*measure.Buffer { return bufs(reg) }, emitted: make(chan struct{})}
+	require.NoError(t, b.AddSource("test", src))
+	p := b.Start(context.Background())
+	<-src.emitted
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return p.Stop(ctx)
+}
+
+func TestPluginEndToEnd(t *testing.T) {
+	for _, force := range []bool{true, false} {
+		cfg := tempConfig(t, func(c *Config) { c.ForceFlush = force })
+		err := runPipeline(t, cfg, func(reg *measure.Registry) []*measure.Buffer {
+			k := kwollectBuffer(t, reg)
+			return []*measure.Buffer{{}, {Points: k.Points[:1]}, {Points: k.Points[1:]}}
+		})
+		require.NoError(t, err)
+		checkGolden(t, "spec_example.csv", []byte(readFile(t, cfg.OutputPath)))
+	}
+}
+
+func TestPluginNoRows(t *testing.T) {
+	cfg := tempConfig(t, nil)
+	require.NoError(t, runPipeline(t, cfg, func(*measure.Registry) []*measure.Buffer { return nil }))
+	require.Equal(t, "", readFile(t, cfg.OutputPath))
+}
+
+func TestPluginWriteErrorFailsStop(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	cfg := &Config{OutputPath: "/dev/full", ForceFlush: false, CSVDelimiter: ";", CSVLateDelimiter: ","}
+	err := runPipeline(t, cfg, func(reg *measure.Registry) []*measure.Buffer { return []*measure.Buffer{kwollectBuffer(t, reg)} })
+	require.ErrorIs(t, err, syscall.ENOSPC)
+	require.ErrorContains(t, err, "output csv")
+}
+
+func TestFactory(t *testing.T) {
+	f := Factory()
+	require.Equal(t, "csv", f.Name)
+	require.Equal(t, "0.2.0", f.Version)
+	require.Equal(t, "plugin_csv", f.LogTarget)
+	cfg, ok := f.DefaultConfig().(*Config)
+	require.True(t, ok)
+	require.Equal(t, DefaultConfig(), cfg)
+	require.NotSame(t, f.DefaultConfig(), f.DefaultConfig())
+
+	b := pipeline.NewBuilder(measure.NewRegistry(), 0, nil)
+	require.ErrorContains(t, f.Start(context.Background(), fakeConfig{}, plugin.Env{Pipeline: b}), "unexpected configuration type")
+
+	// A failing start leaves no output behind and names the file.
+	bad := tempConfig(t, func(c *Config) { c.OutputPath = filepath.Join(c.OutputPath, "nope", "x.csv") })
+	err := f.Start(context.Background(), bad, plugin.Env{Pipeline: b})
+	require.ErrorContains(t, err, bad.OutputPath)
+	_, _, outputs := b.Counts()
+	require.Zero(t, outputs)
+
+	// A second csv output is refused by the builder, and the file is closed.
+	good := tempConfig(t, nil)
+	require.NoError(t, f.Start(context.Background(), good, plugin.Env{Pipeline: b}))
+	require.Error(t, f.Start(context.Background(), tempConfig(t, nil), plugin.Env{Pipeline: b}))
+	require.NoError(t, b.Start(context.Background()).Stop(context.Background()))
+}
+
+type fakeConfig struct{}
+
+func (fakeConfig) Validate() error { return nil }
+
+// The header of the file parses back into the writer's columns.
+func TestHeaderRoundTrip(t *testing.T) {
+	reg := measure.NewRegistry()
+	buf := kwollectBuffer(t, reg)
+	buf.Points[0].Attributes = append(buf.Points[0].Attributes, str("a;b", "1"), str("q\"", "2"), str("nl\nx", "3"))
+	cfg := tempConfig(t, nil)
+	o, err := OpenFile(cfg, reg, nil)
+	require.NoError(t, err)
+	require.NoError(t, o.Write(context.Background(), buf))
+	require.NoError(t, o.Close())
+	f, err := os.Open(cfg.OutputPath)
+	require.NoError(t, err)
+	defer f.Close()
+	st, err := f.Stat()
+	require.NoError(t, err)
+	keys, err := readHeader(f, st.Size(), ';')
+	require.NoError(t, err)
+	require.Equal(t, []string{"a;b", "metric_id", "nl\nx", "q\""}, keys)
+	require.True(t, bytes.HasPrefix([]byte(readFile(t, cfg.OutputPath)), []byte(`metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;"a;b";metric_id;"nl`+"\n"+`x";"q""";__late_attributes`+"\n")))
+}

@@ -1,0 +1,391 @@
+package csv
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/alumet-go/alumet-agent/measure"
+)
+
+// LateColumn is the name of the last column, which holds the attributes that
+// have no column of their own.
+const LateColumn = "__late_attributes"
+
+// FixedColumns are the first seven columns of every CSV file.
+var FixedColumns = [...]string{"metric", "timestamp", "value", "resource_kind", "resource_id", "consumer_kind", "consumer_id"}
+
+// reservedKey reports whether an attribute key is a column name of its own:
+// such an attribute always goes to the late cell.
+func reservedKey(key string) bool {
+	if key == LateColumn {
+		return true
+	}
+	for _, c := range FixedColumns {
+		if key == c {
+			return true
+		}
+	}
+	return false
+}
+
+// DefaultBufferSize is the size of the Writer's buffer.
+const DefaultBufferSize = 64 << 10
+
+// Options shape the CSV bytes.
+type Options struct {
+	// Delimiter separates cells; 0 means ';'.
+	Delimiter rune
+	// LateDelimiter separates the key=value pairs of the late cell; 0 means ','.
+	LateDelimiter rune
+	// AppendUnitToMetricName writes the metric cell as name_unit.
+	AppendUnitToMetricName bool
+	// UseUnitDisplayName uses the unit's display name (B) instead of its
+	// unique name (By).
+	UseUnitDisplayName bool
+	// BufferSize is the size of the write buffer; 0 means DefaultBufferSize.
+	BufferSize int
+}
+
+// DefaultOptions are the options of the default configuration.
+func DefaultOptions() Options { return DefaultConfig().Options() }
+
+// Writer writes measurement buffers as Alumet CSV rows. It is not safe for
+// concurrent use. Its output is buffered: call Flush.
+type Writer struct {
+	bw   *bufio.Writer
+	reg  *measure.Registry
+	opts Options
+
+	delim      []byte // UTF-8 of opts.Delimiter
+	lateDelim  []byte // UTF-8 of opts.LateDelimiter
+	delimASCII bool   // the delimiter is one byte, tested through special
+	special    [256]bool
+
+	headerDone bool
+	header     []string       // attribute columns, in order
+	colIndex   map[string]int // attribute key → column (reserved keys excluded)
+
+	metrics []metricCell // cache by MetricID
+
+	// Scratch space reused from row to row.
+	cols    []int // attribute index per column, -1 for none
+	late    []int // indices of attributes going to the late cell
+	line    []byte
+	lateBuf []byte
+	scratch []byte
+}
+
+type metricCell struct {
+	cell  []byte // escaped metric cell
+	known bool
+}
+
+// NewWriter returns a Writer that writes to w, resolving metric ids in reg.
+// Invalid delimiters (the Config rules) make it panic.
+func NewWriter(w io.Writer, reg *measure.Registry, opts Options) *Writer {
+	if opts.Delimiter == 0 {
+		opts.Delimiter = ';'
+	}
+	if opts.LateDelimiter == 0 {
+		opts.LateDelimiter = ','
+	}
+	if err := checkDelimiterRune(opts.Delimiter); err != nil {
+		panic("csv.NewWriter: delimiter: " + err.Error())
+	}
+	if err := checkDelimiterRune(opts.LateDelimiter); err != nil {
+		panic("csv.NewWriter: late delimiter: " + err.Error())
+	}
+	if opts.Delimiter == opts.LateDelimiter {
+		panic("csv.NewWriter: the delimiter and the late delimiter must differ")
+	}
+	if opts.BufferSize <= 0 {
+		opts.BufferSize = DefaultBufferSize
+	}
+	wr := &Writer{
+		bw:        bufio.NewWriterSize(w, opts.BufferSize),
+		reg:       reg,
+		opts:      opts,
+		delim:     utf8.AppendRune(nil, opts.Delimiter),
+		lateDelim: utf8.AppendRune(nil, opts.LateDelimiter),
+		line:      make([]byte, 0, 512),
+		lateBuf:   make([]byte, 0, 128),
+		scratch:   make([]byte, 0, 128),
+	}
+	wr.special['"'] = true
+	wr.special['\r'] = true
+	wr.special['\n'] = true
+	if opts.Delimiter < utf8.RuneSelf {
+		wr.delimASCII = true
+		wr.special[opts.Delimiter] = true
+	}
+	return wr
+}
+
+// AssumeHeader tells the Writer that the destination already starts with a
+// header whose attribute columns (between consumer_id and __late_attributes)
+// are keys, as when appending to an existing file. The Writer then writes no
+// header. An attribute column named like a fixed column, or repeated, stays
+// empty; its attribute goes to the late cell or the first column of that name.
+func (w *Writer) AssumeHeader(keys []string) {
+	w.setHeader(slices.Clone(keys))
+}
+
+// HeaderWritten reports whether the header is written (or assumed).
+func (w *Writer) HeaderWritten() bool { return w.headerDone }
+
+// Header returns the attribute columns of the header, nil before it is decided.
+func (w *Writer) Header() []string { return slices.Clone(w.header) }
+
+func (w *Writer) setHeader(keys []string) {
+	w.headerDone = true
+	w.header = keys
+	w.cols = make([]int, len(keys))
+	w.colIndex = make(map[string]int, len(keys))
+	for i, k := range keys {
+		if reservedKey(k) {
+			continue
+		}
+		if _, dup := w.colIndex[k]; !dup {
+			w.colIndex[k] = i
+		}
+	}
+}
+
+// Buffered returns the number of bytes written but not yet flushed.
+func (w *Writer) Buffered() int { return w.bw.Buffered() }
+
+// Flush writes the buffered bytes to the underlying writer.
+func (w *Writer) Flush() error { return w.bw.Flush() }
+
+// WriteBuffer writes one row per point. The first non-empty buffer decides
+// the header's attribute columns and writes the header; empty buffers write
+// nothing. A point whose metric is unknown to the registry is skipped and
+// reported in the returned error, after the other rows are written. Errors of
+// the underlying writer are returned as they are.
+func (w *Writer) WriteBuffer(buf *measure.Buffer) error {
+	if buf == nil || len(buf.Points) == 0 {
+		return nil
+	}
+	if !w.headerDone {
+		if err := w.writeHeader(buf); err != nil {
+			return err
+		}
+	}
+	var unknown int
+	var firstUnknown measure.MetricID
+	for i := range buf.Points {
+		p := &buf.Points[i]
+		cell, ok := w.metricCell(p.Metric)
+		if !ok {
+			if unknown == 0 {
+				firstUnknown = p.Metric
+			}
+			unknown++
+			continue
+		}
+		w.line = w.appendRow(w.line[:0], cell, p)
+		if _, err := w.bw.Write(w.line); err != nil {
+			return err
+		}
+	}
+	if unknown > 0 {
+		return fmt.Errorf("%d point(s) skipped: metric id %d is not registered", unknown, firstUnknown)
+	}
+	return nil
+}
+
+func (w *Writer) writeHeader(buf *measure.Buffer) error {
+	keys := buf.AttributeKeys()
+	keys = slices.DeleteFunc(keys, reservedKey)
+	w.setHeader(keys)
+	line := w.line[:0]
+	for _, c := range FixedColumns {
+		line = w.appendStringCell(line, c)
+		line = append(line, w.delim...)
+	}
+	for _, k := range keys {
+		line = w.appendStringCell(line, k)
+		line = append(line, w.delim...)
+	}
+	line = w.appendStringCell(line, LateColumn)
+	line = append(line, '\n')
+	w.line = line
+	_, err := w.bw.Write(line)
+	return err
+}
+
+// metricCell returns the escaped metric cell of id.
+func (w *Writer) metricCell(id measure.MetricID) ([]byte, bool) {
+	if int(id) < len(w.metrics) && w.metrics[id].known {
+		return w.metrics[id].cell, true
+	}
+	m, ok := w.reg.Metric(id)
+	if !ok {
+		return nil, false
+	}
+	name := m.Name
+	if w.opts.AppendUnitToMetricName {
+		unit := m.Unit.UniqueName()
+		if w.opts.UseUnitDisplayName {
+			unit = m.Unit.DisplayName()
+		}
+		if unit != "" {
+			name += "_" + unit
+		}
+	}
+	if int(id) >= len(w.metrics) {
+		w.metrics = append(w.metrics, make([]metricCell, int(id)+1-len(w.metrics))...)
+	}
+	cell := w.appendStringCell(nil, name)
+	w.metrics[id] = metricCell{cell: cell, known: true}
+	return cell, true
+}
+
+// appendRow appends the row of p, terminated by '\n', to line.
+func (w *Writer) appendRow(line, metric []byte, p *measure.Point) []byte {
+	d := w.delim
+	line = append(line, metric...)
+	line = append(line, d...)
+
+	start := len(line)
+	line = p.Timestamp.UTC().AppendFormat(line, time.RFC3339Nano)
+	line = w.quoteTail(line, start)
+	line = append(line, d...)
+
+	start = len(line)
+	line = p.Value.AppendText(line)
+	line = w.quoteTail(line, start)
+	line = append(line, d...)
+
+	line = w.appendStringCell(line, p.Resource.Kind)
+	line = append(line, d...)
+	line = w.appendStringCell(line, p.Resource.ID)
+	line = append(line, d...)
+	line = w.appendStringCell(line, p.Consumer.Kind)
+	line = append(line, d...)
+	line = w.appendStringCell(line, p.Consumer.ID)
+	line = append(line, d...)
+
+	attrs := p.Attributes
+	for i := range w.cols {
+		w.cols[i] = -1
+	}
+	w.late = w.late[:0]
+	for j := range attrs {
+		if c, ok := w.colIndex[attrs[j].Key]; ok {
+			w.cols[c] = j // a repeated key: the last one wins
+		} else {
+			w.late = append(w.late, j)
+		}
+	}
+	for _, j := range w.cols {
+		if j >= 0 {
+			start = len(line)
+			line = attrs[j].Value.AppendText(line)
+			line = w.quoteTail(line, start)
+		}
+		line = append(line, d...)
+	}
+	if len(w.late) > 0 {
+		line = w.appendLateCell(line, attrs)
+	}
+	return append(line, '\n')
+}
+
+// appendLateCell appends the late cell: the key=value pairs of the
+// attributes listed in w.late, sorted by key, the last of a repeated key
+// winning, the late delimiter escaped in values, the whole cell quoted.
+func (w *Writer) appendLateCell(line []byte, attrs []measure.Attribute) []byte {
+	late := w.late
+	if len(late) > 1 {
+		// Stable, so that among equal keys the last attribute stays last.
+		slices.SortStableFunc(late, func(a, b int) int {
+			return strings.Compare(attrs[a].Key, attrs[b].Key)
+		})
+	}
+	lb := w.lateBuf[:0]
+	first := true
+	for i, j := range late {
+		if i+1 < len(late) && attrs[late[i+1]].Key == attrs[j].Key {
+			continue // a later attribute with this key wins
+		}
+		if !first {
+			lb = append(lb, w.lateDelim...)
+		}
+		first = false
+		lb = append(lb, attrs[j].Key...)
+		lb = append(lb, '=')
+		start := len(lb)
+		lb = attrs[j].Value.AppendText(lb)
+		lb = w.escapeLate(lb, start)
+	}
+	w.lateBuf = lb
+	start := len(line)
+	line = append(line, lb...)
+	return w.quoteTail(line, start)
+}
+
+// escapeLate puts a backslash before every late delimiter in b[start:].
+func (w *Writer) escapeLate(b []byte, start int) []byte {
+	if !bytes.Contains(b[start:], w.lateDelim) {
+		return b
+	}
+	w.scratch = append(w.scratch[:0], b[start:]...)
+	b = b[:start]
+	s := w.scratch
+	for {
+		i := bytes.Index(s, w.lateDelim)
+		if i < 0 {
+			break
+		}
+		b = append(b, s[:i]...)
+		b = append(b, '\\')
+		b = append(b, w.lateDelim...)
+		s = s[i+len(w.lateDelim):]
+	}
+	return append(b, s...)
+}
+
+func (w *Writer) appendStringCell(line []byte, s string) []byte {
+	start := len(line)
+	line = append(line, s...)
+	return w.quoteTail(line, start)
+}
+
+// quoteTail escapes the cell line[start:] the RFC 4180 way when it holds the
+// delimiter, a quote, CR or LF.
+func (w *Writer) quoteTail(line []byte, start int) []byte {
+	if !w.needsQuotes(line[start:]) {
+		return line
+	}
+	w.scratch = append(w.scratch[:0], line[start:]...)
+	line = append(line[:start], '"')
+	s := w.scratch
+	for {
+		i := bytes.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		line = append(line, s[:i+1]...)
+		line = append(line, '"')
+		s = s[i+1:]
+	}
+	line = append(line, s...)
+	return append(line, '"')
+}
+
+func (w *Writer) needsQuotes(cell []byte) bool {
+	special := &w.special
+	for _, c := range cell {
+		if special[c] {
+			return true
+		}
+	}
+	return !w.delimASCII && bytes.Contains(cell, w.delim)
+}
