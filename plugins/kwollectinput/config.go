@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/alumet-go/alumet-agent/config"
@@ -44,6 +45,19 @@ func (l *StringList) UnmarshalTOML(v any) error {
 	return nil
 }
 
+// MarshalTOML writes one item as a string, as the seed README does, and
+// several as a list; an empty list as "" so that generated configs show the key.
+func (l StringList) MarshalTOML() ([]byte, error) {
+	if len(l) <= 1 {
+		return []byte(strconv.Quote(strings.Join(l, ""))), nil
+	}
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = strconv.Quote(s)
+	}
+	return []byte("[" + strings.Join(q, ", ") + "]"), nil
+}
+
 // Config is the [plugins.kwollect-input] table: the seed's keys plus the
 // Go-only ones, which Alumet ignores.
 type Config struct {
@@ -64,6 +78,7 @@ type Config struct {
 // are empty and must be set.
 func DefaultConfig() *Config {
 	c := &Config{
+		Hostname:     StringList{}, // non-nil, so generated configs show the key
 		Metrics:      StringList{"wattmetre_power_watt"},
 		APIURL:       kwollect.DefaultBaseURL,
 		FetchTimeout: config.Duration(60e9),

@@ -10,6 +10,7 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alumet-go/alumet-agent/kwollect"
@@ -23,6 +24,9 @@ const Name = "kwollect-input"
 
 // LogTarget is Alumet's target for this plugin's log lines, which users scrape.
 const LogTarget = "plugin_kwollect_input"
+
+// maxBadRowWarnings bounds the warnings about malformed rows.
+const maxBadRowWarnings = 5
 
 // batchSize bounds the points held before they are emitted.
 const batchSize = 4096
@@ -56,7 +60,18 @@ func newSource(cfg *Config, env plugin.Env) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := kwollect.NewClient(kwollect.Options{BaseURL: cfg.APIURL, Login: cfg.Login, Password: password})
+	var badRows atomic.Int64
+	client, err := kwollect.NewClient(kwollect.Options{
+		BaseURL: cfg.APIURL, Login: cfg.Login, Password: password,
+		OnBadRow: func(e *kwollect.RowError) {
+			// One bad record must not abort the batch: skip it, say so (a few times).
+			if n := badRows.Add(1); n <= maxBadRowWarnings {
+				log.Warn(e.Error())
+			} else if n == maxBadRowWarnings+1 {
+				log.Warn("more malformed Kwollect rows skipped; not reporting them any more")
+			}
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("api_url: %w", err)
 	}

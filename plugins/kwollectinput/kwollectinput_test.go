@@ -45,6 +45,21 @@ func TestStringList(t *testing.T) {
 	}
 }
 
+func TestStringListMarshal(t *testing.T) {
+	for _, tt := range []struct {
+		in   StringList
+		want string
+	}{{nil, `""`}, {StringList{"a"}, `"a"`}, {StringList{"a", "b"}, `["a", "b"]`}} {
+		b, err := tt.in.MarshalTOML()
+		require.NoError(t, err)
+		require.Equal(t, tt.want, string(b))
+		var v struct{ V StringList }
+		_, err = toml.Decode("v = "+string(b), &v)
+		require.NoError(t, err)
+		require.Equal(t, len(tt.in), len(v.V))
+	}
+}
+
 func TestValidate(t *testing.T) {
 	ok := func() *Config {
 		c := DefaultConfig()
