@@ -50,7 +50,7 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 			return nil, fmt.Errorf("plugin %q has no implementation in this binary", ep.Spec.Name)
 		}
 		plog := logging.Target(logger, f.LogTarget)
-		plog.Debug(fmt.Sprintf("Starting plugin %s v%s with config:\n%s", f.Name, f.Version, config.Redacted(ep.Config)))
+		plog.Debug(fmt.Sprintf("Starting plugin %s v%s", f.Name, f.Version))
 		env := plugin.Env{Pipeline: b, Logger: plog, Mode: mode, StartTime: startTime}
 		if err := f.Start(ctx, ep.Config, env); err != nil {
 			_ = b.Abort()

@@ -221,10 +221,11 @@ func (s *Source) fetch(ctx context.Context, start, end time.Time, out pipeline.E
 	if e := out.Emit(ctx, buf); e != nil && emitErr == nil {
 		emitErr = e
 	}
-	s.report(cov, rows, skipped)
 	if err != nil {
+		s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched before the failure", rows))
 		return fmt.Errorf("fetching %s from Kwollect: %w", q.Site, err)
 	}
+	s.report(cov, rows, skipped)
 	return emitErr
 }
 
