@@ -66,6 +66,15 @@ Job syntax (--job, repeatable):  'id=42;site=lyon;nodes=taurus-7,taurus-8;start=
   to the emulator start (-10m, +1h). start defaults to now; no stop = still running. types is a
   comma list: monitor, monitor=<regexp>, others ignored. site may be omitted (any site).
 Load syntax (--load, repeatable):  'nodes=taurus-7;start=-5m;stop=+5m;util=0.8'
+Fault syntax (--fault, repeatable; rules are tried in order, the first that fires wins):
+  'kind=503;p=0.2'  'kind=429;next=3;retry-after=2'  'kind=502;from=10s;to=40s'  'kind=truncate;rows=5'
+  kind: 500 502 503 504 429 slow-first-byte slow-body reset truncate
+  triggers (all must hold): p=<0..1>, next=<N times>, requests=i-j (1-based), from=/to= (a Go duration
+    relative to the start, now±D, RFC 3339 or epoch seconds), methods=GET,POST (default GET)
+  parameters: delay=<D before the first byte>, retry-after=<s|HTTP date|none>, every=<rows>;pause=<D>
+    (slow-body), rows=<N> or bytes=<N> sent before truncate/reset cut the connection
+With --control, GET/POST/PUT/DELETE /_emulator/faults, GET /_emulator/stats, GET/POST /_emulator/jobs
+and GET/POST /_emulator/monitor drive it at runtime (see kwollect/emulator/README.md).
 
 Flags:
 `
@@ -87,17 +96,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	nanRate := fs.Float64("bmc-nan-rate", 0, "probability of a missing (NaN) bmc_node_power_watt reading")
 	dynRange := fs.Float64("dynamic-range", 120, "watts a node adds at 100% utilisation")
 	quiet := fs.Bool("quiet", false, "do not log requests")
+	rowLimit := fs.Int("row-limit", 0, "a GET of more rows fails like Kwollect's statement timeout (500 XX000); 0 = no limit")
+	stmtDelay := fs.Duration("statement-timeout-delay", 0, "wait before answering the row-limit error")
+	faultSeed := fs.Int64("fault-seed", 0, "seed of the probabilistic fault rules")
+	control := fs.Bool("control", false, "mount the control endpoint /_emulator/ (faults, stats, jobs, monitor)")
 	usersFile := fs.String("users-file", "", "file of login:password lines for Basic auth (keeps passwords out of the process list)")
 	users := &listFlag{}
 	monitor := &listFlag{comma: true}
 	cpuNodes := &listFlag{comma: true}
 	jobs := &listFlag{}
 	loads := &listFlag{}
+	faults := &listFlag{}
 	fs.Var(users, "user", "login:password accepted by Basic auth (repeatable); none = no auth")
 	fs.Var(monitor, "monitor", "node in a permanent monitor job (repeatable or comma list)")
 	fs.Var(cpuNodes, "cpu-load-node", "node whose power follows this machine's CPU load (repeatable or comma list)")
 	fs.Var(jobs, "job", "OAR job, see the syntax above (repeatable)")
 	fs.Var(loads, "load", "scripted utilisation phase, see the syntax above (repeatable)")
+	fs.Var(faults, "fault", "fault-injection rule, see the syntax above (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -122,7 +137,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg := emulator.Config{
 		Seed: *seed, Lag: *lag, SummaryLag: *summaryLag, LegacyUntilNow: *legacy,
 		Monitored: monitor.vals, CPULoadNodes: cpuNodes.vals, CallerDevice: *caller,
-		BMCNaNRate: *nanRate, DynamicRange: *dynRange, Logger: logger,
+		BMCNaNRate: *nanRate, DynamicRange: *dynRange, Logger: logger, Start: startTime,
+		RowLimit: *rowLimit, StatementDelay: *stmtDelay, FaultSeed: *faultSeed, Control: *control,
+	}
+	if *rowLimit < 0 || *stmtDelay < 0 {
+		return fail("--row-limit and --statement-timeout-delay must not be negative")
 	}
 	if *summaryLag == 0 {
 		cfg.SummaryLag = -1 // explicit 0 = no lag
@@ -154,6 +173,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return fail("--job %q: %v", j, err)
 		}
 		cfg.Jobs = append(cfg.Jobs, job)
+	}
+	for _, f := range faults.vals {
+		rule, err := emulator.ParseFaultRule(f, startTime, startTime)
+		if err != nil {
+			return fail("--fault %q: %v", f, err)
+		}
+		cfg.Faults = append(cfg.Faults, rule)
 	}
 	for _, l := range loads.vals {
 		ph, err := parseLoad(l, startTime)
@@ -230,25 +256,10 @@ func kv(s string) (map[string]string, error) {
 	return out, nil
 }
 
-// parseTime accepts a duration relative to base (-10m, +1h), "now", epoch
-// seconds, RFC 3339 or any form the API's start_time accepts.
+// parseTime accepts a duration relative to base (-10m, +1h), "now",
+// "now±D", epoch seconds, RFC 3339 or any form the API's start_time accepts.
 func parseTime(s string, base time.Time) (time.Time, error) {
-	if (strings.HasPrefix(s, "-") || strings.HasPrefix(s, "+")) && len(s) > 1 {
-		if d, err := time.ParseDuration(s); err == nil {
-			return base.Add(d), nil
-		}
-	}
-	if s == "now" {
-		return base, nil
-	}
-	t, inf, err := emulator.ParseBound(s, base)
-	if err != nil {
-		return time.Time{}, err
-	}
-	if inf != 0 {
-		return time.Time{}, fmt.Errorf("infinite time %q", s)
-	}
-	return t, nil
+	return emulator.ParseTimeSpec(s, base, base)
 }
 
 func parseJob(s string, base time.Time) (emulator.Job, error) {

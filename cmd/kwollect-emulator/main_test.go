@@ -48,49 +48,156 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
+// command is a running kwollect-emulator process.
+type command struct {
+	cmd    *exec.Cmd
+	base   string // http://127.0.0.1:PORT
+	stderr *syncBuffer
+	done   chan error
+}
+
+// startCommand runs the binary on a free loopback port and waits for its
+// listening line.
+func startCommand(t *testing.T, bin string, args ...string) *command {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	c := &command{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = c.stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-c.done
+		}
+	})
+	lineCh := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		lineCh <- line
+		_, _ = io.Copy(io.Discard, stdout)
+		c.done <- cmd.Wait()
+	}()
+	var line string
+	select {
+	case line = <-lineCh:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no listening line; stderr: %s", c.stderr.String())
+	}
+	const prefix = "kwollect-emulator listening on http://127.0.0.1:"
+	require.True(t, strings.HasPrefix(line, prefix), "%q; stderr: %s", line, c.stderr.String())
+	require.True(t, strings.HasSuffix(line, "\n"))
+	port, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, prefix)))
+	require.NoError(t, err)
+	require.Greater(t, port, 0)
+	c.base = "http://127.0.0.1:" + strconv.Itoa(port)
+	return c
+}
+
+// stop sends SIGTERM and checks the exit status 0.
+func (c *command) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-c.done:
+		require.NoError(t, err, "exit status; stderr: %s", c.stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit after SIGTERM")
+	}
+	require.Equal(t, 0, c.cmd.ProcessState.ExitCode())
+}
+
+func TestCommandFaultsAndControl(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command")
+	}
+	bin := buildBinary(t)
+	c := startCommand(t, bin, "--lag", "0s", "--fault", "kind=503;next=2", "--control", "--row-limit", "100", "--fault-seed", "7")
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	now := time.Now().Unix()
+	q := c.base + "/stable/sites/lyon/metrics?nodes=taurus-7&metrics=wattmetre_power_watt&start_time=" + strconv.FormatInt(now-20, 10) + "&end_time=" + strconv.FormatInt(now-11, 10)
+	get := func(url string) (int, http.Header, string) {
+		t.Helper()
+		res, err := client.Get(url)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res.StatusCode, res.Header, string(b)
+	}
+	for i := 0; i < 2; i++ {
+		status, hdr, body := get(q)
+		require.Equal(t, http.StatusServiceUnavailable, status, "request %d", i+1)
+		require.Equal(t, "text/html", hdr.Get("Content-Type"))
+		require.Contains(t, body, "503 Service Unavailable")
+	}
+	status, _, body := get(q)
+	require.Equal(t, http.StatusOK, status)
+	var rows []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &rows))
+	require.Len(t, rows, 10)
+
+	// A rule POSTed to the control endpoint takes effect.
+	res, err := client.Post(c.base+"/_emulator/faults", "application/json", strings.NewReader(`{"kind":"429","next":1,"retry_after":"3"}`))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode, string(b))
+	require.Contains(t, string(b), `"spec":"kind=429;next=1;retry-after=3"`)
+	status, hdr, _ := get(q)
+	require.Equal(t, http.StatusTooManyRequests, status)
+	require.Equal(t, "3", hdr.Get("Retry-After"))
+	status, _, _ = get(q)
+	require.Equal(t, http.StatusOK, status)
+
+	// The row limit: 101 one-hertz rows are too many.
+	status, _, body = get(c.base + "/stable/sites/lyon/metrics?nodes=taurus-7&metrics=wattmetre_power_watt&start_time=" + strconv.FormatInt(now-200, 10) + "&end_time=" + strconv.FormatInt(now-100, 10))
+	require.Equal(t, http.StatusInternalServerError, status)
+	require.Equal(t, `{"hint":null,"details":null,"code":"XX000","message":"Exception: Request timeout, too much data to process."}`, body)
+
+	status, _, body = get(c.base + "/_emulator/faults")
+	require.Equal(t, http.StatusOK, status)
+	var listing []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(body), &listing))
+	require.Len(t, listing, 2)
+	require.Equal(t, "kind=503;next=2", listing[0]["spec"])
+	require.Equal(t, 2.0, listing[0]["injected"])
+	require.Equal(t, 1.0, listing[1]["injected"])
+
+	status, _, body = get(c.base + "/_emulator/stats")
+	require.Equal(t, http.StatusOK, status)
+	var st struct {
+		Requests     int64            `json:"requests"`
+		Faults       int64            `json:"faults"`
+		RowsServed   int64            `json:"rows_served"`
+		ByStatus     map[string]int64 `json:"by_status"`
+		FaultsByKind map[string]int64 `json:"faults_by_kind"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	require.Equal(t, int64(6), st.Requests)
+	require.Equal(t, int64(3), st.Faults)
+	require.Equal(t, int64(20), st.RowsServed)
+	require.Equal(t, map[string]int64{"200": 2, "429": 1, "500": 1, "503": 2}, st.ByStatus)
+	require.Equal(t, map[string]int64{"429": 1, "503": 2}, st.FaultsByKind)
+
+	c.stop(t)
+	logs := c.stderr.String()
+	require.Contains(t, logs, "fault=503")
+	require.Contains(t, logs, "status=429")
+}
+
 func TestCommandServesAndStops(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the command")
 	}
 	bin := buildBinary(t)
 	jobStart := time.Now().Unix() - 600
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--lag", "0s", "--seed", "3",
+	c := startCommand(t, bin, "--lag", "0s", "--seed", "3",
 		"--user", "alice:pa55", "--monitor", "gemini-1,taurus-2", "--cpu-load-node", "taurus-9",
 		"--job", "id=42;site=lyon;nodes=taurus-7,taurus-8;start="+strconv.FormatInt(jobStart, 10)+";stop="+strconv.FormatInt(jobStart+300, 10)+";types=monitor",
 		"--load", "nodes=taurus-3;start=-1m;util=0.5")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-
-	lineCh := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		lineCh <- line
-		_, _ = io.Copy(io.Discard, stdout)
-		done <- cmd.Wait()
-	}()
-	var line string
-	select {
-	case line = <-lineCh:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no listening line; stderr: %s", stderr.String())
-	}
-	const prefix = "kwollect-emulator listening on http://127.0.0.1:"
-	require.True(t, strings.HasPrefix(line, prefix), line)
-	require.True(t, strings.HasSuffix(line, "\n"))
-	port, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, prefix)))
-	require.NoError(t, err)
-	require.Greater(t, port, 0)
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	base := c.base
 
 	client := &http.Client{Timeout: 30 * time.Second}
 	res, err := client.Get(base + "/healthz")
@@ -131,15 +238,8 @@ func TestCommandServesAndStops(t *testing.T) {
 	res.Body.Close()
 	require.Equal(t, 2*(300*50+1), n, "job 42: two nodes, 5 min of 50 Hz frames and the 1 Hz row at the stop")
 
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-done:
-		require.NoError(t, err, "exit status; stderr: %s", stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("no exit after SIGTERM")
-	}
-	require.Equal(t, 0, cmd.ProcessState.ExitCode())
-	logs := stderr.String()
+	c.stop(t)
+	logs := c.stderr.String()
 	require.Contains(t, logs, "msg=request")
 	require.Contains(t, logs, "status=401")
 	require.Contains(t, logs, "rows=6")
@@ -155,6 +255,10 @@ func TestCommandRefusesRemote(t *testing.T) {
 	require.Equal(t, 2, run([]string{"--monitor", "nope-1", "--listen", "127.0.0.1:0"}, &out, &errOut))
 	require.Equal(t, 2, run([]string{"--user", "nocolon"}, &out, &errOut))
 	require.Equal(t, 2, run([]string{"--bogus"}, &out, &errOut))
+	require.Equal(t, 2, run([]string{"--fault", "kind=404"}, &out, &errOut))
+	require.Contains(t, errOut.String(), `--fault "kind=404": unknown fault kind`)
+	require.Equal(t, 2, run([]string{"--fault", "kind=503;rows=2"}, &out, &errOut))
+	require.Equal(t, 2, run([]string{"--row-limit", "-1"}, &out, &errOut))
 	require.Equal(t, 0, run([]string{"-h"}, &out, &errOut))
 }
 
@@ -176,6 +280,10 @@ func TestFlagParsing(t *testing.T) {
 		_, err := parseJob(bad, base)
 		require.Error(t, err, bad)
 	}
+	j, err = parseJob("id=2;nodes=orion-3;start=10m;stop=now+1h", base)
+	require.NoError(t, err)
+	require.True(t, j.Start.Equal(base.Add(10*time.Minute)))
+	require.True(t, j.Stop.Equal(base.Add(time.Hour)))
 	l, err := parseLoad("nodes=taurus-3;start=+1m;stop=+2m;util=0.75", base)
 	require.NoError(t, err)
 	require.Equal(t, 0.75, l.Util)

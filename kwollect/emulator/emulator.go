@@ -10,6 +10,7 @@
 package emulator
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -70,6 +71,25 @@ type Config struct {
 	CPUHistory time.Duration
 	// Logger receives request logs and warnings; nil = discard.
 	Logger *slog.Logger
+	// Start is the emulator start, the origin of relative times (fault
+	// windows, jobs added at runtime); zero = Now() when New is called.
+	Start time.Time
+
+	// RowLimit > 0 makes a GET whose result would exceed RowLimit rows fail
+	// like Kwollect's statement timeout (500, XX000 "Exception: Request
+	// timeout, too much data to process."), decided before the first byte.
+	RowLimit int
+	// StatementDelay is how long the server works before answering that
+	// error (the real timeout is 5 min); 0 = at once.
+	StatementDelay time.Duration
+	// Faults are the fault-injection rules active from the start (see
+	// FaultRule); SetFaults and the control endpoint change them at runtime.
+	Faults []FaultRule
+	// FaultSeed seeds the probabilistic fault rules.
+	FaultSeed int64
+	// Control mounts the control endpoint under /_emulator/ (faults, stats,
+	// jobs, monitored nodes). It needs Basic auth when Users is set.
+	Control bool
 
 	// cpuSampler, when set by tests, replaces the /proc/stat sampler
 	// goroutine (the test drives it).
@@ -97,6 +117,21 @@ type Emulator struct {
 	sampler *cpuSampler
 	posts   *postStore
 	logger  *slog.Logger
+	start   time.Time
+
+	// Runtime-mutable monitoring: jobs and monitored nodes (guarded by
+	// jobsMu); descs are every stored series, whose monitored intervals are
+	// recomputed when they change.
+	jobsMu    sync.RWMutex
+	jobs      []Job
+	monitored []string
+	allNodes  map[string]bool
+	descs     []*seriesDesc
+
+	faults *faultSet
+	stats  *statsCounter
+	// sleep waits d or until ctx is done (tests replace it).
+	sleep func(ctx context.Context, d time.Duration) error
 
 	closeOnce sync.Once
 }
@@ -141,44 +176,48 @@ func New(cfg Config) (*Emulator, error) {
 	if e.cfg.Lag < 0 {
 		return nil, errors.New("emulator: negative Lag")
 	}
+	if e.cfg.RowLimit < 0 || e.cfg.StatementDelay < 0 {
+		return nil, errors.New("emulator: negative RowLimit or StatementDelay")
+	}
+	e.start = cfg.Start
+	if e.start.IsZero() {
+		e.start = e.now()
+	}
+	e.sleep = sleepCtx
+	e.stats = newStatsCounter()
+	e.faults = newFaultSet(cfg.FaultSeed)
+	if err := e.faults.set(cfg.Faults); err != nil {
+		return nil, err
+	}
 	idx, err := e.topo.index()
 	if err != nil {
 		return nil, err
 	}
-	allNodes := map[string]bool{}
+	e.allNodes = map[string]bool{}
 	for _, si := range idx {
 		for n := range si.nodes {
-			allNodes[n] = true
+			e.allNodes[n] = true
 		}
 	}
-	check := func(what string, nodes []string) error {
-		for _, n := range nodes {
-			if !allNodes[cutFQDN(n)] {
-				return fmt.Errorf("emulator: %s: unknown node %q", what, n)
-			}
-		}
-		return nil
-	}
-	if err := check("Monitored", cfg.Monitored); err != nil {
+	if err := e.checkNodes("Monitored", cfg.Monitored); err != nil {
 		return nil, err
 	}
-	if err := check("CPULoadNodes", cfg.CPULoadNodes); err != nil {
+	if err := e.checkNodes("CPULoadNodes", cfg.CPULoadNodes); err != nil {
 		return nil, err
 	}
 	for _, j := range cfg.Jobs {
-		if err := check(fmt.Sprintf("job %d", j.ID), j.Nodes); err != nil {
+		if err := e.checkJob(j); err != nil {
 			return nil, err
-		}
-		if j.Site != "" && idx[j.Site] == nil {
-			return nil, fmt.Errorf("emulator: job %d: unknown site %q", j.ID, j.Site)
 		}
 	}
 	for _, l := range cfg.Load {
-		if err := check("Load", l.Nodes); err != nil {
+		if err := e.checkNodes("Load", l.Nodes); err != nil {
 			return nil, err
 		}
 	}
-	rules, err := monitorRules(cfg.Monitored, cfg.Jobs)
+	e.jobs = append([]Job(nil), cfg.Jobs...)
+	e.monitored = append([]string(nil), cfg.Monitored...)
+	rules, err := monitorRules(e.monitored, e.jobs)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
@@ -199,6 +238,45 @@ func New(cfg Config) (*Emulator, error) {
 		e.sites[s.UID] = e.buildSite(s, idx[s.UID], rules, cpuNodes)
 	}
 	return e, nil
+}
+
+// checkNodes fails on a node unknown to the topology.
+func (e *Emulator) checkNodes(what string, nodes []string) error {
+	for _, n := range nodes {
+		if !e.allNodes[cutFQDN(n)] {
+			return fmt.Errorf("emulator: %s: unknown node %q", what, n)
+		}
+	}
+	return nil
+}
+
+// checkJob validates a job's nodes, site and monitor types.
+func (e *Emulator) checkJob(j Job) error {
+	if err := e.checkNodes(fmt.Sprintf("job %d", j.ID), j.Nodes); err != nil {
+		return err
+	}
+	if j.Site != "" && e.topo.Site(j.Site) == nil {
+		return fmt.Errorf("emulator: job %d: unknown site %q", j.ID, j.Site)
+	}
+	if _, err := monitorRules(nil, []Job{j}); err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	return nil
+}
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Close stops the CPU sampler. It is safe to call more than once.
@@ -240,6 +318,7 @@ func (e *Emulator) buildSite(s *Site, si *siteIndex, rules []monitorRule, cpuNod
 				}
 				descs = append(descs, e.nodeSeries(s, c, n, nm, md, rules)...)
 			}
+			e.descs = append(e.descs, descs...)
 			for _, d := range descs {
 				d.info = newSeriesInfo(d.device, d.metric, stringLabels(d.labels))
 				nanLabels := stringLabels(d.labels)
@@ -297,12 +376,14 @@ func (e *Emulator) nodeSeries(s *Site, c *Cluster, n *Node, nm *nodeModel, md Me
 	seed := e.cfg.Seed
 	ms := int64(1000)
 	mk := func(kind genKind, device, alias, metric string, labels map[string]string) *seriesDesc {
-		return &seriesDesc{
+		d := &seriesDesc{
 			kind: kind, device: device, alias: alias, metric: metric, labels: labels, node: nm,
 			h:      hashStr(seed, device, metric, labelsKey(labels)),
 			period: int64(md.Period) * ms, opt: int64(md.OptionalPeriod) * ms,
-			mon: monitoredIntervals(rules, n.UID, md.Name, metric),
+			monNode: n.UID, monNames: []string{md.Name, metric},
 		}
+		d.setMonitoring(rules)
+		return d
 	}
 	bmcPhase := int64(hashStr(seed, "bmc-phase", n.UID) % uint64(usPerSec))
 	var out []*seriesDesc

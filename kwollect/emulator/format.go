@@ -250,3 +250,8 @@ func errBadSyntax(typ, input string) *pgError {
 func errIntRange(input string) *pgError {
 	return &pgError{status: 400, code: "22003", message: "value " + quotePG(input) + " is out of range for type integer"}
 }
+
+// errTooMuchData is Kwollect's statement timeout (RowLimit).
+func errTooMuchData() *pgError {
+	return &pgError{status: 500, code: "XX000", message: "Exception: Request timeout, too much data to process."}
+}

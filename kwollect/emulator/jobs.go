@@ -113,13 +113,84 @@ func monitoredIntervals(rules []monitorRule, node string, names ...string) []int
 	return out
 }
 
-// findJob returns the job with that id known at site, or nil.
+// findJob returns (a copy of) the job with that id known at site, or nil.
 func (e *Emulator) findJob(site string, id int64) *Job {
-	for i := range e.cfg.Jobs {
-		j := &e.cfg.Jobs[i]
-		if j.ID == id && (j.Site == "" || j.Site == site) {
-			return j
+	e.jobsMu.RLock()
+	defer e.jobsMu.RUnlock()
+	for i := range e.jobs {
+		if j := e.jobs[i]; j.ID == id && (j.Site == "" || j.Site == site) {
+			return &j
 		}
+	}
+	return nil
+}
+
+// Jobs returns the jobs known to the emulator (configured and added).
+func (e *Emulator) Jobs() []Job {
+	e.jobsMu.RLock()
+	defer e.jobsMu.RUnlock()
+	out := make([]Job, len(e.jobs))
+	for i, j := range e.jobs {
+		j.Nodes = append([]string(nil), j.Nodes...)
+		j.Types = append([]string(nil), j.Types...)
+		out[i] = j
+	}
+	return out
+}
+
+// AddJob adds an OAR job at runtime, as if it had been in Config.Jobs: it is
+// known to job_id queries at once and its monitor types switch its nodes to
+// the optional periods over its whole [start, stop) range, past included. An
+// id already known at the same site (or at every site) is refused.
+func (e *Emulator) AddJob(j Job) error {
+	if err := e.checkJob(j); err != nil {
+		return err
+	}
+	j.Nodes = append([]string(nil), j.Nodes...)
+	j.Types = append([]string(nil), j.Types...)
+	e.jobsMu.Lock()
+	defer e.jobsMu.Unlock()
+	for _, x := range e.jobs {
+		if x.ID == j.ID && (x.Site == "" || j.Site == "" || x.Site == j.Site) {
+			return fmt.Errorf("%w: %d", ErrJobExists, j.ID)
+		}
+	}
+	e.jobs = append(e.jobs, j)
+	return e.updateMonitoringLocked()
+}
+
+// Monitor puts nodes in a permanent monitor job at runtime (like
+// Config.Monitored: for all time, past included).
+func (e *Emulator) Monitor(nodes ...string) error {
+	if err := e.checkNodes("Monitor", nodes); err != nil {
+		return err
+	}
+	e.jobsMu.Lock()
+	defer e.jobsMu.Unlock()
+	for _, n := range nodes {
+		if !contains(e.monitored, n) {
+			e.monitored = append(e.monitored, n)
+		}
+	}
+	return e.updateMonitoringLocked()
+}
+
+// MonitoredNodes returns the nodes in the permanent monitor job.
+func (e *Emulator) MonitoredNodes() []string {
+	e.jobsMu.RLock()
+	defer e.jobsMu.RUnlock()
+	return append([]string{}, e.monitored...)
+}
+
+// updateMonitoringLocked recomputes every series' monitored intervals;
+// queries already running keep the intervals they started with.
+func (e *Emulator) updateMonitoringLocked() error {
+	rules, err := monitorRules(e.monitored, e.jobs)
+	if err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	for _, d := range e.descs {
+		d.setMonitoring(rules)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // This file holds the row generators: one lazy generator per stored series,
@@ -68,7 +69,12 @@ type seriesDesc struct {
 	period int64 // µs between rows outside monitoring (0 = none)
 	opt    int64 // µs between rows while monitored (0 = as period)
 	phase  int64 // constant offset (µs) of the rows from the period grid
-	mon    []interval
+	// mon holds the sorted monitored intervals; it changes when jobs or
+	// monitored nodes are added at runtime (monNode, monNames: the node and
+	// the names monitor=<regexp> types match).
+	mon      atomic.Pointer[[]interval]
+	monNode  string
+	monNames []string
 	// wattmetre
 	frameUs int64
 	wmHash  uint64
@@ -83,6 +89,20 @@ type seriesDesc struct {
 }
 
 const maxJitterUs = 50
+
+// setMonitoring recomputes the monitored intervals from the rules.
+func (d *seriesDesc) setMonitoring(rules []monitorRule) {
+	ivs := monitoredIntervals(rules, d.monNode, d.monNames...)
+	d.mon.Store(&ivs)
+}
+
+// monitoring returns the current monitored intervals.
+func (d *seriesDesc) monitoring() []interval {
+	if p := d.mon.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // step returns the row period in the given monitoring state.
 func (d *seriesDesc) step(monitored bool) int64 {
@@ -173,6 +193,7 @@ func (d *seriesDesc) value(g, ts int64, monitored bool) (v float64, nan bool) {
 // wattmetre means (written once their second is over), 0 otherwise.
 type descGen struct {
 	d    *seriesDesc
+	mon  []interval // snapshot of d's monitored intervals
 	info *seriesInfo
 	p    int64 // next candidate grid point is >= p
 	a, b int64
@@ -183,21 +204,22 @@ type descGen struct {
 
 func newDescGen(d *seriesDesc, info *seriesInfo, a, b, vis int64) *descGen {
 	p := max(a-d.maxOffset(), dataStartUs)
-	return &descGen{d: d, info: info, p: p, a: a, b: min(b, vis), vis: vis}
+	return &descGen{d: d, mon: d.monitoring(), info: info, p: p, a: a, b: min(b, vis), vis: vis}
 }
 
 func (g *descGen) next() (row, bool) {
 	d := g.d
 	for !g.done {
-		for g.mi < len(d.mon) && d.mon[g.mi].e <= g.p {
+		mon := g.mon
+		for g.mi < len(mon) && mon[g.mi].e <= g.p {
 			g.mi++
 		}
-		monitored := g.mi < len(d.mon) && d.mon[g.mi].s <= g.p
+		monitored := g.mi < len(mon) && mon[g.mi].s <= g.p
 		segEnd := posInf
 		if monitored {
-			segEnd = d.mon[g.mi].e
-		} else if g.mi < len(d.mon) {
-			segEnd = d.mon[g.mi].s
+			segEnd = mon[g.mi].e
+		} else if g.mi < len(mon) {
+			segEnd = mon[g.mi].s
 		}
 		step := d.step(monitored)
 		if step <= 0 {

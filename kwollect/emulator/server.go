@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -11,17 +14,12 @@ import (
 	"time"
 )
 
-// HTTP layer. Request flow: Handler -> logging -> auth -> route -> handlers.
-//
-// Extension points planned for the next round:
-//   - fault injection (5xx/429 with Retry-After, slow first byte or body,
-//     connection reset, truncated body): a middleware between logging and
-//     auth (see Handler) decides per request; body-level faults (slow body,
-//     truncation mid-array, reset) hook into writeRows through its rowSink
-//     argument, which already sees every row boundary;
-//   - per-response row limit and statement timeout: in writeRows, which
-//     counts rows and can stop with an error before the first byte or abort
-//     the stream.
+// HTTP layer. Request flow: Handler -> logging and stats -> /healthz ->
+// auth -> control endpoint (/_emulator/, control.go) or API routes. On the
+// metrics endpoint, fault injection (faults.go) comes first, like a failing
+// gateway in front of Kwollect, then the query, the row limit (statement
+// timeout) and the streamed body, where body faults (slow body, truncation,
+// reset) act at row boundaries through writeRows's rowSink.
 
 // APIPrefixes are the API versions served, all alike.
 var APIPrefixes = []string{"stable", "sid", "3.0"}
@@ -34,15 +32,30 @@ func (e *Emulator) Handler() http.Handler {
 // statusRecorder records what the handler did, for the request log.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
-	bytes  int64
-	rows   int64
-	user   string
+	status   int
+	bytes    int64
+	rows     int64
+	user     string
+	fault    FaultKind
+	hijacked bool
+	// stats receives the status when it is decided (nil: not counted).
+	stats   *statsCounter
+	counted bool
+}
+
+// count records the response status in the stats once (0 = no response).
+func (s *statusRecorder) count(code int) {
+	if s.counted || s.stats == nil {
+		return
+	}
+	s.counted = true
+	s.stats.update(func(st *Stats) { st.ByStatus[code]++ })
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
+		s.count(code)
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
@@ -50,6 +63,7 @@ func (s *statusRecorder) WriteHeader(code int) {
 func (s *statusRecorder) Write(b []byte) (int, error) {
 	if s.status == 0 {
 		s.status = http.StatusOK
+		s.count(http.StatusOK)
 	}
 	n, err := s.ResponseWriter.Write(b)
 	s.bytes += int64(n)
@@ -64,20 +78,37 @@ func (s *statusRecorder) Flush() {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// logRequests logs method, path+query, status, rows, bytes and duration.
-// The Authorization header is never logged.
+// logRequests logs method, path+query, status, rows, bytes, duration and
+// the injected fault, and counts the request in the stats (except the
+// control endpoint's). The Authorization header is never logged.
 func (e *Emulator) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		attrs := []any{"method", r.Method, "uri", r.URL.RequestURI(), "status", rec.status,
-			"rows", rec.rows, "bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond)}
-		if rec.user != "" {
-			attrs = append(attrs, "user", rec.user)
+		if !(e.cfg.Control && isControlPath(r.URL.Path)) {
+			rec.stats = e.stats
+			e.stats.update(func(s *Stats) { s.Requests++ })
 		}
-		e.logger.Info("request", attrs...)
+		defer func() {
+			if rec.status == 0 && !rec.hijacked {
+				rec.count(http.StatusOK) // nothing written: net/http sends 200
+			}
+			attrs := []any{"method", r.Method, "uri", r.URL.RequestURI(), "status", rec.status,
+				"rows", rec.rows, "bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond)}
+			if rec.fault != "" {
+				attrs = append(attrs, "fault", string(rec.fault))
+			}
+			if rec.user != "" {
+				attrs = append(attrs, "user", rec.user)
+			}
+			e.logger.Info("request", attrs...)
+		}()
+		next.ServeHTTP(rec, r)
 	})
+}
+
+func isControlPath(p string) bool {
+	return p == controlPrefix || strings.HasPrefix(p, controlPrefix+"/")
 }
 
 func recorder(w http.ResponseWriter) *statusRecorder {
@@ -130,6 +161,10 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if rec := recorder(w); rec != nil {
 		rec.user = user
 	}
+	if e.cfg.Control && isControlPath(path) {
+		e.serveControl(w, r)
+		return
+	}
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	if len(segs) < 2 || !contains(APIPrefixes, segs[0]) || segs[1] != "sites" {
 		notFound(w, path)
@@ -160,10 +195,8 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, siteDoc(sd.site))
 	case segs[2] == "metrics" && len(segs) == 3:
 		switch {
-		case get:
-			e.serveMetrics(w, r, sd)
-		case r.Method == http.MethodPost:
-			e.servePost(w, r, sd)
+		case get, r.Method == http.MethodPost:
+			e.serveMetricsEndpoint(w, r, sd)
 		default:
 			methodNotAllowed(w, "GET, POST")
 		}
@@ -182,42 +215,217 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveMetrics streams the rows of a GET query.
-func (e *Emulator) serveMetrics(w http.ResponseWriter, r *http.Request, sd *siteData) {
+// serveMetricsEndpoint applies fault injection, then serves the GET or POST.
+func (e *Emulator) serveMetricsEndpoint(w http.ResponseWriter, r *http.Request, sd *siteData) {
+	post := r.Method == http.MethodPost
+	e.stats.update(func(s *Stats) {
+		if post {
+			s.MetricsPOST++
+		} else {
+			s.MetricsGET++
+		}
+	})
+	f := e.faults.pick(r.Method, e.now())
+	if f != nil {
+		e.stats.update(func(s *Stats) { s.Faults++; s.FaultsByKind[f.Kind]++ })
+		if rec := recorder(w); rec != nil {
+			rec.fault = f.Kind
+		}
+		if d := f.delay(); d > 0 && e.sleep(r.Context(), d) != nil {
+			noResponse(w) // the client left
+			return
+		}
+		if st := f.Kind.status(); st != 0 {
+			if ra := f.retryAfter(); ra != "" {
+				w.Header().Set("Retry-After", ra)
+			}
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(st)
+			_, _ = w.Write([]byte(gatewayPage(st)))
+			return
+		}
+		if f.Kind == FaultReset && f.Rows == 0 && f.Bytes == 0 {
+			cutConnection(w, true, false)
+			return
+		}
+	}
+	if post {
+		e.servePost(w, r, sd, f)
+	} else {
+		e.serveMetrics(w, r, sd, f)
+	}
+}
+
+// noResponse records that the request got no response (client gone).
+func noResponse(w http.ResponseWriter) {
+	if rec := recorder(w); rec != nil {
+		rec.count(0)
+	}
+}
+
+// serveMetrics streams the rows of a GET query. With a row limit, the rows
+// are counted first (generated, not formatted) and a query over the limit
+// gets the statement-timeout error instead, after StatementDelay.
+func (e *Emulator) serveMetrics(w http.ResponseWriter, r *http.Request, sd *siteData, f *FaultRule) {
 	now := e.now().UnixMicro()
 	q, perr := e.parseQuery(sd.site.UID, r.URL.Query(), now)
 	if perr != nil {
 		writePGError(w, perr)
 		return
 	}
-	g := e.stream(q, now, true)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	n, _ := writeRows(r.Context(), bw, g, nil)
-	_ = bw.Flush()
+	if lim := int64(e.cfg.RowLimit); lim > 0 {
+		n := countRows(r.Context(), e.stream(q, now, true), lim+1)
+		if n < 0 {
+			noResponse(w)
+			return
+		}
+		if n > lim {
+			e.stats.update(func(s *Stats) { s.RowLimitErrors++ })
+			if d := e.cfg.StatementDelay; d > 0 && e.sleep(r.Context(), d) != nil {
+				noResponse(w)
+				return
+			}
+			writePGError(w, errTooMuchData())
+			return
+		}
+	}
+	n := e.writeRowsResponse(w, r, e.stream(q, now, true), f, func(n int64) {
+		e.stats.update(func(s *Stats) { s.RowsServed += n })
+	})
 	if rec := recorder(w); rec != nil {
 		rec.rows = n
 	}
 }
 
-// rowSink observes the rows as they are written (fault injection hook);
-// returning false stops the stream.
+// countRows counts the rows of g, stopping at max; -1 if ctx is done first.
+func countRows(ctx context.Context, g rowGen, max int64) int64 {
+	var n int64
+	for n < max {
+		if _, ok := g.next(); !ok {
+			break
+		}
+		n++
+		if n%4096 == 0 && ctx.Err() != nil {
+			return -1
+		}
+	}
+	return n
+}
+
+// writeRowsResponse sends 200 and the rows of g as a JSON array, shaped by
+// the body fault f (slow-body, truncate, reset after some output) if any.
+// account is called with the number of rows written before the response
+// is complete on the wire.
+func (e *Emulator) writeRowsResponse(w http.ResponseWriter, r *http.Request, g rowGen, f *FaultRule, account func(int64)) int64 {
+	ctx := r.Context()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	cut := f != nil && f.Kind.cuts()
+	var out io.Writer = w
+	if cut && f.Bytes > 0 {
+		out = &cutWriter{w: w, left: f.Bytes}
+	}
+	bw := bufio.NewWriterSize(out, 64<<10)
+	var sink rowSink
+	switch {
+	case cut && f.cutRows() > 0:
+		limit := f.cutRows()
+		sink = func(n int64) bool { return n < limit }
+	case f != nil && f.Kind == FaultSlowBody:
+		every, pause := f.every(), f.pause()
+		rc := http.NewResponseController(w)
+		sink = func(n int64) bool {
+			if n%every != 0 {
+				return true
+			}
+			if bw.Flush() != nil || rc.Flush() != nil {
+				return false
+			}
+			return e.sleep(ctx, pause) == nil
+		}
+	}
+	n, done, err := writeRows(ctx, bw, g, sink)
+	account(n)
+	if cut {
+		_ = bw.Flush() // up to the byte limit
+		cutConnection(w, f.Kind == FaultReset, true)
+		return n
+	}
+	if done && err == nil {
+		_ = bw.WriteByte(']')
+	}
+	_ = bw.Flush()
+	return n
+}
+
+// errCut stops a body at its byte limit.
+var errCut = errors.New("emulator: body cut by a fault")
+
+// cutWriter passes the first left bytes through, then fails.
+type cutWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errCut
+	}
+	if int64(len(p)) > c.left {
+		n, err := c.w.Write(p[:c.left])
+		c.left -= int64(n)
+		if err == nil {
+			err = errCut
+		}
+		return n, err
+	}
+	n, err := c.w.Write(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// cutConnection ends the response by closing its connection: with what
+// was written flushed first (flush) or not, and with a TCP RST (rst,
+// SO_LINGER 0) or an ordinary close. Without an HTTP/1 connection to
+// hijack, it aborts the handler (net/http then drops the response).
+func cutConnection(w http.ResponseWriter, rst, flush bool) {
+	rc := http.NewResponseController(w)
+	if flush {
+		_ = rc.Flush()
+	}
+	conn, _, err := rc.Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if rec := recorder(w); rec != nil {
+		rec.hijacked = true
+		if rec.status == 0 {
+			rec.count(0)
+		}
+	}
+	if tc, ok := conn.(*net.TCPConn); ok && rst {
+		_ = tc.SetLinger(0)
+	}
+	_ = conn.Close()
+}
+
+// rowSink observes the rows as they are written (body faults); returning
+// false stops the stream.
 type rowSink func(n int64) bool
 
-// writeRows streams the rows of g as a JSON array, json_agg style. It never
-// holds more than one row in memory besides the writer's buffer. It stops
-// early when ctx is done or a write fails.
-func writeRows(ctx context.Context, w *bufio.Writer, g rowGen, sink rowSink) (int64, error) {
+// writeRows streams "[" and the rows of g, json_agg style, but not the
+// closing bracket; done tells whether g was exhausted. It never holds more
+// than one row in memory besides the writer's buffer. It stops early when
+// the sink says so, ctx is done or a write fails.
+func writeRows(ctx context.Context, w *bufio.Writer, g rowGen, sink rowSink) (n int64, done bool, err error) {
 	buf := make([]byte, 0, 512)
 	if _, err := w.WriteString("["); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	var n int64
 	for {
 		r, ok := g.next()
 		if !ok {
-			break
+			return n, true, nil
 		}
 		buf = buf[:0]
 		if n > 0 {
@@ -225,24 +433,24 @@ func writeRows(ctx context.Context, w *bufio.Writer, g rowGen, sink rowSink) (in
 		}
 		buf = appendRow(buf, &r)
 		if _, err := w.Write(buf); err != nil {
-			return n, err
+			return n, false, err
 		}
 		n++
 		if sink != nil && !sink(n) {
-			return n, nil
+			return n, false, nil
 		}
 		if n%1024 == 0 {
 			if err := ctx.Err(); err != nil {
-				return n, err
+				return n, false, err
 			}
 		}
 	}
-	_, err := w.WriteString("]")
-	return n, err
 }
 
-// servePost stores pushed rows and returns them.
-func (e *Emulator) servePost(w http.ResponseWriter, r *http.Request, sd *siteData) {
+// servePost stores pushed rows and returns them (a status fault has
+// already answered without storing them; body faults shape the answer of
+// stored rows).
+func (e *Emulator) servePost(w http.ResponseWriter, r *http.Request, sd *siteData, f *FaultRule) {
 	now := e.now().UnixMicro()
 	rows, perr := e.parsePost(r.Body, now)
 	if perr != nil {
@@ -250,19 +458,14 @@ func (e *Emulator) servePost(w http.ResponseWriter, r *http.Request, sd *siteDat
 		return
 	}
 	e.posts.add(sd.site.UID, rows)
-	buf := []byte{'['}
+	e.stats.update(func(s *Stats) { s.RowsPosted += int64(len(rows)) })
+	out := make([]row, len(rows))
 	for i, pr := range rows {
-		if i > 0 {
-			buf = append(buf, rowSeparator...)
-		}
-		buf = appendRow(buf, &row{ts: pr.ts, v: pr.v, s: pr.info})
+		out[i] = row{ts: pr.ts, v: pr.v, s: pr.info}
 	}
-	buf = append(buf, ']')
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(buf)
+	n := e.writeRowsResponse(w, r, &sliceGen{rows: out}, f, func(int64) {})
 	if rec := recorder(w); rec != nil {
-		rec.rows = int64(len(rows))
+		rec.rows = n
 	}
 }
 

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"fmt"
 	"math"
 	"regexp"
 	"strconv"
@@ -398,4 +399,36 @@ func wallToUTC(wall int64, loc *time.Location) int64 {
 	default:
 		return wall - before
 	}
+}
+
+// ParseTimeSpec parses a time given on the command line or to the control
+// endpoint: "now" or "now±<Go duration>" (relative to now), a Go duration
+// ("10s", "-10m", "+1h": relative to start), or any finite value start_time
+// accepts (a bare number is epoch seconds; RFC 3339; a naive time is
+// Europe/Paris...).
+func ParseTimeSpec(s string, start, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "now" {
+		return now, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "now"); ok && rest != "" && (rest[0] == '+' || rest[0] == '-') {
+		d, err := time.ParseDuration(rest)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("bad duration in %q", s)
+		}
+		return now.Add(d), nil
+	}
+	if _, isNum, perr := parsePyFloat(s); !isNum && perr == nil {
+		if d, err := time.ParseDuration(s); err == nil {
+			return start.Add(d), nil
+		}
+	}
+	t, inf, err := ParseBound(s, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if inf != 0 {
+		return time.Time{}, fmt.Errorf("infinite time %q", s)
+	}
+	return t, nil
 }

@@ -1,0 +1,62 @@
+package emulator
+
+import "sync"
+
+// Stats are the emulator's counters since it started. Requests to the
+// control endpoint are not counted.
+type Stats struct {
+	// Requests counts every request (authorised or not).
+	Requests int64 `json:"requests"`
+	// MetricsGET and MetricsPOST count the requests to the metrics
+	// endpoint that passed authentication, faulted or not.
+	MetricsGET  int64 `json:"metrics_get"`
+	MetricsPOST int64 `json:"metrics_post"`
+	// RowsServed counts the rows written by metrics GETs (truncated bodies
+	// included), RowsPosted the rows stored by POSTs.
+	RowsServed int64 `json:"rows_served"`
+	RowsPosted int64 `json:"rows_posted"`
+	// RowLimitErrors counts the "too much data" errors of Config.RowLimit.
+	RowLimitErrors int64 `json:"row_limit_errors"`
+	// Faults counts the injected faults, FaultsByKind per kind.
+	Faults       int64               `json:"faults"`
+	FaultsByKind map[FaultKind]int64 `json:"faults_by_kind"`
+	// ByStatus counts the responses per HTTP status; 0 = the connection
+	// was reset before any response.
+	ByStatus map[int]int64 `json:"by_status"`
+}
+
+// statsCounter is the concurrent form of Stats. Counters move before the
+// response they describe is complete on the wire, so a client that has read
+// a response sees it in Stats.
+type statsCounter struct {
+	mu sync.Mutex
+	s  Stats
+}
+
+func newStatsCounter() *statsCounter {
+	return &statsCounter{s: Stats{FaultsByKind: map[FaultKind]int64{}, ByStatus: map[int]int64{}}}
+}
+
+func (c *statsCounter) update(f func(s *Stats)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f(&c.s)
+}
+
+func (c *statsCounter) snapshot() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.s
+	out.FaultsByKind = make(map[FaultKind]int64, len(c.s.FaultsByKind))
+	for k, v := range c.s.FaultsByKind {
+		out.FaultsByKind[k] = v
+	}
+	out.ByStatus = make(map[int]int64, len(c.s.ByStatus))
+	for k, v := range c.s.ByStatus {
+		out.ByStatus[k] = v
+	}
+	return out
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Emulator) Stats() Stats { return e.stats.snapshot() }
