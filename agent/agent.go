@@ -51,7 +51,7 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 		}
 		plog := logging.Target(logger, f.LogTarget)
 		plog.Debug(fmt.Sprintf("Starting plugin %s v%s", f.Name, f.Version))
-		env := plugin.Env{Pipeline: b, Logger: plog, Mode: mode, StartTime: startTime}
+		env := plugin.Env{Pipeline: b, Logger: plog, Mode: mode, StartTime: startTime, ConfigPath: loaded.Path}
 		if err := f.Start(ctx, ep.Config, env); err != nil {
 			_ = b.Abort()
 			return nil, fmt.Errorf("plugin %s failed to start: %w", f.Name, err)

@@ -85,6 +85,11 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 		}
 		return 1
 	}
+	if err := a.pipeline.Preflight(ctx); err != nil {
+		log.Error(fmt.Sprintf("Pre-flight check failed, the command was not started:\n%v", err))
+		_ = a.Stop()
+		return 1
+	}
 	cmd := exec.Command(path, o.Argv[1:]...)
 	cmd.Args[0] = o.Argv[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr

@@ -54,6 +54,11 @@ type Client struct {
 
 const defaultUserAgent = "alumet-agent-kwollect (Go)"
 
+// maxIdlePerHost is the idle keep-alive connections kept per host by the
+// default HTTP client: enough for 4 concurrent queries on each of the 12
+// sites (NewSession checks Concurrency against it).
+const maxIdlePerHost = 64
+
 // NewClient validates o and returns a Client. Errors explain what is wrong
 // with the base URL (unparsable, not https, ...) without echoing a password.
 func NewClient(o Options) (*Client, error) {
@@ -125,6 +130,11 @@ func defaultHTTPClient() *http.Client {
 	// Certificates are always verified: the password travels in the
 	// Authorization header.
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	// A Session runs up to SessionOptions.Concurrency queries per site, all
+	// on the same gateway host: keep that many connections alive (the
+	// default, 2 per host, would reconnect for every chunk).
+	tr.MaxIdleConnsPerHost = maxIdlePerHost
+	tr.MaxIdleConns = max(tr.MaxIdleConns, maxIdlePerHost)
 	return &http.Client{Transport: tr, CheckRedirect: noDowngrade}
 }
 

@@ -54,7 +54,12 @@ func (r *Row) Label(key string) (string, bool) {
 // is an unambiguous, human-readable string (every part quoted); treat it as
 // opaque.
 func (r *Row) SeriesKey() string {
-	b := make([]byte, 0, 64)
+	return string(r.appendSeriesKey(make([]byte, 0, 64)))
+}
+
+// appendSeriesKey appends the SeriesKey to b; the fetch engine reuses one
+// buffer per query instead of allocating a string per row.
+func (r *Row) appendSeriesKey(b []byte) []byte {
 	b = strconv.AppendQuote(b, r.DeviceID)
 	b = append(b, ' ')
 	b = strconv.AppendQuote(b, r.MetricID)
@@ -74,7 +79,7 @@ func (r *Row) SeriesKey() string {
 		b = append(b, '=')
 		b = strconv.AppendQuote(b, l.Value)
 	}
-	return string(b)
+	return b
 }
 
 // RowError describes one malformed element of the response array. The

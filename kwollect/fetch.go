@@ -1,11 +1,12 @@
 package kwollect
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -100,6 +101,7 @@ func backoff(step int) time.Duration {
 // SeriesCoverage tells how much of the window one requested (node, metric)
 // pair covers. A pair may hold several series (labels, ports).
 type SeriesCoverage struct {
+	Site         string
 	Node, Metric string
 	Rows         int
 	First, Last  time.Time // zero if no row
@@ -110,9 +112,13 @@ type SeriesCoverage struct {
 	// 1.5 Period, minus Period), at most Period/4; 0 for evenly spaced data
 	// or when the period is not inferred from the data.
 	Jitter time.Duration
-	// Complete: Last >= End - Period - Jitter, i.e. no further sample can
-	// be expected inside the window.
+	// Complete: Last > End - Period - Jitter, i.e. the next sample,
+	// expected one period (plus jitter) after Last, falls after End.
 	Complete bool
+	// Unverified is the time between the window start and Last that no
+	// successful query has verified (a chunk that failed, see
+	// Session.Coverage); 0 normally.
+	Unverified time.Duration
 }
 
 // Fraction is the share of [start, end] covered by the pair, 0..1: from
@@ -161,13 +167,18 @@ func (c Coverage) Complete() bool {
 // sample of the window can land slightly more than that before End, and the
 // pair would otherwise wait, until the timeout, for a next sample that lies
 // after End. Evenly spaced data gets no allowance, so no sample is lost.
+//
+// The inequality is strict: with 1 Hz samples on whole seconds and End on a
+// whole second, the sample stamped End belongs to the window and is waited
+// for.
 func isComplete(rows int, last, end time.Time, period, jitter time.Duration) bool {
-	return rows > 0 && !last.Before(end.Add(-period-jitter))
+	return rows > 0 && last.Add(period+jitter).After(end)
 }
 
 // FetchWindow fetches q (Site, Start, End, Metrics and Nodes or Devices
 // required; Summary and AsRate are refused) and delivers every row in
-// [Start, End] to fn exactly once, as it streams in.
+// [Start, End] to fn exactly once, as it streams in. It is a one-site
+// Session (see NewSession) with one query at a time and no row budget.
 //
 // Kwollect ingests with a lag of a few seconds, so the first query (sent
 // after Delay) usually misses the tail of a window that just ended. While a
@@ -175,98 +186,134 @@ func isComplete(rows int, last, end time.Time, period, jitter time.Duration) boo
 // SeriesCoverage.Complete), FetchWindow waits 0.5s, 1s, then 2s between polls and re-queries only the
 // missing tail: the incomplete nodes and metrics, from the oldest of their
 // newest timestamps (inclusive, because rows sharing a timestamp can be
-// split across ingestion batches) to End. Rows already delivered (not newer
-// than their series' newest delivered row) and rows outside [Start, End]
-// are dropped. A pair with no row at all is given up after EmptyGrace.
+// split across ingestion batches) to End. Rows already delivered and rows
+// outside [Start, End] are dropped. A pair with no row at all is given up
+// after EmptyGrace.
 //
-// Retryable errors (IsRetryable) are retried on the same schedule, honouring
-// Retry-After; a body cut mid-array keeps its rows and the retry asks only
-// for what is still missing. Returns:
+// Retryable errors (IsRetryable) are retried with the same waits (0.5s,
+// 1s, 2s...), honouring Retry-After; a body cut mid-array keeps its rows and
+// the retry asks only for what is still missing. Kwollect's "too much data"
+// error splits the window in halves. Returns:
 //   - nil when every pair is complete or given up, or at the deadline
 //     (Timeout after the first query) with whatever arrived: check
 //     Coverage.Complete and warn;
 //   - the last error if the deadline passes before any query succeeded;
 //   - a non-retryable error (4xx, ...) or fn's error at once;
+//   - a *PartialError if part of a split window could not be fetched;
 //   - ctx.Err() if ctx ends.
 //
 // The Coverage is valid in every case, and rows delivered stay delivered.
 // The *Row passed to fn is reused as with Stream.
 func (c *Client) FetchWindow(ctx context.Context, q Query, o FetchOptions, fn func(*Row) error) (Coverage, error) {
-	st, err := newFetchState(q, o)
-	if err != nil {
-		return Coverage{Start: q.Start, End: q.End}, err
+	cov := Coverage{Start: q.Start, End: q.End}
+	if err := validateWindow(q); err != nil {
+		return cov, err
 	}
-	o = st.o
+	o = o.withDefaults()
+	s, err := c.windowSession(q, o)
+	if err != nil {
+		return cov, err
+	}
+	coverage := func() Coverage {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return Coverage{Start: q.Start, End: q.End, Series: s.coverage(q.Start, q.End), Queries: s.queries, Rows: s.rows}
+	}
 	if o.Delay > 0 {
 		if err := o.Sleep(ctx, o.Delay); err != nil {
-			return st.coverage(), ctxErr(ctx, err)
+			return coverage(), ctxErr(ctx, err)
 		}
+	}
+	deliver := func(rows []Row) (int, error) {
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return i, err
+			}
+		}
+		return len(rows), nil
 	}
 	begin := o.Clock()
 	deadline := begin.Add(o.Timeout)
-	tq := q
-	var firstOK time.Time // when the first successful query started; zero until then
-	for step := 0; ; step++ {
-		if err := ctx.Err(); err != nil {
-			return st.coverage(), err
-		}
-		sent := o.Clock()
-		err := c.fetchOnce(ctx, tq, st, fn)
-		switch {
-		case err == nil:
-			if firstOK.IsZero() {
-				firstOK = sent
-			}
-		case st.fnErr != nil:
-			return st.coverage(), err
-		case ctx.Err() != nil:
-			return st.coverage(), ctx.Err()
-		case !IsRetryable(err):
-			return st.coverage(), err
-		}
-		now := o.Clock()
-		if len(st.pending(sinceOK(firstOK, now))) == 0 {
-			return st.coverage(), nil
-		}
-		remaining := deadline.Sub(now)
-		if remaining <= 0 {
-			if firstOK.IsZero() {
-				return st.coverage(), fmt.Errorf("kwollect: giving up after %d queries in %s: %w",
-					st.queries, now.Sub(begin).Round(time.Millisecond), err)
-			}
-			return st.coverage(), nil
-		}
-		wait := backoff(step)
-		if err != nil {
-			wait = max(wait, retryAfterOf(err))
-		} else if g := st.graceLeft(now.Sub(firstOK)); g > 0 {
-			// Only rowless pairs are left: no point sleeping past the
-			// moment they are given up.
-			wait = min(wait, g)
-		}
-		wait = min(wait, remaining)
-		if err != nil && o.OnRetry != nil {
-			o.OnRetry(err, wait)
-		}
-		if err := o.Sleep(ctx, wait); err != nil {
-			return st.coverage(), ctxErr(ctx, err)
-		}
-		// A rowless pair may have passed its grace period during the sleep.
-		pending := st.pending(sinceOK(firstOK, o.Clock()))
-		if len(pending) == 0 {
-			return st.coverage(), nil
-		}
-		tq = st.tailQuery(q, pending)
+	_, err = s.fetch(ctx, q.Start, q.End, deadline, deliver)
+	var partial *PartialError
+	switch {
+	case err == nil:
+	case !errors.As(err, &partial):
+		return coverage(), err
+	case !s.anyOK:
+		cv := coverage()
+		return cv, fmt.Errorf("kwollect: giving up after %d queries in %s: %w",
+			cv.Queries, o.Clock().Sub(begin).Round(time.Millisecond), partial.Failed[len(partial.Failed)-1].Err)
 	}
+	// Failed tail queries are retried until the deadline; what is still
+	// missing then shows in the coverage.
+	if _, err := s.complete(ctx, q.End, deadline, deliver); err != nil && !errors.As(err, new(*PartialError)) {
+		return coverage(), err
+	}
+	if partial != nil {
+		return coverage(), partial
+	}
+	return coverage(), nil
 }
 
-// sinceOK is the time elapsed since the first successful query, 0 before
-// it: EmptyGrace only runs once the API has answered.
-func sinceOK(firstOK, now time.Time) time.Duration {
-	if firstOK.IsZero() {
-		return 0
+func validateWindow(q Query) error {
+	if err := q.validate(); err != nil {
+		return err
 	}
-	return now.Sub(firstOK)
+	switch {
+	case q.Start.IsZero() || q.End.IsZero():
+		return errors.New("kwollect: FetchWindow needs both Start and End")
+	case len(NormalizeNodes(q.Nodes))+len(normalizeList(q.Devices, false)) == 0:
+		return fmt.Errorf("%w: FetchWindow needs Nodes or Devices", ErrNoTarget)
+	case len(normalizeList(q.Metrics, false)) == 0:
+		return errors.New("kwollect: FetchWindow needs Metrics (without them every metric of the nodes comes back)")
+	case q.Summary || q.AsRate:
+		// Summaries lag 10-15 min and rates restart at every tail query:
+		// neither fits the tail-polling scheme.
+		return errors.New("kwollect: FetchWindow does not support Summary or AsRate; use Stream")
+	}
+	return nil
+}
+
+// windowSession is FetchWindow's Session: one site, one query at a time
+// (fn sees the rows in the order of the response), no row budget (one
+// query for the window unless Kwollect finds it too large), the polling
+// backoff for retries until the deadline.
+func (c *Client) windowSession(q Query, o FetchOptions) (*Session, error) {
+	site := strings.TrimSpace(q.Site)
+	p := Plan{Metrics: q.Metrics}
+	devices := map[string]map[string]bool{site: {}}
+	for _, n := range NormalizeNodes(q.Nodes) {
+		p.Targets = append(p.Targets, Target{Site: site, Node: n})
+	}
+	for _, d := range normalizeList(q.Devices, false) {
+		if slices.Contains(NormalizeNodes(q.Nodes), cutAtDot(d)) {
+			continue
+		}
+		devices[site][d] = true
+		p.Targets = append(p.Targets, Target{Site: site, Node: d})
+	}
+	so := SessionOptions{
+		RowBudget:    math.MaxInt,
+		Concurrency:  1,
+		Periods:      o.Periods,
+		BatchSize:    defaultBatchSize,
+		Retry:        RetryPolicy{Base: firstBackoff, Max: maxBackoff, Multiplier: 2},
+		EmptyGrace:   o.EmptyGrace,
+		QueryTimeout: o.QueryTimeout,
+		OnQuery:      o.OnQuery,
+		Clock:        o.Clock,
+		Sleep:        o.Sleep,
+	}
+	if o.OnRetry != nil {
+		so.OnRetry = func(_ string, err error, _ int, wait time.Duration) { o.OnRetry(err, wait) }
+	}
+	s, err := c.newSession(p, so, devices)
+	if err != nil {
+		return nil, err
+	}
+	s.reuseBatch = true
+	return s, nil
 }
 
 func ctxErr(ctx context.Context, err error) error {
@@ -274,254 +321,4 @@ func ctxErr(ctx context.Context, err error) error {
 		return e
 	}
 	return err
-}
-
-func (c *Client) fetchOnce(ctx context.Context, q Query, st *fetchState, fn func(*Row) error) error {
-	u := c.URL(q)
-	if st.o.OnQuery != nil {
-		st.o.OnQuery(u)
-	}
-	st.queries++
-	qctx, cancel := context.WithTimeout(ctx, st.o.QueryTimeout)
-	defer cancel()
-	_, err := c.stream(qctx, u, func(r *Row) error { return st.accept(r, fn) })
-	return err
-}
-
-type pairKey struct{ node, metric string }
-
-type pairState struct {
-	key         pairKey
-	rows        int
-	first, last time.Time
-	gap         time.Duration // smallest positive gap between rows of one series; 0 = unknown
-	maxRegular  time.Duration // largest gap below 1.5 gap: measures jitter
-}
-
-// addGap records the gap between two consecutive rows of one series.
-func (p *pairState) addGap(g time.Duration) {
-	if p.gap == 0 || g < p.gap {
-		p.gap = g
-		if 2*p.maxRegular >= 3*p.gap {
-			p.maxRegular = 0 // no longer "regular" against the new minimum
-		}
-	}
-	// Gaps of 1.5 periods or more are missing samples, not jitter.
-	if 2*g < 3*p.gap && g > p.maxRegular {
-		p.maxRegular = g
-	}
-}
-
-func (p *pairState) jitter() time.Duration {
-	if p.gap == 0 || p.maxRegular <= p.gap {
-		return 0
-	}
-	return min(p.maxRegular-p.gap, p.gap/4)
-}
-
-type seriesState struct {
-	last time.Time
-	pair *pairState // nil for rows of an unrequested device or metric
-}
-
-type fetchState struct {
-	o          FetchOptions
-	start, end time.Time
-	nodes      []string // requested nodes (normalised), in order
-	devices    []string // requested raw devices, in order
-	metrics    []string
-	isDevice   map[string]bool // target name -> came from Devices
-	pairs      map[pairKey]*pairState
-	series     map[string]*seriesState
-	queries    int
-	rows       int
-	fnErr      error
-}
-
-func newFetchState(q Query, o FetchOptions) (*fetchState, error) {
-	if err := q.validate(); err != nil {
-		return nil, err
-	}
-	st := &fetchState{
-		o:        o.withDefaults(),
-		start:    q.Start,
-		end:      q.End,
-		nodes:    NormalizeNodes(q.Nodes),
-		devices:  normalizeList(q.Devices, false),
-		metrics:  normalizeList(q.Metrics, false),
-		isDevice: map[string]bool{},
-		pairs:    map[pairKey]*pairState{},
-		series:   map[string]*seriesState{},
-	}
-	switch {
-	case q.Start.IsZero() || q.End.IsZero():
-		return nil, errors.New("kwollect: FetchWindow needs both Start and End")
-	case len(st.nodes)+len(st.devices) == 0:
-		return nil, fmt.Errorf("%w: FetchWindow needs Nodes or Devices", ErrNoTarget)
-	case len(st.metrics) == 0:
-		return nil, errors.New("kwollect: FetchWindow needs Metrics (without them every metric of the nodes comes back)")
-	case q.Summary || q.AsRate:
-		// Summaries lag 10-15 min and rates restart at every tail query:
-		// neither fits the tail-polling scheme.
-		return nil, errors.New("kwollect: FetchWindow does not support Summary or AsRate; use Stream")
-	}
-	for _, d := range st.devices {
-		st.isDevice[cutAtDot(d)] = true
-	}
-	for _, name := range st.targets() {
-		for _, m := range st.metrics {
-			k := pairKey{name, m}
-			st.pairs[k] = &pairState{key: k}
-		}
-	}
-	return st, nil
-}
-
-// targets are the names rows carry in device_id: nodes, then devices (cut
-// at the first '.', as the server does).
-func (st *fetchState) targets() []string {
-	out := slices.Clone(st.nodes)
-	for _, d := range st.devices {
-		if d := cutAtDot(d); !slices.Contains(out, d) {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-func (st *fetchState) period(p *pairState) time.Duration {
-	if p.gap > 0 {
-		return p.gap
-	}
-	if d := st.o.Periods[p.key.metric]; d > 0 {
-		return d
-	}
-	return defaultPeriod
-}
-
-// accept filters one streamed row and hands it to fn.
-func (st *fetchState) accept(r *Row, fn func(*Row) error) error {
-	ts := r.Timestamp
-	if ts.Before(st.start) || ts.After(st.end) {
-		return nil
-	}
-	key := r.SeriesKey()
-	s := st.series[key]
-	if s != nil && !ts.After(s.last) {
-		return nil // already delivered: bounds are inclusive and tails overlap
-	}
-	if err := fn(r); err != nil {
-		st.fnErr = err
-		return err
-	}
-	st.rows++
-	if s == nil {
-		s = &seriesState{pair: st.pairs[pairKey{cutAtDot(r.DeviceID), r.MetricID}]}
-		st.series[key] = s
-	} else if p := s.pair; p != nil {
-		if gap := ts.Sub(s.last); gap > 0 {
-			p.addGap(gap)
-		}
-	}
-	s.last = ts
-	if p := s.pair; p != nil {
-		p.rows++
-		if p.rows == 1 || ts.Before(p.first) {
-			p.first = ts
-		}
-		if ts.After(p.last) {
-			p.last = ts
-		}
-	}
-	return nil
-}
-
-// pending returns the pairs still worth polling for, elapsed time after the
-// first query: incomplete ones, except rowless ones past EmptyGrace.
-func (st *fetchState) pending(elapsed time.Duration) []*pairState {
-	var out []*pairState
-	for _, p := range st.pairs {
-		if isComplete(p.rows, p.last, st.end, st.period(p), p.jitter()) {
-			continue
-		}
-		if p.rows == 0 && elapsed >= st.o.EmptyGrace {
-			continue
-		}
-		out = append(out, p)
-	}
-	return out
-}
-
-// graceLeft returns, when every pending pair is rowless, the time until
-// they are all given up; 0 otherwise.
-func (st *fetchState) graceLeft(elapsed time.Duration) time.Duration {
-	pending := st.pending(elapsed)
-	for _, p := range pending {
-		if p.rows > 0 {
-			return 0
-		}
-	}
-	if len(pending) == 0 {
-		return 0
-	}
-	return st.o.EmptyGrace - elapsed
-}
-
-// tailQuery asks for the pending pairs from the oldest of their newest
-// timestamps (or Start for a pair without rows) to End.
-func (st *fetchState) tailQuery(q Query, pending []*pairState) Query {
-	names := map[string]bool{}
-	metrics := map[string]bool{}
-	from := st.end
-	for _, p := range pending {
-		names[p.key.node] = true
-		metrics[p.key.metric] = true
-		t := st.start
-		if p.rows > 0 {
-			t = p.last
-		}
-		if t.Before(from) {
-			from = t
-		}
-	}
-	tq := q
-	tq.Nodes, tq.Devices, tq.Metrics = nil, nil, nil
-	for _, n := range st.nodes {
-		if names[n] {
-			tq.Nodes = append(tq.Nodes, n)
-		}
-	}
-	for _, d := range st.devices {
-		if names[cutAtDot(d)] && !slices.Contains(tq.Nodes, cutAtDot(d)) {
-			tq.Devices = append(tq.Devices, d)
-		}
-	}
-	for _, m := range st.metrics {
-		if metrics[m] {
-			tq.Metrics = append(tq.Metrics, m)
-		}
-	}
-	tq.Start, tq.End = from, st.end
-	return tq
-}
-
-func (st *fetchState) coverage() Coverage {
-	cov := Coverage{Start: st.start, End: st.end, Queries: st.queries, Rows: st.rows}
-	for _, p := range st.pairs {
-		per, jit := st.period(p), p.jitter()
-		cov.Series = append(cov.Series, SeriesCoverage{
-			Node:     p.key.node,
-			Metric:   p.key.metric,
-			Rows:     p.rows,
-			First:    p.first,
-			Last:     p.last,
-			Period:   per,
-			Jitter:   jit,
-			Complete: isComplete(p.rows, p.last, st.end, per, jit),
-		})
-	}
-	slices.SortFunc(cov.Series, func(a, b SeriesCoverage) int {
-		return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.Metric, b.Metric))
-	})
-	return cov
 }

@@ -37,6 +37,12 @@ type EventHandler interface {
 	HandleEvent(ctx context.Context, ev Event, out Emitter) error
 }
 
+// Preflighter is implemented by sources that can check, before the measured
+// command is spawned, that they will be able to measure it.
+type Preflighter interface {
+	Preflight(ctx context.Context) error
+}
+
 // Transform changes buffers in place before they reach the outputs.
 type Transform interface {
 	Apply(buf *measure.Buffer) error
@@ -72,6 +78,9 @@ type Event struct {
 	Kind      EventKind
 	Time      time.Time // when it happened, as precisely as the agent knows
 	Consumers []measure.Consumer
+	// JobID, on an end event without a start (fetch --job-id), asks the
+	// sources to measure the whole window of this OAR job.
+	JobID int64
 }
 
 type namedSource struct {
@@ -309,6 +318,19 @@ func (p *Pipeline) Publish(ctx context.Context, ev Event) error {
 		}
 		if err := h.HandleEvent(ctx, ev, p.emitter(s.name)); err != nil {
 			errs = append(errs, fmt.Errorf("source %s: %w", s.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Preflight runs the checks of the sources that have some, in start order.
+func (p *Pipeline) Preflight(ctx context.Context) error {
+	var errs []error
+	for _, s := range p.b.sources {
+		if pf, ok := s.src.(Preflighter); ok {
+			if err := pf.Preflight(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("source %s: %w", s.name, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

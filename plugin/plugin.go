@@ -54,6 +54,8 @@ type Env struct {
 	// StartTime is when the agent started its pipeline, the start of the
 	// measured window in run mode.
 	StartTime time.Time
+	// ConfigPath is the configuration file the plugin's table came from.
+	ConfigPath string
 }
 
 // Factory describes a plugin.

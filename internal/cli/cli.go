@@ -132,7 +132,7 @@ func newRoot(g *globals) *cobra.Command {
 	f.StringVar(&g.relayIn, "relay-in", "", "shortcut for plugins.relay-server.address (not implemented in this agent)")
 	root.Flags().SortFlags = false
 
-	root.AddCommand(g.runCmd(), g.execCmd(), g.watchCmd(), g.configCmd(), g.pluginsCmd())
+	root.AddCommand(g.runCmd(), g.execCmd(), g.watchCmd(), g.fetchCmd(), g.kwollectCmd(), g.configCmd(), g.pluginsCmd())
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/kwollect"
@@ -58,11 +59,100 @@ func (l StringList) MarshalTOML() ([]byte, error) {
 	return []byte("[" + strings.Join(q, ", ") + "]"), nil
 }
 
+// JobRef is the job_id key: an OAR job number, or "auto" for the job the
+// agent runs in ($OAR_JOB_ID, $OAR_NODEFILE).
+type JobRef struct {
+	Auto bool
+	ID   int64
+}
+
+// IsZero reports whether no job is configured (for omitempty).
+func (j JobRef) IsZero() bool { return !j.Auto && j.ID == 0 }
+
+// UnmarshalTOML accepts an integer, a numeric string or "auto".
+func (j *JobRef) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case int64:
+		if v <= 0 {
+			return fmt.Errorf("expected a positive OAR job id or \"auto\", got %d", v)
+		}
+		*j = JobRef{ID: v}
+		return nil
+	case string:
+		s := strings.TrimSpace(v)
+		if s == "auto" {
+			*j = JobRef{Auto: true}
+			return nil
+		}
+		if s == "" {
+			*j = JobRef{}
+			return nil
+		}
+		id, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || id <= 0 {
+			return fmt.Errorf("expected a positive OAR job id or \"auto\", got %q", v)
+		}
+		*j = JobRef{ID: id}
+		return nil
+	}
+	return fmt.Errorf("expected a positive OAR job id or \"auto\", got %T", v)
+}
+
+// MarshalTOML writes the id or "auto".
+func (j JobRef) MarshalTOML() ([]byte, error) {
+	if j.Auto {
+		return []byte(`"auto"`), nil
+	}
+	return []byte(strconv.FormatInt(j.ID, 10)), nil
+}
+
+// PreflightMode says what to do when a node/metric has no recent data before exec.
+type PreflightMode string
+
+// Pre-flight modes.
+const (
+	PreflightFail PreflightMode = "fail"
+	PreflightWarn PreflightMode = "warn"
+	PreflightOff  PreflightMode = "off"
+)
+
+// UnmarshalTOML accepts true (fail), false (off), "fail", "warn" and "off".
+func (m *PreflightMode) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case bool:
+		*m = PreflightOff
+		if v {
+			*m = PreflightFail
+		}
+		return nil
+	case string:
+		switch PreflightMode(v) {
+		case PreflightFail, PreflightWarn, PreflightOff:
+			*m = PreflightMode(v)
+			return nil
+		}
+	}
+	return fmt.Errorf(`expected true, false, "warn", "fail" or "off", got %v`, v)
+}
+
+// MarshalTOML writes true, false or "warn".
+func (m PreflightMode) MarshalTOML() ([]byte, error) {
+	switch m {
+	case PreflightWarn:
+		return []byte(`"warn"`), nil
+	case PreflightOff:
+		return []byte("false"), nil
+	}
+	return []byte("true"), nil
+}
+
 // Config is the [plugins.kwollect-input] table: the seed's keys plus the
 // Go-only ones, which Alumet ignores.
 type Config struct {
 	Site         string          `toml:"site"`
 	Hostname     StringList      `toml:"hostname"`
+	Nodes        StringList      `toml:"nodes,omitempty"`
+	JobID        JobRef          `toml:"job_id,omitempty"`
 	Metrics      StringList      `toml:"metrics"`
 	Login        string          `toml:"login"`
 	Password     string          `toml:"password"`
@@ -71,6 +161,10 @@ type Config struct {
 	UTCOffset    *int64          `toml:"utc_offset,omitempty"`
 	FetchDelay   config.Duration `toml:"fetch_delay"`
 	FetchTimeout config.Duration `toml:"fetch_timeout"`
+	PollInterval config.Duration `toml:"poll_interval"`
+	Preflight    PreflightMode   `toml:"preflight"`
+	RowBudget    int             `toml:"row_budget"`
+	Concurrency  int             `toml:"concurrency"`
 }
 
 // DefaultConfig returns the defaults. On a Grid'5000 node the site and the
@@ -81,7 +175,11 @@ func DefaultConfig() *Config {
 		Hostname:     StringList{}, // non-nil, so generated configs show the key
 		Metrics:      StringList{"wattmetre_power_watt"},
 		APIURL:       kwollect.DefaultBaseURL,
-		FetchTimeout: config.Duration(60e9),
+		FetchTimeout: config.Duration(60 * time.Second),
+		PollInterval: config.Duration(10 * time.Second),
+		Preflight:    PreflightFail,
+		RowBudget:    200_000,
+		Concurrency:  4,
 	}
 	if host, err := os.Hostname(); err == nil {
 		if node, site, ok := SplitFQDN(host); ok {
@@ -100,16 +198,26 @@ func SplitFQDN(host string) (node, site string, ok bool) {
 	return "", "", false
 }
 
-// Validate checks the keys.
+// Validate checks the keys. Whether the targets resolve (FQDNs, OAR
+// environment) is checked at start, see resolveTargets.
 func (c *Config) Validate() error {
 	var errs []error
-	if strings.TrimSpace(c.Site) == "" {
-		errs = append(errs, plugin.FieldErrorf("site", `missing: the Grid'5000 site of the node, e.g. site = "lyon"`))
-	} else if strings.ContainsAny(c.Site, "/?#&, ") {
+	if strings.ContainsAny(c.Site, "/?#&, ") {
 		errs = append(errs, plugin.FieldErrorf("site", "%q is not a site name (e.g. \"lyon\")", c.Site))
 	}
-	if len(c.Hostname) == 0 {
-		errs = append(errs, plugin.FieldErrorf("hostname", `missing: the node(s) to measure, e.g. hostname = "taurus-7"`))
+	if len(c.Hostname) == 0 && len(c.Nodes) == 0 && c.JobID.IsZero() {
+		errs = append(errs, plugin.FieldErrorf("hostname", `missing: the node(s) to measure, e.g. hostname = "taurus-7" (or nodes = [...], or job_id)`))
+	}
+	if strings.TrimSpace(c.Site) == "" && !c.JobID.Auto {
+		for _, n := range append(append([]string(nil), c.Hostname...), c.Nodes...) {
+			if _, _, ok := splitNodeSite(n); !ok {
+				errs = append(errs, plugin.FieldErrorf("site", `missing: the Grid'5000 site of %q, e.g. site = "lyon" (or write the node as %s.<site>.grid5000.fr)`, n, n))
+				break
+			}
+		}
+		if len(c.Hostname) == 0 && len(c.Nodes) == 0 && c.JobID.ID != 0 {
+			errs = append(errs, plugin.FieldErrorf("site", `missing: the Grid'5000 site of OAR job %d, e.g. site = "lyon"`, c.JobID.ID))
+		}
 	}
 	if len(c.Metrics) == 0 {
 		errs = append(errs, plugin.FieldErrorf("metrics", `missing: the Kwollect metric(s) to read, e.g. metrics = "wattmetre_power_watt"`))
@@ -123,27 +231,14 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.APIURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		errs = append(errs, plugin.FieldErrorf("api_url", "%q is not an http(s) URL, e.g. %q", c.APIURL, kwollect.DefaultBaseURL))
 	}
-	if c.FetchTimeout.D() < 0 || c.FetchDelay.D() < 0 {
-		errs = append(errs, plugin.FieldErrorf("fetch_timeout", "durations must not be negative"))
+	if c.PollInterval.D() < time.Second {
+		errs = append(errs, plugin.FieldErrorf("poll_interval", "must be at least 1s"))
+	}
+	if c.RowBudget < 1000 {
+		errs = append(errs, plugin.FieldErrorf("row_budget", "must be at least 1000 rows"))
+	}
+	if c.Concurrency < 1 || c.Concurrency > 32 {
+		errs = append(errs, plugin.FieldErrorf("concurrency", "must be between 1 and 32"))
 	}
 	return errors.Join(errs...)
-}
-
-// password returns the configured password, reading password_file if set.
-func (c *Config) password() (string, error) {
-	if c.PasswordFile == "" {
-		return c.Password, nil
-	}
-	path := c.PasswordFile
-	if rest, ok := strings.CutPrefix(path, "~/"); ok {
-		if home, err := os.UserHomeDir(); err == nil {
-			path = home + "/" + rest
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("password_file: %w", err)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	return strings.TrimRight(line, "\r"), nil
 }

@@ -1,18 +1,19 @@
 // Package kwollectinput is the kwollect-input source: it reads the power of
 // Grid'5000 nodes (wattmeters, BMC, PDU) from the Kwollect API for the window
-// of the measured command, or of the whole agent run.
+// of the measured command, continuously in run mode, or for a past window.
 package kwollectinput
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/alumet-go/alumet-agent/internal/netrc"
 	"github.com/alumet-go/alumet-agent/kwollect"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
@@ -28,14 +29,15 @@ const LogTarget = "plugin_kwollect_input"
 // maxBadRowWarnings bounds the warnings about malformed rows.
 const maxBadRowWarnings = 5
 
-// batchSize bounds the points held before they are emitted.
-const batchSize = 4096
+// pastWindowAge: a window that ended this long ago is fully ingested, so
+// the fetch does not wait for a tail.
+const pastWindowAge = 5 * time.Minute
 
 // Factory describes the plugin.
 func Factory() plugin.Factory {
 	return plugin.Factory{
 		Name:          Name,
-		Version:       "0.1.0",
+		Version:       "0.2.0",
 		LogTarget:     LogTarget,
 		DefaultConfig: func() plugin.Config { return DefaultConfig() },
 		Start:         start,
@@ -43,26 +45,31 @@ func Factory() plugin.Factory {
 }
 
 func start(_ context.Context, c plugin.Config, env plugin.Env) error {
-	src, err := newSource(c.(*Config), env)
+	src, err := newSource(c.(*Config), env, realEnvironment(), netrc.Path())
 	if err != nil {
 		return err
 	}
 	return env.Pipeline.AddSource(Name, src)
 }
 
-// newSource builds the source and registers the configured metrics.
-func newSource(cfg *Config, env plugin.Env) (*Source, error) {
+// newSource resolves the targets and credentials, builds the client and
+// registers the configured metrics.
+func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath string) (*Source, error) {
 	log := env.Logger
 	if cfg.UTCOffset != nil {
 		log.Warn("utc_offset is deprecated and ignored: the agent sends UTC epoch bounds, so no offset is needed")
 	}
-	password, err := cfg.password()
+	tg, err := cfg.resolveTargets(hostEnv)
+	if err != nil {
+		return nil, err
+	}
+	login, password, err := cfg.credentials(env.ConfigPath, netrcPath, log)
 	if err != nil {
 		return nil, err
 	}
 	var badRows atomic.Int64
 	client, err := kwollect.NewClient(kwollect.Options{
-		BaseURL: cfg.APIURL, Login: cfg.Login, Password: password,
+		BaseURL: cfg.APIURL, Login: login, Password: password,
 		OnBadRow: func(e *kwollect.RowError) {
 			// One bad record must not abort the batch: skip it, say so (a few times).
 			if n := badRows.Add(1); n <= maxBadRowWarnings {
@@ -76,41 +83,52 @@ func newSource(cfg *Config, env plugin.Env) (*Source, error) {
 		return nil, fmt.Errorf("api_url: %w", err)
 	}
 	src := &Source{
-		cfg:    cfg,
-		client: client,
-		reg:    env.Pipeline.Registry(),
-		log:    log,
-		mode:   env.Mode,
-		start:  env.StartTime,
-		ids:    map[string]measure.MetricID{},
+		cfg:     cfg,
+		client:  client,
+		targets: tg,
+		reg:     env.Pipeline.Registry(),
+		log:     log,
+		mode:    env.Mode,
+		start:   env.StartTime,
+		ids:     map[string]measure.MetricID{},
+		clock:   time.Now,
 	}
 	for _, m := range cfg.Metrics {
 		if _, err := src.metric(m); err != nil {
 			return nil, err
 		}
 	}
+	log.Debug("Kwollect targets: " + tg.String())
 	return src, nil
 }
 
-// Source fetches the measured window once: at the end event in exec and
-// watch modes, at shutdown in run mode.
+// Source fetches Kwollect data: the measured window at the end event (exec,
+// watch, fetch), or by polling in run mode.
 type Source struct {
-	cfg    *Config
-	client *kwollect.Client
-	reg    *measure.Registry
-	log    *slog.Logger
-	mode   plugin.Mode
+	cfg     *Config
+	client  *kwollect.Client
+	targets targets
+	reg     *measure.Registry
+	log     *slog.Logger
+	mode    plugin.Mode
+	clock   func() time.Time
 
 	mu      sync.Mutex
 	start   time.Time
 	started bool // a start event was seen
 	fetched bool
+	idsMu   sync.Mutex
 	ids     map[string]measure.MetricID
+
+	catalogOnce sync.Once
+	catalog     *catalog
 }
 
 // metric returns the id of a Kwollect metric, registering it on first sight
 // with the unit derived from its name.
 func (s *Source) metric(name string) (measure.MetricID, error) {
+	s.idsMu.Lock()
+	defer s.idsMu.Unlock()
 	if id, ok := s.ids[name]; ok {
 		return id, nil
 	}
@@ -128,26 +146,49 @@ func (s *Source) metric(name string) (measure.MetricID, error) {
 	return id, nil
 }
 
-// Run waits for the stop request. In run mode it then fetches the agent's
-// whole run; in exec and watch modes the end event did the work.
+// plan says what to query. With an explicit node list (hostname, nodes or
+// $OAR_NODEFILE) a job adds nothing to a query that has its own bounds;
+// without nodes, Kwollect resolves the job's nodes.
+func (s *Source) plan() kwollect.Plan {
+	p := kwollect.Plan{Targets: s.targets.Nodes, Metrics: s.cfg.Metrics}
+	if len(s.targets.Nodes) == 0 {
+		p.JobID, p.JobSite = s.targets.JobID, s.targets.JobSite
+	}
+	return p
+}
+
+func (s *Source) sessionOptions(ctx context.Context) kwollect.SessionOptions {
+	progress := newProgress(s.log)
+	return kwollect.SessionOptions{
+		RowBudget:   s.cfg.RowBudget,
+		Concurrency: s.cfg.Concurrency,
+		Periods:     s.catalogFor(ctx).periods(s.cfg.Metrics),
+		EmptyGrace:  min(15*time.Second, s.cfg.FetchTimeout.D()),
+		OnQuery: func(u string) {
+			s.log.Info("API request should be triggered with URL: " + u)
+		},
+		OnRetry: func(u string, err error, attempt int, wait time.Duration) {
+			s.log.Warn(fmt.Sprintf("Kwollect query failed (attempt %d), retrying in %v: %v", attempt, wait.Round(time.Millisecond), err))
+		},
+		OnProgress: progress.update,
+	}
+}
+
+// Run waits for the stop request, polling Kwollect in run mode.
 func (s *Source) Run(ctx context.Context, out pipeline.Emitter) error {
-	<-ctx.Done()
 	if s.mode != plugin.ModeRun {
+		<-ctx.Done()
 		return nil
 	}
-	s.mu.Lock()
-	start, done := s.start, s.fetched
-	s.fetched = true
-	s.mu.Unlock()
-	if done {
-		return nil
-	}
-	return s.fetch(context.Background(), start, time.Now(), out)
+	return s.poll(ctx, out)
 }
 
 // HandleEvent records the start of the measured process and fetches its
 // window when it ends, exactly once (other end events are ignored).
 func (s *Source) HandleEvent(ctx context.Context, ev pipeline.Event, out pipeline.Emitter) error {
+	if s.mode == plugin.ModeRun {
+		return nil
+	}
 	s.mu.Lock()
 	switch ev.Kind {
 	case pipeline.StartConsumerMeasurement:
@@ -157,6 +198,11 @@ func (s *Source) HandleEvent(ctx context.Context, ev pipeline.Event, out pipelin
 		s.mu.Unlock()
 		return nil
 	case pipeline.EndConsumerMeasurement:
+		if ev.JobID != 0 && !s.started && !s.fetched {
+			s.fetched = true
+			s.mu.Unlock()
+			return s.fetchJob(ctx, ev.JobID, out)
+		}
 		if !s.started || s.fetched {
 			s.mu.Unlock()
 			return nil
@@ -164,69 +210,178 @@ func (s *Source) HandleEvent(ctx context.Context, ev pipeline.Event, out pipelin
 		s.fetched = true
 		start := s.start
 		s.mu.Unlock()
-		return s.fetch(ctx, start, ev.Time, out)
+		return s.fetchWindow(ctx, start, ev.Time, out)
 	}
 	s.mu.Unlock()
 	return nil
 }
 
-// fetch reads [start, end] from Kwollect and emits it in batches.
-func (s *Source) fetch(ctx context.Context, start, end time.Time, out pipeline.Emitter) error {
-	q := kwollect.Query{
-		Site:    s.cfg.Site,
-		Nodes:   s.cfg.Hostname,
-		Metrics: s.cfg.Metrics,
-		// The floored start keeps the 1 Hz sample that covers the first second;
-		// the end is exact, so the final fraction of the run is not dropped.
-		Start: start.Truncate(time.Second),
-		End:   end,
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	queries := 0
-	opts := kwollect.FetchOptions{
-		Timeout: s.cfg.FetchTimeout.D(),
-		Delay:   s.cfg.FetchDelay.D(),
-		OnQuery: func(u string) {
-			s.log.Info("API request should be triggered with URL: " + u)
-			if queries++; queries == 1 {
-				s.log.Info("Polling KwollectSource")
-			}
-		},
-		OnRetry: func(err error, wait time.Duration) {
-			s.log.Warn(fmt.Sprintf("Kwollect query failed, retrying in %v: %v", wait.Round(time.Millisecond), err))
-		},
+	return a
+}
+
+// windowStart floors the start to the second: this keeps the 1 Hz sample
+// that covers the first second. The end stays exact, so the final fraction
+// of the run is not dropped.
+func windowStart(t time.Time) time.Time { return t.Truncate(time.Second) }
+
+// fetchWindow reads [start, end], then completes the tail that Kwollect has
+// not ingested yet, and reports the coverage.
+func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, out pipeline.Emitter) error {
+	start = windowStart(start)
+	if s.cfg.FetchDelay.D() > 0 {
+		select {
+		case <-time.After(s.cfg.FetchDelay.D()):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	buf := &measure.Buffer{Points: make([]measure.Point, 0, batchSize)}
-	var emitErr error
-	rows, skipped := 0, 0
-	cov, err := s.client.FetchWindow(ctx, q, opts, func(r *kwollect.Row) error {
-		if r.Null {
-			skipped++
-			return nil
-		}
-		p, err := s.point(r)
-		if err != nil {
-			return err
-		}
-		buf.Push(p)
-		rows++
-		if buf.Len() >= batchSize {
-			if emitErr = out.Emit(ctx, buf); emitErr != nil {
-				return emitErr
-			}
-			buf = &measure.Buffer{Points: make([]measure.Point, 0, batchSize)}
-		}
-		return nil
-	})
-	// Whatever was fetched is written, even when the fetch failed.
-	if e := out.Emit(ctx, buf); e != nil && emitErr == nil {
-		emitErr = e
-	}
+	sess, err := s.client.NewSession(s.plan(), s.sessionOptions(ctx))
 	if err != nil {
-		s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched before the failure", rows))
-		return fmt.Errorf("fetching %s from Kwollect: %w", q.Site, err)
+		return err
 	}
-	s.report(cov, rows, skipped)
-	return emitErr
+	s.log.Info("Polling KwollectSource")
+	sink := s.sink(ctx, out)
+	rep, err := sess.Fetch(ctx, start, end, sink)
+	var partial *kwollect.PartialError
+	if err != nil && !errors.As(err, &partial) {
+		s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched before the failure", rep.Rows))
+		return fmt.Errorf("fetching from Kwollect: %w", err)
+	}
+	fetchErr := err
+	deadline := s.clock().Add(s.cfg.FetchTimeout.D())
+	if s.clock().Sub(end) > pastWindowAge {
+		deadline = s.clock() // long ingested: nothing more will come
+	}
+	tail, err := sess.Complete(ctx, end, deadline, sink)
+	if err != nil {
+		fetchErr = errors.Join(fetchErr, err)
+	}
+	s.report(start, end, rep, tail, sess.Coverage(start, end))
+	if fetchErr != nil {
+		return fmt.Errorf("fetching from Kwollect: %w", fetchErr)
+	}
+	return nil
+}
+
+// fetchJob reads the whole window of a finished OAR job, which Kwollect
+// knows: one query per site with job_id and no time bounds (the configured
+// nodes, if any, restrict it).
+func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter) error {
+	bySite := map[string][]string{}
+	var sites []string
+	for _, t := range s.targets.Nodes {
+		if _, ok := bySite[t.Site]; !ok {
+			sites = append(sites, t.Site)
+		}
+		bySite[t.Site] = append(bySite[t.Site], t.Node)
+	}
+	if len(sites) == 0 {
+		site := s.targets.JobSite
+		if site == "" {
+			site = s.cfg.Site
+		}
+		if site == "" {
+			return fmt.Errorf("fetch --job-id %d: set site (the job's site) in [plugins.kwollect-input]", jobID)
+		}
+		sites = []string{site}
+	}
+	sink := s.sink(ctx, out)
+	total := 0
+	for _, site := range sites {
+		q := kwollect.Query{Site: site, Nodes: bySite[site], Metrics: s.cfg.Metrics, JobID: jobID}
+		s.log.Info("API request should be triggered with URL: " + s.client.URL(q))
+		batch := make([]kwollect.Row, 0, 4096)
+		n, err := s.client.Stream(ctx, q, func(r *kwollect.Row) error {
+			batch = append(batch, *r)
+			if len(batch) == cap(batch) {
+				err := sink(batch)
+				batch = batch[:0]
+				return err
+			}
+			return nil
+		})
+		if err == nil {
+			err = sink(batch)
+		}
+		total += n
+		if err != nil {
+			return fmt.Errorf("fetching OAR job %d on %s from Kwollect: %w (for a very long job, use fetch --from/--to, which splits the window)", jobID, site, err)
+		}
+	}
+	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched for OAR job %d", total, jobID))
+	return nil
+}
+
+// poll runs run mode: every poll_interval it fetches what Kwollect has for
+// [watermark, now]; the session's watermarks make polls gap- and
+// duplicate-free, also across an API outage. At stop it fetches a last time
+// and completes the tail.
+func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
+	start := windowStart(s.start)
+	fetchCtx := context.WithoutCancel(ctx)
+	sess, err := s.client.NewSession(s.plan(), s.sessionOptions(fetchCtx))
+	if err != nil {
+		return err
+	}
+	sink := s.sink(fetchCtx, out)
+	ticker := time.NewTicker(s.cfg.PollInterval.D())
+	defer ticker.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ticker.C:
+			from := later(start, sess.Watermark())
+			if _, err := sess.Fetch(ctx, from, s.clock(), sink); err != nil {
+				if ctx.Err() != nil {
+					break // stopping: the final fetch below covers it
+				}
+				failures++
+				s.log.Warn(fmt.Sprintf("Kwollect poll failed (%d in a row), the next poll will catch up: %v", failures, err))
+				continue
+			}
+			if failures > 0 {
+				s.log.Info(fmt.Sprintf("Kwollect is back after %d failed polls; caught up", failures))
+			}
+			failures = 0
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	end := s.clock()
+	from := later(start, sess.Watermark())
+	rep, err := sess.Fetch(fetchCtx, from, end, sink)
+	var partial *kwollect.PartialError
+	if err != nil && !errors.As(err, &partial) {
+		return fmt.Errorf("final Kwollect fetch: %w", err)
+	}
+	tail, terr := sess.Complete(fetchCtx, end, s.clock().Add(s.cfg.FetchTimeout.D()), sink)
+	s.report(start, end, rep, tail, sess.Coverage(start, end))
+	return errors.Join(err, terr)
+}
+
+// sink turns Kwollect rows into points and emits them batch by batch.
+func (s *Source) sink(ctx context.Context, out pipeline.Emitter) func([]kwollect.Row) error {
+	return func(rows []kwollect.Row) error {
+		buf := &measure.Buffer{Points: make([]measure.Point, 0, len(rows))}
+		for i := range rows {
+			r := &rows[i]
+			if r.Null {
+				continue
+			}
+			p, err := s.point(r)
+			if err != nil {
+				return err
+			}
+			buf.Push(p)
+		}
+		return out.Emit(ctx, buf)
+	}
 }
 
 func (s *Source) point(r *kwollect.Row) (measure.Point, error) {
@@ -253,29 +408,7 @@ func (s *Source) point(r *kwollect.Row) (measure.Point, error) {
 	}, nil
 }
 
-// report logs what the fetch obtained, and a warning per incomplete series.
-func (s *Source) report(cov kwollect.Coverage, rows, skipped int) {
-	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched for [%s, %s] in %d queries", rows,
-		cov.Start.UTC().Format(time.RFC3339Nano), cov.End.UTC().Format(time.RFC3339Nano), cov.Queries))
-	if skipped > 0 {
-		s.log.Debug(fmt.Sprintf("Kwollect: %d rows with a null value skipped", skipped))
-	}
-	var short []string
-	for _, sc := range cov.Series {
-		if sc.Complete {
-			continue
-		}
-		if sc.Rows == 0 {
-			short = append(short, fmt.Sprintf("%s/%s: no data at all (no meter on this node, meter down, or an on-demand metric that needs an OAR job with -t monitor)", sc.Node, sc.Metric))
-			continue
-		}
-		pct := 100 * sc.Fraction(cov.Start, cov.End)
-		short = append(short, fmt.Sprintf("%s/%s: %.1f%% covered, last sample at %s, missing (%s, %s]", sc.Node, sc.Metric,
-			math.Floor(pct*10)/10, sc.Last.UTC().Format(time.RFC3339Nano), sc.Last.UTC().Format(time.RFC3339Nano), cov.End.UTC().Format(time.RFC3339Nano)))
-	}
-	if len(short) > 0 {
-		s.log.Warn("Kwollect data is incomplete after fetch_timeout; writing what was fetched:\n  " + strings.Join(short, "\n  "))
-	}
-}
-
-var _ pipeline.EventHandler = (*Source)(nil)
+var (
+	_ pipeline.EventHandler = (*Source)(nil)
+	_ pipeline.Preflighter  = (*Source)(nil)
+)

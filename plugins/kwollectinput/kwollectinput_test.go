@@ -73,8 +73,15 @@ func TestValidate(t *testing.T) {
 	}{
 		{"ok", func(*Config) {}, ""},
 		{"no site", func(c *Config) { c.Site = "" }, "site: missing"},
+		{"fqdn gives the site", func(c *Config) { c.Site, c.Hostname = "", StringList{"taurus-7.lyon.grid5000.fr"} }, ""},
+		{"job without site", func(c *Config) { c.Site, c.Hostname, c.JobID = "", nil, JobRef{ID: 3} }, "site: missing"},
+		{"auto job", func(c *Config) { c.Site, c.Hostname, c.JobID = "", nil, JobRef{Auto: true} }, ""},
+		{"bad poll", func(c *Config) { c.PollInterval = 0 }, "poll_interval"},
+		{"bad budget", func(c *Config) { c.RowBudget = 1 }, "row_budget"},
+		{"bad concurrency", func(c *Config) { c.Concurrency = 0 }, "concurrency"},
 		{"bad site", func(c *Config) { c.Site = "lyon/x" }, "is not a site name"},
 		{"no host", func(c *Config) { c.Hostname = nil }, "hostname: missing"},
+		{"nodes instead", func(c *Config) { c.Hostname, c.Nodes = nil, StringList{"a"} }, ""},
 		{"no metrics", func(c *Config) { c.Metrics = nil }, "metrics: missing"},
 		{"password without login", func(c *Config) { c.Password = "x" }, "login: a password is set"},
 		{"both passwords", func(c *Config) { c.Login, c.Password, c.PasswordFile = "u", "x", "f" }, "password_file: set either"},
@@ -129,7 +136,7 @@ func startSource(t *testing.T, cfg *Config, mode plugin.Mode) (*Source, *measure
 	reg := measure.NewRegistry()
 	b := pipeline.NewBuilder(reg, 8, nil)
 	env := plugin.Env{Pipeline: b, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Mode: mode, StartTime: time.Now()}
-	src, err := newSource(cfg, env)
+	src, err := newSource(cfg, env, realEnvironment(), "")
 	require.NoError(t, err)
 	m, ok := reg.ByName("wattmetre_power_watt")
 	require.True(t, ok, "configured metrics are registered at start")

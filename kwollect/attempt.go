@@ -1,0 +1,421 @@
+package kwollect
+
+import (
+	"context"
+	"time"
+)
+
+// attempt is one GET of a chunk.
+type attempt struct {
+	x      *execution
+	s      *Session
+	c      *chunk
+	site   *siteState
+	job    bool
+	lo, hi int64
+	loT    time.Time
+	hiT    time.Time
+	sentAt time.Time
+
+	pairs   map[pairKey]*attPair
+	list    []*attPair
+	lastDev string // one-entry cache of the pair lookup
+	lastMet string
+	lastAP  *attPair
+	keyBuf  []byte
+
+	batch []Row
+	bser  []*attSeries
+
+	lastTS  int64 // newest in-window row read (the body is in time order)
+	hasLast bool
+	doneTS  int64 // every row before it is delivered or dropped
+	hasDone bool
+	anyFP   int64 // newest row of any pair (job coverage)
+	hasAny  bool
+	jobVis  int64
+	hasJVis bool
+	sinkErr error
+
+	delivered, dropped int
+}
+
+// attPair is a pair's state within one attempt.
+type attPair struct {
+	p      *pair // nil: rows dropped (not asked for by this query)
+	spans  []span
+	si     int
+	extras []extra
+	vis    int64 // proof snapshot at send (see pair.seenMax)
+	hasVis bool
+	fp     int64 // newest row read
+	hasFP  bool
+	series map[string]*attSeries
+	last   *attSeries
+}
+
+// attSeries is a series' state within one attempt: what was delivered
+// (committed once the sink accepted it).
+type attSeries struct {
+	info        *seriesInfo
+	rows        int
+	first, last time.Time
+	lastUS      int64
+	prev        int64 // previous delivered row, for gaps
+	hasPrev     bool
+	gaps        gapStats
+}
+
+func (a *attSeries) commit(t time.Time) {
+	us := usOf(t)
+	if a.hasPrev && us > a.prev {
+		a.gaps.addGap(time.Duration(us-a.prev) * time.Microsecond)
+	}
+	a.prev, a.hasPrev = us, true
+	if a.rows == 0 || t.Before(a.first) {
+		a.first = t
+	}
+	if a.rows == 0 || us > a.lastUS {
+		a.last, a.lastUS = t, us
+	}
+	a.rows++
+}
+
+// newAttempt snapshots, under the lock, the verified spans and proofs of
+// the pairs the query covers.
+func (x *execution) newAttempt(c *chunk) *attempt {
+	s := x.s
+	a := &attempt{x: x, s: s, c: c, site: c.st.site, job: c.st.job, lo: c.resume, hi: c.hi,
+		pairs: map[pairKey]*attPair{}, keyBuf: make([]byte, 0, 128)}
+	a.loT, a.hiT = timeOf(a.lo), timeOf(a.hi)
+	a.batch = make([]Row, 0, s.o.BatchSize)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a.sentAt = s.o.Clock()
+	if a.job {
+		for _, p := range a.site.order {
+			if !p.explicit {
+				a.addPair(p, true)
+			}
+		}
+		switch {
+		case a.site.jobHasSeen:
+			a.jobVis, a.hasJVis = a.site.jobSeen, true
+		default:
+			a.jobVis, a.hasJVis = usOf(a.sentAt.Add(-settleAge)), true
+		}
+	} else {
+		for _, p := range s.queriedPairs(a.site, c.nodes, c.st.metrics) {
+			a.addPair(p, true)
+		}
+	}
+	return a
+}
+
+// addPair registers a pair; withVis takes the proof snapshot (only valid
+// at send time). Called with s.mu held.
+func (a *attempt) addPair(p *pair, withVis bool) *attPair {
+	ap := &attPair{p: p, spans: p.cov.clip(a.lo, a.hi), series: map[string]*attSeries{}}
+	for _, e := range p.extras {
+		if e.ts >= a.lo && e.ts <= a.hi {
+			ap.extras = append(ap.extras, e)
+		}
+	}
+	if withVis {
+		switch {
+		case p.hasSeen:
+			ap.vis, ap.hasVis = p.seenMax, true
+		case p.rows == 0:
+			// Never any row: rows older than settleAge would have shown.
+			ap.vis, ap.hasVis = usOf(a.sentAt.Add(-settleAge)), true
+		}
+	}
+	a.pairs[p.key] = ap
+	a.list = append(a.list, ap)
+	return ap
+}
+
+// lookup finds the pair of a row; a job query discovers new nodes.
+func (a *attempt) lookup(r *Row) *attPair {
+	if a.lastAP != nil && r.DeviceID == a.lastDev && r.MetricID == a.lastMet {
+		return a.lastAP
+	}
+	k := pairKey{cutAtDot(r.DeviceID), r.MetricID}
+	ap, ok := a.pairs[k]
+	if !ok {
+		ap = a.discover(k)
+	}
+	a.lastDev, a.lastMet, a.lastAP = r.DeviceID, r.MetricID, ap
+	return ap
+}
+
+func (a *attempt) discover(k pairKey) *attPair {
+	s := a.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var p *pair
+	if a.job && k.node != "" && isPlanMetric(s.metrics, k.metric) {
+		p = a.site.pairs[k]
+		if p == nil {
+			if a.site.byName[k.node] == nil {
+				// A node of the job that is not a target.
+				known := false
+				for _, t := range a.site.jobs {
+					known = known || t.name == k.node
+				}
+				if !known {
+					a.site.jobs = append(a.site.jobs, &target{name: k.node, send: k.node})
+				}
+				p = a.site.newPair(k.node, k.metric, false)
+			}
+		} else if p.explicit {
+			p = nil // fetched by its own node queries
+		}
+	}
+	if p == nil {
+		ap := &attPair{}
+		a.pairs[k] = ap
+		return ap
+	}
+	return a.addPair(p, false)
+}
+
+func isPlanMetric(metrics []string, m string) bool {
+	for _, x := range metrics {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *attempt) seriesOf(ap *attPair, r *Row) *attSeries {
+	a.keyBuf = r.appendSeriesKey(a.keyBuf[:0])
+	if ap.last != nil && ap.last.info.key == string(a.keyBuf) {
+		return ap.last
+	}
+	ser, ok := ap.series[string(a.keyBuf)]
+	if !ok {
+		key := string(a.keyBuf)
+		s := a.s
+		s.mu.Lock()
+		info := ap.p.series[key]
+		if info == nil {
+			info = &seriesInfo{key: key}
+			ap.p.series[key] = info
+		}
+		ser = &attSeries{info: info}
+		// The previous delivered row is the one just before this
+		// attempt's first row if the attempt started at or before it.
+		if info.hasLast && a.lo <= info.last {
+			ser.prev, ser.hasPrev = info.last, true
+		}
+		s.mu.Unlock()
+		ap.series[key] = ser
+	}
+	ap.last = ser
+	return ser
+}
+
+// isDup: the row is in a verified span, or is a delivered edge row.
+func (ap *attPair) isDup(t int64, key []byte) bool {
+	for ap.si < len(ap.spans) && ap.spans[ap.si].hi < t {
+		ap.si++
+	}
+	if ap.si < len(ap.spans) && ap.spans[ap.si].lo <= t {
+		return true
+	}
+	for _, e := range ap.extras {
+		if e.ts == t && e.key == string(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// onRow filters one streamed row and batches it for the sink.
+func (a *attempt) onRow(r *Row) error {
+	t := usOf(r.Timestamp)
+	if t < a.lo || t > a.hi || r.Timestamp.Before(a.loT) || r.Timestamp.After(a.hiT) {
+		a.dropped++
+		return nil
+	}
+	a.lastTS, a.hasLast = t, true
+	ap := a.lookup(r)
+	if ap.p == nil {
+		a.dropped++
+		return nil
+	}
+	ap.fp, ap.hasFP = t, true
+	a.anyFP, a.hasAny = t, true
+	ser := a.seriesOf(ap, r)
+	if ap.isDup(t, a.keyBuf) {
+		a.dropped++
+		return nil
+	}
+	a.batch = append(a.batch, *r)
+	a.bser = append(a.bser, ser)
+	if len(a.batch) >= cap(a.batch) {
+		return a.flush()
+	}
+	return nil
+}
+
+// flush hands the batch to the sink (one call at a time) and commits what
+// it accepted.
+func (a *attempt) flush() error {
+	if len(a.batch) == 0 {
+		a.doneTS, a.hasDone = a.lastTS, a.hasLast
+		return nil
+	}
+	s := a.s
+	s.sinkMu.Lock()
+	n, err := a.x.deliver(a.batch)
+	s.sinkMu.Unlock()
+	n = min(max(n, 0), len(a.batch))
+	for i := 0; i < n; i++ {
+		a.bser[i].commit(a.batch[i].Timestamp)
+	}
+	a.delivered += n
+	if err != nil {
+		a.sinkErr = err
+		if n > 0 {
+			a.doneTS, a.hasDone = usOf(a.batch[n-1].Timestamp), true
+		}
+		return err
+	}
+	a.doneTS, a.hasDone = a.lastTS, a.hasLast
+	if s.reuseBatch {
+		a.batch = a.batch[:0]
+	} else {
+		a.batch = make([]Row, 0, s.o.BatchSize)
+	}
+	clear(a.bser)
+	a.bser = a.bser[:0]
+	return nil
+}
+
+// attempt sends one GET for the chunk. It returns the URL, the error, and
+// whether the error is the sink's.
+func (x *execution) attempt(c *chunk) (string, error, bool) {
+	s := x.s
+	a := x.newAttempt(c)
+	q := Query{Site: c.st.site.name, Metrics: c.st.metrics, Start: a.loT, End: a.hiT}
+	if c.st.job {
+		q.JobID = c.st.site.jobID
+	}
+	for _, t := range c.nodes {
+		if t.device {
+			q.Devices = append(q.Devices, t.send)
+		} else {
+			q.Nodes = append(q.Nodes, t.send)
+		}
+	}
+	u := s.c.URL(q)
+	if err := x.ctx.Err(); err != nil {
+		return u, err, false
+	}
+	if s.o.OnQuery != nil {
+		s.hooksMu.Lock()
+		s.o.OnQuery(u)
+		s.hooksMu.Unlock()
+	}
+	x.mu.Lock()
+	x.queries++
+	x.mu.Unlock()
+	qctx, cancel := context.WithTimeout(x.ctx, s.o.QueryTimeout)
+	_, err := s.c.stream(qctx, u, a.onRow)
+	cancel()
+	if a.sinkErr == nil {
+		if ferr := a.flush(); ferr != nil && err == nil {
+			err = ferr
+		}
+	}
+	if a.sinkErr != nil {
+		err = a.sinkErr
+	}
+	s.finishAttempt(a, err == nil)
+	x.mu.Lock()
+	x.rows += a.delivered
+	x.dropped += a.dropped
+	x.mu.Unlock()
+	return u, err, a.sinkErr != nil
+}
+
+// finishAttempt records what the attempt verified and delivered.
+func (s *Session) finishAttempt(a *attempt, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queries++
+	s.rows += a.delivered
+	if ok {
+		s.anyOK = true
+	}
+	// Nothing is verified past the last row fully handled when the body
+	// broke off.
+	limit := a.hi
+	if !ok {
+		limit = a.lo - 1
+		if a.hasDone {
+			limit = min(a.hi, a.doneTS-1)
+		}
+	}
+	for _, ap := range a.list {
+		p := ap.p
+		top := a.lo - 1
+		if ap.hasFP {
+			top = ap.fp - 1
+		}
+		if ap.hasVis {
+			top = max(top, ap.vis)
+		}
+		top = min(top, limit)
+		p.cov.add(a.lo, top)
+		for _, ser := range ap.series {
+			if ser.rows == 0 {
+				continue
+			}
+			if ser.lastUS > top && !p.isExtra(ser.lastUS, ser.info.key) {
+				p.extras = append(p.extras, extra{ts: ser.lastUS, key: ser.info.key})
+			}
+			if !ser.info.hasLast || ser.lastUS > ser.info.last {
+				ser.info.last, ser.info.hasLast = ser.lastUS, true
+			}
+			if p.rows == 0 || ser.first.Before(p.first) {
+				p.first = ser.first
+			}
+			if p.rows == 0 || ser.last.After(p.last) {
+				p.last = ser.last
+			}
+			p.rows += ser.rows
+			p.gaps.addGap(ser.gaps.gap)
+			p.gaps.addGap(ser.gaps.maxRegular)
+			if g := ser.gaps.gap; g > 0 {
+				if l := s.learned[p.key.metric]; l == 0 || g < l {
+					s.learned[p.key.metric] = g
+				}
+			}
+		}
+		p.pruneExtras()
+		if ap.hasFP && (!p.hasSeen || ap.fp > p.seenMax) {
+			p.seenMax, p.hasSeen = ap.fp, true
+		}
+		if ok && p.firstOK.IsZero() {
+			p.firstOK = a.sentAt
+		}
+	}
+	if a.job {
+		st := a.site
+		top := a.lo - 1
+		if a.hasAny {
+			top = a.anyFP - 1
+		}
+		if a.hasJVis {
+			top = max(top, a.jobVis)
+		}
+		st.jobCov.add(a.lo, min(top, limit))
+		if a.hasAny && (!st.jobHasSeen || a.anyFP > st.jobSeen) {
+			st.jobSeen, st.jobHasSeen = a.anyFP, true
+		}
+	}
+}

@@ -1,0 +1,776 @@
+package kwollect
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Target is one node (or raw device id, e.g. a wattmetre port) on one site.
+type Target struct{ Site, Node string }
+
+// Plan is what a Session fetches: nodes on one or more sites, and/or the
+// nodes of an OAR job, for a fixed list of metrics.
+type Plan struct {
+	// Targets are grouped per site; names are trimmed and cut at their
+	// first '.' (FQDNs work). A node name must not appear on two sites.
+	Targets []Target
+	// Metrics are exact metric ids (required).
+	Metrics []string
+	// JobSite and JobID name an OAR job whose nodes Kwollect resolves: the
+	// job is queried with job_id and no node list, and the rows' device_id
+	// tell which nodes it has. Nodes that are also Targets are fetched
+	// through their node queries only.
+	JobSite string
+	JobID   int64
+}
+
+// RetryPolicy is the exponential backoff of failed queries: the wait
+// before retry n (n = 1 after the first failure) is
+// min(Max, Base × Multiplier^(n-1)) × (1 ± Jitter), and at least the
+// server's Retry-After.
+type RetryPolicy struct {
+	Base, Max  time.Duration
+	Multiplier float64
+	// Jitter spreads each wait by ±Jitter (0.5 = ±50 %), 0 = none.
+	Jitter float64
+	// MaxAttempts bounds the attempts of one query (first one included);
+	// 0 = until the context ends or the deadline passes.
+	MaxAttempts int
+}
+
+// DefaultRetryPolicy is used when SessionOptions.Retry is the zero value:
+// 250 ms, 500 ms, 1 s, ... up to 10 s, ±50 %, 8 attempts.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{Base: 250 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2, Jitter: 0.5, MaxAttempts: 8}
+}
+
+// withDefaults: a zero policy is DefaultRetryPolicy; otherwise only the
+// zero durations and multiplier get defaults (Jitter 0 and MaxAttempts 0
+// keep their meaning: no jitter, no attempt limit).
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p == (RetryPolicy{}) {
+		return DefaultRetryPolicy()
+	}
+	d := DefaultRetryPolicy()
+	if p.Base <= 0 {
+		p.Base = d.Base
+	}
+	if p.Max <= 0 {
+		p.Max = max(d.Max, p.Base)
+	}
+	p.Max = max(p.Max, p.Base)
+	if p.Multiplier == 0 {
+		p.Multiplier = d.Multiplier
+	}
+	p.Multiplier = max(p.Multiplier, 1)
+	p.Jitter = min(max(p.Jitter, 0), 1)
+	p.MaxAttempts = max(p.MaxAttempts, 0)
+	return p
+}
+
+// wait returns the backoff before retry n (n >= 1); r is uniform in [0, 1).
+func (p RetryPolicy) wait(n int, r float64) time.Duration {
+	d := float64(p.Base) * math.Pow(p.Multiplier, float64(n-1))
+	d = min(d, float64(p.Max))
+	d *= 1 + p.Jitter*(2*r-1)
+	return time.Duration(d)
+}
+
+// SessionOptions tunes a Session. Zero values select the defaults.
+type SessionOptions struct {
+	// RowBudget is the largest estimated number of rows of one response
+	// (default 200 000). The estimate is duration / period × series.
+	RowBudget int
+	// Concurrency is the number of queries run at the same time on each
+	// site (default 4).
+	Concurrency int
+	// Periods gives the expected sampling period per metric id, for chunk
+	// sizing and the completeness test (e.g. 20ms for raw wattmetre frames
+	// in a monitor job; see the Periods function); default 1s. A smaller
+	// period seen in the data is learned and used for later chunks.
+	Periods map[string]time.Duration
+	// BatchSize is the number of rows per sink call (default 4096).
+	BatchSize int
+	// Retry is the backoff of failed queries (zero value:
+	// DefaultRetryPolicy).
+	Retry RetryPolicy
+	// EmptyGrace is how long Complete keeps asking for a (node, metric)
+	// that never returned any row (default 15s): it most likely has no
+	// meter.
+	EmptyGrace time.Duration
+	// QueryTimeout bounds one GET, body included (default 5 min).
+	QueryTimeout time.Duration
+	// OnQuery is called with the URL before each GET.
+	OnQuery func(url string)
+	// OnRetry is called when a query failed with a retryable error and is
+	// repeated after wait; attempt is the number of the failed attempt.
+	OnRetry func(url string, err error, attempt int, wait time.Duration)
+	// OnProgress is called after each chunk (or tail query) ends.
+	OnProgress func(Progress)
+	// Clock, Sleep and Rand default to time.Now, a context-aware sleep and
+	// math/rand/v2; tests inject fakes. The hooks above and Rand are called
+	// from worker goroutines, one at a time.
+	Clock func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	Rand  func() float64
+}
+
+const (
+	defaultRowBudget   = 200_000
+	defaultConcurrency = 4
+	defaultBatchSize   = 4096
+)
+
+func (o SessionOptions) withDefaults() SessionOptions {
+	if o.RowBudget <= 0 {
+		o.RowBudget = defaultRowBudget
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = defaultConcurrency
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = defaultBatchSize
+	}
+	o.Retry = o.Retry.withDefaults()
+	if o.EmptyGrace <= 0 {
+		o.EmptyGrace = defaultEmptyGrace
+	}
+	if o.QueryTimeout <= 0 {
+		o.QueryTimeout = defaultQueryTimeout
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	return o
+}
+
+// Progress is passed to SessionOptions.OnProgress.
+type Progress struct {
+	Rows    int // rows delivered by the current call so far
+	Queries int // GETs sent by the current call, retries included
+	Retries int
+	// ChunksDone counts the chunks finished (fetched, failed or split);
+	// ChunksTotal is done + running + still planned, an estimate that can
+	// grow when a chunk is split.
+	ChunksDone, ChunksTotal int
+	FailedChunks            int
+	// Incomplete is the number of (node, metric) pairs without a row within
+	// one period of the end of the call's window.
+	Incomplete int
+}
+
+// Done reports whether every planned chunk of the call has finished.
+func (p Progress) Done() bool { return p.ChunksDone >= p.ChunksTotal }
+
+func (p Progress) String() string {
+	pct := 100.0
+	if p.ChunksTotal > 0 {
+		pct = 100 * float64(p.ChunksDone) / float64(p.ChunksTotal)
+	}
+	s := fmt.Sprintf("Kwollect: %d/%d chunks (%.0f%%), %d rows, %d queries", p.ChunksDone, p.ChunksTotal, pct, p.Rows, p.Queries)
+	if p.Retries > 0 {
+		s += fmt.Sprintf(", %d retries", p.Retries)
+	}
+	if p.FailedChunks > 0 {
+		s += fmt.Sprintf(", %d chunks FAILED", p.FailedChunks)
+	}
+	if p.Incomplete > 0 {
+		s += fmt.Sprintf(", %d series not yet complete", p.Incomplete)
+	}
+	return s
+}
+
+// ChunkFailure is a query that still failed after its retries.
+type ChunkFailure struct {
+	Site     string
+	Nodes    []string // empty for a job query
+	JobID    int64    // set for a job query
+	Metrics  []string
+	From, To time.Time // inclusive
+	Err      error
+}
+
+func (f ChunkFailure) String() string {
+	who := strings.Join(f.Nodes, ",")
+	if f.JobID != 0 {
+		who = fmt.Sprintf("job %d", f.JobID)
+	}
+	return fmt.Sprintf("%s on %s, %s, [%s, %s]: %v", who, f.Site, strings.Join(f.Metrics, ","),
+		f.From.UTC().Format(time.RFC3339Nano), f.To.UTC().Format(time.RFC3339Nano), f.Err)
+}
+
+// PartialError is returned when some chunks could not be fetched after
+// their retries while the others were: the rows of the others were
+// delivered, and a later Fetch of the same window fetches only what is
+// missing.
+type PartialError struct {
+	Failed []ChunkFailure
+}
+
+func (e *PartialError) Error() string {
+	if len(e.Failed) == 1 {
+		return "kwollect: 1 chunk could not be fetched: " + e.Failed[0].String()
+	}
+	return fmt.Sprintf("kwollect: %d chunks could not be fetched, first: %s", len(e.Failed), e.Failed[0])
+}
+
+// Unwrap returns the chunks' errors, for errors.Is and errors.As.
+func (e *PartialError) Unwrap() []error {
+	out := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		out[i] = f.Err
+	}
+	return out
+}
+
+// Report is the outcome of one Fetch or Complete call.
+type Report struct {
+	From, To time.Time
+	// Queries counts GETs (retries included), Rows the rows delivered,
+	// Retries the repeated queries, Dropped the rows received but not
+	// delivered (delivered before, outside the window, or of a device or
+	// metric that was not asked for).
+	Queries, Rows, Retries, Dropped int
+	// Chunks counts the time chunks fetched; Splits the chunks split after
+	// Kwollect's "too much data" error.
+	Chunks, Splits int
+	// Series has one entry per requested (node, metric), plus one per
+	// (node, metric) seen for the job of a job plan, sorted by node then
+	// metric; it describes the session's state for [From, To].
+	Series       []SeriesCoverage
+	FailedChunks []ChunkFailure
+}
+
+// Complete reports whether every series reached To.
+func (r Report) Complete() bool {
+	for _, s := range r.Series {
+		if !s.Complete {
+			return false
+		}
+	}
+	return true
+}
+
+// target is one name to query on a site.
+type target struct {
+	name   string // as rows carry it in device_id (cut at '.')
+	send   string // as sent (devices keep their full id)
+	device bool   // sent as devices= (FetchWindow's Query.Devices)
+}
+
+type pairKey struct{ node, metric string }
+
+// gapStats infers a series' period and jitter from the gaps between its
+// consecutive rows.
+type gapStats struct {
+	gap        time.Duration // smallest positive gap; 0 = unknown
+	maxRegular time.Duration // largest gap below 1.5 gap: measures jitter
+}
+
+func (p *gapStats) addGap(g time.Duration) {
+	if g <= 0 {
+		return
+	}
+	if p.gap == 0 || g < p.gap {
+		p.gap = g
+		if 2*p.maxRegular >= 3*p.gap {
+			p.maxRegular = 0 // no longer "regular" against the new minimum
+		}
+	}
+	// Gaps of 1.5 periods or more are missing samples, not jitter.
+	if 2*g < 3*p.gap && g > p.maxRegular {
+		p.maxRegular = g
+	}
+}
+
+func (p *gapStats) jitter() time.Duration {
+	if p.gap == 0 || p.maxRegular <= p.gap {
+		return 0
+	}
+	return min(p.maxRegular-p.gap, p.gap/4)
+}
+
+// seriesInfo is the session's state of one series (device, metric, labels).
+type seriesInfo struct {
+	key     string
+	last    int64 // newest delivered row, µs
+	hasLast bool
+}
+
+// extra is a delivered row at the top of a coverage span that is not
+// covered yet: rows sharing that timestamp may still be missing.
+type extra struct {
+	ts  int64
+	key string
+}
+
+// pair is the session's state of one (node, metric) on one site.
+type pair struct {
+	site     *siteState
+	key      pairKey
+	explicit bool // a Plan target (else discovered through the job)
+
+	// cov holds the verified spans: every row of the pair in them has been
+	// delivered. Rows at the top edge of the newest data are in extras.
+	cov    spanSet
+	extras []extra
+	series map[string]*seriesInfo
+
+	// seenMax is the newest row seen by a finished query: by in-order
+	// ingestion, every older row was visible from then on, which proves
+	// later queries of older ranges complete.
+	seenMax int64
+	hasSeen bool
+	firstOK time.Time // first successful query that included the pair
+
+	rows        int
+	first, last time.Time
+	gaps        gapStats
+}
+
+func (p *pair) isExtra(ts int64, key string) bool {
+	for _, e := range p.extras {
+		if e.ts == ts && e.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *pair) pruneExtras() {
+	out := p.extras[:0]
+	for _, e := range p.extras {
+		if !p.cov.contains(e.ts) {
+			out = append(out, e)
+		}
+	}
+	p.extras = out
+}
+
+// siteState groups the pairs of one site.
+type siteState struct {
+	name    string
+	targets []*target // explicit targets, in plan order
+	byName  map[string]*target
+	jobID   int64
+	jobs    []*target // nodes discovered through the job, not targets
+	pairs   map[pairKey]*pair
+	order   []*pair
+	// The job's own coverage (which windows were scanned for job nodes),
+	// with the same proof rules as a pair.
+	jobCov     spanSet
+	jobSeen    int64
+	jobHasSeen bool
+}
+
+// Session fetches a Plan over windows, remembering per (node, metric) and per
+// series what was delivered, so that successive or overlapping Fetch calls
+// deliver every row exactly once. Its methods must be called one at a time
+// (Coverage and Watermark may also be called from the hooks).
+type Session struct {
+	c       *Client
+	o       SessionOptions
+	metrics []string
+	sites   []*siteState // sorted by name
+	bySite  map[string]*siteState
+
+	callMu sync.Mutex // one Fetch/Complete at a time
+
+	mu        sync.Mutex
+	hasOrigin bool
+	origin    int64 // earliest window start asked for
+	budget    int   // RowBudget, lowered after "too much data" errors
+	learned   map[string]time.Duration
+	queries   int // session totals
+	rows      int
+	anyOK     bool
+
+	hooksMu sync.Mutex
+	sinkMu  sync.Mutex
+
+	// Internal modes (FetchWindow).
+	reuseBatch    bool          // the sink does not keep the rows
+	splitMinChunk time.Duration // smallest chunk split on "too much data"
+}
+
+// NewSession checks the plan and options and returns a Session. Nothing is
+// queried yet.
+func (c *Client) NewSession(p Plan, o SessionOptions) (*Session, error) {
+	return c.newSession(p, o, nil)
+}
+
+// newSession: devices lists, per site, target names to send as devices=.
+func (c *Client) newSession(p Plan, o SessionOptions, devices map[string]map[string]bool) (*Session, error) {
+	s := &Session{c: c, o: o.withDefaults(), bySite: map[string]*siteState{}, learned: map[string]time.Duration{},
+		splitMinChunk: minChunk}
+	s.budget = s.o.RowBudget
+	s.metrics = normalizeList(p.Metrics, false)
+	if len(s.metrics) == 0 {
+		return nil, errors.New("kwollect: the plan needs Metrics (without them every metric of the nodes comes back)")
+	}
+	site := func(name string) *siteState {
+		st := s.bySite[name]
+		if st == nil {
+			st = &siteState{name: name, byName: map[string]*target{}, pairs: map[pairKey]*pair{}}
+			s.bySite[name] = st
+			s.sites = append(s.sites, st)
+		}
+		return st
+	}
+	where := map[string]string{} // node -> site
+	for _, t := range p.Targets {
+		sn := strings.TrimSpace(t.Site)
+		send := strings.TrimSpace(t.Node)
+		dev := devices[sn][send]
+		if !dev {
+			send = cutAtDot(send)
+		}
+		name := cutAtDot(send)
+		if sn == "" {
+			return nil, fmt.Errorf("kwollect: target %q has no site (one of %s)", t.Node, strings.Join(Sites, ", "))
+		}
+		if name == "" {
+			continue
+		}
+		if other, ok := where[name]; ok && other != sn {
+			return nil, fmt.Errorf("kwollect: node %q is listed on two sites (%s and %s)", name, other, sn)
+		}
+		where[name] = sn
+		st := site(sn)
+		if st.byName[name] != nil {
+			continue
+		}
+		tg := &target{name: name, send: send, device: dev}
+		st.byName[name] = tg
+		st.targets = append(st.targets, tg)
+		for _, m := range s.metrics {
+			st.newPair(name, m, true)
+		}
+	}
+	switch js := strings.TrimSpace(p.JobSite); {
+	case p.JobID != 0 && js == "":
+		return nil, fmt.Errorf("kwollect: job %d needs JobSite (the site of the OAR job)", p.JobID)
+	case p.JobID == 0 && js != "":
+		return nil, fmt.Errorf("kwollect: JobSite %q given without JobID", js)
+	case p.JobID < 0:
+		return nil, fmt.Errorf("kwollect: bad job id %d", p.JobID)
+	case p.JobID != 0:
+		site(js).jobID = p.JobID
+	}
+	if len(s.sites) == 0 {
+		return nil, fmt.Errorf("%w: the plan has no target and no job", ErrNoTarget)
+	}
+	slices.SortFunc(s.sites, func(a, b *siteState) int { return cmp.Compare(a.name, b.name) })
+	return s, nil
+}
+
+func (st *siteState) newPair(node, metric string, explicit bool) *pair {
+	p := &pair{site: st, key: pairKey{node, metric}, explicit: explicit, series: map[string]*seriesInfo{}}
+	st.pairs[p.key] = p
+	st.order = append(st.order, p)
+	return p
+}
+
+// allPairs lists the pairs of every site, in site then creation order.
+func (s *Session) allPairs() []*pair {
+	var out []*pair
+	for _, st := range s.sites {
+		out = append(out, st.order...)
+	}
+	return out
+}
+
+// period is the period of the completeness test: the smallest gap seen in
+// the data, else Periods, else 1s.
+func (s *Session) period(p *pair) time.Duration {
+	if p.gaps.gap > 0 {
+		return p.gaps.gap
+	}
+	if d := s.o.Periods[p.key.metric]; d > 0 {
+		return d
+	}
+	return defaultPeriod
+}
+
+// estPeriod is the period used to size chunks: Periods (or 1s), unless the
+// data showed a clearly smaller one (below 3/4 of it: jitter does not
+// count) for this pair, or for any pair of the metric.
+func (s *Session) estPeriod(p *pair) time.Duration {
+	conf := s.o.Periods[p.key.metric]
+	if conf <= 0 {
+		conf = defaultPeriod
+	}
+	if g := p.gaps.gap; g > 0 && 4*g < 3*conf {
+		return g
+	}
+	if g := s.learned[p.key.metric]; g > 0 && p.gaps.gap == 0 && 4*g < 3*conf {
+		return g
+	}
+	return conf
+}
+
+// rate is the estimated rows per second of a pair.
+func (s *Session) rate(p *pair) float64 {
+	n := max(len(p.series), 1)
+	return float64(n) / s.estPeriod(p).Seconds()
+}
+
+// Coverage returns the current state of every (node, metric), with
+// Complete evaluated against to, sorted by node then metric. Rows, First
+// and Last count everything the session delivered; Unverified is the time
+// within [from, min(Last, to)] that no successful query has verified yet
+// (failed chunks, or chunk edges not proven yet).
+func (s *Session) Coverage(from, to time.Time) []SeriesCoverage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.coverage(from, to)
+}
+
+func (s *Session) coverage(from, to time.Time) []SeriesCoverage {
+	var out []SeriesCoverage
+	for _, p := range s.allPairs() {
+		per, jit := s.period(p), p.gaps.jitter()
+		sc := SeriesCoverage{
+			Site:     p.site.name,
+			Node:     p.key.node,
+			Metric:   p.key.metric,
+			Rows:     p.rows,
+			First:    p.first,
+			Last:     p.last,
+			Period:   per,
+			Jitter:   jit,
+			Complete: isComplete(p.rows, p.last, to, per, jit),
+		}
+		if p.rows > 0 {
+			hi := min(usOf(p.last), usOf(to)) - 1
+			for _, m := range p.cov.missing(ceilUS(from), hi) {
+				sc.Unverified += m.dur()
+			}
+		}
+		out = append(out, sc)
+	}
+	slices.SortFunc(out, func(a, b SeriesCoverage) int {
+		return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.Metric, b.Metric), cmp.Compare(a.Site, b.Site))
+	})
+	return out
+}
+
+// Watermark returns the oldest, across the (node, metric) pairs that have
+// data, of the first instant not verified yet: normally the pair's newest
+// row, earlier if a chunk failed. Zero if no pair has data yet. Run mode
+// polls Fetch(ctx, max(windowStart, Watermark()), now, sink): the window
+// overlaps what was delivered, and the session drops those rows again.
+func (s *Session) Watermark() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hasOrigin {
+		return time.Time{}
+	}
+	var w int64
+	found := false
+	for _, p := range s.allPairs() {
+		if p.rows == 0 {
+			continue
+		}
+		g := p.cov.firstGap(s.origin)
+		if !found || g < w {
+			w, found = g, true
+		}
+	}
+	if !found {
+		return time.Time{}
+	}
+	return timeOf(w)
+}
+
+// Fetch delivers every row of [from, to] (inclusive) that the session has
+// not delivered before, for all targets and metrics, to sink.
+//
+// Queries are grouped per site (one query carries many nodes and all the
+// metrics); the window is split into time chunks [a, b-1µs] whose estimated
+// rows stay within RowBudget (the node list is split too when one second of
+// all of them exceeds it). Per site, the newest chunk runs first, then up to
+// Concurrency chunks at a time: the newest chunk's rows prove the older
+// chunks complete. Only the parts of [from, to] not verified by earlier
+// calls are queried.
+//
+// sink receives the rows in batches of at most BatchSize, one call at a
+// time, from worker goroutines; it owns the slices it gets. An error from
+// sink stops the fetch and is returned unchanged.
+//
+// A query failing with a retryable error (IsRetryable) is retried with
+// backoff; its retry resumes after what was delivered and drops what was
+// already delivered. Kwollect's "too much data" error splits the chunk in
+// halves (down to one second, then the node list) and lowers the budget.
+// A non-retryable error (401, 4xx, ...) stops everything and is returned
+// as is. A chunk still failing after its retries is reported in
+// Report.FailedChunks while the others go on; Fetch then returns a
+// *PartialError. Rows delivered stay delivered in every case, and the
+// session state says what is verified.
+func (s *Session) Fetch(ctx context.Context, from, to time.Time, sink func([]Row) error) (Report, error) {
+	if sink == nil {
+		return Report{From: from, To: to}, errors.New("kwollect: Fetch needs a sink")
+	}
+	s.callMu.Lock()
+	defer s.callMu.Unlock()
+	return s.fetch(ctx, from, to, time.Time{}, batchSink(sink))
+}
+
+// Complete fetches the tail that Kwollect had not ingested yet: while a
+// (node, metric) has no row within one period (plus its jitter) of to, it
+// waits 0.5s, 1s, then 2s between rounds and queries, per site, only the
+// incomplete nodes and metrics from the oldest of their newest rows (from
+// the start of the session's first window for a pair without rows, which is
+// given up EmptyGrace after its first successful query). It stops when
+// every pair is complete or given up, or at deadline, which is not an
+// error: the report's Series say what is missing. It returns a
+// *PartialError if the last round had failed queries, and non-retryable or
+// sink errors at once. Fetch must have been called first.
+func (s *Session) Complete(ctx context.Context, to, deadline time.Time, sink func([]Row) error) (Report, error) {
+	if sink == nil {
+		return Report{To: to}, errors.New("kwollect: Complete needs a sink")
+	}
+	s.callMu.Lock()
+	defer s.callMu.Unlock()
+	return s.complete(ctx, to, deadline, batchSink(sink))
+}
+
+// deliverFunc hands rows to the caller and says how many it accepted.
+type deliverFunc func(rows []Row) (int, error)
+
+func batchSink(sink func([]Row) error) deliverFunc {
+	return func(rows []Row) (int, error) {
+		if err := sink(rows); err != nil {
+			return 0, err
+		}
+		return len(rows), nil
+	}
+}
+
+func (s *Session) fetch(ctx context.Context, from, to, deadline time.Time, deliver deliverFunc) (Report, error) {
+	rep := Report{From: from, To: to}
+	if to.Before(from) {
+		return rep, fmt.Errorf("kwollect: end %s is before start %s", to.UTC().Format(time.RFC3339Nano), from.UTC().Format(time.RFC3339Nano))
+	}
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+	lo, hi := ceilUS(from), usOf(to)
+	s.mu.Lock()
+	if !s.hasOrigin || lo < s.origin {
+		s.origin, s.hasOrigin = lo, true
+	}
+	plans := s.planFetch(lo, hi)
+	s.mu.Unlock()
+	x := s.newExecution(ctx, deadline, to, deliver)
+	x.run(plans)
+	x.fill(&rep)
+	rep.Series = s.Coverage(from, to)
+	return rep, x.err(ctx)
+}
+
+func (s *Session) complete(ctx context.Context, to, deadline time.Time, deliver deliverFunc) (Report, error) {
+	s.mu.Lock()
+	origin, ok := s.origin, s.hasOrigin
+	s.mu.Unlock()
+	rep := Report{From: timeOf(origin), To: to}
+	if !ok {
+		return rep, errors.New("kwollect: Complete needs a Fetch first (it only fetches the tail)")
+	}
+	var lastFailed []ChunkFailure
+	finish := func(err error) (Report, error) {
+		rep.Series = s.Coverage(rep.From, to)
+		rep.FailedChunks = lastFailed
+		if err == nil && len(lastFailed) > 0 {
+			err = &PartialError{Failed: lastFailed}
+		}
+		return rep, err
+	}
+	toUS := usOf(to)
+	for step := 0; ; step++ {
+		if err := ctx.Err(); err != nil {
+			return finish(err)
+		}
+		now := s.o.Clock()
+		pending, grace := s.pending(to, now)
+		if len(pending) == 0 {
+			return finish(nil)
+		}
+		remaining := deadline.Sub(now)
+		if remaining <= 0 {
+			return finish(nil)
+		}
+		wait := backoff(step)
+		if grace > 0 {
+			// Only rowless pairs are left: no point sleeping past the
+			// moment they are given up.
+			wait = min(wait, grace)
+		}
+		wait = min(wait, remaining)
+		if err := s.o.Sleep(ctx, wait); err != nil {
+			return finish(ctxErr(ctx, err))
+		}
+		// A rowless pair may have passed its grace period during the sleep.
+		pending, _ = s.pending(to, s.o.Clock())
+		if len(pending) == 0 {
+			return finish(nil)
+		}
+		s.mu.Lock()
+		plans := s.planTail(pending, toUS)
+		s.mu.Unlock()
+		x := s.newExecution(ctx, deadline, to, deliver)
+		x.run(plans)
+		x.fill(&rep)
+		lastFailed = x.failed
+		if x.fatal != nil || ctx.Err() != nil {
+			return finish(x.err(ctx))
+		}
+	}
+}
+
+// pending returns the pairs Complete still waits for and, when they all
+// have no row at all, the time until the last of them is given up (else 0).
+func (s *Session) pending(to, now time.Time) ([]*pair, time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*pair
+	var grace time.Duration
+	allRowless := true
+	for _, p := range s.allPairs() {
+		if isComplete(p.rows, p.last, to, s.period(p), p.gaps.jitter()) {
+			continue
+		}
+		if p.rows == 0 {
+			if !p.firstOK.IsZero() {
+				left := s.o.EmptyGrace - now.Sub(p.firstOK)
+				if left <= 0 {
+					continue
+				}
+				grace = max(grace, left)
+			} else {
+				allRowless = false // never asked successfully: no grace running
+			}
+		} else {
+			allRowless = false
+		}
+		out = append(out, p)
+	}
+	if !allRowless {
+		grace = 0
+	}
+	return out, grace
+}

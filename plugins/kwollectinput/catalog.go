@@ -1,0 +1,124 @@
+package kwollectinput
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/alumet-go/alumet-agent/kwollect"
+)
+
+// catalog holds the metric catalogues of the targets' clusters, read from the
+// Reference API: which metrics exist, their periods, which are on demand.
+type catalog struct {
+	byCluster map[string][]kwollect.MetricInfo // nil entry: the catalogue could not be read
+}
+
+// clusterOf returns the cluster of a node name: taurus-7 → taurus.
+func clusterOf(node string) string {
+	if i := strings.LastIndexByte(node, '-'); i > 0 {
+		return node[:i]
+	}
+	return node
+}
+
+// catalogFor reads the catalogues once. Failing to read one is not fatal:
+// it only gives less precise chunk sizes and hints.
+func (s *Source) catalogFor(ctx context.Context) *catalog {
+	s.catalogOnce.Do(func() {
+		c := &catalog{byCluster: map[string][]kwollect.MetricInfo{}}
+		type key struct{ site, cluster string }
+		seen := map[key]bool{}
+		for _, t := range s.targets.Nodes {
+			k := key{t.Site, clusterOf(t.Node)}
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			ms, err := s.client.ClusterMetrics(qctx, t.Site, k.cluster)
+			cancel()
+			if err != nil {
+				s.log.Debug(fmt.Sprintf("metric catalogue of %s/%s unavailable: %v", t.Site, k.cluster, err))
+				c.byCluster[k.cluster] = nil
+				continue
+			}
+			c.byCluster[k.cluster] = ms
+		}
+		s.catalog = c
+		s.checkMetrics(c)
+	})
+	return s.catalog
+}
+
+// checkMetrics warns about configured metrics a cluster lacks or only has on demand.
+func (s *Source) checkMetrics(c *catalog) {
+	for cluster, ms := range c.byCluster {
+		if ms == nil {
+			continue
+		}
+		for _, m := range s.cfg.Metrics {
+			info, ok := find(ms, m)
+			switch {
+			case !ok:
+				s.log.Warn(fmt.Sprintf("cluster %s has no metric %q in its catalogue (see `alumet-agent kwollect metrics --site <site> --node %s-1`)", cluster, m, cluster))
+			case info.Period == 0:
+				s.log.Warn(fmt.Sprintf("%q is an on-demand metric on %s: it has data only during an OAR job of type monitor (oarsub -t monitor='%s')", m, cluster, m))
+			}
+		}
+	}
+}
+
+func find(ms []kwollect.MetricInfo, name string) (kwollect.MetricInfo, bool) {
+	for _, m := range ms {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return kwollect.MetricInfo{}, false
+}
+
+// periods returns the sampling period of each metric for chunk sizing: the
+// shortest catalogue period (or on-demand period) across the clusters.
+func (c *catalog) periods(metrics []string) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	if c == nil {
+		return out
+	}
+	for _, ms := range c.byCluster {
+		for _, name := range metrics {
+			info, ok := find(ms, name)
+			if !ok {
+				continue
+			}
+			p := info.Period
+			if p == 0 {
+				p = info.OptionalPeriod
+			}
+			if p > 0 && (out[name] == 0 || p < out[name]) {
+				out[name] = p
+			}
+		}
+	}
+	return out
+}
+
+// noDataHint says why a node may have no data for a metric.
+func (c *catalog) noDataHint(node, metric string) string {
+	if c != nil {
+		ms, known := c.byCluster[clusterOf(node)]
+		if known && ms != nil {
+			info, ok := find(ms, metric)
+			switch {
+			case !ok:
+				return fmt.Sprintf("cluster %s has no such metric (check the name)", clusterOf(node))
+			case !info.AppliesTo(node):
+				return fmt.Sprintf("this node has no such meter (only %s have it)", strings.Join(info.OnlyFor, ", "))
+			case info.Period == 0:
+				return fmt.Sprintf("on-demand metric: it needs an OAR job of type monitor (oarsub -t monitor='%s')", metric)
+			}
+		}
+	}
+	return "no meter on this node, the meter is down, or an on-demand metric that needs an OAR job with -t monitor (check https://www.grid5000.fr/status/)"
+}
