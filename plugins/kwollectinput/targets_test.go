@@ -150,4 +150,3 @@ func TestCredentials(t *testing.T) {
 		})
 	}
 }
-
