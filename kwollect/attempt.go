@@ -9,7 +9,6 @@ import (
 type attempt struct {
 	x      *execution
 	s      *Session
-	c      *chunk
 	site   *siteState
 	job    bool
 	lo, hi int64
@@ -50,13 +49,18 @@ type attPair struct {
 	hasVis bool
 	fp     int64 // newest row read
 	hasFP  bool
-	series map[string]*attSeries
-	last   *attSeries
+	series []*attSeries
 }
 
 // attSeries is a series' state within one attempt: what was delivered
 // (committed once the sink accepted it).
 type attSeries struct {
+	// The identity of the series, as in its first row (the decoder never
+	// reuses a row's slices).
+	dev, metric string
+	orig        []string
+	labels      []Label
+
 	info        *seriesInfo
 	rows        int
 	first, last time.Time
@@ -64,6 +68,26 @@ type attSeries struct {
 	prev        int64 // previous delivered row, for gaps
 	hasPrev     bool
 	gaps        gapStats
+}
+
+// matches reports whether r belongs to the series (same SeriesKey),
+// without building the key.
+func (a *attSeries) matches(r *Row) bool {
+	if r.DeviceID != a.dev || r.MetricID != a.metric || len(r.DeviceOrig) != len(a.orig) ||
+		(r.DeviceOrig == nil) != (a.orig == nil) || len(r.Labels) != len(a.labels) {
+		return false
+	}
+	for i, o := range a.orig {
+		if r.DeviceOrig[i] != o {
+			return false
+		}
+	}
+	for i, l := range a.labels {
+		if r.Labels[i] != l {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *attSeries) commit(t time.Time) {
@@ -85,7 +109,7 @@ func (a *attSeries) commit(t time.Time) {
 // the pairs the query covers.
 func (x *execution) newAttempt(c *chunk) *attempt {
 	s := x.s
-	a := &attempt{x: x, s: s, c: c, site: c.st.site, job: c.st.job, lo: c.resume, hi: c.hi,
+	a := &attempt{x: x, s: s, site: c.st.site, job: c.st.job, lo: c.resume, hi: c.hi,
 		pairs: map[pairKey]*attPair{}, keyBuf: make([]byte, 0, 128)}
 	a.loT, a.hiT = timeOf(a.lo), timeOf(a.hi)
 	a.batch = make([]Row, 0, s.o.BatchSize)
@@ -115,7 +139,7 @@ func (x *execution) newAttempt(c *chunk) *attempt {
 // addPair registers a pair; withVis takes the proof snapshot (only valid
 // at send time). Called with s.mu held.
 func (a *attempt) addPair(p *pair, withVis bool) *attPair {
-	ap := &attPair{p: p, spans: p.cov.clip(a.lo, a.hi), series: map[string]*attSeries{}}
+	ap := &attPair{p: p, spans: p.cov.clip(a.lo, a.hi)}
 	for _, e := range p.extras {
 		if e.ts >= a.lo && e.ts <= a.hi {
 			ap.extras = append(ap.extras, e)
@@ -189,36 +213,41 @@ func isPlanMetric(metrics []string, m string) bool {
 	return false
 }
 
+// seriesOf finds the row's series among the pair's (usually one, a few
+// with labels), most recent first.
 func (a *attempt) seriesOf(ap *attPair, r *Row) *attSeries {
+	for i := len(ap.series) - 1; i >= 0; i-- {
+		if ser := ap.series[i]; ser.matches(r) {
+			if i != len(ap.series)-1 {
+				// Keep the latest at the end: rows of one series come in runs.
+				copy(ap.series[i:], ap.series[i+1:])
+				ap.series[len(ap.series)-1] = ser
+			}
+			return ser
+		}
+	}
 	a.keyBuf = r.appendSeriesKey(a.keyBuf[:0])
-	if ap.last != nil && ap.last.info.key == string(a.keyBuf) {
-		return ap.last
+	key := string(a.keyBuf)
+	s := a.s
+	s.mu.Lock()
+	info := ap.p.series[key]
+	if info == nil {
+		info = &seriesInfo{key: key}
+		ap.p.series[key] = info
 	}
-	ser, ok := ap.series[string(a.keyBuf)]
-	if !ok {
-		key := string(a.keyBuf)
-		s := a.s
-		s.mu.Lock()
-		info := ap.p.series[key]
-		if info == nil {
-			info = &seriesInfo{key: key}
-			ap.p.series[key] = info
-		}
-		ser = &attSeries{info: info}
-		// The previous delivered row is the one just before this
-		// attempt's first row if the attempt started at or before it.
-		if info.hasLast && a.lo <= info.last {
-			ser.prev, ser.hasPrev = info.last, true
-		}
-		s.mu.Unlock()
-		ap.series[key] = ser
+	ser := &attSeries{dev: r.DeviceID, metric: r.MetricID, orig: r.DeviceOrig, labels: r.Labels, info: info}
+	// The previous delivered row is the one just before this attempt's
+	// first row if the attempt started at or before it.
+	if info.hasLast && a.lo <= info.last {
+		ser.prev, ser.hasPrev = info.last, true
 	}
-	ap.last = ser
+	s.mu.Unlock()
+	ap.series = append(ap.series, ser)
 	return ser
 }
 
 // isDup: the row is in a verified span, or is a delivered edge row.
-func (ap *attPair) isDup(t int64, key []byte) bool {
+func (ap *attPair) isDup(t int64, key string) bool {
 	for ap.si < len(ap.spans) && ap.spans[ap.si].hi < t {
 		ap.si++
 	}
@@ -226,7 +255,7 @@ func (ap *attPair) isDup(t int64, key []byte) bool {
 		return true
 	}
 	for _, e := range ap.extras {
-		if e.ts == t && e.key == string(key) {
+		if e.ts == t && e.key == key {
 			return true
 		}
 	}
@@ -236,7 +265,7 @@ func (ap *attPair) isDup(t int64, key []byte) bool {
 // onRow filters one streamed row and batches it for the sink.
 func (a *attempt) onRow(r *Row) error {
 	t := usOf(r.Timestamp)
-	if t < a.lo || t > a.hi || r.Timestamp.Before(a.loT) || r.Timestamp.After(a.hiT) {
+	if t < a.lo || t > a.hi {
 		a.dropped++
 		return nil
 	}
@@ -249,7 +278,7 @@ func (a *attempt) onRow(r *Row) error {
 	ap.fp, ap.hasFP = t, true
 	a.anyFP, a.hasAny = t, true
 	ser := a.seriesOf(ap, r)
-	if ap.isDup(t, a.keyBuf) {
+	if ap.isDup(t, ser.info.key) {
 		a.dropped++
 		return nil
 	}

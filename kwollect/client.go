@@ -55,8 +55,8 @@ type Client struct {
 const defaultUserAgent = "alumet-agent-kwollect (Go)"
 
 // maxIdlePerHost is the idle keep-alive connections kept per host by the
-// default HTTP client: enough for 4 concurrent queries on each of the 12
-// sites (NewSession checks Concurrency against it).
+// default HTTP client: enough for a Session's default 4 concurrent queries
+// on each of the 12 sites, which all go to the same gateway host.
 const maxIdlePerHost = 64
 
 // NewClient validates o and returns a Client. Errors explain what is wrong

@@ -12,12 +12,45 @@
 //     no credentials); Client.Stream sends one GET and streams the rows,
 //     with typed errors (*APIError, *GatewayError, *NetworkError,
 //     *TruncatedError) whose messages say what to do, and IsRetryable.
-//   - Client.FetchWindow is the lag-aware fetch of a measurement window:
-//     Kwollect ingests with a delay of a few seconds, so it polls for the
-//     missing tail until every (node, metric) reaches the window end or a
-//     timeout passes, delivering each row once, and reports the Coverage.
+//   - Session is the fetch engine for many nodes, several sites, long and
+//     high-frequency windows (see below).
+//   - Client.FetchWindow is the lag-aware fetch of one window on one site,
+//     a Session with one query at a time: Kwollect ingests with a delay of
+//     a few seconds, so it polls for the missing tail until every (node,
+//     metric) reaches the window end or a timeout passes, delivering each
+//     row once, and reports the Coverage.
 //   - Client.ClusterMetrics reads a cluster's metric catalogue, and Periods
-//     turns it into sampling periods for FetchWindow.
+//     turns it into sampling periods for FetchWindow and Session.
+//
+// # Fetch engine
+//
+// Client.NewSession takes a Plan (nodes on one or more sites and/or an OAR
+// job, and metrics). Session.Fetch delivers every row of a window not
+// delivered before:
+//
+//   - One query per site carries many nodes and all the metrics. The window
+//     is cut into chunks [a, b-1µs] whose estimated rows (duration / period
+//     × series, with the periods from SessionOptions.Periods or seen in the
+//     data) stay within RowBudget; the node list is split when one second
+//     of all the nodes exceeds it. Up to Concurrency chunks per site run at
+//     once, the newest first.
+//   - Rows are streamed from the body into batches of BatchSize handed to
+//     the sink one call at a time: memory stays flat whatever the window.
+//   - Failed queries are retried with exponential backoff and jitter
+//     (RetryPolicy), honouring Retry-After; a retry resumes after what was
+//     delivered. Kwollect's "too much data" error splits the chunk and
+//     lowers the budget. Chunks that still fail are reported (*PartialError)
+//     while the others are delivered; 4xx errors stop everything.
+//   - The session keeps, per (node, metric), the time spans verified
+//     complete (Kwollect ingests the rows of a device and metric in time
+//     order, so a row seen proves the older ones visible), and the rows at
+//     their edges. Rows inside them are dropped, so overlapping or repeated
+//     Fetch calls never deliver a row twice, and a later Fetch only asks for
+//     what is not verified: run mode polls Fetch(max(start, Watermark()),
+//     now) with neither gaps nor duplicates, also across API outages.
+//   - Session.Complete then waits for the tail Kwollect has not ingested
+//     yet, querying only the incomplete nodes and metrics, and
+//     Session.Coverage says what each (node, metric) covers.
 //
 // Credentials are only sent as HTTP Basic auth, only over https (or http to
 // a loopback emulator), and never appear in URLs or errors.

@@ -56,7 +56,6 @@ type stream struct {
 	job     bool
 	nodes   []*target
 	metrics []string
-	pairs   []*pair // the pairs the query covers (node streams)
 	// lo..hi is what is left to cut into chunks: the newest chunk is taken
 	// from hi, the others from lo.
 	lo, hi      int64
@@ -197,7 +196,7 @@ func (s *Session) mergeable(st *siteState, a, b *region) bool {
 // regionRows estimates the rows the queries of a region return.
 func (s *Session) regionRows(st *siteState, r *region) float64 {
 	secs := float64(r.hi-r.lo+1) / 1e6
-	nodes, metrics := crossNames(r.pairs, nil)
+	nodes, metrics := crossNames(r.pairs)
 	rate := 0.0
 	for _, n := range nodes {
 		for _, m := range metrics {
@@ -212,15 +211,10 @@ func (s *Session) regionRows(st *siteState, r *region) float64 {
 	return rate * secs
 }
 
-// crossNames returns the nodes and metrics of a set of pairs (order:
-// pair order of the site, metric order of the plan), excluding job pairs
-// when skipJob.
-func crossNames(pairs map[*pair]bool, skip func(*pair) bool) (nodes, metrics []string) {
+// crossNames returns the nodes and metrics of a set of pairs, sorted.
+func crossNames(pairs map[*pair]bool) (nodes, metrics []string) {
 	ns, ms := map[string]bool{}, map[string]bool{}
 	for p := range pairs {
-		if skip != nil && skip(p) {
-			continue
-		}
 		ns[p.key.node] = true
 		ms[p.key.metric] = true
 	}
@@ -299,7 +293,7 @@ func (s *Session) regionStreams(st *siteState, r *region) []*stream {
 	groupRate := 0.0
 	flush := func() {
 		if len(group) > 0 {
-			out = append(out, s.nodeStream(st, group, metrics, r.lo, r.hi))
+			out = append(out, &stream{site: st, nodes: group, metrics: metrics, lo: r.lo, hi: r.hi})
 		}
 		group, groupRate = nil, 0
 	}
@@ -318,12 +312,6 @@ func (s *Session) regionStreams(st *siteState, r *region) []*stream {
 	}
 	flush()
 	return out
-}
-
-func (s *Session) nodeStream(st *siteState, nodes []*target, metrics []string, lo, hi int64) *stream {
-	str := &stream{site: st, nodes: nodes, metrics: metrics, lo: lo, hi: hi}
-	str.pairs = s.queriedPairs(st, nodes, metrics)
-	return str
 }
 
 func (s *Session) queriedPairs(st *siteState, nodes []*target, metrics []string) []*pair {
@@ -598,6 +586,9 @@ func (x *execution) progress() {
 	if s.o.OnProgress == nil {
 		return
 	}
+	// Computed and reported under hooksMu, so reports arrive in order.
+	s.hooksMu.Lock()
+	defer s.hooksMu.Unlock()
 	x.mu.Lock()
 	pr := Progress{Rows: x.rows, Queries: x.queries, Retries: x.retries, FailedChunks: len(x.failed)}
 	runs := x.runs
@@ -621,8 +612,6 @@ func (x *execution) progress() {
 		}
 	}
 	s.mu.Unlock()
-	s.hooksMu.Lock()
-	defer s.hooksMu.Unlock()
 	s.o.OnProgress(pr)
 }
 
@@ -689,6 +678,9 @@ func (x *execution) runChunk(c *chunk) []*chunk {
 			s.hooksMu.Unlock()
 		}
 		if err := s.o.Sleep(x.ctx, wait); err != nil {
+			if !x.aborted() {
+				x.fail(c, err) // a Sleep that failed on its own
+			}
 			return nil
 		}
 		if !s.resume(c) {

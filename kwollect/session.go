@@ -245,8 +245,9 @@ type Report struct {
 	// delivered (delivered before, outside the window, or of a device or
 	// metric that was not asked for).
 	Queries, Rows, Retries, Dropped int
-	// Chunks counts the time chunks fetched; Splits the chunks split after
-	// Kwollect's "too much data" error.
+	// Chunks counts the chunks run (a chunk split after Kwollect's "too
+	// much data" error counts, and so do its halves); Splits counts those
+	// splits.
 	Chunks, Splits int
 	// Series has one entry per requested (node, metric), plus one per
 	// (node, metric) seen for the job of a job plan, sorted by node then
@@ -393,6 +394,7 @@ type Session struct {
 	mu        sync.Mutex
 	hasOrigin bool
 	origin    int64 // earliest window start asked for
+	maxTo     int64 // latest window end asked for
 	budget    int   // RowBudget, lowered after "too much data" errors
 	learned   map[string]time.Duration
 	queries   int // session totals
@@ -571,9 +573,11 @@ func (s *Session) coverage(from, to time.Time) []SeriesCoverage {
 
 // Watermark returns the oldest, across the (node, metric) pairs that have
 // data, of the first instant not verified yet: normally the pair's newest
-// row, earlier if a chunk failed. Zero if no pair has data yet. Run mode
-// polls Fetch(ctx, max(windowStart, Watermark()), now, sink): the window
-// overlaps what was delivered, and the session drops those rows again.
+// row, earlier if a chunk failed; at most the end of the latest window
+// fetched. Zero if no pair has data yet. Run mode polls
+// Fetch(ctx, max(windowStart, Watermark()), now, sink): the window overlaps
+// what was delivered, and the session neither asks for the verified part
+// again nor delivers its rows twice.
 func (s *Session) Watermark() time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -594,7 +598,7 @@ func (s *Session) Watermark() time.Time {
 	if !found {
 		return time.Time{}
 	}
-	return timeOf(w)
+	return timeOf(min(w, s.maxTo))
 }
 
 // Fetch delivers every row of [from, to] (inclusive) that the session has
@@ -609,8 +613,10 @@ func (s *Session) Watermark() time.Time {
 // calls are queried.
 //
 // sink receives the rows in batches of at most BatchSize, one call at a
-// time, from worker goroutines; it owns the slices it gets. An error from
-// sink stops the fetch and is returned unchanged.
+// time, from worker goroutines; it owns the slices it gets. The rows of a
+// chunk come in time order, the chunks in any order. An error from sink
+// stops the fetch and is returned unchanged; the batch it refused counts as
+// not delivered.
 //
 // A query failing with a retryable error (IsRetryable) is retried with
 // backoff; its retry resumes after what was delivered and drops what was
@@ -672,8 +678,12 @@ func (s *Session) fetch(ctx context.Context, from, to, deadline time.Time, deliv
 	lo, hi := ceilUS(from), usOf(to)
 	s.mu.Lock()
 	if !s.hasOrigin || lo < s.origin {
-		s.origin, s.hasOrigin = lo, true
+		s.origin = lo
 	}
+	if !s.hasOrigin || hi > s.maxTo {
+		s.maxTo = hi
+	}
+	s.hasOrigin = true
 	plans := s.planFetch(lo, hi)
 	s.mu.Unlock()
 	x := s.newExecution(ctx, deadline, to, deliver)

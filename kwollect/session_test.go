@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -201,6 +202,7 @@ func epochOf(t *testing.T, u *url.URL, key string) time.Time {
 }
 
 type testEnv struct {
+	conns  atomic.Int64 // TCP connections accepted by the server
 	emu    *emulator.Emulator
 	clock  *fakeClock
 	log    *queryLog
@@ -224,7 +226,13 @@ func newTestEnv(t testing.TB, cfg emulator.Config, mw func(http.Handler) http.Ha
 	if mw != nil {
 		h = mw(h)
 	}
-	srv := httptest.NewServer(env.log.wrap(h))
+	srv := httptest.NewUnstartedServer(env.log.wrap(h))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			env.conns.Add(1)
+		}
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	env.client, err = NewClient(Options{BaseURL: srv.URL + "/stable"})
 	require.NoError(t, err)
@@ -410,6 +418,10 @@ func TestSessionMultiSite(t *testing.T) {
 		require.Zero(t, sc.Unverified, sc)
 	}
 	require.NotEmpty(t, progress)
+	for i := 1; i < len(progress); i++ {
+		require.GreaterOrEqual(t, progress[i].ChunksDone, progress[i-1].ChunksDone)
+		require.GreaterOrEqual(t, progress[i].Rows, progress[i-1].Rows)
+	}
 	last := progress[len(progress)-1]
 	require.True(t, last.Done())
 	require.Equal(t, 2, last.ChunksDone)
@@ -417,9 +429,10 @@ func TestSessionMultiSite(t *testing.T) {
 	require.Contains(t, last.String(), "2/2 chunks")
 
 	// The window ended a minute before the first query, when no pair had
-	// any row yet: everything up to its end is verified (see settleAge),
-	// and a second Fetch of the same window sends nothing.
-	require.True(t, to.Add(time.Microsecond).Equal(s.Watermark()), "watermark %v", s.Watermark())
+	// any row yet: everything up to its end is verified (see settleAge), the
+	// watermark is the window's end, and a second Fetch of the same window
+	// sends nothing.
+	require.True(t, to.Equal(s.Watermark()), "watermark %v", s.Watermark())
 	env.log.reset()
 	rep, err = s.Fetch(context.Background(), from, to, col.sink)
 	require.NoError(t, err)
@@ -519,6 +532,7 @@ func TestSessionHighFrequency(t *testing.T) {
 			require.Equal(t, wantHash, gotHash, "same frames and values")
 			require.Equal(t, tt.wantChunks, rep.Chunks)
 			require.Equal(t, tt.wantChunks, rep.Queries)
+			require.LessOrEqual(t, env.conns.Load(), int64(defaultConcurrency), "keep-alive connections are reused")
 			require.Equal(t, wantRows, rep.Rows)
 			require.LessOrEqual(t, maxBatch, defaultBatchSize)
 			// Each chunk stays within the budget (+1 % for jitter).
@@ -758,39 +772,36 @@ func tooMuchData(limit time.Duration, hits *int, mu *sync.Mutex) func(http.Handl
 func TestSessionTooMuchData(t *testing.T) {
 	var mu sync.Mutex
 	hits := 0
-	env := newTestEnv(t, emulator.Config{Monitored: []string{"taurus-7"}}, tooMuchData(3*time.Minute, &hits, &mu))
+	env := newTestEnv(t, emulator.Config{Monitored: []string{"taurus-7"}}, tooMuchData(90*time.Second, &hits, &mu))
 	metrics := []string{watt, bmc}
 	// One query at a time: the order of the splits, and so the budget
 	// learned, is the same every run.
 	s, err := env.client.NewSession(Plan{Targets: []Target{{"lyon", "taurus-7"}, {"lyon", "taurus-8"}}, Metrics: metrics},
 		env.opts(SessionOptions{Concurrency: 1}))
 	require.NoError(t, err)
-	from, to := emuNow.Add(-2*time.Hour), emuNow.Add(-time.Hour)
+	from, to := emuNow.Add(-2*time.Hour), emuNow.Add(-104*time.Minute)
 	col := newCollector()
 	rep, err := s.Fetch(context.Background(), from, to, col.sink)
 	require.NoError(t, err)
 	col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"taurus-7", "taurus-8"}, metrics, from, to))
-	require.Positive(t, rep.Splits)
+	// 16 min -> 8 -> 4 -> 2 -> 1: 1 + 2 + 4 + 8 splits.
+	require.Equal(t, 15, rep.Splits)
 	require.Equal(t, hits, rep.Splits, "one split per timeout")
 	require.Zero(t, rep.Retries)
-	for _, u := range env.log.all() {
-		d := epochOf(t, u, "end_time").Sub(epochOf(t, u, "start_time"))
-		require.LessOrEqual(t, d, time.Hour)
-	}
 	s.mu.Lock()
 	budget := s.budget
 	s.mu.Unlock()
 	require.Less(t, budget, defaultRowBudget, "a smaller budget was learned")
-	require.Greater(t, budget, 4000, "from estimates based on the data, not on guessed periods")
+	require.Greater(t, budget, 2000, "from estimates based on the data, not on guessed periods")
 	t.Logf("%d rows, %d queries, %d splits, budget %d", rep.Rows, rep.Queries, rep.Splits, budget)
 
-	// The next hour is cut to the learned budget: no timeout at all.
-	env.log.reset()
-	rep, err = s.Fetch(context.Background(), to, to.Add(time.Hour), col.sink)
+	// The next 16 minutes are cut to the learned budget (half of the
+	// 2-minute chunks that failed): no timeout at all.
+	rep, err = s.Fetch(context.Background(), to, to.Add(16*time.Minute), col.sink)
 	require.NoError(t, err)
 	require.Zero(t, rep.Splits)
-	require.Greater(t, rep.Chunks, 20)
-	col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"taurus-7", "taurus-8"}, metrics, from, to.Add(time.Hour)))
+	require.Greater(t, rep.Chunks, 15)
+	col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"taurus-7", "taurus-8"}, metrics, from, to.Add(16*time.Minute)))
 
 	// Down to one second and one node, the error is a failed chunk.
 	hits = 0
@@ -954,6 +965,7 @@ func TestSessionRunMode(t *testing.T) {
 	windowStart := emuNow.Add(-95 * time.Second)
 	col := newCollector()
 	var dropped, failedPolls int
+	var lastWM time.Time
 	for i := 0; i < 40; i++ {
 		env.clock.mu.Lock()
 		env.clock.now = env.clock.now.Add(10 * time.Second)
@@ -963,6 +975,8 @@ func TestSessionRunMode(t *testing.T) {
 		down = i >= 12 && i < 17
 		mu.Unlock()
 		before := s.Watermark()
+		require.False(t, before.Before(lastWM), "the watermark never goes back")
+		lastWM = before
 		from := windowStart
 		if wm := s.Watermark(); wm.After(from) {
 			from = wm
@@ -1113,6 +1127,109 @@ func TestSessionSinkAndRetryAfter(t *testing.T) {
 	require.Equal(t, 1, rep.Retries)
 	require.Len(t, urls, 1)
 	require.Contains(t, urls[0], "nodes=taurus-7")
+}
+
+// Targets and a job on the same site: the job query returns the job's
+// nodes, the targets come from their own queries, every row once.
+func TestSessionJobAndTargets(t *testing.T) {
+	job := emulator.Job{ID: 77, Site: "lyon", Nodes: []string{"taurus-3", "taurus-4"}, Start: emuNow.Add(-time.Hour)}
+	env := newTestEnv(t, emulator.Config{Jobs: []emulator.Job{job}}, nil)
+	metrics := []string{watt, bmc}
+	plan := Plan{Targets: []Target{{"lyon", "taurus-3"}, {"lyon", "taurus-9"}, {"nancy", "gros-41"}}, JobSite: "lyon", JobID: 77, Metrics: metrics}
+	s, err := env.client.NewSession(plan, env.opts(SessionOptions{}))
+	require.NoError(t, err)
+	from, to := emuNow.Add(-30*time.Minute), emuNow.Add(-20*time.Minute)
+	col := newCollector()
+	rep, err := s.Fetch(context.Background(), from, to, col.sink)
+	require.NoError(t, err)
+	col.requireExactlyOnce(t, append(expectedKeys(t, env.emu, "lyon", []string{"taurus-3", "taurus-4", "taurus-9"}, metrics, from, to),
+		expectedKeys(t, env.emu, "nancy", []string{"gros-41"}, metrics, from, to)...))
+	var kinds []string
+	for _, u := range env.log.all() {
+		q := u.Query()
+		kinds = append(kinds, siteOf(u)+" nodes="+q.Get("nodes")+" job="+q.Get("job_id"))
+	}
+	slices.Sort(kinds)
+	require.Equal(t, []string{"lyon nodes= job=77", "lyon nodes=taurus-3,taurus-9 job=", "nancy nodes=gros-41 job="}, kinds)
+	require.Positive(t, rep.Dropped, "taurus-3 rows of the job query are left to its own query")
+	var nodes []string
+	for _, sc := range rep.Series {
+		if !slices.Contains(nodes, sc.Node) {
+			nodes = append(nodes, sc.Node)
+		}
+	}
+	require.Equal(t, []string{"gros-41", "taurus-3", "taurus-4", "taurus-9"}, nodes)
+}
+
+// When one second of all the nodes exceeds the budget, the node list is
+// split; a period seen in the data resizes the chunks planned after it.
+func TestSessionChunkSizing(t *testing.T) {
+	t.Run("node groups", func(t *testing.T) {
+		env := newTestEnv(t, emulator.Config{Monitored: []string{"gemini-1", "gemini-2"}}, nil)
+		s, err := env.client.NewSession(Plan{Targets: []Target{{"lyon", "gemini-1"}, {"lyon", "gemini-2"}}, Metrics: []string{watt}},
+			env.opts(SessionOptions{RowBudget: 150, Periods: map[string]time.Duration{watt: 10 * time.Millisecond}}))
+		require.NoError(t, err)
+		from := emuNow.Add(-time.Hour)
+		to := from.Add(9 * time.Second)
+		col := newCollector()
+		rep, err := s.Fetch(context.Background(), from, to, col.sink)
+		require.NoError(t, err)
+		col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"gemini-1", "gemini-2"}, []string{watt}, from, to))
+		perNode := map[string]int{}
+		for _, u := range env.log.all() {
+			n := u.Query().Get("nodes")
+			require.NotContains(t, n, ",", "one node per query")
+			perNode[n]++
+			d := epochOf(t, u, "end_time").Sub(epochOf(t, u, "start_time"))
+			require.LessOrEqual(t, d, 1500*time.Millisecond)
+		}
+		// 150 rows at 100 Hz = 1.5 s: 9 s + 1 µs in 6 chunks (the µs is absorbed).
+		require.Equal(t, map[string]int{"gemini-1": 6, "gemini-2": 6}, perNode)
+		require.Equal(t, 12, rep.Chunks)
+	})
+	t.Run("learned period", func(t *testing.T) {
+		env := newTestEnv(t, emulator.Config{Monitored: []string{"orion-3"}}, nil)
+		// No Periods: 1 s assumed, the data shows 20 ms frames.
+		s, err := env.client.NewSession(Plan{Targets: []Target{{"lyon", "orion-3"}}, Metrics: []string{watt}}, env.opts(SessionOptions{RowBudget: 500}))
+		require.NoError(t, err)
+		from := emuNow.Add(-time.Hour)
+		to := from.Add(15 * time.Minute)
+		col := newCollector()
+		rep, err := s.Fetch(context.Background(), from, to, col.sink)
+		require.NoError(t, err)
+		col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"orion-3"}, []string{watt}, from, to))
+		// The newest chunk, sized with 1 s: 500 s; the 400 s before it, at
+		// 50 rows/s: chunks of about 10 s.
+		qs := env.log.all()
+		require.Equal(t, 500*time.Second-time.Microsecond, epochOf(t, qs[0], "end_time").Sub(epochOf(t, qs[0], "start_time")))
+		require.InDelta(t, 42, rep.Chunks, 2)
+		require.Less(t, col.maxBatch, 4097)
+	})
+}
+
+// Canceling the context stops the fetch: ctx.Err() comes back, and what
+// was delivered stays verified.
+func TestSessionCancel(t *testing.T) {
+	env := newTestEnv(t, emulator.Config{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	queries := 0
+	o := env.opts(SessionOptions{RowBudget: 100, Concurrency: 1, OnQuery: func(string) {
+		if queries++; queries == 3 {
+			cancel()
+		}
+	}})
+	s, err := env.client.NewSession(Plan{Targets: []Target{{"lyon", "taurus-7"}}, Metrics: []string{watt}}, o)
+	require.NoError(t, err)
+	from, to := emuNow.Add(-time.Hour), emuNow.Add(-50*time.Minute)
+	col := newCollector()
+	rep, err := s.Fetch(ctx, from, to, col.sink)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, 2, rep.Rows/100, "two chunks of 100 s before the cancel")
+	require.Empty(t, rep.FailedChunks)
+	_, err = s.Fetch(context.Background(), from, to, col.sink)
+	require.NoError(t, err)
+	col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"taurus-7"}, []string{watt}, from, to))
 }
 
 // BenchmarkSessionFetch measures rows/s end to end: emulator over HTTP,

@@ -20,7 +20,7 @@ func ceilUS(t time.Time) int64 {
 	return us
 }
 
-func timeOf(us int64) time.Time { return time.UnixMicro(us) }
+func timeOf(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // span is an inclusive interval of microseconds.
 type span struct{ lo, hi int64 }

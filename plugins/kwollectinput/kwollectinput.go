@@ -323,7 +323,13 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 	start := windowStart(s.start)
 	fetchCtx := context.WithoutCancel(ctx)
-	sess, err := s.client.NewSession(s.plan(), s.sessionOptions(fetchCtx))
+	opts := s.sessionOptions(fetchCtx)
+	// A poll gives up quickly: the next one catches up from the watermarks,
+	// so long retries would only delay the data.
+	opts.Retry = kwollect.DefaultRetryPolicy()
+	opts.Retry.MaxAttempts = 3
+	opts.Retry.Max = s.cfg.PollInterval.D()
+	sess, err := s.client.NewSession(s.plan(), opts)
 	if err != nil {
 		return err
 	}

@@ -233,6 +233,7 @@ func TestRunModeOutage(t *testing.T) {
 		t.Skip("lasts 40 s")
 	}
 	t.Parallel()
+	emuStart := time.Now()
 	api := startEmulator(t, "--lag", "1s", "--fault", "kind=503;from=4s;to=34s")
 	dir := t.TempDir()
 	writeConfig(t, dir, fmt.Sprintf(`[plugins.kwollect-input]
@@ -246,8 +247,14 @@ poll_interval = "1s"
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
-	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "Kwollect is back after") }, 60*time.Second, 100*time.Millisecond, stderr.String())
-	time.Sleep(2 * time.Second)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(stderr.String())
+		}
+	})
+	// The outage ends 34 s after the emulator started; give the agent time to catch up.
+	time.Sleep(time.Until(emuStart.Add(40 * time.Second)))
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "Kwollect is back after") }, 30*time.Second, 100*time.Millisecond)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), stderr.String())
 	log := stderr.String()
