@@ -55,7 +55,8 @@ type progress struct {
 }
 
 func newProgress(log *slog.Logger) *progress {
-	return &progress{log: log, tty: logging.IsTerminal(os.Stderr)}
+	// The first log line comes after 5 s: short fetches need none.
+	return &progress{log: log, tty: logging.IsTerminal(os.Stderr), last: time.Now()}
 }
 
 func (p *progress) update(pr kwollect.Progress) {
@@ -69,7 +70,7 @@ func (p *progress) update(pr kwollect.Progress) {
 		}
 		return
 	}
-	if now := time.Now(); now.Sub(p.last) >= 5*time.Second || pr.Done() {
+	if now := time.Now(); now.Sub(p.last) >= 5*time.Second {
 		p.last = now
 		p.log.Info(text)
 	}

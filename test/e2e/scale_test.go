@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -335,4 +336,49 @@ func TestCredentials(t *testing.T) {
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Contains(t, res.stderr, "can be read by other users")
 	require.NotContains(t, res.stderr, secret)
+}
+
+// TestFetchJob: fetch --job-id takes the window of a finished OAR job from Kwollect.
+func TestFetchJob(t *testing.T) {
+	t.Parallel()
+	stop := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	start := stop.Add(-20 * time.Minute)
+	spec := fmt.Sprintf("id=777;site=lyon;nodes=taurus-5,taurus-6;start=%d;stop=%d", start.Unix(), stop.Unix())
+	api := startEmulator(t, "--lag", "1s", "--job", spec)
+	dir := t.TempDir()
+	writeConfig(t, dir, fmt.Sprintf("[plugins.kwollect-input]\nsite = \"lyon\"\njob_id = 777\napi_url = %q\n", api))
+	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "fetch", "--job-id", "777")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stderr, "/sites/lyon/metrics?metrics=wattmetre_power_watt&job_id=777")
+	emu, err := emulator.New(emulator.Config{Seed: seed, Jobs: []emulator.Job{{ID: 777, Site: "lyon", Nodes: []string{"taurus-5", "taurus-6"}, Start: start, Stop: stop}}})
+	require.NoError(t, err)
+	defer emu.Close()
+	rows, err := emu.ExpectedQuery("lyon", url.Values{"job_id": {"777"}, "metrics": {"wattmetre_power_watt"}})
+	require.NoError(t, err)
+	require.Len(t, rows, 2*(20*60+1), "two nodes, both bounds inclusive")
+	got := csvRows(t, filepath.Join(dir, "out.csv"))
+	require.Len(t, got, len(rows))
+	require.Contains(t, got[0], ";device_id;taurus-5;")
+
+	res = runAgent(t, dir, nil, "--plugins", "csv,kwollect-input", "fetch", "--job-id", "777", "--from", "now")
+	require.Equal(t, 2, res.code)
+	res = runAgent(t, dir, nil, "--plugins", "csv,kwollect-input", "fetch", "--from", "yesterday", "--to", "now")
+	require.Equal(t, 2, res.code)
+	require.Contains(t, res.stderr, "invalid time")
+}
+
+// TestKwollectMetrics lists what a node offers, from its cluster's catalogue.
+func TestKwollectMetrics(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "0s")
+	res := runAgent(t, t.TempDir(), nil, "kwollect", "metrics", "--site", "lyon", "--node", "taurus-7", "--api-url", api)
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Regexp(t, `(?m)^wattmetre_power_watt\s+1s\s+20ms\s+Power consumption of node reported by wattmetre`, res.stdout)
+	require.Regexp(t, `(?m)^bmc_node_power_watthour_total\s+on demand\s+5s\s`, res.stdout)
+	res = runAgent(t, t.TempDir(), nil, "kwollect", "metrics", "--site", "nancy", "--node", "gros-1", "--api-url", api)
+	require.Equal(t, 0, res.code, res.stderr)
+	require.NotContains(t, res.stdout, "wattmetre_power_watt", "only gros-41…76 have a wattmeter")
+	res = runAgent(t, t.TempDir(), nil, "kwollect", "metrics", "--site", "nowhere", "--node", "x-1", "--api-url", api)
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, "404")
 }
