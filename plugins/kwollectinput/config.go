@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -167,11 +166,13 @@ type Config struct {
 	Concurrency  int             `toml:"concurrency"`
 }
 
-// DefaultConfig returns the defaults. On a Grid'5000 node the site and the
-// node come from the host's FQDN (<node>.<site>.grid5000.fr); elsewhere they
-// are empty and must be set.
+// DefaultConfig returns the defaults. The targets are empty: on a Grid'5000
+// node, a config that names no node, job or site measures the node itself
+// (see resolveTargets). Host-derived values are never put in the defaults,
+// because a user's section is decoded on top of them and they would add
+// the local node to every list.
 func DefaultConfig() *Config {
-	c := &Config{
+	return &Config{
 		Hostname:     StringList{}, // non-nil, so generated configs show the key
 		Metrics:      StringList{"wattmetre_power_watt"},
 		APIURL:       kwollect.DefaultBaseURL,
@@ -181,12 +182,6 @@ func DefaultConfig() *Config {
 		RowBudget:    200_000,
 		Concurrency:  4,
 	}
-	if host, err := os.Hostname(); err == nil {
-		if node, site, ok := SplitFQDN(host); ok {
-			c.Site, c.Hostname = site, StringList{node}
-		}
-	}
-	return c
 }
 
 // SplitFQDN splits "<node>.<site>.grid5000.fr" into node and site.
@@ -205,10 +200,11 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.Site, "/?#&, ") {
 		errs = append(errs, plugin.FieldErrorf("site", "%q is not a site name (e.g. \"lyon\")", c.Site))
 	}
-	if len(c.Hostname) == 0 && len(c.Nodes) == 0 && c.JobID.IsZero() {
+	_, _, onGrid5000 := realEnvironment().local()
+	if len(c.Hostname) == 0 && len(c.Nodes) == 0 && c.JobID.IsZero() && !onGrid5000 {
 		errs = append(errs, plugin.FieldErrorf("hostname", `missing: the node(s) to measure, e.g. hostname = "taurus-7" (or nodes = [...], or job_id)`))
 	}
-	if strings.TrimSpace(c.Site) == "" && !c.JobID.Auto {
+	if strings.TrimSpace(c.Site) == "" && !c.JobID.Auto && !onGrid5000 {
 		for _, n := range append(append([]string(nil), c.Hostname...), c.Nodes...) {
 			if _, _, ok := splitNodeSite(n); !ok {
 				errs = append(errs, plugin.FieldErrorf("site", `missing: the Grid'5000 site of %q, e.g. site = "lyon" (or write the node as %s.<site>.grid5000.fr)`, n, n))

@@ -33,6 +33,15 @@ func realEnvironment() environment {
 	return environment{getenv: os.Getenv, hostname: os.Hostname, readFile: os.ReadFile}
 }
 
+// local returns this host's node and site when it is a Grid'5000 node.
+func (e environment) local() (node, site string, ok bool) {
+	host, err := e.hostname()
+	if err != nil {
+		return "", "", false
+	}
+	return SplitFQDN(host)
+}
+
 // targets is what to query: nodes per site, or an OAR job that Kwollect resolves.
 type targets struct {
 	Nodes   []kwollect.Target
@@ -56,6 +65,11 @@ func (t targets) String() string {
 func (c *Config) resolveTargets(env environment) (targets, error) {
 	var t targets
 	seen := map[string]bool{}
+	localName, localSite, onGrid5000 := env.local()
+	defaultSite := c.Site
+	if defaultSite == "" && onGrid5000 {
+		defaultSite = localSite // a short node name on a Grid'5000 node is on its site
+	}
 	add := func(name, defaultSite, origin string) error {
 		node, site, ok := splitNodeSite(name)
 		if node == "" {
@@ -75,12 +89,18 @@ func (c *Config) resolveTargets(env environment) (targets, error) {
 		return nil
 	}
 	for _, n := range c.Hostname {
-		if err := add(n, c.Site, "hostname"); err != nil {
+		if err := add(n, defaultSite, "hostname"); err != nil {
 			return t, err
 		}
 	}
 	for _, n := range c.Nodes {
-		if err := add(n, c.Site, "nodes"); err != nil {
+		if err := add(n, defaultSite, "nodes"); err != nil {
+			return t, err
+		}
+	}
+	if len(t.Nodes) == 0 && c.JobID.IsZero() && onGrid5000 {
+		// Nothing named: measure the node the agent runs on.
+		if err := add(localName, localSite, "this host"); err != nil {
 			return t, err
 		}
 	}
@@ -96,10 +116,8 @@ func (c *Config) resolveTargets(env environment) (targets, error) {
 		}
 		t.JobID = id
 		site := c.Site
-		if host, err := env.hostname(); err == nil {
-			if _, s, ok := splitNodeSite(host); ok {
-				site = s
-			}
+		if onGrid5000 {
+			site = localSite
 		}
 		if len(c.Hostname) == 0 && len(c.Nodes) == 0 {
 			path := env.getenv("OAR_NODEFILE")
@@ -121,7 +139,7 @@ func (c *Config) resolveTargets(env environment) (targets, error) {
 			t.JobSite = t.Nodes[0].Site
 		}
 	case c.JobID.ID != 0:
-		t.JobID, t.JobSite = c.JobID.ID, c.Site
+		t.JobID, t.JobSite = c.JobID.ID, defaultSite
 		if t.JobSite == "" && len(t.Nodes) > 0 {
 			t.JobSite = t.Nodes[0].Site
 		}
