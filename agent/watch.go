@@ -103,7 +103,14 @@ func (a *Agent) Run(signals <-chan os.Signal, exit func(int)) int {
 		log.Warn(fmt.Sprintf("%s received during shutdown: exiting now, data may be lost.", signalName(s)))
 		exit(1)
 	}()
-	if err := a.Stop(); err != nil {
+	// The end of the run: sources fetch what they still owe (kwollect-input's
+	// last window) before the shutdown timer starts.
+	failed := false
+	if err := a.Publish(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: time.Now()}); err != nil {
+		logging.Target(a.log, TargetExec).Error(fmt.Sprintf("Final fetch failed: %v", err))
+		failed = true
+	}
+	if err := a.Stop(); err != nil || failed {
 		return 1
 	}
 	return 0

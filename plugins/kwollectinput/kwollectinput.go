@@ -83,15 +83,17 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 		return nil, fmt.Errorf("api_url: %w", err)
 	}
 	src := &Source{
-		cfg:     cfg,
-		client:  client,
-		targets: tg,
-		reg:     env.Pipeline.Registry(),
-		log:     log,
-		mode:    env.Mode,
-		start:   env.StartTime,
-		ids:     map[string]measure.MetricID{},
-		clock:   time.Now,
+		cfg:        cfg,
+		client:     client,
+		targets:    tg,
+		reg:        env.Pipeline.Registry(),
+		log:        log,
+		mode:       env.Mode,
+		start:      env.StartTime,
+		ids:        map[string]measure.MetricID{},
+		clock:      time.Now,
+		finals:     make(chan finalRequest),
+		pollerDone: make(chan struct{}),
 	}
 	for _, m := range cfg.Metrics {
 		if _, err := src.metric(m); err != nil {
@@ -122,6 +124,8 @@ type Source struct {
 
 	catalogOnce sync.Once
 	catalog     *catalog
+	finals      chan finalRequest // run mode: the end event's request for the last fetch
+	pollerDone  chan struct{}     // closed when the run-mode poller returns
 }
 
 // metric returns the id of a Kwollect metric, registering it on first sight
@@ -180,6 +184,7 @@ func (s *Source) Run(ctx context.Context, out pipeline.Emitter) error {
 		<-ctx.Done()
 		return nil
 	}
+	defer close(s.pollerDone)
 	return s.poll(ctx, out)
 }
 
@@ -187,7 +192,20 @@ func (s *Source) Run(ctx context.Context, out pipeline.Emitter) error {
 // window when it ends, exactly once (other end events are ignored).
 func (s *Source) HandleEvent(ctx context.Context, ev pipeline.Event, out pipeline.Emitter) error {
 	if s.mode == plugin.ModeRun {
-		return nil
+		// The agent is stopping: the poller does its last fetch now, before
+		// the shutdown timer starts.
+		if ev.Kind != pipeline.EndConsumerMeasurement {
+			return nil
+		}
+		req := finalRequest{end: ev.Time, done: make(chan error, 1)}
+		select {
+		case s.finals <- req:
+			return <-req.done
+		case <-s.pollerDone:
+			return nil // the poller ended (and said why)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	s.mu.Lock()
 	switch ev.Kind {
@@ -316,16 +334,24 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 	return nil
 }
 
-// poll runs run mode: every poll_interval it fetches what Kwollect has for
-// [watermark, now]; the session's watermarks make polls gap- and
-// duplicate-free, also across an API outage. At stop it fetches a last time
-// and completes the tail.
+// finalRequest asks the run-mode poller for its last fetch, up to end.
+type finalRequest struct {
+	end  time.Time
+	done chan error
+}
+
+// poll runs run mode: every poll_interval it asks the session for
+// [window start, now]; the session only queries what it has not verified
+// yet, per (node, metric), so polls leave no gap and no duplicate, also
+// across an API outage or when one site lags more than another. The last
+// fetch happens at the end event the agent publishes before stopping (so
+// shutdown_timeout does not cut it), or at the stop request otherwise.
 func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 	start := windowStart(s.start)
 	fetchCtx := context.WithoutCancel(ctx)
 	opts := s.sessionOptions(fetchCtx)
-	// A poll gives up quickly: the next one catches up from the watermarks,
-	// so long retries would only delay the data.
+	opts.OnProgress = nil // a poll is small; the summary at the end says what was fetched
+	// A poll gives up quickly: the next one catches up from what is verified.
 	opts.Retry = kwollect.DefaultRetryPolicy()
 	opts.Retry.MaxAttempts = 3
 	opts.Retry.Max = s.cfg.PollInterval.D()
@@ -333,42 +359,64 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 	if err != nil {
 		return err
 	}
+	var fetched kwollect.Report
+	count := func(r kwollect.Report) {
+		fetched.Rows += r.Rows
+		fetched.Queries += r.Queries
+		fetched.Retries += r.Retries
+		fetched.FailedChunks = r.FailedChunks // only the latest failures matter: later polls retry them
+	}
 	sink := s.sink(fetchCtx, out)
+	final := func(end time.Time) error {
+		rep, err := sess.Fetch(fetchCtx, start, end, sink)
+		count(rep)
+		var partial *kwollect.PartialError
+		if err != nil && !errors.As(err, &partial) {
+			return fmt.Errorf("final Kwollect fetch: %w", err)
+		}
+		tail, terr := sess.Complete(fetchCtx, end, s.clock().Add(s.cfg.FetchTimeout.D()), sink)
+		fetched.Rows += tail.Rows
+		fetched.Queries += tail.Queries
+		fetched.Retries += tail.Retries
+		s.report(start, end, fetched, kwollect.Report{FailedChunks: tail.FailedChunks}, sess.Coverage(start, end))
+		return errors.Join(err, terr)
+	}
 	ticker := time.NewTicker(s.cfg.PollInterval.D())
 	defer ticker.Stop()
 	failures := 0
 	for {
 		select {
 		case <-ticker.C:
-			from := later(start, sess.Watermark())
-			if _, err := sess.Fetch(ctx, from, s.clock(), sink); err != nil {
-				if ctx.Err() != nil {
-					break // stopping: the final fetch below covers it
+			rep, err := sess.Fetch(ctx, start, s.clock(), sink)
+			count(rep)
+			switch {
+			case err == nil:
+				if failures > 0 {
+					s.log.Info(fmt.Sprintf("Kwollect is back after %d failed polls; caught up", failures))
 				}
+				failures = 0
+			case ctx.Err() != nil:
+				// stopping: the final fetch covers it
+			case !kwollect.IsRetryable(err) && !isPartial(err):
+				s.log.Error(fmt.Sprintf("Kwollect refuses the query and polling cannot recover: %v\nFix the configuration and restart the agent; kwollect-input measures nothing until then.", err))
+				return fmt.Errorf("polling Kwollect: %w", err)
+			default:
 				failures++
 				s.log.Warn(fmt.Sprintf("Kwollect poll failed (%d in a row), the next poll will catch up: %v", failures, err))
-				continue
 			}
-			if failures > 0 {
-				s.log.Info(fmt.Sprintf("Kwollect is back after %d failed polls; caught up", failures))
-			}
-			failures = 0
+		case req := <-s.finals:
+			req.done <- final(req.end)
+			<-ctx.Done()
+			return nil
 		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
+			return final(s.clock())
 		}
 	}
-	end := s.clock()
-	from := later(start, sess.Watermark())
-	rep, err := sess.Fetch(fetchCtx, from, end, sink)
+}
+
+func isPartial(err error) bool {
 	var partial *kwollect.PartialError
-	if err != nil && !errors.As(err, &partial) {
-		return fmt.Errorf("final Kwollect fetch: %w", err)
-	}
-	tail, terr := sess.Complete(fetchCtx, end, s.clock().Add(s.cfg.FetchTimeout.D()), sink)
-	s.report(start, end, rep, tail, sess.Coverage(start, end))
-	return errors.Join(err, terr)
+	return errors.As(err, &partial)
 }
 
 // sink turns Kwollect rows into points and emits them batch by batch.
