@@ -38,6 +38,7 @@ func TestExitCode(t *testing.T) {
 		{"ignored", three, false, true, 0, ""},
 		{"ignored but agent failed", three, true, true, 1, ""},
 		{"killed by SIGTERM", killed, false, false, 143, "killed by SIGTERM"},
+		{"killed but ignored", killed, false, true, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,7 +47,8 @@ func resolveProgram(prog string) (string, error) {
 		return path, nil
 	}
 	if errors.Is(err, exec.ErrDot) {
-		return path, nil // ./prog found through a relative PATH entry: still run it
+		// Found through a relative PATH entry (PATH=.:…), as a shell would run it.
+		return "./" + filepath.Clean(path), nil
 	}
 	if strings.Contains(prog, "/") {
 		st, serr := os.Stat(prog)
@@ -85,8 +86,35 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 		}
 		return 1
 	}
-	if err := a.pipeline.Preflight(ctx); err != nil {
-		log.Error(fmt.Sprintf("Pre-flight check failed, the command was not started:\n%v", err))
+	// A signal before the spawn (during the pre-flight check, say) means the
+	// user does not want the command run any more: never start it then.
+	preCtx, cancelPre := context.WithCancel(ctx)
+	earlySig := make(chan os.Signal, 1)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		select {
+		case sig := <-o.Signals:
+			earlySig <- sig
+			cancelPre()
+		case <-preCtx.Done():
+		}
+	}()
+	preErr := a.pipeline.Preflight(preCtx)
+	cancelPre()
+	<-watchDone
+	select {
+	case sig := <-earlySig:
+		log.Warn(fmt.Sprintf("%s received before the command started: not starting it.", signalName(sig)))
+		_ = a.Stop()
+		if ss, ok := sig.(syscall.Signal); ok {
+			return 128 + int(ss)
+		}
+		return 1
+	default:
+	}
+	if preErr != nil {
+		log.Error(fmt.Sprintf("Pre-flight check failed, the command was not started:\n%v", preErr))
 		_ = a.Stop()
 		return 1
 	}
@@ -96,11 +124,16 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 
 	startTime := time.Now()
 	if err := cmd.Start(); err != nil {
-		log.Error(fmt.Sprintf("Failed to spawn '%s': %v", o.Argv[0], err))
 		_ = a.Stop()
-		if errors.Is(err, fs.ErrPermission) {
+		switch {
+		case errors.Is(err, syscall.ENOEXEC):
+			log.Error(fmt.Sprintf("Failed to spawn '%s': %v. Hint: a script needs a first line like #!/bin/sh", o.Argv[0], err))
+			return ExitNotExecutable
+		case errors.Is(err, fs.ErrPermission):
+			log.Error(fmt.Sprintf("Failed to spawn '%s': %v. Hint: try chmod +x %s", o.Argv[0], err, o.Argv[0]))
 			return ExitNotExecutable
 		}
+		log.Error(fmt.Sprintf("Failed to spawn '%s': %v", o.Argv[0], err))
 		return ExitNotFound
 	}
 	pid := cmd.Process.Pid
@@ -197,7 +230,7 @@ func childExit(st *os.ProcessState) (int, string) {
 // ExitCode decides the agent's exit code from the child's and the agent's fate.
 func ExitCode(childCode int, st *os.ProcessState, agentFailed, ignoreExitCode bool, log interface{ Warn(string, ...any) }) int {
 	if st != nil {
-		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() && !ignoreExitCode {
 			log.Warn(fmt.Sprintf("The child was killed by %s; exiting with %d.", signalName(ws.Signal()), childCode))
 		} else if childCode != 0 && !ignoreExitCode {
 			log.Warn(fmt.Sprintf("The child exited with code %d; use exec --ignore-exit-code to make the agent exit with 0.", childCode))

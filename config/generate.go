@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -76,7 +77,7 @@ func Redacted(cfg any) string {
 	if err := enc.Encode(cfg); err != nil {
 		return fmt.Sprintf("<cannot render the configuration: %v>", err)
 	}
-	text := normalizeTables(redactLines(buf.String()), "")
+	text := urlPassword.ReplaceAllString(normalizeTables(redactLines(buf.String()), ""), "${1}:"+redactedText+"@")
 	if !leaksSecret(text) {
 		return text
 	}
@@ -98,6 +99,9 @@ func Redacted(cfg any) string {
 
 // redactLines replaces the values of secret keys on the key/value lines of
 // an encoder's output.
+// urlPassword matches the password of a URL's userinfo (https://user:pw@host).
+var urlPassword = regexp.MustCompile(`(://[^/\s:@"']*):[^@/\s"']*@`)
+
 func redactLines(text string) string {
 	lines := strings.Split(text, "\n")
 	var table []string

@@ -187,3 +187,13 @@ func TestIsSecretKey(t *testing.T) {
 		require.False(t, IsSecretKey(k), k)
 	}
 }
+
+func TestRedactedURLPassword(t *testing.T) {
+	cfg := &struct {
+		APIURL string `toml:"api_url"`
+	}{APIURL: "https://alice:S3cretPW@api.grid5000.fr/stable"}
+	out := Redacted(cfg)
+	if strings.Contains(out, "S3cretPW") || !strings.Contains(out, "alice:<redacted>@api.grid5000.fr") {
+		t.Fatalf("URL password not redacted: %s", out)
+	}
+}

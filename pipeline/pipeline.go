@@ -238,6 +238,10 @@ type emitter struct {
 
 func (p *Pipeline) emitter(name string) Emitter { return emitter{p, name} }
 
+// OutputGrace is how long outputs may still write after the sources used up
+// the shutdown timeout.
+var OutputGrace = 10 * time.Second
+
 // ErrStopped is returned by Emit once the pipeline no longer accepts points.
 var ErrStopped = errors.New("pipeline stopped: points not accepted any more")
 
@@ -362,9 +366,17 @@ func (p *Pipeline) stop(ctx context.Context) error {
 
 	outDone := make(chan struct{})
 	go func() { <-p.transDone; p.outWG.Wait(); close(outDone) }()
+	outCtx := ctx
+	if ctx.Err() != nil {
+		// The sources used up the timeout: the outputs still get a grace
+		// period to write and sync what they were given.
+		var cancel context.CancelFunc
+		outCtx, cancel = context.WithTimeout(context.Background(), OutputGrace)
+		defer cancel()
+	}
 	select {
 	case <-outDone:
-	case <-ctx.Done():
+	case <-outCtx.Done():
 		errs = append(errs, fmt.Errorf("shutdown timeout: outputs did not finish writing, points may be lost"))
 	}
 	p.errMu.Lock()

@@ -141,15 +141,34 @@ func (s stuckSource) Run(ctx context.Context, out Emitter) error {
 	return nil
 }
 
+type slowCloser struct {
+	recordingOutput
+	delay time.Duration
+}
+
+func (o *slowCloser) Close() error {
+	time.Sleep(o.delay)
+	return o.recordingOutput.Close()
+}
+
 func TestPipelineShutdownTimeout(t *testing.T) {
 	b := NewBuilder(measure.NewRegistry(), 4, nil)
 	release := make(chan struct{})
 	defer close(release)
 	require.NoError(t, b.AddSource("stuck", stuckSource{release}))
+	require.NoError(t, b.AddSource("ok", &countingSource{n: 2}))
+	out := &slowCloser{delay: 100 * time.Millisecond}
+	require.NoError(t, b.AddOutput("o", out))
 	p := b.Start(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	require.ErrorContains(t, p.Stop(ctx), "shutdown timeout")
+	err := p.Stop(ctx)
+	require.ErrorContains(t, err, "some sources did not stop in time")
+	require.NotContains(t, err.Error(), "outputs did not finish", "outputs get a grace period after a source timeout")
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	require.True(t, out.closed, "the output was closed (flushed) before Stop returned")
+	require.Len(t, out.values, 3)
 }
 
 type failingSource struct{}

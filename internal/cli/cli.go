@@ -101,7 +101,7 @@ func newRoot(g *globals) *cobra.Command {
 		SilenceErrors:    true,
 		SilenceUsage:     true,
 		TraverseChildren: true,
-		Args:             func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.NoArgs(cmd, args)) },
+		Args:             noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.runMode(cmd)
 		},
@@ -138,9 +138,9 @@ func newRoot(g *globals) *cobra.Command {
 	}
 	root.SetHelpCommand(&cobra.Command{Use: "help [command]", Short: "Print this message or the help of the given subcommand(s)",
 		RunE: func(c *cobra.Command, args []string) error {
-			cmd, _, err := root.Find(args)
-			if cmd == nil || err != nil {
-				return usageError{fmt.Errorf("unknown help topic %q", args)}
+			cmd, rest, err := root.Find(args)
+			if cmd == nil || err != nil || len(rest) > 0 {
+				return usageError{fmt.Errorf("unknown help topic %q", strings.Join(args, " "))}
 			}
 			return cmd.Help()
 		}})
@@ -243,10 +243,11 @@ func (g *globals) start(ctx context.Context, mode plugin.Mode) (*agent.Agent, er
 	return agent.Start(ctx, mode, loaded, g.factories(), g.logger)
 }
 
-// notifySignals catches SIGINT and SIGTERM so the agent can flush before exiting.
+// notifySignals catches SIGINT, SIGTERM and SIGHUP so the agent can flush before exiting.
 func notifySignals() chan os.Signal {
 	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	// SIGHUP too: an ssh disconnection must not lose the data either.
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	return ch
 }
 
@@ -263,7 +264,7 @@ func (g *globals) runCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent and monitor the system until Ctrl+C or SIGTERM",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return g.runMode(cmd) },
 	}
 }
@@ -319,6 +320,9 @@ func (g *globals) watchCmd() *cobra.Command {
 	}
 }
 
+// noArgs is cobra.NoArgs as a usage error (exit code 2).
+func noArgs(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.NoArgs(cmd, args)) }
+
 func wrapUsage(err error) error {
 	if err != nil {
 		return usageError{err}
@@ -327,14 +331,14 @@ func wrapUsage(err error) error {
 }
 
 func (g *globals) configCmd() *cobra.Command {
-	c := &cobra.Command{Use: "config", Short: "Manipulate the configuration", Args: cobra.NoArgs,
+	c := &cobra.Command{Use: "config", Short: "Manipulate the configuration", Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return usageError{errors.New("config needs a subcommand: regen")}
 		}}
 	c.AddCommand(&cobra.Command{
 		Use:   "regen",
 		Short: "Regenerate the configuration file and stop",
-		Args:  func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.NoArgs(cmd, args)) },
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := g.loadOptions()
 			if err != nil {
@@ -353,7 +357,7 @@ func (g *globals) configCmd() *cobra.Command {
 
 func (g *globals) pluginsCmd() *cobra.Command {
 	var status bool
-	c := &cobra.Command{Use: "plugins", Short: "Manipulate the plugins", Args: cobra.NoArgs,
+	c := &cobra.Command{Use: "plugins", Short: "Manipulate the plugins", Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return usageError{errors.New("plugins needs a subcommand: list")}
 		}}
@@ -361,7 +365,7 @@ func (g *globals) pluginsCmd() *cobra.Command {
 	c.AddCommand(&cobra.Command{
 		Use:   "list",
 		Short: "List the plugins of this agent",
-		Args:  func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.NoArgs(cmd, args)) },
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var b strings.Builder
 			if !status {

@@ -51,6 +51,10 @@ func TestMainUsageAndVersion(t *testing.T) {
 		{[]string{"fetch", "--from", "now", "--to", "now"}, 2, "", "must be after"},
 		{[]string{"kwollect", "metrics"}, 2, "", "needs --site and --node"},
 		{[]string{"config"}, 2, "", "config needs a subcommand"},
+		{[]string{"config", "foo"}, 2, "", "unknown command"},
+		{[]string{"run", "extra"}, 2, "", "unknown command"},
+		{[]string{"kwollect", "foo"}, 2, "", "unknown command"},
+		{[]string{"help", "nope"}, 2, "", "unknown help topic"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

@@ -44,7 +44,7 @@ func (g *globals) fetchCmd() *cobra.Command {
 		Long: "Run the configured pipeline over a past window and stop: the way to get the CSV of yesterday's experiment.\n\n" +
 			"TIME is RFC 3339 with an offset (2025-07-22T13:05:26+02:00, 2025-07-22T11:05:26Z), epoch seconds (1753182326.5) or now.\n" +
 			"--job-id takes the whole window of an OAR job, as Kwollect knows it (set site, and optionally the nodes, in the config).",
-		Args: func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.NoArgs(cmd, args)) },
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if jobID != 0 {
 				if from != "" || to != "" {

@@ -18,7 +18,7 @@ import (
 )
 
 func (g *globals) kwollectCmd() *cobra.Command {
-	c := &cobra.Command{Use: "kwollect", Short: "Ask the Kwollect API what it offers", Args: cobra.NoArgs,
+	c := &cobra.Command{Use: "kwollect", Short: "Ask the Kwollect API what it offers", Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return usageError{errors.New("kwollect needs a subcommand: metrics")}
 		}}
@@ -28,13 +28,16 @@ func (g *globals) kwollectCmd() *cobra.Command {
 		Short: "List the metrics a node offers (name, period, on-demand period, description)",
 		Long: "List the metrics a node offers, from its cluster's catalogue in the Reference API.\n\n" +
 			"Credentials: --login with $G5K_PASSWORD, else ~/.netrc (machine api.grid5000.fr); none inside Grid'5000.",
-		Args: func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.NoArgs(cmd, args)) },
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if site == "" || node == "" {
 				return usageError{errors.New("kwollect metrics needs --site and --node")}
 			}
 			node, _, _ = strings.Cut(node, ".")
-			password := os.Getenv("G5K_PASSWORD")
+			password := ""
+			if login != "" {
+				password = os.Getenv("G5K_PASSWORD")
+			}
 			if password == "" {
 				if u, err := url.Parse(apiURL); err == nil {
 					if e, found, _, err := netrc.Lookup(netrc.Path(), u.Hostname()); err == nil && found && (login == "" || login == e.Login) {

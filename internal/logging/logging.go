@@ -10,7 +10,9 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 // LevelTrace is below slog's Debug, for env_logger's trace.
@@ -199,10 +201,12 @@ func appendAttr(b *strings.Builder, a slog.Attr) {
 	}
 }
 
-// IsTerminal reports whether f is a character device (a TTY).
+// IsTerminal reports whether f is a terminal: a character device that
+// answers the terminal ioctl (/dev/null is a character device, not a TTY).
 func IsTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	var t syscall.Termios
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), uintptr(syscall.TCGETS), uintptr(unsafe.Pointer(&t)))
+	return errno == 0
 }
 
 // Target returns a logger whose records carry the given target.

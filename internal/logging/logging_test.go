@@ -3,6 +3,7 @@ package logging
 import (
 	"bytes"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -55,4 +56,15 @@ func TestHandlerFormat(t *testing.T) {
 		"[2025-08-05T07:44:46Z ERROR alumet::agent::exec] boom\n" +
 		"[2025-08-05T07:44:46Z INFO  alumet::agent::builder] Plugin startup complete.\n    - csv v0.2.0\n"
 	require.Equal(t, want, out.String())
+}
+
+func TestIsTerminal(t *testing.T) {
+	devnull, err := os.Open(os.DevNull)
+	require.NoError(t, err)
+	defer devnull.Close()
+	require.False(t, IsTerminal(devnull), "/dev/null is a character device but not a terminal")
+	f, err := os.CreateTemp(t.TempDir(), "x")
+	require.NoError(t, err)
+	defer f.Close()
+	require.False(t, IsTerminal(f))
 }

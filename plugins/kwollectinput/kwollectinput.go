@@ -234,13 +234,6 @@ func (s *Source) HandleEvent(ctx context.Context, ev pipeline.Event, out pipelin
 	return nil
 }
 
-func later(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
 // windowStart floors the start to the second: this keeps the 1 Hz sample
 // that covers the first second. The end stays exact, so the final fraction
 // of the run is not dropped.

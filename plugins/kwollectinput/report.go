@@ -21,14 +21,25 @@ func (s *Source) report(start, end time.Time, fetch, tail kwollect.Report, cov [
 	rows := fetch.Rows + tail.Rows
 	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched for [%s, %s] in %d queries (%d retried)",
 		rows, rfc(start), rfc(end), fetch.Queries+tail.Queries, fetch.Retries+tail.Retries))
+	failedNodes := map[string]bool{}
+	logged := map[string]bool{}
 	for _, f := range append(fetch.FailedChunks, tail.FailedChunks...) {
-		s.log.Error(fmt.Sprintf("Kwollect: could not fetch %s on %s for [%s, %s]: %v; everything else was written",
-			strings.Join(f.Nodes, ","), f.Site, rfc(f.From), rfc(f.To), f.Err))
+		msg := fmt.Sprintf("Kwollect: could not fetch %s on %s for [%s, %s]: %v; everything else was written",
+			strings.Join(f.Nodes, ","), f.Site, rfc(f.From), rfc(f.To), f.Err)
+		if !logged[msg] {
+			logged[msg] = true
+			s.log.Error(msg)
+		}
+		for _, n := range f.Nodes {
+			failedNodes[n] = true
+		}
 	}
 	var short, empty []string
 	for _, sc := range cov {
 		switch {
 		case sc.Complete:
+		case sc.Rows == 0 && failedNodes[sc.Node]:
+			empty = append(empty, fmt.Sprintf("%s/%s: its queries failed (see above)", sc.Node, sc.Metric))
 		case sc.Rows == 0:
 			empty = append(empty, fmt.Sprintf("%s/%s: %s", sc.Node, sc.Metric, s.catalog.noDataHint(sc.Node, sc.Metric)))
 		default:

@@ -215,11 +215,13 @@ func TestExecExitCodes(t *testing.T) {
 		{"not found", []string{"exec", "no-such-program-xyz"}, 127, "Command 'no-such-program-xyz' not found"},
 		{"not executable", []string{"exec", "./script.sh"}, 126, "chmod +x ./script.sh"},
 		{"dash dash after program", []string{"exec", "sh", "--", "-c", "exit 4"}, 4, "exit status: 4"},
+		{"no shebang", []string{"exec", "./noshebang"}, 126, "#!/bin/sh"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "script.sh"), []byte("#!/bin/sh\n"), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "noshebang"), []byte("exit 0\n"), 0o755))
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(seedConfig("", "", api)), 0o600))
 			args := append([]string{"--output-file", "out.csv", "--plugins", "csv,kwollect-input"}, tt.args...)
 			res := runAgent(t, dir, nil, args...)
