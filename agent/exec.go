@@ -140,7 +140,7 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 	log.Info(fmt.Sprintf("Child process '%s' spawned with pid %d.", o.Argv[0], pid))
 	consumer := []measure.Consumer{{Kind: measure.KindProcess, ID: fmt.Sprint(pid)}}
 	agentFailed := false
-	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: startTime, Consumers: consumer}); err != nil {
+	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: startTime, Consumers: consumer, Command: o.Argv}); err != nil {
 		log.Error(fmt.Sprintf("Start event failed: %v", err))
 		agentFailed = true
 	}
@@ -175,7 +175,7 @@ wait:
 	childCode, desc := childExit(status)
 	log.Info(fmt.Sprintf("Child process exited with %s, Alumet will now stop.", desc))
 	log.Info("Publishing EndConsumerMeasurement event")
-	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer}); err != nil {
+	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &childCode}); err != nil {
 		log.Error(fmt.Sprintf("Measurement of the command failed: %v", err))
 		agentFailed = true
 	}

@@ -48,6 +48,15 @@ type Transform interface {
 	Apply(buf *measure.Buffer) error
 }
 
+// Finisher is implemented by transforms that produce points of their own
+// once every point has passed through them (an energy total, say). Finish is
+// called after the sources have stopped and the queue is drained, before the
+// outputs are closed; its buffer goes through the later transforms and then
+// to every output.
+type Finisher interface {
+	Finish() (*measure.Buffer, error)
+}
+
 // Output writes buffers somewhere. Write is called from one goroutine per
 // output; buffers are shared between outputs and must not be modified.
 type Output interface {
@@ -81,6 +90,11 @@ type Event struct {
 	// JobID, on an end event without a start (fetch --job-id), asks the
 	// sources to measure the whole window of this OAR job.
 	JobID int64
+	// Command is the measured command line (exec), on both events.
+	Command []string
+	// ExitCode is the measured command's exit code (128+N if killed by
+	// signal N), on the end event of exec; nil otherwise.
+	ExitCode *int
 }
 
 type namedSource struct {
@@ -273,21 +287,43 @@ func (p *Pipeline) recordErr(err error) {
 func (p *Pipeline) runTransforms() {
 	defer close(p.transDone)
 	for buf := range p.queue {
-		for _, t := range p.b.transforms {
-			if err := t.t.Apply(buf); err != nil {
-				p.logger.Error(fmt.Sprintf("transform %s failed: %v", t.name, err))
-				p.recordErr(fmt.Errorf("transform %s: %w", t.name, err))
-			}
-		}
-		if len(buf.Points) == 0 {
+		p.transform(buf, 0)
+	}
+	// Everything has passed: the finishers add their points, which go
+	// through the transforms after them.
+	for i, t := range p.b.transforms {
+		f, ok := t.t.(Finisher)
+		if !ok {
 			continue
 		}
-		for _, o := range p.b.outputs {
-			o.ch <- buf
+		buf, err := f.Finish()
+		if err != nil {
+			p.logger.Error(fmt.Sprintf("transform %s failed to finish: %v", t.name, err))
+			p.recordErr(fmt.Errorf("transform %s: %w", t.name, err))
+		}
+		if buf != nil && len(buf.Points) > 0 {
+			p.transform(buf, i+1)
 		}
 	}
 	for _, o := range p.b.outputs {
 		close(o.ch)
+	}
+}
+
+// transform applies the transforms from index first on, then hands the
+// buffer to every output.
+func (p *Pipeline) transform(buf *measure.Buffer, first int) {
+	for _, t := range p.b.transforms[first:] {
+		if err := t.t.Apply(buf); err != nil {
+			p.logger.Error(fmt.Sprintf("transform %s failed: %v", t.name, err))
+			p.recordErr(fmt.Errorf("transform %s: %w", t.name, err))
+		}
+	}
+	if len(buf.Points) == 0 {
+		return
+	}
+	for _, o := range p.b.outputs {
+		o.ch <- buf
 	}
 }
 

@@ -181,3 +181,32 @@ func TestPipelineSourceError(t *testing.T) {
 	p := b.Start(context.Background())
 	require.ErrorContains(t, p.Stop(context.Background()), "source f: boom")
 }
+
+// summer counts the points it sees and adds their sum at the end.
+type summer struct{ sum float64 }
+
+func (s *summer) Apply(b *measure.Buffer) error {
+	for _, p := range b.Points {
+		s.sum += p.Value.Float64()
+	}
+	return nil
+}
+
+func (s *summer) Finish() (*measure.Buffer, error) {
+	return &measure.Buffer{Points: []measure.Point{{Value: measure.Float(s.sum)}}}, nil
+}
+
+func TestFinisherRunsAfterEverything(t *testing.T) {
+	b := NewBuilder(measure.NewRegistry(), 1, nil)
+	require.NoError(t, b.AddSource("s", &countingSource{n: 3}))
+	require.NoError(t, b.AddTransform("sum", &summer{}))
+	require.NoError(t, b.AddTransform("double", doubler{}))
+	out := &recordingOutput{}
+	require.NoError(t, b.AddOutput("o", out))
+	p := b.Start(context.Background())
+	require.NoError(t, p.Publish(context.Background(), Event{Kind: EndConsumerMeasurement}))
+	require.NoError(t, p.Stop(context.Background()))
+	// 0+1+2+101-1 = 103 seen by the summer, then doubled like every point.
+	require.Equal(t, 206.0, out.values[len(out.values)-1])
+	require.Len(t, out.values, 6)
+}
