@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/csv"
+	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
 )
 
@@ -13,5 +14,6 @@ func Factories() []plugin.Factory {
 	return []plugin.Factory{
 		csv.Factory(),
 		kwollectinput.Factory(),
+		energyreport.Factory(),
 	}
 }

@@ -1,0 +1,149 @@
+package energyreport
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/config"
+	"github.com/alumet-go/alumet-agent/plugin"
+)
+
+func TestParseBaseline(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    float64
+		set     bool
+		wantErr string
+	}{
+		{in: "none"},
+		{in: ""},
+		{in: " none "},
+		{in: "95W", want: 95, set: true},
+		{in: "95.5 W", want: 95.5, set: true},
+		{in: " 0W ", want: 0, set: true},
+		{in: ".5W", want: 0.5, set: true},
+		{in: "120.W", want: 120, set: true},
+		{in: "before:30s", wantErr: "before:D (the idle level measured before the run) is not implemented yet"},
+		{in: "before:", wantErr: "not implemented yet"},
+		{in: "95", wantErr: `expected "none" or a constant power such as "95W" or "95.5 W", got "95"`},
+		{in: "-5W", wantErr: "expected"},
+		{in: "95kW", wantErr: "expected"},
+		{in: "95 w", wantErr: "expected"},
+		{in: "W", wantErr: "expected"},
+		{in: "NaNW", wantErr: "expected"},
+		{in: "InfW", wantErr: "expected"},
+		{in: "1e3W", wantErr: "expected"},
+		{in: "auto", wantErr: "expected"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			w, set, err := ParseBaseline(tt.in)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.set, set)
+			require.Equal(t, tt.want, w)
+		})
+	}
+}
+
+// load runs the agent's real config loader on text with only this plugin.
+func load(t *testing.T, text string) (*Config, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "alumet-config.toml")
+	require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+	ld, err := config.Load(config.Options{
+		Path:            path,
+		NoDefaultConfig: true,
+		Specs:           []config.PluginSpec{config.SpecOf(Factory())},
+		Getenv:          func(string) (string, bool) { return "", false },
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	require.Len(t, ld.Enabled, 1)
+	return ld.Enabled[0].Config.(*Config), nil
+}
+
+func TestConfigDecodeAndValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		toml    string
+		want    *Config
+		wantErr []string // substrings of the error
+	}{
+		{name: "defaults", toml: "[plugins.energy-report]\n", want: DefaultConfig()},
+		{name: "all keys", toml: `[plugins.energy-report]
+summary_file = "energy.json"
+baseline = "95.5 W"
+metrics = ["wattmetre_power_watt", "bmc_node_power_watt"]
+table = false
+`, want: &Config{SummaryFile: "energy.json", Baseline: "95.5 W", Metrics: MetricList{"wattmetre_power_watt", "bmc_node_power_watt"}, Table: false}},
+		{name: "metrics as a string", toml: "[plugins.energy-report]\nmetrics = \"wattmetre_power_watt, bmc_node_power_watt\"\n",
+			want: &Config{Baseline: "none", Metrics: MetricList{"wattmetre_power_watt", "bmc_node_power_watt"}, Table: true}},
+		{name: "baseline 95W", toml: "[plugins.energy-report]\nbaseline = \"95W\"\n", want: &Config{Baseline: "95W", Metrics: MetricList{}, Table: true}},
+		{name: "before:D", toml: "[plugins.energy-report]\nsummary_file = \"e.json\"\nbaseline = \"before:30s\"\n",
+			wantErr: []string{"alumet-config.toml:3", "baseline", "before:D", "not implemented yet"}},
+		{name: "bad baseline", toml: "[plugins.energy-report]\nbaseline = \"95\"\n",
+			wantErr: []string{"alumet-config.toml:2", "baseline", `"95W"`}},
+		{name: "baseline not a string", toml: "[plugins.energy-report]\nbaseline = 95\n", wantErr: []string{"baseline"}},
+		{name: "duplicate metric", toml: "[plugins.energy-report]\nmetrics = [\"a\", \"a\"]\n", wantErr: []string{"metrics", `"a" is listed twice`}},
+		{name: "metrics not strings", toml: "[plugins.energy-report]\nmetrics = [1]\n", wantErr: []string{"metrics"}},
+		{name: "summary_file a directory", toml: "[plugins.energy-report]\nsummary_file = \"out/\"\n", wantErr: []string{"summary_file", "directory"}},
+		{name: "table not a bool", toml: "[plugins.energy-report]\ntable = \"yes\"\n", wantErr: []string{"table"}},
+		{name: "unknown key", toml: "[plugins.energy-report]\nsumary_file = \"x\"\n", wantErr: []string{"sumary_file", "summary_file"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := load(t, tt.toml)
+			if len(tt.wantErr) > 0 {
+				require.Error(t, err)
+				for _, s := range tt.wantErr {
+					require.ErrorContains(t, err, s)
+				}
+				return
+			}
+			require.NoError(t, err)
+			require.Empty(t, cmp.Diff(tt.want, cfg))
+		})
+	}
+}
+
+func TestValidateFieldErrors(t *testing.T) {
+	c := DefaultConfig()
+	c.Baseline = "before:1m"
+	c.Metrics = MetricList{"x", ""}
+	err := c.Validate()
+	var fe *plugin.FieldError
+	require.ErrorAs(t, err, &fe)
+	require.Equal(t, "baseline", fe.Key)
+	require.ErrorContains(t, err, "metrics: empty metric name")
+}
+
+func TestSampleAndGeneratedConfigs(t *testing.T) {
+	// sample.toml is the defaults.
+	var doc struct {
+		Plugins map[string]*Config `toml:"plugins"`
+	}
+	md, err := toml.Decode(SampleConfig, &doc)
+	require.NoError(t, err)
+	require.Empty(t, md.Undecoded())
+	require.Empty(t, cmp.Diff(DefaultConfig(), doc.Plugins[Name]))
+	// The generated default section loads back to the defaults.
+	gen, err := config.Generate([]config.PluginSpec{config.SpecOf(Factory())})
+	require.NoError(t, err)
+	require.Contains(t, string(gen), "metrics = []")
+	cfg, err := load(t, string(gen))
+	require.NoError(t, err)
+	require.Empty(t, cmp.Diff(DefaultConfig(), cfg))
+}
