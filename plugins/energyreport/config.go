@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
 
@@ -91,28 +92,11 @@ type MetricList []string
 
 // UnmarshalTOML accepts a string or an array of strings.
 func (l *MetricList) UnmarshalTOML(v any) error {
-	var items []string
-	switch v := v.(type) {
-	case string:
-		items = strings.Split(v, ",")
-	case []any:
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return fmt.Errorf("expected a string or a list of strings, got a list holding %T", e)
-			}
-			items = append(items, strings.Split(s, ",")...)
-		}
-	default:
-		return fmt.Errorf("expected a string or a list of strings, got %T", v)
+	items, err := config.ParseStringList(v)
+	if err != nil {
+		return err
 	}
-	out := MetricList{}
-	for _, s := range items {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	*l = out
+	*l = items
 	return nil
 }
 

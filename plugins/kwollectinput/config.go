@@ -20,28 +20,11 @@ type StringList []string
 
 // UnmarshalTOML accepts a string or an array of strings.
 func (l *StringList) UnmarshalTOML(v any) error {
-	var items []string
-	switch v := v.(type) {
-	case string:
-		items = strings.Split(v, ",")
-	case []any:
-		for _, e := range v {
-			s, ok := e.(string)
-			if !ok {
-				return fmt.Errorf("expected a string or a list of strings, got a list holding %T", e)
-			}
-			items = append(items, strings.Split(s, ",")...)
-		}
-	default:
-		return fmt.Errorf("expected a string or a list of strings, got %T", v)
+	items, err := config.ParseStringList(v)
+	if err != nil {
+		return err
 	}
-	out := (*l)[:0]
-	for _, s := range items {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	*l = out
+	*l = items
 	return nil
 }
 

@@ -27,7 +27,7 @@ func TestStringList(t *testing.T) {
 		{`v = "wattmetre_power_watt"`, StringList{"wattmetre_power_watt"}, false},
 		{`v = "a, b,,c"`, StringList{"a", "b", "c"}, false},
 		{`v = ["a", "b,c"]`, StringList{"a", "b", "c"}, false},
-		{`v = []`, StringList(nil), false},
+		{`v = []`, StringList{}, false},
 		{`v = 3`, nil, true},
 		{`v = [1]`, nil, true},
 	}
