@@ -100,9 +100,24 @@ func (f Filter) minLevel() slog.Level {
 	return m
 }
 
+// writeMu serialises every write of log lines and status lines, so that a
+// progress line never cuts a log line in two.
+var (
+	writeMu       sync.Mutex
+	statusPending bool // a status line without newline is on the terminal
+)
+
+// WriteStatus writes s (a progress line, "\r…") to w under the lock the log
+// handlers use; the next log line first erases it.
+func WriteStatus(w io.Writer, s string) {
+	writeMu.Lock()
+	defer writeMu.Unlock()
+	_, _ = io.WriteString(w, s)
+	statusPending = !strings.HasSuffix(s, "\n")
+}
+
 // Handler is a slog.Handler writing env_logger lines.
 type Handler struct {
-	mu     *sync.Mutex
 	w      io.Writer
 	filter Filter
 	color  bool
@@ -113,7 +128,7 @@ type Handler struct {
 
 // NewHandler returns a handler writing to w. Colours are used when color is set.
 func NewHandler(w io.Writer, f Filter, color bool) *Handler {
-	return &Handler{mu: &sync.Mutex{}, w: w, filter: f, color: color, target: "alumet_agent"}
+	return &Handler{w: w, filter: f, color: color, target: "alumet_agent"}
 }
 
 // Enabled reports whether some target logs at level l; Handle filters per target.
@@ -180,8 +195,12 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		lvl = levelColor[lvl] + lvl + "\x1b[0m"
 	}
 	line := fmt.Sprintf("[%s %s %s] %s%s%s\n", t.UTC().Format("2006-01-02T15:04:05Z"), lvl, target, r.Message, h.attrs, b.String())
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	writeMu.Lock()
+	defer writeMu.Unlock()
+	if statusPending {
+		line = "\r\x1b[K" + line
+		statusPending = false
+	}
 	_, err := io.WriteString(h.w, line)
 	return err
 }

@@ -68,3 +68,14 @@ func TestIsTerminal(t *testing.T) {
 	defer f.Close()
 	require.False(t, IsTerminal(f))
 }
+
+func TestStatusLineErasedByLog(t *testing.T) {
+	var out bytes.Buffer
+	h := NewHandler(&out, Filter{Default: slog.LevelInfo}, false)
+	h.now = func() time.Time { return time.Date(2025, 8, 5, 7, 44, 46, 0, time.UTC) }
+	WriteStatus(&out, "\r\x1b[Kfetching 1/2")
+	slog.New(h).Info("hello")
+	WriteStatus(&out, "\r\x1b[Kdone\n")
+	slog.New(h).Info("bye")
+	require.Equal(t, "\r\x1b[Kfetching 1/2\r\x1b[K[2025-08-05T07:44:46Z INFO  alumet_agent] hello\n\r\x1b[Kdone\n[2025-08-05T07:44:46Z INFO  alumet_agent] bye\n", out.String())
+}

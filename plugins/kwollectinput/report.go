@@ -75,10 +75,11 @@ func (p *progress) update(pr kwollect.Progress) {
 	defer p.mu.Unlock()
 	text := pr.String()
 	if p.tty {
-		fmt.Fprintf(os.Stderr, "\r\x1b[K%s", text)
+		line := "\r\x1b[K" + text
 		if pr.Done() {
-			fmt.Fprintln(os.Stderr)
+			line += "\n"
 		}
+		logging.WriteStatus(os.Stderr, line)
 		return
 	}
 	if now := time.Now(); now.Sub(p.last) >= 5*time.Second {
