@@ -21,6 +21,9 @@ func Generate(specs []PluginSpec) ([]byte, error) {
 			return nil, fmt.Errorf("plugin %s: internal error: no default configuration", s.Name)
 		}
 		cfg := s.DefaultConfig()
+		if s.GeneratedConfig != nil {
+			cfg = s.GeneratedConfig()
+		}
 		if cfg == nil {
 			return nil, fmt.Errorf("plugin %s: internal error: the default configuration is nil", s.Name)
 		}

@@ -197,3 +197,16 @@ func TestRedactedURLPassword(t *testing.T) {
 		t.Fatalf("URL password not redacted: %s", out)
 	}
 }
+
+func TestGenerateUsesGeneratedConfig(t *testing.T) {
+	spec := PluginSpec{Name: "kwollect-output", Version: "0.1.0",
+		DefaultConfig:   func() plugin.Config { return &outputConfig{URL: "default"} },
+		GeneratedConfig: func() plugin.Config { return &outputConfig{URL: "host-specific"} }}
+	b, err := Generate([]PluginSpec{spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `url = "host-specific"`) {
+		t.Fatalf("generated config ignores GeneratedConfig:\n%s", b)
+	}
+}

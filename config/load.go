@@ -39,11 +39,15 @@ type PluginSpec struct {
 	// DefaultConfig returns a new default configuration: a pointer to a
 	// struct with toml tags, into which the plugin's table is decoded.
 	DefaultConfig func() plugin.Config
+	// GeneratedConfig, if set, is what a generated file holds instead of
+	// DefaultConfig: values that fit this host (a Grid'5000 node's own name)
+	// but must not be merged into a user's section.
+	GeneratedConfig func() plugin.Config
 }
 
 // SpecOf returns the PluginSpec of a plugin factory.
 func SpecOf(f plugin.Factory) PluginSpec {
-	return PluginSpec{Name: f.Name, Version: f.Version, DefaultConfig: f.DefaultConfig}
+	return PluginSpec{Name: f.Name, Version: f.Version, DefaultConfig: f.DefaultConfig, GeneratedConfig: f.GeneratedConfig}
 }
 
 // SpecsOf returns the PluginSpecs of plugin factories, in the same order.

@@ -67,6 +67,9 @@ type Factory struct {
 	LogTarget string
 	// DefaultConfig returns a new default configuration.
 	DefaultConfig func() Config
+	// GeneratedConfig, optional, is what `config regen` and a missing config
+	// file get instead of DefaultConfig (host-specific values).
+	GeneratedConfig func() Config
 	// Start validates nothing (the loader did), creates the plugin's elements
 	// and adds them to env.Pipeline.
 	Start func(ctx context.Context, cfg Config, env Env) error

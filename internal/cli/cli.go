@@ -186,7 +186,7 @@ func (g *globals) factories() []plugin.Factory { return all.Factories() }
 func (g *globals) specs() []config.PluginSpec {
 	var specs []config.PluginSpec
 	for _, f := range g.factories() {
-		specs = append(specs, config.PluginSpec{Name: f.Name, Version: f.Version, DefaultConfig: f.DefaultConfig})
+		specs = append(specs, config.SpecOf(f))
 	}
 	return specs
 }

@@ -167,6 +167,16 @@ func DefaultConfig() *Config {
 	}
 }
 
+// generatedConfig is what `config regen` writes: the defaults, with this
+// node and its site on a Grid'5000 node (spec: alumet-compat §4.5).
+func generatedConfig(env environment) *Config {
+	c := DefaultConfig()
+	if node, site, ok := env.local(); ok {
+		c.Site, c.Hostname = site, StringList{node}
+	}
+	return c
+}
+
 // SplitFQDN splits "<node>.<site>.grid5000.fr" into node and site.
 func SplitFQDN(host string) (node, site string, ok bool) {
 	parts := strings.Split(host, ".")

@@ -40,7 +40,10 @@ func Factory() plugin.Factory {
 		Version:       "0.2.0",
 		LogTarget:     LogTarget,
 		DefaultConfig: func() plugin.Config { return DefaultConfig() },
-		Start:         start,
+		GeneratedConfig: func() plugin.Config {
+			return generatedConfig(realEnvironment())
+		},
+		Start: start,
 	}
 }
 

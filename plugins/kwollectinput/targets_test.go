@@ -159,3 +159,13 @@ func TestCredentials(t *testing.T) {
 		})
 	}
 }
+
+func TestGeneratedConfig(t *testing.T) {
+	c := generatedConfig(fakeEnv(nil, "taurus-7.lyon.grid5000.fr", nil))
+	require.Equal(t, "lyon", c.Site)
+	require.Equal(t, StringList{"taurus-7"}, c.Hostname)
+	c = generatedConfig(fakeEnv(nil, "laptop", nil))
+	require.Empty(t, c.Site)
+	require.Empty(t, c.Hostname)
+	require.Equal(t, DefaultConfig().Hostname, c.Hostname)
+}
