@@ -106,6 +106,10 @@ type DecodeOptions struct {
 	// The element is skipped either way; this hook only lets the caller log
 	// it. It is called synchronously from the decoding goroutine.
 	OnBadRow func(*RowError)
+	// General selects the general decoder (encoding/json) instead of the
+	// fast scanner for the known response shape. Both give the same rows,
+	// reports and errors; this exists for tests and benchmarks.
+	General bool
 }
 
 // TruncatedError reports a response body that stopped being a valid JSON
@@ -152,6 +156,17 @@ func Decode(r io.Reader, fn func(*Row) error) (int, error) {
 
 // DecodeWith is Decode with options (a hook for malformed rows).
 func DecodeWith(r io.Reader, opts DecodeOptions, fn func(*Row) error) (int, error) {
+	if opts.General {
+		return decodeGeneral(r, false, 0, 0, opts, fn)
+	}
+	return decodeFast(r, fastBufSize, opts, fn)
+}
+
+// decodeGeneral is the encoding/json decoder. The fast decoder also uses it
+// to finish a stream it cannot handle: then r starts with "[0" (skipDummy:
+// a dummy element standing for the elements already delivered) or "[", and
+// idx0 and n0 are the elements seen and rows delivered so far.
+func decodeGeneral(r io.Reader, skipDummy bool, idx0, n0 int, opts DecodeOptions, fn func(*Row) error) (int, error) {
 	dec := json.NewDecoder(r)
 	tok, err := dec.Token()
 	if err != nil {
@@ -168,12 +183,18 @@ func DecodeWith(r io.Reader, opts DecodeOptions, fn func(*Row) error) (int, erro
 	if d, ok := tok.(json.Delim); !ok || d != '[' {
 		return 0, fmt.Errorf("%w: it starts with %s", ErrNotArray, describeToken(tok))
 	}
+	if skipDummy {
+		var dummy json.RawMessage
+		if err := dec.Decode(&dummy); err != nil {
+			return n0, truncated(n0, err)
+		}
+	}
 	var (
 		w   wireRow
 		row Row
-		n   int
+		n   = n0
 	)
-	for idx := 0; dec.More(); idx++ {
+	for idx := idx0; dec.More(); idx++ {
 		w.reset()
 		if err := dec.Decode(&w); err != nil {
 			var te *json.UnmarshalTypeError

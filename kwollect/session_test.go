@@ -532,7 +532,9 @@ func TestSessionHighFrequency(t *testing.T) {
 			require.Equal(t, wantHash, gotHash, "same frames and values")
 			require.Equal(t, tt.wantChunks, rep.Chunks)
 			require.Equal(t, tt.wantChunks, rep.Queries)
-			require.LessOrEqual(t, env.conns.Load(), int64(defaultConcurrency), "keep-alive connections are reused")
+			// Connections are reused: without keep-alive every chunk would open its own. The +2 slack
+			// absorbs a connection not yet back in the idle pool when the next chunk starts (load).
+			require.LessOrEqual(t, env.conns.Load(), int64(defaultConcurrency+2), "keep-alive connections are reused")
 			require.Equal(t, wantRows, rep.Rows)
 			require.LessOrEqual(t, maxBatch, defaultBatchSize)
 			// Each chunk stays within the budget (+1 % for jitter).
