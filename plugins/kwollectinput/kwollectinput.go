@@ -285,14 +285,7 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, out pipe
 // knows: one query per site with job_id and no time bounds (the configured
 // nodes, if any, restrict it).
 func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter) error {
-	bySite := map[string][]string{}
-	var sites []string
-	for _, t := range s.targets.Nodes {
-		if _, ok := bySite[t.Site]; !ok {
-			sites = append(sites, t.Site)
-		}
-		bySite[t.Site] = append(bySite[t.Site], t.Node)
-	}
+	sites, bySite := s.targets.bySite()
 	if len(sites) == 0 {
 		site := s.targets.JobSite
 		if site == "" {

@@ -22,10 +22,7 @@ func (s *Source) Preflight(ctx context.Context) error {
 	cat := s.catalogFor(ctx)
 	now := s.clock()
 	seen := map[string]bool{} // node/metric
-	bySite := map[string][]string{}
-	for _, t := range s.targets.Nodes {
-		bySite[t.Site] = append(bySite[t.Site], t.Node)
-	}
+	sites, bySite := s.targets.bySite()
 	query := func(q kwollect.Query) error {
 		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -36,8 +33,8 @@ func (s *Source) Preflight(ctx context.Context) error {
 		})
 		return err
 	}
-	for site, nodes := range bySite {
-		q := kwollect.Query{Site: site, Nodes: nodes, Metrics: s.cfg.Metrics, Start: now.Add(-preflightWindow), End: now}
+	for _, site := range sites {
+		q := kwollect.Query{Site: site, Nodes: bySite[site], Metrics: s.cfg.Metrics, Start: now.Add(-preflightWindow), End: now}
 		if err := query(q); err != nil {
 			return fmt.Errorf("pre-flight query to Kwollect failed: %w (set preflight = false to skip the check)", err)
 		}

@@ -60,6 +60,18 @@ func (t targets) String() string {
 	return strings.Join(s, ", ")
 }
 
+// bySite returns the target nodes of each site, sites in first-seen order.
+func (t targets) bySite() (sites []string, nodes map[string][]string) {
+	nodes = map[string][]string{}
+	for _, n := range t.Nodes {
+		if _, ok := nodes[n.Site]; !ok {
+			sites = append(sites, n.Site)
+		}
+		nodes[n.Site] = append(nodes[n.Site], n.Node)
+	}
+	return sites, nodes
+}
+
 // resolveTargets turns hostname/nodes/job_id into per-site targets. An FQDN's
 // site wins over `site`; job_id = "auto" reads $OAR_JOB_ID and $OAR_NODEFILE.
 func (c *Config) resolveTargets(env environment) (targets, error) {
