@@ -42,8 +42,15 @@ fuzz:
 	  done; \
 	done
 
+## bench: every Go benchmark, then bench/compare.sh (BENCH_SIZE=small|reference|1GB, default small; needs jq and GNU time)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./bench/compare.sh $${BENCH_SIZE:-small}
+
+## bench-smoke: run every benchmark once (CI: they still compile and work)
+.PHONY: bench-smoke
+bench-smoke:
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
 
 clean:
 	rm -rf $(BIN) demo-out
