@@ -7,7 +7,7 @@ LDFLAGS  := -X github.com/alumet-go/alumet-agent/internal/cli.Version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 10s
 
-.PHONY: all build demo test test-short lint fuzz bench install clean
+.PHONY: all build demo energy-demo test test-short lint fuzz bench install clean
 
 all: build
 
@@ -20,6 +20,10 @@ install:
 ## demo: build, start the emulator on loopback, measure a command through the seed's command line, summarise the CSV
 demo: build
 	./scripts/demo.sh
+
+## energy-demo: a command with phases, run 3 times against the emulator: energy table, JSON, plot, CSV
+energy-demo: build
+	./scripts/energy-demo.sh
 
 ## test: the whole suite (unit, golden, end to end through the binaries), with the race detector
 test:

@@ -30,7 +30,11 @@ type Agent struct {
 	registry        *measure.Registry
 	pipeline        *pipeline.Pipeline
 	shutdownTimeout time.Duration
+	plugins         map[string]bool // the started plugins
 }
+
+// HasPlugin reports whether the plugin name was started.
+func (a *Agent) HasPlugin(name string) bool { return a.plugins[name] }
 
 // Start starts the enabled plugins, in config order, then the pipeline.
 func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factories []plugin.Factory, logger *slog.Logger) (*Agent, error) {
@@ -43,6 +47,7 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 	b := pipeline.NewBuilder(reg, loaded.General.SourceChannelSize, builderLog)
 	startTime := time.Now()
 	var started []string
+	names := map[string]bool{}
 	for _, ep := range loaded.Enabled {
 		f, ok := byName[ep.Spec.Name]
 		if !ok {
@@ -57,6 +62,7 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 			return nil, fmt.Errorf("plugin %s failed to start: %w", f.Name, err)
 		}
 		started = append(started, fmt.Sprintf("%s v%s", f.Name, f.Version))
+		names[f.Name] = true
 	}
 	sources, transforms, outputs := b.Counts()
 	if outputs == 0 {
@@ -85,6 +91,7 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 		registry:        reg,
 		pipeline:        b.Start(ctx),
 		shutdownTimeout: timeout,
+		plugins:         names,
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +25,22 @@ type ExecOptions struct {
 	// Signals delivers SIGINT/SIGTERM received by the agent; they are
 	// forwarded to the child while the agent keeps going.
 	Signals <-chan os.Signal
+	// Repeat runs the command that many times, each run its own window
+	// with its index in the events (and so in a run attribute of every
+	// point); 0 runs it once, untagged.
+	Repeat int
+	// Cooldown is the pause between runs when no idle level is known;
+	// CooldownMax bounds the wait for the power to be back to the idle
+	// level when one is (0: DefaultCooldownMax).
+	Cooldown, CooldownMax time.Duration
+	// Phases marks phases: ALUMET_PHASE lines on the command's stdout
+	// (which is then a pipe the agent copies to its own stdout) and
+	// `alumet-agent mark` requests on the agent's socket.
+	Phases bool
 }
+
+// DefaultCooldownMax bounds the wait for the idle level between runs.
+const DefaultCooldownMax = 5 * time.Minute
 
 // Exit codes of spawn failures, as shells use them.
 const (
@@ -72,8 +88,9 @@ func resolveProgram(prog string) (string, error) {
 	return "", &SpawnError{ExitNotFound, msg}
 }
 
-// Exec runs the measured command between a start and an end event, then
-// stops the agent, and returns the exit code the agent must exit with.
+// Exec runs the measured command between a start and an end event (N
+// times with Repeat, cooling down between runs), then stops the agent, and
+// returns the exit code the agent must exit with.
 func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 	log := logging.Target(a.log, TargetExec)
 	path, err := resolveProgram(o.Argv[0])
@@ -86,15 +103,68 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 		}
 		return 1
 	}
-	// A signal before the spawn (during the pre-flight check, say) means the
-	// user does not want the command run any more: never start it then.
+	if code, ok := a.preflight(ctx, o.Signals, log); !ok {
+		return code
+	}
+	ph := a.startPhases(ctx, o.Phases, log)
+	defer ph.close()
+
+	runs := max(o.Repeat, 1)
+	var last runResult
+	agentFailed := false
+	for i := 1; i <= runs; i++ {
+		index := 0
+		if o.Repeat > 0 {
+			index = i
+			log.Info(fmt.Sprintf("Run %d of %d", i, runs))
+		}
+		ph.setRun(index)
+		res := a.runOnce(ctx, path, o, index, ph, log)
+		ph.setRun(-1)
+		if res.spawnCode != 0 {
+			_ = a.Stop()
+			return res.spawnCode
+		}
+		last = res
+		agentFailed = agentFailed || res.agentFailed
+		switch {
+		case i == runs:
+		case res.signals > 0:
+			log.Warn(fmt.Sprintf("Interrupted during run %d: the remaining %d runs are not started.", i, runs-i))
+			i = runs
+		case res.childCode != 0 && !o.IgnoreExitCode:
+			log.Warn(fmt.Sprintf("Run %d failed (exit code %d): the remaining %d runs are not started (use --ignore-exit-code to go on).", i, res.childCode, runs-i))
+			i = runs
+		default:
+			if !a.cooldown(ctx, o, i, log) {
+				i = runs
+			}
+		}
+	}
+	// Signals from now on must not kill the agent before the data is written.
+	go func() {
+		for sig := range o.Signals {
+			logging.Target(a.log, TargetAgent).Warn(fmt.Sprintf("%s received while fetching and writing the data: ignored, the agent stops as soon as the data is written.", signalName(sig)))
+		}
+	}()
+	ph.close()
+	if err := a.Stop(); err != nil {
+		agentFailed = true
+	}
+	return ExitCode(last.childCode, last.status, agentFailed, o.IgnoreExitCode, logging.Target(a.log, TargetAgent))
+}
+
+// preflight runs the sources' checks before the command is spawned. A
+// signal meanwhile means the user does not want the command run any more:
+// it is never started then. ok is false when Exec must return code.
+func (a *Agent) preflight(ctx context.Context, signals <-chan os.Signal, log *slog.Logger) (code int, ok bool) {
 	preCtx, cancelPre := context.WithCancel(ctx)
 	earlySig := make(chan os.Signal, 1)
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
 		select {
-		case sig := <-o.Signals:
+		case sig := <-signals:
 			earlySig <- sig
 			cancelPre()
 		case <-preCtx.Done():
@@ -108,46 +178,69 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 		log.Warn(fmt.Sprintf("%s received before the command started: not starting it.", signalName(sig)))
 		_ = a.Stop()
 		if ss, ok := sig.(syscall.Signal); ok {
-			return 128 + int(ss)
+			return 128 + int(ss), false
 		}
-		return 1
+		return 1, false
 	default:
 	}
 	if preErr != nil {
 		log.Error(fmt.Sprintf("Pre-flight check failed, the command was not started:\n%v", preErr))
 		_ = a.Stop()
-		return 1
+		return 1, false
 	}
+	return 0, true
+}
+
+// runResult is what one run of the command gave.
+type runResult struct {
+	spawnCode   int // non-zero: the command could not be started
+	childCode   int
+	status      *os.ProcessState
+	agentFailed bool
+	signals     int // signals received while it ran
+}
+
+// runOnce spawns the command, publishes the start event, waits for the
+// command while forwarding signals, then publishes the end event (whose
+// handlers fetch and queue the run's data).
+func (a *Agent) runOnce(ctx context.Context, path string, o ExecOptions, index int, ph *phases, log *slog.Logger) runResult {
 	cmd := exec.Command(path, o.Argv[1:]...)
 	cmd.Args[0] = o.Argv[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	if env := ph.env(); env != "" {
+		cmd.Env = append(os.Environ(), env)
+	}
+	stdout, err := ph.pipeStdout(cmd)
+	if err != nil {
+		log.Warn(fmt.Sprintf("Cannot read the command's stdout for %s lines (phases from it are not marked): %v", PhasePrefix, err))
+	}
 
 	startTime := time.Now()
 	if err := cmd.Start(); err != nil {
-		_ = a.Stop()
+		stdout.abort()
 		switch {
 		case errors.Is(err, syscall.ENOEXEC):
 			log.Error(fmt.Sprintf("Failed to spawn '%s': %v. Hint: a script needs a first line like #!/bin/sh", o.Argv[0], err))
-			return ExitNotExecutable
+			return runResult{spawnCode: ExitNotExecutable}
 		case errors.Is(err, fs.ErrPermission):
 			log.Error(fmt.Sprintf("Failed to spawn '%s': %v. Hint: try chmod +x %s", o.Argv[0], err, o.Argv[0]))
-			return ExitNotExecutable
+			return runResult{spawnCode: ExitNotExecutable}
 		}
 		log.Error(fmt.Sprintf("Failed to spawn '%s': %v", o.Argv[0], err))
-		return ExitNotFound
+		return runResult{spawnCode: ExitNotFound}
 	}
+	stdout.started()
 	pid := cmd.Process.Pid
 	log.Info(fmt.Sprintf("Child process '%s' spawned with pid %d.", o.Argv[0], pid))
 	consumer := []measure.Consumer{{Kind: measure.KindProcess, ID: fmt.Sprint(pid)}}
-	agentFailed := false
-	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: startTime, Consumers: consumer, Command: o.Argv}); err != nil {
+	var res runResult
+	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: startTime, Consumers: consumer, Command: o.Argv, Run: index}); err != nil {
 		log.Error(fmt.Sprintf("Start event failed: %v", err))
-		agentFailed = true
+		res.agentFailed = true
 	}
 
 	waitDone := make(chan error, 1)
 	go func() { waitDone <- cmd.Wait() }()
-	received := 0
 	var waitErr error
 wait:
 	for {
@@ -155,34 +248,76 @@ wait:
 		case waitErr = <-waitDone:
 			break wait
 		case sig := <-o.Signals:
-			received++
-			a.forward(cmd.Process, sig, received)
+			res.signals++
+			a.forward(cmd.Process, sig, res.signals)
 		}
 	}
 	endTime := time.Now()
-	// Signals from now on must not kill the agent before the data is written.
-	go func() {
-		for sig := range o.Signals {
-			logging.Target(a.log, TargetAgent).Warn(fmt.Sprintf("%s received while fetching and writing the data: ignored, the agent stops as soon as the data is written.", signalName(sig)))
-		}
-	}()
+	// The marks printed just before the exit are in the pipe: read them
+	// before the end event (a background process that keeps the pipe open
+	// does not hold the agent back more than a moment).
+	stdout.wait(500 * time.Millisecond)
 
-	status := cmd.ProcessState
-	if status == nil {
+	res.status = cmd.ProcessState
+	if res.status == nil {
 		log.Error(fmt.Sprintf("Waiting for the child failed: %v", waitErr))
-		agentFailed = true
+		res.agentFailed = true
 	}
-	childCode, desc := childExit(status)
-	log.Info(fmt.Sprintf("Child process exited with %s, Alumet will now stop.", desc))
+	code, desc := childExit(res.status)
+	res.childCode = code
+	if index == 0 || index == max(o.Repeat, 1) {
+		log.Info(fmt.Sprintf("Child process exited with %s, Alumet will now stop.", desc))
+	} else {
+		log.Info(fmt.Sprintf("Child process exited with %s (run %d of %d).", desc, index, o.Repeat))
+	}
 	log.Info("Publishing EndConsumerMeasurement event")
-	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &childCode}); err != nil {
+	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &code, Run: index}); err != nil {
 		log.Error(fmt.Sprintf("Measurement of the command failed: %v", err))
-		agentFailed = true
+		res.agentFailed = true
 	}
-	if err := a.Stop(); err != nil {
-		agentFailed = true
+	return res
+}
+
+// IdleTolerance is how close to the idle level (relative) the power must be
+// back before the next run starts, when the idle level is known.
+const IdleTolerance = 0.05
+
+// cooldown waits between run i and the next: until the power is back
+// within IdleTolerance of the baseline when energy-report knows one (at
+// most CooldownMax), else for Cooldown. A signal cancels the remaining
+// runs: it returns false then.
+func (a *Agent) cooldown(ctx context.Context, o ExecOptions, i int, log *slog.Logger) bool {
+	limit := o.CooldownMax
+	if limit <= 0 {
+		limit = DefaultCooldownMax
 	}
-	return ExitCode(childCode, status, agentFailed, o.IgnoreExitCode, logging.Target(a.log, TargetAgent))
+	log.Info(fmt.Sprintf("Cooling down before run %d of %d", i+1, o.Repeat))
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		idle bool // an element judged the idle level (and logged the outcome)
+		err  error
+	}
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		idle, err := a.pipeline.WaitIdle(wctx, IdleTolerance, limit, o.Cooldown)
+		done <- result{idle, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			log.Warn(fmt.Sprintf("Cooldown: %v; starting the next run anyway.", r.err))
+		} else if !r.idle {
+			log.Info(fmt.Sprintf("Cooldown of %v done (no idle level known)", time.Since(start).Round(100*time.Millisecond)))
+		}
+		return true
+	case sig := <-o.Signals:
+		cancel()
+		<-done
+		log.Warn(fmt.Sprintf("%s received during the cooldown: the remaining runs are not started.", signalName(sig)))
+		return false
+	}
 }
 
 // forward passes a signal received by the agent on to the child. A Ctrl+C

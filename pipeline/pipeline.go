@@ -73,11 +73,19 @@ const (
 	StartConsumerMeasurement EventKind = iota
 	// EndConsumerMeasurement is published when the measured process has exited.
 	EndConsumerMeasurement
+	// PhaseMark is published when the measured command starts a phase
+	// (an ALUMET_PHASE line on its stdout, or alumet-agent mark): the phase
+	// named Phase begins at Time and lasts until the next mark or the end
+	// of the run.
+	PhaseMark
 )
 
 func (k EventKind) String() string {
-	if k == EndConsumerMeasurement {
+	switch k {
+	case EndConsumerMeasurement:
 		return "EndConsumerMeasurement"
+	case PhaseMark:
+		return "PhaseMark"
 	}
 	return "StartConsumerMeasurement"
 }
@@ -95,6 +103,12 @@ type Event struct {
 	// ExitCode is the measured command's exit code (128+N if killed by
 	// signal N), on the end event of exec; nil otherwise.
 	ExitCode *int
+	// Run is the index of the run (from 1) with exec --repeat, on every
+	// event of that run; 0 when the command runs once. Sources tag their
+	// points with a run attribute when it is set.
+	Run int
+	// Phase is the name of the phase a PhaseMark event starts.
+	Phase string
 }
 
 type namedSource struct {
@@ -123,6 +137,7 @@ type Builder struct {
 	logger      *slog.Logger
 	startedAt   time.Time
 	elementName map[string]bool
+	history     *History
 }
 
 // NewBuilder returns a builder whose source queue holds queueSize buffers.
@@ -133,11 +148,15 @@ func NewBuilder(reg *measure.Registry, queueSize int, logger *slog.Logger) *Buil
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Builder{registry: reg, queueSize: queueSize, logger: logger, startedAt: time.Now(), elementName: map[string]bool{}}
+	return &Builder{registry: reg, queueSize: queueSize, logger: logger, startedAt: time.Now(), elementName: map[string]bool{}, history: &History{}}
 }
 
 // Registry is the metric registry plugins register their metrics in.
 func (b *Builder) Registry() *measure.Registry { return b.registry }
+
+// History is the side channel between the elements that need data from
+// before the measured window and the sources that can fetch it.
+func (b *Builder) History() *History { return b.history }
 
 func (b *Builder) claim(kind, name string) error {
 	key := kind + "/" + name

@@ -66,6 +66,23 @@ Job syntax (--job, repeatable):  'id=42;site=lyon;nodes=taurus-7,taurus-8;start=
   to the emulator start (-10m, +1h). start defaults to now; no stop = still running. types is a
   comma list: monitor, monitor=<regexp>, others ignored. site may be omitted (any site).
 Load syntax (--load, repeatable):  'nodes=taurus-7;start=-5m;stop=+5m;util=0.8'
+Signal syntax (--signal, repeatable): an exact analytic power P(t) replacing the nodes' power model
+  (no slow variation, no noise, no load) between the optional start= and stop= (times as for --job;
+  outside: the normal model; a node's signals must not overlap):
+  'nodes=taurus-7,taurus-8;kind=constant;watts=150'
+  'nodes=taurus-7;kind=ramp;from=100;to=200;period=10s'   (sawtooth: from -> to over each period)
+  'nodes=taurus-7;kind=square;low=100;high=200;period=10s;duty=0.25'   (high for the first
+    duty x period of each period, low for the rest)
+  Watts in [0, 1e6]; period: Go duration, whole microseconds; duty in (0, 1], default 0.5. Periods
+  begin at the Unix epoch (a 10s period switches on whole seconds), or at origin=<time> (origin=start:
+  at start). wattmetre_power_watt: 1 Hz row of second s = exact mean of P over [s, s+1) rounded to
+  2 decimals, raw frames (monitored) = P(frame timestamp) to 2 decimals, each PSU port its share;
+  bmc_node_power_watt, pdu_outlet_power_watt: P(timestamp) rounded to the watt;
+  bmc_node_power_watthour_total integrates P.
+Gap syntax (--gap, repeatable): no generated row stamped in [start, stop) for those nodes' series
+  (own, aliased ports/outlets also when queried by device id, multi-PSU sums, summary inputs):
+  'nodes=taurus-7;start=-5m;stop=-4m;metrics=wattmetre_power_watt'
+  start defaults to the emulator start, no stop = open-ended, no metrics = every metric.
 Fault syntax (--fault, repeatable; rules are tried in order, the first that fires wins):
   'kind=503;p=0.2'  'kind=429;next=3;retry-after=2'  'kind=502;from=10s;to=40s'  'kind=truncate;rows=5'
   kind: 500 502 503 504 429 slow-first-byte slow-body reset truncate
@@ -107,12 +124,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	jobs := &listFlag{}
 	loads := &listFlag{}
 	faults := &listFlag{}
+	signals := &listFlag{}
+	gaps := &listFlag{}
 	fs.Var(users, "user", "login:password accepted by Basic auth (repeatable); none = no auth")
 	fs.Var(monitor, "monitor", "node in a permanent monitor job (repeatable or comma list)")
 	fs.Var(cpuNodes, "cpu-load-node", "node whose power follows this machine's CPU load (repeatable or comma list)")
 	fs.Var(jobs, "job", "OAR job, see the syntax above (repeatable)")
 	fs.Var(loads, "load", "scripted utilisation phase, see the syntax above (repeatable)")
 	fs.Var(faults, "fault", "fault-injection rule, see the syntax above (repeatable)")
+	fs.Var(signals, "signal", "analytic power signal of nodes, see the syntax above (repeatable)")
+	fs.Var(gaps, "gap", "range without rows for nodes (and metrics), see the syntax above (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -187,6 +208,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return fail("--load %q: %v", l, err)
 		}
 		cfg.Load = append(cfg.Load, ph)
+	}
+	for _, s := range signals.vals {
+		sp, err := emulator.ParseSignal(s, startTime)
+		if err != nil {
+			return fail("--signal %q: %v", s, err)
+		}
+		cfg.Signals = append(cfg.Signals, sp)
+	}
+	for _, g := range gaps.vals {
+		gp, err := emulator.ParseGap(g, startTime)
+		if err != nil {
+			return fail("--gap %q: %v", g, err)
+		}
+		cfg.Gaps = append(cfg.Gaps, gp)
 	}
 
 	if !*allowRemote && !isLoopback(*listen) {

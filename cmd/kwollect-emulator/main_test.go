@@ -196,7 +196,10 @@ func TestCommandServesAndStops(t *testing.T) {
 	c := startCommand(t, bin, "--lag", "0s", "--seed", "3",
 		"--user", "alice:pa55", "--monitor", "gemini-1,taurus-2", "--cpu-load-node", "taurus-9",
 		"--job", "id=42;site=lyon;nodes=taurus-7,taurus-8;start="+strconv.FormatInt(jobStart, 10)+";stop="+strconv.FormatInt(jobStart+300, 10)+";types=monitor",
-		"--load", "nodes=taurus-3;start=-1m;util=0.5")
+		"--load", "nodes=taurus-3;start=-1m;util=0.5",
+		"--signal", "nodes=taurus-5;kind=square;low=100;high=200;period=2s",
+		"--signal", "nodes=taurus-4;kind=constant;watts=150;start=-1h",
+		"--gap", "nodes=taurus-6;start=-1h;metrics=wattmetre_power_watt")
 	base := c.base
 
 	client := &http.Client{Timeout: 30 * time.Second}
@@ -238,6 +241,31 @@ func TestCommandServesAndStops(t *testing.T) {
 	res.Body.Close()
 	require.Equal(t, 2*(300*50+1), n, "job 42: two nodes, 5 min of 50 Hz frames and the 1 Hz row at the stop")
 
+	// Signals and gaps: taurus-5 alternates 200 W (even seconds) and 100 W,
+	// taurus-4 draws 150 W, taurus-6 has no wattmetre row.
+	req, _ = http.NewRequest("GET", base+"/stable/sites/lyon/metrics?nodes=taurus-4,taurus-5,taurus-6&metrics=wattmetre_power_watt&start_time="+strconv.FormatInt(now-10, 10)+"&end_time="+strconv.FormatInt(now-5, 10), nil)
+	req.SetBasicAuth("alice", "pa55")
+	res, err = client.Do(req)
+	require.NoError(t, err)
+	var sigRows []struct {
+		Timestamp time.Time `json:"timestamp"`
+		DeviceID  string    `json:"device_id"`
+		Value     float64   `json:"value"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&sigRows))
+	res.Body.Close()
+	require.Len(t, sigRows, 12)
+	for _, r := range sigRows {
+		want := 150.0
+		if r.DeviceID == "taurus-5" {
+			want = 100
+			if r.Timestamp.Unix()%2 == 0 {
+				want = 200
+			}
+		}
+		require.Equal(t, want, r.Value, "%s at %v", r.DeviceID, r.Timestamp)
+	}
+
 	c.stop(t)
 	logs := c.stderr.String()
 	require.Contains(t, logs, "msg=request")
@@ -259,6 +287,14 @@ func TestCommandRefusesRemote(t *testing.T) {
 	require.Contains(t, errOut.String(), `--fault "kind=404": unknown fault kind`)
 	require.Equal(t, 2, run([]string{"--fault", "kind=503;rows=2"}, &out, &errOut))
 	require.Equal(t, 2, run([]string{"--row-limit", "-1"}, &out, &errOut))
+	require.Equal(t, 2, run([]string{"--signal", "nodes=taurus-7;kind=sine"}, &out, &errOut))
+	require.Contains(t, errOut.String(), `--signal "nodes=taurus-7;kind=sine": unknown kind "sine"`)
+	require.Equal(t, 2, run([]string{"--signal", "nodes=nope-1;kind=constant;watts=1"}, &out, &errOut))
+	require.Contains(t, errOut.String(), `unknown node "nope-1"`)
+	require.Equal(t, 2, run([]string{"--gap", "nodes=taurus-7;start=+1m;stop=-1m"}, &out, &errOut))
+	require.Contains(t, errOut.String(), "stop must be after start")
+	require.Equal(t, 2, run([]string{"--gap", "nodes=taurus-7;metrics=nope"}, &out, &errOut))
+	require.Contains(t, errOut.String(), `no series of metric "nope"`)
 	require.Equal(t, 0, run([]string{"-h"}, &out, &errOut))
 }
 

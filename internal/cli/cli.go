@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/alumet-go/alumet-agent/internal/logging"
 	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/all"
+	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 )
 
 // Version and BuildDate are set at link time (-ldflags -X).
@@ -132,7 +134,7 @@ func newRoot(g *globals) *cobra.Command {
 	f.StringVar(&g.relayIn, "relay-in", "", "shortcut for plugins.relay-server.address (not implemented in this agent)")
 	root.Flags().SortFlags = false
 
-	root.AddCommand(g.runCmd(), g.execCmd(), g.watchCmd(), g.fetchCmd(), g.kwollectCmd(), g.configCmd(), g.pluginsCmd())
+	root.AddCommand(g.runCmd(), g.execCmd(), g.markCmd(), g.watchCmd(), g.fetchCmd(), g.kwollectCmd(), g.configCmd(), g.pluginsCmd())
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	}
@@ -270,13 +272,24 @@ func (g *globals) runCmd() *cobra.Command {
 }
 
 func (g *globals) execCmd() *cobra.Command {
-	var ignore bool
+	var (
+		ignore, noPhases      bool
+		repeat                int
+		cooldown, cooldownMax string
+	)
 	c := &cobra.Command{
-		Use:   "exec [--ignore-exit-code] [--] PROGRAM [ARGS]...",
+		Use:   "exec [--ignore-exit-code] [--repeat N [--cooldown D]] [--] PROGRAM [ARGS]...",
 		Short: "Execute a command and observe its process",
 		Long: "Execute a command and observe its process.\n\n" +
 			"Every argument after PROGRAM goes to it unchanged (one `--` right after PROGRAM is dropped).\n" +
-			"The agent exits with the command's exit code (128+N if a signal N killed it).",
+			"The agent exits with the command's exit code (128+N if a signal N killed it).\n\n" +
+			"--repeat N runs the command N times, each run measured over its own window and tagged run=1..N\n" +
+			"in every output; between runs the agent waits until the power is back within 5 % of the idle\n" +
+			"level when energy-report knows one (baseline), at most --cooldown-max, else for --cooldown.\n" +
+			"A failed run (non-zero exit) or a signal stops the series.\n\n" +
+			"With energy-report enabled, the command can mark phases: a line `" + agent.PhasePrefix + " <name>`\n" +
+			"on its stdout (copied through unchanged; the command's stdout is then a pipe, so flush it), or\n" +
+			"`alumet-agent mark <name>` from any shell. --no-phases leaves the command's stdout alone.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{errors.New("exec needs a PROGRAM to run")}
@@ -284,16 +297,70 @@ func (g *globals) execCmd() *cobra.Command {
 			if len(args) > 1 && args[1] == "--" {
 				args = append(args[:1:1], args[2:]...)
 			}
+			o := agent.ExecOptions{Argv: args, IgnoreExitCode: ignore}
+			if cmd.Flags().Changed("repeat") {
+				if repeat < 1 {
+					return usageError{fmt.Errorf("--repeat: expected a number of runs >= 1, got %d", repeat)}
+				}
+				o.Repeat = repeat
+			}
+			for _, d := range []struct {
+				flag, val string
+				dst       *time.Duration
+			}{{"--cooldown", cooldown, &o.Cooldown}, {"--cooldown-max", cooldownMax, &o.CooldownMax}} {
+				if d.val == "" {
+					continue
+				}
+				v, err := config.ParseDuration(d.val)
+				if err != nil {
+					return usageError{fmt.Errorf("%s: %w", d.flag, err)}
+				}
+				*d.dst = v
+			}
+			if o.Repeat == 0 && (cooldown != "" || cooldownMax != "") {
+				return usageError{errors.New("--cooldown and --cooldown-max go with --repeat N")}
+			}
 			sigs := notifySignals()
 			a, err := g.start(cmd.Context(), plugin.ModeExec)
 			if err != nil {
 				return err
 			}
-			return exitError{a.Exec(cmd.Context(), agent.ExecOptions{Argv: args, IgnoreExitCode: ignore, Signals: sigs})}
+			o.Signals = sigs
+			o.Phases = !noPhases && a.HasPlugin(energyreport.Name)
+			return exitError{a.Exec(cmd.Context(), o)}
 		},
 	}
 	c.Flags().SetInterspersed(false)
 	c.Flags().BoolVar(&ignore, "ignore-exit-code", false, "exit with 0 whatever the command's exit code, unless the agent fails")
+	c.Flags().IntVar(&repeat, "repeat", 1, "run the command N times, each run its own window (run attribute 1..N)")
+	c.Flags().StringVar(&cooldown, "cooldown", "", "pause between runs when no idle level is known (e.g. 30s)")
+	c.Flags().StringVar(&cooldownMax, "cooldown-max", "", "longest wait for the power to be back to the idle level between runs (default 5m)")
+	c.Flags().BoolVar(&noPhases, "no-phases", false, "do not scan the command's stdout for "+agent.PhasePrefix+" lines nor accept alumet-agent mark")
+	return c
+}
+
+func (g *globals) markCmd() *cobra.Command {
+	var (
+		pid    int
+		socket string
+	)
+	c := &cobra.Command{
+		Use:   "mark [--pid PID] NAME",
+		Short: "Start a phase of the command measured by a running `alumet-agent exec`",
+		Long: "Start the phase NAME now in the measurement of a running `alumet-agent exec` (with energy-report):\n" +
+			"the report gives the energy of each phase, from its mark to the next one or the end of the run.\n" +
+			"Inside the measured command the agent is found through $" + agent.SocketEnv + "; from another shell,\n" +
+			"the only exec running for this user is used, or the one with --pid.",
+		Args: func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.ExactArgs(1)(cmd, args)) },
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := agent.CheckPhaseName(args[0]); err != nil {
+				return usageError{err}
+			}
+			return agent.SendMark(socket, pid, args[0])
+		},
+	}
+	c.Flags().IntVar(&pid, "pid", 0, "the pid of the alumet-agent exec to mark")
+	c.Flags().StringVar(&socket, "socket", "", "the agent's socket (default: $"+agent.SocketEnv+", or found by --pid)")
 	return c
 }
 

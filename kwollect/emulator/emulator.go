@@ -48,6 +48,13 @@ type Config struct {
 	CPULoadNodes []string
 	// Load scripts utilisation phases on nodes (deterministic busy periods).
 	Load []LoadPhase
+	// Signals replace the power model of nodes by exact analytic signals
+	// over time ranges (see SignalSpec, ParseSignal); a node's signals must
+	// not overlap.
+	Signals []SignalSpec
+	// Gaps remove the generated rows of nodes over time ranges (see Gap,
+	// ParseGap).
+	Gaps []Gap
 	// Jobs are the OAR jobs known to job_id queries; "monitor" types
 	// enable the optional periods of their nodes while they run.
 	Jobs []Job
@@ -215,6 +222,22 @@ func New(cfg Config) (*Emulator, error) {
 			return nil, err
 		}
 	}
+	for i, sp := range cfg.Signals {
+		if err := sp.Validate(); err != nil {
+			return nil, fmt.Errorf("emulator: Signals[%d]: %w", i, err)
+		}
+		if err := e.checkNodes("Signals", sp.Nodes); err != nil {
+			return nil, err
+		}
+	}
+	for i, g := range cfg.Gaps {
+		if err := g.Validate(); err != nil {
+			return nil, fmt.Errorf("emulator: Gaps[%d]: %w", i, err)
+		}
+		if err := e.checkNodes("Gaps", g.Nodes); err != nil {
+			return nil, err
+		}
+	}
 	e.jobs = append([]Job(nil), cfg.Jobs...)
 	e.monitored = append([]string(nil), cfg.Monitored...)
 	rules, err := monitorRules(e.monitored, e.jobs)
@@ -235,9 +258,46 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e.sites = map[string]*siteData{}
 	for _, s := range e.topo.Sites {
-		e.sites[s.UID] = e.buildSite(s, idx[s.UID], rules, cpuNodes)
+		sd, err := e.buildSite(s, idx[s.UID], rules, cpuNodes)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.sites[s.UID] = sd
+	}
+	if err := e.applyGaps(); err != nil {
+		e.Close()
+		return nil, err
 	}
 	return e, nil
+}
+
+// applyGaps gives every series its gap intervals; a gap metric no series of
+// its nodes produces is an error (likely a typo).
+func (e *Emulator) applyGaps() error {
+	if len(e.cfg.Gaps) == 0 {
+		return nil
+	}
+	used := make([]map[string]bool, len(e.cfg.Gaps))
+	for i := range used {
+		used[i] = map[string]bool{}
+	}
+	for _, d := range e.descs {
+		d.gaps = gapIntervals(e.cfg.Gaps, d.monNode, d.metric)
+		for i, g := range e.cfg.Gaps {
+			if containsNode(g.Nodes, d.monNode) {
+				used[i][d.metric] = true
+			}
+		}
+	}
+	for i, g := range e.cfg.Gaps {
+		for _, m := range g.Metrics {
+			if !used[i][m] {
+				return fmt.Errorf("emulator: Gaps[%d]: no series of metric %q on nodes %s", i, m, strings.Join(g.Nodes, ","))
+			}
+		}
+	}
+	return nil
 }
 
 // checkNodes fails on a node unknown to the topology.
@@ -290,7 +350,7 @@ func (e *Emulator) Close() {
 }
 
 // buildSite creates the series descriptors of every node of a site.
-func (e *Emulator) buildSite(s *Site, si *siteIndex, rules []monitorRule, cpuNodes map[string]bool) *siteData {
+func (e *Emulator) buildSite(s *Site, si *siteIndex, rules []monitorRule, cpuNodes map[string]bool) (*siteData, error) {
 	sd := &siteData{site: s, idx: si, own: map[string][]*seriesDesc{}, alias: map[string][]*aliasGroup{},
 		raw: map[string][]*seriesDesc{}, portNode: map[string]string{}}
 	seed := e.cfg.Seed
@@ -308,6 +368,13 @@ func (e *Emulator) buildSite(s *Site, si *siteIndex, rules []monitorRule, cpuNod
 							ph.stop = l.Stop.UnixMicro()
 						}
 						nm.phases = append(nm.phases, ph)
+					}
+				}
+			}
+			for _, sp := range e.cfg.Signals {
+				if containsNode(sp.Nodes, n.UID) {
+					if err := nm.addSignal(sp); err != nil {
+						return nil, fmt.Errorf("emulator: Signals: %w", err)
 					}
 				}
 			}
@@ -347,7 +414,7 @@ func (e *Emulator) buildSite(s *Site, si *siteIndex, rules []monitorRule, cpuNod
 			}
 		}
 	}
-	return sd
+	return sd, nil
 }
 
 func stringLabels(l map[string]string) map[string]any {

@@ -83,6 +83,8 @@ type seriesDesc struct {
 	idx     int     // cpu index (temperature) or gpu index
 	nanRate float64 // probability of a NaN reading (BMC power)
 	base    float64 // counter base
+	// gaps are the sorted, disjoint ranges without rows (Config.Gaps)
+	gaps []interval
 	// output identities
 	info    *seriesInfo // device = stored device (own series or raw device query)
 	nanInfo *seriesInfo // same with value_str label
@@ -138,8 +140,12 @@ func (d *seriesDesc) maxOffset() int64 {
 }
 
 // centiwatts is the raw wattmetre reading (W × 100) of frame grid point g,
-// stamped at ts.
+// stamped at ts: the port's share of an analytic signal's P(ts), or of the
+// model with noise.
 func (d *seriesDesc) centiwatts(g, ts int64, base float64) int64 {
+	if sig := d.node.signalAt(ts); sig != nil {
+		return int64(math.Round(d.share * sig.at(instant{us: ts}) * 100))
+	}
 	p := base + d.node.dyn*d.node.util(ts)
 	return int64(math.Round((d.share*p + 1.5*noise(d.h, g/d.frameUs)) * 100))
 }
@@ -155,7 +161,11 @@ func (d *seriesDesc) value(g, ts int64, monitored bool) (v float64, nan bool) {
 			return float64(d.centiwatts(g, ts, base)) / 100, false
 		}
 		// 1 Hz row: mean of the raw frames of second g, rounded to 2
-		// decimals like the frames.
+		// decimals like the frames; under an analytic signal, its exact
+		// mean over the second.
+		if sig := n.signalOver(g, g+usPerSec); sig != nil {
+			return round2(d.share * sig.energy(instant{us: g}, instant{us: g + usPerSec})), false
+		}
 		frames := usPerSec / d.frameUs
 		var sum int64
 		for k := int64(0); k < frames; k++ {
@@ -167,10 +177,16 @@ func (d *seriesDesc) value(g, ts int64, monitored bool) (v float64, nan bool) {
 	k := g / max(1, d.step(monitored)) // sample index
 	switch d.kind {
 	case kPDU:
+		if sig := n.signalAt(ts); sig != nil {
+			return math.Round(sig.at(instant{us: ts})), false
+		}
 		return math.Round(n.power(ts)*1.02 + noise(d.h, k)), false
 	case kBMCPower:
 		if d.nanRate > 0 && unit(mix64(d.h^uint64(k)^0x5eed)) < d.nanRate {
 			return math.NaN(), true
+		}
+		if sig := n.signalAt(ts); sig != nil {
+			return math.Round(sig.at(instant{us: ts})), false
 		}
 		return math.Round(n.power(ts)*1.04 + 2*noise(d.h, k)), false
 	case kBMCEnergy:
@@ -199,6 +215,7 @@ type descGen struct {
 	a, b int64
 	vis  int64
 	mi   int
+	gi   int // first gap that may hold the next row
 	done bool
 }
 
@@ -251,6 +268,20 @@ func (g *descGen) next() (row, bool) {
 		if d.kind == kWattmetre && !monitored && ts+usPerSec > g.vis {
 			g.done = true
 			break
+		}
+		// Gaps: timestamps increase with the grid point (offsets are below
+		// the step), so every grid point before gap end - maxOffset after
+		// this one is in the gap too.
+		for g.gi < len(d.gaps) && d.gaps[g.gi].e <= ts {
+			g.gi++
+		}
+		if g.gi < len(d.gaps) && d.gaps[g.gi].s <= ts {
+			if e := d.gaps[g.gi].e; e >= posInf {
+				g.done = true
+			} else {
+				g.p = max(g.p, e-d.maxOffset())
+			}
+			continue
 		}
 		v, nan := d.value(gp, ts, monitored)
 		if nan {

@@ -72,6 +72,7 @@ type nodeModel struct {
 	phi1, phi2 float64
 	cpu        *cpuSampler // non-nil for CPU-load nodes
 	phases     []loadPhase
+	sigs       []sigPhase // analytic signals replacing the model, sorted, disjoint
 }
 
 const (
@@ -131,8 +132,23 @@ func (n *nodeModel) power(t int64) float64 {
 }
 
 // energy is the node's energy (J) since t0Us (clamped at 0 before it),
-// computed from a continuous version of power; non-decreasing in t.
+// computed from a continuous version of power, with the exact energy of the
+// analytic signals over their ranges; non-decreasing in t.
 func (n *nodeModel) energy(t int64) float64 {
+	e := n.modelEnergy(t)
+	for i := range n.sigs {
+		p := &n.sigs[i]
+		s, u := max(p.s, t0Us), min(t, p.e)
+		if u <= s {
+			continue
+		}
+		e += p.sig.energy(instant{us: s}, instant{us: u}) - (n.modelEnergy(u) - n.modelEnergy(s))
+	}
+	return e
+}
+
+// modelEnergy is energy without the analytic signals.
+func (n *nodeModel) modelEnergy(t int64) float64 {
 	if t < t0Us {
 		return 0
 	}

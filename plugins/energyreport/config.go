@@ -8,8 +8,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/alumet-go/alumet-agent/config"
+	"github.com/alumet-go/alumet-agent/internal/powerplot"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
 
@@ -19,10 +21,13 @@ type Config struct {
 	// to the working directory; "" writes none.
 	SummaryFile string `toml:"summary_file"`
 	// Baseline is the idle power subtracted to give the dynamic energy:
-	// "none", or a constant power per series such as "95W" or "95.5 W".
-	// "before:D" (the median power of the D before the run, from Kwollect)
-	// is not implemented yet.
+	// "none"; a constant power per series such as "95W" or "95.5 W"; or
+	// "before:D", the median power of each series over the D before the
+	// (first) run, which the sources fetch from the node's history.
 	Baseline string `toml:"baseline"`
+	// PlotFile is where the power plot is written (.png or .svg); "" draws
+	// none.
+	PlotFile string `toml:"plot_file"`
 	// Metrics are the metrics to integrate; empty means every gauge metric
 	// whose unit is W.
 	Metrics MetricList `toml:"metrics"`
@@ -44,7 +49,7 @@ var SampleConfig string
 // Validate checks the decoded values; every problem is a plugin.FieldError.
 func (c *Config) Validate() error {
 	var errs []error
-	if _, _, err := ParseBaseline(c.Baseline); err != nil {
+	if _, err := ParseBaseline(c.Baseline); err != nil {
 		errs = append(errs, &plugin.FieldError{Key: "baseline", Err: err})
 	}
 	seen := map[string]bool{}
@@ -57,6 +62,11 @@ func (c *Config) Validate() error {
 		}
 		seen[m] = true
 	}
+	if c.PlotFile != "" {
+		if err := powerplot.CheckPath(c.PlotFile); err != nil {
+			errs = append(errs, &plugin.FieldError{Key: "plot_file", Err: err})
+		}
+	}
 	if strings.HasSuffix(c.SummaryFile, "/") {
 		errs = append(errs, plugin.FieldErrorf("summary_file", "%q is a directory, expected a file name such as \"energy.json\"", c.SummaryFile))
 	}
@@ -65,25 +75,64 @@ func (c *Config) Validate() error {
 
 var baselineWatts = regexp.MustCompile(`^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*W$`)
 
+// BaselineKind says where the idle level comes from.
+type BaselineKind int
+
+const (
+	// NoBaseline: no dynamic energy.
+	NoBaseline BaselineKind = iota
+	// ConstantBaseline: the same power for every series.
+	ConstantBaseline
+	// HistoryBaseline: the median power of each series before the run.
+	HistoryBaseline
+)
+
+// Baseline is the parsed baseline key.
+type Baseline struct {
+	Kind   BaselineKind
+	Watts  float64       // ConstantBaseline
+	Before time.Duration // HistoryBaseline
+}
+
+// maxBefore bounds before:D: the history is kept in memory and fetched in
+// one go.
+const maxBefore = 24 * time.Hour
+
 // ParseBaseline reads the baseline key: "none" (or empty) is no baseline;
-// "<number>W" or "<number> W" a constant idle power in watts.
-func ParseBaseline(s string) (watts float64, set bool, err error) {
+// "<number>W" or "<number> W" a constant idle power in watts; "before:D"
+// (D a duration such as 30s or 5m) the median power over the D before the
+// run.
+func ParseBaseline(s string) (Baseline, error) {
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "" || s == "none":
-		return 0, false, nil
+		return Baseline{}, nil
 	case strings.HasPrefix(s, "before:"):
-		return 0, false, fmt.Errorf("%q: before:D (the idle level measured before the run) is not implemented yet; use \"none\" or a constant power such as \"95W\"", s)
+		ds := strings.TrimSpace(strings.TrimPrefix(s, "before:"))
+		if ds == "" {
+			return Baseline{}, fmt.Errorf("%q: say how long before the run, such as \"before:30s\"", s)
+		}
+		d, err := config.ParseDuration(ds)
+		if err != nil {
+			return Baseline{}, fmt.Errorf("%q: %w", s, err)
+		}
+		switch {
+		case d < time.Second:
+			return Baseline{}, fmt.Errorf("%q: at least 1s of history is needed for an idle level", s)
+		case d > maxBefore:
+			return Baseline{}, fmt.Errorf("%q: at most %v of history", s, maxBefore)
+		}
+		return Baseline{Kind: HistoryBaseline, Before: d}, nil
 	}
 	m := baselineWatts.FindStringSubmatch(s)
 	if m == nil {
-		return 0, false, fmt.Errorf("expected \"none\" or a constant power such as \"95W\" or \"95.5 W\", got %q", s)
+		return Baseline{}, fmt.Errorf("expected \"none\", a constant power such as \"95W\" or \"95.5 W\", or \"before:30s\", got %q", s)
 	}
 	w, perr := strconv.ParseFloat(m[1], 64)
 	if perr != nil || math.IsInf(w, 0) {
-		return 0, false, fmt.Errorf("%q is not a usable power in watts", s)
+		return Baseline{}, fmt.Errorf("%q is not a usable power in watts", s)
 	}
-	return w, true, nil
+	return Baseline{Kind: ConstantBaseline, Watts: w}, nil
 }
 
 // MetricList is a TOML list of metric names, or one string (possibly

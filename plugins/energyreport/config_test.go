@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/google/go-cmp/cmp"
@@ -18,21 +19,26 @@ import (
 func TestParseBaseline(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    float64
-		set     bool
+		want    Baseline
 		wantErr string
 	}{
 		{in: "none"},
 		{in: ""},
 		{in: " none "},
-		{in: "95W", want: 95, set: true},
-		{in: "95.5 W", want: 95.5, set: true},
-		{in: " 0W ", want: 0, set: true},
-		{in: ".5W", want: 0.5, set: true},
-		{in: "120.W", want: 120, set: true},
-		{in: "before:30s", wantErr: "before:D (the idle level measured before the run) is not implemented yet"},
-		{in: "before:", wantErr: "not implemented yet"},
-		{in: "95", wantErr: `expected "none" or a constant power such as "95W" or "95.5 W", got "95"`},
+		{in: "95W", want: Baseline{Kind: ConstantBaseline, Watts: 95}},
+		{in: "95.5 W", want: Baseline{Kind: ConstantBaseline, Watts: 95.5}},
+		{in: " 0W ", want: Baseline{Kind: ConstantBaseline, Watts: 0}},
+		{in: ".5W", want: Baseline{Kind: ConstantBaseline, Watts: 0.5}},
+		{in: "120.W", want: Baseline{Kind: ConstantBaseline, Watts: 120}},
+		{in: "before:30s", want: Baseline{Kind: HistoryBaseline, Before: 30 * time.Second}},
+		{in: "before: 2m 30s", want: Baseline{Kind: HistoryBaseline, Before: 150 * time.Second}},
+		{in: "before:1s", want: Baseline{Kind: HistoryBaseline, Before: time.Second}},
+		{in: "before:24h", want: Baseline{Kind: HistoryBaseline, Before: 24 * time.Hour}},
+		{in: "before:", wantErr: `say how long before the run, such as "before:30s"`},
+		{in: "before:500ms", wantErr: "at least 1s of history"},
+		{in: "before:25h", wantErr: "at most 24h0m0s of history"},
+		{in: "before:soon", wantErr: `"before:soon"`},
+		{in: "95", wantErr: `expected "none", a constant power such as "95W" or "95.5 W", or "before:30s", got "95"`},
 		{in: "-5W", wantErr: "expected"},
 		{in: "95kW", wantErr: "expected"},
 		{in: "95 w", wantErr: "expected"},
@@ -44,14 +50,13 @@ func TestParseBaseline(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			w, set, err := ParseBaseline(tt.in)
+			got, err := ParseBaseline(tt.in)
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
 				return
 			}
 			require.NoError(t, err)
-			require.Equal(t, tt.set, set)
-			require.Equal(t, tt.want, w)
+			require.Equal(t, tt.want, got)
 		})
 	}
 }
@@ -92,8 +97,12 @@ table = false
 		{name: "metrics as a string", toml: "[plugins.energy-report]\nmetrics = \"wattmetre_power_watt, bmc_node_power_watt\"\n",
 			want: &Config{Baseline: "none", Metrics: MetricList{"wattmetre_power_watt", "bmc_node_power_watt"}, Table: true}},
 		{name: "baseline 95W", toml: "[plugins.energy-report]\nbaseline = \"95W\"\n", want: &Config{Baseline: "95W", Metrics: MetricList{}, Table: true}},
-		{name: "before:D", toml: "[plugins.energy-report]\nsummary_file = \"e.json\"\nbaseline = \"before:30s\"\n",
-			wantErr: []string{"alumet-config.toml:3", "baseline", "before:D", "not implemented yet"}},
+		{name: "before:D", toml: "[plugins.energy-report]\nbaseline = \"before:30s\"\nplot_file = \"power.svg\"\n",
+			want: &Config{Baseline: "before:30s", PlotFile: "power.svg", Metrics: MetricList{}, Table: true}},
+		{name: "before:D too short", toml: "[plugins.energy-report]\nsummary_file = \"e.json\"\nbaseline = \"before:0s\"\n",
+			wantErr: []string{"alumet-config.toml:3", "baseline", "at least 1s"}},
+		{name: "plot_file not png or svg", toml: "[plugins.energy-report]\nplot_file = \"power.jpg\"\n",
+			wantErr: []string{"alumet-config.toml:2", "plot_file", ".png", ".svg"}},
 		{name: "bad baseline", toml: "[plugins.energy-report]\nbaseline = \"95\"\n",
 			wantErr: []string{"alumet-config.toml:2", "baseline", `"95W"`}},
 		{name: "baseline not a string", toml: "[plugins.energy-report]\nbaseline = 95\n", wantErr: []string{"baseline"}},
@@ -121,7 +130,7 @@ table = false
 
 func TestValidateFieldErrors(t *testing.T) {
 	c := DefaultConfig()
-	c.Baseline = "before:1m"
+	c.Baseline = "before:1ms"
 	c.Metrics = MetricList{"x", ""}
 	err := c.Validate()
 	var fe *plugin.FieldError

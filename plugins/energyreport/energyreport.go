@@ -55,7 +55,10 @@ func start(_ context.Context, c plugin.Config, env plugin.Env) error {
 	if env.Pipeline == nil {
 		return fmt.Errorf("energy-report: no pipeline to add the report to")
 	}
-	if err := checkSummaryDir(cfg.SummaryFile); err != nil {
+	if err := checkOutputPath("summary_file", cfg.SummaryFile); err != nil {
+		return err
+	}
+	if err := checkOutputPath("plot_file", cfg.PlotFile); err != nil {
 		return err
 	}
 	r, err := newReport(cfg, env.Pipeline.Registry(), env.Logger, os.Stderr, env.StartTime)
@@ -65,58 +68,77 @@ func start(_ context.Context, c plugin.Config, env plugin.Env) error {
 	return install(env.Pipeline, r)
 }
 
-// install adds the report's source and transform to the pipeline.
+// install adds the report's source and transform to the pipeline, and
+// asks the sources for the history its baseline needs.
 func install(b *pipeline.Builder, r *report) error {
+	r.history = b.History()
+	if r.base.Kind == HistoryBaseline {
+		r.history.Want(r.base.Before)
+		r.history.Subscribe(r.addHistory)
+	}
 	if err := b.AddSource(Name, &Source{r: r}); err != nil {
 		return err
 	}
 	return b.AddTransform(Name, &Transform{r: r})
 }
 
-// checkSummaryDir fails at start, before anything is measured, when the
-// summary file could not be written at the end.
-func checkSummaryDir(path string) error {
+// checkOutputPath fails at start, before anything is measured, when the
+// file of key (summary_file, plot_file) could not be written at the end.
+func checkOutputPath(key, path string) error {
 	if path == "" {
 		return nil
 	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return fmt.Errorf("summary_file: %s is a directory", path)
+		return fmt.Errorf("%s: %s is a directory", key, path)
 	}
 	dir := filepath.Dir(path)
 	st, err := os.Stat(dir)
 	if err != nil {
-		return fmt.Errorf("summary_file: the directory of %s: %w", path, err)
+		return fmt.Errorf("%s: the directory of %s: %w", key, path, err)
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("summary_file: %s is not a directory", dir)
+		return fmt.Errorf("%s: %s is not a directory", key, dir)
 	}
 	return nil
 }
 
-// window is what the events told about the measurement.
+// window is what the events told about one run of the measurement.
 type window struct {
+	run                int // exec --repeat index, 0 otherwise
 	start, end         time.Time
 	hasStart, hasEnd   bool
-	jobID              int64
 	command            []string
 	exitCode           *int
-	agentStart         time.Time
 	startFromAgentTime bool
+	marks              []mark // phase marks, in arrival order
 }
 
-// report is the state shared by the source (events, from the agent's
-// goroutine) and the transform (points and Finish, from the pipeline's
-// transform goroutine).
-type report struct {
-	cfg      *Config
-	baseline float64
-	hasBase  bool
-	reg      *measure.Registry
-	log      *slog.Logger
-	out      io.Writer // the table's destination (stderr)
+// mark is the beginning of a phase.
+type mark struct {
+	name string
+	at   time.Time
+}
 
-	mu  sync.Mutex
-	win window
+// nodeMetric identifies a series across runs (baselines, plot lines).
+type nodeMetric struct{ node, metric string }
+
+// report is the state shared by the source (events, from the agent's
+// goroutine), the history (from a source's goroutine), the cooldown (the
+// agent's goroutine) and the transform (points and Finish, from the
+// pipeline's transform goroutine).
+type report struct {
+	cfg     *Config
+	base    Baseline
+	reg     *measure.Registry
+	log     *slog.Logger
+	out     io.Writer // the table's destination (stderr)
+	history *pipeline.History
+
+	mu         sync.Mutex
+	wins       map[int]*window // by run index
+	jobID      int64           // an end event named an OAR job (fetch --job-id)
+	agentStart time.Time
+	hist       map[nodeMetric][]rawSample // the history's power samples, for the baselines and the plot
 
 	// Transform goroutine only.
 	metrics  map[measure.MetricID]metricInfo
@@ -133,7 +155,7 @@ type metricInfo struct {
 }
 
 func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writer, agentStart time.Time) (*report, error) {
-	w, set, err := ParseBaseline(cfg.Baseline)
+	base, err := ParseBaseline(cfg.Baseline)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
@@ -144,11 +166,14 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 		out = io.Discard
 	}
 	r := &report{
-		cfg: cfg, baseline: w, hasBase: set, reg: reg, log: log, out: out,
-		win:      window{agentStart: wall(agentStart)},
-		metrics:  map[measure.MetricID]metricInfo{},
-		seenName: map[string]bool{},
-		series:   map[seriesKey]*series{},
+		cfg: cfg, base: base, reg: reg, log: log, out: out,
+		history:    &pipeline.History{},
+		wins:       map[int]*window{},
+		agentStart: wall(agentStart),
+		hist:       map[nodeMetric][]rawSample{},
+		metrics:    map[measure.MetricID]metricInfo{},
+		seenName:   map[string]bool{},
+		series:     map[seriesKey]*series{},
 	}
 	if len(cfg.Metrics) > 0 {
 		r.wanted = map[string]bool{}
@@ -159,7 +184,8 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 	return r, nil
 }
 
-// Source records the measured window from the events; it emits no point.
+// Source records the measured windows and phases from the events; it
+// emits no point.
 type Source struct{ r *report }
 
 // Run waits for the stop request.
@@ -168,14 +194,22 @@ func (s *Source) Run(ctx context.Context, _ pipeline.Emitter) error {
 	return nil
 }
 
-// HandleEvent records the first start event and the first end event. An
-// end event without a start (run mode) starts the window at the agent's
-// start, unless it names an OAR job (fetch --job-id), whose window is not
-// known here.
+// HandleEvent records the first start and end events of each run, and the
+// phase marks. An end event without a start (run mode) starts the window
+// at the agent's start, unless it names an OAR job (fetch --job-id), whose
+// window is not known here.
 func (s *Source) HandleEvent(_ context.Context, ev pipeline.Event, _ pipeline.Emitter) error {
-	s.r.mu.Lock()
-	defer s.r.mu.Unlock()
-	w := &s.r.win
+	r := s.r
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	w := r.wins[ev.Run]
+	if w == nil {
+		if ev.Kind == pipeline.PhaseMark {
+			return nil // a mark outside of any run
+		}
+		w = &window{run: ev.Run}
+		r.wins[ev.Run] = w
+	}
 	switch ev.Kind {
 	case pipeline.StartConsumerMeasurement:
 		if w.hasStart || w.hasEnd {
@@ -199,13 +233,33 @@ func (s *Source) HandleEvent(_ context.Context, ev pipeline.Event, _ pipeline.Em
 		}
 		if !w.hasStart {
 			if ev.JobID != 0 {
-				w.jobID = ev.JobID
-			} else if !w.agentStart.IsZero() {
-				w.start, w.hasStart, w.startFromAgentTime = w.agentStart, true, true
+				r.jobID = ev.JobID
+				delete(r.wins, ev.Run)
+			} else if !r.agentStart.IsZero() {
+				w.start, w.hasStart, w.startFromAgentTime = r.agentStart, true, true
 			}
+		}
+	case pipeline.PhaseMark:
+		if !w.hasEnd {
+			w.marks = append(w.marks, mark{name: ev.Phase, at: wall(ev.Time)})
 		}
 	}
 	return nil
+}
+
+// addHistory keeps the power values of the history (baseline = before:D).
+func (r *report) addHistory(buf *measure.Buffer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range buf.Points {
+		p := &buf.Points[i]
+		m, ok := r.reg.Metric(p.Metric)
+		if !ok || !r.selects(m) {
+			continue
+		}
+		k := nodeMetric{nodeOf(p.Resource), m.Name}
+		r.hist[k] = append(r.hist[k], rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
+	}
 }
 
 // wall drops the monotonic clock reading of t: the window is integrated on
@@ -228,7 +282,14 @@ func (t *Transform) Finish() (*measure.Buffer, error) {
 	return t.r.finish()
 }
 
+// WaitIdle waits, between repeated runs, until the power is back to the
+// baseline; see report.waitIdle.
+func (t *Transform) WaitIdle(ctx context.Context, tolerance float64, limit time.Duration) (bool, error) {
+	return t.r.waitIdle(ctx, tolerance, limit)
+}
+
 var (
+	_ pipeline.IdleWaiter   = (*Transform)(nil)
 	_ pipeline.Source       = (*Source)(nil)
 	_ pipeline.EventHandler = (*Source)(nil)
 	_ pipeline.Transform    = (*Transform)(nil)

@@ -15,10 +15,14 @@ import (
 	"github.com/alumet-go/alumet-agent/measure"
 )
 
-// seriesKey identifies a series: the node (or the resource) and the metric.
+// seriesKey identifies a series: the node (or the resource), the metric
+// and the run (exec --repeat index, 0 otherwise).
 type seriesKey struct {
 	node, metric string
+	run          int
 }
+
+func (k seriesKey) nodeMetric() nodeMetric { return nodeMetric{k.node, k.metric} }
 
 // rawSample is one reading as kept until Finish: 16 bytes.
 type rawSample struct {
@@ -26,8 +30,8 @@ type rawSample struct {
 	w float64
 }
 
-// series is the samples of one (node, metric) and what its energy point
-// needs: the resource and consumer of its first point.
+// series is the samples of one (node, metric, run) and what its energy
+// point needs: the resource and consumer of its first point.
 type series struct {
 	key      seriesKey
 	resource measure.Resource
@@ -48,6 +52,16 @@ func nodeOf(r measure.Resource) string {
 	return r.Kind + "/" + r.ID
 }
 
+// selects reports whether the report integrates metric m: a configured
+// metric in W, or, with no metrics configured, any gauge in W.
+func (r *report) selects(m measure.Metric) bool {
+	isPower := m.Unit == measure.Plain(measure.Watt)
+	if r.wanted != nil {
+		return r.wanted[m.Name] && isPower
+	}
+	return isPower && m.Semantics == measure.Gauge
+}
+
 // info returns what the transform knows of a metric id, looking it up in
 // the registry (and warning about a configured metric that is not a power)
 // the first time.
@@ -59,18 +73,12 @@ func (r *report) info(id measure.MetricID) (metricInfo, bool) {
 	if !ok {
 		return metricInfo{}, false
 	}
-	isPower := m.Unit == measure.Plain(measure.Watt)
-	mi := metricInfo{name: m.Name}
-	if r.wanted != nil {
-		mi.selected = r.wanted[m.Name] && isPower
-		if r.wanted[m.Name] {
-			r.seenName[m.Name] = true
-			if !isPower {
-				r.log.Warn(fmt.Sprintf("metrics: %s is in %s, not W: it is not integrated", m.Name, unitText(m.Unit)))
-			}
+	mi := metricInfo{name: m.Name, selected: r.selects(m)}
+	if r.wanted != nil && r.wanted[m.Name] {
+		r.seenName[m.Name] = true
+		if m.Unit != measure.Plain(measure.Watt) {
+			r.log.Warn(fmt.Sprintf("metrics: %s is in %s, not W: it is not integrated", m.Name, unitText(m.Unit)))
 		}
-	} else {
-		mi.selected = isPower && m.Semantics == measure.Gauge
 	}
 	r.metrics[id] = mi
 	return mi, true
@@ -81,6 +89,16 @@ func unitText(u measure.Unit) string {
 		return s
 	}
 	return u.UniqueName()
+}
+
+// runOf is the run attribute of a point (exec --repeat), 0 without.
+func runOf(attrs []measure.Attribute) int {
+	for i := len(attrs) - 1; i >= 0; i-- {
+		if a := attrs[i]; a.Key == "run" && a.Value.Type == measure.AttrU64 {
+			return int(a.Value.U64)
+		}
+	}
+	return 0
 }
 
 // add keeps the samples of the selected metrics of buf.
@@ -94,7 +112,7 @@ func (r *report) add(buf *measure.Buffer) {
 		if !ok || !mi.selected {
 			continue
 		}
-		k := seriesKey{node: nodeOf(p.Resource), metric: mi.name}
+		k := seriesKey{node: nodeOf(p.Resource), metric: mi.name, run: runOf(p.Attributes)}
 		s := r.series[k]
 		if s == nil {
 			s = &series{key: k, resource: p.Resource, consumer: p.Consumer}
@@ -112,7 +130,7 @@ func (r *report) add(buf *measure.Buffer) {
 	}
 }
 
-// row is the result of one series over the window.
+// row is the result of one series over its run's window.
 type row struct {
 	key      seriesKey
 	site     string
@@ -125,17 +143,29 @@ type row struct {
 	res     energy.Result
 	method  string
 	gaps    []energy.Gap
+	// baseline is the idle power of the series (NaN: none known).
+	baseline float64
+	// phases is the energy of each phase of the run (same order as the
+	// run's phases), when the run has marks.
+	phases []energy.Result
+}
+
+// dynamic is the energy above the baseline, NaN without one.
+func (rw row) dynamic() float64 {
+	return float64(rw.res.Energy) - rw.baseline*rw.res.Duration.Seconds()
 }
 
 // noDataMethod is the method text of a series with no sample in the window.
 const noDataMethod = "none: no sample in the window"
 
-// integrate computes the energy of s over [start, end]. The sampling period
-// is inferred from the data (the median gap between samples) by a first
-// pass, then the series is integrated with the options that period calls
-// for (energy.OptionsFor: step integration of Kwollect's 1 s wattmetre
-// averages, trapezoids for instantaneous readings).
-func integrate(s *series, start, end time.Time) (energy.Result, error) {
+// integrator returns an integrator loaded with the samples of s and set up
+// for what they are: the sampling period is inferred from the data (the
+// median gap between samples) by a first pass over [start, end], then
+// energy.OptionsFor gives the method for that period (step integration of
+// Kwollect's 1 s wattmetre averages, trapezoids for instantaneous
+// readings). The same integrator then serves every sub-window (the phases),
+// so that they add up to the whole.
+func integrator(s *series, start, end time.Time) (*energy.Integrator, error) {
 	probe := energy.NewIntegrator(energy.Options{Method: energy.Trapezoid})
 	probe.Grow(len(s.samples))
 	for _, x := range s.samples {
@@ -143,86 +173,128 @@ func integrate(s *series, start, end time.Time) (energy.Result, error) {
 	}
 	r0, err := probe.Result(start, end)
 	if err != nil {
-		return energy.Result{}, err
+		return nil, err
 	}
 	in := energy.NewIntegrator(energy.OptionsFor(s.key.metric, r0.Period))
 	in.Grow(probe.Len())
 	for _, x := range s.samples {
 		in.Add(time.Unix(0, x.t), x.w)
 	}
+	return in, nil
+}
+
+// integrate computes the energy of s over [start, end].
+func integrate(s *series, start, end time.Time) (energy.Result, error) {
+	in, err := integrator(s, start, end)
+	if err != nil {
+		return energy.Result{}, err
+	}
 	return in.Result(start, end)
 }
 
-// finish computes the report over the recorded window; see Transform.Finish.
+// runReport is the report of one run: its window, its phases and a row
+// per series.
+type runReport struct {
+	win    window
+	phases []phase
+	rows   []row
+}
+
+// finish computes the report over the recorded windows; see Transform.Finish.
 func (r *report) finish() (*measure.Buffer, error) {
 	if r.finished {
 		return nil, nil
 	}
 	r.finished = true
 	r.mu.Lock()
-	w := r.win
+	var wins []window
+	for _, w := range r.wins {
+		wins = append(wins, *w)
+	}
+	jobID := r.jobID
+	baselines := r.baselines()
 	r.mu.Unlock()
+	slices.SortFunc(wins, func(a, b window) int { return cmp.Compare(a.run, b.run) })
 
 	for _, m := range r.cfg.Metrics {
 		if !r.seenName[m] {
 			r.log.Warn(fmt.Sprintf("metrics: no point of %s reached energy-report (is it fetched by a source?)", m))
 		}
 	}
-	switch {
-	case !w.hasStart && w.jobID != 0:
-		r.log.Warn(fmt.Sprintf("The window of OAR job %d is not known to energy-report: no energy report (use fetch --from/--to for one).", w.jobID))
-		return nil, nil
-	case !w.hasStart || !w.hasEnd:
-		r.log.Warn("No measurement window (no start or end event: nothing was measured, or no source publishes events): no energy report.")
-		return nil, nil
-	case !w.end.After(w.start):
-		r.log.Warn(fmt.Sprintf("Empty measurement window [%s, %s]: no energy report.", rfc3339(w.start), rfc3339(w.end)))
+	var runs []runReport
+	for _, w := range wins {
+		switch {
+		case !w.hasStart || !w.hasEnd:
+			r.log.Warn(fmt.Sprintf("%sno start or end event: not reported.", runText(w.run)))
+		case !w.end.After(w.start):
+			r.log.Warn(fmt.Sprintf("%sempty measurement window [%s, %s]: not reported.", runText(w.run), rfc3339(w.start), rfc3339(w.end)))
+		default:
+			runs = append(runs, runReport{win: w, phases: phasesOf(w)})
+		}
+	}
+	if len(runs) == 0 {
+		if jobID != 0 {
+			r.log.Warn(fmt.Sprintf("The window of OAR job %d is not known to energy-report: no energy report (use fetch --from/--to for one).", jobID))
+		} else {
+			r.log.Warn("No measurement window (no start or end event: nothing was measured, or no source publishes events): no energy report.")
+		}
 		return nil, nil
 	}
 
 	keys := slices.SortedFunc(maps.Keys(r.series), func(a, b seriesKey) int {
-		return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.metric, b.metric))
+		return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.metric, b.metric), cmp.Compare(a.run, b.run))
 	})
 	var errs []error
-	rows := make([]row, 0, len(keys))
-	for _, k := range keys {
-		s := r.series[k]
-		rw := row{key: k, site: s.site, resource: s.resource, consumer: s.consumer, method: noDataMethod}
-		res, err := integrate(s, w.start, w.end)
-		s.samples = nil // done with them
-		switch {
-		case err == nil && res.Samples > 0:
-			rw.hasData, rw.res, rw.method, rw.gaps = true, res, res.Method, res.Gaps
-		case err == nil || errors.Is(err, energy.ErrNoSamples):
-			rw.res = energy.Result{Start: w.start, End: w.end, Duration: w.end.Sub(w.start)}
-			rw.gaps = []energy.Gap{{From: w.start, To: w.end}}
-		default:
-			errs = append(errs, fmt.Errorf("%s %s: %w", k.node, k.metric, err))
-			continue
+	for i := range runs {
+		rr := &runs[i]
+		for _, k := range keys {
+			if k.run != rr.win.run {
+				continue
+			}
+			rw, err := r.integrateRow(r.series[k], rr, baselines)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rr.rows = append(rr.rows, rw)
 		}
-		rows = append(rows, rw)
+	}
+	if r.base.Kind == HistoryBaseline {
+		r.warnMissingBaselines(runs, baselines)
 	}
 
-	buf, err := r.points(rows, w.end)
+	buf, err := r.points(runs)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	if r.cfg.Table {
-		if _, err := io.WriteString(r.out, r.table(w, rows)); err != nil {
+		if _, err := io.WriteString(r.out, r.table(runs)); err != nil {
 			r.log.Warn(fmt.Sprintf("cannot print the energy table: %v", err))
 		}
 	}
 	if r.cfg.SummaryFile != "" {
-		if err := writeSummary(r.cfg.SummaryFile, r.summary(w, rows)); err != nil {
+		if err := writeSummary(r.cfg.SummaryFile, r.summary(runs)); err != nil {
 			errs = append(errs, fmt.Errorf("summary_file: %w", err))
 		} else {
 			r.log.Info("Energy summary written to " + r.cfg.SummaryFile)
 		}
 	}
-	for _, t := range totals(rows) {
-		if t.hasData {
-			r.log.Info(fmt.Sprintf("Energy of %s over [%s, %s]: %v on %d series", t.metric, rfc3339(w.start), rfc3339(w.end), energy.Joules(t.energy), t.series))
+	if r.cfg.PlotFile != "" {
+		if err := r.plot(runs, baselines); err != nil {
+			errs = append(errs, fmt.Errorf("plot_file: %w", err))
+		} else {
+			r.log.Info("Power plot written to " + r.cfg.PlotFile)
 		}
+	}
+	for _, rr := range runs {
+		for _, t := range totals(rr.rows) {
+			if t.hasData {
+				r.log.Info(fmt.Sprintf("%sEnergy of %s over [%s, %s]: %v on %d series", runText(rr.win.run), t.metric, rfc3339(rr.win.start), rfc3339(rr.win.end), energy.Joules(t.energy), t.series))
+			}
+		}
+	}
+	for _, s := range r.series {
+		s.samples = nil // done with them
 	}
 	for _, e := range errs {
 		r.log.Error(e.Error())
@@ -230,44 +302,143 @@ func (r *report) finish() (*measure.Buffer, error) {
 	return buf, errors.Join(errs...)
 }
 
+// runText prefixes the messages about run i (exec --repeat).
+func runText(run int) string {
+	if run == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Run %d: ", run)
+}
+
+// integrateRow integrates one series over its run's window and phases.
+func (r *report) integrateRow(s *series, rr *runReport, baselines map[nodeMetric]float64) (row, error) {
+	w := rr.win
+	k := s.key
+	rw := row{key: k, site: s.site, resource: s.resource, consumer: s.consumer, method: noDataMethod, baseline: math.NaN()}
+	if b, ok := baselines[k.nodeMetric()]; ok {
+		rw.baseline = b
+	}
+	in, err := integrator(s, w.start, w.end)
+	var res energy.Result
+	if err == nil {
+		res, err = in.Result(w.start, w.end)
+	}
+	switch {
+	case err == nil && res.Samples > 0:
+		rw.hasData, rw.res, rw.method, rw.gaps = true, res, res.Method, res.Gaps
+		for _, ph := range rr.phases {
+			pres, perr := in.Result(ph.start, ph.end)
+			if perr != nil {
+				pres = energy.Result{Start: ph.start, End: ph.end, Duration: ph.end.Sub(ph.start), Energy: energy.Joules(math.NaN())}
+			}
+			rw.phases = append(rw.phases, pres)
+		}
+	case err == nil || errors.Is(err, energy.ErrNoSamples):
+		rw.res = energy.Result{Start: w.start, End: w.end, Duration: w.end.Sub(w.start)}
+		rw.gaps = []energy.Gap{{From: w.start, To: w.end}}
+	default:
+		return row{}, fmt.Errorf("%s%s %s: %w", runText(k.run), k.node, k.metric, err)
+	}
+	return rw, nil
+}
+
+// baselines is the idle power of each series known so far: the constant
+// of the config for every series, or the median of each series' history.
+// r.mu must be held.
+func (r *report) baselines() map[nodeMetric]float64 {
+	out := map[nodeMetric]float64{}
+	switch r.base.Kind {
+	case ConstantBaseline:
+		for k := range r.series {
+			out[k.nodeMetric()] = r.base.Watts
+		}
+	case HistoryBaseline:
+		for k, samples := range r.hist {
+			vs := make([]float64, len(samples))
+			for i, x := range samples {
+				vs[i] = x.w
+			}
+			if m := median(vs); finite(m) {
+				out[k] = m
+			}
+		}
+	}
+	return out
+}
+
+// warnMissingBaselines says which series got no history (no baseline).
+func (r *report) warnMissingBaselines(runs []runReport, baselines map[nodeMetric]float64) {
+	seen := map[nodeMetric]bool{}
+	for _, rr := range runs {
+		for _, rw := range rr.rows {
+			k := rw.key.nodeMetric()
+			if _, ok := baselines[k]; !ok && !seen[k] {
+				seen[k] = true
+				r.log.Warn(fmt.Sprintf("baseline: no sample of %s %s in the %v before the run: no baseline, no dynamic energy for it", k.node, k.metric, r.base.Before))
+			}
+		}
+	}
+}
+
+// median of vs (NaN for none); vs is sorted in place.
+func median(vs []float64) float64 {
+	vs = slices.DeleteFunc(vs, func(v float64) bool { return !finite(v) })
+	if len(vs) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
+}
+
 // points returns one <metric>_energy point per series with data: at the
-// end of the window, on the series' resource and consumer, with the
-// attribute metric_id only (the layout of kwollect-input's rows).
-func (r *report) points(rows []row, end time.Time) (*measure.Buffer, error) {
+// end of its run's window, on the series' resource and consumer, with the
+// attribute metric_id (the layout of kwollect-input's rows) and run with
+// exec --repeat.
+func (r *report) points(runs []runReport) (*measure.Buffer, error) {
 	buf := &measure.Buffer{}
 	ids := map[string]measure.MetricID{}
 	failed := map[string]bool{}
 	var errs []error
-	for _, rw := range rows {
-		name := rw.key.metric + "_energy"
-		if !rw.hasData || !finite(float64(rw.res.Energy)) || failed[name] {
-			continue
-		}
-		id, ok := ids[name]
-		if !ok {
-			var err error
-			id, err = r.reg.Register(measure.Metric{
-				Name:        name,
-				Unit:        measure.Plain(measure.Joule),
-				Type:        measure.F64,
-				Semantics:   measure.Delta,
-				Description: "Energy of " + rw.key.metric + " over the measured window",
-			})
-			if err != nil {
-				errs = append(errs, err)
-				failed[name] = true
+	for _, rr := range runs {
+		for _, rw := range rr.rows {
+			name := rw.key.metric + "_energy"
+			if !rw.hasData || !finite(float64(rw.res.Energy)) || failed[name] {
 				continue
 			}
-			ids[name] = id
+			id, ok := ids[name]
+			if !ok {
+				var err error
+				id, err = r.reg.Register(measure.Metric{
+					Name:        name,
+					Unit:        measure.Plain(measure.Joule),
+					Type:        measure.F64,
+					Semantics:   measure.Delta,
+					Description: "Energy of " + rw.key.metric + " over the measured window",
+				})
+				if err != nil {
+					errs = append(errs, err)
+					failed[name] = true
+					continue
+				}
+				ids[name] = id
+			}
+			attrs := []measure.Attribute{{Key: "metric_id", Value: measure.String(name)}}
+			if rw.key.run > 0 {
+				attrs = append(attrs, measure.Attribute{Key: "run", Value: measure.AttrValue{Type: measure.AttrU64, U64: uint64(rw.key.run)}})
+			}
+			buf.Push(measure.Point{
+				Metric:     id,
+				Timestamp:  rr.win.end.UTC(),
+				Value:      measure.Float(float64(rw.res.Energy)),
+				Resource:   rw.resource,
+				Consumer:   rw.consumer,
+				Attributes: attrs,
+			})
 		}
-		buf.Push(measure.Point{
-			Metric:     id,
-			Timestamp:  end.UTC(),
-			Value:      measure.Float(float64(rw.res.Energy)),
-			Resource:   rw.resource,
-			Consumer:   rw.consumer,
-			Attributes: []measure.Attribute{{Key: "metric_id", Value: measure.String(name)}},
-		})
 	}
 	return buf, errors.Join(errs...)
 }
@@ -279,6 +450,7 @@ type total struct {
 	samples     int
 	hasData     bool
 	energy      float64
+	dynamic     float64 // NaN when a series has no baseline
 	uncertainty float64
 	methods     []string // distinct, in row order
 }
@@ -301,6 +473,7 @@ func totals(rows []row) []total {
 		t.hasData = true
 		t.samples += rw.res.Samples
 		t.energy += float64(rw.res.Energy)
+		t.dynamic += rw.dynamic()
 		t.uncertainty += float64(rw.res.Uncertainty)
 		if !slices.Contains(t.methods, rw.method) {
 			t.methods = append(t.methods, rw.method)

@@ -7,8 +7,9 @@ import (
 	"path/filepath"
 )
 
-// summaryJSON is the summary file. Every float is a pointer so that a NaN
-// or an infinity is written as null, never as invalid JSON.
+// summaryJSON is the summary of one run (the whole file without --repeat).
+// Every float is a pointer so that a NaN or an infinity is written as
+// null, never as invalid JSON.
 type summaryJSON struct {
 	Start        string              `json:"start"`
 	End          string              `json:"end"`
@@ -16,6 +17,8 @@ type summaryJSON struct {
 	ExitCode     *int                `json:"exit_code"`
 	TotalEnergyJ map[string]*float64 `json:"total_energy_j"`
 	Series       []seriesJSON        `json:"series"`
+	// Phases is there when the command marked phases.
+	Phases []phaseJSON `json:"phases,omitempty"`
 }
 
 type seriesJSON struct {
@@ -40,8 +43,97 @@ type gapJSON struct {
 	To   string `json:"to"`
 }
 
-// summary builds the summary of the rows (sorted by node, then metric).
-func (r *report) summary(w window, rows []row) summaryJSON {
+// phaseJSON is one phase: its window, the energy per metric summed over
+// the nodes, and each series' share.
+type phaseJSON struct {
+	Name         string              `json:"name"`
+	Start        string              `json:"start"`
+	End          string              `json:"end"`
+	DurationS    float64             `json:"duration_s"`
+	TotalEnergyJ map[string]*float64 `json:"total_energy_j"`
+	Series       []phaseSeriesJSON   `json:"series"`
+}
+
+type phaseSeriesJSON struct {
+	Node     string   `json:"node"`
+	Metric   string   `json:"metric"`
+	Samples  int      `json:"samples"`
+	Coverage float64  `json:"coverage"`
+	MeanW    *float64 `json:"mean_w"`
+	EnergyJ  *float64 `json:"energy_j"`
+}
+
+// repeatJSON is the file with exec --repeat: the span of all the runs,
+// each run as a summaryJSON with its index, and the statistics.
+type repeatJSON struct {
+	Start   string      `json:"start"`
+	End     string      `json:"end"`
+	Command []string    `json:"command"`
+	Runs    []runJSON   `json:"runs"`
+	Stats   []statsJSON `json:"stats"`
+}
+
+type runJSON struct {
+	Run int `json:"run"`
+	summaryJSON
+}
+
+// statsJSON is the spread of energy_j over the runs of one (node, metric).
+type statsJSON struct {
+	Node   string     `json:"node"`
+	Site   *string    `json:"site"`
+	Metric string     `json:"metric"`
+	Runs   int        `json:"runs"`
+	Mean   *float64   `json:"mean"`
+	SD     *float64   `json:"sd"`
+	Min    *float64   `json:"min"`
+	Max    *float64   `json:"max"`
+	CI95   []*float64 `json:"ci95"` // [low, high], null with fewer than two runs
+}
+
+// summary is the summary file's content: a summaryJSON for a single run,
+// a repeatJSON with exec --repeat.
+func (r *report) summary(runs []runReport) any {
+	if !repeated(runs) {
+		return runSummary(runs[0])
+	}
+	out := repeatJSON{
+		Start:   rfc3339(runs[0].win.start),
+		End:     rfc3339(runs[len(runs)-1].win.end),
+		Command: runs[0].win.command,
+		Runs:    make([]runJSON, 0, len(runs)),
+	}
+	for _, rr := range runs {
+		out.Runs = append(out.Runs, runJSON{Run: rr.win.run, summaryJSON: runSummary(rr)})
+	}
+	st := statsOf(runs)
+	out.Stats = make([]statsJSON, 0, len(st))
+	for _, s := range st {
+		j := statsJSON{Node: s.node, Site: optString(s.site), Metric: s.metric, Runs: s.n,
+			Mean: num(s.mean), SD: num(s.sd), Min: num(s.min), Max: num(s.max)}
+		if finite(s.sd) {
+			j.CI95 = []*float64{num(s.ciLow), num(s.ciHigh)}
+		}
+		out.Stats = append(out.Stats, j)
+	}
+	return out
+}
+
+// repeated reports whether the runs come from exec --repeat.
+func repeated(runs []runReport) bool {
+	return len(runs) > 1 || (len(runs) == 1 && runs[0].win.run > 0)
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// runSummary builds the summary of one run (rows sorted by node, then metric).
+func runSummary(rr runReport) summaryJSON {
+	w, rows := rr.win, rr.rows
 	dur := w.end.Sub(w.start).Seconds()
 	s := summaryJSON{
 		Start:        rfc3339(w.start),
@@ -61,28 +153,23 @@ func (r *report) summary(w window, rows []row) summaryJSON {
 	for _, rw := range rows {
 		j := seriesJSON{
 			Node:      rw.key.node,
+			Site:      optString(rw.site),
 			Metric:    rw.key.metric,
 			Samples:   rw.res.Samples,
 			DurationS: dur,
 			Gaps:      make([]gapJSON, 0, len(rw.gaps)),
 			Method:    rw.method,
-		}
-		if rw.site != "" {
-			site := rw.site
-			j.Site = &site
+			BaselineW: num(rw.baseline),
 		}
 		if c := rw.res.Coverage; finite(c) {
 			j.Coverage = c
-		}
-		if r.hasBase {
-			j.BaselineW = num(r.baseline)
 		}
 		if rw.hasData {
 			e := float64(rw.res.Energy)
 			j.MeanW = num(float64(rw.res.Mean))
 			j.PeakW = num(float64(rw.res.Peak))
 			j.EnergyJ = num(e)
-			j.DynamicEnergyJ = num(r.dynamic(e, dur))
+			j.DynamicEnergyJ = num(rw.dynamic())
 			j.UncertaintyJ = num(float64(rw.res.Uncertainty))
 		}
 		for _, g := range rw.gaps {
@@ -90,12 +177,36 @@ func (r *report) summary(w window, rows []row) summaryJSON {
 		}
 		s.Series = append(s.Series, j)
 	}
+	for i, ph := range rr.phases {
+		pj := phaseJSON{
+			Name: ph.name, Start: rfc3339(ph.start), End: rfc3339(ph.end),
+			DurationS:    ph.end.Sub(ph.start).Seconds(),
+			TotalEnergyJ: map[string]*float64{},
+			Series:       []phaseSeriesJSON{},
+		}
+		for _, t := range phaseTotals(rows, i) {
+			pj.TotalEnergyJ[t.metric] = num(t.energy)
+		}
+		for _, rw := range rows {
+			if !rw.hasData || i >= len(rw.phases) {
+				continue
+			}
+			pr := rw.phases[i]
+			ps := phaseSeriesJSON{Node: rw.key.node, Metric: rw.key.metric, Samples: pr.Samples,
+				MeanW: num(float64(pr.Mean)), EnergyJ: num(float64(pr.Energy))}
+			if finite(pr.Coverage) {
+				ps.Coverage = pr.Coverage
+			}
+			pj.Series = append(pj.Series, ps)
+		}
+		s.Phases = append(s.Phases, pj)
+	}
 	return s
 }
 
 // writeSummary writes s as indented JSON to path atomically: a temporary
 // file in the same directory, synced, then renamed over path.
-func writeSummary(path string, s summaryJSON) error {
+func writeSummary(path string, s any) error {
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err

@@ -54,30 +54,38 @@ func commandText(argv []string) string {
 	return strings.Join(q, " ")
 }
 
-// dynamic is the energy above the baseline of one series, NaN without baseline.
-func (r *report) dynamic(energyJ, seconds float64) float64 {
-	if !r.hasBase {
-		return math.NaN()
+// table renders the report for stderr: for one run, a line on the window,
+// the table (one row per series, then one total row per metric), the
+// phases, the method, the uncertainty, the baseline, the gaps; with exec
+// --repeat, the same for each run, then the statistics over the runs.
+func (r *report) table(runs []runReport) string {
+	var b strings.Builder
+	for _, rr := range runs {
+		r.runTable(&b, rr)
 	}
-	return energyJ - r.baseline*seconds
+	if repeated(runs) {
+		statsTable(&b, statsOf(runs))
+	}
+	return b.String()
 }
 
-// table renders the report for stderr: a line on the window, the table
-// (one row per series, then one total row per metric), the method, the
-// uncertainty, the gaps.
-func (r *report) table(w window, rows []row) string {
-	var b strings.Builder
+func (r *report) runTable(b *strings.Builder, rr runReport) {
+	w, rows := rr.win, rr.rows
 	dur := w.end.Sub(w.start).Seconds()
-	fmt.Fprintf(&b, "Energy report: [%s, %s] (%s s", rfc3339(w.start), rfc3339(w.end), fixed(dur, 3))
+	title := "Energy report"
+	if w.run > 0 {
+		title = fmt.Sprintf("Energy report, run %d", w.run)
+	}
+	fmt.Fprintf(b, "%s: [%s, %s] (%s s", title, rfc3339(w.start), rfc3339(w.end), fixed(dur, 3))
 	if w.startFromAgentTime {
 		b.WriteString(", from the agent's start")
 	}
 	b.WriteString(")")
 	if len(w.command) > 0 {
-		fmt.Fprintf(&b, ", command: %s", commandText(w.command))
+		fmt.Fprintf(b, ", command: %s", commandText(w.command))
 	}
 	if w.exitCode != nil {
-		fmt.Fprintf(&b, ", exit code %d", *w.exitCode)
+		fmt.Fprintf(b, ", exit code %d", *w.exitCode)
 	}
 	b.WriteString("\n")
 
@@ -86,7 +94,7 @@ func (r *report) table(w window, rows []row) string {
 		c := []string{rw.key.node, orDash(rw.site), rw.key.metric, strconv.Itoa(rw.res.Samples), coveragePct(rw.res.Coverage), fixed(dur, 3)}
 		if rw.hasData {
 			e := float64(rw.res.Energy)
-			c = append(c, fixed(float64(rw.res.Mean), 2), fixed(float64(rw.res.Peak), 2), fixed(e, 2), fixed(r.dynamic(e, dur), 2))
+			c = append(c, fixed(float64(rw.res.Mean), 2), fixed(float64(rw.res.Peak), 2), fixed(e, 2), fixed(rw.dynamic(), 2))
 		} else {
 			c = append(c, "-", "-", "-", "-")
 		}
@@ -96,7 +104,7 @@ func (r *report) table(w window, rows []row) string {
 	for _, t := range tots {
 		c := []string{"total", "-", t.metric, strconv.Itoa(t.samples), "-", fixed(dur, 3)}
 		if t.hasData {
-			c = append(c, fixed(t.energy/dur, 2), "-", fixed(t.energy, 2), fixed(r.dynamic(t.energy, dur*float64(t.series)), 2))
+			c = append(c, fixed(t.energy/dur, 2), "-", fixed(t.energy, 2), fixed(t.dynamic, 2))
 		} else {
 			c = append(c, "-", "-", "-", "-")
 		}
@@ -107,36 +115,86 @@ func (r *report) table(w window, rows []row) string {
 	} else {
 		b.WriteString(renderColumns(cells, textColumns))
 	}
+	phaseTable(b, rr)
 
 	for _, t := range tots {
 		for _, m := range t.methods {
-			fmt.Fprintf(&b, "method (%s): %s; edges clipped to the window, missing data bridged linearly, gaps over %d periods listed\n",
+			fmt.Fprintf(b, "method (%s): %s; edges clipped to the window, missing data bridged linearly, gaps over %d periods listed\n",
 				t.metric, m, energy.DefaultGapFactor)
 		}
 		if t.hasData {
-			fmt.Fprintf(&b, "uncertainty (%s): ± %s J in total (a bound: meter resolution × duration, plus the bridged data)\n", t.metric, fixed(t.uncertainty, 2))
+			fmt.Fprintf(b, "uncertainty (%s): ± %s J in total (a bound: meter resolution × duration, plus the bridged data)\n", t.metric, fixed(t.uncertainty, 2))
 		}
 	}
-	if r.hasBase {
-		fmt.Fprintf(&b, "baseline: %s W per series; dynamic J = energy J − %s W × duration s\n", fixed(r.baseline, -1), fixed(r.baseline, -1))
+	switch r.base.Kind {
+	case ConstantBaseline:
+		fmt.Fprintf(b, "baseline: %s W per series; dynamic J = energy J − %s W × duration s\n", fixed(r.base.Watts, -1), fixed(r.base.Watts, -1))
+	case HistoryBaseline:
+		var parts []string
+		for _, rw := range rows {
+			parts = append(parts, fmt.Sprintf("%s %s %s W", rw.key.node, rw.key.metric, fixed(rw.baseline, 2)))
+		}
+		fmt.Fprintf(b, "baseline: median power over the %v before the first run (%s); dynamic J = energy J − baseline W × duration s\n", r.base.Before, strings.Join(parts, ", "))
 	}
 	gapLines := 0
 	for _, rw := range rows {
 		if !rw.hasData {
-			fmt.Fprintf(&b, "no sample in the window: %s %s\n", rw.key.node, rw.key.metric)
+			fmt.Fprintf(b, "no sample in the window: %s %s\n", rw.key.node, rw.key.metric)
 			continue
 		}
 		for _, g := range rw.gaps {
 			gapLines++
 			if gapLines <= maxGapLines {
-				fmt.Fprintf(&b, "gap: %s %s %s – %s (%v, bridged)\n", rw.key.node, rw.key.metric, rfc3339(g.From), rfc3339(g.To), g.Duration())
+				fmt.Fprintf(b, "gap: %s %s %s – %s (%v, bridged)\n", rw.key.node, rw.key.metric, rfc3339(g.From), rfc3339(g.To), g.Duration())
 			}
 		}
 	}
 	if gapLines > maxGapLines {
-		fmt.Fprintf(&b, "… and %d more gaps\n", gapLines-maxGapLines)
+		fmt.Fprintf(b, "… and %d more gaps\n", gapLines-maxGapLines)
 	}
-	return b.String()
+}
+
+// phaseTable lists the phases of a run: when each starts (seconds from the
+// run's start), how long it lasts, and its energy per metric over the nodes.
+func phaseTable(b *strings.Builder, rr runReport) {
+	if len(rr.phases) == 0 {
+		return
+	}
+	cells := [][]string{{"phase", "metric", "from s", "duration s", "mean W", "energy J", "share %"}}
+	tots := map[string]float64{}
+	for _, t := range totals(rr.rows) {
+		tots[t.metric] = t.energy
+	}
+	for i, ph := range rr.phases {
+		d := ph.end.Sub(ph.start).Seconds()
+		from := fixed(ph.start.Sub(rr.win.start).Seconds(), 3)
+		pts := phaseTotals(rr.rows, i)
+		if len(pts) == 0 {
+			cells = append(cells, []string{ph.name, "-", from, fixed(d, 3), "-", "-", "-"})
+		}
+		for _, t := range pts {
+			cells = append(cells, []string{ph.name, t.metric, from, fixed(d, 3), fixed(t.energy/d, 2), fixed(t.energy, 2), fixed(100*t.energy/tots[t.metric], 1)})
+		}
+	}
+	b.WriteString("phases:\n")
+	b.WriteString(renderColumns(cells, 2))
+}
+
+// statsTable is the spread of the energy over the runs.
+func statsTable(b *strings.Builder, st []runStats) {
+	if len(st) == 0 {
+		return
+	}
+	cells := [][]string{{"node", "site", "metric", "runs", "mean J", "sd J", "min J", "max J", "95 % CI J"}}
+	for _, s := range st {
+		ci := "-"
+		if finite(s.sd) {
+			ci = "[" + fixed(s.ciLow, 2) + ", " + fixed(s.ciHigh, 2) + "]"
+		}
+		cells = append(cells, []string{s.node, orDash(s.site), s.metric, strconv.Itoa(s.n), fixed(s.mean, 2), fixed(s.sd, 2), fixed(s.min, 2), fixed(s.max, 2), ci})
+	}
+	b.WriteString("Energy over the runs (95 % confidence interval of the mean, Student's t):\n")
+	b.WriteString(renderColumns(cells, textColumns))
 }
 
 // renderColumns aligns cells in columns two spaces apart: the first

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -97,7 +98,10 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 		clock:      time.Now,
 		finals:     make(chan finalRequest),
 		pollerDone: make(chan struct{}),
+		runs:       map[int]*runWindow{},
+		history:    env.Pipeline.History(),
 	}
+	src.history.ProvideRecent(src.recent)
 	for _, m := range cfg.Metrics {
 		if _, err := src.metric(m); err != nil {
 			return nil, err
@@ -118,11 +122,14 @@ type Source struct {
 	mode    plugin.Mode
 	clock   func() time.Time
 
-	mu      sync.Mutex
-	start   time.Time
-	started bool // a start event was seen
-	fetched bool
-	idsMu   sync.Mutex
+	history *pipeline.History
+
+	mu          sync.Mutex
+	start       time.Time            // the agent's start (run mode)
+	runs        map[int]*runWindow   // by run index (0 without exec --repeat)
+	jobFetched  bool                 // fetch --job-id done
+	historyDone bool                 // the span before the first run was fetched
+	idsMu       sync.Mutex
 	ids     map[string]measure.MetricID
 
 	catalogOnce sync.Once
@@ -213,28 +220,103 @@ func (s *Source) HandleEvent(ctx context.Context, ev pipeline.Event, out pipelin
 	s.mu.Lock()
 	switch ev.Kind {
 	case pipeline.StartConsumerMeasurement:
-		if !s.started {
-			s.started, s.start = true, ev.Time
+		if s.runs[ev.Run] == nil {
+			s.runs[ev.Run] = &runWindow{start: ev.Time}
 		}
 		s.mu.Unlock()
 		return nil
 	case pipeline.EndConsumerMeasurement:
-		if ev.JobID != 0 && !s.started && !s.fetched {
-			s.fetched = true
+		rw := s.runs[ev.Run]
+		if ev.JobID != 0 && len(s.runs) == 0 && !s.jobFetched {
+			s.jobFetched = true
 			s.mu.Unlock()
 			return s.fetchJob(ctx, ev.JobID, out)
 		}
-		if !s.started || s.fetched {
+		if rw == nil || rw.fetched {
 			s.mu.Unlock()
 			return nil
 		}
-		s.fetched = true
-		start := s.start
+		rw.fetched = true
+		first := !s.historyDone
+		s.historyDone = true
 		s.mu.Unlock()
-		return s.fetchWindow(ctx, start, ev.Time, out)
+		var histErr error
+		if first {
+			histErr = s.fetchHistory(ctx, rw.start)
+		}
+		return errors.Join(s.fetchWindow(ctx, rw.start, ev.Time, ev.Run, out), histErr)
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// runWindow is the window of one run of the measured command.
+type runWindow struct {
+	start   time.Time
+	fetched bool
+}
+
+// fetchHistory reads the span before the first run that an element asked
+// for (energy-report's idle baseline) and hands it over the pipeline's
+// history channel: those points never reach the outputs. It is fetched at
+// the end of the first run, when Kwollect has long ingested it.
+func (s *Source) fetchHistory(ctx context.Context, runStart time.Time) error {
+	d := s.history.Wanted()
+	if d <= 0 {
+		return nil
+	}
+	end := windowStart(runStart)
+	start := end.Add(-d)
+	buf, err := s.fetchBuffer(ctx, start, end)
+	n := 0
+	if buf != nil {
+		// Kwollect's bounds are inclusive: the row at the run's first
+		// second belongs to the run, not to the idle level.
+		buf.Points = slices.DeleteFunc(buf.Points, func(p measure.Point) bool { return !p.Timestamp.Before(end) })
+		n = len(buf.Points)
+		s.history.Deliver(buf)
+	}
+	s.log.Info(fmt.Sprintf("Kwollect: %d rows of history fetched for the idle baseline [%s, %s]", n, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)))
+	if err != nil {
+		return fmt.Errorf("fetching the history before the run (baseline): %w", err)
+	}
+	return nil
+}
+
+// recent serves the pipeline's fresh readings (between repeated runs, to
+// tell when the nodes are back to idle).
+func (s *Source) recent(ctx context.Context, from, to time.Time) (*measure.Buffer, error) {
+	return s.fetchBuffer(ctx, from, to)
+}
+
+// fetchBuffer reads [from, to] (what Kwollect has now, no tail completion,
+// no progress line) into one buffer, outside the pipeline. The spans are
+// short (a baseline, a few seconds of cooldown), so the buffer is small.
+func (s *Source) fetchBuffer(ctx context.Context, from, to time.Time) (*measure.Buffer, error) {
+	opts := s.sessionOptions(ctx)
+	opts.OnProgress = nil
+	opts.OnQuery = func(u string) { s.log.Debug("API request should be triggered with URL: " + u) }
+	opts.Retry = kwollect.DefaultRetryPolicy()
+	opts.Retry.MaxAttempts = 3
+	sess, err := s.client.NewSession(s.plan(), opts)
+	if err != nil {
+		return nil, err
+	}
+	buf := &measure.Buffer{}
+	_, err = sess.Fetch(ctx, from, to, func(rows []kwollect.Row) error {
+		for i := range rows {
+			if rows[i].Null {
+				continue
+			}
+			p, err := s.point(&rows[i], 0)
+			if err != nil {
+				return err
+			}
+			buf.Push(p)
+		}
+		return nil
+	})
+	return buf, err
 }
 
 // windowStart floors the start to the second: this keeps the 1 Hz sample
@@ -244,7 +326,7 @@ func windowStart(t time.Time) time.Time { return t.Truncate(time.Second) }
 
 // fetchWindow reads [start, end], then completes the tail that Kwollect has
 // not ingested yet, and reports the coverage.
-func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, out pipeline.Emitter) error {
+func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int, out pipeline.Emitter) error {
 	start = windowStart(start)
 	if s.cfg.FetchDelay.D() > 0 {
 		select {
@@ -258,7 +340,7 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, out pipe
 		return err
 	}
 	s.log.Info("Polling KwollectSource")
-	sink := s.sink(ctx, out)
+	sink := s.sink(ctx, out, run)
 	rep, err := sess.Fetch(ctx, start, end, sink)
 	var partial *kwollect.PartialError
 	if err != nil && !errors.As(err, &partial) {
@@ -296,7 +378,7 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 		}
 		sites = []string{site}
 	}
-	sink := s.sink(ctx, out)
+	sink := s.sink(ctx, out, 0)
 	total := 0
 	for _, site := range sites {
 		q := kwollect.Query{Site: site, Nodes: bySite[site], Metrics: s.cfg.Metrics, JobID: jobID}
@@ -355,8 +437,9 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 		fetched.Retries += r.Retries
 		fetched.FailedChunks = r.FailedChunks // only the latest failures matter: later polls retry them
 	}
-	sink := s.sink(fetchCtx, out)
+	sink := s.sink(fetchCtx, out, 0)
 	final := func(end time.Time) error {
+		herr := s.fetchHistory(fetchCtx, start)
 		rep, err := sess.Fetch(fetchCtx, start, end, sink)
 		count(rep)
 		var partial *kwollect.PartialError
@@ -368,7 +451,7 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 		fetched.Queries += tail.Queries
 		fetched.Retries += tail.Retries
 		s.report(start, end, fetched, kwollect.Report{FailedChunks: tail.FailedChunks}, sess.Coverage(start, end))
-		return errors.Join(err, terr)
+		return errors.Join(err, terr, herr)
 	}
 	ticker := time.NewTicker(s.cfg.PollInterval.D())
 	defer ticker.Stop()
@@ -409,7 +492,8 @@ func isPartial(err error) bool {
 }
 
 // sink turns Kwollect rows into points and emits them batch by batch.
-func (s *Source) sink(ctx context.Context, out pipeline.Emitter) func([]kwollect.Row) error {
+// A run index (exec --repeat) tags every point with a run attribute.
+func (s *Source) sink(ctx context.Context, out pipeline.Emitter, run int) func([]kwollect.Row) error {
 	return func(rows []kwollect.Row) error {
 		buf := &measure.Buffer{Points: make([]measure.Point, 0, len(rows))}
 		for i := range rows {
@@ -417,7 +501,7 @@ func (s *Source) sink(ctx context.Context, out pipeline.Emitter) func([]kwollect
 			if r.Null {
 				continue
 			}
-			p, err := s.point(r)
+			p, err := s.point(r, run)
 			if err != nil {
 				return err
 			}
@@ -427,7 +511,7 @@ func (s *Source) sink(ctx context.Context, out pipeline.Emitter) func([]kwollect
 	}
 }
 
-func (s *Source) point(r *kwollect.Row) (measure.Point, error) {
+func (s *Source) point(r *kwollect.Row, run int) (measure.Point, error) {
 	id, err := s.metric(r.MetricID)
 	if err != nil {
 		return measure.Point{}, err
@@ -436,10 +520,13 @@ func (s *Source) point(r *kwollect.Row) (measure.Point, error) {
 	if len(r.DeviceOrig) > 0 {
 		consumer = measure.Consumer{Kind: "device_origin", ID: strings.Join(r.DeviceOrig, ",")}
 	}
-	attrs := make([]measure.Attribute, 0, 1+len(r.Labels))
+	attrs := make([]measure.Attribute, 0, 2+len(r.Labels))
 	attrs = append(attrs, measure.Attribute{Key: "metric_id", Value: measure.String(r.MetricID)})
 	for _, l := range r.Labels {
 		attrs = append(attrs, measure.Attribute{Key: l.Key, Value: measure.String(l.Value)})
+	}
+	if run > 0 {
+		attrs = append(attrs, measure.Attribute{Key: "run", Value: measure.AttrValue{Type: measure.AttrU64, U64: uint64(run)}})
 	}
 	return measure.Point{
 		Metric:     id,

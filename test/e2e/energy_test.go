@@ -199,13 +199,14 @@ func TestEnergyReportBaselineAndExitCode(t *testing.T) {
 	require.InDelta(t, *sr.EnergyJ-80.5*sr.DurationS, *sr.DynamicEnergyJ, 1e-9)
 }
 
-// TestEnergyReportBadBaseline: before:D is refused at load time, naming the key.
+// TestEnergyReportBadBaseline: a bad baseline is refused at load time,
+// naming the file, line and key.
 func TestEnergyReportBadBaseline(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	writeConfig(t, dir, seedConfig("", "", "http://127.0.0.1:1/stable")+"\n[plugins.energy-report]\nbaseline = \"before:30s\"\n")
+	writeConfig(t, dir, seedConfig("", "", "http://127.0.0.1:1/stable")+"\n[plugins.energy-report]\nbaseline = \"before:soon\"\n")
 	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input,energy-report", "exec", "true")
 	require.Equal(t, 1, res.code, res.stderr)
 	require.Contains(t, res.stderr, "alumet-config.toml:10: plugins.energy-report: baseline")
-	require.Contains(t, res.stderr, "not implemented yet")
+	require.Contains(t, res.stderr, `"before:soon"`)
 }

@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
+)
+
+// scanAll runs a phaseScanner over input split into chunks of size n
+// (0: one chunk) and returns what it wrote, the marks and the bad lines.
+func scanAll(t *testing.T, input string, n int) (out string, marks []string, bad []string) {
+	t.Helper()
+	var b bytes.Buffer
+	s := &phaseScanner{
+		out:    &b,
+		onMark: func(m Mark) { marks = append(marks, m.Name) },
+		onBad:  func(line string, err error) { bad = append(bad, line) },
+		now:    time.Now,
+	}
+	var r = strings.NewReader(input)
+	if n > 0 {
+		require.NoError(t, s.copy(chunked{r: r, n: n}))
+	} else {
+		require.NoError(t, s.copy(r))
+	}
+	return b.String(), marks, bad
+}
+
+// chunked reads at most n bytes at a time.
+type chunked struct {
+	r *strings.Reader
+	n int
+}
+
+func (c chunked) Read(p []byte) (int, error) {
+	if len(p) > c.n {
+		p = p[:c.n]
+	}
+	return c.r.Read(p)
+}
+
+func TestPhaseScanner(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	tests := []struct {
+		name      string
+		in        string
+		wantMarks []string
+		wantBad   int
+	}{
+		{"no mark", "hello\nworld\n", nil, 0},
+		{"marks", "start\nALUMET_PHASE load\nwork\nALUMET_PHASE  store data \n", []string{"load", "store data"}, 0},
+		{"crlf", "ALUMET_PHASE load\r\n", []string{"load"}, 0},
+		{"tab", "ALUMET_PHASE\tload\n", []string{"load"}, 0},
+		{"last line without newline", "x\nALUMET_PHASE end", []string{"end"}, 0},
+		{"not at the line start", "say ALUMET_PHASE load\n", nil, 0},
+		{"prefix of another word", "ALUMET_PHASEX load\n", nil, 0},
+		{"empty name", "ALUMET_PHASE\nALUMET_PHASE   \n", nil, 2},
+		{"name too long", "ALUMET_PHASE " + strings.Repeat("n", 129) + "\n", nil, 1},
+		{"line too long to be a mark", "ALUMET_PHASE " + long + "\nALUMET_PHASE ok\n", []string{"ok"}, 0},
+		{"control character", "ALUMET_PHASE a\x01b\n", nil, 1},
+		{"invalid utf-8", "ALUMET_PHASE \xff\n", nil, 1},
+		{"utf-8 name", "ALUMET_PHASE calcul étape 2\n", []string{"calcul étape 2"}, 0},
+		{"binary output", "\x00\x01\x02\nALUMET_PHASE b\n", []string{"b"}, 0},
+	}
+	for _, tt := range tests {
+		for _, n := range []int{0, 1, 3, 7} {
+			out, marks, bad := scanAll(t, tt.in, n)
+			require.Equal(t, tt.in, out, "%s (chunks of %d): the output passes through unchanged", tt.name, n)
+			require.Empty(t, cmp.Diff(tt.wantMarks, marks), "%s (chunks of %d)", tt.name, n)
+			require.Len(t, bad, tt.wantBad, "%s (chunks of %d)", tt.name, n)
+		}
+	}
+}
+
+// TestPhaseScannerKeepsReading: a failing output (our stdout closed) does
+// not stop the reading, so the command is never blocked and marks still
+// count; a read error is returned.
+func TestPhaseScannerKeepsReading(t *testing.T) {
+	var marks []string
+	s := &phaseScanner{out: failingWriter{}, onMark: func(m Mark) { marks = append(marks, m.Name) }, now: time.Now}
+	require.NoError(t, s.copy(strings.NewReader("a\nALUMET_PHASE x\n")))
+	require.Equal(t, []string{"x"}, marks)
+	boom := errors.New("boom")
+	require.ErrorIs(t, s.copy(iotest.ErrReader(boom)), boom)
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("closed") }
+
+// FuzzPhaseScanner: for any output and any chunking, the output passes
+// through unchanged and the marks are those of a line-by-line reading.
+func FuzzPhaseScanner(f *testing.F) {
+	f.Add("ALUMET_PHASE a\nx\nALUMET_PHASE b\r\n", 3)
+	f.Add("ALUMET_PHASE", 1)
+	f.Add("\n\nALUMET_PHASE \t z \n", 2)
+	f.Fuzz(func(t *testing.T, in string, n int) {
+		if n <= 0 || n > 1<<16 {
+			n = 1
+		}
+		out, marks, _ := scanAll(t, in, n)
+		if out != in {
+			t.Fatalf("output %q, input %q", out, in)
+		}
+		var want []string
+		for _, line := range strings.Split(in, "\n") {
+			if len(line) > maxLine || !strings.HasPrefix(line, PhasePrefix) {
+				continue
+			}
+			rest := strings.TrimSuffix(line[len(PhasePrefix):], "\r")
+			if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+				continue
+			}
+			if name, err := CheckPhaseName(rest); err == nil {
+				want = append(want, name)
+			}
+		}
+		if diff := cmp.Diff(want, marks); diff != "" {
+			t.Fatalf("marks of %q: %s", in, diff)
+		}
+	})
+}
+
+func TestParseMarkRequest(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    Mark
+		wantErr string
+	}{
+		{in: "MARK 1700000000000000000 load\n", want: Mark{Name: "load", Time: time.Unix(0, 1700000000000000000)}},
+		{in: "MARK 1 two words\n", want: Mark{Name: "two words", Time: time.Unix(0, 1)}},
+		{in: "MARK 1\n", wantErr: "empty phase name"},
+		{in: "MARK x load\n", wantErr: `bad time "x"`},
+		{in: "MARK -5 load\n", wantErr: "bad time"},
+		{in: "PING\n", wantErr: `unknown request "PING"`},
+		{in: "MARK 1 a\x07\n", wantErr: "control character"},
+	}
+	for _, tt := range tests {
+		got, err := parseMarkRequest(tt.in)
+		if tt.wantErr != "" {
+			require.ErrorContains(t, err, tt.wantErr, tt.in)
+			continue
+		}
+		require.NoError(t, err, tt.in)
+		require.Equal(t, tt.want.Name, got.Name)
+		require.True(t, tt.want.Time.Equal(got.Time))
+	}
+}
+
+// TestMarkSocket: alumet-agent mark reaches the agent's socket, found
+// through the environment, the pid, or as the only one running; refusals
+// and a missing agent are clear errors; the socket is removed at the end.
+func TestMarkSocket(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	t.Setenv(SocketEnv, "")
+	var mu sync.Mutex
+	var got []Mark
+	srv, err := listenMarks(func(m Mark) { mu.Lock(); got = append(got, m); mu.Unlock() }, func(error) {})
+	require.NoError(t, err)
+	st, err := os.Stat(filepath.Join(dir, "alumet-agent"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), st.Mode().Perm())
+
+	before := time.Now()
+	require.NoError(t, SendMark("", 0, "only one"))                   // the only agent running
+	require.NoError(t, SendMark("", os.Getpid(), "by pid"))           // by pid
+	require.NoError(t, SendMark(srv.path, 0, "  by socket  "))        // explicit socket
+	t.Setenv(SocketEnv, srv.path)                                     // as the measured command sees it
+	require.NoError(t, SendMark("", 0, "from the command"))           //
+	require.ErrorContains(t, SendMark("", 0, ""), "empty phase name") // refused before sending
+	mu.Lock()
+	require.Len(t, got, 4)
+	require.Equal(t, []string{"only one", "by pid", "by socket", "from the command"}, []string{got[0].Name, got[1].Name, got[2].Name, got[3].Name})
+	require.False(t, got[0].Time.Before(before), "the mark is stamped by the client")
+	mu.Unlock()
+
+	srv.close()
+	_, err = os.Stat(srv.path)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	t.Setenv(SocketEnv, "")
+	require.ErrorContains(t, SendMark("", 0, "late"), "no alumet-agent exec is running for this user")
+	require.ErrorContains(t, SendMark("", 12345678, "late"), "cannot reach the agent")
+}
+
+func TestMarkSocketRefusesAnOpenDirectory(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "alumet-agent"), 0o777))
+	require.NoError(t, os.Chmod(filepath.Join(dir, "alumet-agent"), 0o777))
+	_, err := listenMarks(func(Mark) {}, func(error) {})
+	require.ErrorContains(t, err, "accessible to other users")
+}

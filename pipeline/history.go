@@ -1,0 +1,133 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/alumet-go/alumet-agent/measure"
+)
+
+// History is a side channel of the pipeline for the data around the
+// measured window that must not reach the outputs: the idle level before
+// the run (energy-report's baseline = "before:D"), and the recent power
+// while the agent waits for the nodes to cool down between repeated runs.
+//
+// A consumer (a transform) asks for a span with Want and receives the points
+// through the function it gives to Subscribe; a source that can look back
+// (kwollect-input) reads Wanted and calls Deliver once it has fetched that
+// span, and offers ProvideRecent for fresh readings. It is safe for
+// concurrent use.
+type History struct {
+	mu     sync.Mutex
+	want   time.Duration
+	subs   []func(*measure.Buffer)
+	recent RecentFunc
+}
+
+// RecentFunc returns the points a source has between from and to,
+// fetched now (not from the pipeline).
+type RecentFunc func(ctx context.Context, from, to time.Time) (*measure.Buffer, error)
+
+// ErrNoRecent is returned by Recent when no source provides fresh readings.
+var ErrNoRecent = errors.New("no source provides recent readings")
+
+// Want asks the sources for the d before the measured window; the longest
+// request wins.
+func (h *History) Want(d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.want = max(h.want, d)
+}
+
+// Wanted is the span before the measured window the sources should fetch
+// and Deliver; 0 when nobody asked.
+func (h *History) Wanted() time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.want
+}
+
+// Subscribe registers fn to receive the history; fn must not keep buf after
+// it returns, nor modify it.
+func (h *History) Subscribe(fn func(buf *measure.Buffer)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.subs = append(h.subs, fn)
+}
+
+// Deliver hands buf to every subscriber, synchronously.
+func (h *History) Deliver(buf *measure.Buffer) {
+	if buf == nil || len(buf.Points) == 0 {
+		return
+	}
+	h.mu.Lock()
+	subs := h.subs
+	h.mu.Unlock()
+	for _, fn := range subs {
+		fn(buf)
+	}
+}
+
+// ProvideRecent registers the source of fresh readings (the first one wins).
+func (h *History) ProvideRecent(fn RecentFunc) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.recent == nil {
+		h.recent = fn
+	}
+}
+
+// Recent fetches the readings between from and to from the source that
+// provides them, or returns ErrNoRecent.
+func (h *History) Recent(ctx context.Context, from, to time.Time) (*measure.Buffer, error) {
+	h.mu.Lock()
+	fn := h.recent
+	h.mu.Unlock()
+	if fn == nil {
+		return nil, ErrNoRecent
+	}
+	return fn(ctx, from, to)
+}
+
+// IdleWaiter is implemented by elements that know the idle level of the
+// measured nodes and can tell when they are back to it (energy-report with
+// a baseline). WaitIdle blocks until the power is back within tolerance of
+// that level, for at most limit; handled is false when the element cannot
+// judge (no baseline known), and the agent then just waits its cooldown.
+type IdleWaiter interface {
+	WaitIdle(ctx context.Context, tolerance float64, limit time.Duration) (handled bool, err error)
+}
+
+// WaitIdle is the cooldown between repeated runs: it asks the elements
+// that know the idle level to wait until the nodes are back to it (within
+// tolerance, at most limit), and otherwise sleeps fallback. It returns
+// early with ctx's error when ctx is cancelled.
+func (p *Pipeline) WaitIdle(ctx context.Context, tolerance float64, limit, fallback time.Duration) (waitedForIdle bool, err error) {
+	for _, t := range p.b.transforms {
+		w, ok := t.t.(IdleWaiter)
+		if !ok {
+			continue
+		}
+		handled, err := w.WaitIdle(ctx, tolerance, limit)
+		if err != nil {
+			return handled, fmt.Errorf("transform %s: %w", t.name, err)
+		}
+		if handled {
+			return true, nil
+		}
+	}
+	if fallback <= 0 {
+		return false, nil
+	}
+	tm := time.NewTimer(fallback)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}

@@ -1,0 +1,100 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/measure"
+)
+
+func TestHistory(t *testing.T) {
+	var h History
+	require.Zero(t, h.Wanted())
+	h.Want(30 * time.Second)
+	h.Want(10 * time.Second)
+	require.Equal(t, 30*time.Second, h.Wanted(), "the longest request wins")
+
+	var got []int
+	h.Subscribe(func(b *measure.Buffer) { got = append(got, len(b.Points)) })
+	h.Subscribe(func(b *measure.Buffer) { got = append(got, -len(b.Points)) })
+	h.Deliver(nil)
+	h.Deliver(&measure.Buffer{})
+	h.Deliver(&measure.Buffer{Points: make([]measure.Point, 3)})
+	require.Equal(t, []int{3, -3}, got, "empty buffers are not delivered")
+
+	_, err := h.Recent(context.Background(), time.Time{}, time.Time{})
+	require.ErrorIs(t, err, ErrNoRecent)
+	first := func(context.Context, time.Time, time.Time) (*measure.Buffer, error) {
+		return &measure.Buffer{Points: make([]measure.Point, 1)}, nil
+	}
+	h.ProvideRecent(first)
+	h.ProvideRecent(func(context.Context, time.Time, time.Time) (*measure.Buffer, error) { return nil, errors.New("second") })
+	b, err := h.Recent(context.Background(), time.Time{}, time.Time{})
+	require.NoError(t, err)
+	require.Len(t, b.Points, 1, "the first provider wins")
+}
+
+// idleTransform is a transform that judges the idle level.
+type idleTransform struct {
+	handled bool
+	err     error
+	calls   int
+}
+
+func (i *idleTransform) Apply(*measure.Buffer) error { return nil }
+func (i *idleTransform) WaitIdle(context.Context, float64, time.Duration) (bool, error) {
+	i.calls++
+	return i.handled, i.err
+}
+
+func TestWaitIdle(t *testing.T) {
+	tests := []struct {
+		name      string
+		element   *idleTransform
+		fallback  time.Duration
+		cancel    bool
+		wantIdle  bool
+		wantErr   string
+		wantSleep bool
+	}{
+		{name: "no judge, no fallback"},
+		{name: "no judge: the fallback", fallback: 20 * time.Millisecond, wantSleep: true},
+		{name: "judged", element: &idleTransform{handled: true}, fallback: time.Hour, wantIdle: true},
+		{name: "cannot judge: the fallback", element: &idleTransform{}, fallback: 20 * time.Millisecond, wantSleep: true},
+		{name: "judge fails", element: &idleTransform{err: errors.New("boom")}, fallback: time.Hour, wantErr: "transform idle: boom"},
+		{name: "cancelled during the fallback", fallback: time.Hour, cancel: true, wantErr: "context canceled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := NewBuilder(measure.NewRegistry(), 0, nil)
+			if tt.element != nil {
+				require.NoError(t, b.AddTransform("idle", tt.element))
+			}
+			p := b.Start(context.Background())
+			defer func() { require.NoError(t, p.Stop(context.Background())) }()
+			ctx, cancel := context.WithCancel(context.Background())
+			if tt.cancel {
+				cancel()
+			}
+			defer cancel()
+			begin := time.Now()
+			idle, err := p.WaitIdle(ctx, 0.05, time.Minute, tt.fallback)
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.wantIdle, idle)
+			if tt.wantSleep {
+				require.GreaterOrEqual(t, time.Since(begin), tt.fallback)
+			}
+			if tt.element != nil {
+				require.Equal(t, 1, tt.element.calls)
+			}
+		})
+	}
+}
