@@ -78,7 +78,6 @@ func (r *report) waitIdle(ctx context.Context, tolerance float64, limit time.Dur
 	}
 }
 
-
 // idleNow says whether every power series of the recent points is within
 // tolerance of its baseline (hist, or the constant baseline), and if not,
 // which are not (for the warning at the limit).

@@ -143,7 +143,8 @@ type repeatFile struct {
 		} `json:"series"`
 		Phases []struct {
 			Name         string              `json:"name"`
-			Start, End   string              `json:"start"`
+			Start        string              `json:"start"`
+			End          string              `json:"end"`
 			DurationS    float64             `json:"duration_s"`
 			TotalEnergyJ map[string]*float64 `json:"total_energy_j"`
 			Series       []struct {

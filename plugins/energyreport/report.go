@@ -183,15 +183,6 @@ func integrator(s *series, start, end time.Time) (*energy.Integrator, error) {
 	return in, nil
 }
 
-// integrate computes the energy of s over [start, end].
-func integrate(s *series, start, end time.Time) (energy.Result, error) {
-	in, err := integrator(s, start, end)
-	if err != nil {
-		return energy.Result{}, err
-	}
-	return in.Result(start, end)
-}
-
 // runReport is the report of one run: its window, its phases and a row
 // per series.
 type runReport struct {

@@ -125,12 +125,12 @@ type Source struct {
 	history *pipeline.History
 
 	mu          sync.Mutex
-	start       time.Time            // the agent's start (run mode)
-	runs        map[int]*runWindow   // by run index (0 without exec --repeat)
-	jobFetched  bool                 // fetch --job-id done
-	historyDone bool                 // the span before the first run was fetched
+	start       time.Time          // the agent's start (run mode)
+	runs        map[int]*runWindow // by run index (0 without exec --repeat)
+	jobFetched  bool               // fetch --job-id done
+	historyDone bool               // the span before the first run was fetched
 	idsMu       sync.Mutex
-	ids     map[string]measure.MetricID
+	ids         map[string]measure.MetricID
 
 	catalogOnce sync.Once
 	catalog     *catalog
