@@ -16,12 +16,10 @@ type attempt struct {
 	hiT    time.Time
 	sentAt time.Time
 
-	pairs   map[pairKey]*attPair
-	list    []*attPair
-	lastDev string // one-entry cache of the pair lookup
-	lastMet string
-	lastAP  *attPair
-	keyBuf  []byte
+	pairs  map[pairKey]*attPair
+	list   []*attPair
+	recent [lookupCache]lookupEntry // direct-mapped cache of the pair lookup
+	keyBuf []byte
 
 	batch []Row
 	bser  []*attSeries
@@ -37,6 +35,25 @@ type attempt struct {
 	sinkErr error
 
 	delivered, dropped int
+}
+
+// lookupCache is the size of attempt.recent (a power of two): the rows of
+// the nodes of a query come interleaved, one node after the other.
+const lookupCache = 32
+
+type lookupEntry struct {
+	dev, met string
+	ap       *attPair
+}
+
+// lookupSlot picks the cache slot of a row from its device id: node names
+// differ in their length and last characters.
+func lookupSlot(dev string) int {
+	n := len(dev)
+	if n == 0 {
+		return 0
+	}
+	return (n*7 + int(dev[n-1])*31 + int(dev[(n-1)*3/4])*5) & (lookupCache - 1)
 }
 
 // attPair is a pair's state within one attempt.
@@ -161,15 +178,16 @@ func (a *attempt) addPair(p *pair, withVis bool) *attPair {
 
 // lookup finds the pair of a row; a job query discovers new nodes.
 func (a *attempt) lookup(r *Row) *attPair {
-	if a.lastAP != nil && r.DeviceID == a.lastDev && r.MetricID == a.lastMet {
-		return a.lastAP
+	e := &a.recent[lookupSlot(r.DeviceID)]
+	if e.ap != nil && r.DeviceID == e.dev && r.MetricID == e.met {
+		return e.ap
 	}
 	k := pairKey{cutAtDot(r.DeviceID), r.MetricID}
 	ap, ok := a.pairs[k]
 	if !ok {
 		ap = a.discover(k)
 	}
-	a.lastDev, a.lastMet, a.lastAP = r.DeviceID, r.MetricID, ap
+	*e = lookupEntry{r.DeviceID, r.MetricID, ap}
 	return ap
 }
 

@@ -52,10 +52,18 @@ type fastDecoder struct {
 	err  error // sticky read error (io.EOF included)
 
 	strs      map[string]string
+	recent    [internCache]string // direct-mapped cache in front of strs
 	lastOff   int
 	lastLoc   *time.Location
 	strSlab   []string
 	labelSlab []Label
+
+	// The date and time of day of the last timestamp (its first 19
+	// bytes) and their seconds since the epoch, as if in UTC: rows come
+	// in time order, many per second.
+	tsDate  [19]byte
+	tsLocal int64
+	tsValid bool
 
 	// Per-element scratch, pointing into buf (valid until the next fill).
 	origs    [][]byte
@@ -688,14 +696,33 @@ func (d *fastDecoder) parseLabels(b []byte, i int) (int, int) {
 	}
 }
 
+// internCache is the size of fastDecoder.recent (a power of two).
+const internCache = 64
+
+// internSlot picks the slot of b in fastDecoder.recent from a few of its
+// bytes: ids differ in their length and last characters (taurus-7,
+// wattmetre1-port6), and a comparison settles the rest.
+func internSlot(b []byte) int {
+	n := len(b)
+	if n == 0 {
+		return 0
+	}
+	return (n*7 + int(b[0]) + int(b[n-1])*31 + int(b[n/2])*17 + int(b[(n-1)*3/4])*5) & (internCache - 1)
+}
+
 func (d *fastDecoder) intern(b []byte) string {
-	if s, ok := d.strs[string(b)]; ok {
-		return s
+	slot := &d.recent[internSlot(b)]
+	if *slot == string(b) && len(b) > 0 {
+		return *slot
 	}
-	s := string(b)
-	if len(d.strs) < maxInterned {
-		d.strs[s] = s
+	s, ok := d.strs[string(b)]
+	if !ok {
+		s = string(b)
+		if len(d.strs) < maxInterned {
+			d.strs[s] = s
+		}
 	}
+	*slot = s
 	return s
 }
 
@@ -732,7 +759,20 @@ func (d *fastDecoder) labels(n int) []Label {
 // YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM) form, and with parseTimestamp
 // otherwise. ok is false for a bad timestamp.
 func (d *fastDecoder) timestamp(b []byte) (time.Time, bool) {
+	if len(b) >= 20 && d.tsValid && [19]byte(b[:19]) == d.tsDate {
+		if t, off, ok := fastTail(b, d.tsLocal); ok {
+			loc := d.lastLoc
+			if loc == nil || off != d.lastOff {
+				loc = zone(off)
+				d.lastOff, d.lastLoc = off, loc
+			}
+			return t.In(loc), true
+		}
+	}
 	if t, off, ok := fastTimestamp(b); ok {
+		d.tsDate = [19]byte(b[:19])
+		d.tsLocal = t.Unix() + int64(off)
+		d.tsValid = true
 		loc := d.lastLoc
 		if loc == nil || off != d.lastOff {
 			loc = zone(off)
@@ -768,6 +808,15 @@ func fastTimestamp(b []byte) (time.Time, int, bool) {
 	if mo < 1 || mo > 12 || dd < 1 || dd > daysIn(mo, year) || hh > 23 || mi > 59 || ss > 59 {
 		return time.Time{}, 0, false
 	}
+	local := daysFromCivil(year, mo, dd)*86400 + int64(hh*3600+mi*60+ss)
+	return fastTail(b, local)
+}
+
+// fastTail parses what follows the 19 bytes of date and time of day of a
+// timestamp (a fraction of 1-9 digits, then Z or ±HH:MM) whose wall time
+// is local seconds since the epoch, and returns the instant (in UTC) and
+// the offset in seconds.
+func fastTail(b []byte, local int64) (time.Time, int, bool) {
 	i, nsec := 19, 0
 	if b[i] == '.' {
 		i++
@@ -800,8 +849,12 @@ func fastTimestamp(b []byte) (time.Time, int, bool) {
 	default:
 		return time.Time{}, 0, false
 	}
-	// Days since 1970-01-01 in the proleptic Gregorian calendar (Howard
-	// Hinnant's days_from_civil).
+	return time.Unix(local-int64(off), int64(nsec)), off, true
+}
+
+// daysFromCivil returns the days since 1970-01-01 of a date in the
+// proleptic Gregorian calendar (Howard Hinnant's days_from_civil).
+func daysFromCivil(year, mo, dd int) int64 {
 	y := int64(year)
 	if mo <= 2 {
 		y--
@@ -819,9 +872,7 @@ func fastTimestamp(b []byte) (time.Time, int, bool) {
 	}
 	doy := (153*m+2)/5 + int64(dd) - 1
 	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	days := era*146097 + doe - 719468
-	sec := days*86400 + int64(hh*3600+mi*60+ss) - int64(off)
-	return time.Unix(sec, int64(nsec)), off, true
+	return era*146097 + doe - 719468
 }
 
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,

@@ -182,6 +182,24 @@ func FuzzFastTimestamp(f *testing.F) {
 	})
 }
 
+// FuzzFastTimestampCache parses a timestamp, then others sharing its date
+// and time of day (the decoder's per-second cache) or not.
+func FuzzFastTimestampCache(f *testing.F) {
+	f.Add("2024-10-03T08:12:41.6072+02:00", ".5+01:00", "2024-10-03T08:12:42Z")
+	f.Add("2024-10-03T08:12:41Z", "Z", "2024-10-03T08:12:41.000001+02:00")
+	f.Add("2024-02-29T23:59:59.999999999-23:59", ".1234567891Z", "x")
+	f.Fuzz(func(t *testing.T, first, tail, other string) {
+		d := &fastDecoder{}
+		for _, s := range []string{first, first[:min(len(first), 19)] + tail, other, first} {
+			got, ok := d.timestamp([]byte(s))
+			want, msg := parseTimestamp(s)
+			if ok != (msg == "") || !got.Equal(want) || got.Location() != want.Location() {
+				t.Fatalf("%q (after %q): fast %v %v, general %v %q", s, first, got, ok, want, msg)
+			}
+		}
+	})
+}
+
 func TestFastDecodeAllocs(t *testing.T) {
 	body := benchBody(10_000)
 	allocs := testing.AllocsPerRun(3, func() {

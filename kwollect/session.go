@@ -99,6 +99,12 @@ type SessionOptions struct {
 	Periods map[string]time.Duration
 	// BatchSize is the number of rows per sink call (default 4096).
 	BatchSize int
+	// ReuseBatches says that the sink keeps neither the slice it is given
+	// nor the rows in it once it returns (it may keep what the rows point
+	// to: their strings, DeviceOrig and Labels are never reused). The
+	// session then refills the same slice instead of allocating one per
+	// batch. Default false: the sink owns each slice.
+	ReuseBatches bool
 	// Retry is the backoff of failed queries (zero value:
 	// DefaultRetryPolicy).
 	Retry RetryPolicy
@@ -420,6 +426,7 @@ func (c *Client) newSession(p Plan, o SessionOptions, devices map[string]map[str
 	s := &Session{c: c, o: o.withDefaults(), bySite: map[string]*siteState{}, learned: map[string]time.Duration{},
 		splitMinChunk: minChunk}
 	s.budget = s.o.RowBudget
+	s.reuseBatch = s.o.ReuseBatches
 	s.metrics = normalizeList(p.Metrics, false)
 	if len(s.metrics) == 0 {
 		return nil, errors.New("kwollect: the plan needs Metrics (without them every metric of the nodes comes back)")

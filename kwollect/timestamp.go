@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -140,12 +141,32 @@ func daysIn(month, year int) int {
 }
 
 // zones caches fixed zones by offset: a response has one or two distinct
-// offsets but up to millions of rows, and time.FixedZone allocates.
-var zones sync.Map // int -> *time.Location
+// offsets but up to millions of rows, and time.FixedZone allocates. The
+// offsets in whole quarters of an hour (all real ones) are looked up in an
+// array without allocating; others in a map (whose int keys above 255
+// allocate when boxed).
+var (
+	quarterZones [2*maxQuarters + 1]atomic.Pointer[time.Location]
+	zones        sync.Map // int -> *time.Location
+)
+
+// maxQuarters: offsets are below 24 h.
+const maxQuarters = 24 * 4
 
 func zone(off int) *time.Location {
 	if off == 0 {
 		return time.UTC
+	}
+	if off%900 == 0 && off > -maxQuarters*900 && off < maxQuarters*900 {
+		slot := &quarterZones[off/900+maxQuarters]
+		if l := slot.Load(); l != nil {
+			return l
+		}
+		l := time.FixedZone("", off)
+		if !slot.CompareAndSwap(nil, l) {
+			l = slot.Load()
+		}
+		return l
 	}
 	if l, ok := zones.Load(off); ok {
 		return l.(*time.Location)

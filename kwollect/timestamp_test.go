@@ -146,3 +146,18 @@ func FuzzParseTimestamp(f *testing.F) {
 		}
 	})
 }
+
+// Parsing a timestamp allocates nothing, whatever its offset.
+func TestParseTimestampNoAllocs(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation")
+	}
+	for _, s := range []string{"2024-10-03T08:12:41.6072+02:00", "2025-01-15T09:59:50+01:00", "2024-10-03 08:12:41Z", "2024-10-03T08:12:41.123456789-05:30", "2024-10-03T08:12:41+0545"} {
+		if _, err := ParseTimestamp(s); err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(100, func() { _, _ = ParseTimestamp(s) }); n != 0 {
+			t.Errorf("ParseTimestamp(%q): %v allocations", s, n)
+		}
+	}
+}

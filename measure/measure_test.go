@@ -2,6 +2,7 @@ package measure
 
 import (
 	"math"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -141,4 +142,30 @@ func TestBufferAttributeKeys(t *testing.T) {
 	b.Push(Point{Attributes: []Attribute{{Key: "m", Value: String("3")}, {Key: "a", Value: String("4")}}})
 	require.Equal(t, []string{"a", "m", "z"}, b.AttributeKeys())
 	require.Equal(t, 2, b.Len())
+}
+
+// FuzzAppendFloat checks the fast path of AppendFloat against strconv.
+func FuzzAppendFloat(f *testing.F) {
+	for _, v := range []float64{0, 1, -1, 0.1, 0.001, 0.0015, 97.35, 123456789.1234, 999999999.9999, 1e9, 1e-3, 5e-324, 1e21, 0.3, 2.675, 1.0000000001} {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, v float64) {
+		for _, x := range []float64{v, math.Round(v*100) / 100, math.Round(v*10000) / 10000, float64(int64(v)) + 0.5} {
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				continue
+			}
+			want := strconv.FormatFloat(x, 'f', -1, 64)
+			if got := string(AppendFloat(nil, x)); got != want {
+				t.Fatalf("AppendFloat(%v) = %q, want %q", x, got, want)
+			}
+		}
+	})
+}
+
+func BenchmarkAppendFloat(b *testing.B) {
+	buf := make([]byte, 0, 32)
+	vals := []float64{97.35, 130.5, 0.25, 1234.5678, 180.07}
+	for i := 0; b.Loop(); i++ {
+		buf = AppendFloat(buf[:0], vals[i%len(vals)])
+	}
 }

@@ -4,6 +4,7 @@
 package measure
 
 import (
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -74,7 +75,55 @@ func AppendFloat(b []byte, f float64) []byte {
 	case f < -maxFloat:
 		return append(b, "-inf"...)
 	}
+	if out, ok := appendShortDecimal(b, f); ok {
+		return out
+	}
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
+}
+
+var pow10 = [...]float64{1, 10, 100, 1000, 10000}
+var pow10u = [...]uint64{1, 10, 100, 1000, 10000}
+
+// appendShortDecimal is the fast path of AppendFloat for the readings of
+// meters: magnitudes in [1e-3, 1e9) with at most 4 decimals, which it
+// writes exactly as strconv.AppendFloat(b, f, 'f', -1, 64) does, at a
+// fraction of the cost.
+//
+// Why the bytes are the same: for the smallest k in 0..4 such that some
+// integer m gives m/10^k == |f| (both operands exact float64s, so the
+// division is the correctly rounded value of the decimal m/10^k, i.e. what
+// parsing it gives), the decimal m/10^k is the shortest one that round
+// trips, which is what strconv prints. In that range one ulp of f times
+// 10^k is below 1e-3, so there is at most one such m and it is
+// round(|f|×10^k). ok is false when f is not of that kind.
+func appendShortDecimal(b []byte, f float64) ([]byte, bool) {
+	a := f
+	if a < 0 {
+		a = -a
+	}
+	if !(a >= 1e-3 && a < 1e9) {
+		return b, false
+	}
+	for k := range pow10 {
+		m := math.Round(a * pow10[k])
+		if m/pow10[k] != a {
+			continue
+		}
+		if f < 0 {
+			b = append(b, '-')
+		}
+		u := uint64(m)
+		b = strconv.AppendUint(b, u/pow10u[k], 10)
+		if k > 0 {
+			frac := u % pow10u[k]
+			b = append(b, '.')
+			for d := pow10u[k] / 10; d > 0; d /= 10 {
+				b = append(b, byte('0'+frac/d%10))
+			}
+		}
+		return b, true
+	}
+	return b, false
 }
 
 const maxFloat = 1.7976931348623157e308

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alumet-go/alumet-agent/measure"
@@ -124,7 +126,7 @@ type namedTransform struct {
 type namedOutput struct {
 	name string
 	out  Output
-	ch   chan *measure.Buffer
+	ch   chan []*item
 }
 
 // Builder collects the elements plugins create at start-up.
@@ -216,7 +218,8 @@ func (b *Builder) Abort() error {
 type Pipeline struct {
 	b          *Builder
 	logger     *slog.Logger
-	queue      chan *measure.Buffer
+	queue      chan *item
+	budget     pointBudget
 	stopMu     sync.RWMutex // held for reading while emitting, for writing when the queue closes
 	closed     bool
 	abort      chan struct{} // closed when the shutdown times out
@@ -237,13 +240,14 @@ func (b *Builder) Start(ctx context.Context) *Pipeline {
 	p := &Pipeline{
 		b:         b,
 		logger:    b.logger,
-		queue:     make(chan *measure.Buffer, b.queueSize),
+		queue:     make(chan *item, b.queueSize),
 		srcDone:   make(chan struct{}),
 		abort:     make(chan struct{}),
 		transDone: make(chan struct{}),
 	}
+	p.budget.init(MaxQueuedPoints)
 	for _, o := range b.outputs {
-		o.ch = make(chan *measure.Buffer, 64)
+		o.ch = make(chan []*item, outputQueue)
 		p.outWG.Add(1)
 		go p.runOutput(o)
 	}
@@ -289,10 +293,17 @@ func (e emitter) Emit(ctx context.Context, buf *measure.Buffer) error {
 	}
 	// A cancelled ctx is not a reason to drop points: sources emit their last
 	// points after the stop request. Only an aborted shutdown unblocks Emit.
+	n := len(buf.Points)
+	if !e.p.budget.acquire(n) {
+		return fmt.Errorf("source %s: %w", e.name, ErrStopped)
+	}
+	it := newItem(buf, n)
 	select {
-	case e.p.queue <- buf:
+	case e.p.queue <- it:
 		return nil
 	case <-e.p.abort:
+		e.p.budget.release(n)
+		it.free()
 		return fmt.Errorf("source %s: %w", e.name, ErrStopped)
 	}
 }
@@ -305,8 +316,26 @@ func (p *Pipeline) recordErr(err error) {
 
 func (p *Pipeline) runTransforms() {
 	defer close(p.transDone)
-	for buf := range p.queue {
-		p.transform(buf, 0)
+	// The buffers already waiting in the queue are transformed one after
+	// the other and handed to each output as one batch: one channel
+	// operation (and at most one wake-up) per output for the batch, instead
+	// of one per buffer.
+	batch := make([]*item, 0, maxBatch)
+	for it := range p.queue {
+		batch = p.admit(batch[:0], it, 0)
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case it, ok := <-p.queue:
+				if !ok {
+					break drain
+				}
+				batch = p.admit(batch, it, 0)
+			default:
+				break drain
+			}
+		}
+		p.send(batch)
 	}
 	// Everything has passed: the finishers add their points, which go
 	// through the transforms after them.
@@ -321,7 +350,7 @@ func (p *Pipeline) runTransforms() {
 			p.recordErr(fmt.Errorf("transform %s: %w", t.name, err))
 		}
 		if buf != nil && len(buf.Points) > 0 {
-			p.transform(buf, i+1)
+			p.send(p.admit(batch[:0], newItem(buf, 0), i+1))
 		}
 	}
 	for _, o := range p.b.outputs {
@@ -329,35 +358,62 @@ func (p *Pipeline) runTransforms() {
 	}
 }
 
-// transform applies the transforms from index first on, then hands the
-// buffer to every output.
-func (p *Pipeline) transform(buf *measure.Buffer, first int) {
+// admit applies the transforms from index first on to the item's buffer
+// and appends the item to batch if some output has to write it.
+func (p *Pipeline) admit(batch []*item, it *item, first int) []*item {
 	for _, t := range p.b.transforms[first:] {
-		if err := t.t.Apply(buf); err != nil {
+		if err := t.t.Apply(it.buf); err != nil {
 			p.logger.Error(fmt.Sprintf("transform %s failed: %v", t.name, err))
 			p.recordErr(fmt.Errorf("transform %s: %w", t.name, err))
 		}
 	}
-	if len(buf.Points) == 0 {
+	if len(it.buf.Points) == 0 || len(p.b.outputs) == 0 {
+		p.done(it)
+		return batch
+	}
+	it.refs.Store(int32(len(p.b.outputs)))
+	return append(batch, it)
+}
+
+// send hands a batch to every output. The outputs share the slice, so it
+// is copied out of the caller's reusable one.
+func (p *Pipeline) send(batch []*item) {
+	if len(batch) == 0 {
 		return
 	}
+	shared := slices.Clone(batch)
 	for _, o := range p.b.outputs {
-		o.ch <- buf
+		o.ch <- shared
 	}
+}
+
+// written is called by each output once it is done with an item: the last
+// one gives its points back to the budget.
+func (p *Pipeline) written(it *item) {
+	if it.refs.Add(-1) == 0 {
+		p.done(it)
+	}
+}
+
+func (p *Pipeline) done(it *item) {
+	p.budget.release(it.n)
+	it.free()
 }
 
 func (p *Pipeline) runOutput(o *namedOutput) {
 	defer p.outWG.Done()
 	ctx := context.Background()
 	failed := false
-	for buf := range o.ch {
-		if failed {
-			continue // keep draining so the transforms never block
-		}
-		if err := o.out.Write(ctx, buf); err != nil {
-			p.logger.Error(fmt.Sprintf("output %s failed, its remaining points are lost: %v", o.name, err))
-			p.recordErr(fmt.Errorf("output %s: %w", o.name, err))
-			failed = true
+	for batch := range o.ch {
+		for _, it := range batch {
+			if !failed { // else keep draining so the transforms never block
+				if err := o.out.Write(ctx, it.buf); err != nil {
+					p.logger.Error(fmt.Sprintf("output %s failed, its remaining points are lost: %v", o.name, err))
+					p.recordErr(fmt.Errorf("output %s: %w", o.name, err))
+					failed = true
+				}
+			}
+			p.written(it)
 		}
 	}
 	if err := o.out.Close(); err != nil {
@@ -412,6 +468,7 @@ func (p *Pipeline) stop(ctx context.Context) error {
 		errs = append(errs, p.srcErrs...)
 	case <-ctx.Done():
 		close(p.abort)
+		p.budget.abort()
 		errs = append(errs, fmt.Errorf("shutdown timeout: some sources did not stop in time, their points are lost"))
 	}
 	p.stopMu.Lock()
@@ -438,4 +495,91 @@ func (p *Pipeline) stop(ctx context.Context) error {
 	errs = append(errs, p.errs...)
 	p.errMu.Unlock()
 	return errors.Join(errs...)
+}
+
+// MaxQueuedPoints bounds the points held between the sources and the end
+// of the outputs' writes, whatever the buffer sizes: Emit blocks while the
+// queued buffers hold more (a buffer larger than the bound is still
+// accepted when nothing else is queued). With source_channel_size, which
+// bounds the number of buffers, it keeps memory flat when a source is
+// faster than the outputs. Set it before Start.
+var MaxQueuedPoints = 1 << 16
+
+const (
+	// maxBatch is the most buffers handed to an output at once.
+	maxBatch = 64
+	// outputQueue is the capacity of an output's queue, in batches.
+	outputQueue = 8
+)
+
+// item is a buffer on its way through the pipeline.
+type item struct {
+	buf  *measure.Buffer
+	n    int          // points taken from the budget
+	refs atomic.Int32 // outputs that have not written it yet
+}
+
+var itemPool = sync.Pool{New: func() any { return new(item) }}
+
+func newItem(buf *measure.Buffer, n int) *item {
+	it := itemPool.Get().(*item)
+	it.buf, it.n = buf, n
+	return it
+}
+
+func (it *item) free() {
+	it.buf, it.n = nil, 0
+	itemPool.Put(it)
+}
+
+// pointBudget is a counting semaphore of queued points.
+type pointBudget struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	used    int
+	max     int
+	waiters int
+	aborted bool
+}
+
+func (b *pointBudget) init(max int) {
+	b.cond.L = &b.mu
+	b.max = max
+}
+
+// acquire waits until n points fit (or nothing is queued); false once the
+// shutdown was aborted.
+func (b *pointBudget) acquire(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for b.max > 0 && b.used > 0 && b.used+n > b.max && !b.aborted {
+		b.waiters++
+		b.cond.Wait()
+		b.waiters--
+	}
+	if b.aborted {
+		return false
+	}
+	b.used += n
+	return true
+}
+
+func (b *pointBudget) release(n int) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.used -= n
+	if b.waiters > 0 {
+		b.cond.Broadcast()
+	}
+	b.mu.Unlock()
+}
+
+// abort wakes and fails every waiting acquire.
+func (b *pointBudget) abort() {
+	b.mu.Lock()
+	b.aborted = true
+	b.cond.Broadcast()
+	b.mu.Unlock()
 }

@@ -210,3 +210,73 @@ func TestFinisherRunsAfterEverything(t *testing.T) {
 	require.Equal(t, 206.0, out.values[len(out.values)-1])
 	require.Len(t, out.values, 6)
 }
+
+// gateOutput blocks its writes until the gate opens.
+type gateOutput struct {
+	gate    chan struct{}
+	written chan int
+}
+
+func (o *gateOutput) Write(_ context.Context, b *measure.Buffer) error {
+	<-o.gate
+	o.written <- len(b.Points)
+	return nil
+}
+
+func (o *gateOutput) Close() error { return nil }
+
+// The points between the sources and the end of the writes are bounded
+// (MaxQueuedPoints), whatever the number of buffers the queue may hold;
+// an aborted shutdown releases a blocked Emit.
+func TestQueuedPointsBounded(t *testing.T) {
+	old := MaxQueuedPoints
+	MaxQueuedPoints = 100
+	defer func() { MaxQueuedPoints = old }()
+	b := NewBuilder(measure.NewRegistry(), 1000, nil)
+	out := &gateOutput{gate: make(chan struct{}), written: make(chan int, 100)}
+	require.NoError(t, b.AddOutput("gate", out))
+	p := b.Start(context.Background())
+	em := p.emitter("test")
+	points := func(n int) *measure.Buffer { return &measure.Buffer{Points: make([]measure.Point, n)} }
+	// A buffer larger than the bound passes when nothing is queued.
+	require.NoError(t, em.Emit(context.Background(), points(150)))
+	emitted := make(chan error, 1)
+	go func() { emitted <- em.Emit(context.Background(), points(10)) }()
+	select {
+	case err := <-emitted:
+		t.Fatalf("Emit returned (%v) while 150 points were queued", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(out.gate) // the output writes: the budget frees
+	require.NoError(t, <-emitted)
+	require.Equal(t, 150, <-out.written)
+	require.Equal(t, 10, <-out.written)
+	require.NoError(t, p.Stop(context.Background()))
+
+	// A blocked Emit fails once the shutdown times out.
+	b = NewBuilder(measure.NewRegistry(), 1000, nil)
+	out = &gateOutput{gate: make(chan struct{}), written: make(chan int, 100)}
+	require.NoError(t, b.AddOutput("gate", out))
+	blocked := make(chan error, 1)
+	require.NoError(t, b.AddSource("src", sourceFunc(func(ctx context.Context, em Emitter) error {
+		if err := em.Emit(ctx, points(100)); err != nil {
+			return err
+		}
+		err := em.Emit(ctx, points(1))
+		blocked <- err
+		return err
+	})))
+	p = b.Start(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	old2 := OutputGrace
+	OutputGrace = 10 * time.Millisecond
+	defer func() { OutputGrace = old2 }()
+	require.Error(t, p.Stop(ctx))
+	require.ErrorIs(t, <-blocked, ErrStopped)
+	close(out.gate)
+}
+
+type sourceFunc func(ctx context.Context, em Emitter) error
+
+func (f sourceFunc) Run(ctx context.Context, em Emitter) error { return f(ctx, em) }

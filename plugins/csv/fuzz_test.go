@@ -100,3 +100,43 @@ func modelRow(header []string, p measure.Point, metric, value string, late rune)
 	}
 	return append(row, strings.Join(pairs, string(late)))
 }
+
+// FuzzTimestampCell checks the timestamp cell against time.RFC3339Nano,
+// in sequences that hit and miss the per-second cache.
+func FuzzTimestampCell(f *testing.F) {
+	f.Add(int64(1741600800), int64(0), int64(20_000_000))
+	f.Add(int64(1741600800), int64(999_999_999), int64(1))
+	f.Add(int64(-62135596800), int64(5), int64(1_000_000_000))
+	f.Add(int64(253402300799), int64(1), int64(1_000_000_000)) // 9999-12-31T23:59:59 then year 10000
+	f.Add(int64(-62135596801), int64(0), int64(3))             // year 0
+	f.Fuzz(func(t *testing.T, sec, nsec, step int64) {
+		if sec < -1e13 || sec > 1e13 {
+			return
+		}
+		w := NewWriter(nil, measure.NewRegistry(), DefaultOptions())
+		ts := time.Unix(sec, nsec).In(time.FixedZone("", 3600))
+		for range 4 {
+			want := ts.UTC().AppendFormat(nil, time.RFC3339Nano)
+			if got := w.appendTimestamp(nil, ts); string(got) != string(want) {
+				t.Fatalf("appendTimestamp(%d.%09d) = %q, want %q", ts.Unix(), ts.Nanosecond(), got, want)
+			}
+			ts = ts.Add(time.Duration(step))
+		}
+	})
+}
+
+// FuzzNeedsQuotes checks the word-at-a-time scan against a byte loop.
+func FuzzNeedsQuotes(f *testing.F) {
+	f.Add([]byte("wattmetre1-port6"), uint8(0))
+	f.Add([]byte("abcdefgh;ijk"), uint8(0))
+	f.Add([]byte("abcdefgh\tijklmnopq|"), uint8(1))
+	f.Add([]byte("\x80\xff\x00\x01\"\r\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, cell []byte, sel uint8) {
+		d := fuzzDelimiters[int(sel)%len(fuzzDelimiters)]
+		w := NewWriter(nil, measure.NewRegistry(), Options{Delimiter: d.d, LateDelimiter: d.l})
+		want := bytes.ContainsAny(cell, "\"\r\n") || bytes.Contains(cell, w.delim)
+		if got := w.needsQuotes(cell); got != want {
+			t.Fatalf("needsQuotes(%q) with %q = %v, want %v", cell, d.d, got, want)
+		}
+	})
+}

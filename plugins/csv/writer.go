@@ -3,6 +3,7 @@ package csv
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"slices"
@@ -66,6 +67,15 @@ type Writer struct {
 	lateDelim  []byte // UTF-8 of opts.LateDelimiter
 	delimASCII bool   // the delimiter is one byte, tested through special
 	special    [256]bool
+	// Word-at-a-time tests of needsQuotes: the special bytes repeated.
+	specialWords [4]uint64
+	// The timestamp and value cells are checked for quoting only when the
+	// delimiter is one of the characters they can hold.
+	checkTS, checkValue bool
+
+	// The timestamp cell up to the seconds, for the second tsSec.
+	tsPrefix []byte
+	tsSec    int64
 
 	headerDone bool
 	header     []string       // attribute columns, in order
@@ -123,9 +133,27 @@ func NewWriter(w io.Writer, reg *measure.Registry, opts Options) *Writer {
 	if opts.Delimiter < utf8.RuneSelf {
 		wr.delimASCII = true
 		wr.special[opts.Delimiter] = true
+		for i, c := range []byte{'"', '\r', '\n', byte(opts.Delimiter)} {
+			wr.specialWords[i] = lsb * uint64(c)
+		}
 	}
+	wr.checkTS = !wr.delimASCII || strings.ContainsRune(tsChars, opts.Delimiter)
+	wr.checkValue = !wr.delimASCII || strings.ContainsRune(valueChars, opts.Delimiter)
 	return wr
 }
+
+// The characters of timestamp cells (RFC 3339 in UTC, and whatever
+// time.Time.AppendFormat writes for years outside 0-9999) and of value
+// cells (measure.Value.AppendText).
+const (
+	tsChars    = "0123456789-+:.TZ"
+	valueChars = "0123456789-.NaNinf"
+)
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
 
 // AssumeHeader tells the Writer that the destination already starts with a
 // header whose attribute columns (between consumer_id and __late_attributes)
@@ -254,13 +282,17 @@ func (w *Writer) appendRow(line, metric []byte, p *measure.Point) []byte {
 	line = append(line, d...)
 
 	start := len(line)
-	line = p.Timestamp.UTC().AppendFormat(line, time.RFC3339Nano)
-	line = w.quoteTail(line, start)
+	line = w.appendTimestamp(line, p.Timestamp)
+	if w.checkTS {
+		line = w.quoteTail(line, start)
+	}
 	line = append(line, d...)
 
 	start = len(line)
 	line = p.Value.AppendText(line)
-	line = w.quoteTail(line, start)
+	if w.checkValue {
+		line = w.quoteTail(line, start)
+	}
 	line = append(line, d...)
 
 	line = w.appendStringCell(line, p.Resource.Kind)
@@ -381,11 +413,56 @@ func (w *Writer) quoteTail(line []byte, start int) []byte {
 }
 
 func (w *Writer) needsQuotes(cell []byte) bool {
+	i := 0
+	if w.delimASCII {
+		// Eight bytes at a time: a byte of x equal to c is a zero byte of
+		// x^(c repeated), and (v-lsb) &^ v & msb is non-zero exactly when
+		// v has a zero byte.
+		sw := &w.specialWords
+		for ; i+8 <= len(cell); i += 8 {
+			x := binary.LittleEndian.Uint64(cell[i:])
+			a, b, c, e := x^sw[0], x^sw[1], x^sw[2], x^sw[3]
+			if ((a-lsb)&^a|(b-lsb)&^b|(c-lsb)&^c|(e-lsb)&^e)&msb != 0 {
+				return true
+			}
+		}
+	}
 	special := &w.special
-	for _, c := range cell {
+	for _, c := range cell[i:] {
 		if special[c] {
 			return true
 		}
 	}
 	return !w.delimASCII && bytes.Contains(cell, w.delim)
+}
+
+// appendTimestamp appends t in UTC the way time.RFC3339Nano formats it,
+// formatting the date and time of day once per second: rows come in time
+// order, many per second.
+func (w *Writer) appendTimestamp(line []byte, t time.Time) []byte {
+	sec := t.Unix()
+	if sec != w.tsSec || len(w.tsPrefix) == 0 {
+		u := time.Unix(sec, 0).UTC()
+		if y := u.Year(); y < 0 || y > 9999 {
+			w.tsPrefix = w.tsPrefix[:0]
+			return t.UTC().AppendFormat(line, time.RFC3339Nano)
+		}
+		w.tsPrefix = u.AppendFormat(w.tsPrefix[:0], "2006-01-02T15:04:05")
+		w.tsSec = sec
+	}
+	line = append(line, w.tsPrefix...)
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i > 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		line = append(line, frac[:n]...)
+	}
+	return append(line, 'Z')
 }
