@@ -169,3 +169,18 @@ func BenchmarkAppendFloat(b *testing.B) {
 		buf = AppendFloat(buf[:0], vals[i%len(vals)])
 	}
 }
+
+func TestPooledBuffer(t *testing.T) {
+	b := NewPooledBuffer(100)
+	require.Equal(t, 0, b.Len())
+	require.GreaterOrEqual(t, cap(b.Points), 100)
+	b.Push(Point{Value: Float(1)})
+	b.Release()
+	require.Equal(t, 0, b.Len(), "released: emptied for the next user")
+	// Other buffers are not pooled: Release leaves them alone.
+	own := &Buffer{Points: []Point{{Value: Float(2)}}}
+	own.Release()
+	require.Equal(t, 1, own.Len())
+	var nilBuf *Buffer
+	nilBuf.Release()
+}

@@ -98,3 +98,39 @@ func TestWaitIdle(t *testing.T) {
 		})
 	}
 }
+
+// TestPooledBuffersReleased: a pooled buffer goes back to its pool once
+// every output has written it (here emptied by Release), and outputs saw
+// its points.
+func TestPooledBuffersReleased(t *testing.T) {
+	b := NewBuilder(measure.NewRegistry(), 0, nil)
+	src := &emitOnce{}
+	require.NoError(t, b.AddSource("src", src))
+	outA, outB := &countOutput{}, &countOutput{}
+	require.NoError(t, b.AddOutput("a", outA))
+	require.NoError(t, b.AddOutput("b", outB))
+	p := b.Start(context.Background())
+	require.NoError(t, p.Stop(context.Background()))
+	require.Equal(t, 3, outA.n)
+	require.Equal(t, 3, outB.n)
+	require.Equal(t, 0, src.buf.Len(), "released after both outputs wrote it")
+}
+
+type emitOnce struct{ buf *measure.Buffer }
+
+func (e *emitOnce) Run(ctx context.Context, out Emitter) error {
+	<-ctx.Done()
+	e.buf = measure.NewPooledBuffer(3)
+	for range 3 {
+		e.buf.Push(measure.Point{Value: measure.Float(1)})
+	}
+	return out.Emit(ctx, e.buf)
+}
+
+type countOutput struct{ n int }
+
+func (c *countOutput) Write(_ context.Context, buf *measure.Buffer) error {
+	c.n += buf.Len()
+	return nil
+}
+func (c *countOutput) Close() error { return nil }

@@ -45,7 +45,8 @@ type Preflighter interface {
 	Preflight(ctx context.Context) error
 }
 
-// Transform changes buffers in place before they reach the outputs.
+// Transform changes buffers in place before they reach the outputs; it must
+// not keep a buffer once Apply returns (its memory is reused).
 type Transform interface {
 	Apply(buf *measure.Buffer) error
 }
@@ -60,7 +61,8 @@ type Finisher interface {
 }
 
 // Output writes buffers somewhere. Write is called from one goroutine per
-// output; buffers are shared between outputs and must not be modified.
+// output; buffers are shared between outputs and must not be modified, nor
+// kept once Write returns (their memory is reused: copy what must stay).
 type Output interface {
 	Write(ctx context.Context, buf *measure.Buffer) error
 	// Close flushes and releases the output; called once, after the last Write.
@@ -284,11 +286,13 @@ var ErrStopped = errors.New("pipeline stopped: points not accepted any more")
 
 func (e emitter) Emit(ctx context.Context, buf *measure.Buffer) error {
 	if buf == nil || len(buf.Points) == 0 {
+		buf.Release()
 		return nil // empty buffers never reach outputs (Alumet #156)
 	}
 	e.p.stopMu.RLock()
 	defer e.p.stopMu.RUnlock()
 	if e.p.closed {
+		buf.Release()
 		return fmt.Errorf("source %s: %w", e.name, ErrStopped)
 	}
 	// A cancelled ctx is not a reason to drop points: sources emit their last
@@ -397,6 +401,7 @@ func (p *Pipeline) written(it *item) {
 
 func (p *Pipeline) done(it *item) {
 	p.budget.release(it.n)
+	it.buf.Release() // a pooled buffer goes back to its pool: every output is done with it
 	it.free()
 }
 

@@ -176,8 +176,10 @@ func (s *Source) sessionOptions(ctx context.Context) kwollect.SessionOptions {
 	return kwollect.SessionOptions{
 		RowBudget:   s.cfg.RowBudget,
 		Concurrency: s.cfg.Concurrency,
-		Periods:     s.catalogFor(ctx).periods(s.cfg.Metrics),
-		EmptyGrace:  min(15*time.Second, s.cfg.FetchTimeout.D()),
+		// The sink copies what it needs of each row into a point.
+		ReuseBatches: true,
+		Periods:      s.catalogFor(ctx).periods(s.cfg.Metrics),
+		EmptyGrace:   min(15*time.Second, s.cfg.FetchTimeout.D()),
 		OnQuery: func(u string) {
 			s.log.Info("API request should be triggered with URL: " + u)
 		},
@@ -303,12 +305,13 @@ func (s *Source) fetchBuffer(ctx context.Context, from, to time.Time) (*measure.
 		return nil, err
 	}
 	buf := &measure.Buffer{}
+	conv := s.newConverter(0)
 	_, err = sess.Fetch(ctx, from, to, func(rows []kwollect.Row) error {
 		for i := range rows {
 			if rows[i].Null {
 				continue
 			}
-			p, err := s.point(&rows[i], 0)
+			p, err := conv.point(&rows[i])
 			if err != nil {
 				return err
 			}
@@ -494,15 +497,17 @@ func isPartial(err error) bool {
 // sink turns Kwollect rows into points and emits them batch by batch.
 // A run index (exec --repeat) tags every point with a run attribute.
 func (s *Source) sink(ctx context.Context, out pipeline.Emitter, run int) func([]kwollect.Row) error {
+	conv := s.newConverter(run)
 	return func(rows []kwollect.Row) error {
-		buf := &measure.Buffer{Points: make([]measure.Point, 0, len(rows))}
+		buf := measure.NewPooledBuffer(len(rows)) // recycled by the pipeline once written
 		for i := range rows {
 			r := &rows[i]
 			if r.Null {
 				continue
 			}
-			p, err := s.point(r, run)
+			p, err := conv.point(r)
 			if err != nil {
+				buf.Release()
 				return err
 			}
 			buf.Push(p)
@@ -511,16 +516,81 @@ func (s *Source) sink(ctx context.Context, out pipeline.Emitter, run int) func([
 	}
 }
 
-func (s *Source) point(r *kwollect.Row, run int) (measure.Point, error) {
+// converter turns rows into points. What a point shares with the other
+// points of its series (metric id, consumer, attributes) is built once per
+// series: the points of a series share one attribute slice (its capacity
+// is its length, so an append copies; like every buffer, points are
+// read-only once emitted). This keeps the hot path to one lookup and no
+// allocation per row.
+type converter struct {
+	s        *Source
+	run      int
+	byDevice map[string][]int // device id → indexes in series
+	series   []seriesTemplate
+}
+
+// seriesTemplate is what the points of one (device, metric, origin,
+// labels) series have in common.
+type seriesTemplate struct {
+	device, metric string
+	orig           []string
+	labels         []kwollect.Label
+	id             measure.MetricID
+	consumer       measure.Consumer
+	attrs          []measure.Attribute
+}
+
+func (s *Source) newConverter(run int) *converter {
+	return &converter{s: s, run: run, byDevice: map[string][]int{}}
+}
+
+func (t *seriesTemplate) matches(r *kwollect.Row) bool {
+	return t.metric == r.MetricID && slices.Equal(t.orig, r.DeviceOrig) && slices.Equal(t.labels, r.Labels)
+}
+
+func (c *converter) point(r *kwollect.Row) (measure.Point, error) {
+	var t *seriesTemplate
+	idx := c.byDevice[r.DeviceID]
+	for _, i := range idx {
+		if c.series[i].matches(r) {
+			t = &c.series[i]
+			break
+		}
+	}
+	if t == nil {
+		nt, err := c.s.template(r, c.run)
+		if err != nil {
+			return measure.Point{}, err
+		}
+		c.series = append(c.series, nt)
+		c.byDevice[r.DeviceID] = append(idx, len(c.series)-1)
+		t = &c.series[len(c.series)-1]
+	}
+	return measure.Point{
+		Metric:     t.id,
+		Timestamp:  r.Timestamp.UTC(),
+		Value:      measure.Float(r.Value),
+		Resource:   measure.Resource{Kind: "device_id", ID: r.DeviceID},
+		Consumer:   t.consumer,
+		Attributes: t.attrs,
+	}, nil
+}
+
+// template builds what the points of r's series share.
+func (s *Source) template(r *kwollect.Row, run int) (seriesTemplate, error) {
 	id, err := s.metric(r.MetricID)
 	if err != nil {
-		return measure.Point{}, err
+		return seriesTemplate{}, err
 	}
 	consumer := measure.Consumer{Kind: measure.KindLocalMachine}
 	if len(r.DeviceOrig) > 0 {
 		consumer = measure.Consumer{Kind: "device_origin", ID: strings.Join(r.DeviceOrig, ",")}
 	}
-	attrs := make([]measure.Attribute, 0, 2+len(r.Labels))
+	n := 1 + len(r.Labels)
+	if run > 0 {
+		n++
+	}
+	attrs := make([]measure.Attribute, 0, n)
 	attrs = append(attrs, measure.Attribute{Key: "metric_id", Value: measure.String(r.MetricID)})
 	for _, l := range r.Labels {
 		attrs = append(attrs, measure.Attribute{Key: l.Key, Value: measure.String(l.Value)})
@@ -528,13 +598,10 @@ func (s *Source) point(r *kwollect.Row, run int) (measure.Point, error) {
 	if run > 0 {
 		attrs = append(attrs, measure.Attribute{Key: "run", Value: measure.AttrValue{Type: measure.AttrU64, U64: uint64(run)}})
 	}
-	return measure.Point{
-		Metric:     id,
-		Timestamp:  r.Timestamp.UTC(),
-		Value:      measure.Float(r.Value),
-		Resource:   measure.Resource{Kind: "device_id", ID: r.DeviceID},
-		Consumer:   consumer,
-		Attributes: attrs,
+	return seriesTemplate{
+		device: r.DeviceID, metric: r.MetricID,
+		orig: slices.Clone(r.DeviceOrig), labels: slices.Clone(r.Labels),
+		id: id, consumer: consumer, attrs: attrs,
 	}, nil
 }
 
