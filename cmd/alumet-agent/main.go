@@ -3,11 +3,31 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/alumet-go/alumet-agent/internal/cli"
 )
 
 func main() {
+	// ALUMET_CPUPROFILE=file writes a pprof CPU profile of the whole run
+	// (for `go tool pprof`): how the performance numbers of the README are
+	// explained.
+	if path := os.Getenv("ALUMET_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ALUMET_CPUPROFILE: %v\n", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "ALUMET_CPUPROFILE: %v\n", err)
+			os.Exit(1)
+		}
+		code := cli.Main(os.Args[1:], os.Stdout, os.Stderr)
+		pprof.StopCPUProfile()
+		f.Close()
+		os.Exit(code)
+	}
 	os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
 }
