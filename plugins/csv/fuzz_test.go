@@ -140,3 +140,72 @@ func FuzzNeedsQuotes(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTailCache: the row tails cached per series give the bytes a fresh
+// writer gives row by row, whatever the mix of series: the same resource
+// with other consumers or attributes, attribute values of every type, a
+// U64 list refilled in place between buffers.
+func FuzzTailCache(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, uint8(0))
+	f.Add([]byte{0, 0, 0, 7, 7, 7, 3, 3}, uint8(1))
+	f.Fuzz(func(t *testing.T, picks []byte, sel uint8) {
+		if len(picks) > 64 {
+			picks = picks[:64]
+		}
+		ds := fuzzDelimiters[int(sel)%len(fuzzDelimiters)]
+		opts := Options{Delimiter: ds.d, LateDelimiter: ds.l}
+		reg := measure.NewRegistry()
+		id := register(t, reg, "m", measure.Plain(measure.Watt), measure.F64)
+		list := []uint64{1, 2}
+		values := []measure.AttrValue{
+			measure.String("a"), measure.String("a;b"), {Type: measure.AttrU64, U64: 1}, {Type: measure.AttrU64, U64: 2},
+			{Type: measure.AttrF64, F64: 0.5}, {Type: measure.AttrBool, Bool: true}, {Type: measure.AttrU64List, List: list},
+		}
+		ts := time.Date(2025, 7, 22, 11, 5, 26, 0, time.UTC)
+		point := func(b byte) measure.Point {
+			attrs := []measure.Attribute{str("metric_id", "m")}
+			if b&1 != 0 {
+				attrs = append(attrs, measure.Attribute{Key: "run", Value: values[int(b>>1)%len(values)]})
+			}
+			if b&16 != 0 {
+				attrs = append(attrs, measure.Attribute{Key: "late", Value: values[int(b>>4)%len(values)]})
+			}
+			return measure.Point{Metric: id, Timestamp: ts, Value: measure.Float(float64(b)),
+				Resource:   measure.Resource{Kind: "device_id", ID: []string{"taurus-1", "taurus-2", "a;b"}[int(b)%3]},
+				Consumer:   measure.Consumer{Kind: "device_origin", ID: []string{"p1", "p2"}[int(b>>2)%2]},
+				Attributes: attrs}
+		}
+		// The first point fixes the columns (metric_id, and run when it has it).
+		var bufs []*measure.Buffer
+		var all []measure.Point
+		for i, b := range picks {
+			if i == len(picks)/2 {
+				list[0]++ // refilled between buffers
+			}
+			p := point(b)
+			p.Attributes = slices.Clone(p.Attributes)
+			for j := range p.Attributes {
+				if p.Attributes[j].Value.List != nil {
+					p.Attributes[j].Value.List = slices.Clone(list)
+				}
+			}
+			all = append(all, p)
+			bufs = append(bufs, &measure.Buffer{Points: []measure.Point{p}})
+		}
+		if len(all) == 0 {
+			return
+		}
+		cached := writeAll(t, reg, opts, bufs...)
+		// The reference: a writer that formats every tail.
+		var want bytes.Buffer
+		ref := NewWriter(&want, reg, opts)
+		ref.noTailCache = true
+		for _, b := range bufs {
+			require.NoError(t, ref.WriteBuffer(b))
+		}
+		require.NoError(t, ref.Flush())
+		if diff := cmp.Diff(want.String(), string(cached)); diff != "" {
+			t.Fatalf("cached tails differ:\n%s", diff)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -82,6 +83,12 @@ type Writer struct {
 	colIndex   map[string]int // attribute key → column (reserved keys excluded)
 
 	metrics []metricCell // cache by MetricID
+
+	// tails caches the end of a row (from resource_kind to the newline) of
+	// recent series: the points of a series share it, and copying it is
+	// cheaper than formatting and quote-checking its cells on every row.
+	tails       [tailSlots]rowTail
+	noTailCache bool // tests: the reference output, every tail formatted
 
 	// Scratch space reused from row to row.
 	cols    []int // attribute index per column, -1 for none
@@ -170,11 +177,56 @@ func (w *Writer) HeaderWritten() bool { return w.headerDone }
 // Header returns the attribute columns of the header, nil before it is decided.
 func (w *Writer) Header() []string { return slices.Clone(w.header) }
 
+// tailSlots is the size of the direct-mapped cache of row tails.
+const tailSlots = 64
+
+// rowTail is a cached row tail and the fields it was made from.
+type rowTail struct {
+	resource measure.Resource
+	consumer measure.Consumer
+	attrs    []measure.Attribute
+	bytes    []byte
+	valid    bool
+}
+
+// matches reports whether p's row ends with t's bytes: the same resource,
+// consumer and attributes (compared by value: a buffer may be refilled).
+func (t *rowTail) matches(p *measure.Point) bool {
+	if !t.valid || t.resource != p.Resource || t.consumer != p.Consumer || len(t.attrs) != len(p.Attributes) {
+		return false
+	}
+	for i := range t.attrs {
+		a, b := &t.attrs[i], &p.Attributes[i]
+		if a.Key != b.Key || a.Value.Type != b.Value.Type || a.Value.Str != b.Value.Str || a.Value.U64 != b.Value.U64 ||
+			a.Value.Bool != b.Value.Bool || !sameFloat(a.Value.F64, b.Value.F64) || !slices.Equal(a.Value.List, b.Value.List) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameFloat: bitwise, so that NaN matches NaN and 0 does not match -0.
+func sameFloat(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
+
+// tailSlot picks the cache slot of a resource id: its length and last
+// bytes (node names differ at the end: taurus-1, taurus-2…).
+func tailSlot(id string) int {
+	h := len(id) * 7
+	if n := len(id); n > 0 {
+		h += int(id[n-1]) * 31
+		if n > 1 {
+			h += int(id[n-2]) * 131
+		}
+	}
+	return h & (tailSlots - 1)
+}
+
 func (w *Writer) setHeader(keys []string) {
 	w.headerDone = true
 	w.header = keys
 	w.cols = make([]int, len(keys))
 	w.colIndex = make(map[string]int, len(keys))
+	w.tails = [tailSlots]rowTail{} // the columns changed: so do the tails
 	for i, k := range keys {
 		if reservedKey(k) {
 			continue
@@ -295,6 +347,31 @@ func (w *Writer) appendRow(line, metric []byte, p *measure.Point) []byte {
 	}
 	line = append(line, d...)
 
+	if w.noTailCache {
+		return w.appendTail(line, p)
+	}
+	t := &w.tails[tailSlot(p.Resource.ID)]
+	if t.matches(p) {
+		return append(line, t.bytes...)
+	}
+	start = len(line)
+	line = w.appendTail(line, p)
+	t.resource, t.consumer, t.valid = p.Resource, p.Consumer, true
+	t.attrs = append(t.attrs[:0], p.Attributes...)
+	for i := range t.attrs {
+		if l := t.attrs[i].Value.List; l != nil {
+			t.attrs[i].Value.List = slices.Clone(l) // the caller may refill its list
+		}
+	}
+	t.bytes = append(t.bytes[:0], line[start:]...)
+	return line
+}
+
+// appendTail appends the end of p's row: resource, consumer, attribute
+// columns, late cell, newline.
+func (w *Writer) appendTail(line []byte, p *measure.Point) []byte {
+	d := w.delim
+	start := 0
 	line = w.appendStringCell(line, p.Resource.Kind)
 	line = append(line, d...)
 	line = w.appendStringCell(line, p.Resource.ID)
