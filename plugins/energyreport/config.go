@@ -35,11 +35,19 @@ type Config struct {
 	Table bool `toml:"table"`
 }
 
-// DefaultConfig returns the defaults: no summary file, no baseline, every
-// power metric, the table on stderr.
+// DefaultConfig returns the defaults: the summary in alumet-energy.json,
+// the plot in alumet-power.png, no baseline, every power metric, the table
+// on stderr.
 func DefaultConfig() *Config {
-	return &Config{Baseline: "none", Metrics: MetricList{}, Table: true}
+	return &Config{SummaryFile: DefaultSummaryFile, PlotFile: DefaultPlotFile, Baseline: "none", Metrics: MetricList{}, Table: true}
 }
+
+// The default files, next to the CSV's alumet-output.csv: the evidence of
+// a measurement without any setting.
+const (
+	DefaultSummaryFile = "alumet-energy.json"
+	DefaultPlotFile    = "alumet-power.png"
+)
 
 // SampleConfig is the commented default section (sample.toml).
 //

@@ -93,12 +93,13 @@ summary_file = "energy.json"
 baseline = "95.5 W"
 metrics = ["wattmetre_power_watt", "bmc_node_power_watt"]
 table = false
+plot_file = ""
 `, want: &Config{SummaryFile: "energy.json", Baseline: "95.5 W", Metrics: MetricList{"wattmetre_power_watt", "bmc_node_power_watt"}, Table: false}},
 		{name: "metrics as a string", toml: "[plugins.energy-report]\nmetrics = \"wattmetre_power_watt, bmc_node_power_watt\"\n",
-			want: &Config{Baseline: "none", Metrics: MetricList{"wattmetre_power_watt", "bmc_node_power_watt"}, Table: true}},
-		{name: "baseline 95W", toml: "[plugins.energy-report]\nbaseline = \"95W\"\n", want: &Config{Baseline: "95W", Metrics: MetricList{}, Table: true}},
+			want: &Config{SummaryFile: DefaultSummaryFile, PlotFile: DefaultPlotFile, Baseline: "none", Metrics: MetricList{"wattmetre_power_watt", "bmc_node_power_watt"}, Table: true}},
+		{name: "baseline 95W", toml: "[plugins.energy-report]\nbaseline = \"95W\"\n", want: &Config{SummaryFile: DefaultSummaryFile, PlotFile: DefaultPlotFile, Baseline: "95W", Metrics: MetricList{}, Table: true}},
 		{name: "before:D", toml: "[plugins.energy-report]\nbaseline = \"before:30s\"\nplot_file = \"power.svg\"\n",
-			want: &Config{Baseline: "before:30s", PlotFile: "power.svg", Metrics: MetricList{}, Table: true}},
+			want: &Config{SummaryFile: DefaultSummaryFile, Baseline: "before:30s", PlotFile: "power.svg", Metrics: MetricList{}, Table: true}},
 		{name: "before:D too short", toml: "[plugins.energy-report]\nsummary_file = \"e.json\"\nbaseline = \"before:0s\"\n",
 			wantErr: []string{"alumet-config.toml:3", "baseline", "at least 1s"}},
 		{name: "plot_file not png or svg", toml: "[plugins.energy-report]\nplot_file = \"power.jpg\"\n",

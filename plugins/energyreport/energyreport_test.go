@@ -234,7 +234,7 @@ func TestReportThroughPipeline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			cfg := DefaultConfig()
+			cfg := quietConfig()
 			cfg.Baseline = tt.baseline
 			cfg.SummaryFile = filepath.Join(dir, "energy.json")
 			samples := append(append(ramp("b"), constant100("a")...),
@@ -333,7 +333,7 @@ func TestReportNoWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := DefaultConfig()
+			cfg := quietConfig()
 			cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")
 			r := runPipeline(t, cfg, t0, constant100("a"), tt.events...)
 			require.NoError(t, r.stopEr)
@@ -350,7 +350,7 @@ func TestReportNoWindow(t *testing.T) {
 
 // In run mode the only event is the end: the window starts at the agent's start.
 func TestReportRunModeStartsAtAgentStart(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := quietConfig()
 	r := runPipeline(t, cfg, at(0.3), constant100("a"), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: at(10.7)})
 	require.NoError(t, r.stopEr)
 	_, en, _, _ := split(t, r)
@@ -361,7 +361,7 @@ func TestReportRunModeStartsAtAgentStart(t *testing.T) {
 
 func TestReportSeriesWithoutSamplesInWindow(t *testing.T) {
 	dir := t.TempDir()
-	cfg := DefaultConfig()
+	cfg := quietConfig()
 	cfg.SummaryFile = filepath.Join(dir, "energy.json")
 	cfg.Baseline = "50W"
 	samples := constant100("a")
@@ -400,7 +400,7 @@ func TestReportSeriesWithoutSamplesInWindow(t *testing.T) {
 }
 
 func TestReportGapsAndMethods(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := quietConfig()
 	cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")
 	cfg.Table = false
 	var samples []sample
@@ -431,7 +431,7 @@ func TestReportGapsAndMethods(t *testing.T) {
 }
 
 func TestReportMetricsOption(t *testing.T) {
-	cfg := DefaultConfig()
+	cfg := quietConfig()
 	cfg.Metrics = MetricList{"bmc_node_power_watt", "bmc_cpu_temp_celsius", "pdu_outlet_power_watt"}
 	samples := append(constant100("a"), sample{"a", "bmc_node_power_watt", 0, 90}, sample{"a", "bmc_node_power_watt", 20, 90},
 		sample{"a", "bmc_cpu_temp_celsius", 1, 45})
@@ -451,7 +451,7 @@ func TestReportSiteAttributeAndOtherResources(t *testing.T) {
 	reg := measure.NewRegistry()
 	ids := registerMetrics(t, reg)
 	var tbl lockedBuffer
-	r, err := newReport(DefaultConfig(), reg, nil, &tbl, t0)
+	r, err := newReport(quietConfig(), reg, nil, &tbl, t0)
 	require.NoError(t, err)
 	var buf measure.Buffer
 	for k := range 3 {
@@ -482,7 +482,7 @@ func TestStartThroughFactory(t *testing.T) {
 	require.Equal(t, "plugin_energy_report", f.LogTarget)
 	b := pipeline.NewBuilder(measure.NewRegistry(), 4, nil)
 	env := plugin.Env{Pipeline: b, Logger: slog.New(slog.DiscardHandler), Mode: plugin.ModeExec, StartTime: t0}
-	cfg := DefaultConfig()
+	cfg := quietConfig()
 	cfg.SummaryFile = filepath.Join(t.TempDir(), "missing-dir", "e.json")
 	require.ErrorContains(t, f.Start(context.Background(), cfg, env), "summary_file")
 	cfg.SummaryFile = t.TempDir()

@@ -169,7 +169,7 @@ type repeatFile struct {
 // its run.
 func TestRepeatRunsPhasesAndStats(t *testing.T) {
 	dir := t.TempDir()
-	cfg := DefaultConfig()
+	cfg := quietConfig()
 	cfg.SummaryFile = filepath.Join(dir, "energy.json")
 	cfg.PlotFile = filepath.Join(dir, "power.svg")
 	f := &runFeeder{nodes: []string{"a", "b"}, watts: func(node string, run int, _ float64) float64 {
@@ -270,7 +270,7 @@ func keys(m map[string]any) []string {
 // warning.
 func TestHistoryBaseline(t *testing.T) {
 	dir := t.TempDir()
-	cfg := DefaultConfig()
+	cfg := quietConfig()
 	cfg.SummaryFile = filepath.Join(dir, "energy.json")
 	cfg.Baseline = "before:30s"
 	f := &runFeeder{
@@ -409,7 +409,7 @@ func TestWaitIdle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var logBuf lockedBuffer
-			cfg := DefaultConfig()
+			cfg := quietConfig()
 			cfg.Baseline = tt.baseline
 			r, err := newReport(cfg, reg, slog.New(slog.NewTextHandler(&logBuf, nil)), nil, t0)
 			require.NoError(t, err)
@@ -425,7 +425,7 @@ func TestWaitIdle(t *testing.T) {
 		})
 	}
 	// A cancelled context ends the wait.
-	cfg := DefaultConfig()
+	cfg := quietConfig()
 	cfg.Baseline = "100W"
 	r, err := newReport(cfg, reg, nil, nil, t0)
 	require.NoError(t, err)
@@ -438,4 +438,12 @@ func TestWaitIdle(t *testing.T) {
 
 func resultOf(e float64) energy.Result {
 	return energy.Result{Energy: energy.Joules(e), Duration: 10 * time.Second, Samples: 10}
+}
+
+// quietConfig is the default config writing no file (the defaults write
+// alumet-energy.json and alumet-power.png in the working directory).
+func quietConfig() *Config {
+	c := DefaultConfig()
+	c.SummaryFile, c.PlotFile = "", ""
+	return c
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"image/png"
 	"maps"
 	"math"
 	"os"
@@ -174,6 +175,15 @@ func TestEnergyReportExec(t *testing.T) {
 	require.Equal(t, []string{"device_id", "taurus-7", "device_origin"}, row[3:6])
 	require.Equal(t, "wattmetre_power_watt_energy", row[7])
 	require.Equal(t, "", row[8])
+
+	// The plot, at its default path.
+	f, err := os.Open(filepath.Join(dir, "alumet-power.png"))
+	require.NoError(t, err, "the default plot_file")
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	require.NoError(t, err)
+	require.Equal(t, [2]int{1600, 900}, [2]int{cfg.Width, cfg.Height})
+	require.Contains(t, res.stderr, "Power plot written to alumet-power.png")
 }
 
 // TestEnergyReportBaselineAndExitCode: a constant baseline gives the dynamic
