@@ -142,6 +142,7 @@ type Builder struct {
 	startedAt   time.Time
 	elementName map[string]bool
 	history     *History
+	directory   *Directory
 }
 
 // NewBuilder returns a builder whose source queue holds queueSize buffers.
@@ -152,7 +153,7 @@ func NewBuilder(reg *measure.Registry, queueSize int, logger *slog.Logger) *Buil
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Builder{registry: reg, queueSize: queueSize, logger: logger, startedAt: time.Now(), elementName: map[string]bool{}, history: &History{}}
+	return &Builder{registry: reg, queueSize: queueSize, logger: logger, startedAt: time.Now(), elementName: map[string]bool{}, history: &History{}, directory: &Directory{}}
 }
 
 // Registry is the metric registry plugins register their metrics in.
@@ -161,6 +162,9 @@ func (b *Builder) Registry() *measure.Registry { return b.registry }
 // History is the side channel between the elements that need data from
 // before the measured window and the sources that can fetch it.
 func (b *Builder) History() *History { return b.history }
+
+// Directory is what the sources know about the measured nodes (their site).
+func (b *Builder) Directory() *Directory { return b.directory }
 
 func (b *Builder) claim(kind, name string) error {
 	key := kind + "/" + name

@@ -72,6 +72,7 @@ func start(_ context.Context, c plugin.Config, env plugin.Env) error {
 // asks the sources for the history its baseline needs.
 func install(b *pipeline.Builder, r *report) error {
 	r.history = b.History()
+	r.directory = b.Directory()
 	if r.base.Kind == HistoryBaseline {
 		r.history.Want(r.base.Before)
 		r.history.Subscribe(r.addHistory)
@@ -133,6 +134,8 @@ type report struct {
 	log     *slog.Logger
 	out     io.Writer // the table's destination (stderr)
 	history *pipeline.History
+	// directory gives the site of a node whose points carry none.
+	directory *pipeline.Directory
 
 	mu         sync.Mutex
 	wins       map[int]*window // by run index
@@ -168,6 +171,7 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 	r := &report{
 		cfg: cfg, base: base, reg: reg, log: log, out: out,
 		history:    &pipeline.History{},
+		directory:  &pipeline.Directory{},
 		wins:       map[int]*window{},
 		agentStart: wall(agentStart),
 		hist:       map[nodeMetric][]rawSample{},

@@ -447,3 +447,26 @@ func quietConfig() *Config {
 	c.SummaryFile, c.PlotFile = "", ""
 	return c
 }
+
+// TestSiteFromDirectory: a node's site comes from the pipeline's directory
+// (what kwollect-input knows) when its points carry none.
+func TestSiteFromDirectory(t *testing.T) {
+	reg := measure.NewRegistry()
+	ids := registerMetrics(t, reg)
+	b := pipeline.NewBuilder(reg, 4, nil)
+	b.Directory().SetSite("a.nancy.grid5000.fr", "nancy")
+	r, err := newReport(quietConfig(), reg, nil, nil, t0)
+	require.NoError(t, err)
+	require.NoError(t, install(b, r))
+	r.add(&measure.Buffer{Points: []measure.Point{
+		{Metric: ids[watt], Timestamp: at(0), Value: measure.Float(100), Resource: measure.Resource{Kind: "device_id", ID: "a"}},
+		{Metric: ids[watt], Timestamp: at(0), Value: measure.Float(100), Resource: measure.Resource{Kind: "device_id", ID: "b"}},
+	}})
+	rr := &runReport{win: window{start: at(0), end: at(1)}}
+	ra, err := r.integrateRow(r.series[seriesKey{"a", watt, 0}], rr, nil)
+	require.NoError(t, err)
+	require.Equal(t, "nancy", ra.site)
+	rb, err := r.integrateRow(r.series[seriesKey{"b", watt, 0}], rr, nil)
+	require.NoError(t, err)
+	require.Equal(t, "", rb.site, "unknown")
+}

@@ -306,6 +306,9 @@ func (r *report) integrateRow(s *series, rr *runReport, baselines map[nodeMetric
 	w := rr.win
 	k := s.key
 	rw := row{key: k, site: s.site, resource: s.resource, consumer: s.consumer, method: noDataMethod, baseline: math.NaN()}
+	if rw.site == "" && s.resource.Kind == "device_id" {
+		rw.site = r.directory.Site(k.node)
+	}
 	if b, ok := baselines[k.nodeMetric()]; ok {
 		rw.baseline = b
 	}

@@ -102,6 +102,13 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 		history:    env.Pipeline.History(),
 	}
 	src.history.ProvideRecent(src.recent)
+	dir := env.Pipeline.Directory()
+	for _, n := range tg.Nodes {
+		dir.SetSite(n.Node, n.Site)
+	}
+	if len(tg.Nodes) == 0 && tg.JobSite != "" {
+		dir.SetDefaultSite(tg.JobSite)
+	}
 	for _, m := range cfg.Metrics {
 		if _, err := src.metric(m); err != nil {
 			return nil, err

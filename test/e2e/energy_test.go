@@ -127,7 +127,7 @@ func TestEnergyReportExec(t *testing.T) {
 
 	// The table on stderr.
 	require.Regexp(t, `(?m)^node\s+site\s+metric\s+samples\s+coverage %\s+duration s\s+mean W\s+peak W\s+energy J\s+dynamic J$`, res.stderr)
-	require.Regexp(t, `(?m)^taurus-7\s+-\s+wattmetre_power_watt\s+\d+\s+100\.0\s+\d+\.\d{3}\s+\d+\.\d\d\s+\d+\.\d\d\s+\d+\.\d\d\s+-$`, res.stderr)
+	require.Regexp(t, `(?m)^taurus-7\s+lyon\s+wattmetre_power_watt\s+\d+\s+100\.0\s+\d+\.\d{3}\s+\d+\.\d\d\s+\d+\.\d\d\s+\d+\.\d\d\s+-$`, res.stderr)
 	require.Regexp(t, `(?m)^total\s+-\s+wattmetre_power_watt\s+`, res.stderr)
 	require.Contains(t, res.stderr, "method (wattmetre_power_watt): step integration of 1 s averages")
 	require.Contains(t, res.stderr, "INFO  plugin_energy_report] Energy summary written to energy.json")
@@ -145,7 +145,8 @@ func TestEnergyReportExec(t *testing.T) {
 	require.Len(t, s.Series, 1)
 	sr := s.Series[0]
 	require.Equal(t, "taurus-7", sr.Node)
-	require.Nil(t, sr.Site)
+	require.NotNil(t, sr.Site)
+	require.Equal(t, "lyon", *sr.Site, "the site kwollect-input knows the node on")
 	require.Equal(t, "wattmetre_power_watt", sr.Metric)
 	require.Equal(t, 1.0, sr.Coverage, "Kwollect's tail was completed")
 	require.Empty(t, sr.Gaps)
