@@ -47,6 +47,19 @@ type wireMetric struct {
 
 const maxCatalogBody = 32 << 20
 
+// ClusterOf is the cluster of a Grid'5000 node: its name up to the last
+// '-' ("taurus-7" → "taurus", "gros-uva-3" → "gros-uva"), the FQDN cut at
+// its first '.'.
+func ClusterOf(node string) string {
+	if i := strings.IndexByte(node, '.'); i >= 0 {
+		node = node[:i]
+	}
+	if i := strings.LastIndexByte(node, '-'); i > 0 {
+		return node[:i]
+	}
+	return node
+}
+
 // ClusterMetrics returns the metric catalogue of a cluster: the .metrics
 // field of GET {base}/sites/{site}/clusters/{cluster}. An unknown site or
 // cluster gives a *GatewayError (the reference API answers 404 in plain

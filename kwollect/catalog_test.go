@@ -85,3 +85,9 @@ func TestMsDuration(t *testing.T) {
 	require.Zero(t, msDuration(-5))
 	require.Zero(t, msDuration(1e30))
 }
+
+func TestClusterOf(t *testing.T) {
+	for node, want := range map[string]string{"taurus-7": "taurus", "gros-uva-3": "gros-uva", "taurus-7.lyon.grid5000.fr": "taurus", "nodash": "nodash", "-1": "-1", "": ""} {
+		require.Equal(t, want, ClusterOf(node), node)
+	}
+}

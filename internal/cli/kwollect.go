@@ -52,10 +52,7 @@ func (g *globals) kwollectCmd() *cobra.Command {
 			if err != nil {
 				return usageError{fmt.Errorf("--api-url: %w", err)}
 			}
-			cluster := node
-			if i := strings.LastIndexByte(node, '-'); i > 0 {
-				cluster = node[:i]
-			}
+			cluster := kwollect.ClusterOf(node)
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
 			ms, err := client.ClusterMetrics(ctx, site, cluster)

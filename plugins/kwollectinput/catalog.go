@@ -15,14 +15,6 @@ type catalog struct {
 	byCluster map[string][]kwollect.MetricInfo // nil entry: the catalogue could not be read
 }
 
-// clusterOf returns the cluster of a node name: taurus-7 → taurus.
-func clusterOf(node string) string {
-	if i := strings.LastIndexByte(node, '-'); i > 0 {
-		return node[:i]
-	}
-	return node
-}
-
 // catalogFor reads the catalogues once. Failing to read one is not fatal:
 // it only gives less precise chunk sizes and hints.
 func (s *Source) catalogFor(ctx context.Context) *catalog {
@@ -31,7 +23,7 @@ func (s *Source) catalogFor(ctx context.Context) *catalog {
 		type key struct{ site, cluster string }
 		seen := map[key]bool{}
 		for _, t := range s.targets.Nodes {
-			k := key{t.Site, clusterOf(t.Node)}
+			k := key{t.Site, kwollect.ClusterOf(t.Node)}
 			if seen[k] {
 				continue
 			}
@@ -107,12 +99,12 @@ func (c *catalog) periods(metrics []string) map[string]time.Duration {
 // noDataHint says why a node may have no data for a metric.
 func (c *catalog) noDataHint(node, metric string) string {
 	if c != nil {
-		ms, known := c.byCluster[clusterOf(node)]
+		ms, known := c.byCluster[kwollect.ClusterOf(node)]
 		if known && ms != nil {
 			info, ok := find(ms, metric)
 			switch {
 			case !ok:
-				return fmt.Sprintf("cluster %s has no such metric (check the name)", clusterOf(node))
+				return fmt.Sprintf("cluster %s has no such metric (check the name)", kwollect.ClusterOf(node))
 			case !info.AppliesTo(node):
 				return fmt.Sprintf("this node has no such meter (only %s have it)", strings.Join(info.OnlyFor, ", "))
 			case info.Period == 0:
