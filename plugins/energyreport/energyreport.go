@@ -148,6 +148,7 @@ type report struct {
 	wanted   map[string]bool // the configured metrics, nil for every power metric
 	seenName map[string]bool
 	series   map[seriesKey]*series
+	held     int // samples kept, over every series
 	finished bool
 }
 

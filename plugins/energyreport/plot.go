@@ -39,10 +39,12 @@ func (r *report) plot(runs []runReport, baselines map[nodeMetric]float64) error 
 			l = &powerplot.Line{Node: k.node, Metric: k.metric}
 			lines[k] = l
 		}
-		for _, x := range s.samples {
+		l.Times = slices.Grow(l.Times, s.samples.n)
+		l.Watts = slices.Grow(l.Watts, s.samples.n)
+		s.samples.all(func(x rawSample) {
 			l.Times = append(l.Times, x.t)
 			l.Watts = append(l.Watts, x.w)
-		}
+		})
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(lines), func(a, b nodeMetric) int {
 		return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.metric, b.metric))

@@ -470,3 +470,19 @@ func TestSiteFromDirectory(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "", rb.site, "unknown")
 }
+
+func TestSampleStore(t *testing.T) {
+	var st sampleStore
+	n := 2*sampleBlock + 3
+	for i := range n {
+		st.push(rawSample{t: int64(i), w: float64(i)})
+	}
+	require.Equal(t, n, st.n)
+	require.Len(t, st.blocks, 3)
+	i := 0
+	st.all(func(x rawSample) {
+		require.Equal(t, int64(i), x.t)
+		i++
+	})
+	require.Equal(t, n, i)
+}

@@ -37,8 +37,39 @@ type series struct {
 	resource measure.Resource
 	consumer measure.Consumer
 	site     string
-	samples  []rawSample
+	samples  sampleStore
 }
+
+// sampleBlock is the size of the blocks the samples are kept in: growing
+// a series costs no copy and no doubled capacity.
+const sampleBlock = 8192
+
+// sampleStore holds a series' samples in fixed-size blocks.
+type sampleStore struct {
+	blocks [][]rawSample
+	n      int
+}
+
+func (st *sampleStore) push(x rawSample) {
+	if k := len(st.blocks); k == 0 || len(st.blocks[k-1]) == sampleBlock {
+		st.blocks = append(st.blocks, make([]rawSample, 0, sampleBlock))
+	}
+	k := len(st.blocks) - 1
+	st.blocks[k] = append(st.blocks[k], x)
+	st.n++
+}
+
+// all iterates over the samples in arrival order.
+func (st *sampleStore) all(fn func(rawSample)) {
+	for _, b := range st.blocks {
+		for _, x := range b {
+			fn(x)
+		}
+	}
+}
+
+// heldWarning: past this many samples in memory energy-report says so once.
+const heldWarning = 4 << 20
 
 // nodeOf names the node of a point: the id of a device_id resource
 // (kwollect-input's points), otherwise the resource's kind/id.
@@ -126,7 +157,11 @@ func (r *report) add(buf *measure.Buffer) {
 				}
 			}
 		}
-		s.samples = append(s.samples, rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
+		s.samples.push(rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
+		r.held++
+		if r.held == heldWarning {
+			r.log.Warn(fmt.Sprintf("energy-report holds %d power samples (%d MB) until the end of the measurement; for a window this large without the report, use --plugins csv,kwollect-input", r.held, r.held*16>>20))
+		}
 	}
 }
 
@@ -167,19 +202,15 @@ const noDataMethod = "none: no sample in the window"
 // so that they add up to the whole.
 func integrator(s *series, start, end time.Time) (*energy.Integrator, error) {
 	probe := energy.NewIntegrator(energy.Options{Method: energy.Trapezoid})
-	probe.Grow(len(s.samples))
-	for _, x := range s.samples {
-		probe.Add(time.Unix(0, x.t), x.w)
-	}
+	probe.Grow(s.samples.n)
+	s.samples.all(func(x rawSample) { probe.Add(time.Unix(0, x.t), x.w) })
 	r0, err := probe.Result(start, end)
 	if err != nil {
 		return nil, err
 	}
 	in := energy.NewIntegrator(energy.OptionsFor(s.key.metric, r0.Period))
 	in.Grow(probe.Len())
-	for _, x := range s.samples {
-		in.Add(time.Unix(0, x.t), x.w)
-	}
+	s.samples.all(func(x rawSample) { in.Add(time.Unix(0, x.t), x.w) })
 	return in, nil
 }
 
@@ -285,7 +316,7 @@ func (r *report) finish() (*measure.Buffer, error) {
 		}
 	}
 	for _, s := range r.series {
-		s.samples = nil // done with them
+		s.samples = sampleStore{} // done with them
 	}
 	for _, e := range errs {
 		r.log.Error(e.Error())
