@@ -278,12 +278,12 @@ wait:
 	return res
 }
 
-// IdleTolerance is how close to the idle level (relative) the power must be
-// back before the next run starts, when the idle level is known.
+// IdleTolerance is how far above the idle level (relative) the power may
+// still be when the next run starts, when the idle level is known.
 const IdleTolerance = 0.05
 
-// cooldown waits between run i and the next: until the power is back
-// within IdleTolerance of the baseline when energy-report knows one (at
+// cooldown waits between run i and the next: until the power is back to at
+// most IdleTolerance above the baseline when energy-report knows one (at
 // most CooldownMax), else for Cooldown. A signal cancels the remaining
 // runs: it returns false then.
 func (a *Agent) cooldown(ctx context.Context, o ExecOptions, i int, log *slog.Logger) bool {

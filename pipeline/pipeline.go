@@ -303,6 +303,7 @@ func (e emitter) Emit(ctx context.Context, buf *measure.Buffer) error {
 	// points after the stop request. Only an aborted shutdown unblocks Emit.
 	n := len(buf.Points)
 	if !e.p.budget.acquire(n) {
+		buf.Release()
 		return fmt.Errorf("source %s: %w", e.name, ErrStopped)
 	}
 	it := newItem(buf, n)

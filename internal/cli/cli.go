@@ -284,7 +284,7 @@ func (g *globals) execCmd() *cobra.Command {
 			"Every argument after PROGRAM goes to it unchanged (one `--` right after PROGRAM is dropped).\n" +
 			"The agent exits with the command's exit code (128+N if a signal N killed it).\n\n" +
 			"--repeat N runs the command N times, each run measured over its own window and tagged run=1..N\n" +
-			"in every output; between runs the agent waits until the power is back within 5 % of the idle\n" +
+			"in every output; between runs the agent waits until the power is back to at most 5 % above the idle\n" +
 			"level when energy-report knows one (baseline), at most --cooldown-max, else for --cooldown.\n" +
 			"A failed run (non-zero exit) or a signal stops the series.\n\n" +
 			"With energy-report enabled, the command can mark phases: a line `" + agent.PhasePrefix + " <name>`\n" +

@@ -103,8 +103,8 @@ type Baseline struct {
 }
 
 // maxBefore bounds before:D: the history is kept in memory and fetched in
-// one go.
-const maxBefore = 24 * time.Hour
+// one go (an hour of 100 Hz frames is 360,000 rows a node).
+const maxBefore = time.Hour
 
 // ParseBaseline reads the baseline key: "none" (or empty) is no baseline;
 // "<number>W" or "<number> W" a constant idle power in watts; "before:D"

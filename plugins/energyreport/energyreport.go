@@ -209,9 +209,9 @@ func (s *Source) HandleEvent(_ context.Context, ev pipeline.Event, _ pipeline.Em
 	defer r.mu.Unlock()
 	w := r.wins[ev.Run]
 	if w == nil {
-		if ev.Kind == pipeline.PhaseMark {
-			return nil // a mark outside of any run
-		}
+		// A mark may come before its run's start event (the command's
+		// first line, read while the event is published): it is kept, and
+		// counts from the start.
 		w = &window{run: ev.Run}
 		r.wins[ev.Run] = w
 	}

@@ -22,9 +22,12 @@ var (
 	idleSpan     = 5 * time.Second
 )
 
+// idleFloor is the smallest excess over the baseline that counts as busy.
+const idleFloor = 1.0 // W
+
 // waitIdle is the cooldown between repeated runs when a baseline is known:
 // it polls the recent power (pipeline.History.Recent) until every series
-// with a baseline is back within tolerance of it, for at most limit (then
+// with a baseline is back within tolerance above it, for at most limit (then
 // it warns and lets the next run start). handled is false without a
 // baseline (or a source of recent readings): the agent then waits its
 // fixed cooldown.
@@ -35,7 +38,7 @@ func (r *report) waitIdle(ctx context.Context, tolerance float64, limit time.Dur
 	r.mu.Lock()
 	var hist map[nodeMetric]float64
 	if r.base.Kind == HistoryBaseline {
-		hist = r.baselines()
+		hist = r.historyBaselines()
 	}
 	r.mu.Unlock()
 	if r.base.Kind == HistoryBaseline && len(hist) == 0 {
@@ -47,7 +50,10 @@ func (r *report) waitIdle(ctx context.Context, tolerance float64, limit time.Dur
 	var last string
 	for {
 		now := time.Now()
-		buf, err := r.history.Recent(ctx, now.Add(-idleLookback), now)
+		// The query too is bounded by the limit (its retries included).
+		qctx, cancel := context.WithDeadline(ctx, deadline.Add(time.Second))
+		buf, err := r.history.Recent(qctx, now.Add(-idleLookback), now)
+		cancel()
 		if errors.Is(err, pipeline.ErrNoRecent) {
 			return false, nil
 		}
@@ -128,7 +134,10 @@ func (r *report) idleNow(points []measure.Point, hist map[nodeMetric]float64, to
 			continue
 		}
 		mean := sum / float64(n)
-		if math.Abs(mean-base) > tolerance*math.Abs(base) {
+		// Back to idle: not above the idle level by more than the
+		// tolerance (a node idling below its baseline is idle too); 1 W
+		// at least, for a baseline near 0 W.
+		if mean-base > max(tolerance*math.Abs(base), idleFloor) {
 			far = append(far, fmt.Sprintf("%s %s at %.1f W, idle %.1f W", k.node, k.metric, mean, base))
 		}
 	}

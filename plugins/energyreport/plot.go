@@ -20,37 +20,44 @@ func (r *report) plot(runs []runReport, baselines map[nodeMetric]float64) error 
 		Window: powerplot.Span{Start: runs[0].win.start, End: runs[len(runs)-1].win.end},
 	}
 	lines := map[nodeMetric]*powerplot.Line{}
-	// The history (baseline = before:D) is drawn too: the evidence of the
-	// idle level, before the window.
-	r.mu.Lock()
-	for k, samples := range r.hist {
-		l := &powerplot.Line{Node: k.node, Metric: k.metric}
-		for _, x := range samples {
-			l.Times = append(l.Times, x.t)
-			l.Watts = append(l.Watts, x.w)
-		}
-		lines[k] = l
-	}
-	r.mu.Unlock()
-	for _, s := range r.series {
-		k := s.key.nodeMetric()
+	line := func(k nodeMetric) *powerplot.Line {
 		l := lines[k]
 		if l == nil {
 			l = &powerplot.Line{Node: k.node, Metric: k.metric}
 			lines[k] = l
 		}
+		return l
+	}
+	// The history (baseline = before:D) first, the evidence of the idle
+	// level, then the runs in order: each line is built in time order.
+	r.mu.Lock()
+	for k, samples := range r.hist {
+		l := line(k)
+		for _, x := range samples {
+			l.Times = append(l.Times, x.t)
+			l.Watts = append(l.Watts, x.w)
+		}
+	}
+	r.mu.Unlock()
+	keys := slices.SortedFunc(maps.Keys(r.series), func(a, b seriesKey) int {
+		return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.metric, b.metric), cmp.Compare(a.run, b.run))
+	})
+	for _, k := range keys {
+		s := r.series[k]
+		l := line(k.nodeMetric())
 		l.Times = slices.Grow(l.Times, s.samples.n)
 		l.Watts = slices.Grow(l.Watts, s.samples.n)
 		s.samples.all(func(x rawSample) {
 			l.Times = append(l.Times, x.t)
 			l.Watts = append(l.Watts, x.w)
 		})
+		s.samples = sampleStore{} // integrated already: only the line needs them now
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(lines), func(a, b nodeMetric) int {
 		return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.metric, b.metric))
 	}) {
 		f.Lines = append(f.Lines, *lines[k])
-		if b, ok := baselines[k]; ok {
+		if b, ok := r.baselineOf(k, baselines); ok {
 			f.Baselines = append(f.Baselines, powerplot.Level{Node: k.node, Metric: k.metric, Watts: b})
 		}
 	}

@@ -32,6 +32,7 @@ type runFeeder struct {
 	mu      sync.Mutex
 	starts  map[int]time.Time
 	histed  bool
+	only    map[int]string // run → the only node with points in it
 }
 
 func (f *runFeeder) Run(ctx context.Context, _ pipeline.Emitter) error {
@@ -69,6 +70,9 @@ func (f *runFeeder) HandleEvent(ctx context.Context, ev pipeline.Event, out pipe
 		buf := &measure.Buffer{}
 		for ts := start; ts.Before(ev.Time); ts = ts.Add(time.Second) {
 			for _, n := range f.nodes {
+				if o, ok := f.only[ev.Run]; ok && o != n {
+					continue
+				}
 				buf.Push(f.point(n, ts, f.watts(n, ev.Run, ts.Sub(t0).Seconds()), ev.Run))
 			}
 		}
@@ -402,6 +406,8 @@ func TestWaitIdle(t *testing.T) {
 	}{
 		{"no baseline", "none", recentOf(100), time.Second, false, ""},
 		{"back to idle", "100W", recentOf(150, 140, 104), time.Minute, true, "the power is back within 5 % of the idle level"},
+		{"below the idle level is idle", "100W", recentOf(80), time.Minute, true, "the power is back within 5 % of the idle level"},
+		{"near a 0 W baseline", "0W", recentOf(0.8), time.Minute, true, "the power is back"},
 		{"never idle", "100W", recentOf(150), 20 * time.Millisecond, true, "not back within 5 % of the idle level after 20ms (a wattmetre_power_watt at 150.0 W, idle 100.0 W)"},
 		{"no source of recent data", "100W", nil, time.Second, false, ""},
 		{"no history", "before:30s", recentOf(100), time.Second, false, "no idle level known"},
@@ -485,4 +491,37 @@ func TestSampleStore(t *testing.T) {
 		i++
 	})
 	require.Equal(t, n, i)
+}
+
+// TestMarkBeforeStartAndMissingSeries: a mark that arrives before its
+// run's start event is kept (counted from the start); a node with no data
+// in one run still has a row in it, without data.
+func TestMarkBeforeStartAndMissingSeries(t *testing.T) {
+	dir := t.TempDir()
+	cfg := quietConfig()
+	cfg.SummaryFile = filepath.Join(dir, "energy.json")
+	f := &runFeeder{nodes: []string{"a", "b"}, watts: func(string, int, float64) float64 { return 100 }}
+	code := 0
+	evs := []pipeline.Event{
+		{Kind: pipeline.PhaseMark, Time: at(0.1), Phase: "init", Run: 1},
+		{Kind: pipeline.StartConsumerMeasurement, Time: at(0.2), Run: 1},
+		{Kind: pipeline.EndConsumerMeasurement, Time: at(5.2), ExitCode: &code, Run: 1},
+		{Kind: pipeline.StartConsumerMeasurement, Time: at(10), Run: 2},
+	}
+	f.only = map[int]string{2: "a"}
+	r := runRepeat(t, cfg, f, append(evs,
+		pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: at(15), ExitCode: &code, Run: 2}))
+	require.NoError(t, r.err, r.log)
+	var s repeatFile
+	b, err := os.ReadFile(cfg.SummaryFile)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &s))
+	require.Len(t, s.Runs, 2)
+	require.Len(t, s.Runs[0].Phases, 1)
+	require.Equal(t, "init", s.Runs[0].Phases[0].Name)
+	require.Equal(t, "2026-03-14T09:26:53.200000000Z", s.Runs[0].Phases[0].Start, "from the run's start")
+	require.Len(t, s.Runs[1].Series, 2, "b has a row in run 2, without data")
+	require.Equal(t, "b", s.Runs[1].Series[1].Node)
+	require.Nil(t, s.Runs[1].Series[1].EnergyJ)
+	require.Contains(t, r.table, "no sample in the window: b wattmetre_power_watt")
 }

@@ -234,7 +234,7 @@ func (r *report) finish() (*measure.Buffer, error) {
 		wins = append(wins, *w)
 	}
 	jobID := r.jobID
-	baselines := r.baselines()
+	baselines := r.historyBaselines()
 	r.mu.Unlock()
 	slices.SortFunc(wins, func(a, b window) int { return cmp.Compare(a.run, b.run) })
 
@@ -266,14 +266,35 @@ func (r *report) finish() (*measure.Buffer, error) {
 	keys := slices.SortedFunc(maps.Keys(r.series), func(a, b seriesKey) int {
 		return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.metric, b.metric), cmp.Compare(a.run, b.run))
 	})
+	// Every (node, metric) seen in some run has a row in every run: a run
+	// where Kwollect had nothing for it shows it without data.
+	var pairs []nodeMetric
+	seenPair := map[nodeMetric]*series{}
+	unrun := 0
+	for _, k := range keys {
+		nm := k.nodeMetric()
+		if seenPair[nm] == nil {
+			seenPair[nm] = r.series[k]
+			pairs = append(pairs, nm)
+		}
+		if k.run == 0 && repeated(runs) {
+			unrun += r.series[k].samples.n
+		}
+	}
+	if unrun > 0 {
+		r.log.Warn(fmt.Sprintf("%d power samples carry no run attribute: with exec --repeat they belong to no run and are not in the report", unrun))
+	}
 	var errs []error
 	for i := range runs {
 		rr := &runs[i]
-		for _, k := range keys {
-			if k.run != rr.win.run {
-				continue
+		for _, nm := range pairs {
+			k := seriesKey{node: nm.node, metric: nm.metric, run: rr.win.run}
+			s := r.series[k]
+			if s == nil {
+				like := seenPair[nm]
+				s = &series{key: k, resource: like.resource, consumer: like.consumer, site: like.site}
 			}
-			rw, err := r.integrateRow(r.series[k], rr, baselines)
+			rw, err := r.integrateRow(s, rr, baselines)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -340,7 +361,7 @@ func (r *report) integrateRow(s *series, rr *runReport, baselines map[nodeMetric
 	if rw.site == "" && s.resource.Kind == "device_id" {
 		rw.site = r.directory.Site(k.node)
 	}
-	if b, ok := baselines[k.nodeMetric()]; ok {
+	if b, ok := r.baselineOf(k.nodeMetric(), baselines); ok {
 		rw.baseline = b
 	}
 	in, err := integrator(s, w.start, w.end)
@@ -367,28 +388,36 @@ func (r *report) integrateRow(s *series, rr *runReport, baselines map[nodeMetric
 	return rw, nil
 }
 
-// baselines is the idle power of each series known so far: the constant
-// of the config for every series, or the median of each series' history.
-// r.mu must be held.
-func (r *report) baselines() map[nodeMetric]float64 {
+// historyBaselines is the idle power of each series with history
+// (baseline = before:D): the median of its values. r.mu must be held.
+func (r *report) historyBaselines() map[nodeMetric]float64 {
 	out := map[nodeMetric]float64{}
-	switch r.base.Kind {
-	case ConstantBaseline:
-		for k := range r.series {
-			out[k.nodeMetric()] = r.base.Watts
+	if r.base.Kind != HistoryBaseline {
+		return out
+	}
+	for k, samples := range r.hist {
+		vs := make([]float64, len(samples))
+		for i, x := range samples {
+			vs[i] = x.w
 		}
-	case HistoryBaseline:
-		for k, samples := range r.hist {
-			vs := make([]float64, len(samples))
-			for i, x := range samples {
-				vs[i] = x.w
-			}
-			if m := median(vs); finite(m) {
-				out[k] = m
-			}
+		if m := median(vs); finite(m) {
+			out[k] = m
 		}
 	}
 	return out
+}
+
+// baselineOf is the idle power of series k: the constant of the config, or
+// its history's median (hist, from historyBaselines); false when unknown.
+func (r *report) baselineOf(k nodeMetric, hist map[nodeMetric]float64) (float64, bool) {
+	switch r.base.Kind {
+	case ConstantBaseline:
+		return r.base.Watts, true
+	case HistoryBaseline:
+		b, ok := hist[k]
+		return b, ok
+	}
+	return 0, false
 }
 
 // warnMissingBaselines says which series got no history (no baseline).
