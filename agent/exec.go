@@ -111,6 +111,7 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 
 	runs := max(o.Repeat, 1)
 	var last runResult
+	var cut os.Signal // the signal that stopped a series of runs early
 	agentFailed := false
 	for i := 1; i <= runs; i++ {
 		index := 0
@@ -118,10 +119,11 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 			index = i
 			log.Info(fmt.Sprintf("Run %d of %d", i, runs))
 		}
-		ph.setRun(index)
 		res := a.runOnce(ctx, path, o, index, ph, log)
-		ph.setRun(-1)
 		if res.spawnCode != 0 {
+			if i > 1 {
+				log.Error(fmt.Sprintf("Run %d could not be started: runs 1 to %d were measured, their data is written.", i, i-1))
+			}
 			_ = a.Stop()
 			return res.spawnCode
 		}
@@ -131,12 +133,14 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 		case i == runs:
 		case res.signals > 0:
 			log.Warn(fmt.Sprintf("Interrupted during run %d: the remaining %d runs are not started.", i, runs-i))
+			cut = res.lastSignal
 			i = runs
 		case res.childCode != 0 && !o.IgnoreExitCode:
 			log.Warn(fmt.Sprintf("Run %d failed (exit code %d): the remaining %d runs are not started (use --ignore-exit-code to go on).", i, res.childCode, runs-i))
 			i = runs
 		default:
-			if !a.cooldown(ctx, o, i, log) {
+			if sig := a.cooldown(ctx, o, i, log); sig != nil {
+				cut = sig
 				i = runs
 			}
 		}
@@ -151,7 +155,13 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 	if err := a.Stop(); err != nil {
 		agentFailed = true
 	}
-	return ExitCode(last.childCode, last.status, agentFailed, o.IgnoreExitCode, logging.Target(a.log, TargetAgent))
+	code := ExitCode(last.childCode, last.status, agentFailed, o.IgnoreExitCode, logging.Target(a.log, TargetAgent))
+	if ss, ok := cut.(syscall.Signal); ok && code == 0 {
+		// A partial series must not pass for a complete one in a script.
+		code = 128 + int(ss)
+		logging.Target(a.log, TargetAgent).Warn(fmt.Sprintf("The series of runs was cut short by %s: exiting with %d.", signalName(ss), code))
+	}
+	return code
 }
 
 // preflight runs the sources' checks before the command is spawned. A
@@ -197,7 +207,8 @@ type runResult struct {
 	childCode   int
 	status      *os.ProcessState
 	agentFailed bool
-	signals     int // signals received while it ran
+	signals     int       // signals received while it ran or its data was fetched
+	lastSignal  os.Signal // the last of them
 }
 
 // runOnce spawns the command, publishes the start event, waits for the
@@ -210,13 +221,17 @@ func (a *Agent) runOnce(ctx context.Context, path string, o ExecOptions, index i
 	if env := ph.env(); env != "" {
 		cmd.Env = append(os.Environ(), env)
 	}
-	stdout, err := ph.pipeStdout(cmd)
+	stdout, err := ph.pipeStdout(cmd, index)
 	if err != nil {
 		log.Warn(fmt.Sprintf("Cannot read the command's stdout for %s lines (phases from it are not marked): %v", PhasePrefix, err))
 	}
 
+	// The marks of this run wait until its start event is published.
+	ph.beginRun(index)
 	startTime := time.Now()
 	if err := cmd.Start(); err != nil {
+		ph.startedRun()
+		ph.endRun()
 		stdout.abort()
 		switch {
 		case errors.Is(err, syscall.ENOEXEC):
@@ -238,6 +253,7 @@ func (a *Agent) runOnce(ctx context.Context, path string, o ExecOptions, index i
 		log.Error(fmt.Sprintf("Start event failed: %v", err))
 		res.agentFailed = true
 	}
+	ph.startedRun()
 
 	waitDone := make(chan error, 1)
 	go func() { waitDone <- cmd.Wait() }()
@@ -249,14 +265,17 @@ wait:
 			break wait
 		case sig := <-o.Signals:
 			res.signals++
+			res.lastSignal = sig
 			a.forward(cmd.Process, sig, res.signals)
 		}
 	}
 	endTime := time.Now()
 	// The marks printed just before the exit are in the pipe: read them
 	// before the end event (a background process that keeps the pipe open
-	// does not hold the agent back more than a moment).
+	// does not hold the agent back more than a moment). Later marks of this
+	// run are ignored.
 	stdout.wait(500 * time.Millisecond)
+	ph.endRun()
 
 	res.status = cmd.ProcessState
 	if res.status == nil {
@@ -271,7 +290,30 @@ wait:
 		log.Info(fmt.Sprintf("Child process exited with %s (run %d of %d).", desc, index, o.Repeat))
 	}
 	log.Info("Publishing EndConsumerMeasurement event")
-	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &code, Run: index}); err != nil {
+	// Signals during the fetch are said at once; with runs left, they stop
+	// the series (after this run's data is written).
+	fetchDone, drained := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(drained)
+		for {
+			select {
+			case sig := <-o.Signals:
+				res.signals++
+				res.lastSignal = sig
+				if index > 0 && index < o.Repeat {
+					log.Warn(fmt.Sprintf("%s received while fetching the data of run %d: it is written, then the remaining runs are not started.", signalName(sig), index))
+				} else {
+					logging.Target(a.log, TargetAgent).Warn(fmt.Sprintf("%s received while fetching and writing the data: ignored, the agent stops as soon as the data is written.", signalName(sig)))
+				}
+			case <-fetchDone:
+				return
+			}
+		}
+	}()
+	err = a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &code, Run: index})
+	close(fetchDone)
+	<-drained
+	if err != nil {
 		log.Error(fmt.Sprintf("Measurement of the command failed: %v", err))
 		res.agentFailed = true
 	}
@@ -285,8 +327,8 @@ const IdleTolerance = 0.05
 // cooldown waits between run i and the next: until the power is back to at
 // most IdleTolerance above the baseline when energy-report knows one (at
 // most CooldownMax), else for Cooldown. A signal cancels the remaining
-// runs: it returns false then.
-func (a *Agent) cooldown(ctx context.Context, o ExecOptions, i int, log *slog.Logger) bool {
+// runs: it returns that signal then.
+func (a *Agent) cooldown(ctx context.Context, o ExecOptions, i int, log *slog.Logger) os.Signal {
 	limit := o.CooldownMax
 	if limit <= 0 {
 		limit = DefaultCooldownMax
@@ -306,17 +348,21 @@ func (a *Agent) cooldown(ctx context.Context, o ExecOptions, i int, log *slog.Lo
 	}()
 	select {
 	case r := <-done:
-		if r.err != nil {
+		switch {
+		case r.err != nil:
 			log.Warn(fmt.Sprintf("Cooldown: %v; starting the next run anyway.", r.err))
-		} else if !r.idle {
+		case r.idle:
+		case o.Cooldown > 0:
 			log.Info(fmt.Sprintf("Cooldown of %v done (no idle level known)", time.Since(start).Round(100*time.Millisecond)))
+		default:
+			log.Info("No cooldown: no idle level known (energy-report's baseline) and no --cooldown")
 		}
-		return true
+		return nil
 	case sig := <-o.Signals:
 		cancel()
 		<-done
 		log.Warn(fmt.Sprintf("%s received during the cooldown: the remaining runs are not started.", signalName(sig)))
-		return false
+		return sig
 	}
 }
 

@@ -11,14 +11,17 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/alumet-go/alumet-agent/internal/logging"
 	"github.com/alumet-go/alumet-agent/pipeline"
 )
 
@@ -73,25 +76,27 @@ type phaseScanner struct {
 
 const maxLine = len(PhasePrefix) + 1 + maxPhaseName + 64
 
-// copy reads r until EOF or an error, writing everything to the output.
+// errOutputGone: the agent's own stdout is closed (`| head`).
+var errOutputGone = errors.New("stdout closed")
+
+// copy reads r until EOF or an error, writing everything to the output. A
+// pseudo-terminal's EIO (its last writer closed) is its end of file. When
+// the output fails (the reader of our stdout went away), copy stops with
+// errOutputGone: the caller closes r, so the command meets the broken pipe
+// at its next write, as it would have without the agent in between.
 func (s *phaseScanner) copy(r io.Reader) error {
 	buf := make([]byte, 32<<10)
-	outFailed := false
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
 			chunk := buf[:n]
-			if !outFailed {
-				if _, werr := s.out.Write(chunk); werr != nil {
-					// Our stdout is gone (closed pipe): keep reading so the
-					// command is not blocked, and keep reading marks.
-					outFailed = true
-				}
-			}
 			s.scan(chunk)
+			if _, werr := s.out.Write(chunk); werr != nil {
+				return errOutputGone
+			}
 		}
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			if errors.Is(err, io.EOF) || errors.Is(err, syscall.EIO) {
 				s.endLine()
 				return nil
 			}
@@ -159,14 +164,20 @@ func SocketDir() string {
 
 // listenMarks opens the socket of this agent (exec-<pid>.sock in
 // SocketDir) and hands every valid mark to onMark.
-func listenMarks(onMark func(Mark), onBad func(error)) (*markServer, error) {
+func listenMarks(onMark func(Mark) error, onBad func(error)) (*markServer, error) {
 	dir := SocketDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	st, err := os.Stat(dir)
+	st, err := os.Lstat(dir)
 	if err != nil {
 		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory: refusing to put the mark socket there", dir)
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) != os.Getuid() {
+		return nil, fmt.Errorf("%s belongs to another user (uid %d): refusing to put the mark socket there", dir, sys.Uid)
 	}
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s is accessible to other users (mode %v): refusing to put the mark socket there", dir, st.Mode().Perm())
@@ -183,8 +194,12 @@ func listenMarks(onMark func(Mark), onBad func(error)) (*markServer, error) {
 		defer m.wg.Done()
 		for {
 			c, err := ln.Accept()
-			if err != nil {
+			if errors.Is(err, net.ErrClosed) {
 				return
+			}
+			if err != nil {
+				time.Sleep(50 * time.Millisecond) // out of descriptors, say: try again
+				continue
 			}
 			m.wg.Add(1)
 			go func() {
@@ -198,7 +213,7 @@ func listenMarks(onMark func(Mark), onBad func(error)) (*markServer, error) {
 
 // serveMark reads one request, "MARK <unix ns> <name>\n", and answers
 // "OK\n" or "ERR <reason>\n".
-func serveMark(c net.Conn, onMark func(Mark), onBad func(error)) {
+func serveMark(c net.Conn, onMark func(Mark) error, onBad func(error)) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	line, err := bufio.NewReader(io.LimitReader(c, 512)).ReadString('\n')
@@ -211,7 +226,10 @@ func serveMark(c net.Conn, onMark func(Mark), onBad func(error)) {
 		fmt.Fprintf(c, "ERR %v\n", err)
 		return
 	}
-	onMark(m)
+	if err := onMark(m); err != nil {
+		fmt.Fprintf(c, "ERR %v\n", err)
+		return
+	}
 	fmt.Fprint(c, "OK\n")
 }
 
@@ -294,7 +312,7 @@ func findSocket(pid int) (string, error) {
 	}
 	switch len(live) {
 	case 0:
-		return "", fmt.Errorf("no alumet-agent exec is running for this user (no socket in %s)", dir)
+		return "", fmt.Errorf("no alumet-agent exec is running for this user with phases on (no socket in %s: is energy-report enabled, without --no-phases?)", dir)
 	case 1:
 		return live[0], nil
 	}
@@ -312,10 +330,14 @@ type phases struct {
 	ctx    context.Context
 	log    *slog.Logger
 	server *markServer
-	mu     sync.Mutex
-	run    int // the current run's index; -1 between runs
+	sigs   chan os.Signal // SIGPIPE, caught so that a closed stdout does not kill the agent
+	mu     sync.Mutex     // held while a run starts, so that its marks follow its start event
+	run    int            // the current run's index; -1 between runs
 	once   sync.Once
 }
+
+// errNoRun answers a mark that comes between runs or after the last one.
+var errNoRun = errors.New("no run in progress (cooldown, or the command has ended): mark ignored")
 
 // startPhases opens the mark socket (when on); a failure to open it only
 // costs the marks from other shells.
@@ -323,8 +345,17 @@ func (a *Agent) startPhases(ctx context.Context, on bool, log *slog.Logger) *pha
 	if !on {
 		return nil
 	}
-	p := &phases{a: a, ctx: context.WithoutCancel(ctx), log: log, run: -1}
-	srv, err := listenMarks(p.mark, func(err error) { log.Warn("alumet-agent mark: " + err.Error()) })
+	p := &phases{a: a, ctx: context.WithoutCancel(ctx), log: log, run: -1, sigs: make(chan os.Signal, 1)}
+	// The agent copies the command's output to its own stdout: when that
+	// is a pipe whose reader left (| head), the write must fail with EPIPE
+	// rather than kill the agent before the data is written. A caught
+	// signal is reset to its default in the command.
+	signal.Notify(p.sigs, syscall.SIGPIPE)
+	go func() {
+		for range p.sigs {
+		}
+	}()
+	srv, err := listenMarks(func(m Mark) error { return p.mark(m, -1) }, func(err error) { log.Warn("alumet-agent mark: " + err.Error()) })
 	if err != nil {
 		log.Warn(fmt.Sprintf("Cannot open the socket of alumet-agent mark (phases can still be marked with %s lines on stdout): %v", PhasePrefix, err))
 	} else {
@@ -334,29 +365,49 @@ func (a *Agent) startPhases(ctx context.Context, on bool, log *slog.Logger) *pha
 	return p
 }
 
-func (p *phases) setRun(i int) {
+// beginRun makes i the current run and holds the marks back until
+// startedRun, called once its start event is published.
+func (p *phases) beginRun(i int) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	p.run = i
+}
+
+func (p *phases) startedRun() {
+	if p == nil {
+		return
+	}
 	p.mu.Unlock()
 }
 
-// mark publishes a phase mark of the current run. Publishing is
-// serialised with the run changes so that no mark lands after its run's
-// end event.
-func (p *phases) mark(m Mark) {
+// endRun stops taking marks for the current run (before its end event).
+func (p *phases) endRun() {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.run = -1
+	p.mu.Unlock()
+}
+
+// mark publishes a phase mark of the current run; run >= 0 is the run the
+// mark comes from (the stdout of that run's command: a background process
+// of an earlier run does not mark a later one), -1 any (the socket).
+func (p *phases) mark(m Mark, run int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.run < 0 {
-		p.log.Warn(fmt.Sprintf("Phase mark %q outside of a run (during a cooldown or after the end): ignored.", m.Name))
-		return
+	if p.run < 0 || (run >= 0 && run != p.run) {
+		p.log.Warn(fmt.Sprintf("Phase mark %q outside of its run (during a cooldown or after the end): ignored.", m.Name))
+		return errNoRun
 	}
 	p.log.Info(fmt.Sprintf("Phase %q begins", m.Name))
 	if err := p.a.Publish(p.ctx, pipeline.Event{Kind: pipeline.PhaseMark, Time: m.Time, Phase: m.Name, Run: p.run}); err != nil {
 		p.log.Warn(fmt.Sprintf("Phase mark %q: %v", m.Name, err))
+		return err
 	}
+	return nil
 }
 
 // env is the environment entry that points the command's `alumet-agent
@@ -379,33 +430,43 @@ func (p *phases) close() {
 	})
 }
 
-// stdoutPipe is the command's stdout when phases are on: a pipe read by a
+// stdoutPipe is the command's stdout when phases are on: a pipe (or, when
+// the agent's stdout is a terminal, a pseudo-terminal, so that the command
+// still sees a terminal: colours, line-buffered output) read by a
 // phaseScanner that copies it to the agent's stdout. A nil one does nothing.
 type stdoutPipe struct {
 	r, w *os.File
 	done chan struct{}
 	sc   *phaseScanner
+	log  *slog.Logger
 }
 
-// pipeStdout makes the command's stdout a pipe scanned for marks.
-func (p *phases) pipeStdout(cmd *exec.Cmd) (*stdoutPipe, error) {
+// pipeStdout makes the command's stdout a pipe (or a pseudo-terminal)
+// scanned for the marks of run.
+func (p *phases) pipeStdout(cmd *exec.Cmd, run int) (*stdoutPipe, error) {
 	if p == nil {
 		return nil, nil
 	}
-	r, w, err := os.Pipe()
+	var r, w *os.File
+	var err error
+	if logging.IsTerminal(os.Stdout) {
+		r, w, err = openPTY(os.Stdout)
+	} else {
+		r, w, err = os.Pipe()
+	}
 	if err != nil {
 		return nil, err
 	}
 	cmd.Stdout = w
 	sc := &phaseScanner{
 		out:    os.Stdout,
-		onMark: p.mark,
+		onMark: func(m Mark) { _ = p.mark(m, run) },
 		onBad: func(line string, err error) {
 			p.log.Warn(fmt.Sprintf("Ignoring %q: %v", line, err))
 		},
 		now: time.Now,
 	}
-	return &stdoutPipe{r: r, w: w, done: make(chan struct{}), sc: sc}, nil
+	return &stdoutPipe{r: r, w: w, done: make(chan struct{}), sc: sc, log: p.log}, nil
 }
 
 // started closes the agent's copy of the write end and starts copying.
@@ -417,7 +478,9 @@ func (s *stdoutPipe) started() {
 	go func() {
 		defer close(s.done)
 		defer s.r.Close()
-		_ = s.sc.copy(s.r)
+		if err := s.sc.copy(s.r); errors.Is(err, errOutputGone) {
+			s.log.Warn("The agent's stdout is closed: the command's output is not copied any more (it will get a broken pipe); the measurement goes on.")
+		}
 	}()
 }
 
@@ -441,4 +504,40 @@ func (s *stdoutPipe) wait(d time.Duration) {
 	case <-s.done:
 	case <-t.C:
 	}
+}
+
+// openPTY opens a pseudo-terminal pair: the master, read by the agent, and
+// the slave, the command's stdout, with the window size of term.
+func openPTY(term *os.File) (master, slave *os.File, err error) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	var unlock int32
+	var n uint32
+	if err := ioctl(m.Fd(), syscall.TIOCSPTLCK, uintptr(pointerTo(&unlock))); err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("unlocking the pseudo-terminal: %w", err)
+	}
+	if err := ioctl(m.Fd(), syscall.TIOCGPTN, uintptr(pointerToU32(&n))); err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("naming the pseudo-terminal: %w", err)
+	}
+	sl, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	var ws [4]uint16 // struct winsize
+	if ioctl(term.Fd(), syscall.TIOCGWINSZ, uintptr(pointerToWinsize(&ws))) == nil {
+		_ = ioctl(sl.Fd(), syscall.TIOCSWINSZ, uintptr(pointerToWinsize(&ws)))
+	}
+	return m, sl, nil
+}
+
+func ioctl(fd, req, arg uintptr) error {
+	if _, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, req, arg); errno != 0 {
+		return errno
+	}
+	return nil
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/internal/logging"
 )
 
 // scanAll runs a phaseScanner over input split into chunks of size n
@@ -81,15 +83,17 @@ func TestPhaseScanner(t *testing.T) {
 	}
 }
 
-// TestPhaseScannerKeepsReading: a failing output (our stdout closed) does
-// not stop the reading, so the command is never blocked and marks still
-// count; a read error is returned.
-func TestPhaseScannerKeepsReading(t *testing.T) {
+// TestPhaseScannerOutputGone: a failing output (the reader of our stdout
+// left) stops the copy with errOutputGone, so that the caller closes the
+// pipe and the command meets the broken pipe as it would without the agent;
+// the marks of what was read still count. A read error is returned.
+func TestPhaseScannerOutputGone(t *testing.T) {
 	var marks []string
 	s := &phaseScanner{out: failingWriter{}, onMark: func(m Mark) { marks = append(marks, m.Name) }, now: time.Now}
-	require.NoError(t, s.copy(strings.NewReader("a\nALUMET_PHASE x\n")))
+	require.ErrorIs(t, s.copy(strings.NewReader("a\nALUMET_PHASE x\n")), errOutputGone)
 	require.Equal(t, []string{"x"}, marks)
 	boom := errors.New("boom")
+	s.out = &bytes.Buffer{}
 	require.ErrorIs(t, s.copy(iotest.ErrReader(boom)), boom)
 }
 
@@ -165,7 +169,16 @@ func TestMarkSocket(t *testing.T) {
 	t.Setenv(SocketEnv, "")
 	var mu sync.Mutex
 	var got []Mark
-	srv, err := listenMarks(func(m Mark) { mu.Lock(); got = append(got, m); mu.Unlock() }, func(error) {})
+	refuse := false
+	srv, err := listenMarks(func(m Mark) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if refuse {
+			return errNoRun
+		}
+		got = append(got, m)
+		return nil
+	}, func(error) {})
 	require.NoError(t, err)
 	st, err := os.Stat(filepath.Join(dir, "alumet-agent"))
 	require.NoError(t, err)
@@ -182,13 +195,15 @@ func TestMarkSocket(t *testing.T) {
 	require.Len(t, got, 4)
 	require.Equal(t, []string{"only one", "by pid", "by socket", "from the command"}, []string{got[0].Name, got[1].Name, got[2].Name, got[3].Name})
 	require.False(t, got[0].Time.Before(before), "the mark is stamped by the client")
+	refuse = true
 	mu.Unlock()
+	require.ErrorContains(t, SendMark("", 0, "between runs"), "the agent refused the mark: no run in progress")
 
 	srv.close()
 	_, err = os.Stat(srv.path)
 	require.ErrorIs(t, err, os.ErrNotExist)
 	t.Setenv(SocketEnv, "")
-	require.ErrorContains(t, SendMark("", 0, "late"), "no alumet-agent exec is running for this user")
+	require.ErrorContains(t, SendMark("", 0, "late"), "no alumet-agent exec is running for this user with phases on")
 	require.ErrorContains(t, SendMark("", 12345678, "late"), "cannot reach the agent")
 }
 
@@ -197,6 +212,28 @@ func TestMarkSocketRefusesAnOpenDirectory(t *testing.T) {
 	t.Setenv("XDG_RUNTIME_DIR", dir)
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "alumet-agent"), 0o777))
 	require.NoError(t, os.Chmod(filepath.Join(dir, "alumet-agent"), 0o777))
-	_, err := listenMarks(func(Mark) {}, func(error) {})
+	_, err := listenMarks(func(Mark) error { return nil }, func(error) {})
 	require.ErrorContains(t, err, "accessible to other users")
+}
+
+// TestPTY: with a terminal as the agent's stdout, the command writes to a
+// pseudo-terminal (it sees a terminal) whose output the scanner reads.
+func TestPTY(t *testing.T) {
+	m, sl, err := openPTY(os.Stdout)
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	defer m.Close()
+	require.True(t, logging.IsTerminal(sl), "the command's stdout is a terminal")
+	var marks []string
+	var out bytes.Buffer
+	sc := &phaseScanner{out: &out, onMark: func(mk Mark) { marks = append(marks, mk.Name) }, now: time.Now}
+	done := make(chan error, 1)
+	go func() { done <- sc.copy(m) }()
+	_, err = sl.WriteString("hello\nALUMET_PHASE load\n")
+	require.NoError(t, err)
+	require.NoError(t, sl.Close()) // the last writer: the master reads EIO, the end
+	require.NoError(t, <-done)
+	require.Equal(t, []string{"load"}, marks)
+	require.Equal(t, "hello\r\nALUMET_PHASE load\r\n", out.String(), "the terminal's own line endings")
 }

@@ -287,7 +287,9 @@ func (s *Source) fetchHistory(ctx context.Context, runStart time.Time) error {
 	}
 	s.log.Info(fmt.Sprintf("Kwollect: %d rows of history fetched for the idle baseline [%s, %s]", n, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)))
 	if err != nil {
-		return fmt.Errorf("fetching the history before the run (baseline): %w", err)
+		// Only the baseline suffers (energy-report says which series have
+		// none): the measurement itself is not failed for it.
+		s.log.Warn(fmt.Sprintf("Fetching the history before the run (for the idle baseline) failed: %v", err))
 	}
 	return nil
 }

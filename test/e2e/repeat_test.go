@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -202,4 +205,58 @@ func TestExecRepeatStops(t *testing.T) {
 	res = runAgent(t, dir, env, "mark", "x")
 	require.Equal(t, 1, res.code)
 	require.Contains(t, res.stderr, "no alumet-agent exec is running for this user")
+}
+
+// TestExecStdoutClosed: when the agent's stdout goes away (| head), the
+// command meets the broken pipe as it would without the agent (SIGPIPE:
+// 141), and the agent survives to write the data.
+func TestExecStdoutClosed(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	dir := t.TempDir()
+	writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\nsummary_file = \"energy.json\"\nplot_file = \"\"\n")
+	cmd := agentCmd(dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input,energy-report",
+		"exec", "--", "sh", "-c", "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.3; done; exit 3")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	first := make([]byte, len("line 1\n"))
+	_, err = io.ReadFull(out, first)
+	require.NoError(t, err)
+	require.Equal(t, "line 1\n", string(first))
+	require.NoError(t, out.Close()) // | head -1
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, stderr.String())
+	require.Equal(t, 141, ee.ExitCode(), stderr.String())
+	require.Contains(t, stderr.String(), "The agent's stdout is closed")
+	require.Greater(t, len(readLines(t, filepath.Join(dir, "out.csv"))), 1, "the data is written")
+	_, err = os.Stat(filepath.Join(dir, "energy.json"))
+	require.NoError(t, err)
+}
+
+// TestExecRepeatCutBySignal: SIGTERM during a cooldown stops the series:
+// what was measured is written and the agent exits 143, so that a script
+// does not take a partial series for a complete one.
+func TestExecRepeatCutBySignal(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	dir := t.TempDir()
+	writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\nsummary_file = \"energy.json\"\nplot_file = \"\"\n")
+	cmd := agentCmd(dir, nil, "--plugins", "kwollect-input,energy-report", "exec", "--repeat", "3", "--cooldown", "30s", "--", "true")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "Cooling down before run 2 of 3") }, time.Minute, 20*time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, stderr.String())
+	require.Equal(t, 143, ee.ExitCode(), stderr.String())
+	require.Contains(t, stderr.String(), "SIGTERM received during the cooldown: the remaining runs are not started.")
+	require.Contains(t, stderr.String(), "The series of runs was cut short by SIGTERM: exiting with 143.")
+	s := readRepeatSummary(t, filepath.Join(dir, "energy.json"))
+	require.Len(t, s.Runs, 1)
 }
