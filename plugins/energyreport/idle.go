@@ -64,14 +64,14 @@ func (r *report) waitIdle(ctx context.Context, tolerance float64, limit time.Dur
 			var ok bool
 			ok, last = r.idleNow(buf.Points, hist, tolerance)
 			if ok {
-				r.log.Info(fmt.Sprintf("Cooldown: the power is back within %.0f %% of the idle level after %v", 100*tolerance, time.Since(begin).Round(100*time.Millisecond)))
+				r.log.Info(fmt.Sprintf("Cooldown: the power is back to idle (at most %.0f %% above the idle level) after %v", 100*tolerance, time.Since(begin).Round(100*time.Millisecond)))
 				return true, nil
 			}
 		} else {
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			r.log.Warn(fmt.Sprintf("Cooldown: the power is not back within %.0f %% of the idle level after %v (%s): starting the next run anyway.", 100*tolerance, limit, last))
+			r.log.Warn(fmt.Sprintf("Cooldown: the power is still more than %.0f %% above the idle level after %v (%s): starting the next run anyway.", 100*tolerance, limit, last))
 			return true, nil
 		}
 		t := time.NewTimer(idlePoll)

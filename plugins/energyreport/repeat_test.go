@@ -405,10 +405,10 @@ func TestWaitIdle(t *testing.T) {
 		wantLog     string
 	}{
 		{"no baseline", "none", recentOf(100), time.Second, false, ""},
-		{"back to idle", "100W", recentOf(150, 140, 104), time.Minute, true, "the power is back within 5 % of the idle level"},
-		{"below the idle level is idle", "100W", recentOf(80), time.Minute, true, "the power is back within 5 % of the idle level"},
+		{"back to idle", "100W", recentOf(150, 140, 104), time.Minute, true, "the power is back to idle (at most 5 % above the idle level)"},
+		{"below the idle level is idle", "100W", recentOf(80), time.Minute, true, "the power is back to idle (at most 5 % above the idle level)"},
 		{"near a 0 W baseline", "0W", recentOf(0.8), time.Minute, true, "the power is back"},
-		{"never idle", "100W", recentOf(150), 20 * time.Millisecond, true, "not back within 5 % of the idle level after 20ms (a wattmetre_power_watt at 150.0 W, idle 100.0 W)"},
+		{"never idle", "100W", recentOf(150), 20 * time.Millisecond, true, "still more than 5 % above the idle level after 20ms (a wattmetre_power_watt at 150.0 W, idle 100.0 W)"},
 		{"no source of recent data", "100W", nil, time.Second, false, ""},
 		{"no history", "before:30s", recentOf(100), time.Second, false, "no idle level known"},
 	}

@@ -90,7 +90,7 @@ baseline = "before:10s"
 		"exec", "--repeat", "3", "--cooldown-max", "20s", "--", "sh", "-c", script)
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Equal(t, strings.Repeat("ALUMET_PHASE load\ndone\n", 3), res.stdout, "the command's stdout passes through unchanged")
-	require.Equal(t, 2, strings.Count(res.stderr, "Cooldown: the power is back within 5 % of the idle level"), res.stderr)
+	require.Equal(t, 2, strings.Count(res.stderr, "Cooldown: the power is back to idle (at most 5 % above the idle level)"), res.stderr)
 	require.Contains(t, res.stderr, "rows of history fetched for the idle baseline")
 
 	s := readRepeatSummary(t, filepath.Join(dir, "energy.json"))
