@@ -48,6 +48,8 @@ type Result struct {
 	Uncertainty Joules
 	// Method is Describe() of the method used.
 	Method string
+	// Using is the method used.
+	Using Method
 }
 
 // Result integrates the samples over the window [start, end] (ns edges).
@@ -105,6 +107,7 @@ func (in *Integrator) Result(start, end time.Time) (Result, error) {
 		BridgedEnergy: Joules(a.bridgedE),
 		Uncertainty:   Joules(res*sec + a.unc),
 		Method:        o.Method.Describe(p),
+		Using:         o.Method,
 	}
 	r.Bridged = 1 - r.Coverage
 	return r, nil

@@ -65,6 +65,7 @@ func start(_ context.Context, c plugin.Config, env plugin.Env) error {
 	if err != nil {
 		return err
 	}
+	r.compact = env.Mode == plugin.ModeRun
 	return install(env.Pipeline, r)
 }
 
@@ -148,7 +149,8 @@ type report struct {
 	wanted   map[string]bool // the configured metrics, nil for every power metric
 	seenName map[string]bool
 	series   map[seriesKey]*series
-	held     int // samples kept, over every series
+	held     int  // samples added, over every series
+	compact  bool // run mode: series are compacted (see compact.go)
 	finished bool
 }
 

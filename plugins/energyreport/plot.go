@@ -45,6 +45,12 @@ func (r *report) plot(runs []runReport, baselines map[nodeMetric]float64) error 
 	for _, k := range keys {
 		s := r.series[k]
 		l := line(k.nodeMetric())
+		if s.done != nil {
+			for _, x := range s.done.plot {
+				l.Times = append(l.Times, x.t)
+				l.Watts = append(l.Watts, x.w)
+			}
+		}
 		l.Times = slices.Grow(l.Times, s.samples.n)
 		l.Watts = slices.Grow(l.Watts, s.samples.n)
 		s.samples.all(func(x rawSample) {

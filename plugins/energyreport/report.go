@@ -38,11 +38,13 @@ type series struct {
 	consumer measure.Consumer
 	site     string
 	samples  sampleStore
+	done     *compacted // run mode: the part already integrated
+	retryAt  int        // run mode: no compaction before this many samples
 }
 
 // sampleBlock is the size of the blocks the samples are kept in: growing
 // a series costs no copy and no doubled capacity.
-const sampleBlock = 8192
+const sampleBlock = 1024
 
 // sampleStore holds a series' samples in fixed-size blocks.
 type sampleStore struct {
@@ -158,8 +160,9 @@ func (r *report) add(buf *measure.Buffer) {
 			}
 		}
 		s.samples.push(rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
+		r.maybeCompact(s)
 		r.held++
-		if r.held == heldWarning {
+		if r.held == heldWarning && !r.compact {
 			r.log.Warn(fmt.Sprintf("energy-report holds %d power samples (%d MB) until the end of the measurement; for a window this large without the report, use --plugins csv,kwollect-input", r.held, r.held*16>>20))
 		}
 	}
@@ -364,15 +367,21 @@ func (r *report) integrateRow(s *series, rr *runReport, baselines map[nodeMetric
 	if b, ok := r.baselineOf(k.nodeMetric(), baselines); ok {
 		rw.baseline = b
 	}
-	in, err := integrator(s, w.start, w.end)
+	var in *energy.Integrator
 	var res energy.Result
-	if err == nil {
+	var err error
+	if s.done != nil {
+		res, err = r.finalResult(s, w.start, w.end) // run mode, no phases
+	} else if in, err = integrator(s, w.start, w.end); err == nil {
 		res, err = in.Result(w.start, w.end)
 	}
 	switch {
 	case err == nil && res.Samples > 0:
 		rw.hasData, rw.res, rw.method, rw.gaps = true, res, res.Method, res.Gaps
 		for _, ph := range rr.phases {
+			if in == nil {
+				break // a compacted series (run mode: no phases)
+			}
 			pres, perr := in.Result(ph.start, ph.end)
 			if perr != nil {
 				pres = energy.Result{Start: ph.start, End: ph.end, Duration: ph.end.Sub(ph.start), Energy: energy.Joules(math.NaN())}

@@ -1,0 +1,129 @@
+package energyreport
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/pipeline"
+)
+
+// TestCompactionEqualsWhole: in run mode a long series is integrated piece
+// by piece and its memory stays bounded, and the report is the one the
+// whole series gives (energy, samples, coverage, gaps, peak), for 1 Hz
+// means and 50 Hz readings with gaps and holes.
+func TestCompactionEqualsWhole(t *testing.T) {
+	oldAt, oldKeep, oldPlot := compactAt, compactKeep, plotKeep
+	compactAt, compactKeep, plotKeep = 300, 50, 64
+	defer func() { compactAt, compactKeep, plotKeep = oldAt, oldKeep, oldPlot }()
+
+	for _, tt := range []struct {
+		name   string
+		metric string
+		period time.Duration
+	}{
+		{"1 Hz means", watt, time.Second},
+		{"50 Hz BMC-like readings", "bmc_node_power_watt", 20 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(7, 9))
+			var pts []measure.Point
+			reg := measure.NewRegistry()
+			ids := registerMetrics(t, reg)
+			ts := t0.Add(300 * time.Millisecond)
+			for i := range 5000 {
+				step := tt.period
+				if rng.IntN(200) == 0 {
+					step *= 7 // a gap
+				}
+				ts = ts.Add(step)
+				for _, node := range []string{"a", "b"} {
+					pts = append(pts, measure.Point{Metric: ids[tt.metric], Timestamp: ts, Value: measure.Float(100 + 50*math.Sin(float64(i)/40) + 10*rng.Float64()),
+						Resource: measure.Resource{Kind: "device_id", ID: node}})
+				}
+			}
+			end := ts.Add(tt.period / 3)
+			summary := func(compact bool) map[string]any {
+				dir := t.TempDir()
+				cfg := quietConfig()
+				cfg.SummaryFile = filepath.Join(dir, "e.json")
+				var logBuf lockedBuffer
+				r, err := newReport(cfg, reg, slogTo(&logBuf), nil, t0)
+				require.NoError(t, err)
+				r.compact = compact
+				tr := &Transform{r: r}
+				for i := 0; i < len(pts); i += 97 { // buffers of 97 points, in order
+					require.NoError(t, tr.Apply(&measure.Buffer{Points: pts[i:min(i+97, len(pts))]}))
+				}
+				if compact {
+					for _, s := range r.series {
+						require.NotNil(t, s.done, "compacted")
+						require.Less(t, s.samples.n, compactAt+1, "bounded memory")
+						require.LessOrEqual(t, len(s.done.plot), plotKeep+2)
+					}
+				}
+				require.NoError(t, (&Source{r: r}).HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}, nil))
+				_, err = tr.Finish()
+				require.NoError(t, err, logBuf.String())
+				b, err := os.ReadFile(cfg.SummaryFile)
+				require.NoError(t, err)
+				var m map[string]any
+				require.NoError(t, json.Unmarshal(b, &m))
+				return m
+			}
+			whole, pieces := summary(false), summary(true)
+			ws, ps := whole["series"].([]any), pieces["series"].([]any)
+			require.Len(t, ps, 2)
+			for i := range ws {
+				w, p := ws[i].(map[string]any), ps[i].(map[string]any)
+				require.InDelta(t, w["energy_j"], p["energy_j"], 1e-9*w["energy_j"].(float64))
+				require.Equal(t, w["samples"], p["samples"])
+				require.InDelta(t, w["coverage"], p["coverage"], 1e-9)
+				require.Equal(t, w["gaps"], p["gaps"])
+				require.Equal(t, w["peak_w"], p["peak_w"])
+				require.Equal(t, w["method"], p["method"])
+				require.InDelta(t, w["uncertainty_j"], p["uncertainty_j"], 1e-9*w["uncertainty_j"].(float64))
+				require.NotEmpty(t, w["gaps"])
+			}
+		})
+	}
+}
+
+// TestCompactionLateSamples: a sample older than the integrated part that
+// still comes is not integrated, and said.
+func TestCompactionLateSamples(t *testing.T) {
+	oldAt, oldKeep := compactAt, compactKeep
+	compactAt, compactKeep = 100, 10
+	defer func() { compactAt, compactKeep = oldAt, oldKeep }()
+	reg := measure.NewRegistry()
+	ids := registerMetrics(t, reg)
+	var logBuf lockedBuffer
+	r, err := newReport(quietConfig(), reg, slogTo(&logBuf), nil, t0)
+	require.NoError(t, err)
+	r.compact = true
+	point := func(s float64) measure.Point {
+		return measure.Point{Metric: ids[watt], Timestamp: at(s), Value: measure.Float(100), Resource: measure.Resource{Kind: "device_id", ID: "a"}}
+	}
+	for i := range 150 {
+		r.add(&measure.Buffer{Points: []measure.Point{point(float64(i))}})
+	}
+	r.add(&measure.Buffer{Points: []measure.Point{point(5.5)}}) // long integrated
+	for i := 150; i < 250; i++ {
+		r.add(&measure.Buffer{Points: []measure.Point{point(float64(i))}})
+	}
+	require.NoError(t, (&Source{r: r}).HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: at(250)}, nil))
+	_, err = r.finish()
+	require.NoError(t, err)
+	require.Contains(t, logBuf.String(), "a wattmetre_power_watt: 1 samples came after their time was integrated")
+}
+
+func slogTo(w *lockedBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
