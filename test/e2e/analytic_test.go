@@ -141,6 +141,7 @@ func TestEnergyBaselineFromHistory(t *testing.T) {
 			require.False(t, parseRFC3339(t, c[1]).Before(from), l)
 		}
 	}
-	svg := readLines(t, filepath.Join(dir, "power.svg"))
-	require.Contains(t, strings.Join(svg, "\n"), "baseline 100")
+	svg := strings.Join(readLines(t, filepath.Join(dir, "power.svg")), "\n")
+	require.Contains(t, svg, "baseline 100")
+	require.Regexp(t, `<svg[^>]* width="1200pt" height="675pt"`, svg, "the default size: 1600x900 px at 96 dpi")
 }
