@@ -3,16 +3,37 @@ package pipeline
 import (
 	"strings"
 	"sync"
+	"time"
 )
 
 // Directory holds what the sources know about the measured nodes that
-// their points do not carry: the site of a node (kwollect-input's points
+// their points do not carry: the site of a node, the span of an OAR job (kwollect-input's points
 // have no site attribute, which would change the CSV's columns). It is
 // safe for concurrent use.
 type Directory struct {
 	mu          sync.RWMutex
 	sites       map[string]string
 	defaultSite string
+	jobs        map[int64][2]time.Time
+}
+
+// SetJobSpan records the time of the first and last rows a source fetched
+// for an OAR job (fetch --job-id), whose window is otherwise unknown here.
+func (d *Directory) SetJobSpan(id int64, first, last time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.jobs == nil {
+		d.jobs = map[int64][2]time.Time{}
+	}
+	d.jobs[id] = [2]time.Time{first, last}
+}
+
+// JobSpan is what SetJobSpan recorded for job id.
+func (d *Directory) JobSpan(id int64) (first, last time.Time, ok bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	s, ok := d.jobs[id]
+	return s[0], s[1], ok
 }
 
 // SetSite records the site of node (a name or an FQDN: it is cut at its

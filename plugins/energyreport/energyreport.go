@@ -112,6 +112,7 @@ type window struct {
 	command            []string
 	exitCode           *int
 	startFromAgentTime bool
+	jobSpan            int64  // fetch --job-id: the window is this job's first to last row
 	marks              []mark // phase marks, in arrival order
 }
 

@@ -329,7 +329,7 @@ func TestReportNoWindow(t *testing.T) {
 	}{
 		{"no event", nil, "No measurement window"},
 		{"start only", execEvents(at(0.3), at(10.7), 0)[:1], "No measurement window"},
-		{"fetch --job-id", []pipeline.Event{{Kind: pipeline.EndConsumerMeasurement, Time: at(20), JobID: 777}}, "OAR job 777 is not known"},
+		{"fetch --job-id, no row", []pipeline.Event{{Kind: pipeline.EndConsumerMeasurement, Time: at(20), JobID: 777}}, "OAR job 777: no row, so no window"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

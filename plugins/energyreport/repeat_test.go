@@ -525,3 +525,25 @@ func TestMarkBeforeStartAndMissingSeries(t *testing.T) {
 	require.Nil(t, s.Runs[1].Series[1].EnergyJ)
 	require.Contains(t, r.table, "no sample in the window: b wattmetre_power_watt")
 }
+
+// TestJobSpanWindow: fetch --job-id reports over the span of the job's rows
+// that the source recorded in the directory.
+func TestJobSpanWindow(t *testing.T) {
+	reg := measure.NewRegistry()
+	ids := registerMetrics(t, reg)
+	b := pipeline.NewBuilder(reg, 4, nil)
+	b.Directory().SetJobSpan(777, at(0), at(11))
+	var tbl lockedBuffer
+	r, err := newReport(quietConfig(), reg, nil, &tbl, t0)
+	require.NoError(t, err)
+	require.NoError(t, install(b, r))
+	require.NoError(t, (&Source{r: r}).HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: at(30), JobID: 777}, nil))
+	for _, s := range constant100("a") {
+		r.add(&measure.Buffer{Points: []measure.Point{{Metric: ids[watt], Timestamp: at(s.t), Value: measure.Float(s.w), Resource: measure.Resource{Kind: "device_id", ID: "a"}}}})
+	}
+	buf, err := r.finish()
+	require.NoError(t, err)
+	require.Len(t, buf.Points, 1)
+	require.InDelta(t, 1100, buf.Points[0].Value.Float64(), 1e-9, "100 W over [t0, t0+11 s]")
+	require.Contains(t, tbl.String(), "OAR job 777: from its first row to its last")
+}

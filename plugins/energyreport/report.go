@@ -257,9 +257,15 @@ func (r *report) finish() (*measure.Buffer, error) {
 			runs = append(runs, runReport{win: w, phases: phasesOf(w)})
 		}
 	}
+	if len(runs) == 0 && jobID != 0 {
+		// fetch --job-id: the job's window is the span of its rows.
+		if first, last, ok := r.directory.JobSpan(jobID); ok && last.After(first) {
+			runs = append(runs, runReport{win: window{start: wall(first), end: wall(last), hasStart: true, hasEnd: true, jobSpan: jobID}})
+		}
+	}
 	if len(runs) == 0 {
 		if jobID != 0 {
-			r.log.Warn(fmt.Sprintf("The window of OAR job %d is not known to energy-report: no energy report (use fetch --from/--to for one).", jobID))
+			r.log.Warn(fmt.Sprintf("OAR job %d: no row, so no window: no energy report.", jobID))
 		} else {
 			r.log.Warn("No measurement window (no start or end event: nothing was measured, or no source publishes events): no energy report.")
 		}

@@ -80,6 +80,9 @@ func (r *report) runTable(b *strings.Builder, rr runReport) {
 	if w.startFromAgentTime {
 		b.WriteString(", from the agent's start")
 	}
+	if w.jobSpan != 0 {
+		fmt.Fprintf(b, ", OAR job %d: from its first row to its last", w.jobSpan)
+	}
 	b.WriteString(")")
 	if len(w.command) > 0 {
 		fmt.Fprintf(b, ", command: %s", commandText(w.command))

@@ -103,6 +103,7 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 	}
 	src.history.ProvideRecent(src.recent)
 	dir := env.Pipeline.Directory()
+	src.directory = dir
 	for _, n := range tg.Nodes {
 		dir.SetSite(n.Node, n.Site)
 	}
@@ -129,7 +130,8 @@ type Source struct {
 	mode    plugin.Mode
 	clock   func() time.Time
 
-	history *pipeline.History
+	history   *pipeline.History
+	directory *pipeline.Directory
 
 	mu          sync.Mutex
 	start       time.Time          // the agent's start (run mode)
@@ -392,11 +394,20 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 	}
 	sink := s.sink(ctx, out, 0)
 	total := 0
+	var first, last time.Time
 	for _, site := range sites {
 		q := kwollect.Query{Site: site, Nodes: bySite[site], Metrics: s.cfg.Metrics, JobID: jobID}
 		s.log.Info("API request should be triggered with URL: " + s.client.URL(q))
 		batch := make([]kwollect.Row, 0, 4096)
 		n, err := s.client.Stream(ctx, q, func(r *kwollect.Row) error {
+			if !r.Null {
+				if first.IsZero() || r.Timestamp.Before(first) {
+					first = r.Timestamp
+				}
+				if r.Timestamp.After(last) {
+					last = r.Timestamp
+				}
+			}
 			batch = append(batch, *r)
 			if len(batch) == cap(batch) {
 				err := sink(batch)
@@ -414,6 +425,9 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 		}
 	}
 	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched for OAR job %d", total, jobID))
+	if !first.IsZero() {
+		s.directory.SetJobSpan(jobID, first, last)
+	}
 	return nil
 }
 

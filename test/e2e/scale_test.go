@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -359,6 +360,21 @@ func TestFetchJob(t *testing.T) {
 	got := csvRows(t, filepath.Join(dir, "out.csv"))
 	require.Len(t, got, len(rows))
 	require.Contains(t, got[0], ";device_id;taurus-5;")
+
+	// With energy-report: the window is the job's first to last row.
+	res = runAgent(t, dir, nil, "--output-file", "out2.csv", "--plugins", "csv,kwollect-input,energy-report", "fetch", "--job-id", "777")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stderr, "OAR job 777: from its first row to its last")
+	b, err := os.ReadFile(filepath.Join(dir, "alumet-energy.json"))
+	require.NoError(t, err)
+	var sum struct {
+		Start, End string
+		Series     []struct{ Node string }
+	}
+	require.NoError(t, json.Unmarshal(b, &sum))
+	require.Equal(t, start.UTC().Format("2006-01-02T15:04:05.000000000Z"), sum.Start)
+	require.Equal(t, stop.UTC().Format("2006-01-02T15:04:05.000000000Z"), sum.End)
+	require.Len(t, sum.Series, 2)
 
 	res = runAgent(t, dir, nil, "--plugins", "csv,kwollect-input", "fetch", "--job-id", "777", "--from", "now")
 	require.Equal(t, 2, res.code)
