@@ -379,7 +379,9 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 
 // fetchJob reads the whole window of a finished OAR job, which Kwollect
 // knows: one query per site with job_id and no time bounds (the configured
-// nodes, if any, restrict it).
+// nodes, if any, restrict it), retried on transient failures and resumed
+// after the rows already fetched (its bounds are not known, so it cannot be
+// split like a --from/--to window).
 func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter) error {
 	sites, bySite := s.targets.bySite()
 	if len(sites) == 0 {
@@ -399,7 +401,10 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 		q := kwollect.Query{Site: site, Nodes: bySite[site], Metrics: s.cfg.Metrics, JobID: jobID}
 		s.log.Info("API request should be triggered with URL: " + s.client.URL(q))
 		batch := make([]kwollect.Row, 0, 4096)
-		n, err := s.client.Stream(ctx, q, func(r *kwollect.Row) error {
+		onRetry := func(err error, attempt int, wait time.Duration) {
+			s.log.Warn(fmt.Sprintf("Kwollect query failed (attempt %d), retrying in %v and resuming after the rows already fetched: %v", attempt, wait.Round(time.Millisecond), err))
+		}
+		n, err := s.client.StreamResume(ctx, q, kwollect.DefaultRetryPolicy(), onRetry, func(r *kwollect.Row) error {
 			if !r.Null {
 				if first.IsZero() || r.Timestamp.Before(first) {
 					first = r.Timestamp

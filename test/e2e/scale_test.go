@@ -361,6 +361,16 @@ func TestFetchJob(t *testing.T) {
 	require.Len(t, got, len(rows))
 	require.Contains(t, got[0], ";device_id;taurus-5;")
 
+	// A body cut after 700 rows, then a 503: retried, resumed, every row once.
+	faulty := startEmulator(t, "--lag", "1s", "--job", spec, "--fault", "kind=truncate;next=1;rows=700", "--fault", "kind=503;next=1")
+	fdir := t.TempDir()
+	writeConfig(t, fdir, fmt.Sprintf("[plugins.kwollect-input]\nsite = \"lyon\"\njob_id = 777\napi_url = %q\n", faulty))
+	res = runAgent(t, fdir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "fetch", "--job-id", "777")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Equal(t, 2, strings.Count(res.stderr, "retrying in"), res.stderr)
+	require.Contains(t, res.stderr, "resuming after the rows already fetched")
+	require.Equal(t, got, csvRows(t, filepath.Join(fdir, "out.csv")), "the same rows as without faults, once each")
+
 	// With energy-report: the window is the job's first to last row.
 	res = runAgent(t, dir, nil, "--output-file", "out2.csv", "--plugins", "csv,kwollect-input,energy-report", "fetch", "--job-id", "777")
 	require.Equal(t, 0, res.code, res.stderr)
