@@ -436,6 +436,7 @@ func (p *phases) close() {
 // phaseScanner that copies it to the agent's stdout. A nil one does nothing.
 type stdoutPipe struct {
 	r, w *os.File
+	pty  bool // r is a pseudo-terminal's master
 	done chan struct{}
 	sc   *phaseScanner
 	log  *slog.Logger
@@ -449,7 +450,8 @@ func (p *phases) pipeStdout(cmd *exec.Cmd, run int) (*stdoutPipe, error) {
 	}
 	var r, w *os.File
 	var err error
-	if logging.IsTerminal(os.Stdout) {
+	pty := logging.IsTerminal(os.Stdout)
+	if pty {
 		r, w, err = openPTY(os.Stdout)
 	} else {
 		r, w, err = os.Pipe()
@@ -466,7 +468,7 @@ func (p *phases) pipeStdout(cmd *exec.Cmd, run int) (*stdoutPipe, error) {
 		},
 		now: time.Now,
 	}
-	return &stdoutPipe{r: r, w: w, done: make(chan struct{}), sc: sc, log: p.log}, nil
+	return &stdoutPipe{r: r, w: w, pty: pty, done: make(chan struct{}), sc: sc, log: p.log}, nil
 }
 
 // started closes the agent's copy of the write end and starts copying.
@@ -475,6 +477,26 @@ func (s *stdoutPipe) started() {
 		return
 	}
 	_ = s.w.Close()
+	if s.pty {
+		// The command gets the terminal's SIGWINCH (it is in its
+		// foreground group): its pseudo-terminal takes the new size.
+		winch := make(chan os.Signal, 1)
+		signal.Notify(winch, syscall.SIGWINCH)
+		go func() {
+			defer signal.Stop(winch)
+			for {
+				select {
+				case <-winch:
+					var ws [4]uint16
+					if ioctlFile(os.Stdout, syscall.TIOCGWINSZ, uintptr(pointerToWinsize(&ws))) == nil {
+						_ = ioctlFile(s.r, syscall.TIOCSWINSZ, uintptr(pointerToWinsize(&ws)))
+					}
+				case <-s.done:
+					return
+				}
+			}
+		}()
+	}
 	go func() {
 		defer close(s.done)
 		defer s.r.Close()
@@ -515,11 +537,11 @@ func openPTY(term *os.File) (master, slave *os.File, err error) {
 	}
 	var unlock int32
 	var n uint32
-	if err := ioctl(m.Fd(), syscall.TIOCSPTLCK, uintptr(pointerTo(&unlock))); err != nil {
+	if err := ioctlFile(m, syscall.TIOCSPTLCK, uintptr(pointerTo(&unlock))); err != nil {
 		m.Close()
 		return nil, nil, fmt.Errorf("unlocking the pseudo-terminal: %w", err)
 	}
-	if err := ioctl(m.Fd(), syscall.TIOCGPTN, uintptr(pointerToU32(&n))); err != nil {
+	if err := ioctlFile(m, syscall.TIOCGPTN, uintptr(pointerToU32(&n))); err != nil {
 		m.Close()
 		return nil, nil, fmt.Errorf("naming the pseudo-terminal: %w", err)
 	}
@@ -529,10 +551,24 @@ func openPTY(term *os.File) (master, slave *os.File, err error) {
 		return nil, nil, err
 	}
 	var ws [4]uint16 // struct winsize
-	if ioctl(term.Fd(), syscall.TIOCGWINSZ, uintptr(pointerToWinsize(&ws))) == nil {
-		_ = ioctl(sl.Fd(), syscall.TIOCSWINSZ, uintptr(pointerToWinsize(&ws)))
+	if ioctlFile(term, syscall.TIOCGWINSZ, uintptr(pointerToWinsize(&ws))) == nil {
+		_ = ioctlFile(sl, syscall.TIOCSWINSZ, uintptr(pointerToWinsize(&ws)))
 	}
 	return m, sl, nil
+}
+
+// ioctlFile runs an ioctl on f through SyscallConn: f.Fd() would switch f
+// to blocking mode under a goroutine reading it.
+func ioctlFile(f *os.File, req, arg uintptr) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { ierr = ioctl(fd, req, arg) }); err != nil {
+		return err
+	}
+	return ierr
 }
 
 func ioctl(fd, req, arg uintptr) error {
