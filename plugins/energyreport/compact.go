@@ -48,24 +48,15 @@ func (r *report) maybeCompact(s *series) {
 	// integrator.
 	slices.SortStableFunc(all, func(a, b rawSample) int { return cmp.Compare(a.t, b.t) })
 	all = dedupeLast(all)
+	from := start
 	if c := s.done; c != nil {
-		n := 0
-		for len(all) > 0 && all[0].t < c.cut {
-			all = all[1:]
-			n++
-		}
-		if n > 0 {
-			c.late += n
-		}
+		all = c.dropLate(all)
+		from = c.cut
 	}
 	cutIdx := len(all) - compactKeep
 	if cutIdx < 1 || all[cutIdx].t <= start {
 		s.samples = storeOf(all)
 		return
-	}
-	from := start
-	if s.done != nil {
-		from = s.done.cut
 	}
 	if s.done == nil {
 		probe := energy.NewIntegrator(energy.Options{Method: energy.Trapezoid})
@@ -96,24 +87,29 @@ func (r *report) maybeCompact(s *series) {
 	s.retryAt = 0
 }
 
+// dropLate removes from sorted samples those older than the cut (their
+// time is integrated already) and counts them.
+func (c *compacted) dropLate(sorted []rawSample) []rawSample {
+	i, _ := slices.BinarySearchFunc(sorted, c.cut, func(x rawSample, t int64) int { return cmp.Compare(x.t, t) })
+	c.late += i
+	return sorted[i:]
+}
+
 // finalResult is the result of a compacted series over [start, end]: its
 // partial result merged with the integration of what it still holds.
 func (r *report) finalResult(s *series, start, end time.Time) (energy.Result, error) {
 	c := s.done
+	var rest []rawSample
+	s.samples.all(func(x rawSample) { rest = append(rest, x) })
+	slices.SortStableFunc(rest, func(a, b rawSample) int { return cmp.Compare(a.t, b.t) })
+	rest = c.dropLate(dedupeLast(rest))
 	if c.late > 0 {
 		r.log.Warn(fmt.Sprintf("%s %s: %d samples came after their time was integrated: they are not in the energy", s.key.node, s.key.metric, c.late))
 	}
 	if !start.Equal(c.partial.Start) || !end.After(time.Unix(0, c.cut)) {
 		return energy.Result{}, fmt.Errorf("window [%s, %s] does not extend the integrated part [%s, %s]", rfc3339(start), rfc3339(end), rfc3339(c.partial.Start), rfc3339(time.Unix(0, c.cut)))
 	}
-	var rest []rawSample
-	s.samples.all(func(x rawSample) {
-		if x.t >= c.cut {
-			rest = append(rest, x)
-		}
-	})
-	slices.SortStableFunc(rest, func(a, b rawSample) int { return cmp.Compare(a.t, b.t) })
-	tail, err := integrateSamples(dedupeLast(rest), c.cut, end.UnixNano(), c.opts)
+	tail, err := integrateSamples(rest, c.cut, end.UnixNano(), c.opts)
 	if err != nil {
 		return energy.Result{}, err
 	}
