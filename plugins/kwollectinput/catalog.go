@@ -114,3 +114,24 @@ func (c *catalog) noDataHint(node, metric string) string {
 	}
 	return "no meter on this node, the meter is down, or an on-demand metric that needs an OAR job with -t monitor (check https://www.grid5000.fr/status/)"
 }
+
+// absent says whether the catalogue proves that node has no metric at all
+// (the cluster lacks it, or only some other nodes have it), and why: such a
+// series is not waited for at the end of a window.
+func (c *catalog) absent(node, metric string) (reason string, ok bool) {
+	if c == nil {
+		return "", false
+	}
+	ms, known := c.byCluster[kwollect.ClusterOf(node)]
+	if !known || ms == nil {
+		return "", false
+	}
+	info, found := find(ms, metric)
+	switch {
+	case !found:
+		return fmt.Sprintf("cluster %s has no metric %s", kwollect.ClusterOf(node), metric), true
+	case !info.AppliesTo(node):
+		return fmt.Sprintf("%s has no such meter (only %s have it)", node, strings.Join(info.OnlyFor, ", ")), true
+	}
+	return "", false
+}

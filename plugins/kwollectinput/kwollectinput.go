@@ -141,6 +141,8 @@ type Source struct {
 	idsMu       sync.Mutex
 	ids         map[string]measure.MetricID
 
+	prior priors // per series, from the pre-flight check and the history
+
 	catalogOnce sync.Once
 	catalog     *catalog
 	finals      chan finalRequest // run mode: the end event's request for the last fetch

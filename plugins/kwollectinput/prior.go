@@ -1,0 +1,49 @@
+package kwollectinput
+
+import (
+	"sync"
+	"time"
+)
+
+// seriesPrior is what is known of a (node, metric) from before the
+// measured window: the pre-flight check or the history. A series that had
+// data then and has none yet at the end of the window is lagging, not
+// dead; its period tells when the window's tail is complete.
+type seriesPrior struct {
+	Last   time.Time     // newest sample seen (zero: none)
+	Period time.Duration // smallest gap between its samples (0: unknown)
+}
+
+// priors holds the seriesPrior of every (node, metric) seen, by
+// "node/metric". It is safe for concurrent use.
+type priors struct {
+	mu sync.Mutex
+	m  map[string]seriesPrior
+}
+
+// note records a sample of node/metric at t; gap, if positive, is the gap
+// to its previous sample.
+func (p *priors) note(node, metric string, t time.Time, gap time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]seriesPrior{}
+	}
+	k := node + "/" + metric
+	sp := p.m[k]
+	if t.After(sp.Last) {
+		sp.Last = t
+	}
+	if gap > 0 && (sp.Period == 0 || gap < sp.Period) {
+		sp.Period = gap
+	}
+	p.m[k] = sp
+}
+
+// get returns what is known of node/metric.
+func (p *priors) get(node, metric string) (seriesPrior, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sp, ok := p.m[node+"/"+metric]
+	return sp, ok
+}
