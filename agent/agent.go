@@ -31,6 +31,7 @@ type Agent struct {
 	pipeline        *pipeline.Pipeline
 	shutdownTimeout time.Duration
 	plugins         map[string]bool // the started plugins
+	resume          ResumeFunc
 }
 
 // HasPlugin reports whether the plugin name was started.
@@ -109,6 +110,8 @@ func (a *Agent) Stop() error {
 	err := a.pipeline.Stop(ctx)
 	if err != nil {
 		logging.Target(a.log, TargetBuilder).Error(fmt.Sprintf("Shutdown finished with errors, some data may be lost:\n%v", err))
+	} else if len(a.pipeline.Outcomes().Bad()) > 0 {
+		logging.Target(a.log, TargetBuilder).Info("All plugins stopped; everything fetched is written, but some series are incomplete (below).")
 	} else {
 		logging.Target(a.log, TargetBuilder).Info("All plugins stopped, all data written.")
 	}

@@ -44,7 +44,7 @@ func TestExitCode(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			code, _ := childExit(tt.st)
 			var w warnings
-			require.Equal(t, tt.want, ExitCode(code, tt.st, tt.agentFailed, tt.ignore, &w))
+			require.Equal(t, tt.want, ExitCode(code, tt.st, map[bool]int{true: 1}[tt.agentFailed], tt.ignore, &w))
 			if tt.wantWarn != "" {
 				require.Len(t, w, 1)
 				require.Contains(t, w[0], tt.wantWarn)

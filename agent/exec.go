@@ -152,10 +152,8 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 		}
 	}()
 	ph.close()
-	if err := a.Stop(); err != nil {
-		agentFailed = true
-	}
-	code := ExitCode(last.childCode, last.status, agentFailed, o.IgnoreExitCode, logging.Target(a.log, TargetAgent))
+	own := a.Finish(agentFailed)
+	code := ExitCode(last.childCode, last.status, own, o.IgnoreExitCode, logging.Target(a.log, TargetAgent))
 	if ss, ok := cut.(syscall.Signal); ok && code == 0 {
 		// A partial series must not pass for a complete one in a script.
 		code = 128 + int(ss)
@@ -408,8 +406,9 @@ func childExit(st *os.ProcessState) (int, string) {
 	return st.ExitCode(), fmt.Sprintf("exit status: %d", st.ExitCode())
 }
 
-// ExitCode decides the agent's exit code from the child's and the agent's fate.
-func ExitCode(childCode int, st *os.ProcessState, agentFailed, ignoreExitCode bool, log interface{ Warn(string, ...any) }) int {
+// ExitCode decides the agent's exit code from the child's and the agent's
+// own (0, 1 or ExitIncomplete, see finish): the child's failure wins.
+func ExitCode(childCode int, st *os.ProcessState, own int, ignoreExitCode bool, log interface{ Warn(string, ...any) }) int {
 	if st != nil {
 		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() && !ignoreExitCode {
 			log.Warn(fmt.Sprintf("The child was killed by %s; exiting with %d.", signalName(ws.Signal()), childCode))
@@ -419,10 +418,7 @@ func ExitCode(childCode int, st *os.ProcessState, agentFailed, ignoreExitCode bo
 	}
 	switch {
 	case ignoreExitCode || childCode == 0:
-		if agentFailed {
-			return 1
-		}
-		return 0
+		return own
 	default:
 		return childCode
 	}

@@ -79,13 +79,7 @@ watch:
 		log.Error(fmt.Sprintf("Measurement of process %d failed: %v", pid, err))
 		failed = true
 	}
-	if err := a.Stop(); err != nil {
-		failed = true
-	}
-	if failed {
-		return 1
-	}
-	return 0
+	return a.Finish(failed)
 }
 
 // Run runs until SIGINT or SIGTERM, then stops and flushes everything. A
@@ -110,8 +104,5 @@ func (a *Agent) Run(signals <-chan os.Signal, exit func(int)) int {
 		logging.Target(a.log, TargetExec).Error(fmt.Sprintf("Final fetch failed: %v", err))
 		failed = true
 	}
-	if err := a.Stop(); err != nil || failed {
-		return 1
-	}
-	return 0
+	return a.Finish(failed)
 }

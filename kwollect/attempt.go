@@ -85,6 +85,10 @@ type attSeries struct {
 	prev        int64 // previous delivered row, for gaps
 	hasPrev     bool
 	gaps        gapStats
+	// data: runs of delivered rows closer than tol (twice the period, as
+	// configured or seen), in time order; merged into pair.data.
+	data []span
+	tol  int64
 }
 
 // matches reports whether r belongs to the series (same SeriesKey),
@@ -113,6 +117,12 @@ func (a *attSeries) commit(t time.Time) {
 		a.gaps.addGap(time.Duration(us-a.prev) * time.Microsecond)
 	}
 	a.prev, a.hasPrev = us, true
+	tol := max(a.tol, 2*a.gaps.gap.Microseconds())
+	if n := len(a.data); n > 0 && us >= a.data[n-1].lo && us-a.data[n-1].hi <= tol {
+		a.data[n-1].hi = max(a.data[n-1].hi, us)
+	} else {
+		a.data = append(a.data, span{us, us})
+	}
 	if a.rows == 0 || t.Before(a.first) {
 		a.first = t
 	}
@@ -253,7 +263,12 @@ func (a *attempt) seriesOf(ap *attPair, r *Row) *attSeries {
 		info = &seriesInfo{key: key}
 		ap.p.series[key] = info
 	}
-	ser := &attSeries{dev: r.DeviceID, metric: r.MetricID, orig: r.DeviceOrig, labels: r.Labels, info: info}
+	per := s.o.Periods[r.MetricID]
+	if per <= 0 {
+		per = defaultPeriod
+	}
+	ser := &attSeries{dev: r.DeviceID, metric: r.MetricID, orig: r.DeviceOrig, labels: r.Labels, info: info,
+		tol: 2 * per.Microseconds()}
 	// The previous delivered row is the one just before this attempt's
 	// first row if the attempt started at or before it.
 	if info.hasLast && a.lo <= info.last {
@@ -435,6 +450,9 @@ func (s *Session) finishAttempt(a *attempt, ok bool) {
 				p.last = ser.last
 			}
 			p.rows += ser.rows
+			for _, d := range ser.data {
+				p.data.add(d.lo, d.hi)
+			}
 			p.gaps.addGap(ser.gaps.gap)
 			p.gaps.addGap(ser.gaps.maxRegular)
 			if g := ser.gaps.gap; g > 0 {
@@ -444,6 +462,15 @@ func (s *Session) finishAttempt(a *attempt, ok bool) {
 			}
 		}
 		p.pruneExtras()
+		// A query reaching the window's end that got less than the end:
+		// Kwollect is behind by the time from the newest sample's end to
+		// the query.
+		if ok && p.rows > 0 && a.hi >= usOf(a.x.to) {
+			per := s.period(p)
+			if end := p.last.Add(per); !end.Add(p.gaps.jitter()).After(a.x.to) {
+				p.lag = max(p.lag, a.sentAt.Sub(end))
+			}
+		}
 		if ap.hasFP && (!p.hasSeen || ap.fp > p.seenMax) {
 			p.seenMax, p.hasSeen = ap.fp, true
 		}

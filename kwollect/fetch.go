@@ -119,7 +119,24 @@ type SeriesCoverage struct {
 	// successful query has verified (a chunk that failed, see
 	// Session.Coverage); 0 normally.
 	Unverified time.Duration
+	// Missing lists the intervals of the window without samples (see
+	// Session.Coverage); Coverage is the share of the window its samples
+	// cover, 0..1.
+	Missing  []Interval
+	Coverage float64
+	// Lag is the largest ingestion lag observed for the pair: at a query
+	// covering the window's end, the time it was sent minus the end of
+	// the pair's newest sample (Last + Period), when that sample was short
+	// of the end. 0 if Kwollect was never seen behind.
+	Lag time.Duration
+	// PriorLast is the newest sample from before the windows (SetPrior);
+	// Abandoned says Complete did not wait for the pair (Abandon).
+	PriorLast time.Time
+	Abandoned bool
 }
+
+// Interval is a span of time, [From, To].
+type Interval struct{ From, To time.Time }
 
 // Fraction is the share of [start, end] covered by the pair, 0..1: from
 // max(First, start) to min(Last+Period, end). It is 0 without rows.

@@ -389,7 +389,8 @@ func TestFetchEmptyGrace(t *testing.T) {
 		require.Equal(t, epochQuery("taurus-7", bmc, "1754379876", "1754379886.734"), qs, "a rowless pair is asked from Start")
 	}
 	require.False(t, cov.Complete())
-	require.Equal(t, SeriesCoverage{Site: "lyon", Node: "taurus-7", Metric: bmc, Period: time.Second}, cov.Series[0])
+	require.Equal(t, SeriesCoverage{Site: "lyon", Node: "taurus-7", Metric: bmc, Period: time.Second,
+		Missing: []Interval{{From: t0.UTC(), To: tEnd.UTC()}}}, cov.Series[0])
 	require.Zero(t, cov.Series[0].Fraction(t0, tEnd))
 	// EmptyGrace is capped by Timeout.
 	env2 := newFetchEnv(t, tEnd.Add(time.Minute), rows, nil)

@@ -108,9 +108,11 @@ type SessionOptions struct {
 	// Retry is the backoff of failed queries (zero value:
 	// DefaultRetryPolicy).
 	Retry RetryPolicy
-	// EmptyGrace is how long Complete keeps asking for a (node, metric)
-	// that never returned any row (default 15s): it most likely has no
-	// meter.
+	// EmptyGrace, if positive, is how long Complete keeps asking for a
+	// (node, metric) that never returned any row; 0 (the default) waits for
+	// it until the deadline like any other pair: Kwollect's ingestion lag
+	// can exceed any fixed grace, and a pair known to have no meter is
+	// better given up explicitly (Abandon).
 	EmptyGrace time.Duration
 	// QueryTimeout bounds one GET, body included (default 5 min).
 	QueryTimeout time.Duration
@@ -146,9 +148,6 @@ func (o SessionOptions) withDefaults() SessionOptions {
 		o.BatchSize = defaultBatchSize
 	}
 	o.Retry = o.Retry.withDefaults()
-	if o.EmptyGrace <= 0 {
-		o.EmptyGrace = defaultEmptyGrace
-	}
 	if o.QueryTimeout <= 0 {
 		o.QueryTimeout = defaultQueryTimeout
 	}
@@ -347,6 +346,17 @@ type pair struct {
 	rows        int
 	first, last time.Time
 	gaps        gapStats
+
+	// data holds the spans with samples (consecutive rows closer than the
+	// merge tolerance of their attempt), for the missing intervals.
+	data spanSet
+	// lag is the largest ingestion lag seen: at a query that covered the
+	// window's end, its send time minus the end of the newest sample.
+	lag time.Duration
+	// priorLast is the newest sample known from before the windows
+	// (SetPrior); abandoned pairs are not waited for by Complete.
+	priorLast time.Time
+	abandoned bool
 }
 
 func (p *pair) isExtra(ts int64, key string) bool {
@@ -554,15 +564,18 @@ func (s *Session) coverage(from, to time.Time) []SeriesCoverage {
 	for _, p := range s.allPairs() {
 		per, jit := s.period(p), p.gaps.jitter()
 		sc := SeriesCoverage{
-			Site:     p.site.name,
-			Node:     p.key.node,
-			Metric:   p.key.metric,
-			Rows:     p.rows,
-			First:    p.first,
-			Last:     p.last,
-			Period:   per,
-			Jitter:   jit,
-			Complete: isComplete(p.rows, p.last, to, per, jit),
+			Site:      p.site.name,
+			Node:      p.key.node,
+			Metric:    p.key.metric,
+			Rows:      p.rows,
+			First:     p.first,
+			Last:      p.last,
+			Period:    per,
+			Jitter:    jit,
+			Complete:  isComplete(p.rows, p.last, to, per, jit) || priorComplete(p, to, per),
+			Lag:       p.lag,
+			PriorLast: p.priorLast,
+			Abandoned: p.abandoned,
 		}
 		if p.rows > 0 {
 			hi := min(usOf(p.last), usOf(to)) - 1
@@ -570,12 +583,96 @@ func (s *Session) coverage(from, to time.Time) []SeriesCoverage {
 				sc.Unverified += m.dur()
 			}
 		}
+		sc.Missing, sc.Coverage = p.missing(from, to, per, jit, sc.Complete)
 		out = append(out, sc)
 	}
 	slices.SortFunc(out, func(a, b SeriesCoverage) int {
 		return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.Metric, b.Metric), cmp.Compare(a.Site, b.Site))
 	})
 	return out
+}
+
+// priorComplete: a pair without rows whose newest sample before the
+// window (SetPrior) is followed by the next one only after to: no sample
+// falls in the window (a 5 s BMC series over a 3 s command).
+func priorComplete(p *pair, to time.Time, per time.Duration) bool {
+	return p.rows == 0 && !p.priorLast.IsZero() && p.priorLast.Add(per+p.gaps.jitter()).After(to)
+}
+
+// missing returns the intervals of [from, to] without samples: before the
+// first sample if it comes more than a period (plus jitter) after from,
+// between samples more than two periods apart (one missing sample at 1 Hz
+// is jitter, not a gap), and after the last one unless the pair is
+// complete. Each interval is bounded by the samples around it (or the
+// window's edges). coverage is the share of the window the samples cover
+// (each covering one period), 0..1.
+func (p *pair) missing(from, to time.Time, per, jit time.Duration, complete bool) ([]Interval, float64) {
+	lo, hi := ceilUS(from), usOf(to)
+	window := hi - lo
+	if window <= 0 {
+		if complete {
+			return nil, 1
+		}
+		return nil, 0
+	}
+	perUS, jitUS := per.Microseconds(), jit.Microseconds()
+	var out []Interval
+	var lost int64
+	add := func(a, b, uncovered int64) {
+		out = append(out, Interval{From: timeOf(a), To: timeOf(b)})
+		lost += max(uncovered, 0)
+	}
+	prev, hasPrev := int64(0), false
+	for _, sp := range p.data.clip(lo, hi) {
+		switch {
+		case !hasPrev && sp.lo-lo > perUS+jitUS:
+			add(lo, sp.lo, sp.lo-lo)
+		case hasPrev && sp.lo-prev > 2*perUS:
+			add(prev, sp.lo, sp.lo-prev-perUS)
+		}
+		prev, hasPrev = sp.hi, true
+	}
+	switch {
+	case complete && !hasPrev:
+		// No sample falls in the window (priorComplete).
+	case !hasPrev:
+		add(lo, hi, window)
+	case !complete:
+		add(prev, hi, hi-prev-perUS)
+	}
+	cov := 1 - float64(lost)/float64(window)
+	return out, min(max(cov, 0), 1)
+}
+
+// SetPrior tells the session what is known of a (node, metric) from
+// before its windows (a pre-flight query, the history): its newest sample
+// and its sampling period (0: unknown). The period counts as if seen in
+// the data, so a 5 s series is complete 5 s before the end even with a
+// single row in the window; a pair without rows whose next sample falls
+// after the window's end is complete too.
+func (s *Session) SetPrior(node, metric string, last time.Time, period time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.sites {
+		if p := st.pairs[pairKey{cutAtDot(node), metric}]; p != nil {
+			if last.After(p.priorLast) {
+				p.priorLast = last
+			}
+			p.gaps.addGap(period)
+		}
+	}
+}
+
+// Abandon stops Complete from waiting for a (node, metric) that is known
+// to have no data (the catalogue says the node has no such meter).
+func (s *Session) Abandon(node, metric string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.sites {
+		if p := st.pairs[pairKey{cutAtDot(node), metric}]; p != nil {
+			p.abandoned = true
+		}
+	}
 }
 
 // Watermark returns the oldest, across the (node, metric) pairs that have
@@ -771,15 +868,18 @@ func (s *Session) pending(to, now time.Time) ([]*pair, time.Duration) {
 		if isComplete(p.rows, p.last, to, s.period(p), p.gaps.jitter()) {
 			continue
 		}
+		if p.abandoned || priorComplete(p, to, s.period(p)) {
+			continue
+		}
 		if p.rows == 0 {
-			if !p.firstOK.IsZero() {
+			if !p.firstOK.IsZero() && s.o.EmptyGrace > 0 {
 				left := s.o.EmptyGrace - now.Sub(p.firstOK)
 				if left <= 0 {
 					continue
 				}
 				grace = max(grace, left)
 			} else {
-				allRowless = false // never asked successfully: no grace running
+				allRowless = false // never asked successfully, or no grace: none running
 			}
 		} else {
 			allRowless = false

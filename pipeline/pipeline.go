@@ -143,6 +143,7 @@ type Builder struct {
 	elementName map[string]bool
 	history     *History
 	directory   *Directory
+	outcomes    *Outcomes
 }
 
 // NewBuilder returns a builder whose source queue holds queueSize buffers.
@@ -153,7 +154,7 @@ func NewBuilder(reg *measure.Registry, queueSize int, logger *slog.Logger) *Buil
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Builder{registry: reg, queueSize: queueSize, logger: logger, startedAt: time.Now(), elementName: map[string]bool{}, history: &History{}, directory: &Directory{}}
+	return &Builder{registry: reg, queueSize: queueSize, logger: logger, startedAt: time.Now(), elementName: map[string]bool{}, history: &History{}, directory: &Directory{}, outcomes: &Outcomes{}}
 }
 
 // Registry is the metric registry plugins register their metrics in.
@@ -165,6 +166,13 @@ func (b *Builder) History() *History { return b.history }
 
 // Directory is what the sources know about the measured nodes (their site).
 func (b *Builder) Directory() *Directory { return b.directory }
+
+// Outcomes is where the sources say what they obtained for each requested
+// series.
+func (b *Builder) Outcomes() *Outcomes { return b.outcomes }
+
+// Outcomes is where the sources said what they obtained for each series.
+func (p *Pipeline) Outcomes() *Outcomes { return p.b.outcomes }
 
 func (b *Builder) claim(kind, name string) error {
 	key := kind + "/" + name

@@ -242,7 +242,12 @@ func (g *globals) start(ctx context.Context, mode plugin.Mode) (*agent.Agent, er
 	if err != nil {
 		return nil, err
 	}
-	return agent.Start(ctx, mode, loaded, g.factories(), g.logger)
+	a, err := agent.Start(ctx, mode, loaded, g.factories(), g.logger)
+	if err != nil {
+		return nil, err
+	}
+	a.SetResume(g.resumeCommand(loaded.Path))
+	return a, nil
 }
 
 // notifySignals catches SIGINT, SIGTERM and SIGHUP so the agent can flush before exiting.

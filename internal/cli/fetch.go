@@ -96,8 +96,8 @@ func (g *globals) fetchEvents(cmd *cobra.Command, events []pipeline.Event, what 
 			failed = true
 		}
 	}
-	if err := a.Stop(); err != nil || failed {
-		return exitError{1}
+	if code := a.Finish(failed); code != 0 {
+		return exitError{code}
 	}
 	return nil
 }

@@ -159,7 +159,7 @@ func DefaultConfig() *Config {
 		Hostname:     StringList{}, // non-nil, so generated configs show the key
 		Metrics:      StringList{"wattmetre_power_watt"},
 		APIURL:       kwollect.DefaultBaseURL,
-		FetchTimeout: config.Duration(60 * time.Second),
+		FetchTimeout: config.Duration(2 * time.Minute),
 		PollInterval: config.Duration(10 * time.Second),
 		Preflight:    PreflightFail,
 		RowBudget:    200_000,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -100,6 +101,7 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 		pollerDone: make(chan struct{}),
 		runs:       map[int]*runWindow{},
 		history:    env.Pipeline.History(),
+		outcomes:   env.Pipeline.Outcomes(),
 	}
 	src.history.ProvideRecent(src.recent)
 	dir := env.Pipeline.Directory()
@@ -141,7 +143,11 @@ type Source struct {
 	idsMu       sync.Mutex
 	ids         map[string]measure.MetricID
 
-	prior priors // per series, from the pre-flight check and the history
+	prior    priors // per series, from the pre-flight check and the history
+	outcomes *pipeline.Outcomes
+
+	queriedMu sync.Mutex
+	queried   map[string]bool // URLs logged at info level
 
 	catalogOnce sync.Once
 	catalog     *catalog
@@ -190,14 +196,108 @@ func (s *Source) sessionOptions(ctx context.Context) kwollect.SessionOptions {
 		// The sink copies what it needs of each row into a point.
 		ReuseBatches: true,
 		Periods:      s.catalogFor(ctx).periods(s.cfg.Metrics),
-		EmptyGrace:   min(15*time.Second, s.cfg.FetchTimeout.D()),
-		OnQuery: func(u string) {
-			s.log.Info("API request should be triggered with URL: " + u)
-		},
+		// No EmptyGrace: a series without rows yet is waited for until
+		// fetch_timeout like any other, since Kwollect's lag can exceed
+		// any shorter rule; series the catalogue proves absent are
+		// abandoned at once (prepare).
+		OnQuery: s.logQuery,
 		OnRetry: func(u string, err error, attempt int, wait time.Duration) {
-			s.log.Warn(fmt.Sprintf("Kwollect query failed (attempt %d), retrying in %v: %v", attempt, wait.Round(time.Millisecond), err))
+			s.log.Warn(fmt.Sprintf("Kwollect query failed (attempt %d, %s), retrying in %v", attempt, kwollect.Brief(err), wait.Round(100*time.Millisecond)))
+			s.log.Debug(fmt.Sprintf("Kwollect query failed (attempt %d): %v", attempt, err))
 		},
 		OnProgress: progress.update,
+	}
+}
+
+// logQuery logs Alumet's URL line once per URL (retries and polls of the
+// same window are at debug level).
+func (s *Source) logQuery(u string) {
+	s.queriedMu.Lock()
+	if s.queried == nil {
+		s.queried = map[string]bool{}
+	}
+	seen := s.queried[u]
+	s.queried[u] = true
+	s.queriedMu.Unlock()
+	if seen {
+		s.log.Debug("API request should be triggered with URL: " + u)
+		return
+	}
+	s.log.Info("API request should be triggered with URL: " + u)
+}
+
+// prepare tells a new session what is known from before its windows: each
+// series' newest sample and period (pre-flight, history, probes), and
+// which series the catalogue proves absent (not waited for).
+func (s *Source) prepare(ctx context.Context, sess *kwollect.Session) {
+	cat := s.catalogFor(ctx)
+	for _, t := range s.targets.Nodes {
+		for _, m := range s.cfg.Metrics {
+			if sp, ok := s.prior.get(t.Node, m); ok {
+				sess.SetPrior(t.Node, m, sp.Last, sp.Period)
+			}
+			if _, absent := cat.absent(t.Node, m); absent {
+				sess.Abandon(t.Node, m)
+			}
+		}
+	}
+}
+
+// probeLookback is how far before a window the probe looks for a series'
+// period.
+const probeLookback = 2 * time.Minute
+
+// probe learns the period of the series that have fewer than two rows in
+// the window and no period from the catalogue or an earlier query, from
+// the rows just before the window: without it a 5 s BMC series in a short
+// window would be judged against 1 s and waited for until fetch_timeout.
+func (s *Source) probe(ctx context.Context, sess *kwollect.Session, start time.Time, cov []kwollect.SeriesCoverage, periods map[string]time.Duration) {
+	bySite := map[string]map[string]bool{}
+	metrics := map[string]bool{}
+	for _, sc := range cov {
+		if sc.Complete || sc.Rows >= 2 || sc.Abandoned || periods[sc.Metric] > 0 {
+			continue
+		}
+		if sp, ok := s.prior.get(sc.Node, sc.Metric); ok && sp.Period > 0 {
+			continue
+		}
+		if bySite[sc.Site] == nil {
+			bySite[sc.Site] = map[string]bool{}
+		}
+		bySite[sc.Site][sc.Node] = true
+		metrics[sc.Metric] = true
+	}
+	for site, nodes := range bySite {
+		q := kwollect.Query{Site: site, Nodes: slices.Sorted(maps.Keys(nodes)), Metrics: slices.Sorted(maps.Keys(metrics)),
+			Start: start.Add(-probeLookback), End: start.Add(-time.Microsecond)}
+		qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		s.log.Debug("period probe: " + s.client.URL(q))
+		last := map[string]time.Time{}
+		_, err := s.client.Stream(qctx, q, func(r *kwollect.Row) error {
+			if r.Null {
+				return nil
+			}
+			k := r.DeviceID + "/" + r.MetricID
+			var gap time.Duration
+			if l, ok := last[k]; ok {
+				gap = r.Timestamp.Sub(l)
+			}
+			last[k] = r.Timestamp
+			s.prior.note(r.DeviceID, r.MetricID, r.Timestamp, gap)
+			return nil
+		})
+		cancel()
+		if err != nil {
+			s.log.Debug(fmt.Sprintf("period probe failed: %v", err))
+			continue
+		}
+		for node := range nodes {
+			for m := range metrics {
+				if sp, ok := s.prior.get(node, m); ok {
+					sess.SetPrior(node, m, sp.Last, sp.Period)
+				}
+			}
+		}
 	}
 }
 
@@ -341,7 +441,7 @@ func (s *Source) fetchBuffer(ctx context.Context, from, to time.Time) (*measure.
 func windowStart(t time.Time) time.Time { return t.Truncate(time.Second) }
 
 // fetchWindow reads [start, end], then completes the tail that Kwollect has
-// not ingested yet, and reports the coverage.
+// not ingested yet, and reports every series' outcome.
 func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int, out pipeline.Emitter) error {
 	start = windowStart(start)
 	if s.cfg.FetchDelay.D() > 0 {
@@ -351,32 +451,103 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 			return ctx.Err()
 		}
 	}
-	sess, err := s.client.NewSession(s.plan(), s.sessionOptions(ctx))
+	opts := s.sessionOptions(ctx)
+	prog := newProgress(s.log)
+	opts.OnProgress = prog.update
+	sess, err := s.client.NewSession(s.plan(), opts)
 	if err != nil {
 		return err
 	}
+	s.prepare(ctx, sess)
 	s.log.Info("Polling KwollectSource")
 	sink := s.sink(ctx, out, run)
 	rep, err := sess.Fetch(ctx, start, end, sink)
 	var partial *kwollect.PartialError
 	if err != nil && !errors.As(err, &partial) {
-		s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched before the failure", rep.Rows))
+		s.reportFatal(start, end, run, rep, sess.Coverage(start, end), err)
 		return fmt.Errorf("fetching from Kwollect: %w", err)
 	}
 	fetchErr := err
 	deadline := s.clock().Add(s.cfg.FetchTimeout.D())
 	if s.clock().Sub(end) > pastWindowAge {
 		deadline = s.clock() // long ingested: nothing more will come
+	} else {
+		s.probe(ctx, sess, start, sess.Coverage(start, end), opts.Periods)
 	}
+	prog.detail = func() string { return s.waitingFor(sess, start, end, deadline) }
 	tail, err := sess.Complete(ctx, end, deadline, sink)
 	if err != nil {
 		fetchErr = errors.Join(fetchErr, err)
 	}
-	s.report(start, end, rep, tail, sess.Coverage(start, end))
+	if err != nil && !errors.As(err, &partial) {
+		s.reportFatal(start, end, run, kwollect.Report{Rows: rep.Rows + tail.Rows, Queries: rep.Queries + tail.Queries}, sess.Coverage(start, end), err)
+		return fmt.Errorf("fetching from Kwollect: %w", fetchErr)
+	}
+	s.report(start, end, run, rep, tail, sess.Coverage(start, end))
 	if fetchErr != nil {
 		return fmt.Errorf("fetching from Kwollect: %w", fetchErr)
 	}
 	return nil
+}
+
+// reportFatal reports a fetch stopped by an error that no retry cures (or
+// a cancellation): the series it left incomplete failed.
+func (s *Source) reportFatal(start, end time.Time, run int, rep kwollect.Report, cov []kwollect.SeriesCoverage, err error) {
+	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched before the failure", rep.Rows))
+	recent := s.clock().Sub(end) < pastWindowAge
+	for _, sc := range cov {
+		oc := s.outcome(start, end, run, sc, recent)
+		if oc.Status.Bad() || sc.Rows == 0 {
+			oc.FetchedLaterOK = true
+			oc.Reason = "the fetch failed (" + kwollect.Brief(err) + ")"
+			oc.Status = pipeline.StatusFailed
+			if sc.Rows > 0 {
+				oc.Status = pipeline.StatusPartial
+			}
+		}
+		if s.outcomes != nil {
+			s.outcomes.Record(oc)
+		}
+	}
+}
+
+// waitingFor says, for the progress line, which series the tail
+// completion waits for and how far behind Kwollect is for them.
+func (s *Source) waitingFor(sess *kwollect.Session, start, end, deadline time.Time) string {
+	now := s.clock()
+	var parts []string
+	n := 0
+	for _, sc := range sess.Coverage(start, end) {
+		if sc.Complete || sc.Abandoned {
+			continue
+		}
+		n++
+		if n > 3 {
+			continue
+		}
+		last := sc.Last
+		if sc.Rows == 0 {
+			if sp, ok := s.prior.get(sc.Node, sc.Metric); ok {
+				last = sp.Last
+			}
+		}
+		who := sc.Node
+		if len(s.cfg.Metrics) > 1 {
+			who += "/" + sc.Metric
+		}
+		if last.IsZero() {
+			parts = append(parts, who+": no data yet")
+		} else {
+			parts = append(parts, fmt.Sprintf("%s: Kwollect is %s behind", who, behind(now, last, sc.Period)))
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	if n > 3 {
+		parts = append(parts, fmt.Sprintf("%d more", n-3))
+	}
+	return strings.Join(parts, ", ") + fmt.Sprintf(", waiting (at most %s more, fetch_timeout)…", pipeline.HumanDuration(max(deadline.Sub(now), 0)))
 }
 
 // fetchJob reads the whole window of a finished OAR job, which Kwollect
@@ -463,6 +634,7 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 	if err != nil {
 		return err
 	}
+	s.prepare(fetchCtx, sess)
 	var fetched kwollect.Report
 	count := func(r kwollect.Report) {
 		fetched.Rows += r.Rows
@@ -477,13 +649,19 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 		count(rep)
 		var partial *kwollect.PartialError
 		if err != nil && !errors.As(err, &partial) {
+			s.reportFatal(start, end, 0, fetched, sess.Coverage(start, end), err)
 			return fmt.Errorf("final Kwollect fetch: %w", err)
 		}
-		tail, terr := sess.Complete(fetchCtx, end, s.clock().Add(s.cfg.FetchTimeout.D()), sink)
+		deadline := s.clock().Add(s.cfg.FetchTimeout.D())
+		tail, terr := sess.Complete(fetchCtx, end, deadline, sink)
 		fetched.Rows += tail.Rows
 		fetched.Queries += tail.Queries
 		fetched.Retries += tail.Retries
-		s.report(start, end, fetched, kwollect.Report{FailedChunks: tail.FailedChunks}, sess.Coverage(start, end))
+		if terr != nil && !errors.As(terr, &partial) {
+			s.reportFatal(start, end, 0, fetched, sess.Coverage(start, end), terr)
+		} else {
+			s.report(start, end, 0, fetched, kwollect.Report{FailedChunks: tail.FailedChunks}, sess.Coverage(start, end))
+		}
 		return errors.Join(err, terr, herr)
 	}
 	ticker := time.NewTicker(s.cfg.PollInterval.D())

@@ -3,7 +3,6 @@ package kwollectinput
 import (
 	"fmt"
 	"log/slog"
-	"math"
 	"os"
 	"strings"
 	"sync"
@@ -11,55 +10,144 @@ import (
 
 	"github.com/alumet-go/alumet-agent/internal/logging"
 	"github.com/alumet-go/alumet-agent/kwollect"
+	"github.com/alumet-go/alumet-agent/pipeline"
 )
 
 func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// report logs what a fetch obtained, a warning per incomplete series with
-// its coverage, and the chunks that failed.
-func (s *Source) report(start, end time.Time, fetch, tail kwollect.Report, cov []kwollect.SeriesCoverage) {
+// report logs what a fetch of [start, end] obtained, records every
+// requested series' outcome on the pipeline's Outcomes, and warns, in one
+// short line each, about the series that are not complete.
+func (s *Source) report(start, end time.Time, run int, fetch, tail kwollect.Report, cov []kwollect.SeriesCoverage) []pipeline.Outcome {
 	rows := fetch.Rows + tail.Rows
 	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched for [%s, %s] in %d queries (%d retried)",
 		rows, rfc(start), rfc(end), fetch.Queries+tail.Queries, fetch.Retries+tail.Retries))
-	failedNodes := map[string]bool{}
+	failures := map[string]kwollect.ChunkFailure{} // node/metric → one failure
 	logged := map[string]bool{}
 	for _, f := range append(fetch.FailedChunks, tail.FailedChunks...) {
-		msg := fmt.Sprintf("Kwollect: could not fetch %s on %s for [%s, %s]: %v; everything else was written",
-			strings.Join(f.Nodes, ","), f.Site, rfc(f.From), rfc(f.To), f.Err)
+		what := "everything else was written"
+		if rows == 0 {
+			what = "nothing was fetched"
+		}
+		msg := fmt.Sprintf("Kwollect: could not fetch %s on %s for [%s, %s] (%s); %s",
+			strings.Join(f.Nodes, ","), f.Site, rfc(f.From), rfc(f.To), kwollect.Brief(f.Err), what)
 		if !logged[msg] {
 			logged[msg] = true
 			s.log.Error(msg)
+			s.log.Debug(fmt.Sprintf("Kwollect: the failure in full: %v", f.Err))
 		}
 		for _, n := range f.Nodes {
-			failedNodes[n] = true
+			for _, m := range f.Metrics {
+				failures[n+"/"+m] = f
+			}
 		}
 	}
-	var short, empty []string
+	recent := s.clock().Sub(end) < pastWindowAge
+	// A series that stops short while another of its site reached the
+	// end was not held back by Kwollect's lag: its meter stopped.
+	upToDate := map[string]string{} // site/metric → a complete node
 	for _, sc := range cov {
-		switch {
-		case sc.Complete:
-		case sc.Rows == 0 && failedNodes[sc.Node]:
-			empty = append(empty, fmt.Sprintf("%s/%s: its queries failed (see above)", sc.Node, sc.Metric))
-		case sc.Rows == 0:
-			empty = append(empty, fmt.Sprintf("%s/%s: %s", sc.Node, sc.Metric, s.catalog.noDataHint(sc.Node, sc.Metric)))
-		default:
-			pct := math.Floor(1000*sc.Fraction(start, end)) / 10
-			short = append(short, fmt.Sprintf("%s/%s: %.1f%% covered, last sample at %s, missing (%s, %s]",
-				sc.Node, sc.Metric, pct, rfc(sc.Last), rfc(sc.Last), rfc(end)))
+		if sc.Complete && sc.Rows > 0 {
+			upToDate[sc.Site+"/"+sc.Metric] = sc.Node
 		}
 	}
-	if len(short) > 0 {
-		s.log.Warn("Kwollect data ends short of the window (ingestion lag beyond fetch_timeout, or the meter stopped); writing what was fetched:\n  " + strings.Join(short, "\n  "))
+	var out []pipeline.Outcome
+	for _, sc := range cov {
+		oc := s.outcome(start, end, run, sc, recent && upToDate[sc.Site+"/"+sc.Metric] == "")
+		if other := upToDate[sc.Site+"/"+sc.Metric]; recent && other != "" && oc.Status.Bad() && !sc.Abandoned {
+			oc.Reason += fmt.Sprintf(" (%s, on the same site, reached the end: not Kwollect's lag)", other)
+		}
+		if f, failed := failures[sc.Node+"/"+sc.Metric]; failed && (sc.Unverified > 0 || sc.Rows == 0 || !sc.Complete) {
+			oc.FetchedLaterOK = true
+			if sc.Rows == 0 {
+				oc.Status = pipeline.StatusFailed
+				oc.Reason = "its queries failed (" + kwollect.Brief(f.Err) + ")"
+			} else {
+				oc.Status = pipeline.StatusPartial
+				oc.Reason = "queries failed for part of the window (" + kwollect.Brief(f.Err) + ")"
+			}
+		}
+		if s.outcomes != nil {
+			s.outcomes.Record(oc)
+		}
+		out = append(out, oc)
+		if oc.Status.Bad() {
+			s.log.Warn(fmt.Sprintf("%s/%s: %s", oc.Node, oc.Metric, oc.Describe()))
+		}
 	}
-	if len(empty) > 0 {
-		s.log.Warn("Kwollect has no data at all for:\n  " + strings.Join(empty, "\n  "))
+	return out
+}
+
+// outcome classifies one series from its coverage.
+func (s *Source) outcome(start, end time.Time, run int, sc kwollect.SeriesCoverage, recent bool) pipeline.Outcome {
+	oc := pipeline.Outcome{
+		Run: run, Node: sc.Node, Site: sc.Site, Metric: sc.Metric,
+		Window:  pipeline.Interval{From: start, To: end},
+		Samples: sc.Rows, First: sc.First, Last: sc.Last, Coverage: sc.Coverage,
+		Lag: sc.Lag, LagKnown: sc.Lag > 0, Period: sc.Period,
 	}
+	for _, m := range sc.Missing {
+		oc.Missing = append(oc.Missing, pipeline.Interval{From: m.From, To: m.To})
+	}
+	prior, hasPrior := s.prior.get(sc.Node, sc.Metric)
+	switch {
+	case sc.Complete && len(sc.Missing) == 0 && sc.Unverified == 0:
+		oc.Status = pipeline.StatusComplete
+	case sc.Rows == 0:
+		oc.Status = pipeline.StatusEmpty
+		switch reason, absent := s.catalog.absent(sc.Node, sc.Metric); {
+		case absent:
+			oc.Reason = reason
+		case recent && hasPrior && !prior.Last.IsZero():
+			oc.Reason = fmt.Sprintf("Kwollect is %s behind: its last sample (%s) is from before the window, and nothing newer came within fetch_timeout (%v)",
+				behind(s.clock(), prior.Last, sc.Period), pipeline.ClockTime(prior.Last), s.cfg.FetchTimeout.D())
+			oc.FetchedLaterOK = true
+		default:
+			oc.Reason = "no data from Kwollect in the window: " + s.catalog.noDataHint(sc.Node, sc.Metric)
+			oc.FetchedLaterOK = recent
+		}
+	default:
+		oc.Status = pipeline.StatusPartial
+		var why []string
+		if !sc.Complete {
+			if recent {
+				why = append(why, fmt.Sprintf("no sample after %s (%s before the end): Kwollect is behind by more than fetch_timeout (%v), or the meter stopped",
+					pipeline.ClockTime(sc.Last), pipeline.HumanDuration(end.Sub(sc.Last)), s.cfg.FetchTimeout.D()))
+				oc.FetchedLaterOK = true
+			} else {
+				why = append(why, fmt.Sprintf("no sample after %s (%s before the end): the meter stopped", pipeline.ClockTime(sc.Last), pipeline.HumanDuration(end.Sub(sc.Last))))
+			}
+		}
+		if n := len(sc.Missing); n > 0 && (sc.Complete || n > 1) {
+			longest := time.Duration(0)
+			for _, m := range sc.Missing {
+				longest = max(longest, m.To.Sub(m.From))
+			}
+			why = append(why, fmt.Sprintf("the meter had no data over %d interval(s), the longest %s", n, pipeline.HumanDuration(longest)))
+		}
+		if sc.Unverified > 0 {
+			why = append(why, fmt.Sprintf("%s of the window could not be verified", pipeline.HumanDuration(sc.Unverified)))
+			oc.FetchedLaterOK = true
+		}
+		oc.Reason = strings.Join(why, "; ")
+	}
+	return oc
+}
+
+// behind is how far Kwollect is behind now for a series whose newest
+// sample is last: the time since the end of that sample's period.
+func behind(now, last time.Time, period time.Duration) string {
+	return pipeline.HumanDuration(max(now.Sub(last.Add(period)), 0))
 }
 
 // progress shows the fetch's progress: one updating line on a terminal,
 // a log line every few seconds otherwise.
 type progress struct {
-	log  *slog.Logger
+	log *slog.Logger
+	// detail, if set, adds what the fetch waits for (set before the tail
+	// completion starts).
+	detail func() string
+
 	tty  bool
 	mu   sync.Mutex
 	last time.Time
@@ -74,6 +162,11 @@ func (p *progress) update(pr kwollect.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	text := pr.String()
+	if p.detail != nil {
+		if d := p.detail(); d != "" {
+			text += "; " + d
+		}
+	}
 	if p.tty {
 		line := "\r\x1b[K" + text
 		if pr.Done() {

@@ -1,0 +1,151 @@
+package agent
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/alumet-go/alumet-agent/internal/logging"
+	"github.com/alumet-go/alumet-agent/pipeline"
+)
+
+// ExitIncomplete is the agent's exit code when the command (if any)
+// succeeded but a requested series is not complete: partial, empty or
+// failed. Everything fetched is written, and the log says how to fetch the
+// rest later.
+const ExitIncomplete = 3
+
+// ResumeFunc returns the command line that fetches [from, to] later with
+// the same configuration.
+type ResumeFunc func(from, to time.Time) string
+
+// SetResume sets how the agent spells the command that fetches a window
+// later (the command line knows the flags it was given).
+func (a *Agent) SetResume(f ResumeFunc) { a.resume = f }
+
+// EpochArg formats t as epoch seconds for --from/--to: whole seconds
+// without a fraction, else to the nanosecond, trailing zeros cut.
+func EpochArg(t time.Time) string {
+	sec, ns := t.Unix(), t.Nanosecond()
+	if ns == 0 {
+		return strconv.FormatInt(sec, 10)
+	}
+	return strings.TrimRight(fmt.Sprintf("%d.%09d", sec, ns), "0")
+}
+
+// Finish stops the agent, then says the outcome of every requested series
+// in the last lines of the log, and returns the code of the agent's own
+// fate: 1 if data may be lost (shutdown errors) or the agent failed,
+// ExitIncomplete if a series is not complete, else 0.
+func (a *Agent) Finish(agentFailed bool) int {
+	stopErr := a.Stop()
+	incomplete := a.tellOutcomes()
+	switch {
+	case stopErr != nil:
+		return 1
+	case incomplete:
+		return ExitIncomplete
+	case agentFailed:
+		return 1
+	}
+	return 0
+}
+
+// maxListed bounds the series listed one per line in the final outcome.
+const maxListed = 20
+
+// tellOutcomes logs what every source obtained for each requested series,
+// and reports whether any is not complete.
+func (a *Agent) tellOutcomes() (incomplete bool) {
+	all := a.pipeline.Outcomes().All()
+	if len(all) == 0 {
+		return false
+	}
+	log := logging.Target(a.log, TargetAgent)
+	var bad []pipeline.Outcome
+	for _, oc := range all {
+		if oc.Status.Bad() {
+			bad = append(bad, oc)
+		}
+	}
+	name := func(oc pipeline.Outcome) string {
+		n := oc.Node + "/" + oc.Metric
+		if oc.Run > 0 {
+			n = fmt.Sprintf("run %d, %s", oc.Run, n)
+		}
+		return n
+	}
+	if len(bad) == 0 {
+		var lags []string
+		for _, oc := range all {
+			if oc.LagKnown {
+				lags = append(lags, fmt.Sprintf("%s %s", oc.Node, pipeline.HumanDuration(oc.Lag)))
+			}
+		}
+		msg := fmt.Sprintf("Measurement complete: %d series, every one covers its whole window.", len(all))
+		if len(all) == 1 {
+			msg = fmt.Sprintf("Measurement complete: %s covers the whole window (%d samples).", name(all[0]), all[0].Samples)
+		}
+		if len(lags) > 0 {
+			msg += " Kwollect was behind by at most: " + strings.Join(dedupe(lags), ", ") + "."
+		}
+		log.Info(msg)
+		return false
+	}
+	counts := map[pipeline.Status]int{}
+	for _, oc := range all {
+		counts[oc.Status]++
+	}
+	var parts []string
+	for _, st := range []pipeline.Status{pipeline.StatusFailed, pipeline.StatusEmpty, pipeline.StatusPartial, pipeline.StatusComplete} {
+		if n := counts[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measurement INCOMPLETE: %d of %d series are not complete (%s); what was fetched is written.", len(bad), len(all), strings.Join(parts, ", "))
+	for i, oc := range bad {
+		if i == maxListed {
+			fmt.Fprintf(&b, "\n  … and %d more", len(bad)-maxListed)
+			break
+		}
+		fmt.Fprintf(&b, "\n  %s: %s", name(oc), oc.Describe())
+	}
+	// One command per window that lacks something.
+	type window struct{ from, to time.Time }
+	var windows []window
+	seen := map[window]bool{}
+	for _, oc := range bad {
+		w := window{oc.Window.From, oc.Window.To}
+		if !seen[w] {
+			seen[w] = true
+			windows = append(windows, w)
+		}
+	}
+	resume := a.resume
+	if resume == nil {
+		resume = func(from, to time.Time) string {
+			return "alumet-agent fetch --from " + EpochArg(from) + " --to " + EpochArg(to)
+		}
+	}
+	b.WriteString("\nTo fetch the window again later (Kwollect may have ingested the rest by then):")
+	for _, w := range windows {
+		b.WriteString("\n  " + resume(w.from, w.to))
+	}
+	fmt.Fprintf(&b, "\nExit code %d: the measurement is incomplete.", ExitIncomplete)
+	log.Error(b.String())
+	return true
+}
+
+func dedupe(xs []string) []string {
+	seen := map[string]bool{}
+	out := xs[:0]
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
