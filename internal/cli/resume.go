@@ -11,7 +11,7 @@ import (
 // resumeCommand returns how to fetch [from, to] later with the flags this
 // agent was given: the same configuration file (absolute, so the command
 // works from any directory), plugins and overrides, and a CSV of its own
-// so that the file written now is not overwritten.
+// next to the first one, so that the file written now is not overwritten.
 func (g *globals) resumeCommand(configPath string) agent.ResumeFunc {
 	return func(from, to time.Time) string {
 		args := []string{"alumet-agent"}
@@ -32,7 +32,11 @@ func (g *globals) resumeCommand(configPath string) agent.ResumeFunc {
 			out = "alumet-output.csv"
 		}
 		ext := filepath.Ext(out)
-		args = append(args, "--output-file", strings.TrimSuffix(out, ext)+"-refetch"+ext)
+		out = strings.TrimSuffix(out, ext) + "-refetch" + ext
+		if abs, err := filepath.Abs(out); err == nil {
+			out = abs // next to the first one, from wherever it is run
+		}
+		args = append(args, "--output-file", out)
 		args = append(args, "fetch", "--from", agent.EpochArg(from), "--to", agent.EpochArg(to))
 		for i, a := range args {
 			args[i] = shellQuote(a)

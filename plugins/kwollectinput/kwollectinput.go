@@ -243,6 +243,61 @@ func (s *Source) prepare(ctx context.Context, sess *kwollect.Session) {
 	}
 }
 
+// needsProbe: a series without rows in the window (its newest sample
+// before the window tells whether one should be in it), or with one row
+// and no known period.
+func needsProbe(sc kwollect.SeriesCoverage, periods map[string]time.Duration, prior *priors) bool {
+	switch {
+	case sc.Complete || sc.Abandoned || sc.Rows >= 2:
+		return false
+	case sc.Rows == 0:
+		return true
+	case periods[sc.Metric] > 0:
+		return false
+	}
+	sp, ok := prior.get(sc.Node, sc.Metric)
+	return !ok || sp.Period == 0
+}
+
+// probeEvery is how often the tail completion probes again the series
+// that still have no row in the window: with ingestion lag, their newest
+// sample before the window shows late too.
+const probeEvery = 5 * time.Second
+
+// complete runs the tail completion until deadline, probing the rowless
+// series every probeEvery.
+func (s *Source) complete(ctx context.Context, sess *kwollect.Session, start, end, deadline time.Time, periods map[string]time.Duration, sink func([]kwollect.Row) error) (kwollect.Report, error) {
+	var total kwollect.Report
+	for {
+		step := deadline
+		cov := sess.Coverage(start, end)
+		probing := false
+		for _, sc := range cov {
+			probing = probing || (sc.Rows == 0 && needsProbe(sc, periods, &s.prior))
+		}
+		if probing {
+			step = minTime(deadline, s.clock().Add(probeEvery))
+		}
+		tail, err := sess.Complete(ctx, end, step, sink)
+		total.Rows += tail.Rows
+		total.Queries += tail.Queries
+		total.Retries += tail.Retries
+		total.FailedChunks = tail.FailedChunks
+		total.Series = tail.Series
+		if err != nil || !probing || !s.clock().Before(deadline) || tail.Complete() {
+			return total, err
+		}
+		s.probe(ctx, sess, start, sess.Coverage(start, end), periods)
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
 // probeLookback is how far before a window the probe looks for a series'
 // period.
 const probeLookback = 2 * time.Minute
@@ -255,10 +310,7 @@ func (s *Source) probe(ctx context.Context, sess *kwollect.Session, start time.T
 	bySite := map[string]map[string]bool{}
 	metrics := map[string]bool{}
 	for _, sc := range cov {
-		if sc.Complete || sc.Rows >= 2 || sc.Abandoned || periods[sc.Metric] > 0 {
-			continue
-		}
-		if sp, ok := s.prior.get(sc.Node, sc.Metric); ok && sp.Period > 0 {
+		if !needsProbe(sc, periods, &s.prior) {
 			continue
 		}
 		if bySite[sc.Site] == nil {
@@ -475,7 +527,7 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 		s.probe(ctx, sess, start, sess.Coverage(start, end), opts.Periods)
 	}
 	prog.detail = func() string { return s.waitingFor(sess, start, end, deadline) }
-	tail, err := sess.Complete(ctx, end, deadline, sink)
+	tail, err := s.complete(ctx, sess, start, end, deadline, opts.Periods, sink)
 	if err != nil {
 		fetchErr = errors.Join(fetchErr, err)
 	}

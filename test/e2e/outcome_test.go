@@ -1,0 +1,209 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// outcomeConfig is a kwollect-input section for nodes on lyon.
+func outcomeConfig(api, nodes, extra string) string {
+	return fmt.Sprintf("[plugins.kwollect-input]\nsite = \"lyon\"\nhostname = %q\nmetrics = \"wattmetre_power_watt\"\napi_url = %q\n%s", nodes, api, extra)
+}
+
+var resumeLine = regexp.MustCompile(`(?m)^  (alumet-agent .* fetch --from \S+ --to \S+)$`)
+
+// TestOutcomes: every requested series ends complete, partial or empty,
+// said in the last lines of the log; exit code 3 when one is not complete,
+// with the command that fetches the window later.
+func TestOutcomes(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		emulator []string
+		nodes    string
+		extra    string
+		command  []string
+		code     int
+		want     []string // in the log
+		rows     map[string]bool
+	}{
+		{
+			name:     "a node without data, pre-flight off",
+			emulator: []string{"--lag", "1s", "--gap", "nodes=taurus-8;start=-1h"},
+			nodes:    "taurus-7,taurus-8", extra: "preflight = false\nfetch_timeout = \"4s\"\n",
+			command: []string{"sleep", "2"}, code: 3,
+			want: []string{"Measurement INCOMPLETE: 1 of 2 series are not complete (1 empty, 1 complete)",
+				"taurus-8/wattmetre_power_watt: EMPTY, no sample", "Exit code 3"},
+			rows: map[string]bool{"taurus-7": true},
+		},
+		{
+			name:     "a meter that stops during the run",
+			emulator: []string{"--lag", "1s", "--gap", "nodes=taurus-8;start=+4s"},
+			nodes:    "taurus-7,taurus-8", extra: "preflight = false\nfetch_timeout = \"4s\"\n",
+			command: []string{"sleep", "7"}, code: 3,
+			want: []string{"1 partial, 1 complete", "taurus-8/wattmetre_power_watt: PARTIAL", "% covered", "missing [",
+				"(taurus-7, on the same site, reached the end: not Kwollect's lag)"},
+			rows: map[string]bool{"taurus-7": true, "taurus-8": true},
+		},
+		{
+			name:     "the command's failure wins",
+			emulator: []string{"--lag", "1s", "--gap", "nodes=taurus-8;start=-1h"},
+			nodes:    "taurus-7,taurus-8", extra: "preflight = false\nfetch_timeout = \"2s\"\n",
+			command: []string{"sh", "-c", "sleep 1; exit 5"}, code: 5,
+			want: []string{"Measurement INCOMPLETE"},
+			rows: map[string]bool{"taurus-7": true},
+		},
+		{
+			name:     "complete",
+			emulator: []string{"--lag", "1s"},
+			nodes:    "taurus-7,taurus-8", extra: "",
+			command: []string{"sleep", "1"}, code: 0,
+			want: []string{"All plugins stopped, all data written.", "Measurement complete: 2 series, every one covers its whole window."},
+			rows: map[string]bool{"taurus-7": true, "taurus-8": true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			api := startEmulator(t, tt.emulator...)
+			dir := t.TempDir()
+			writeConfig(t, dir, outcomeConfig(api, tt.nodes, tt.extra))
+			args := append([]string{"--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--"}, tt.command...)
+			res := runAgent(t, dir, nil, args...)
+			require.Equal(t, tt.code, res.code, res.stderr)
+			for _, w := range tt.want {
+				require.Contains(t, res.stderr, w)
+			}
+			got := map[string]bool{}
+			for _, l := range readLines(t, filepath.Join(dir, "out.csv"))[1:] {
+				got[strings.Split(l, ";")[4]] = true
+			}
+			require.Equal(t, tt.rows, got)
+			if tt.code != 0 {
+				require.Regexp(t, resumeLine, res.stderr, "the command that fetches the window later")
+				require.NotContains(t, res.stderr, "all data written")
+			} else {
+				require.NotRegexp(t, resumeLine, res.stderr)
+			}
+		})
+	}
+}
+
+// TestLagOfMinutesIsWaitedFor: with Kwollect 20 s behind (beyond the old
+// hidden 15 s rule), the agent waits, says how far behind Kwollect is,
+// gets every row and exits 0.
+func TestLagIsWaitedFor(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "20s")
+	dir := t.TempDir()
+	writeConfig(t, dir, outcomeConfig(api, "taurus-7", ""))
+	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "2")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Regexp(t, `taurus-7: Kwollect is \d+ s behind, waiting \(at most .* more, fetch_timeout\)`, res.stderr)
+	require.Regexp(t, `Measurement complete: taurus-7/wattmetre_power_watt covers the whole window \(\d+ samples\)\. Kwollect was behind by at most: taurus-7 2\d s\.`, res.stderr)
+	checkCSV(t, filepath.Join(dir, "out.csv"), res.stderr, 3)
+}
+
+// TestResumeCommandFetchesTheRest: the printed command, run once Kwollect
+// has caught up, fetches the whole window into a file of its own.
+func TestResumeCommandFetchesTheRest(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "8s")
+	dir := t.TempDir()
+	writeConfig(t, dir, outcomeConfig(api, "taurus-7", "fetch_timeout = \"1s\"\n"))
+	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "2")
+	require.Equal(t, 3, res.code, res.stderr)
+	require.Contains(t, res.stderr, "taurus-7/wattmetre_power_watt: EMPTY, no sample: Kwollect is")
+	m := resumeLine.FindStringSubmatch(res.stderr)
+	require.NotNil(t, m, res.stderr)
+	args := shellSplit(t, m[1])
+	require.Equal(t, "alumet-agent", args[0])
+	require.Contains(t, args, filepath.Join(dir, "out-refetch.csv"))
+	time.Sleep(10 * time.Second) // Kwollect catches up
+	again := runAgent(t, t.TempDir(), nil, args[1:]...)
+	require.Equal(t, 0, again.code, again.stderr)
+	checkCSV(t, filepath.Join(dir, "out-refetch.csv"), res.stderr, 3)
+}
+
+// TestPeriodWithoutCatalogue: a 5 s BMC series whose cluster catalogue
+// cannot be read is complete as soon as its last sample is within 5 s of
+// the end (its period is learnt from the rows before the window), not
+// waited for until fetch_timeout.
+func TestPeriodWithoutCatalogue(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	target, err := url.Parse(api)
+	require.NoError(t, err)
+	// A stand-in that serves Kwollect's data but no reference documents.
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/metrics") {
+			http.Error(w, "404 Cannot find resource "+r.URL.Path, http.StatusNotFound)
+			return
+		}
+		resp, err := http.Get(target.Scheme + "://" + target.Host + r.URL.RequestURI())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Type", resp.Header.Get("Content-Type"))
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	}))
+	t.Cleanup(proxy.Close)
+	dir := t.TempDir()
+	writeConfig(t, dir, fmt.Sprintf("[plugins.kwollect-input]\nsite = \"lyon\"\nhostname = \"taurus-7\"\nmetrics = \"bmc_node_power_watt\"\npreflight = false\nfetch_timeout = \"40s\"\napi_url = %q\n", proxy.URL+"/stable"))
+	start := time.Now()
+	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "3")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Less(t, time.Since(start), 30*time.Second, "not waited for until fetch_timeout:\n%s", res.stderr)
+	require.Contains(t, res.stderr, "Measurement complete")
+	_, err = os.Stat(filepath.Join(dir, "out.csv"))
+	require.True(t, err == nil || os.IsNotExist(err))
+}
+
+// shellSplit splits a POSIX shell command line with single quotes (as the
+// agent quotes it).
+func shellSplit(t *testing.T, line string) []string {
+	t.Helper()
+	var out []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for _, r := range line {
+		switch {
+		case quoted && r == '\'':
+			quoted = false
+		case quoted:
+			cur.WriteRune(r)
+		case r == '\'':
+			quoted, inWord = true, true
+		case r == ' ':
+			if inWord {
+				out = append(out, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case r == '\\' || r == '"':
+			t.Fatalf("unexpected %q in %s", r, line)
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	require.False(t, quoted, "unterminated quote in %s", line)
+	if inWord {
+		out = append(out, cur.String())
+	}
+	return out
+}
