@@ -210,22 +210,30 @@ func (g *globals) checkPluginNames() error {
 // pipeline source too, but it only derives energies from what these measure.
 var measurementSources = []string{kwollectinput.Name}
 
-// checkMeasures refuses a configuration without any measurement source
-// before the plugins start (the csv output truncates its file when it
-// starts). It is a usage error (exit code 2): nothing has run, and the fix
-// is in the command line or the config file.
+// checkMeasures refuses to measure without any measurement source, before
+// the plugins start (the csv output truncates its file when it starts). With
+// --plugins the list alone decides, so the check runs before the config is
+// read or generated (loaded is nil then); without it, the config decides. It
+// is a usage error (exit code 2): nothing has run, and the fix is in the
+// command line or the config file.
 func (g *globals) checkMeasures(loaded *config.Loaded) error {
+	sources := strings.Join(measurementSources, " or ")
+	names, given := config.SplitPlugins(g.plugins)
+	if given {
+		if slices.ContainsFunc(names, func(n string) bool { return slices.Contains(measurementSources, n) }) {
+			return nil
+		}
+		example := slices.Concat(names, measurementSources[:1])
+		return usageError{fmt.Errorf("no source is enabled: nothing would be measured; add %s to --plugins (e.g. --plugins %s)",
+			sources, strings.Join(example, ","))}
+	}
+	if loaded == nil {
+		return nil
+	}
 	for _, p := range loaded.Enabled {
 		if slices.Contains(measurementSources, p.Spec.Name) {
 			return nil
 		}
-	}
-	sources := strings.Join(measurementSources, " or ")
-	names, given := config.SplitPlugins(g.plugins)
-	if given {
-		example := slices.Concat(names, measurementSources[:1])
-		return usageError{fmt.Errorf("no source is enabled: nothing would be measured; add %s to --plugins (e.g. --plugins %s)",
-			sources, strings.Join(example, ","))}
 	}
 	return usageError{fmt.Errorf("no source is enabled in %s: nothing would be measured; add a [plugins.%s] section "+
 		"(without enabled = false) or use --plugins csv,%s", loaded.Path, measurementSources[0], measurementSources[0])}
@@ -283,6 +291,9 @@ func (g *globals) load() (*config.Loaded, error) {
 
 // start loads the config and starts the agent in the given mode.
 func (g *globals) start(ctx context.Context, mode plugin.Mode) (*agent.Agent, error) {
+	if err := g.checkMeasures(nil); err != nil {
+		return nil, err
+	}
 	logging.Target(g.logger, agent.TargetAgent).Info(fmt.Sprintf("Starting Alumet agent 'alumet-agent' v%s", Version))
 	loaded, err := g.load()
 	if err != nil {
