@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -214,7 +216,7 @@ func selectSpecs(specs []PluginSpec, names []string, given bool) []PluginSpec {
 }
 
 // logUnavailable logs Alumet's ERROR for the --plugins names this binary
-// lacks.
+// lacks (Alumet plugins, once CheckPluginNames has rejected the others).
 func logUnavailable(logger *slog.Logger, specs []PluginSpec, names []string) {
 	idx := specIndex(specs)
 	for _, n := range names {
@@ -232,12 +234,7 @@ func writeDefault(path string, o Options, names []string, given bool) ([]byte, e
 		return nil, err
 	}
 	if err := os.WriteFile(path, data, 0o666); err != nil {
-		cause := err
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			cause = pe.Err
-		}
-		return nil, &Error{File: path, Err: &msgError{msg: "cannot write the default configuration file: " + cause.Error(), err: err}}
+		return nil, &Error{File: path, Err: &msgError{msg: "cannot write the default configuration file: " + pathErrorCause(err), err: err}}
 	}
 	o.Logger.Info("Default configuration file written to: " + path)
 	return data, nil
@@ -245,15 +242,107 @@ func writeDefault(path string, o Options, names []string, given bool) ([]byte, e
 
 // Regen writes the default configuration of the enabled plugins (all of
 // o.Specs, or those of the --plugins list, in registration order) to the
-// resolved path, overwriting it, as `alumet-agent config regen`. It logs
-// `Default configuration file written to: <path>` and returns the path.
+// resolved path, as `alumet-agent config regen`, and returns the path. It
+// logs `Default configuration file written to: <path>` once. An existing
+// file that differs is kept as <path>.bak (renamed, so with its mode; the
+// new file gets the same permissions) and a second line says so: it may
+// hold credentials or an api_url that the defaults do not. A file that
+// already holds the defaults is left alone ("unchanged").
 func Regen(o Options) (path string, err error) {
 	o.setDefaults()
 	path = ResolvePath(o)
 	names, given := SplitPlugins(o.Plugins)
+	if err := CheckPluginNames(names, o.Specs); err != nil {
+		return path, &Error{Origin: "--plugins", Err: err}
+	}
 	logUnavailable(o.Logger, o.Specs, names)
-	_, err = writeDefault(path, o, names, given)
-	return path, err
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		_, err = writeDefault(path, o, names, given)
+		return path, err
+	case err != nil:
+		return path, &Error{File: path, Err: &msgError{
+			msg: "cannot read the existing configuration file (to keep it as " + filepath.Base(path) + ".bak): " + pathErrorCause(err),
+			err: err,
+		}}
+	}
+	data, err := Generate(selectSpecs(o.Specs, names, given))
+	if err != nil {
+		return path, err
+	}
+	if bytes.Equal(old, data) {
+		o.Logger.Info("Default configuration file unchanged: " + path + " (it already holds this configuration)")
+		return path, nil
+	}
+	return path, replaceKeepingBackup(path, data, o.Logger)
+}
+
+// replaceKeepingBackup writes data to path through a temporary file, after
+// renaming the current file to path.bak (an older .bak is replaced).
+func replaceKeepingBackup(path string, data []byte, logger *slog.Logger) error {
+	writeErr := func(err error) error {
+		return &Error{File: path, Err: &msgError{msg: "cannot write the default configuration file: " + pathErrorCause(err), err: err}}
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return writeErr(err)
+	}
+	// The temporary file is in the same directory so that the final rename
+	// is atomic: path is never missing nor half-written.
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return writeErr(err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(info.Mode().Perm())
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return writeErr(err)
+	}
+	bak := path + ".bak"
+	_, statErr := os.Lstat(bak)
+	replacedBak := statErr == nil
+	if err := os.Rename(path, bak); err != nil {
+		return &Error{File: path, Err: &msgError{msg: "cannot keep the previous configuration as " + bak +
+			" (nothing was changed): " + pathErrorCause(err), err: err}}
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		if rerr := os.Rename(bak, path); rerr != nil {
+			return &Error{File: path, Err: &msgError{msg: "cannot write the default configuration file: " + pathErrorCause(err) +
+				"; the previous configuration is in " + bak, err: err}}
+		}
+		return writeErr(err)
+	}
+	logger.Info("Default configuration file written to: " + path)
+	if replacedBak {
+		logger.Info("Previous configuration kept as " + bak + " (replacing the older " + filepath.Base(bak) + ")")
+	} else {
+		logger.Info("Previous configuration kept as " + bak)
+	}
+	return nil
+}
+
+// pathErrorCause is the cause of a *fs.PathError without the path, which
+// the messages already name.
+func pathErrorCause(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err.Error()
+	}
+	return err.Error()
 }
 
 // Load reads, generates if needed, and checks the configuration, following
@@ -263,6 +352,11 @@ func Load(o Options) (*Loaded, error) {
 	o.setDefaults()
 	path := ResolvePath(o)
 	names, given := SplitPlugins(o.Plugins)
+	if err := CheckPluginNames(names, o.Specs); err != nil {
+		// Before anything is generated: a typo must not write a config
+		// without the plugin the user meant.
+		return nil, &Error{Origin: "--plugins", Err: err}
+	}
 	logUnavailable(o.Logger, o.Specs, names)
 
 	ld := &Loaded{Path: path}

@@ -50,7 +50,7 @@ func TestLoadGeneratesMissingFile(t *testing.T) {
 		want    []string
 	}{
 		{"all plugins", nil, []string{"csv", "kwollect-input", "kwollect-output"}},
-		{"--plugins in registration order", []string{"kwollect-output, csv", "nope"}, []string{"csv", "kwollect-output"}},
+		{"--plugins in registration order", []string{"kwollect-output, csv", "rapl"}, []string{"csv", "kwollect-output"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -427,11 +427,48 @@ func TestEnabledKeyRemovedBeforeDecoding(t *testing.T) {
 }
 
 func TestUnknownPluginsFlagEntry(t *testing.T) {
-	ld, l, err := load(t, "[plugins.csv]\n", func(o *Options) { o.Plugins = []string{"csv,rapl,foo"} })
-	require.NoError(t, err)
-	require.Equal(t, []string{"csv"}, ld.names())
-	require.Contains(t, l.String(), "level=ERROR msg=\"Plugin rapl is not available in this binary of Alumet Agent.\"")
-	require.Contains(t, l.String(), "level=ERROR msg=\"Plugin foo is not available in this binary of Alumet Agent.\"")
+	t.Run("an Alumet plugin is an ERROR line", func(t *testing.T) {
+		ld, l, err := load(t, "[plugins.csv]\n", func(o *Options) { o.Plugins = []string{"csv,rapl"} })
+		require.NoError(t, err)
+		require.Equal(t, []string{"csv"}, ld.names())
+		require.Contains(t, l.String(), "level=ERROR msg=\"Plugin rapl is not available in this binary of Alumet Agent.\"")
+	})
+	t.Run("another name is an error, before the file is generated", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "alumet-config.toml")
+		_, err := Load(Options{Path: path, Specs: testSpecs(), Plugins: []string{"csv,kwolect-input,foo"}, Getenv: env{}.get, Logger: (&logs{}).logger()})
+		require.Equal(t, `--plugins: unknown plugin "kwolect-input" (did you mean kwollect-input?); `+
+			`unknown plugin "foo" (the plugins of this agent: csv, kwollect-input, kwollect-output; see alumet-agent plugins list)`, errText(t, err))
+		var upe *UnknownPluginsError
+		require.ErrorAs(t, err, &upe)
+		require.Len(t, upe.Unknown, 2)
+		require.NoFileExists(t, path)
+	})
+}
+
+func TestCheckPluginNames(t *testing.T) {
+	tests := []struct {
+		names []string
+		want  string // "" for no error
+	}{
+		{[]string{"csv", "kwollect-input", "kwollect-output"}, ""},
+		{[]string{"rapl", "procfs", "relay-client", "energy-attribution", "prometheus-exporter", "socket-control"}, ""},
+		{[]string{"kwolect-input"}, `unknown plugin "kwolect-input" (did you mean kwollect-input?)`},
+		{[]string{"csb"}, `unknown plugin "csb" (did you mean csv?)`},
+		{[]string{"kwollect"}, `unknown plugin "kwollect" (did you mean kwollect-input or kwollect-output?)`},
+		{[]string{"rapel"}, `unknown plugin "rapel" (did you mean rapl? Alumet has it, this agent does not)`},
+		{[]string{"CSV"}, `unknown plugin "CSV" (did you mean csv?)`},
+		{[]string{"zzzzzz"}, `unknown plugin "zzzzzz" (the plugins of this agent: csv, kwollect-input, kwollect-output; see alumet-agent plugins list)`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.names, ","), func(t *testing.T) {
+			err := CheckPluginNames(tt.names, testSpecs())
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.EqualError(t, err, tt.want)
+		})
+	}
 }
 
 func TestUnknownPluginSection(t *testing.T) {
@@ -813,26 +850,68 @@ func TestDebugLogRedactsSecrets(t *testing.T) {
 }
 
 func TestRegen(t *testing.T) {
-	path := writeConfig(t, "# old content\n[plugins.csv]\noutput_path = 'old.csv'\n")
+	const oldText = "# old content\n[plugins.csv]\noutput_path = 'old.csv'\n"
+	path := writeConfig(t, oldText)
+	require.NoError(t, os.Chmod(path, 0o640))
 	l := &logs{}
 	got, err := Regen(Options{Path: path, Specs: testSpecs(), Plugins: []string{"kwollect-output,csv,rapl"}, Logger: l.logger()})
 	require.NoError(t, err)
 	require.Equal(t, path, got)
 	written, err := os.ReadFile(path)
 	require.NoError(t, err)
-	want, err := Generate(testSpecs()[:1:1])
+	want, err := Generate([]PluginSpec{testSpecs()[0], testSpecs()[2]})
 	require.NoError(t, err)
-	want2, err := Generate([]PluginSpec{testSpecs()[0], testSpecs()[2]})
-	require.NoError(t, err)
-	require.NotEqual(t, string(want), string(written))
-	require.Equal(t, string(want2), string(written))
-	require.Contains(t, l.String(), "Default configuration file written to: "+path)
+	require.Equal(t, string(want), string(written))
+	require.Equal(t, 1, strings.Count(l.String(), "Default configuration file written to: "+path), l.String())
+	require.Equal(t, 1, strings.Count(l.String(), "Previous configuration kept as "+path+".bak"), l.String())
 	require.Contains(t, l.String(), "Plugin rapl is not available in this binary of Alumet Agent.")
+	bak, err := os.ReadFile(path + ".bak")
+	require.NoError(t, err)
+	require.Equal(t, oldText, string(bak))
+	for _, p := range []string{path, path + ".bak"} {
+		info, err := os.Stat(p)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o640), info.Mode().Perm(), p)
+	}
+	entries, err := os.ReadDir(filepath.Dir(path))
+	require.NoError(t, err)
+	require.Len(t, entries, 2, "no temporary file is left")
+
+	// Same content again: nothing is renamed, the .bak stays the old file.
+	l = &logs{}
+	_, err = Regen(Options{Path: path, Specs: testSpecs(), Plugins: []string{"kwollect-output,csv"}, Logger: l.logger()})
+	require.NoError(t, err)
+	require.Contains(t, l.String(), "Default configuration file unchanged: "+path)
+	require.NotContains(t, l.String(), "Previous configuration kept")
+	bak, err = os.ReadFile(path + ".bak")
+	require.NoError(t, err)
+	require.Equal(t, oldText, string(bak))
+
+	// A different content again replaces the .bak, and says so.
+	l = &logs{}
+	_, err = Regen(Options{Path: path, Specs: testSpecs(), Plugins: []string{"csv"}, Logger: l.logger()})
+	require.NoError(t, err)
+	require.Contains(t, l.String(), "Previous configuration kept as "+path+".bak (replacing the older alumet-config.toml.bak)")
+	bak, err = os.ReadFile(path + ".bak")
+	require.NoError(t, err)
+	require.Equal(t, string(want), string(bak))
+
+	// A missing file is written, with no .bak.
+	fresh := filepath.Join(t.TempDir(), "fresh.toml")
+	l = &logs{}
+	_, err = Regen(Options{Path: fresh, Specs: testSpecs(), Logger: l.logger()})
+	require.NoError(t, err)
+	require.Equal(t, 1, strings.Count(l.String(), "Default configuration file written to: "+fresh))
+	require.NotContains(t, l.String(), "Previous configuration")
+	require.NoFileExists(t, fresh+".bak")
 
 	_, err = Regen(Options{Path: filepath.Join(path, "sub.toml"), Specs: testSpecs(), Logger: l.logger()})
-	require.ErrorContains(t, err, filepath.Join(path, "sub.toml")+": cannot write the default configuration file")
+	require.ErrorContains(t, err, filepath.Join(path, "sub.toml")+": cannot read the existing configuration file (to keep it as sub.toml.bak): not a directory")
 	var ce *Error
 	require.True(t, errors.As(err, &ce))
+
+	_, err = Regen(Options{Path: fresh, Specs: testSpecs(), Plugins: []string{"csb"}, Logger: l.logger()})
+	require.EqualError(t, err, `--plugins: unknown plugin "csb" (did you mean csv?)`)
 }
 
 func TestSplitPlugins(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,6 +24,7 @@ import (
 	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/all"
 	"github.com/alumet-go/alumet-agent/plugins/energyreport"
+	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
 )
 
 // Version and BuildDate are set at link time (-ldflags -X).
@@ -31,7 +33,8 @@ var (
 	BuildDate = "unknown"
 )
 
-// usageError is a command-line mistake: exit code 2 and the usage on stderr.
+// usageError is a command-line mistake, found before anything ran: exit
+// code 2, the error and a pointer to --help on stderr.
 type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
@@ -68,7 +71,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	var ee exitError
 	var ue usageError
 	switch {
@@ -77,12 +80,12 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "error: %v\n\n", ue.err)
-		cmd, _, ferr := root.Find(args)
-		if ferr != nil || cmd == nil {
+		// One line to point at the help, not the whole usage: the error must
+		// stay visible on a terminal.
+		if cmd == nil || cmd.Name() == "help" {
 			cmd = root
 		}
-		fmt.Fprint(stderr, cmd.UsageString())
+		fmt.Fprintf(stderr, "error: %v\nRun '%s --help' for usage.\n", ue.err, cmd.CommandPath())
 		return 2
 	default:
 		if g.logger != nil {
@@ -112,7 +115,10 @@ func newRoot(g *globals) *cobra.Command {
 				fmt.Fprintf(g.stdout, "alumet-agent %s (%s)\n", Version, BuildDate)
 				return exitError{0}
 			}
-			return g.setupLogging()
+			if err := g.setupLogging(); err != nil {
+				return err
+			}
+			return g.checkPluginNames()
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -185,6 +191,54 @@ func (g *globals) setupLogging() error {
 
 func (g *globals) factories() []plugin.Factory { return all.Factories() }
 
+// checkPluginNames makes a --plugins entry that is neither a plugin of this
+// agent nor an Alumet plugin a usage error, before any command runs: a typo
+// would otherwise run the experiment unmeasured (and truncate the CSV).
+func (g *globals) checkPluginNames() error {
+	names, given := config.SplitPlugins(g.plugins)
+	if !given {
+		return nil
+	}
+	if err := config.CheckPluginNames(names, g.specs()); err != nil {
+		return usageError{fmt.Errorf("--plugins: %w", err)}
+	}
+	return nil
+}
+
+// measurementSources are the plugins that measure: without one of them,
+// exec, watch, run and fetch would produce nothing. energy-report adds a
+// pipeline source too, but it only derives energies from what these measure.
+var measurementSources = []string{kwollectinput.Name}
+
+// checkMeasures refuses to measure without any measurement source, before
+// the plugins start (the csv output truncates its file when it starts). With
+// --plugins the list alone decides, so the check runs before the config is
+// read or generated (loaded is nil then); without it, the config decides. It
+// is a usage error (exit code 2): nothing has run, and the fix is in the
+// command line or the config file.
+func (g *globals) checkMeasures(loaded *config.Loaded) error {
+	sources := strings.Join(measurementSources, " or ")
+	names, given := config.SplitPlugins(g.plugins)
+	if given {
+		if slices.ContainsFunc(names, func(n string) bool { return slices.Contains(measurementSources, n) }) {
+			return nil
+		}
+		example := slices.Concat(names, measurementSources[:1])
+		return usageError{fmt.Errorf("no source is enabled: nothing would be measured; add %s to --plugins (e.g. --plugins %s)",
+			sources, strings.Join(example, ","))}
+	}
+	if loaded == nil {
+		return nil
+	}
+	for _, p := range loaded.Enabled {
+		if slices.Contains(measurementSources, p.Spec.Name) {
+			return nil
+		}
+	}
+	return usageError{fmt.Errorf("no source is enabled in %s: nothing would be measured; add a [plugins.%s] section "+
+		"(without enabled = false) or use --plugins csv,%s", loaded.Path, measurementSources[0], measurementSources[0])}
+}
+
 func (g *globals) specs() []config.PluginSpec {
 	var specs []config.PluginSpec
 	for _, f := range g.factories() {
@@ -237,9 +291,15 @@ func (g *globals) load() (*config.Loaded, error) {
 
 // start loads the config and starts the agent in the given mode.
 func (g *globals) start(ctx context.Context, mode plugin.Mode) (*agent.Agent, error) {
+	if err := g.checkMeasures(nil); err != nil {
+		return nil, err
+	}
 	logging.Target(g.logger, agent.TargetAgent).Info(fmt.Sprintf("Starting Alumet agent 'alumet-agent' v%s", Version))
 	loaded, err := g.load()
 	if err != nil {
+		return nil, err
+	}
+	if err := g.checkMeasures(loaded); err != nil {
 		return nil, err
 	}
 	a, err := agent.Start(ctx, mode, loaded, g.factories(), g.logger)
@@ -410,18 +470,17 @@ func (g *globals) configCmd() *cobra.Command {
 	c.AddCommand(&cobra.Command{
 		Use:   "regen",
 		Short: "Regenerate the configuration file and stop",
-		Args:  noArgs,
+		Long: "Write the default configuration of the enabled plugins (all, or those of --plugins) to the config file and stop.\n\n" +
+			"An existing file that differs is kept as <file>.bak (credentials, api_url…); one that already holds the defaults is left unchanged.",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := g.loadOptions()
 			if err != nil {
 				return err
 			}
-			path, err := config.Regen(o)
-			if err != nil {
-				return err
-			}
-			logging.Target(g.logger, agent.TargetAgent).Info("Default configuration file written to: " + path)
-			return nil
+			// Regen logs what it wrote (and the .bak it kept) itself.
+			_, err = config.Regen(o)
+			return err
 		},
 	})
 	return c

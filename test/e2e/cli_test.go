@@ -25,7 +25,7 @@ func TestCLI(t *testing.T) {
 			wantStdout: "Enabled plugins:\n- csv v0.2.0\n\nDisabled plugins:\n- kwollect-input v0.2.0\n- energy-report v0.1.0\n\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n"},
 		{name: "version", args: []string{"--version"}, wantStderr: nil},
 		{name: "help", args: []string{"--help"}, wantCode: 0},
-		{name: "unknown flag", args: []string{"--bogus"}, wantCode: 2, wantStderr: []string{"unknown flag: --bogus", "Usage:"}},
+		{name: "unknown flag", args: []string{"--bogus"}, wantCode: 2, wantStderr: []string{"unknown flag: --bogus", "Run 'alumet-agent --help' for usage."}},
 		{name: "unknown command", args: []string{"bogus"}, wantCode: 2, wantStderr: []string{"bogus"}},
 		{name: "exec without program", args: []string{"exec"}, wantCode: 2, wantStderr: []string{"exec needs a PROGRAM"}},
 		{name: "global flag after exec", args: []string{"exec", "--plugins", "csv", "true"}, wantCode: 2, wantStderr: []string{"unknown flag: --plugins"}},
