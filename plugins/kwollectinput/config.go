@@ -147,6 +147,10 @@ type Config struct {
 	Preflight    PreflightMode   `toml:"preflight"`
 	RowBudget    int             `toml:"row_budget"`
 	Concurrency  int             `toml:"concurrency"`
+
+	// credSource says which credentials credentials() chose, for the
+	// messages about a 401 (never the password).
+	credSource string
 }
 
 // DefaultConfig returns the defaults. The targets are empty: on a Grid'5000
