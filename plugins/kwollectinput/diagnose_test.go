@@ -239,3 +239,125 @@ func TestDescribeNodes(t *testing.T) {
 		require.Equal(t, tt.want, describeNodes(tt.in), "%v", tt.in)
 	}
 }
+
+// failMetrics makes the Kwollect metrics route answer status (the
+// Reference API still answers).
+func failMetrics(status int) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/metrics") {
+				w.WriteHeader(status)
+				_, _ = w.Write([]byte("<html>gateway</html>"))
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name      string
+		site      string
+		nodes     []string
+		metrics   []string
+		mode      PreflightMode
+		login     string
+		password  string
+		api       testAPI
+		wantErr   []string // nil: passes
+		notInErr  []string
+		wantWarn  []string
+		wantInfo  []string
+		wantPrior map[string]time.Duration // node/metric → period seen
+		maxAge    time.Duration            // of the prior's newest sample
+	}{
+		{name: "data", site: "lyon", nodes: []string{"taurus-7"}, metrics: []string{"wattmetre_power_watt", "bmc_node_power_watt"},
+			wantInfo:  []string{"Pre-flight check passed: every node and metric has data from the last 10 min."},
+			wantPrior: map[string]time.Duration{"taurus-7/wattmetre_power_watt": time.Second, "taurus-7/bmc_node_power_watt": 5 * time.Second}, maxAge: 10 * time.Second},
+		{name: "lagging 45 s passes", site: "lyon", nodes: []string{"taurus-7"}, api: testAPI{emu: emulator.Config{Lag: 45 * time.Second}},
+			wantInfo:  []string{"Pre-flight check passed"},
+			wantPrior: map[string]time.Duration{"taurus-7/wattmetre_power_watt": time.Second}, maxAge: 50 * time.Second},
+		{name: "silent for 5 min: a warning", site: "lyon", nodes: []string{"taurus-7", "taurus-8"},
+			api:       testAPI{emu: emulator.Config{Gaps: []emulator.Gap{{Nodes: []string{"taurus-7"}, Start: now.Add(-5 * time.Minute)}}}},
+			wantWarn:  []string{"taurus-7/wattmetre_power_watt: meter silent since " + now.Add(-5*time.Minute).UTC().Format("15:04"), "(5 min ago)"},
+			wantPrior: map[string]time.Duration{"taurus-7/wattmetre_power_watt": time.Second, "taurus-8/wattmetre_power_watt": time.Second}},
+		{name: "silent for 20 min: no data", site: "lyon", nodes: []string{"taurus-7", "taurus-8"},
+			api:      testAPI{emu: emulator.Config{Gaps: []emulator.Gap{{Nodes: []string{"taurus-7"}, Start: now.Add(-20 * time.Minute)}}}},
+			wantErr:  []string{"no data in the last 10 min for:\n  taurus-7/wattmetre_power_watt: the meter is down", `set preflight = "warn" (or false)`},
+			notInErr: []string{"taurus-8", "no meter on this node"}},
+		{name: "silent for 20 min, warn mode", site: "lyon", nodes: []string{"taurus-7"}, mode: PreflightWarn,
+			api:      testAPI{emu: emulator.Config{Gaps: []emulator.Gap{{Nodes: []string{"taurus-7"}, Start: now.Add(-20 * time.Minute)}}}},
+			wantWarn: []string{"no data in the last 10 min", `(preflight = "warn": running the command anyway)`}},
+		{name: "no meter on this node", site: "nancy", nodes: []string{"gros-1"},
+			wantErr: []string{"gros-1/wattmetre_power_watt: no meter on this node: gros-1 has no wattmetre_power_watt meter (only gros-41 … gros-76 have it)"}},
+		{name: "wrong node is not a dead meter", site: "lyon", nodes: []string{"taurus-77"},
+			wantErr: []string{"no node taurus-77 in cluster taurus (lyon); did you mean taurus-7"}, notInErr: []string{"meter", "preflight"}},
+		{name: "API unreachable", site: "lyon", nodes: []string{"taurus-7"}, api: testAPI{wrap: failMetrics(http.StatusBadGateway)},
+			wantErr: []string{"Kwollect API unreachable", "502", `set preflight = "warn" (or false)`}},
+		{name: "API unreachable, warn mode", site: "lyon", nodes: []string{"taurus-7"}, mode: PreflightWarn, api: testAPI{wrap: failMetrics(http.StatusServiceUnavailable)},
+			wantWarn: []string{"Kwollect API unreachable"}},
+		{name: "bad password", site: "lyon", nodes: []string{"taurus-7"}, login: "demo", password: "wrong",
+			api:     testAPI{emu: emulator.Config{Users: map[string]string{"demo": "secret"}}},
+			wantErr: []string{"bad credentials (sent: login \"demo\" with the password of the config)", "401"}, notInErr: []string{"preflight", "wrong"}},
+		{name: "401 on the metrics route only", site: "lyon", nodes: []string{"taurus-7"}, api: testAPI{wrap: failMetrics(http.StatusUnauthorized)},
+			wantErr: []string{"pre-flight query to Kwollect: bad credentials (sent: no credentials", "401"}, notInErr: []string{"preflight ="}},
+		{name: "404 on the metrics route", site: "lyon", nodes: []string{"taurus-7"}, api: testAPI{wrap: failMetrics(http.StatusNotFound)},
+			wantErr: []string{"404", "check site and api_url"}, notInErr: []string{"preflight ="}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := DefaultConfig()
+			cfg.Site, cfg.Hostname = tt.site, StringList(tt.nodes)
+			cfg.Login, cfg.Password = tt.login, tt.password
+			if tt.metrics != nil {
+				cfg.Metrics = StringList(tt.metrics)
+			}
+			if tt.mode != "" {
+				cfg.Preflight = tt.mode
+			}
+			src, logs := newTestSource(t, cfg, plugin.ModeExec, tt.api)
+			err := src.Preflight(context.Background())
+			if tt.wantErr == nil {
+				require.NoError(t, err, logs.text(""))
+			} else {
+				require.Error(t, err)
+				for _, w := range tt.wantErr {
+					require.Contains(t, err.Error(), w)
+				}
+				for _, w := range tt.notInErr {
+					require.NotContains(t, err.Error(), w)
+				}
+			}
+			for _, w := range tt.wantWarn {
+				require.Contains(t, logs.text("WARN"), w)
+			}
+			for _, w := range tt.wantInfo {
+				require.Contains(t, logs.text("INFO"), w)
+			}
+			for k, period := range tt.wantPrior {
+				node, metric, _ := strings.Cut(k, "/")
+				sp, ok := src.prior.get(node, metric)
+				require.True(t, ok, "%s noted in prior", k)
+				require.Equal(t, period, sp.Period, k)
+				if tt.maxAge > 0 {
+					require.Less(t, time.Since(sp.Last), tt.maxAge, k)
+				}
+			}
+		})
+	}
+}
+
+func TestPreflightOffStillChecksNames(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Site, cfg.Hostname, cfg.Preflight = "lyon", StringList{"taurus-77"}, PreflightOff
+	src, _ := newTestSource(t, cfg, plugin.ModeExec, testAPI{wrap: failMetrics(http.StatusBadGateway)})
+	require.ErrorContains(t, src.Preflight(context.Background()), "did you mean taurus-7")
+
+	cfg = DefaultConfig()
+	cfg.Site, cfg.Hostname, cfg.Preflight = "lyon", StringList{"taurus-7"}, PreflightOff
+	src, _ = newTestSource(t, cfg, plugin.ModeExec, testAPI{wrap: failMetrics(http.StatusBadGateway)})
+	require.NoError(t, src.Preflight(context.Background()), "no data query with preflight = false")
+}
