@@ -133,13 +133,22 @@ func (s *Source) diagnose(ctx context.Context, c *catalog) error {
 func configAdvice(ne *NameError, node string) string {
 	switch {
 	case ne.Site != "" && ne.Node == "":
-		return fmt.Sprintf("%s: set site = %q, or write the node as %s.%s.grid5000.fr", ne.Msg, ne.Site, node, ne.Site)
+		return WithAdvice(ne.Msg, fmt.Sprintf("set site = %q, or write the node as %s.%s.grid5000.fr", ne.Site, node, ne.Site))
 	case ne.Site != "":
-		return fmt.Sprintf("%s: set site = %q and hostname = %q", ne.Msg, ne.Site, ne.Node)
+		return WithAdvice(ne.Msg, fmt.Sprintf("set site = %q and hostname = %q", ne.Site, ne.Node))
 	case ne.Node != "":
-		return fmt.Sprintf("%s (hostname = %q)", ne.Msg, ne.Node)
+		return WithAdvice(ne.Msg, fmt.Sprintf("hostname = %q", ne.Node))
 	}
 	return ne.Msg
+}
+
+// WithAdvice appends advice to a message: in parentheses after a question,
+// after a colon otherwise.
+func WithAdvice(msg, advice string) string {
+	if strings.HasSuffix(msg, "?") {
+		return msg + " (" + advice + ")"
+	}
+	return msg + ": " + advice
 }
 
 // credentialError explains a 401/403: which credentials were sent. It
@@ -269,6 +278,9 @@ func (r *refChecker) unknownCluster(ctx context.Context, site, cluster, node str
 	msg := fmt.Sprintf("no cluster %s on %s", cluster, site)
 	near := nearest(cluster, clusters)
 	if len(near) == 0 {
+		if c, other := r.findNearCluster(ctx, cluster, site); c != "" {
+			return &NameError{Msg: fmt.Sprintf("%s; did you mean %s (a %s cluster)?", msg, c, other)}
+		}
 		return &NameError{Msg: fmt.Sprintf("%s (its clusters: %s)", msg, strings.Join(clusters, ", "))}
 	}
 	// tauros-7 → taurus-7, when taurus has a node 7.
@@ -300,6 +312,26 @@ func (r *refChecker) findCluster(ctx context.Context, cluster, except string) st
 		}
 	}
 	return ""
+}
+
+// findNearCluster returns a cluster near cluster on a site other than
+// except, and its site, or "".
+func (r *refChecker) findNearCluster(ctx context.Context, cluster, except string) (string, string) {
+	sl := r.siteList(ctx)
+	if sl.err != nil {
+		return "", ""
+	}
+	for _, site := range sl.uids {
+		if site == except {
+			continue
+		}
+		if cl := r.clusterList(ctx, site); cl.err == nil {
+			if near := nearest(cluster, cl.uids); len(near) > 0 {
+				return near[0], site
+			}
+		}
+	}
+	return "", ""
 }
 
 // metricCheck is what the catalogue says of a configured metric on a node:
@@ -443,4 +475,15 @@ func describeNodes(nodes []string) string {
 		return strings.Join(nodes, ", ")
 	}
 	return fmt.Sprintf("%s, … (%d nodes)", strings.Join(nodes[:6], ", "), len(nodes))
+}
+
+// CheckNode checks against the Reference API that node is a node of site.
+// It returns a *NameError when the API proves it is not (unknown site,
+// unknown cluster, cluster of another site, unknown node; with the names
+// near it), an error for which kwollect.IsAuthError is true for a 401/403,
+// nil when the node exists, and any other error when the API cannot tell.
+func CheckNode(ctx context.Context, client *kwollect.Client, site, node string) error {
+	ctx, cancel := context.WithTimeout(ctx, diagnosisTimeout)
+	defer cancel()
+	return newRefChecker(client).checkNode(ctx, site, node)
 }

@@ -191,3 +191,12 @@ func readNodefile(env environment, path string) ([]string, error) {
 	}
 	return nodes, nil
 }
+
+// NodeSite reads a configured node name: "taurus-7.lyon.grid5000.fr" (or
+// "taurus-7.lyon") is node taurus-7 on site lyon (ok true); a short name
+// has no site.
+func NodeSite(name string) (node, site string, ok bool) { return splitNodeSite(name) }
+
+// CanonicalSite is the site uid of a site name as written: Grid'5000 uids
+// are lower case ("Lyon" is lyon).
+func CanonicalSite(site string) string { return canonicalSite(site) }
