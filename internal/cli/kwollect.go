@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -13,8 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/alumet-go/alumet-agent/config"
+	"github.com/alumet-go/alumet-agent/internal/logging"
 	"github.com/alumet-go/alumet-agent/internal/netrc"
 	"github.com/alumet-go/alumet-agent/kwollect"
+	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
 )
 
 func (g *globals) kwollectCmd() *cobra.Command {
@@ -27,36 +30,88 @@ func (g *globals) kwollectCmd() *cobra.Command {
 		Use:   "metrics --site SITE --node NODE",
 		Short: "List the metrics a node offers (name, period, on-demand period, description)",
 		Long: "List the metrics a node offers, from its cluster's catalogue in the Reference API.\n\n" +
-			"Credentials: --login with $G5K_PASSWORD, else ~/.netrc (machine api.grid5000.fr); none inside Grid'5000.",
+			"The site, node, api_url and credentials default to the config's [plugins.kwollect-input] table\n" +
+			"(site, hostname, api_url; login with password, password_file or ~/.netrc); the flags override them.\n" +
+			"--login takes its password from $G5K_PASSWORD, else ~/.netrc (machine api.grid5000.fr); none inside Grid'5000.\n" +
+			"A node that its cluster does not list fails, with the names near it.",
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if site == "" || node == "" {
-				return usageError{errors.New("kwollect metrics needs --site and --node")}
+			log := logging.Target(g.logger, kwollectinput.LogTarget)
+			cfg, cfgPath, err := g.lookupConfig()
+			if err != nil {
+				return err
 			}
-			node, _, _ = strings.Cut(node, ".")
-			password := ""
-			if login != "" {
-				password = os.Getenv("G5K_PASSWORD")
+			if cmd.Flags().Changed("api-url") {
+				cfg.APIURL = apiURL
 			}
-			if password == "" {
-				if u, err := url.Parse(apiURL); err == nil {
-					if e, found, _, err := netrc.Lookup(netrc.Path(), u.Hostname()); err == nil && found && (login == "" || login == e.Login) {
-						login, password = e.Login, e.Password
-					}
+			if cmd.Flags().Changed("login") {
+				if login != cfg.Login {
+					cfg.Password, cfg.PasswordFile = "", "" // the config's password is not this login's
+				}
+				cfg.Login = login
+				if pw := os.Getenv("G5K_PASSWORD"); pw != "" && cfg.PasswordFile == "" {
+					cfg.Password = pw
 				}
 			}
-			if password == "" {
-				login = ""
+			fromConfig := ""
+			if node == "" {
+				names := append(append([]string(nil), cfg.Hostname...), cfg.Nodes...)
+				switch {
+				case len(names) == 1:
+					node, fromConfig = names[0], "hostname"
+				case len(names) > 1:
+					return usageError{fmt.Errorf("kwollect metrics: the config names several nodes (%s): choose one with --node", strings.Join(names, ", "))}
+				}
 			}
-			client, err := kwollect.NewClient(kwollect.Options{BaseURL: apiURL, Login: login, Password: password})
+			n, nodeSite, hasSite := kwollectinput.NodeSite(node)
+			node = n
+			if site == "" {
+				site = cfg.Site
+				if hasSite {
+					site = nodeSite
+				}
+			}
+			if site == "" || node == "" {
+				return usageError{errors.New("kwollect metrics needs --site and --node (or site and hostname in [plugins.kwollect-input])")}
+			}
+			if canon := kwollectinput.CanonicalSite(site); canon != site {
+				log.Warn(fmt.Sprintf("site %q: Grid'5000 site names are lower case; using %q", site, canon))
+				site = canon
+			}
+			if fromConfig != "" {
+				log.Debug(fmt.Sprintf("node %s and site %s from %s", node, site, cfgPath))
+			}
+			client, credSource, err := kwollectinput.ClientFromConfig(cfg, cfgPath, netrc.Path(), log)
 			if err != nil {
-				return usageError{fmt.Errorf("--api-url: %w", err)}
+				return usageError{err}
 			}
-			cluster := kwollect.ClusterOf(node)
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
+			var ne *kwollectinput.NameError
+			switch err := kwollectinput.CheckNode(ctx, client, site, node); {
+			case err == nil:
+			case errors.As(err, &ne):
+				msg := ne.Msg
+				switch {
+				case ne.Site != "" && ne.Node != "":
+					msg = kwollectinput.WithAdvice(msg, fmt.Sprintf("try --site %s --node %s", ne.Site, ne.Node))
+				case ne.Site != "":
+					msg = kwollectinput.WithAdvice(msg, "try --site "+ne.Site)
+				case ne.Node != "":
+					msg = kwollectinput.WithAdvice(msg, "try --node "+ne.Node)
+				}
+				return errors.New(msg)
+			case kwollect.IsAuthError(err):
+				return fmt.Errorf("bad credentials (sent: %s): %w", credSource, err)
+			default:
+				log.Debug(fmt.Sprintf("cannot check node %s against the Reference API: %v", node, err))
+			}
+			cluster := kwollect.ClusterOf(node)
 			ms, err := client.ClusterMetrics(ctx, site, cluster)
 			if err != nil {
+				if kwollect.IsAuthError(err) {
+					return fmt.Errorf("bad credentials (sent: %s): %w", credSource, err)
+				}
 				return err
 			}
 			sort.SliceStable(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
@@ -94,10 +149,47 @@ func (g *globals) kwollectCmd() *cobra.Command {
 			return nil
 		},
 	}
-	m.Flags().StringVar(&site, "site", "", "Grid'5000 site, e.g. lyon")
-	m.Flags().StringVar(&node, "node", "", "node, e.g. taurus-7")
-	m.Flags().StringVar(&apiURL, "api-url", kwollect.DefaultBaseURL, "API base URL")
-	m.Flags().StringVar(&login, "login", "", "Grid'5000 login (password from $G5K_PASSWORD or ~/.netrc)")
+	m.Flags().StringVar(&site, "site", "", "Grid'5000 site, e.g. lyon [default: the config's site]")
+	m.Flags().StringVar(&node, "node", "", "node, e.g. taurus-7 [default: the config's hostname]")
+	m.Flags().StringVar(&apiURL, "api-url", kwollect.DefaultBaseURL, "API base URL [default: the config's api_url, else "+kwollect.DefaultBaseURL+"]")
+	m.Flags().StringVar(&login, "login", "", "Grid'5000 login (password from $G5K_PASSWORD or ~/.netrc) [default: the config's login]")
 	c.AddCommand(m)
 	return c
+}
+
+// lookupConfig returns the config's [plugins.kwollect-input] table, read
+// leniently (see kwollectinput.LookupConfig), and the file it came from.
+// Without a config file (and none named by --config or $ALUMET_CONFIG) it
+// returns the defaults: a lookup never writes a config file.
+func (g *globals) lookupConfig() (*kwollectinput.Config, string, error) {
+	o, err := g.loadOptions()
+	if err != nil {
+		return nil, "", err
+	}
+	path := config.ResolvePath(o)
+	if _, err := os.Stat(path); err != nil {
+		explicit := g.configPath != "" || os.Getenv(config.PathEnv) != ""
+		if errors.Is(err, fs.ErrNotExist) && !explicit {
+			return kwollectinput.DefaultConfig(), "", nil
+		}
+		return nil, "", fmt.Errorf("configuration file %s: %w", path, err)
+	}
+	o.NoDefaultConfig = true
+	o.Plugins = []string{kwollectinput.Name}
+	o.OutputFile = ""
+	for i, s := range o.Specs {
+		if s.Name == kwollectinput.Name {
+			o.Specs[i] = kwollectinput.LookupSpec()
+		}
+	}
+	loaded, err := config.Load(o)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, p := range loaded.Enabled {
+		if lc, ok := p.Config.(*kwollectinput.LookupConfig); ok {
+			return &lc.Config, loaded.Path, nil
+		}
+	}
+	return kwollectinput.DefaultConfig(), loaded.Path, nil
 }

@@ -3,7 +3,6 @@ package kwollectinput
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/alumet-go/alumet-agent/kwollect"
@@ -13,10 +12,14 @@ import (
 // Reference API: which metrics exist, their periods, which are on demand.
 type catalog struct {
 	byCluster map[string][]kwollect.MetricInfo // nil entry: the catalogue could not be read
+	// diagErr is the result of the diagnosis run once the catalogues are
+	// read (see Diagnose).
+	diagErr error
 }
 
-// catalogFor reads the catalogues once. Failing to read one is not fatal:
-// it only gives less precise chunk sizes and hints.
+// catalogFor reads the catalogues once, then checks the configured names
+// against the Reference API (see Diagnose). Failing to read a catalogue is
+// not fatal: it only gives less precise chunk sizes and hints.
 func (s *Source) catalogFor(ctx context.Context) *catalog {
 	s.catalogOnce.Do(func() {
 		c := &catalog{byCluster: map[string][]kwollect.MetricInfo{}}
@@ -33,33 +36,17 @@ func (s *Source) catalogFor(ctx context.Context) *catalog {
 			cancel()
 			if err != nil {
 				s.log.Debug(fmt.Sprintf("metric catalogue of %s/%s unavailable: %v", t.Site, k.cluster, err))
-				c.byCluster[k.cluster] = nil
+				if _, ok := c.byCluster[k.cluster]; !ok {
+					c.byCluster[k.cluster] = nil
+				}
 				continue
 			}
 			c.byCluster[k.cluster] = ms
 		}
+		c.diagErr = s.diagnose(ctx, c)
 		s.catalog = c
-		s.checkMetrics(c)
 	})
 	return s.catalog
-}
-
-// checkMetrics warns about configured metrics a cluster lacks or only has on demand.
-func (s *Source) checkMetrics(c *catalog) {
-	for cluster, ms := range c.byCluster {
-		if ms == nil {
-			continue
-		}
-		for _, m := range s.cfg.Metrics {
-			info, ok := find(ms, m)
-			switch {
-			case !ok:
-				s.log.Warn(fmt.Sprintf("cluster %s has no metric %q in its catalogue (see `alumet-agent kwollect metrics --site <site> --node %s-1`)", cluster, m, cluster))
-			case info.Period == 0:
-				s.log.Warn(fmt.Sprintf("%q is an on-demand metric on %s: it has data only during an OAR job of type monitor (oarsub -t monitor='%s')", m, cluster, m))
-			}
-		}
-	}
 }
 
 func find(ms []kwollect.MetricInfo, name string) (kwollect.MetricInfo, bool) {
@@ -98,21 +85,18 @@ func (c *catalog) periods(metrics []string) map[string]time.Duration {
 
 // noDataHint says why a node may have no data for a metric.
 func (c *catalog) noDataHint(node, metric string) string {
+	if reason, ok := c.absent(node, metric); ok {
+		return "no meter on this node: " + reason
+	}
 	if c != nil {
-		ms, known := c.byCluster[kwollect.ClusterOf(node)]
-		if known && ms != nil {
-			info, ok := find(ms, metric)
-			switch {
-			case !ok:
-				return fmt.Sprintf("cluster %s has no such metric (check the name)", kwollect.ClusterOf(node))
-			case !info.AppliesTo(node):
-				return fmt.Sprintf("this node has no such meter (only %s have it)", strings.Join(info.OnlyFor, ", "))
-			case info.Period == 0:
-				return fmt.Sprintf("on-demand metric: it needs an OAR job of type monitor (oarsub -t monitor='%s')", metric)
+		if ms := c.byCluster[kwollect.ClusterOf(node)]; ms != nil {
+			if info, ok := find(ms, metric); ok && info.Period == 0 {
+				return fmt.Sprintf("on-demand metric: it has data only during an OAR job of type monitor (oarsub -t monitor='%s')", metric)
 			}
+			return "the meter is down or Kwollect does not collect it now (check https://www.grid5000.fr/status/)"
 		}
 	}
-	return "no meter on this node, the meter is down, or an on-demand metric that needs an OAR job with -t monitor (check https://www.grid5000.fr/status/)"
+	return "the meter is down, Kwollect does not collect it now, or it is an on-demand metric that needs an OAR job with -t monitor (check https://www.grid5000.fr/status/)"
 }
 
 // absent says whether the catalogue proves that node has no metric at all
@@ -129,9 +113,9 @@ func (c *catalog) absent(node, metric string) (reason string, ok bool) {
 	info, found := find(ms, metric)
 	switch {
 	case !found:
-		return fmt.Sprintf("cluster %s has no metric %s", kwollect.ClusterOf(node), metric), true
+		return fmt.Sprintf("cluster %s has no metric %s in its catalogue", kwollect.ClusterOf(node), metric), true
 	case !info.AppliesTo(node):
-		return fmt.Sprintf("%s has no such meter (only %s have it)", node, strings.Join(info.OnlyFor, ", ")), true
+		return fmt.Sprintf("%s has no %s meter (only %s have it)", node, metric, describeNodes(info.OnlyFor)), true
 	}
 	return "", false
 }

@@ -147,6 +147,10 @@ type Config struct {
 	Preflight    PreflightMode   `toml:"preflight"`
 	RowBudget    int             `toml:"row_budget"`
 	Concurrency  int             `toml:"concurrency"`
+
+	// credSource says which credentials credentials() chose, for the
+	// messages about a 401 (never the password).
+	credSource string
 }
 
 // DefaultConfig returns the defaults. The targets are empty: on a Grid'5000
@@ -230,4 +234,39 @@ func (c *Config) Validate() error {
 		errs = append(errs, plugin.FieldErrorf("concurrency", "must be between 1 and 32"))
 	}
 	return errors.Join(errs...)
+}
+
+// LookupConfig is the [plugins.kwollect-input] table as `alumet-agent
+// kwollect metrics` reads it: the same keys, but validated only for what a
+// Reference API lookup needs (api_url, credentials), so that a table
+// without hostname still gives its api_url and credentials.
+type LookupConfig struct {
+	Config
+}
+
+// Validate checks api_url and the credential keys.
+func (c *LookupConfig) Validate() error {
+	var errs []error
+	if strings.ContainsAny(c.Site, "/?#&, ") {
+		errs = append(errs, plugin.FieldErrorf("site", "%q is not a site name (e.g. \"lyon\")", c.Site))
+	}
+	if c.Password != "" && c.PasswordFile != "" {
+		errs = append(errs, plugin.FieldErrorf("password_file", "set either password or password_file, not both"))
+	}
+	if (c.Password != "" || c.PasswordFile != "") && c.Login == "" {
+		errs = append(errs, plugin.FieldErrorf("login", "a password is set but login is empty"))
+	}
+	if u, err := url.Parse(c.APIURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		errs = append(errs, plugin.FieldErrorf("api_url", "%q is not an http(s) URL, e.g. %q", c.APIURL, kwollect.DefaultBaseURL))
+	}
+	return errors.Join(errs...)
+}
+
+// LookupSpec is the plugin's config spec with LookupConfig in place of
+// Config, for loading only the kwollect-input table for a lookup.
+func LookupSpec() config.PluginSpec {
+	f := Factory()
+	return config.PluginSpec{Name: f.Name, Version: f.Version, DefaultConfig: func() plugin.Config {
+		return &LookupConfig{Config: *DefaultConfig()}
+	}}
 }

@@ -16,8 +16,8 @@ import (
 // a Grid'5000 site, has no site.
 func splitNodeSite(name string) (node, site string, ok bool) {
 	parts := strings.Split(strings.TrimSpace(name), ".")
-	if len(parts) >= 2 && slices.Contains(kwollect.Sites, parts[1]) {
-		return parts[0], parts[1], true
+	if len(parts) >= 2 && slices.Contains(kwollect.Sites, canonicalSite(parts[1])) {
+		return parts[0], canonicalSite(parts[1]), true
 	}
 	return parts[0], "", false
 }
@@ -74,11 +74,14 @@ func (t targets) bySite() (sites []string, nodes map[string][]string) {
 
 // resolveTargets turns hostname/nodes/job_id into per-site targets. An FQDN's
 // site wins over `site`; job_id = "auto" reads $OAR_JOB_ID and $OAR_NODEFILE.
+// Site names are folded to lower case, as Grid'5000 uids are (the
+// diagnosis warns about a site written otherwise).
 func (c *Config) resolveTargets(env environment) (targets, error) {
 	var t targets
 	seen := map[string]bool{}
 	localName, localSite, onGrid5000 := env.local()
-	defaultSite := c.Site
+	configSite := canonicalSite(c.Site)
+	defaultSite := configSite
 	if defaultSite == "" && onGrid5000 {
 		defaultSite = localSite // a short node name on a Grid'5000 node is on its site
 	}
@@ -127,7 +130,7 @@ func (c *Config) resolveTargets(env environment) (targets, error) {
 			return t, fmt.Errorf("job_id = \"auto\": $OAR_JOB_ID is %q, not a job id", idText)
 		}
 		t.JobID = id
-		site := c.Site
+		site := configSite
 		if onGrid5000 {
 			site = localSite
 		}
@@ -188,3 +191,12 @@ func readNodefile(env environment, path string) ([]string, error) {
 	}
 	return nodes, nil
 }
+
+// NodeSite reads a configured node name: "taurus-7.lyon.grid5000.fr" (or
+// "taurus-7.lyon") is node taurus-7 on site lyon (ok true); a short name
+// has no site.
+func NodeSite(name string) (node, site string, ok bool) { return splitNodeSite(name) }
+
+// CanonicalSite is the site uid of a site name as written: Grid'5000 uids
+// are lower case ("Lyon" is lyon).
+func CanonicalSite(site string) string { return canonicalSite(site) }
