@@ -113,7 +113,7 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 		return code
 	}
 	if o.PhaseLines && !o.Marks {
-		log.Warn(fmt.Sprintf("Phases are not measured here (energy-report is not enabled, or --no-phases): the command's %s lines are not read.", PhasePrefix))
+		log.Warn(fmt.Sprintf("--phases: phases are measured by energy-report, which is not enabled: the command's %s lines are not read.", PhasePrefix))
 	}
 	ph := a.startPhases(ctx, o.Marks, o.Marks && o.PhaseLines, log)
 	defer ph.close()

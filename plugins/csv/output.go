@@ -191,14 +191,17 @@ func (o *FileOutput) Close() error {
 		if err := o.w.Flush(); err != nil && !errors.Is(o.reported, err) && !errors.Is(o.asyncErr, err) {
 			errs = append(errs, err)
 		}
-		if o.f.f == nil {
+		switch {
+		case o.f.f == nil && o.f.tried:
+			// Its creation failed: the error is Write's or the flush's.
+		case o.f.f == nil:
 			// No row: the file was never created, an earlier one is intact.
 			msg := "no data: " + o.path + " not written"
 			if _, err := os.Stat(o.path); err == nil {
 				msg += ", the previous file is kept"
 			}
 			o.log.Warn(msg)
-		} else {
+		default:
 			if err := o.f.f.Sync(); err != nil && !syncUnsupported(err) {
 				errs = append(errs, err)
 			}
@@ -220,8 +223,9 @@ func (o *FileOutput) Close() error {
 // one (a pipe, a device, /dev/stdout) holds no earlier result: it is opened
 // at once, as before.
 type lazyFile struct {
-	path string
-	f    *os.File // nil until created
+	path  string
+	f     *os.File // nil until created
+	tried bool     // rows came: a nil f then is a failed creation, already reported
 }
 
 // check opens a special file at once, and otherwise makes sure the file
@@ -274,6 +278,7 @@ func (l *lazyFile) open() error {
 
 func (l *lazyFile) Write(p []byte) (int, error) {
 	if l.f == nil {
+		l.tried = true
 		if err := l.open(); err != nil {
 			return 0, err
 		}

@@ -548,3 +548,33 @@ func TestHeaderRoundTrip(t *testing.T) {
 	require.Equal(t, []string{"a;b", "metric_id", "nl\nx", "q\""}, keys)
 	require.True(t, bytes.HasPrefix([]byte(readFile(t, cfg.OutputPath)), []byte(`metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;"a;b";metric_id;"nl`+"\n"+`x";"q""";__late_attributes`+"\n")))
 }
+
+// A file that can no longer be created when the first rows come (its
+// directory removed during the run) fails loudly: at Write with
+// force_flush, at Close otherwise, naming the file, without "no data".
+func TestCreationFailsAtFirstRow(t *testing.T) {
+	for _, force := range []bool{true, false} {
+		t.Run(fmt.Sprint("force_flush=", force), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "gone")
+			require.NoError(t, os.Mkdir(dir, 0o755))
+			cfg := &Config{OutputPath: filepath.Join(dir, "out.csv"), ForceFlush: force, CSVDelimiter: ";", CSVLateDelimiter: ","}
+			var logs logRecorder
+			reg := measure.NewRegistry()
+			o, err := openFile(cfg, reg, logs.logger(), time.Now, time.Hour, false)
+			require.NoError(t, err)
+			require.NoError(t, os.Remove(dir))
+			werr := o.Write(context.Background(), kwollectBuffer(t, reg))
+			cerr := o.Close()
+			if force {
+				require.ErrorIs(t, werr, fs.ErrNotExist)
+				require.ErrorContains(t, werr, "cannot create the CSV output file: open "+cfg.OutputPath)
+				require.NoError(t, cerr, "already reported")
+			} else {
+				require.NoError(t, werr)
+				require.ErrorIs(t, cerr, fs.ErrNotExist)
+				require.ErrorContains(t, cerr, cfg.OutputPath)
+			}
+			require.Empty(t, logs.msgs, "not a run without data")
+		})
+	}
+}

@@ -189,8 +189,8 @@ func TestFailedRunKeepsPreviousFiles(t *testing.T) {
 			wantLog: []string{"Pre-flight check failed, the command was not started"},
 		},
 		{
-			name: "API unreachable",
-			cfg:  "[plugins.kwollect-input]\nsite = \"lyon\"\nhostname = \"taurus-7\"\nmetrics = \"wattmetre_power_watt\"\npreflight = false\nfetch_timeout = \"2s\"\napi_url = \"http://127.0.0.1:1/stable\"\n",
+			name:    "API unreachable",
+			cfg:     "[plugins.kwollect-input]\nsite = \"lyon\"\nhostname = \"taurus-7\"\nmetrics = \"wattmetre_power_watt\"\npreflight = false\nfetch_timeout = \"2s\"\napi_url = \"http://127.0.0.1:1/stable\"\n",
 			wantLog: []string{"no data: no power sample in the measured window: alumet-energy.json and alumet-power.png not written, the previous files are kept"},
 		},
 	}
