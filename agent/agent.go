@@ -37,6 +37,11 @@ type Agent struct {
 // HasPlugin reports whether the plugin name was started.
 func (a *Agent) HasPlugin(name string) bool { return a.plugins[name] }
 
+// WantsPhaseLines reports whether a started element asks for the measured
+// command's stdout to be read for ALUMET_PHASE lines (energy-report's
+// phases = true), as exec --phases does.
+func (a *Agent) WantsPhaseLines() bool { return a.pipeline.WantsPhaseLines() }
+
 // Start starts the enabled plugins, in config order, then the pipeline.
 func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factories []plugin.Factory, logger *slog.Logger) (*Agent, error) {
 	byName := map[string]plugin.Factory{}

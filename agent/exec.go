@@ -33,10 +33,16 @@ type ExecOptions struct {
 	// CooldownMax bounds the wait for the power to be back to the idle
 	// level when one is (0: DefaultCooldownMax).
 	Cooldown, CooldownMax time.Duration
-	// Phases marks phases: ALUMET_PHASE lines on the command's stdout
-	// (which is then a pipe the agent copies to its own stdout) and
-	// `alumet-agent mark` requests on the agent's socket.
-	Phases bool
+	// Marks accepts phase marks from `alumet-agent mark` on the agent's
+	// socket ($ALUMET_AGENT_SOCKET in the command's environment); the
+	// command's stdio stays the agent's.
+	Marks bool
+	// PhaseLines also reads the ALUMET_PHASE lines of the command's stdout,
+	// which is then a pipe (or a pseudo-terminal) the agent copies to its
+	// own stdout: asked for (exec --phases, energy-report's phases = true),
+	// never the default, since the command then sees another stdout. It
+	// needs Marks (the phases go where the marks go).
+	PhaseLines bool
 }
 
 // DefaultCooldownMax bounds the wait for the idle level between runs.
@@ -106,7 +112,10 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 	if code, ok := a.preflight(ctx, o.Signals, log); !ok {
 		return code
 	}
-	ph := a.startPhases(ctx, o.Phases, log)
+	if o.PhaseLines && !o.Marks {
+		log.Warn(fmt.Sprintf("--phases: phases are measured by energy-report, which is not enabled: the command's %s lines are not read.", PhasePrefix))
+	}
+	ph := a.startPhases(ctx, o.Marks, o.Marks && o.PhaseLines, log)
 	defer ph.close()
 
 	runs := max(o.Repeat, 1)
@@ -273,6 +282,15 @@ wait:
 	// does not hold the agent back more than a moment). Later marks of this
 	// run are ignored.
 	stdout.wait(500 * time.Millisecond)
+	var warnings []string
+	if w := stdout.exitBurst(startTime, endTime); w != "" {
+		if index > 0 {
+			log.Warn(fmt.Sprintf("Run %d: %s", index, w))
+		} else {
+			log.Warn(w)
+		}
+		warnings = append(warnings, w)
+	}
 	ph.endRun()
 
 	res.status = cmd.ProcessState
@@ -308,7 +326,7 @@ wait:
 			}
 		}
 	}()
-	err = a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &code, Run: index})
+	err = a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &code, Run: index, Warnings: warnings})
 	close(fetchDone)
 	<-drained
 	if err != nil {

@@ -329,6 +329,7 @@ type phases struct {
 	a      *Agent
 	ctx    context.Context
 	log    *slog.Logger
+	lines  bool // the command's stdout is read for ALUMET_PHASE lines
 	server *markServer
 	sigs   chan os.Signal // SIGPIPE, caught so that a closed stdout does not kill the agent
 	mu     sync.Mutex     // held while a run starts, so that its marks follow its start event
@@ -339,25 +340,32 @@ type phases struct {
 // errNoRun answers a mark that comes between runs or after the last one.
 var errNoRun = errors.New("no run in progress (cooldown, or the command has ended): mark ignored")
 
-// startPhases opens the mark socket (when on); a failure to open it only
-// costs the marks from other shells.
-func (a *Agent) startPhases(ctx context.Context, on bool, log *slog.Logger) *phases {
-	if !on {
+// startPhases opens the mark socket when marks are on, and has the
+// command's stdout read for ALUMET_PHASE lines when lines is on too; a
+// failure to open the socket only costs the marks of alumet-agent mark.
+func (a *Agent) startPhases(ctx context.Context, marks, lines bool, log *slog.Logger) *phases {
+	if !marks {
 		return nil
 	}
-	p := &phases{a: a, ctx: context.WithoutCancel(ctx), log: log, run: -1, sigs: make(chan os.Signal, 1)}
-	// The agent copies the command's output to its own stdout: when that
-	// is a pipe whose reader left (| head), the write must fail with EPIPE
-	// rather than kill the agent before the data is written. A caught
-	// signal is reset to its default in the command.
-	signal.Notify(p.sigs, syscall.SIGPIPE)
-	go func() {
-		for range p.sigs {
-		}
-	}()
+	p := &phases{a: a, ctx: context.WithoutCancel(ctx), log: log, lines: lines, run: -1, sigs: make(chan os.Signal, 1)}
+	if lines {
+		// The agent copies the command's output to its own stdout: when
+		// that is a pipe whose reader left (| head), the write must fail
+		// with EPIPE rather than kill the agent before the data is
+		// written. A caught signal is reset to its default in the command.
+		signal.Notify(p.sigs, syscall.SIGPIPE)
+		go func() {
+			for range p.sigs {
+			}
+		}()
+	}
 	srv, err := listenMarks(func(m Mark) error { return p.mark(m, -1) }, func(err error) { log.Warn("alumet-agent mark: " + err.Error()) })
 	if err != nil {
-		log.Warn(fmt.Sprintf("Cannot open the socket of alumet-agent mark (phases can still be marked with %s lines on stdout): %v", PhasePrefix, err))
+		still := "no phase can be marked"
+		if lines {
+			still = fmt.Sprintf("phases can still be marked with %s lines on stdout", PhasePrefix)
+		}
+		log.Warn(fmt.Sprintf("Cannot open the socket of alumet-agent mark (%s): %v", still, err))
 	} else {
 		p.server = srv
 		log.Debug("Phase marks accepted on " + srv.path)
@@ -430,9 +438,9 @@ func (p *phases) close() {
 	})
 }
 
-// stdoutPipe is the command's stdout when phases are on: a pipe (or, when
-// the agent's stdout is a terminal, a pseudo-terminal, so that the command
-// still sees a terminal: colours, line-buffered output) read by a
+// stdoutPipe is the command's stdout when its phase lines are read: a pipe
+// (or, when the agent's stdout is a terminal, a pseudo-terminal, so that the
+// command still sees a terminal: colours, line-buffered output) read by a
 // phaseScanner that copies it to the agent's stdout. A nil one does nothing.
 type stdoutPipe struct {
 	r, w *os.File
@@ -440,12 +448,15 @@ type stdoutPipe struct {
 	done chan struct{}
 	sc   *phaseScanner
 	log  *slog.Logger
+
+	mu    sync.Mutex
+	reads []time.Time // when each mark was read, in order
 }
 
 // pipeStdout makes the command's stdout a pipe (or a pseudo-terminal)
-// scanned for the marks of run.
+// scanned for the marks of run, when phase lines are read.
 func (p *phases) pipeStdout(cmd *exec.Cmd, run int) (*stdoutPipe, error) {
-	if p == nil {
+	if p == nil || !p.lines {
 		return nil, nil
 	}
 	var r, w *os.File
@@ -460,15 +471,78 @@ func (p *phases) pipeStdout(cmd *exec.Cmd, run int) (*stdoutPipe, error) {
 		return nil, err
 	}
 	cmd.Stdout = w
-	sc := &phaseScanner{
-		out:    os.Stdout,
-		onMark: func(m Mark) { _ = p.mark(m, run) },
+	sp := &stdoutPipe{r: r, w: w, pty: pty, done: make(chan struct{}), log: p.log}
+	sp.sc = &phaseScanner{
+		out: os.Stdout,
+		onMark: func(m Mark) {
+			sp.mu.Lock()
+			sp.reads = append(sp.reads, m.Time)
+			sp.mu.Unlock()
+			_ = p.mark(m, run)
+		},
 		onBad: func(line string, err error) {
 			p.log.Warn(fmt.Sprintf("Ignoring %q: %v", line, err))
 		},
 		now: time.Now,
 	}
-	return &stdoutPipe{r: r, w: w, pty: pty, done: make(chan struct{}), sc: sc, log: p.log}, nil
+	return sp, nil
+}
+
+// exitBurst says whether the marks read so far came in a burst at the
+// command's exit (see exitBurst): the returned warning is "" when not.
+func (s *stdoutPipe) exitBurst(start, exit time.Time) string {
+	if s == nil {
+		return ""
+	}
+	s.mu.Lock()
+	n := exitBurst(s.reads, start, exit)
+	s.mu.Unlock()
+	if n == 0 {
+		return ""
+	}
+	return BurstWarning(n)
+}
+
+// Marks in a burst at the exit. A command whose stdout is not a terminal
+// (the pipe the agent reads) usually buffers it in blocks (C stdio,
+// Python): its ALUMET_PHASE lines reach the agent together when it flushes
+// at its exit, each timed then, so the phases are wrong (the energy lands
+// in the part before the first mark) without anything looking amiss. Such
+// a burst has a shape of its own: at least two marks read within burstGap
+// of one another, the first no earlier than exitWindow before the exit (or
+// after it, drained from the pipe), in a run of at least burstMinRun.
+const (
+	burstGap    = 10 * time.Millisecond
+	exitWindow  = 100 * time.Millisecond
+	burstMinRun = 10 * exitWindow
+)
+
+// exitBurst returns how many of the marks read at reads (in read order)
+// make a burst at the exit, 0 when they do not: the last marks, each read
+// within burstGap of the previous one, when there are at least two of
+// them, the first read at most exitWindow before exit, and the run lasted
+// at least burstMinRun. A short run whose marks all come at once is not
+// told from a buffered one: it is not flagged.
+func exitBurst(reads []time.Time, start, exit time.Time) int {
+	if len(reads) < 2 || exit.Sub(start) < burstMinRun {
+		return 0
+	}
+	i := len(reads) - 1
+	for i > 0 && reads[i].Sub(reads[i-1]) <= burstGap {
+		i--
+	}
+	n := len(reads) - i
+	if n < 2 || reads[i].Before(exit.Add(-exitWindow)) {
+		return 0
+	}
+	return n
+}
+
+// BurstWarning is the warning about n phase marks that arrived in a burst
+// at the command's exit, with the fixes.
+func BurstWarning(n int) string {
+	return fmt.Sprintf("%d phase marks arrived together when the command exited: its stdout is block-buffered (not a terminal), so the phases are wrong. "+
+		"Run it with PYTHONUNBUFFERED=1 or python3 -u, stdbuf -oL, or call `alumet-agent mark NAME`", n)
 }
 
 // started closes the agent's copy of the write end and starts copying.

@@ -237,3 +237,52 @@ func TestPTY(t *testing.T) {
 	require.Equal(t, []string{"load"}, marks)
 	require.Equal(t, "hello\r\nALUMET_PHASE load\r\n", out.String(), "the terminal's own line endings")
 }
+
+func TestExitBurst(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	at := func(ds ...time.Duration) []time.Time {
+		out := make([]time.Time, len(ds))
+		for i, d := range ds {
+			out[i] = t0.Add(d)
+		}
+		return out
+	}
+	const ms = time.Millisecond
+	exit := t0.Add(60 * time.Second)
+	tests := []struct {
+		name  string
+		reads []time.Time
+		start time.Time
+		want  int
+	}{
+		{"none", nil, t0, 0},
+		{"one mark at the exit", at(60 * time.Second), t0, 0},
+		// python3 without flush, stdout a pipe: everything comes when it exits.
+		{"four drained after the exit", at(60*time.Second+2*ms, 60*time.Second+2*ms, 60*time.Second+2*ms, 60*time.Second+3*ms), t0, 4},
+		{"two just before the exit", at(60*time.Second-50*ms, 60*time.Second-48*ms), t0, 2},
+		{"spread over the run, unbuffered", at(0, 20*time.Second, 40*time.Second, 59*time.Second), t0, 0},
+		{"a good mark, then a burst", at(time.Second, 60*time.Second+ms, 60*time.Second+ms, 60*time.Second+2*ms), t0, 3},
+		{"last marks together, but long before the exit", at(30*time.Second, 30*time.Second+ms), t0, 0},
+		{"last marks 20 ms apart at the exit", at(60*time.Second-30*ms, 60*time.Second-10*ms), t0, 0},
+		{"only the last one at the exit", at(10*time.Second, 60*time.Second), t0, 0},
+		{"chain of close reads ending at the exit", at(60*time.Second-95*ms, 60*time.Second-90*ms, 60*time.Second-85*ms), t0, 3},
+		{"chain that began before the exit window", at(60*time.Second-120*ms, 60*time.Second-111*ms, 60*time.Second-102*ms, 60*time.Second-93*ms), t0, 0},
+		// A command that marks phases quickly and exits: not told from a
+		// buffered one, so not flagged.
+		{"short run", at(60*time.Second-200*ms, 60*time.Second), exit.Add(-500 * ms), 0},
+		{"short run burst", at(60*time.Second, 60*time.Second), exit.Add(-500 * ms), 0},
+		{"one-second run burst", at(60*time.Second, 60*time.Second), exit.Add(-time.Second), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, exitBurst(tt.reads, tt.start, exit))
+		})
+	}
+}
+
+func TestBurstWarning(t *testing.T) {
+	require.Equal(t, "4 phase marks arrived together when the command exited: its stdout is block-buffered (not a terminal), so the phases are wrong. "+
+		"Run it with PYTHONUNBUFFERED=1 or python3 -u, stdbuf -oL, or call `alumet-agent mark NAME`", BurstWarning(4))
+	var sp *stdoutPipe
+	require.Empty(t, sp.exitBurst(time.Now(), time.Now()), "no pipe: no warning")
+}

@@ -113,6 +113,11 @@ type Event struct {
 	Run int
 	// Phase is the name of the phase a PhaseMark event starts.
 	Phase string
+	// Warnings, on the end event of exec, are what the agent found wrong
+	// with the run's measurement (phase marks that all arrived when the
+	// command exited, say): the reports carry them, so that a wrong result
+	// is never taken for a good one.
+	Warnings []string
 }
 
 type namedSource struct {

@@ -34,6 +34,7 @@ output_path = "measurements.csv"
 summary_file = "energy.json"
 plot_file = "power.png"
 baseline = "before:30s"
+phases = true
 TOML
 
 # The measured command: idle, then every core busy, then a lighter phase,

@@ -339,11 +339,12 @@ func (g *globals) runCmd() *cobra.Command {
 func (g *globals) execCmd() *cobra.Command {
 	var (
 		ignore, noPhases      bool
+		phaseLines            bool
 		repeat                int
 		cooldown, cooldownMax string
 	)
 	c := &cobra.Command{
-		Use:   "exec [--ignore-exit-code] [--repeat N [--cooldown D]] [--] PROGRAM [ARGS]...",
+		Use:   "exec [--ignore-exit-code] [--repeat N [--cooldown D]] [--phases] [--] PROGRAM [ARGS]...",
 		Short: "Execute a command and observe its process",
 		Long: "Execute a command and observe its process.\n\n" +
 			"Every argument after PROGRAM goes to it unchanged (one `--` right after PROGRAM is dropped).\n" +
@@ -352,9 +353,11 @@ func (g *globals) execCmd() *cobra.Command {
 			"in every output; between runs the agent waits until the power is back to at most 5 % above the idle\n" +
 			"level when energy-report knows one (baseline), at most --cooldown-max, else for --cooldown.\n" +
 			"A failed run (non-zero exit) or a signal stops the series.\n\n" +
-			"With energy-report enabled, the command can mark phases: a line `" + agent.PhasePrefix + " <name>`\n" +
-			"on its stdout (copied through unchanged; the command's stdout is then a pipe, so flush it), or\n" +
-			"`alumet-agent mark <name>` from any shell. --no-phases leaves the command's stdout alone.",
+			"With energy-report enabled, the command can mark phases with `alumet-agent mark <name>` (from it or\n" +
+			"any shell); its stdio stays the agent's. With --phases (or energy-report's phases = true) the agent\n" +
+			"also reads the lines `" + agent.PhasePrefix + " <name>` of its stdout, copied through unchanged: that\n" +
+			"stdout is then a pipe (a pseudo-terminal on a terminal), so the command must flush it. --no-phases\n" +
+			"turns both off.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{errors.New("exec needs a PROGRAM to run")}
@@ -391,7 +394,10 @@ func (g *globals) execCmd() *cobra.Command {
 				return err
 			}
 			o.Signals = sigs
-			o.Phases = !noPhases && a.HasPlugin(energyreport.Name)
+			// The socket of alumet-agent mark changes nothing for the command:
+			// on with energy-report. Reading its stdout does: only when asked.
+			o.Marks = !noPhases && a.HasPlugin(energyreport.Name)
+			o.PhaseLines = !noPhases && (phaseLines || a.WantsPhaseLines())
 			return exitError{a.Exec(cmd.Context(), o)}
 		},
 	}
@@ -400,7 +406,8 @@ func (g *globals) execCmd() *cobra.Command {
 	c.Flags().IntVar(&repeat, "repeat", 1, "run the command N times, each run its own window (run attribute 1..N)")
 	c.Flags().StringVar(&cooldown, "cooldown", "", "pause between runs when no idle level is known (e.g. 30s)")
 	c.Flags().StringVar(&cooldownMax, "cooldown-max", "", "longest wait for the power to be back to the idle level between runs (default 5m)")
-	c.Flags().BoolVar(&noPhases, "no-phases", false, "do not scan the command's stdout for "+agent.PhasePrefix+" lines nor accept alumet-agent mark")
+	c.Flags().BoolVar(&phaseLines, "phases", false, "also read phase marks from the command's stdout ("+agent.PhasePrefix+" lines; it becomes a pipe the agent copies)")
+	c.Flags().BoolVar(&noPhases, "no-phases", false, "do not accept alumet-agent mark nor read "+agent.PhasePrefix+" lines (wins over --phases and phases = true)")
 	return c
 }
 

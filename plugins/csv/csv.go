@@ -16,6 +16,16 @@
 // to the late cell. Cells holding the delimiter, '"', CR or LF are quoted
 // the RFC 4180 way.
 //
+// Creation. Without append, the file is created (or truncated) by the
+// first write of rows, not at start: a run that ends without any data (a
+// refused pre-flight, an unreachable API) leaves an earlier run's file
+// byte for byte as it was, and logs "no data: <path> not written, the
+// previous file is kept". Whether it could be created is checked at start
+// (the directory exists and is writable, the file is not a directory and is
+// writable), so that the error still comes before anything is measured. A
+// path that is not a regular file (a pipe, a device, /dev/stdout) is opened
+// at start, as it holds no earlier result.
+//
 // Append mode (append = true). A missing or empty file is treated as new. A
 // non-empty file must start with a header parsed with csv_delimiter whose
 // first seven columns are the fixed ones and whose last column is

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -35,7 +37,8 @@ const maxHeaderSize = 1 << 20
 // when force_flush is false.
 type FileOutput struct {
 	path       string
-	f          *os.File
+	f          *lazyFile
+	log        *slog.Logger
 	forceFlush bool
 	interval   time.Duration
 	now        func() time.Time
@@ -53,9 +56,11 @@ type FileOutput struct {
 	closeErr  error
 }
 
-// OpenFile opens the output file of cfg: created and truncated, or with
-// cfg.Append kept and appended to after its header (see the package doc).
-// Errors name the path. logger may be nil.
+// OpenFile opens the output file of cfg: with cfg.Append, kept and appended
+// to after its header; otherwise created (truncated) by the first row, so
+// that a run without data keeps the previous run's file (see the package
+// doc). Errors name the path; a file that could not be created fails here
+// already, before anything is measured. logger may be nil.
 func OpenFile(cfg *Config, reg *measure.Registry, logger *slog.Logger) (*FileOutput, error) {
 	return openFile(cfg, reg, logger, time.Now, FlushInterval, true)
 }
@@ -71,17 +76,14 @@ func openFile(cfg *Config, reg *measure.Registry, logger *slog.Logger, now func(
 	}
 	opts := cfg.Options()
 	var (
-		f      *os.File
+		f      = &lazyFile{path: cfg.OutputPath}
 		header []string
 		err    error
 	)
 	if cfg.Append {
-		f, header, err = openAppend(cfg.OutputPath, opts.Delimiter, logger)
+		f.f, header, err = openAppend(cfg.OutputPath, opts.Delimiter, logger)
 	} else {
-		f, err = os.OpenFile(cfg.OutputPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
-		if err != nil {
-			err = fmt.Errorf("cannot create the CSV output file: %w", err)
-		}
+		err = f.check()
 	}
 	if err != nil {
 		return nil, err
@@ -89,6 +91,7 @@ func openFile(cfg *Config, reg *measure.Registry, logger *slog.Logger, now func(
 	o := &FileOutput{
 		path:       cfg.OutputPath,
 		f:          f,
+		log:        logger,
 		forceFlush: cfg.ForceFlush,
 		interval:   interval,
 		now:        now,
@@ -188,15 +191,99 @@ func (o *FileOutput) Close() error {
 		if err := o.w.Flush(); err != nil && !errors.Is(o.reported, err) && !errors.Is(o.asyncErr, err) {
 			errs = append(errs, err)
 		}
-		if err := o.f.Sync(); err != nil && !syncUnsupported(err) {
-			errs = append(errs, err)
-		}
-		if err := o.f.Close(); err != nil {
-			errs = append(errs, err)
+		switch {
+		case o.f.f == nil && o.f.tried:
+			// Its creation failed: the error is Write's or the flush's.
+		case o.f.f == nil:
+			// No row: the file was never created, an earlier one is intact.
+			msg := "no data: " + o.path + " not written"
+			if _, err := os.Stat(o.path); err == nil {
+				msg += ", the previous file is kept"
+			}
+			o.log.Warn(msg)
+		default:
+			if err := o.f.f.Sync(); err != nil && !syncUnsupported(err) {
+				errs = append(errs, err)
+			}
+			if err := o.f.f.Close(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		o.closeErr = errors.Join(errs...)
 	})
 	return o.closeErr
+}
+
+// lazyFile is the CSV file, created and truncated by its first write (the
+// Writer's first flush, which holds the header and rows): a run that ends
+// without any row leaves the previous run's file as it was, rather than
+// replacing it with an empty one. Streaming is unchanged: rows go to the
+// file as they come (a temporary file renamed at the end would hide them
+// until then, and lose them all on a crash). A file that is not a regular
+// one (a pipe, a device, /dev/stdout) holds no earlier result: it is opened
+// at once, as before.
+type lazyFile struct {
+	path  string
+	f     *os.File // nil until created
+	tried bool     // rows came: a nil f then is a failed creation, already reported
+}
+
+// check opens a special file at once, and otherwise makes sure the file
+// can be created, without creating or truncating it: the same failure as
+// the creation would be, with the path, but before anything is measured.
+func (l *lazyFile) check() error {
+	fail := func(err error) error {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot create the CSV output file: %w", &fs.PathError{Op: "open", Path: l.path, Err: err})
+	}
+	st, err := os.Stat(l.path)
+	switch {
+	case err == nil && st.IsDir():
+		return fail(syscall.EISDIR)
+	case err == nil && !st.Mode().IsRegular():
+		return l.open()
+	case err == nil:
+		if err := syscall.Access(l.path, 2 /* W_OK */); err != nil {
+			return fail(err)
+		}
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return fail(err)
+	}
+	dir := filepath.Dir(l.path)
+	st, err = os.Stat(dir)
+	switch {
+	case err != nil:
+		return fail(err)
+	case !st.IsDir():
+		return fail(syscall.ENOTDIR)
+	}
+	if err := syscall.Access(dir, 2|1 /* W_OK|X_OK */); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+func (l *lazyFile) open() error {
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o666)
+	if err != nil {
+		return fmt.Errorf("cannot create the CSV output file: %w", err)
+	}
+	l.f = f
+	return nil
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	if l.f == nil {
+		l.tried = true
+		if err := l.open(); err != nil {
+			return 0, err
+		}
+	}
+	return l.f.Write(p)
 }
 
 // syncUnsupported reports an fsync error of a file that cannot be synced

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	stdcsv "encoding/csv"
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -57,16 +60,114 @@ func (f slogFunc) Handle(_ context.Context, r slog.Record) error { f(r); return 
 func (f slogFunc) WithAttrs([]slog.Attr) slog.Handler            { return f }
 func (f slogFunc) WithGroup(string) slog.Handler                 { return f }
 
-func TestOpenTruncates(t *testing.T) {
-	cfg := tempConfig(t, nil)
-	require.NoError(t, os.WriteFile(cfg.OutputPath, []byte("old content\n"), 0o644))
-	o, err := OpenFile(cfg, measure.NewRegistry(), nil)
+// fileOrMissing is the file's content, or "(missing)".
+func fileOrMissing(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "(missing)"
+	}
 	require.NoError(t, err)
-	// The file exists, truncated, before any row.
-	require.Equal(t, "", readFile(t, cfg.OutputPath))
-	require.NoError(t, o.Close())
-	require.Equal(t, "", readFile(t, cfg.OutputPath))
-	require.Equal(t, cfg.OutputPath, o.Path())
+	return string(b)
+}
+
+// The file is created (truncated) by the first row only: a run without
+// data keeps the previous run's file, byte for byte, and says so.
+func TestOpenTruncatesAtFirstRow(t *testing.T) {
+	const old = "old content\n"
+	tests := []struct {
+		name     string
+		previous bool // a file from an earlier run
+		force    bool
+		bufs     func(reg *measure.Registry) []*measure.Buffer
+		want     string
+		wantLog  string
+	}{
+		{name: "no row keeps the file", previous: true, force: true, want: old,
+			wantLog: "WARN no data: %s not written, the previous file is kept"},
+		{name: "empty buffers keep the file", previous: true, bufs: func(*measure.Registry) []*measure.Buffer { return []*measure.Buffer{{}, {}} }, want: old,
+			wantLog: "WARN no data: %s not written, the previous file is kept"},
+		{name: "no row, no file", want: "(missing)", wantLog: "WARN no data: %s not written"},
+		{name: "rows replace the file", previous: true, force: true, want: specExample,
+			bufs: func(reg *measure.Registry) []*measure.Buffer { return []*measure.Buffer{{}, kwollectBuffer(t, reg)} }},
+		{name: "buffered rows replace the file", previous: true, want: specExample,
+			bufs: func(reg *measure.Registry) []*measure.Buffer { return []*measure.Buffer{kwollectBuffer(t, reg)} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tempConfig(t, func(c *Config) { c.ForceFlush = tt.force })
+			if tt.previous {
+				require.NoError(t, os.WriteFile(cfg.OutputPath, []byte(old), 0o644))
+			}
+			var logs logRecorder
+			reg := measure.NewRegistry()
+			o, err := openFile(cfg, reg, logs.logger(), time.Now, time.Hour, false)
+			require.NoError(t, err)
+			require.Equal(t, cfg.OutputPath, o.Path())
+			want := old
+			if !tt.previous {
+				want = "(missing)"
+			}
+			require.Equal(t, want, fileOrMissing(t, cfg.OutputPath), "untouched by the open")
+			if tt.bufs != nil {
+				for _, b := range tt.bufs(reg) {
+					require.NoError(t, o.Write(context.Background(), b))
+				}
+			}
+			require.NoError(t, o.Close())
+			require.Equal(t, tt.want, fileOrMissing(t, cfg.OutputPath))
+			if tt.wantLog != "" {
+				require.Equal(t, []string{fmt.Sprintf(tt.wantLog, cfg.OutputPath)}, logs.msgs)
+			} else {
+				require.Empty(t, logs.msgs)
+			}
+		})
+	}
+}
+
+// The checks at open fail as the creation would, naming the file, and
+// leave nothing behind.
+func TestOpenChecksCreation(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	require.NoError(t, os.Mkdir(sub, 0o755))
+	notDir := filepath.Join(dir, "plain")
+	require.NoError(t, os.WriteFile(notDir, []byte("x"), 0o644))
+	tests := []struct {
+		name string
+		path string
+		want error
+	}{
+		{"missing directory", filepath.Join(dir, "nope", "x.csv"), fs.ErrNotExist},
+		{"a directory", sub, syscall.EISDIR},
+		{"parent not a directory", filepath.Join(notDir, "x.csv"), syscall.ENOTDIR},
+	}
+	if os.Geteuid() != 0 {
+		ro := filepath.Join(dir, "ro")
+		require.NoError(t, os.Mkdir(ro, 0o555))
+		roFile := filepath.Join(sub, "ro.csv")
+		require.NoError(t, os.WriteFile(roFile, []byte("old"), 0o444))
+		tests = append(tests,
+			struct {
+				name string
+				path string
+				want error
+			}{"read-only directory", filepath.Join(ro, "x.csv"), fs.ErrPermission},
+			struct {
+				name string
+				path string
+				want error
+			}{"read-only file", roFile, fs.ErrPermission})
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := OpenFile(&Config{OutputPath: tt.path, CSVDelimiter: ";", CSVLateDelimiter: ","}, measure.NewRegistry(), nil)
+			require.ErrorIs(t, err, tt.want)
+			require.ErrorContains(t, err, "cannot create the CSV output file: open "+tt.path+": ")
+		})
+	}
+	_, err := os.Stat(filepath.Join(sub, "x.csv"))
+	require.ErrorIs(t, err, fs.ErrNotExist)
 }
 
 func TestOpenErrorNamesPath(t *testing.T) {
@@ -251,7 +352,7 @@ func TestNoForceFlushWithClock(t *testing.T) {
 	lines := strings.SplitAfter(specExample, "\n")
 
 	require.NoError(t, o.Write(context.Background(), one))
-	require.Equal(t, "", readFile(t, cfg.OutputPath), "buffered, not flushed yet")
+	require.Equal(t, "(missing)", fileOrMissing(t, cfg.OutputPath), "buffered, not flushed yet: the file is created by the first flush")
 
 	clock.advance(999 * time.Millisecond)
 	o.tick() // what the background flusher does every interval
@@ -279,7 +380,7 @@ func TestNoForceFlushBackground(t *testing.T) {
 	require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
 	// The background goroutine flushes without any further Write. Eventually
 	// with a generous deadline: no assertion on how fast.
-	require.Eventually(t, func() bool { return readFile(t, cfg.OutputPath) == specExample }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return fileOrMissing(t, cfg.OutputPath) == specExample }, 10*time.Second, 5*time.Millisecond)
 	for range 20 {
 		require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
 	}
@@ -354,9 +455,11 @@ func runPipeline(t *testing.T, cfg *Config, bufs func(reg *measure.Registry) []*
 	reg := measure.NewRegistry()
 	b := pipeline.NewBuilder(reg, 0, slog.New(slog.DiscardHandler))
 	f := Factory()
+	_, before := os.Stat(cfg.OutputPath)
 	require.NoError(t, f.Start(context.Background(), cfg, plugin.Env{Pipeline: b, Logger: slog.New(slog.DiscardHandler), Mode: plugin.ModeExec}))
-	_, err := os.Stat(cfg.OutputPath)
-	require.NoError(t, err, "the file exists once the plugin has started")
+	if _, err := os.Stat(cfg.OutputPath); errors.Is(before, fs.ErrNotExist) {
+		require.ErrorIs(t, err, fs.ErrNotExist, "the file is created by the first row")
+	}
 	src := &testSource{bufs: func() []*measure.Buffer { return bufs(reg) }, emitted: make(chan struct{})}
 	require.NoError(t, b.AddSource("test", src))
 	p := b.Start(context.Background())
@@ -381,7 +484,7 @@ func TestPluginEndToEnd(t *testing.T) {
 func TestPluginNoRows(t *testing.T) {
 	cfg := tempConfig(t, nil)
 	require.NoError(t, runPipeline(t, cfg, func(*measure.Registry) []*measure.Buffer { return nil }))
-	require.Equal(t, "", readFile(t, cfg.OutputPath))
+	require.Equal(t, "(missing)", fileOrMissing(t, cfg.OutputPath), "no row, no file")
 }
 
 func TestPluginWriteErrorFailsStop(t *testing.T) {
@@ -444,4 +547,34 @@ func TestHeaderRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"a;b", "metric_id", "nl\nx", "q\""}, keys)
 	require.True(t, bytes.HasPrefix([]byte(readFile(t, cfg.OutputPath)), []byte(`metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;"a;b";metric_id;"nl`+"\n"+`x";"q""";__late_attributes`+"\n")))
+}
+
+// A file that can no longer be created when the first rows come (its
+// directory removed during the run) fails loudly: at Write with
+// force_flush, at Close otherwise, naming the file, without "no data".
+func TestCreationFailsAtFirstRow(t *testing.T) {
+	for _, force := range []bool{true, false} {
+		t.Run(fmt.Sprint("force_flush=", force), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "gone")
+			require.NoError(t, os.Mkdir(dir, 0o755))
+			cfg := &Config{OutputPath: filepath.Join(dir, "out.csv"), ForceFlush: force, CSVDelimiter: ";", CSVLateDelimiter: ","}
+			var logs logRecorder
+			reg := measure.NewRegistry()
+			o, err := openFile(cfg, reg, logs.logger(), time.Now, time.Hour, false)
+			require.NoError(t, err)
+			require.NoError(t, os.Remove(dir))
+			werr := o.Write(context.Background(), kwollectBuffer(t, reg))
+			cerr := o.Close()
+			if force {
+				require.ErrorIs(t, werr, fs.ErrNotExist)
+				require.ErrorContains(t, werr, "cannot create the CSV output file: open "+cfg.OutputPath)
+				require.NoError(t, cerr, "already reported")
+			} else {
+				require.NoError(t, werr)
+				require.ErrorIs(t, cerr, fs.ErrNotExist)
+				require.ErrorContains(t, cerr, cfg.OutputPath)
+			}
+			require.Empty(t, logs.msgs, "not a run without data")
+		})
+	}
 }

@@ -33,6 +33,11 @@ type Config struct {
 	Metrics MetricList `toml:"metrics"`
 	// Table prints the table on stderr at the end.
 	Table bool `toml:"table"`
+	// Phases has exec read the ALUMET_PHASE lines of the command's stdout
+	// (as exec --phases): off by default, because the command's stdout is
+	// then a pipe the agent copies, not the user's (isatty, buffering).
+	// alumet-agent mark works either way.
+	Phases bool `toml:"phases"`
 }
 
 // DefaultConfig returns the defaults: the summary in alumet-energy.json,

@@ -94,7 +94,8 @@ baseline = "95.5 W"
 metrics = ["wattmetre_power_watt", "bmc_node_power_watt"]
 table = false
 plot_file = ""
-`, want: &Config{SummaryFile: "energy.json", Baseline: "95.5 W", Metrics: MetricList{"wattmetre_power_watt", "bmc_node_power_watt"}, Table: false}},
+phases = true
+`, want: &Config{SummaryFile: "energy.json", Baseline: "95.5 W", Metrics: MetricList{"wattmetre_power_watt", "bmc_node_power_watt"}, Table: false, Phases: true}},
 		{name: "metrics as a string", toml: "[plugins.energy-report]\nmetrics = \"wattmetre_power_watt, bmc_node_power_watt\"\n",
 			want: &Config{SummaryFile: DefaultSummaryFile, PlotFile: DefaultPlotFile, Baseline: "none", Metrics: MetricList{"wattmetre_power_watt", "bmc_node_power_watt"}, Table: true}},
 		{name: "baseline 95W", toml: "[plugins.energy-report]\nbaseline = \"95W\"\n", want: &Config{SummaryFile: DefaultSummaryFile, PlotFile: DefaultPlotFile, Baseline: "95W", Metrics: MetricList{}, Table: true}},
@@ -111,6 +112,7 @@ plot_file = ""
 		{name: "metrics not strings", toml: "[plugins.energy-report]\nmetrics = [1]\n", wantErr: []string{"metrics"}},
 		{name: "summary_file a directory", toml: "[plugins.energy-report]\nsummary_file = \"out/\"\n", wantErr: []string{"summary_file", "directory"}},
 		{name: "table not a bool", toml: "[plugins.energy-report]\ntable = \"yes\"\n", wantErr: []string{"table"}},
+		{name: "phases not a bool", toml: "[plugins.energy-report]\nphases = \"yes\"\n", wantErr: []string{"phases"}},
 		{name: "unknown key", toml: "[plugins.energy-report]\nsumary_file = \"x\"\n", wantErr: []string{"sumary_file", "summary_file"}},
 	}
 	for _, tt := range tests {

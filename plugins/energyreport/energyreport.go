@@ -114,6 +114,9 @@ type window struct {
 	startFromAgentTime bool
 	jobSpan            int64  // fetch --job-id: the window is this job's first to last row
 	marks              []mark // phase marks, in arrival order
+	// warnings are what the agent found wrong with the run (marks in a
+	// burst at the exit), from the end event: they go in the report.
+	warnings []string
 }
 
 // mark is the beginning of a phase.
@@ -196,6 +199,10 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 // emits no point.
 type Source struct{ r *report }
 
+// WantsPhaseLines is the phases key: whether exec reads the command's
+// stdout for phase marks.
+func (s *Source) WantsPhaseLines() bool { return s.r.cfg.Phases }
+
 // Run waits for the stop request.
 func (s *Source) Run(ctx context.Context, _ pipeline.Emitter) error {
 	<-ctx.Done()
@@ -239,6 +246,7 @@ func (s *Source) HandleEvent(_ context.Context, ev pipeline.Event, _ pipeline.Em
 			c := *ev.ExitCode
 			w.exitCode = &c
 		}
+		w.warnings = append(w.warnings, ev.Warnings...)
 		if !w.hasStart {
 			if ev.JobID != 0 {
 				r.jobID = ev.JobID
@@ -297,9 +305,10 @@ func (t *Transform) WaitIdle(ctx context.Context, tolerance float64, limit time.
 }
 
 var (
-	_ pipeline.IdleWaiter   = (*Transform)(nil)
-	_ pipeline.Source       = (*Source)(nil)
-	_ pipeline.EventHandler = (*Source)(nil)
-	_ pipeline.Transform    = (*Transform)(nil)
-	_ pipeline.Finisher     = (*Transform)(nil)
+	_ pipeline.IdleWaiter       = (*Transform)(nil)
+	_ pipeline.Source           = (*Source)(nil)
+	_ pipeline.EventHandler     = (*Source)(nil)
+	_ pipeline.PhaseLinesWanter = (*Source)(nil)
+	_ pipeline.Transform        = (*Transform)(nil)
+	_ pipeline.Finisher         = (*Transform)(nil)
 )

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"maps"
 	"math"
@@ -503,4 +504,114 @@ func TestNum(t *testing.T) {
 	b, err := json.Marshal(seriesJSON{Coverage: 0, Gaps: []gapJSON{}})
 	require.NoError(t, err)
 	require.NotContains(t, string(b), "NaN")
+}
+
+// TestReportNoDataKeepsFiles: a window without any sample (an unreachable
+// API, a node without a meter) writes neither the summary nor the plot: the
+// previous run's files stay byte for byte, and the log says so.
+func TestReportNoDataKeepsFiles(t *testing.T) {
+	tests := []struct {
+		name     string
+		samples  []sample
+		previous bool
+		wantLog  string
+	}{
+		{"no series, previous files", nil, true, "no data: no power sample in the measured window: %[1]s and %[2]s not written, the previous files are kept"},
+		{"no series, no file", nil, false, "no data: no power sample in the measured window: %[1]s and %[2]s not written\""},
+		{"samples outside the window", []sample{{"c", watt, 100, 120}, {"c", watt, 101, 120}}, true, "the previous files are kept"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := quietConfig()
+			cfg.SummaryFile, cfg.PlotFile = filepath.Join(dir, "energy.json"), filepath.Join(dir, "power.png")
+			if tt.previous {
+				require.NoError(t, os.WriteFile(cfg.SummaryFile, []byte(`{"old": true}`), 0o644))
+				require.NoError(t, os.WriteFile(cfg.PlotFile, []byte("old png"), 0o644))
+			}
+			r := runPipeline(t, cfg, t0, tt.samples, execEvents(at(0.3), at(10.7), 0)...)
+			require.NoError(t, r.stopEr)
+			require.Contains(t, r.log, "level=WARN")
+			want := tt.wantLog
+			if strings.Contains(want, "%") {
+				want = fmt.Sprintf(want, cfg.SummaryFile, cfg.PlotFile)
+			}
+			require.Contains(t, r.log, want)
+			for path, old := range map[string]string{cfg.SummaryFile: `{"old": true}`, cfg.PlotFile: "old png"} {
+				b, err := os.ReadFile(path)
+				if !tt.previous {
+					require.ErrorIs(t, err, os.ErrNotExist)
+					continue
+				}
+				require.NoError(t, err)
+				require.Equal(t, old, string(b))
+			}
+		})
+	}
+}
+
+// TestReportWarnings: the warnings of the end event (marks in a burst at
+// the exit) are in the run's JSON object and under its table.
+func TestReportWarnings(t *testing.T) {
+	const warn = "2 phase marks arrived together when the command exited: …"
+	t.Run("single run", func(t *testing.T) {
+		dir := t.TempDir()
+		cfg := quietConfig()
+		cfg.SummaryFile = filepath.Join(dir, "energy.json")
+		evs := execEvents(at(0.3), at(10.7), 0)
+		evs = append(evs[:1], pipeline.Event{Kind: pipeline.PhaseMark, Time: at(10.8), Phase: "load"}, pipeline.Event{Kind: pipeline.PhaseMark, Time: at(10.8), Phase: "store"}, evs[1])
+		evs[3].Warnings = []string{warn}
+		r := runPipeline(t, cfg, t0, constant100("a"), evs...)
+		require.NoError(t, r.stopEr)
+		b, err := os.ReadFile(cfg.SummaryFile)
+		require.NoError(t, err)
+		var s struct {
+			Warnings []string `json:"warnings"`
+			Phases   []struct {
+				Name string `json:"name"`
+			} `json:"phases"`
+		}
+		require.NoError(t, json.Unmarshal(b, &s))
+		require.Equal(t, []string{warn}, s.Warnings)
+		require.Contains(t, r.table, "\nwarning: "+warn+"\n")
+	})
+	t.Run("repeat: the run's own", func(t *testing.T) {
+		dir := t.TempDir()
+		cfg := quietConfig()
+		cfg.SummaryFile = filepath.Join(dir, "energy.json")
+		code := 0
+		r := runPipeline(t, cfg, t0, nil,
+			pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: at(0.3), Run: 1},
+			pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: at(5), Run: 1, ExitCode: &code},
+			pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: at(6), Run: 2},
+			pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: at(10.7), Run: 2, ExitCode: &code, Warnings: []string{warn}},
+		)
+		require.NoError(t, r.stopEr)
+		require.Contains(t, r.table, "warning: "+warn)
+		_, err := os.Stat(cfg.SummaryFile)
+		require.ErrorIs(t, err, os.ErrNotExist, "no sample: no summary")
+	})
+	t.Run("none: no key", func(t *testing.T) {
+		dir := t.TempDir()
+		cfg := quietConfig()
+		cfg.SummaryFile = filepath.Join(dir, "energy.json")
+		r := runPipeline(t, cfg, t0, constant100("a"), execEvents(at(0.3), at(10.7), 0)...)
+		require.NoError(t, r.stopEr)
+		readSummary(t, cfg.SummaryFile) // exactly the documented keys
+		require.NotContains(t, r.table, "warning")
+	})
+}
+
+func TestWantsPhaseLines(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		cfg := quietConfig()
+		cfg.Phases = on
+		b := pipeline.NewBuilder(measure.NewRegistry(), 0, slog.New(slog.DiscardHandler))
+		r, err := newReport(cfg, b.Registry(), nil, nil, t0)
+		require.NoError(t, err)
+		require.NoError(t, install(b, r))
+		p := b.Start(context.Background())
+		require.Equal(t, on, p.WantsPhaseLines())
+		require.NoError(t, p.Stop(context.Background()))
+	}
 }

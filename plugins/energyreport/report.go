@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -324,14 +325,20 @@ func (r *report) finish() (*measure.Buffer, error) {
 			r.log.Warn(fmt.Sprintf("cannot print the energy table: %v", err))
 		}
 	}
-	if r.cfg.SummaryFile != "" {
+	if !anyData(runs) {
+		// An empty summary or plot would replace the previous run's files
+		// with nothing to show: they stay as they are.
+		if msg := r.noDataText(); msg != "" {
+			r.log.Warn(msg)
+		}
+	} else if r.cfg.SummaryFile != "" {
 		if err := writeSummary(r.cfg.SummaryFile, r.summary(runs)); err != nil {
 			errs = append(errs, fmt.Errorf("summary_file: %w", err))
 		} else {
 			r.log.Info("Energy summary written to " + r.cfg.SummaryFile)
 		}
 	}
-	if r.cfg.PlotFile != "" {
+	if r.cfg.PlotFile != "" && anyData(runs) {
 		if err := r.plot(runs, baselines); err != nil {
 			errs = append(errs, fmt.Errorf("plot_file: %w", err))
 		} else {
@@ -352,6 +359,46 @@ func (r *report) finish() (*measure.Buffer, error) {
 		r.log.Error(e.Error())
 	}
 	return buf, errors.Join(errs...)
+}
+
+// anyData reports whether a series of some run has a sample in its window.
+func anyData(runs []runReport) bool {
+	for _, rr := range runs {
+		for _, rw := range rr.rows {
+			if rw.hasData {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// noDataText says that the summary and the plot are not written for lack
+// of data, and that the files of an earlier run are kept; "" when neither
+// is configured.
+func (r *report) noDataText() string {
+	var files []string
+	kept := false
+	for _, f := range []string{r.cfg.SummaryFile, r.cfg.PlotFile} {
+		if f == "" {
+			continue
+		}
+		files = append(files, f)
+		if _, err := os.Stat(f); err == nil {
+			kept = true
+		}
+	}
+	if len(files) == 0 {
+		return ""
+	}
+	msg := "no data: no power sample in the measured window: " + strings.Join(files, " and ") + " not written"
+	switch {
+	case kept && len(files) > 1:
+		msg += ", the previous files are kept"
+	case kept:
+		msg += ", the previous file is kept"
+	}
+	return msg
 }
 
 // runText prefixes the messages about run i (exec --repeat).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // summaryJSON is the summary of one run (the whole file without --repeat).
@@ -19,6 +20,10 @@ type summaryJSON struct {
 	Series       []seriesJSON        `json:"series"`
 	// Phases is there when the command marked phases.
 	Phases []phaseJSON `json:"phases,omitempty"`
+	// Warnings is there when the agent found the run's measurement wrong
+	// (phase marks that arrived in a burst at the command's exit): the
+	// phases, at least, must not be taken for good then.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type seriesJSON struct {
@@ -200,6 +205,9 @@ func runSummary(rr runReport) summaryJSON {
 			pj.Series = append(pj.Series, ps)
 		}
 		s.Phases = append(s.Phases, pj)
+	}
+	if len(w.warnings) > 0 {
+		s.Warnings = slices.Clone(w.warnings)
 	}
 	return s
 }

@@ -119,6 +119,9 @@ func (r *report) runTable(b *strings.Builder, rr runReport) {
 		b.WriteString(renderColumns(cells, textColumns))
 	}
 	phaseTable(b, rr)
+	for _, msg := range w.warnings {
+		fmt.Fprintf(b, "warning: %s\n", msg)
+	}
 
 	for _, t := range tots {
 		for _, m := range t.methods {

@@ -208,14 +208,15 @@ func TestExecExitCodes(t *testing.T) {
 		args     []string
 		wantCode int
 		wantLog  string
+		measured bool // the command ran: its window was fetched
 	}{
-		{"exit 3", []string{"exec", "--", "sh", "-c", "exit 3"}, 3, "use exec --ignore-exit-code"},
-		{"ignored", []string{"exec", "--ignore-exit-code", "sh", "-c", "exit 3"}, 0, "exit status: 3"},
-		{"killed", []string{"exec", "sh", "-c", "kill -9 $$"}, 137, "signal: 9 (SIGKILL)"},
-		{"not found", []string{"exec", "no-such-program-xyz"}, 127, "Command 'no-such-program-xyz' not found"},
-		{"not executable", []string{"exec", "./script.sh"}, 126, "chmod +x ./script.sh"},
-		{"dash dash after program", []string{"exec", "sh", "--", "-c", "exit 4"}, 4, "exit status: 4"},
-		{"no shebang", []string{"exec", "./noshebang"}, 126, "#!/bin/sh"},
+		{"exit 3", []string{"exec", "--", "sh", "-c", "exit 3"}, 3, "use exec --ignore-exit-code", true},
+		{"ignored", []string{"exec", "--ignore-exit-code", "sh", "-c", "exit 3"}, 0, "exit status: 3", true},
+		{"killed", []string{"exec", "sh", "-c", "kill -9 $$"}, 137, "signal: 9 (SIGKILL)", true},
+		{"not found", []string{"exec", "no-such-program-xyz"}, 127, "Command 'no-such-program-xyz' not found", false},
+		{"not executable", []string{"exec", "./script.sh"}, 126, "chmod +x ./script.sh", false},
+		{"dash dash after program", []string{"exec", "sh", "--", "-c", "exit 4"}, 4, "exit status: 4", true},
+		{"no shebang", []string{"exec", "./noshebang"}, 126, "#!/bin/sh", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,7 +229,12 @@ func TestExecExitCodes(t *testing.T) {
 			require.Equal(t, tt.wantCode, res.code, res.stderr)
 			require.Contains(t, res.stderr, tt.wantLog)
 			_, err := os.Stat(filepath.Join(dir, "out.csv"))
-			require.NoError(t, err, "the CSV file exists even when nothing was measured")
+			if tt.measured {
+				require.NoError(t, err, "the command ran: its data is written")
+			} else {
+				require.ErrorIs(t, err, os.ErrNotExist, "nothing was measured: no CSV (an earlier one would be kept)")
+				require.Contains(t, res.stderr, "no data: out.csv not written")
+			}
 		})
 	}
 }

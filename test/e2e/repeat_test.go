@@ -87,7 +87,7 @@ baseline = "before:10s"
 	agentBin := filepath.Join(binDir, "alumet-agent")
 	script := fmt.Sprintf("echo ALUMET_PHASE load; sleep 1; %s mark store; sleep 0.6; echo done", agentBin)
 	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input,energy-report",
-		"exec", "--repeat", "3", "--cooldown-max", "20s", "--", "sh", "-c", script)
+		"exec", "--phases", "--repeat", "3", "--cooldown-max", "20s", "--", "sh", "-c", script)
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Equal(t, strings.Repeat("ALUMET_PHASE load\ndone\n", 3), res.stdout, "the command's stdout passes through unchanged")
 	require.Equal(t, 2, strings.Count(res.stderr, "Cooldown: the power is back to idle (at most 5 % above the idle level)"), res.stderr)
@@ -207,16 +207,17 @@ func TestExecRepeatStops(t *testing.T) {
 	require.Contains(t, res.stderr, "no alumet-agent exec is running for this user")
 }
 
-// TestExecStdoutClosed: when the agent's stdout goes away (| head), the
-// command meets the broken pipe as it would without the agent (SIGPIPE:
-// 141), and the agent survives to write the data.
+// TestExecStdoutClosed: when the agent's stdout, which it copies the
+// command's to (--phases), goes away (| head), the command meets the
+// broken pipe as it would without the agent (SIGPIPE: 141), and the agent
+// survives to write the data.
 func TestExecStdoutClosed(t *testing.T) {
 	t.Parallel()
 	api := startEmulator(t, "--lag", "1s")
 	dir := t.TempDir()
 	writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\nsummary_file = \"energy.json\"\nplot_file = \"\"\n")
 	cmd := agentCmd(dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input,energy-report",
-		"exec", "--", "sh", "-c", "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.3; done; exit 3")
+		"exec", "--phases", "--", "sh", "-c", "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.3; done; exit 3")
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr lockedBuffer
