@@ -49,9 +49,14 @@ func Factory() plugin.Factory {
 	}
 }
 
-func start(_ context.Context, c plugin.Config, env plugin.Env) error {
+func start(ctx context.Context, c plugin.Config, env plugin.Env) error {
 	src, err := newSource(c.(*Config), env, realEnvironment(), netrc.Path())
 	if err != nil {
+		return err
+	}
+	// A wrong node, cluster, site or metric name fails here, in every
+	// mode, before anything is measured (never "the meter is down").
+	if err := src.Diagnose(ctx); err != nil {
 		return err
 	}
 	return env.Pipeline.AddSource(Name, src)
