@@ -74,6 +74,7 @@ func start(_ context.Context, c plugin.Config, env plugin.Env) error {
 func install(b *pipeline.Builder, r *report) error {
 	r.history = b.History()
 	r.directory = b.Directory()
+	r.outcomes = b.Outcomes()
 	if r.base.Kind == HistoryBaseline {
 		r.history.Want(r.base.Before)
 		r.history.Subscribe(r.addHistory)
@@ -141,6 +142,8 @@ type report struct {
 	history *pipeline.History
 	// directory gives the site of a node whose points carry none.
 	directory *pipeline.Directory
+	// outcomes says what the sources obtained for each requested series.
+	outcomes *pipeline.Outcomes
 
 	mu         sync.Mutex
 	wins       map[int]*window // by run index

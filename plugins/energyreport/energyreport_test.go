@@ -204,7 +204,7 @@ func split(t *testing.T, r run) (power, energy []measure.Point, lastPower, first
 
 var summaryKeys = []string{"start", "end", "command", "exit_code", "total_energy_j", "series"}
 var seriesKeys = []string{"node", "site", "metric", "samples", "coverage", "duration_s", "mean_w", "peak_w",
-	"energy_j", "baseline_w", "dynamic_energy_j", "gaps", "method", "uncertainty_j"}
+	"energy_j", "baseline_w", "dynamic_energy_j", "gaps", "method", "uncertainty_j", "outcome", "outcome_reason", "lag_s"}
 
 func readSummary(t *testing.T, path string) map[string]any {
 	t.Helper()

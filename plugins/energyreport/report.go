@@ -14,6 +14,7 @@ import (
 
 	"github.com/alumet-go/alumet-agent/energy"
 	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/pipeline"
 )
 
 // seriesKey identifies a series: the node (or the resource), the metric
@@ -187,6 +188,26 @@ type row struct {
 	// phases is the energy of each phase of the run (same order as the
 	// run's phases), when the run has marks.
 	phases []energy.Result
+	// outcome is what the source obtained for the series in the run's
+	// window (hasOutcome: the source said).
+	outcome    pipeline.Outcome
+	hasOutcome bool
+}
+
+// incompleteWarning says, for the report, that some series of a run are
+// not complete: their energy, and the totals, are lower than the truth.
+func incompleteWarning(rows []row) []string {
+	var bad []string
+	for _, rw := range rows {
+		if rw.hasOutcome && rw.outcome.Status.Bad() {
+			bad = append(bad, fmt.Sprintf("%s/%s %s", rw.key.node, rw.key.metric, strings.ToUpper(string(rw.outcome.Status))))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%d of %d series are not complete (%s): their energy and the totals cover only the data Kwollect gave; see the outcome of each series",
+		len(bad), len(rows), strings.Join(bad, ", "))}
 }
 
 // dynamic is the energy above the baseline, NaN without one.
@@ -291,6 +312,24 @@ func (r *report) finish() (*measure.Buffer, error) {
 			unrun += r.series[k].samples.n
 		}
 	}
+	// A requested series without any sample still has its row: the totals
+	// must not silently leave a node out.
+	if r.outcomes != nil {
+		for _, oc := range r.outcomes.All() {
+			nm := nodeMetric{node: oc.Node, metric: oc.Metric}
+			if seenPair[nm] != nil {
+				continue
+			}
+			if m, ok := r.reg.ByName(oc.Metric); !ok || !r.selects(m) {
+				continue
+			}
+			seenPair[nm] = &series{key: seriesKey{node: oc.Node, metric: oc.Metric}, resource: measure.Resource{Kind: "device_id", ID: oc.Node}, site: oc.Site}
+			pairs = append(pairs, nm)
+		}
+		slices.SortFunc(pairs, func(a, b nodeMetric) int {
+			return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.metric, b.metric))
+		})
+	}
 	if unrun > 0 {
 		r.log.Warn(fmt.Sprintf("%d power samples carry no run attribute: with exec --repeat they belong to no run and are not in the report", unrun))
 	}
@@ -309,8 +348,12 @@ func (r *report) finish() (*measure.Buffer, error) {
 				errs = append(errs, err)
 				continue
 			}
+			if r.outcomes != nil {
+				rw.outcome, rw.hasOutcome = r.outcomes.Of(rr.win.run, nm.node, nm.metric)
+			}
 			rr.rows = append(rr.rows, rw)
 		}
+		rr.win.warnings = append(rr.win.warnings, incompleteWarning(rr.rows)...)
 	}
 	if r.base.Kind == HistoryBaseline {
 		r.warnMissingBaselines(runs, baselines)

@@ -41,6 +41,13 @@ type seriesJSON struct {
 	Gaps           []gapJSON `json:"gaps"`
 	Method         string    `json:"method"`
 	UncertaintyJ   *float64  `json:"uncertainty_j"`
+	// Outcome is the source's verdict on the series over the window:
+	// complete, partial, empty or failed (null if no source said), why
+	// when not complete, and the ingestion lag it observed (null: Kwollect
+	// was never seen behind).
+	Outcome       *string  `json:"outcome"`
+	OutcomeReason *string  `json:"outcome_reason"`
+	LagS          *float64 `json:"lag_s"`
 }
 
 type gapJSON struct {
@@ -179,6 +186,16 @@ func runSummary(rr runReport) summaryJSON {
 		}
 		for _, g := range rw.gaps {
 			j.Gaps = append(j.Gaps, gapJSON{From: rfc3339(g.From), To: rfc3339(g.To)})
+		}
+		if rw.hasOutcome {
+			st := string(rw.outcome.Status)
+			j.Outcome = &st
+			if r := rw.outcome.Reason; r != "" {
+				j.OutcomeReason = &r
+			}
+			if rw.outcome.LagKnown {
+				j.LagS = num(rw.outcome.Lag.Seconds())
+			}
 		}
 		s.Series = append(s.Series, j)
 	}

@@ -522,7 +522,7 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 	var partial *kwollect.PartialError
 	if err != nil && !errors.As(err, &partial) {
 		s.reportFatal(start, end, run, rep, sess.Coverage(start, end), err)
-		return fmt.Errorf("fetching from Kwollect: %w", err)
+		return s.fetchFailed(err)
 	}
 	fetchErr := err
 	deadline := s.clock().Add(s.cfg.FetchTimeout.D())
@@ -538,13 +538,33 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 	}
 	if err != nil && !errors.As(err, &partial) {
 		s.reportFatal(start, end, run, kwollect.Report{Rows: rep.Rows + tail.Rows, Queries: rep.Queries + tail.Queries}, sess.Coverage(start, end), err)
-		return fmt.Errorf("fetching from Kwollect: %w", fetchErr)
+		return s.fetchFailed(fetchErr)
 	}
 	s.report(start, end, run, rep, tail, sess.Coverage(start, end))
 	if fetchErr != nil {
-		return fmt.Errorf("fetching from Kwollect: %w", fetchErr)
+		return s.fetchFailed(fetchErr)
 	}
 	return nil
+}
+
+// fetchError is a failed fetch, said in a few words when queries failed
+// after their retries: the outcome of each series, at the end of the log,
+// says what is missing.
+type fetchError struct{ err error }
+
+func (e *fetchError) Error() string {
+	if isPartial(e.err) || kwollect.IsRetryable(e.err) {
+		return "fetching from Kwollect failed: " + kwollect.Brief(e.err)
+	}
+	// A refusal (401, 404, a bad query) keeps its advice.
+	return "fetching from Kwollect failed: " + e.err.Error()
+}
+func (e *fetchError) Unwrap() error { return e.err }
+
+// fetchFailed logs the whole error at debug level and returns it briefly.
+func (s *Source) fetchFailed(err error) error {
+	s.log.Debug(fmt.Sprintf("fetching from Kwollect failed: %v", err))
+	return &fetchError{err}
 }
 
 // reportFatal reports a fetch stopped by an error that no retry cures (or

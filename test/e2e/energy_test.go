@@ -57,7 +57,7 @@ func readEnergySummary(t *testing.T, path string) energySummary {
 	require.ElementsMatch(t, []string{"start", "end", "command", "exit_code", "total_energy_j", "series"}, slices.Collect(maps.Keys(raw)))
 	for _, s := range raw["series"].([]any) {
 		require.ElementsMatch(t, []string{"node", "site", "metric", "samples", "coverage", "duration_s", "mean_w", "peak_w",
-			"energy_j", "baseline_w", "dynamic_energy_j", "gaps", "method", "uncertainty_j"}, slices.Collect(maps.Keys(s.(map[string]any))))
+			"energy_j", "baseline_w", "dynamic_energy_j", "gaps", "method", "uncertainty_j", "outcome", "outcome_reason", "lag_s"}, slices.Collect(maps.Keys(s.(map[string]any))))
 	}
 	var s energySummary
 	require.NoError(t, json.Unmarshal(b, &s))
