@@ -129,7 +129,15 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 			return "alumet-agent fetch --from " + EpochArg(from) + " --to " + EpochArg(to)
 		}
 	}
-	b.WriteString("\nTo fetch the window again later (Kwollect may have ingested the rest by then):")
+	later := false
+	for _, oc := range bad {
+		later = later || oc.FetchedLaterOK
+	}
+	if later {
+		b.WriteString("\nTo fetch the window again later (Kwollect may have ingested the rest by then):")
+	} else {
+		b.WriteString("\nTo fetch the window again (it helps only once the cause above is fixed):")
+	}
 	for _, w := range windows {
 		b.WriteString("\n  " + resume(w.from, w.to))
 	}

@@ -647,6 +647,7 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 	sink := s.sink(ctx, out, 0)
 	total := 0
 	var first, last time.Time
+	seen := map[string]bool{} // node/metric
 	for _, site := range sites {
 		q := kwollect.Query{Site: site, Nodes: bySite[site], Metrics: s.cfg.Metrics, JobID: jobID}
 		s.log.Info("API request should be triggered with URL: " + s.client.URL(q))
@@ -656,6 +657,7 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 		}
 		n, err := s.client.StreamResume(ctx, q, kwollect.DefaultRetryPolicy(), onRetry, func(r *kwollect.Row) error {
 			if !r.Null {
+				seen[shortName(r.DeviceID)+"/"+r.MetricID] = true
 				if first.IsZero() || r.Timestamp.Before(first) {
 					first = r.Timestamp
 				}
@@ -680,8 +682,22 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 		}
 	}
 	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched for OAR job %d", total, jobID))
-	if !first.IsZero() {
-		s.directory.SetJobSpan(jobID, first, last)
+	if first.IsZero() {
+		return fmt.Errorf("no data in Kwollect for OAR job %d (metrics %s): check the job id and site, and that the job has ended", jobID, strings.Join(s.cfg.Metrics, ", "))
+	}
+	s.directory.SetJobSpan(jobID, first, last)
+	// The job's bounds are not known here, so a configured node is only
+	// judged on whether it has any row at all.
+	for _, t := range s.targets.Nodes {
+		for _, m := range s.cfg.Metrics {
+			oc := pipeline.Outcome{Node: shortName(t.Node), Site: t.Site, Metric: m, Window: pipeline.Interval{From: first, To: last}, Status: pipeline.StatusComplete, Coverage: 1}
+			if !seen[oc.Node+"/"+m] {
+				oc.Status, oc.Coverage = pipeline.StatusEmpty, 0
+				oc.Reason = fmt.Sprintf("no row in OAR job %d, whose other series span this window: %s", jobID, s.catalog.noDataHint(oc.Node, m))
+				s.log.Warn(fmt.Sprintf("%s/%s: %s", oc.Node, m, oc.Describe()))
+			}
+			s.outcomes.Record(oc)
+		}
 	}
 	return nil
 }

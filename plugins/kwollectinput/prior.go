@@ -1,6 +1,7 @@
 package kwollectinput
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -46,4 +47,13 @@ func (p *priors) get(node, metric string) (seriesPrior, bool) {
 	defer p.mu.Unlock()
 	sp, ok := p.m[node+"/"+metric]
 	return sp, ok
+}
+
+// shortName is a node's name as Kwollect's rows carry it: cut at the
+// first dot (an FQDN gives its host name).
+func shortName(node string) string {
+	if i := strings.IndexByte(node, '.'); i >= 0 {
+		return node[:i]
+	}
+	return node
 }

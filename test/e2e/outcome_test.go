@@ -8,8 +8,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"os/exec"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -206,4 +208,83 @@ func shellSplit(t *testing.T, line string) []string {
 		out = append(out, cur.String())
 	}
 	return out
+}
+
+// TestOutcomesInEveryMode: fetch of a past window, run mode and the
+// energy summary say the same outcomes, with exit code 3.
+func TestOutcomesInEveryMode(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s", "--gap", "nodes=taurus-8;start=-2h")
+	dir := t.TempDir()
+	writeConfig(t, dir, outcomeConfig(api, "taurus-7,taurus-8", "preflight = false\nfetch_timeout = \"3s\"\npoll_interval = \"1s\"\n")+
+		"\n[plugins.energy-report]\nsummary_file = \"energy.json\"\nplot_file = \"\"\n")
+
+	t.Run("fetch", func(t *testing.T) {
+		res := runAgent(t, dir, nil, "--output-file", "fetch.csv", "--plugins", "csv,kwollect-input,energy-report",
+			"fetch", "--from", "now-10m", "--to", "now-9m")
+		require.Equal(t, 3, res.code, res.stderr)
+		require.Contains(t, res.stderr, "taurus-8/wattmetre_power_watt: EMPTY, no sample")
+		require.Regexp(t, resumeLine, res.stderr)
+		s := readEnergySummary(t, filepath.Join(dir, "energy.json"))
+		require.Len(t, s.Series, 2, "the empty series has its row")
+		byNode := map[string]int{}
+		for i, sr := range s.Series {
+			byNode[sr.Node] = i
+		}
+		dead, live := s.Series[byNode["taurus-8"]], s.Series[byNode["taurus-7"]]
+		require.Equal(t, "empty", *dead.Outcome)
+		require.NotNil(t, dead.OutcomeReason)
+		require.Nil(t, dead.EnergyJ)
+		require.Equal(t, "complete", *live.Outcome)
+		require.Nil(t, live.OutcomeReason)
+		require.Len(t, s.Warnings, 1)
+		require.Contains(t, s.Warnings[0], "1 of 2 series are not complete (taurus-8/wattmetre_power_watt EMPTY)")
+	})
+
+	t.Run("run", func(t *testing.T) {
+		cmd := agentCmd(dir, nil, "--output-file", "run.csv", "--plugins", "csv,kwollect-input")
+		var stderr lockedBuffer
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "Plugin startup complete.") }, 20*time.Second, 20*time.Millisecond)
+		time.Sleep(3 * time.Second)
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, stderr.String())
+		require.Equal(t, 3, ee.ExitCode(), stderr.String())
+		require.Contains(t, stderr.String(), "taurus-8/wattmetre_power_watt: EMPTY, no sample")
+		require.Contains(t, stderr.String(), "Exit code 3")
+	})
+}
+
+// TestAPIDownIsShortAndTrue: with every query failing and no pre-flight,
+// each failed attempt is one short line, nothing claims that anything was
+// written, and the outcome says the queries failed.
+func TestAPIDownIsShortAndTrue(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s", "--fault", "kind=503;p=1")
+	dir := t.TempDir()
+	writeConfig(t, dir, outcomeConfig(api, "taurus-7,taurus-8", "preflight = false\nfetch_timeout = \"2s\"\n"))
+	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "true")
+	require.Equal(t, 3, res.code, res.stderr)
+	retries := 0
+	for _, l := range strings.Split(res.stderr, "\n") {
+		if strings.Contains(l, "WARN") {
+			require.Less(t, len(l), 200, "a short line: %s", l)
+		}
+		if strings.Contains(l, "Kwollect query failed (attempt") {
+			retries++
+			require.Contains(t, l, "HTTP 503 Service Unavailable")
+		}
+	}
+	require.GreaterOrEqual(t, retries, 7)
+	require.Equal(t, 1, strings.Count(res.stderr, "API request should be triggered with URL: "), "the URL line once for the window")
+	require.NotContains(t, res.stderr, "everything else was written")
+	require.NotContains(t, res.stderr, "all data written")
+	require.Contains(t, res.stderr, "nothing was fetched")
+	require.Contains(t, res.stderr, "Measurement INCOMPLETE: 2 of 2 series are not complete (2 failed)")
+	require.Contains(t, res.stderr, "taurus-7/wattmetre_power_watt: FAILED: its queries failed (HTTP 503 Service Unavailable)")
+	_, err := os.Stat(filepath.Join(dir, "out.csv"))
+	require.True(t, os.IsNotExist(err), "no empty CSV")
 }

@@ -180,17 +180,20 @@ func TestFailedRunKeepsPreviousFiles(t *testing.T) {
 	tests := []struct {
 		name    string
 		cfg     string
+		code    int
 		wantLog []string
 	}{
 		{
 			// gros-1 has no wattmeter: the pre-flight refuses to run the command.
 			name:    "pre-flight refused",
 			cfg:     fmt.Sprintf("[plugins.kwollect-input]\nsite = \"nancy\"\nhostname = \"gros-1\"\nmetrics = \"wattmetre_power_watt\"\napi_url = %q\n", api),
+			code:    1,
 			wantLog: []string{"Pre-flight check failed, the command was not started"},
 		},
 		{
 			name:    "API unreachable",
 			cfg:     "[plugins.kwollect-input]\nsite = \"lyon\"\nhostname = \"taurus-7\"\nmetrics = \"wattmetre_power_watt\"\npreflight = false\nfetch_timeout = \"2s\"\napi_url = \"http://127.0.0.1:1/stable\"\n",
+			code:    3, // the series failed: the measurement is incomplete
 			wantLog: []string{"no data: no power sample in the measured window: alumet-energy.json and alumet-power.png not written, the previous files are kept"},
 		},
 	}
@@ -213,7 +216,7 @@ func TestFailedRunKeepsPreviousFiles(t *testing.T) {
 				times[name] = st.ModTime()
 			}
 			res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report", "exec", "--", "touch", "ran")
-			require.Equal(t, 1, res.code, "nothing measured is a failure: %s", res.stderr)
+			require.Equal(t, tt.code, res.code, "nothing measured is a failure: %s", res.stderr)
 			require.Contains(t, res.stderr, "no data: alumet-output.csv not written, the previous file is kept")
 			for _, l := range tt.wantLog {
 				require.Contains(t, res.stderr, l)

@@ -289,7 +289,7 @@ func TestPreflightNoMeter(t *testing.T) {
 	writeConfig(t, dir, fmt.Sprintf("[plugins.kwollect-input]\nsite = \"nancy\"\nhostname = \"gros-1\"\npreflight = \"warn\"\nfetch_timeout = \"1s\"\napi_url = %q\n", api))
 	res = runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "touch", "ran")
 	require.Equal(t, 3, res.code, res.stderr)
-	require.Contains(t, res.stderr, "gros-1/wattmetre_power_watt: EMPTY, no sample: gros-1 has no such meter (only gros-41")
+	require.Contains(t, res.stderr, "gros-1/wattmetre_power_watt: EMPTY, no sample: gros-1 has no wattmetre_power_watt meter (only gros-41")
 	_, err = os.Stat(filepath.Join(dir, "ran"))
 	require.NoError(t, err)
 }
