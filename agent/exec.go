@@ -163,7 +163,7 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 	ph.close()
 	own := a.Finish(agentFailed)
 	code := ExitCode(last.childCode, last.status, own, o.IgnoreExitCode, logging.Target(a.log, TargetAgent))
-	if ss, ok := cut.(syscall.Signal); ok && code == 0 {
+	if ss, ok := cut.(syscall.Signal); ok && (code == 0 || code == ExitIncomplete) {
 		// A partial series must not pass for a complete one in a script.
 		code = 128 + int(ss)
 		logging.Target(a.log, TargetAgent).Warn(fmt.Sprintf("The series of runs was cut short by %s: exiting with %d.", signalName(ss), code))

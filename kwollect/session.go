@@ -745,8 +745,10 @@ func (s *Session) Fetch(ctx context.Context, from, to time.Time, sink func([]Row
 // waits 0.5s, 1s, then 2s between rounds and queries, per site, only the
 // incomplete nodes and metrics from the oldest of their newest rows (from
 // the start of the session's first window for a pair without rows, which is
-// given up EmptyGrace after its first successful query). It stops when
-// every pair is complete or given up, or at deadline, which is not an
+// given up EmptyGrace after its first successful query when EmptyGrace is
+// set). Abandoned pairs are not waited for, nor pairs whose sample before
+// the window (SetPrior) is followed by the next one only after to. It
+// stops when every pair is complete or given up, or at deadline, which is not an
 // error: the report's Series say what is missing. It returns a
 // *PartialError if the last round had failed queries, and non-retryable or
 // sink errors at once. Fetch must have been called first.

@@ -1,0 +1,79 @@
+package agent
+
+import (
+	"bytes"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/internal/logging"
+	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/pipeline"
+)
+
+func TestEpochArg(t *testing.T) {
+	tests := []struct {
+		t    time.Time
+		want string
+	}{
+		{time.Unix(1796165089, 0), "1796165089"},
+		{time.Unix(1796165096, 122230499), "1796165096.122230499"},
+		{time.Unix(1796165096, 500_000_000), "1796165096.5"},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, EpochArg(tt.t))
+	}
+}
+
+// The last lines of the log and the agent's own exit code, from the
+// outcomes the sources recorded.
+func TestFinishTellsOutcomes(t *testing.T) {
+	from, to := time.Unix(1796165089, 0), time.Unix(1796165096, 122230499)
+	complete := pipeline.Outcome{Node: "taurus-7", Metric: "wattmetre_power_watt", Window: pipeline.Interval{From: from, To: to},
+		Status: pipeline.StatusComplete, Samples: 8, Coverage: 1, Lag: 4200 * time.Millisecond, LagKnown: true}
+	partial := pipeline.Outcome{Node: "taurus-8", Metric: "wattmetre_power_watt", Window: pipeline.Interval{From: from, To: to},
+		Status: pipeline.StatusPartial, Samples: 4, Coverage: 0.561, Reason: "the meter stopped", FetchedLaterOK: true,
+		Missing: []pipeline.Interval{{From: from.Add(3 * time.Second), To: to}}}
+	tests := []struct {
+		name     string
+		outcomes []pipeline.Outcome
+		failed   bool
+		code     int
+		want     []string
+		not      []string
+	}{
+		{"nothing recorded", nil, false, 0, []string{"All plugins stopped, all data written."}, []string{"Measurement"}},
+		{"complete", []pipeline.Outcome{complete}, false, 0,
+			[]string{"All plugins stopped, all data written.", "Measurement complete: taurus-7/wattmetre_power_watt covers the whole window (8 samples). Kwollect was behind by at most: taurus-7 4.2 s."},
+			[]string{"INCOMPLETE", "fetch --from"}},
+		{"complete, but the agent failed", []pipeline.Outcome{complete}, true, 1, []string{"Measurement complete"}, nil},
+		{"partial", []pipeline.Outcome{complete, partial}, false, ExitIncomplete,
+			[]string{"some series are incomplete (below)",
+				"Measurement INCOMPLETE: 1 of 2 series are not complete (1 partial, 1 complete); what was fetched is written.",
+				"  taurus-8/wattmetre_power_watt: PARTIAL, 56.1 % covered, 4 samples, missing [22:44:52Z, 22:44:56.122Z]: the meter stopped",
+				"later (Kwollect may have ingested the rest by then):\n  resume 1796165089 1796165096.122230499\nExit code 3"},
+			[]string{"all data written", "taurus-7/wattmetre_power_watt: complete"}},
+		{"partial and failed: incomplete wins over the failure", []pipeline.Outcome{partial}, true, ExitIncomplete, []string{"INCOMPLETE"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			log := slog.New(logging.NewHandler(&logs, logging.Filter{Default: slog.LevelInfo}, false))
+			b := pipeline.NewBuilder(measure.NewRegistry(), 0, log)
+			for _, oc := range tt.outcomes {
+				b.Outcomes().Record(oc)
+			}
+			a := &Agent{log: log, pipeline: b.Start(t.Context()), shutdownTimeout: time.Second}
+			a.SetResume(func(from, to time.Time) string { return "resume " + EpochArg(from) + " " + EpochArg(to) })
+			require.Equal(t, tt.code, a.Finish(tt.failed))
+			for _, w := range tt.want {
+				require.Contains(t, logs.String(), w)
+			}
+			for _, n := range tt.not {
+				require.NotContains(t, logs.String(), n)
+			}
+		})
+	}
+}
