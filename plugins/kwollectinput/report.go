@@ -22,20 +22,9 @@ func (s *Source) report(start, end time.Time, run int, fetch, tail kwollect.Repo
 	rows := fetch.Rows + tail.Rows
 	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched for [%s, %s] in %d queries (%d retried)",
 		rows, rfc(start), rfc(end), fetch.Queries+tail.Queries, fetch.Retries+tail.Retries))
+	failed := append(fetch.FailedChunks, tail.FailedChunks...)
 	failures := map[string]kwollect.ChunkFailure{} // node/metric → one failure
-	logged := map[string]bool{}
-	for _, f := range append(fetch.FailedChunks, tail.FailedChunks...) {
-		what := "everything else was written"
-		if rows == 0 {
-			what = "nothing was fetched"
-		}
-		msg := fmt.Sprintf("Kwollect: could not fetch %s on %s for [%s, %s] (%s); %s",
-			strings.Join(f.Nodes, ","), f.Site, rfc(f.From), rfc(f.To), kwollect.Brief(f.Err), what)
-		if !logged[msg] {
-			logged[msg] = true
-			s.log.Error(msg)
-			s.log.Debug(fmt.Sprintf("Kwollect: the failure in full: %v", f.Err))
-		}
+	for _, f := range failed {
 		for _, n := range f.Nodes {
 			for _, m := range f.Metrics {
 				failures[n+"/"+m] = f
@@ -71,11 +60,49 @@ func (s *Source) report(start, end time.Time, run int, fetch, tail kwollect.Repo
 			s.outcomes.Record(oc)
 		}
 		out = append(out, oc)
+	}
+	s.logFailures(failed, rows, run)
+	for _, oc := range out {
 		if oc.Status.Bad() {
 			s.log.Warn(fmt.Sprintf("%s/%s: %s", oc.Node, oc.Metric, oc.Describe()))
 		}
 	}
 	return out
+}
+
+// logFailures says which chunks failed after their retries, once each,
+// unless every series they held is complete now (a later query got it).
+func (s *Source) logFailures(failed []kwollect.ChunkFailure, rows, run int) {
+	logged := map[string]bool{}
+	for _, f := range failed {
+		stillBad := len(f.Nodes) == 0 || s.outcomes == nil
+		for _, n := range f.Nodes {
+			for _, m := range f.Metrics {
+				if stillBad {
+					break
+				}
+				if oc, ok := s.outcomes.Of(run, n, m); !ok || oc.Status.Bad() {
+					stillBad = true
+				}
+			}
+		}
+		what := "everything else was written"
+		if rows == 0 {
+			what = "nothing was fetched"
+		}
+		msg := fmt.Sprintf("Kwollect: could not fetch %s on %s for [%s, %s] (%s); %s",
+			strings.Join(f.Nodes, ","), f.Site, rfc(f.From), rfc(f.To), kwollect.Brief(f.Err), what)
+		if logged[msg] {
+			continue
+		}
+		logged[msg] = true
+		if stillBad {
+			s.log.Error(msg)
+		} else {
+			s.log.Info(msg + "; a later query fetched it")
+		}
+		s.log.Debug(fmt.Sprintf("Kwollect: the failure in full: %v", f.Err))
+	}
 }
 
 // outcome classifies one series from its coverage.
@@ -91,7 +118,10 @@ func (s *Source) outcome(start, end time.Time, run int, sc kwollect.SeriesCovera
 	}
 	prior, hasPrior := s.prior.get(sc.Node, sc.Metric)
 	switch {
-	case sc.Complete && len(sc.Missing) == 0 && sc.Unverified == 0:
+	// Unverified time alone (chunk edges whose proof is pending) is not
+	// missing data: failed chunks are judged by report, and what they
+	// missed shows as missing intervals.
+	case sc.Complete && len(sc.Missing) == 0:
 		oc.Status = pipeline.StatusComplete
 	case sc.Rows == 0:
 		oc.Status = pipeline.StatusEmpty
@@ -124,10 +154,6 @@ func (s *Source) outcome(start, end time.Time, run int, sc kwollect.SeriesCovera
 				longest = max(longest, m.To.Sub(m.From))
 			}
 			why = append(why, fmt.Sprintf("the meter had no data over %d interval(s), the longest %s", n, pipeline.HumanDuration(longest)))
-		}
-		if sc.Unverified > 0 {
-			why = append(why, fmt.Sprintf("%s of the window could not be verified", pipeline.HumanDuration(sc.Unverified)))
-			oc.FetchedLaterOK = true
 		}
 		oc.Reason = strings.Join(why, "; ")
 	}
