@@ -31,7 +31,9 @@ type Agent struct {
 	pipeline        *pipeline.Pipeline
 	shutdownTimeout time.Duration
 	plugins         map[string]bool // the started plugins
+	outputs         int             // the outputs started
 	resume          ResumeFunc
+	lateWarnings    []string // said again at the end (buffered phase marks)
 }
 
 // HasPlugin reports whether the plugin name was started.
@@ -98,6 +100,7 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 		pipeline:        b.Start(ctx),
 		shutdownTimeout: timeout,
 		plugins:         names,
+		outputs:         outputs,
 	}, nil
 }
 
@@ -115,12 +118,28 @@ func (a *Agent) Stop() error {
 	err := a.pipeline.Stop(ctx)
 	if err != nil {
 		logging.Target(a.log, TargetBuilder).Error(fmt.Sprintf("Shutdown finished with errors, some data may be lost:\n%v", err))
-	} else if len(a.pipeline.Outcomes().Bad()) > 0 {
-		logging.Target(a.log, TargetBuilder).Info("All plugins stopped; everything fetched is written, but some series are incomplete (below).")
 	} else {
-		logging.Target(a.log, TargetBuilder).Info("All plugins stopped, all data written.")
+		logging.Target(a.log, TargetBuilder).Info(a.stoppedText())
 	}
 	return err
+}
+
+// stoppedText says what a clean stop leaves: "all data written" only when
+// it is true (something was measured, every series is complete, and an
+// output wrote it).
+func (a *Agent) stoppedText() string {
+	all := a.pipeline.Outcomes().All()
+	switch {
+	case len(all) == 0:
+		return "All plugins stopped."
+	case a.outputs == 0:
+		return "All plugins stopped; no output is enabled, so nothing is written."
+	case samples(all) == 0:
+		return "All plugins stopped; no sample was fetched (below)."
+	case len(a.pipeline.Outcomes().Bad()) > 0:
+		return "All plugins stopped; everything fetched is written, but some series are incomplete (below)."
+	}
+	return "All plugins stopped, all data written."
 }
 
 // Registry returns the agent's metric registry.

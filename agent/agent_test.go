@@ -32,8 +32,8 @@ func TestExitCode(t *testing.T) {
 		wantWarn    string
 	}{
 		{"success", ok, false, false, 0, ""},
-		{"child failed", three, false, false, 3, "use exec --ignore-exit-code"},
-		{"child failed, agent failed: the child's code", three, true, false, 3, "use exec --ignore-exit-code"},
+		{"child failed", three, false, false, 3, "with exec --ignore-exit-code it exits with its own code"},
+		{"child failed, agent failed: the child's code", three, true, false, 3, "with exec --ignore-exit-code it exits with its own code"},
 		{"agent failed", ok, true, false, 1, ""},
 		{"ignored", three, false, true, 0, ""},
 		{"ignored but agent failed", three, true, true, 1, ""},

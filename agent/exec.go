@@ -163,6 +163,7 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 	ph.close()
 	own := a.Finish(agentFailed)
 	code := ExitCode(last.childCode, last.status, own, o.IgnoreExitCode, logging.Target(a.log, TargetAgent))
+	defer a.SayExit(code)
 	if ss, ok := cut.(syscall.Signal); ok && (code == 0 || code == ExitIncomplete) {
 		// A partial series must not pass for a complete one in a script.
 		code = 128 + int(ss)
@@ -326,6 +327,9 @@ wait:
 			}
 		}
 	}()
+	for _, w := range warnings {
+		a.lateWarnings = append(a.lateWarnings, runPrefix(index)+w)
+	}
 	err = a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &code, Run: index, Warnings: warnings})
 	close(fetchDone)
 	<-drained
@@ -431,7 +435,7 @@ func ExitCode(childCode int, st *os.ProcessState, own int, ignoreExitCode bool, 
 		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() && !ignoreExitCode {
 			log.Warn(fmt.Sprintf("The child was killed by %s; exiting with %d.", signalName(ws.Signal()), childCode))
 		} else if childCode != 0 && !ignoreExitCode {
-			log.Warn(fmt.Sprintf("The child exited with code %d; use exec --ignore-exit-code to make the agent exit with 0.", childCode))
+			log.Warn(fmt.Sprintf("The child exited with code %d, so the agent does too; with exec --ignore-exit-code it exits with its own code (0 when the measurement is complete).", childCode))
 		}
 	}
 	switch {

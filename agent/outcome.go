@@ -16,9 +16,9 @@ import (
 // rest later.
 const ExitIncomplete = 3
 
-// ResumeFunc returns the command line that fetches [from, to] later with
-// the same configuration.
-type ResumeFunc func(from, to time.Time) string
+// ResumeFunc returns the command line that fetches [from, to] (of run
+// run, 0 without exec --repeat) later with the same configuration.
+type ResumeFunc func(run int, from, to time.Time) string
 
 // SetResume sets how the agent spells the command that fetches a window
 // later (the command line knows the flags it was given).
@@ -32,6 +32,14 @@ func EpochArg(t time.Time) string {
 		return strconv.FormatInt(sec, 10)
 	}
 	return strings.TrimRight(fmt.Sprintf("%d.%09d", sec, ns), "0")
+}
+
+// runPrefix prefixes the messages about run i of exec --repeat.
+func runPrefix(run int) string {
+	if run == 0 {
+		return ""
+	}
+	return fmt.Sprintf("run %d: ", run)
 }
 
 // Finish stops the agent, then says the outcome of every requested series
@@ -59,10 +67,15 @@ const maxListed = 20
 // and reports whether any is not complete.
 func (a *Agent) tellOutcomes() (incomplete bool) {
 	all := a.pipeline.Outcomes().All()
+	log := logging.Target(a.log, TargetAgent)
+	for _, w := range a.lateWarnings {
+		// Said when it happened too; repeated here so that the end of the
+		// log does not read as all good.
+		log.Warn("Warning: " + w)
+	}
 	if len(all) == 0 {
 		return false
 	}
-	log := logging.Target(a.log, TargetAgent)
 	var bad []pipeline.Outcome
 	for _, oc := range all {
 		if oc.Status.Bad() {
@@ -90,6 +103,9 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 		if len(lags) > 0 {
 			msg += " Kwollect was behind by at most: " + strings.Join(dedupe(lags), ", ") + "."
 		}
+		if a.outputs == 0 {
+			msg += " No output is enabled: nothing is written."
+		}
 		log.Info(msg)
 		return false
 	}
@@ -103,8 +119,15 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}
 	}
+	written := "what was fetched is written"
+	switch {
+	case samples(all) == 0:
+		written = "no sample was fetched, nothing is written"
+	case a.outputs == 0:
+		written = "no output is enabled: nothing is written"
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Measurement INCOMPLETE: %d of %d series are not complete (%s); what was fetched is written.", len(bad), len(all), strings.Join(parts, ", "))
+	fmt.Fprintf(&b, "Measurement INCOMPLETE: %d of %d series are not complete (%s); %s.", len(bad), len(all), strings.Join(parts, ", "), written)
 	for i, oc := range bad {
 		if i == maxListed {
 			fmt.Fprintf(&b, "\n  … and %d more", len(bad)-maxListed)
@@ -113,37 +136,69 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 		fmt.Fprintf(&b, "\n  %s: %s", name(oc), oc.Describe())
 	}
 	// One command per window that lacks something.
-	type window struct{ from, to time.Time }
+	type window struct {
+		run      int
+		from, to time.Time
+	}
 	var windows []window
 	seen := map[window]bool{}
+	failed, later := false, false
 	for _, oc := range bad {
-		w := window{oc.Window.From, oc.Window.To}
+		w := window{oc.Run, oc.Window.From, oc.Window.To}
 		if !seen[w] {
 			seen[w] = true
 			windows = append(windows, w)
 		}
+		failed = failed || oc.Status == pipeline.StatusFailed
+		later = later || oc.FetchedLaterOK
 	}
 	resume := a.resume
 	if resume == nil {
-		resume = func(from, to time.Time) string {
+		resume = func(_ int, from, to time.Time) string {
 			return "alumet-agent fetch --from " + EpochArg(from) + " --to " + EpochArg(to)
 		}
 	}
-	later := false
-	for _, oc := range bad {
-		later = later || oc.FetchedLaterOK
+	what := "the window"
+	if len(windows) > 1 {
+		what = "each window"
 	}
-	if later {
-		b.WriteString("\nTo fetch the window again later (Kwollect may have ingested the rest by then):")
-	} else {
-		b.WriteString("\nTo fetch the window again (it helps only once the cause above is fixed):")
+	switch {
+	case failed:
+		fmt.Fprintf(&b, "\nTo fetch %s again once the API answers:", what)
+	case later:
+		fmt.Fprintf(&b, "\nTo fetch %s again later (Kwollect may have ingested the rest by then):", what)
+	default:
+		fmt.Fprintf(&b, "\nTo fetch %s again (it helps only once the cause above is fixed):", what)
 	}
 	for _, w := range windows {
-		b.WriteString("\n  " + resume(w.from, w.to))
+		b.WriteString("\n  " + resume(w.run, w.from, w.to))
 	}
-	fmt.Fprintf(&b, "\nExit code %d: the measurement is incomplete.", ExitIncomplete)
 	log.Error(b.String())
 	return true
+}
+
+// SayExit ends the log with the exit code when it means an incomplete
+// measurement (the other codes are said where they are decided).
+func (a *Agent) SayExit(code int) {
+	if code == ExitIncomplete {
+		logging.Target(a.log, TargetAgent).Error(fmt.Sprintf("Exit code %d: the measurement is incomplete.", ExitIncomplete))
+	}
+}
+
+// SayExitCode is SayExit returning code.
+func (a *Agent) SayExitCode(code int) int {
+	a.SayExit(code)
+	return code
+}
+
+// samples is the number of samples the sources obtained, over every
+// series.
+func samples(all []pipeline.Outcome) int {
+	n := 0
+	for _, oc := range all {
+		n += oc.Samples
+	}
+	return n
 }
 
 func dedupe(xs []string) []string {

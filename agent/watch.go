@@ -79,7 +79,7 @@ watch:
 		log.Error(fmt.Sprintf("Measurement of process %d failed: %v", pid, err))
 		failed = true
 	}
-	return a.Finish(failed)
+	return a.SayExitCode(a.Finish(failed))
 }
 
 // Run runs until SIGINT or SIGTERM, then stops and flushes everything. A
@@ -104,5 +104,5 @@ func (a *Agent) Run(signals <-chan os.Signal, exit func(int)) int {
 		logging.Target(a.log, TargetExec).Error(fmt.Sprintf("Final fetch failed: %v", err))
 		failed = true
 	}
-	return a.Finish(failed)
+	return a.SayExitCode(a.Finish(failed))
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,6 +39,9 @@ func Brief(err error) string {
 	case errors.As(err, &gw):
 		return strings.TrimSpace("HTTP " + strconv.Itoa(gw.Status) + " " + http.StatusText(gw.Status))
 	case errors.As(err, &ne):
+		if u, perr := url.Parse(ne.URL); perr == nil && u.Host != "" {
+			return briefNetwork(ne.Err) + " (" + u.Host + ")"
+		}
 		return briefNetwork(ne.Err)
 	}
 	return briefNetwork(err)

@@ -306,7 +306,7 @@ func (g *globals) start(ctx context.Context, mode plugin.Mode) (*agent.Agent, er
 	if err != nil {
 		return nil, err
 	}
-	a.SetResume(g.resumeCommand(loaded.Path))
+	a.SetResume(g.resumeCommand(loaded.Path, filesOf(loaded)))
 	return a, nil
 }
 

@@ -311,7 +311,7 @@ func (g *globals) fetchEvents(cmd *cobra.Command, events []pipeline.Event, what 
 			failed = true
 		}
 	}
-	if code := a.Finish(failed); code != 0 {
+	if code := a.SayExitCode(a.Finish(failed)); code != 0 {
 		return exitError{code}
 	}
 	return nil

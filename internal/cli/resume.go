@@ -1,24 +1,65 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/alumet-go/alumet-agent/agent"
+	"github.com/alumet-go/alumet-agent/config"
+	"github.com/alumet-go/alumet-agent/plugins/csv"
+	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 )
 
-// resumeCommand returns how to fetch [from, to] later with the flags this
-// agent was given: the same configuration file (absolute, so the command
-// works from any directory), plugins and overrides, and a CSV of its own
-// next to the first one, so that the file written now is not overwritten.
-func (g *globals) resumeCommand(configPath string) agent.ResumeFunc {
-	return func(from, to time.Time) string {
-		args := []string{"alumet-agent"}
+// argv0 is how the agent was invoked (tests replace it).
+var argv0 = func() string { return os.Args[0] }
+
+// resumeFiles are the files a fetch would write with the loaded
+// configuration: the CSV, and energy-report's summary and plot ("" when
+// not written).
+type resumeFiles struct {
+	csv, summary, plot string
+}
+
+func filesOf(loaded *config.Loaded) resumeFiles {
+	var f resumeFiles
+	for _, ep := range loaded.Enabled {
+		switch c := ep.Config.(type) {
+		case *csv.Config:
+			f.csv = c.OutputPath
+		case *energyreport.Config:
+			f.summary, f.plot = c.SummaryFile, c.PlotFile
+		}
+	}
+	return f
+}
+
+// resumeCommand returns how to fetch a window later with the flags this
+// agent was given: the same binary and configuration file (absolute, so
+// that the command works from any directory), plugins and overrides, and
+// files of their own next to the first ones (<name>-refetch, -refetch-runN
+// with exec --repeat), so that nothing written now is overwritten.
+func (g *globals) resumeCommand(configPath string, files resumeFiles) agent.ResumeFunc {
+	bin := "alumet-agent"
+	if a0 := argv0(); strings.Contains(a0, "/") {
+		if abs, err := filepath.Abs(a0); err == nil {
+			bin = abs // not on $PATH, e.g. ./bin/alumet-agent
+		}
+	}
+	if configPath != "" {
+		if abs, err := filepath.Abs(configPath); err == nil {
+			configPath = abs
+		}
+	}
+	return func(run int, from, to time.Time) string {
+		suffix := "-refetch"
+		if run > 0 {
+			suffix += "-run" + strconv.Itoa(run)
+		}
+		args := []string{bin}
 		if configPath != "" {
-			if abs, err := filepath.Abs(configPath); err == nil {
-				configPath = abs
-			}
 			args = append(args, "--config", configPath)
 		}
 		if len(g.plugins) > 0 {
@@ -27,22 +68,37 @@ func (g *globals) resumeCommand(configPath string) agent.ResumeFunc {
 		for _, o := range g.overrides {
 			args = append(args, "--config-override", o)
 		}
+		if files.summary != "" {
+			args = append(args, "--config-override", "plugins.energy-report.summary_file = "+strconv.Quote(renamed(files.summary, suffix)))
+		}
+		if files.plot != "" {
+			args = append(args, "--config-override", "plugins.energy-report.plot_file = "+strconv.Quote(renamed(files.plot, suffix)))
+		}
 		out := g.outputFile
+		if out == "" {
+			out = files.csv
+		}
 		if out == "" {
 			out = "alumet-output.csv"
 		}
-		ext := filepath.Ext(out)
-		out = strings.TrimSuffix(out, ext) + "-refetch" + ext
-		if abs, err := filepath.Abs(out); err == nil {
-			out = abs // next to the first one, from wherever it is run
-		}
-		args = append(args, "--output-file", out)
+		args = append(args, "--output-file", renamed(out, suffix))
 		args = append(args, "fetch", "--from", agent.EpochArg(from), "--to", agent.EpochArg(to))
 		for i, a := range args {
 			args[i] = shellQuote(a)
 		}
 		return strings.Join(args, " ")
 	}
+}
+
+// renamed is path with suffix before its extension, made absolute: the
+// new file is next to the first one, from wherever the command is run.
+func renamed(path, suffix string) string {
+	ext := filepath.Ext(path)
+	path = strings.TrimSuffix(path, ext) + suffix + ext
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.

@@ -267,7 +267,7 @@ func needsProbe(sc kwollect.SeriesCoverage, periods map[string]time.Duration, pr
 // probeEvery is how often the tail completion probes again the series
 // that still have no row in the window: with ingestion lag, their newest
 // sample before the window shows late too.
-const probeEvery = 5 * time.Second
+const probeEvery = 2 * time.Second
 
 // complete runs the tail completion until deadline, probing the rowless
 // series every probeEvery.
@@ -276,12 +276,22 @@ func (s *Source) complete(ctx context.Context, sess *kwollect.Session, start, en
 	for {
 		step := deadline
 		cov := sess.Coverage(start, end)
-		probing := false
+		// Step by step when a series has no row (probe it again) or has
+		// peers on its site that may show that its meter stopped.
+		probing, judging := false, false
+		peers := map[string]int{}
+		for _, sc := range cov {
+			peers[sc.Site+"/"+sc.Metric]++
+		}
 		for _, sc := range cov {
 			probing = probing || (sc.Rows == 0 && needsProbe(sc, periods, &s.prior))
+			judging = judging || (!sc.Complete && !sc.Abandoned && peers[sc.Site+"/"+sc.Metric] > 1)
 		}
-		if probing {
+		switch {
+		case probing:
 			step = minTime(deadline, s.clock().Add(probeEvery))
+		case judging:
+			step = minTime(deadline, s.clock().Add(judgeEvery))
 		}
 		tail, err := sess.Complete(ctx, end, step, sink)
 		total.Rows += tail.Rows
@@ -289,11 +299,76 @@ func (s *Source) complete(ctx context.Context, sess *kwollect.Session, start, en
 		total.Retries += tail.Retries
 		total.FailedChunks = tail.FailedChunks
 		total.Series = tail.Series
-		if err != nil || !probing || !s.clock().Before(deadline) || tail.Complete() {
+		if err != nil || !(probing || judging) || !s.clock().Before(deadline) || tail.Complete() {
 			return total, err
 		}
-		s.probe(ctx, sess, start, sess.Coverage(start, end), periods)
+		if probing {
+			s.probe(ctx, sess, start, sess.Coverage(start, end), periods)
+		}
+		if s.abandonDead(sess, sess.Coverage(start, end)) == len(cov) {
+			return total, nil
+		}
 	}
+}
+
+// judgeEvery is how often the tail completion looks for meters that
+// stopped while the other nodes of their site are up to date.
+const judgeEvery = 5 * time.Second
+
+// stoppedAfter is how far a series' newest sample may trail the newest of
+// a complete series of its site and metric before its meter is judged
+// stopped (at least 5 periods): the collectors of one site ingest within
+// seconds of each other.
+const stoppedAfter = 20 * time.Second
+
+// sitesUpToDate maps site/metric to a series of it that is complete.
+func sitesUpToDate(cov []kwollect.SeriesCoverage) map[string]string {
+	out := map[string]string{}
+	for _, sc := range cov {
+		if sc.Complete && sc.Rows > 0 {
+			out[sc.Site+"/"+sc.Metric] = sc.Node
+		}
+	}
+	return out
+}
+
+// abandonDead stops waiting for the series whose meter is down rather
+// than lagging, while another node of the same site and metric is
+// complete (so Kwollect is not behind for that site): a series without
+// any row in the window nor in the probeLookback before it, or whose
+// newest sample trails that node's by more than stoppedAfter (and 5
+// periods). Their outcome gives that reason. It returns how many series
+// are done (complete or abandoned).
+func (s *Source) abandonDead(sess *kwollect.Session, cov []kwollect.SeriesCoverage) int {
+	upToDate := sitesUpToDate(cov)
+	newest := map[string]time.Time{}
+	for _, sc := range cov {
+		if k := sc.Site + "/" + sc.Metric; sc.Complete && sc.Last.After(newest[k]) {
+			newest[k] = sc.Last
+		}
+	}
+	done := 0
+	for _, sc := range cov {
+		k := sc.Site + "/" + sc.Metric
+		peer := upToDate[k]
+		switch {
+		case sc.Complete || sc.Abandoned:
+			done++
+			continue
+		case peer == "":
+			continue
+		case sc.Rows == 0 && s.prior.silent(sc.Node, sc.Metric):
+			s.prior.markDead(sc.Node, sc.Metric, fmt.Sprintf("the meter is down: no sample in the window nor in the %v before it, while %s, on the same site, is up to date (not Kwollect's lag)", probeLookback, peer))
+		case sc.Rows > 0 && newest[k].Sub(sc.Last) > max(stoppedAfter, 5*sc.Period):
+			s.prior.markDead(sc.Node, sc.Metric, fmt.Sprintf("the meter stopped: no sample after %s, while %s, on the same site, has data %s later (not Kwollect's lag)",
+				pipeline.ClockTime(sc.Last), peer, pipeline.HumanDuration(newest[k].Sub(sc.Last))))
+		default:
+			continue
+		}
+		sess.Abandon(sc.Node, sc.Metric)
+		done++
+	}
+	return done
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -350,6 +425,7 @@ func (s *Source) probe(ctx context.Context, sess *kwollect.Session, start time.T
 		}
 		for node := range nodes {
 			for m := range metrics {
+				s.prior.probed(node, m)
 				if sp, ok := s.prior.get(node, m); ok {
 					sess.SetPrior(node, m, sp.Last, sp.Period)
 				}
@@ -500,6 +576,9 @@ func windowStart(t time.Time) time.Time { return t.Truncate(time.Second) }
 // fetchWindow reads [start, end], then completes the tail that Kwollect has
 // not ingested yet, and reports every series' outcome.
 func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int, out pipeline.Emitter) error {
+	// The outcomes are judged over the exact window (as energy-report
+	// integrates it); the queries start at its second.
+	exact := start
 	start = windowStart(start)
 	if s.cfg.FetchDelay.D() > 0 {
 		select {
@@ -521,7 +600,7 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 	rep, err := sess.Fetch(ctx, start, end, sink)
 	var partial *kwollect.PartialError
 	if err != nil && !errors.As(err, &partial) {
-		s.reportFatal(start, end, run, rep, sess.Coverage(start, end), err)
+		s.reportFatal(exact, end, run, rep, sess.Coverage(exact, end), err)
 		return s.fetchFailed(err)
 	}
 	fetchErr := err
@@ -537,10 +616,10 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 		fetchErr = errors.Join(fetchErr, err)
 	}
 	if err != nil && !errors.As(err, &partial) {
-		s.reportFatal(start, end, run, kwollect.Report{Rows: rep.Rows + tail.Rows, Queries: rep.Queries + tail.Queries}, sess.Coverage(start, end), err)
+		s.reportFatal(exact, end, run, kwollect.Report{Rows: rep.Rows + tail.Rows, Queries: rep.Queries + tail.Queries}, sess.Coverage(exact, end), err)
 		return s.fetchFailed(fetchErr)
 	}
-	s.report(start, end, run, rep, tail, sess.Coverage(start, end))
+	s.report(exact, end, run, rep, tail, sess.Coverage(exact, end))
 	if fetchErr != nil {
 		return s.fetchFailed(fetchErr)
 	}
@@ -593,8 +672,12 @@ func (s *Source) reportFatal(start, end time.Time, run int, rep kwollect.Report,
 func (s *Source) waitingFor(sess *kwollect.Session, start, end, deadline time.Time) string {
 	now := s.clock()
 	var parts []string
-	n := 0
-	for _, sc := range sess.Coverage(start, end) {
+	n, rows := 0, 0
+	cov := sess.Coverage(start, end)
+	for _, sc := range cov {
+		rows += sc.Rows
+	}
+	for _, sc := range cov {
 		if sc.Complete || sc.Abandoned {
 			continue
 		}
@@ -624,7 +707,7 @@ func (s *Source) waitingFor(sess *kwollect.Session, start, end, deadline time.Ti
 	if n > 3 {
 		parts = append(parts, fmt.Sprintf("%d more", n-3))
 	}
-	return strings.Join(parts, ", ") + fmt.Sprintf(", waiting (at most %s more, fetch_timeout)…", pipeline.HumanDuration(max(deadline.Sub(now), 0)))
+	return fmt.Sprintf("%d rows so far; ", rows) + strings.Join(parts, ", ") + fmt.Sprintf(", waiting (at most %s more, fetch_timeout)…", pipeline.HumanDuration(max(deadline.Sub(now), 0)))
 }
 
 // fetchJob reads the whole window of a finished OAR job, which Kwollect
@@ -715,10 +798,19 @@ type finalRequest struct {
 // fetch happens at the end event the agent publishes before stopping (so
 // shutdown_timeout does not cut it), or at the stop request otherwise.
 func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
-	start := windowStart(s.start)
+	exact := s.start
+	start := windowStart(exact)
 	fetchCtx := context.WithoutCancel(ctx)
 	opts := s.sessionOptions(fetchCtx)
-	opts.OnProgress = nil // a poll is small; the summary at the end says what was fetched
+	// A poll is small (the summary at the end says what was fetched); the
+	// last fetch, which may wait for the tail, shows its progress.
+	prog := newProgress(s.log)
+	var finalPhase atomic.Bool
+	opts.OnProgress = func(p kwollect.Progress) {
+		if finalPhase.Load() {
+			prog.update(p)
+		}
+	}
 	// A poll gives up quickly: the next one catches up from what is verified.
 	opts.Retry = kwollect.DefaultRetryPolicy()
 	opts.Retry.MaxAttempts = 3
@@ -742,18 +834,21 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 		count(rep)
 		var partial *kwollect.PartialError
 		if err != nil && !errors.As(err, &partial) {
-			s.reportFatal(start, end, 0, fetched, sess.Coverage(start, end), err)
+			s.reportFatal(exact, end, 0, fetched, sess.Coverage(exact, end), err)
 			return fmt.Errorf("final Kwollect fetch: %w", err)
 		}
 		deadline := s.clock().Add(s.cfg.FetchTimeout.D())
-		tail, terr := sess.Complete(fetchCtx, end, deadline, sink)
+		s.probe(fetchCtx, sess, start, sess.Coverage(start, end), opts.Periods)
+		prog.detail = func() string { return s.waitingFor(sess, start, end, deadline) }
+		finalPhase.Store(true)
+		tail, terr := s.complete(fetchCtx, sess, start, end, deadline, opts.Periods, sink)
 		fetched.Rows += tail.Rows
 		fetched.Queries += tail.Queries
 		fetched.Retries += tail.Retries
 		if terr != nil && !errors.As(terr, &partial) {
-			s.reportFatal(start, end, 0, fetched, sess.Coverage(start, end), terr)
+			s.reportFatal(exact, end, 0, fetched, sess.Coverage(exact, end), terr)
 		} else {
-			s.report(start, end, 0, fetched, kwollect.Report{FailedChunks: tail.FailedChunks}, sess.Coverage(start, end))
+			s.report(exact, end, 0, fetched, kwollect.Report{FailedChunks: tail.FailedChunks}, sess.Coverage(exact, end))
 		}
 		return errors.Join(err, terr, herr)
 	}

@@ -18,8 +18,47 @@ type seriesPrior struct {
 // priors holds the seriesPrior of every (node, metric) seen, by
 // "node/metric". It is safe for concurrent use.
 type priors struct {
-	mu sync.Mutex
-	m  map[string]seriesPrior
+	mu     sync.Mutex
+	m      map[string]seriesPrior
+	probes map[string]bool   // node/metric asked by a probe before its window
+	dead   map[string]string // node/metric known to be down, and why
+}
+
+// probed records that a probe asked for node/metric before the window.
+func (p *priors) probed(node, metric string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.probes == nil {
+		p.probes = map[string]bool{}
+	}
+	p.probes[node+"/"+metric] = true
+}
+
+// silent reports whether a probe asked for node/metric and no sample of
+// it has ever been seen.
+func (p *priors) silent(node, metric string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := node + "/" + metric
+	_, seen := p.m[k]
+	return p.probes[k] && !seen
+}
+
+// markDead records that node/metric is down, and why.
+func (p *priors) markDead(node, metric, why string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.dead == nil {
+		p.dead = map[string]string{}
+	}
+	p.dead[node+"/"+metric] = why
+}
+
+// deadReason says why node/metric is known to be down ("" if it is not).
+func (p *priors) deadReason(node, metric string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dead[node+"/"+metric]
 }
 
 // note records a sample of node/metric at t; gap, if positive, is the gap

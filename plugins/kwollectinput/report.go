@@ -106,8 +106,8 @@ func (s *Source) logFailures(failed []kwollect.ChunkFailure, rows, run int) {
 }
 
 // outcome classifies one series from its coverage.
-func (s *Source) outcome(start, end time.Time, run int, sc kwollect.SeriesCoverage, recent bool) pipeline.Outcome {
-	oc := pipeline.Outcome{
+func (s *Source) outcome(start, end time.Time, run int, sc kwollect.SeriesCoverage, recent bool) (oc pipeline.Outcome) {
+	oc = pipeline.Outcome{
 		Run: run, Node: sc.Node, Site: sc.Site, Metric: sc.Metric,
 		Window:  pipeline.Interval{From: start, To: end},
 		Samples: sc.Rows, First: sc.First, Last: sc.Last, Coverage: sc.Coverage,
@@ -117,7 +117,22 @@ func (s *Source) outcome(start, end time.Time, run int, sc kwollect.SeriesCovera
 		oc.Missing = append(oc.Missing, pipeline.Interval{From: m.From, To: m.To})
 	}
 	prior, hasPrior := s.prior.get(sc.Node, sc.Metric)
+	defer func() {
+		// A lag is only known for a series that caught up: a series that
+		// stops short may be lagging or dead, and its "lag" would grow
+		// with the wait.
+		if oc.Status != pipeline.StatusComplete {
+			oc.Lag, oc.LagKnown = 0, false
+		}
+	}()
 	switch {
+	case sc.Rows == 0 && sc.Complete:
+		oc.Status = pipeline.StatusEmpty
+		oc.Reason = fmt.Sprintf("no sample falls in the window: the series samples every %s and its last sample (%s) is before the window; measure for longer than its period",
+			pipeline.HumanDuration(sc.Period), pipeline.ClockTime(sc.PriorLast))
+	case sc.Rows == 0 && s.prior.deadReason(sc.Node, sc.Metric) != "":
+		oc.Status = pipeline.StatusEmpty
+		oc.Reason = s.prior.deadReason(sc.Node, sc.Metric)
 	// Unverified time alone (chunk edges whose proof is pending) is not
 	// missing data: failed chunks are judged by report, and what they
 	// missed shows as missing intervals.
@@ -140,7 +155,9 @@ func (s *Source) outcome(start, end time.Time, run int, sc kwollect.SeriesCovera
 		oc.Status = pipeline.StatusPartial
 		var why []string
 		if !sc.Complete {
-			if recent {
+			if dead := s.prior.deadReason(sc.Node, sc.Metric); dead != "" {
+				why = append(why, dead)
+			} else if recent {
 				why = append(why, fmt.Sprintf("no sample after %s (%s before the end): Kwollect is behind by more than fetch_timeout (%v), or the meter stopped",
 					pipeline.ClockTime(sc.Last), pipeline.HumanDuration(end.Sub(sc.Last)), s.cfg.FetchTimeout.D()))
 				oc.FetchedLaterOK = true
@@ -189,8 +206,10 @@ func (p *progress) update(pr kwollect.Progress) {
 	defer p.mu.Unlock()
 	text := pr.String()
 	if p.detail != nil {
+		// Completing the tail: the chunk counters of each short round
+		// would only confuse; say what is awaited.
 		if d := p.detail(); d != "" {
-			text += "; " + d
+			text = "Kwollect: " + d
 		}
 	}
 	if p.tty {

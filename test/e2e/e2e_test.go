@@ -210,7 +210,7 @@ func TestExecExitCodes(t *testing.T) {
 		wantLog  string
 		measured bool // the command ran: its window was fetched
 	}{
-		{"exit 3", []string{"exec", "--", "sh", "-c", "exit 3"}, 3, "use exec --ignore-exit-code", true},
+		{"exit 3", []string{"exec", "--", "sh", "-c", "exit 3"}, 3, "with exec --ignore-exit-code it exits with its own code", true},
 		{"ignored", []string{"exec", "--ignore-exit-code", "sh", "-c", "exit 3"}, 0, "exit status: 3", true},
 		{"killed", []string{"exec", "sh", "-c", "kill -9 $$"}, 137, "signal: 9 (SIGKILL)", true},
 		{"not found", []string{"exec", "no-such-program-xyz"}, 127, "Command 'no-such-program-xyz' not found", false},

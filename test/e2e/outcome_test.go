@@ -23,7 +23,7 @@ func outcomeConfig(api, nodes, extra string) string {
 	return fmt.Sprintf("[plugins.kwollect-input]\nsite = \"lyon\"\nhostname = %q\nmetrics = \"wattmetre_power_watt\"\napi_url = %q\n%s", nodes, api, extra)
 }
 
-var resumeLine = regexp.MustCompile(`(?m)^  (alumet-agent .* fetch --from \S+ --to \S+)$`)
+var resumeLine = regexp.MustCompile(`(?m)^  (\S*alumet-agent .* fetch --from \S+ --to \S+)$`)
 
 // TestOutcomes: every requested series ends complete, partial or empty,
 // said in the last lines of the log; exit code 3 when one is not complete,
@@ -130,7 +130,7 @@ func TestResumeCommandFetchesTheRest(t *testing.T) {
 	m := resumeLine.FindStringSubmatch(res.stderr)
 	require.NotNil(t, m, res.stderr)
 	args := shellSplit(t, m[1])
-	require.Equal(t, "alumet-agent", args[0])
+	require.Equal(t, filepath.Join(binDir, "alumet-agent"), args[0], "the binary that ran, not on $PATH")
 	require.Contains(t, args, filepath.Join(dir, "out-refetch.csv"))
 	time.Sleep(10 * time.Second) // Kwollect catches up
 	again := runAgent(t, t.TempDir(), nil, args[1:]...)
