@@ -146,7 +146,7 @@ func TestUsageNoSource(t *testing.T) {
 	}
 }
 
-var windowLine = regexp.MustCompile(`INFO  alumet::agent::exec\] Fetching the window \[(\S+), (\S+)\]( \((.*)\))?\n`)
+var windowLine = regexp.MustCompile(`INFO  alumet::agent::fetch\] Fetching the window \[(\S+), (\S+)\]( \((.*)\))?\n`)
 
 // loggedWindow returns the window of the agent's "Fetching the window" line
 // and its note in parentheses.
