@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -244,9 +245,10 @@ func writeDefault(path string, o Options, names []string, given bool) ([]byte, e
 // o.Specs, or those of the --plugins list, in registration order) to the
 // resolved path, as `alumet-agent config regen`, and returns the path. It
 // logs `Default configuration file written to: <path>` once. An existing
-// file that differs is kept as <path>.bak (renamed, so with its mode; the
-// new file gets the same permissions) and a second line says so: it may
-// hold credentials or an api_url that the defaults do not. A file that
+// file that differs is kept as the first free name among <path>.bak,
+// <path>.bak.1, … (an older backup is never replaced; the backup keeps the
+// mode, and the new file gets the same permissions) and a WARN line names
+// it: it may hold credentials or an api_url that the defaults do not. A file that
 // already holds the defaults is left alone ("unchanged").
 func Regen(o Options) (path string, err error) {
 	o.setDefaults()
@@ -275,12 +277,19 @@ func Regen(o Options) (path string, err error) {
 		o.Logger.Info("Default configuration file unchanged: " + path + " (it already holds this configuration)")
 		return path, nil
 	}
-	return path, replaceKeepingBackup(path, data, o.Logger)
+	return path, replaceKeepingBackup(path, old, data, o.Logger)
 }
 
+// maxBackups bounds the search for a free backup name, so that a directory
+// full of backups ends in an error rather than a long loop.
+const maxBackups = 1000
+
 // replaceKeepingBackup writes data to path through a temporary file, after
-// renaming the current file to path.bak (an older .bak is replaced).
-func replaceKeepingBackup(path string, data []byte, logger *slog.Logger) error {
+// keeping the current file under the first free name among path.bak,
+// path.bak.1, path.bak.2, …: an existing backup is never replaced, since
+// the oldest one may be the only copy of the hand-edited file (a second
+// regen would otherwise lose the api_url and credentials of the first).
+func replaceKeepingBackup(path string, old, data []byte, logger *slog.Logger) error {
 	writeErr := func(err error) error {
 		return &Error{File: path, Err: &msgError{msg: "cannot write the default configuration file: " + pathErrorCause(err), err: err}}
 	}
@@ -289,7 +298,7 @@ func replaceKeepingBackup(path string, data []byte, logger *slog.Logger) error {
 		return writeErr(err)
 	}
 	// The temporary file is in the same directory so that the final rename
-	// is atomic: path is never missing nor half-written.
+	// is atomic: path is never half-written.
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return writeErr(err)
@@ -308,14 +317,16 @@ func replaceKeepingBackup(path string, data []byte, logger *slog.Logger) error {
 	if err != nil {
 		return writeErr(err)
 	}
-	bak := path + ".bak"
-	_, statErr := os.Lstat(bak)
-	replacedBak := statErr == nil
-	if err := os.Rename(path, bak); err != nil {
-		return &Error{File: path, Err: &msgError{msg: "cannot keep the previous configuration as " + bak +
-			" (nothing was changed): " + pathErrorCause(err), err: err}}
+	bak, linked, err := keepBackup(path)
+	if err != nil {
+		return err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
+		// Undo the backup so that a failed regen leaves things as they were.
+		if linked {
+			_ = os.Remove(bak) // path is still the old file
+			return writeErr(err)
+		}
 		if rerr := os.Rename(bak, path); rerr != nil {
 			return &Error{File: path, Err: &msgError{msg: "cannot write the default configuration file: " + pathErrorCause(err) +
 				"; the previous configuration is in " + bak, err: err}}
@@ -323,12 +334,119 @@ func replaceKeepingBackup(path string, data []byte, logger *slog.Logger) error {
 		return writeErr(err)
 	}
 	logger.Info("Default configuration file written to: " + path)
-	if replacedBak {
-		logger.Info("Previous configuration kept as " + bak + " (replacing the older " + filepath.Base(bak) + ")")
-	} else {
-		logger.Info("Previous configuration kept as " + bak)
-	}
+	logger.Warn(backupMessage(path, bak, old, info.Mode().Perm()))
 	return nil
+}
+
+// keepBackup gives the current file at path the first free backup name and
+// returns it. It hard-links when it can, because a link never replaces an
+// existing file (no race between the check and the move) and path stays in
+// place until the new file is renamed over it (linked is then true); on a
+// file system without hard links, it renames.
+func keepBackup(path string) (bak string, linked bool, err error) {
+	keepErr := func(bak string, err error) error {
+		return &Error{File: path, Err: &msgError{msg: "cannot keep the previous configuration as " + bak +
+			" (nothing was changed): " + pathErrorCause(err), err: err}}
+	}
+	for i := 0; i < maxBackups; i++ {
+		bak = path + ".bak"
+		if i > 0 {
+			bak += "." + strconv.Itoa(i)
+		}
+		err := os.Link(path, bak)
+		if err == nil {
+			return bak, true, nil
+		}
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if _, serr := os.Lstat(bak); serr == nil {
+			continue
+		} else if !errors.Is(serr, fs.ErrNotExist) {
+			return "", false, keepErr(bak, serr)
+		}
+		if rerr := os.Rename(path, bak); rerr != nil {
+			return "", false, keepErr(bak, rerr)
+		}
+		return bak, false, nil
+	}
+	err = fmt.Errorf("%s to %s.bak.%d already exist: %w", filepath.Base(path)+".bak", filepath.Base(path), maxBackups-1, fs.ErrExist)
+	return "", false, &Error{File: path, Err: &msgError{msg: "cannot keep the previous configuration (nothing was changed): " + err.Error() +
+		"; remove the backups you no longer need and run config regen again", err: err}}
+}
+
+// backupMessage is the warning that names the backup of the user's file
+// (regen changed it, so it is more than information), and says when the
+// backup holds a literal secret while group or others can read it: the
+// backup keeps the old file's mode, and a forgotten .bak is easy to leak.
+func backupMessage(path, bak string, old []byte, perm fs.FileMode) string {
+	msg := "Previous configuration kept as " + bak
+	if bak != path+".bak" {
+		msg += " (the older backups are kept too)"
+	}
+	keys := literalSecrets(string(old))
+	if len(keys) == 0 || perm&0o044 == 0 {
+		return msg
+	}
+	what := "a literal secret (" + strings.Join(keys, ", ") + ")"
+	if len(keys) > 1 {
+		what = "literal secrets (" + strings.Join(keys, ", ") + ")"
+	}
+	return msg + fmt.Sprintf("; it holds %s and is readable by group or others (mode %04o): run chmod 600 %s (or delete it once you have copied "+
+		"what you need), and write %s = \"${VAR}\" with VAR set in the environment instead",
+		what, perm, bak, lastKey(keys[0]))
+}
+
+// literalSecrets returns the dotted paths of the secret keys (IsSecretKey)
+// whose values in the TOML text are non-empty strings written out, not
+// ${VAR} references. It reads the raw text line by line, like redactLines,
+// so that a file the TOML parser rejects (or whose ${VAR} are not set) is
+// still checked.
+func literalSecrets(text string) []string {
+	var (
+		table []string
+		out   []string
+	)
+	for _, line := range strings.Split(text, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		sc := &keyScanner{s: trimmed, line: 1, lines: map[string]int{}}
+		if trimmed[0] == '[' {
+			sc.i = 1
+			if sc.peek() == '[' {
+				sc.i++
+			}
+			table = sc.parseKey()
+			continue
+		}
+		key := sc.parseKey()
+		sc.skipWS()
+		if len(key) == 0 || sc.peek() != '=' {
+			continue
+		}
+		full := append(append([]string(nil), table...), key...)
+		if !isSecretPath(full) {
+			continue
+		}
+		value := strings.TrimSpace(trimmed[sc.i+1:])
+		if value == "" || (value[0] != '"' && value[0] != '\'') {
+			continue
+		}
+		q := value[:1]
+		body, _, _ := strings.Cut(value[1:], q)
+		if body == "" || strings.Contains(body, "${") {
+			continue
+		}
+		out = append(out, strings.Join(full, "."))
+	}
+	return out
+}
+
+// lastKey is the last part of a dotted key path.
+func lastKey(path string) string {
+	return path[strings.LastIndex(path, ".")+1:]
 }
 
 // pathErrorCause is the cause of a *fs.PathError without the path, which

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -849,6 +850,51 @@ func TestDebugLogRedactsSecrets(t *testing.T) {
 	require.NotContains(t, l.String(), "top-secret-value")
 }
 
+// TestRegenBackupSecretWarning: the backup keeps the old file's mode, so
+// the warning says when it holds a written-out secret that group or others
+// can read.
+func TestRegenBackupSecretWarning(t *testing.T) {
+	const advice = "run chmod 600 "
+	tests := []struct {
+		name     string
+		text     string
+		mode     os.FileMode
+		wantKeys string // "" = no secret part in the warning
+	}{
+		{name: "literal, world-readable", text: "[plugins.kwollect-input]\nlogin = \"me\"\npassword = \"hunter2\"  # mine\n", mode: 0o644,
+			wantKeys: "a literal secret (plugins.kwollect-input.password)"},
+		{name: "literal, group-readable, single quotes", text: "[plugins.kwollect-input]\npassword = 'hunter2'\n", mode: 0o640,
+			wantKeys: "a literal secret (plugins.kwollect-input.password)"},
+		{name: "two literals, dotted key", text: "plugins.kwollect-input.password = \"a\"\n[x]\napi_token = \"b\"\n", mode: 0o604,
+			wantKeys: "literal secrets (plugins.kwollect-input.password, x.api_token)"},
+		{name: "literal, owner only", text: "[plugins.kwollect-input]\npassword = \"hunter2\"\n", mode: 0o600},
+		{name: "variable reference", text: "[plugins.kwollect-input]\npassword = \"${G5K_PASSWORD}\"\n", mode: 0o644},
+		{name: "empty", text: "[plugins.kwollect-input]\npassword = \"\"\n", mode: 0o644},
+		{name: "commented out", text: "[plugins.kwollect-input]\n# password = \"hunter2\"\n", mode: 0o644},
+		{name: "not a secret key", text: "[plugins.kwollect-input]\nlogin = \"hunter2\"\n", mode: 0o644},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.text)
+			require.NoError(t, os.Chmod(path, tt.mode))
+			l := &logs{}
+			_, err := Regen(Options{Path: path, Specs: testSpecs(), Plugins: []string{"csv"}, Logger: l.logger()})
+			require.NoError(t, err)
+			info, err := os.Stat(path + ".bak")
+			require.NoError(t, err)
+			require.Equal(t, tt.mode, info.Mode().Perm(), "the backup keeps the mode")
+			require.Equal(t, 1, strings.Count(l.String(), "level=WARN"), l.String())
+			require.Contains(t, l.String(), "level=WARN msg=\"Previous configuration kept as "+path+".bak")
+			if tt.wantKeys == "" {
+				require.NotContains(t, l.String(), advice)
+				return
+			}
+			require.Contains(t, l.String(), "; it holds "+tt.wantKeys+fmt.Sprintf(" and is readable by group or others (mode %04o): ", tt.mode)+advice+path+".bak (or delete it")
+			require.NotContains(t, l.String(), "hunter2", "the warning never quotes the secret")
+		})
+	}
+}
+
 func TestRegen(t *testing.T) {
 	const oldText = "# old content\n[plugins.csv]\noutput_path = 'old.csv'\n"
 	path := writeConfig(t, oldText)
@@ -863,7 +909,7 @@ func TestRegen(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(want), string(written))
 	require.Equal(t, 1, strings.Count(l.String(), "Default configuration file written to: "+path), l.String())
-	require.Equal(t, 1, strings.Count(l.String(), "Previous configuration kept as "+path+".bak"), l.String())
+	require.Equal(t, 1, strings.Count(l.String(), "level=WARN msg=\"Previous configuration kept as "+path+".bak\""), l.String())
 	require.Contains(t, l.String(), "Plugin rapl is not available in this binary of Alumet Agent.")
 	bak, err := os.ReadFile(path + ".bak")
 	require.NoError(t, err)
@@ -887,14 +933,29 @@ func TestRegen(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, oldText, string(bak))
 
-	// A different content again replaces the .bak, and says so.
+	// A different content again never replaces a backup: the first free
+	// name is used, and the hand-edited original stays in .bak.
 	l = &logs{}
 	_, err = Regen(Options{Path: path, Specs: testSpecs(), Plugins: []string{"csv"}, Logger: l.logger()})
 	require.NoError(t, err)
-	require.Contains(t, l.String(), "Previous configuration kept as "+path+".bak (replacing the older alumet-config.toml.bak)")
+	require.Equal(t, 1, strings.Count(l.String(), "Previous configuration kept"), l.String())
+	require.Contains(t, l.String(), "level=WARN msg=\"Previous configuration kept as "+path+".bak.1 (the older backups are kept too)\"")
 	bak, err = os.ReadFile(path + ".bak")
 	require.NoError(t, err)
+	require.Equal(t, oldText, string(bak), "the first backup is the hand-edited file")
+	bak, err = os.ReadFile(path + ".bak.1")
+	require.NoError(t, err)
 	require.Equal(t, string(want), string(bak))
+	l = &logs{}
+	_, err = Regen(Options{Path: path, Specs: testSpecs(), Plugins: []string{"kwollect-output"}, Logger: l.logger()})
+	require.NoError(t, err)
+	require.Contains(t, l.String(), "Previous configuration kept as "+path+".bak.2 ")
+	bak, err = os.ReadFile(path + ".bak")
+	require.NoError(t, err)
+	require.Equal(t, oldText, string(bak))
+	entries, err = os.ReadDir(filepath.Dir(path))
+	require.NoError(t, err)
+	require.Len(t, entries, 4, "the file and three backups, no temporary file")
 
 	// A missing file is written, with no .bak.
 	fresh := filepath.Join(t.TempDir(), "fresh.toml")

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/alumet-go/alumet-agent/agent"
 	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/internal/logging"
 	"github.com/alumet-go/alumet-agent/pipeline"
@@ -296,13 +295,18 @@ func (g *globals) fetchCmd() *cobra.Command {
 	return c
 }
 
+// targetFetch is the log target of the fetch command's own lines. It is not
+// agent.TargetExec: nothing is executed in fetch mode, and a line under
+// "exec" would send a reader looking for a child process.
+const targetFetch = "alumet::agent::fetch"
+
 // fetchEvents runs the pipeline in fetch mode over the given events, then stops.
 func (g *globals) fetchEvents(cmd *cobra.Command, events []pipeline.Event, what string) error {
 	a, err := g.start(cmd.Context(), plugin.ModeFetch)
 	if err != nil {
 		return err
 	}
-	log := logging.Target(g.logger, agent.TargetExec)
+	log := logging.Target(g.logger, targetFetch)
 	log.Info(what)
 	failed := false
 	for _, ev := range events {

@@ -3,10 +3,13 @@ package energyreport
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -158,12 +161,14 @@ type repeatFile struct {
 			} `json:"series"`
 		} `json:"phases"`
 	} `json:"runs"`
-	Stats []struct {
+	StatsRuns []int `json:"stats_runs"`
+	Stats     []struct {
 		Node, Metric       string
 		Runs               int
 		Mean, SD, Min, Max *float64
 		CI95               []*float64 `json:"ci95"`
 	} `json:"stats"`
+	Warnings []string `json:"warnings"`
 }
 
 // TestRepeatRunsPhasesAndStats: three runs of 10.5 s at 100, 110 and 120 W
@@ -192,7 +197,7 @@ func TestRepeatRunsPhasesAndStats(t *testing.T) {
 	require.NoError(t, err)
 	var raw map[string]any
 	require.NoError(t, json.Unmarshal(b, &raw))
-	require.ElementsMatch(t, []string{"start", "end", "command", "runs", "stats"}, keys(raw))
+	require.ElementsMatch(t, []string{"start", "end", "command", "runs", "stats_runs", "stats"}, keys(raw), "no warnings when every run is in")
 	var s repeatFile
 	require.NoError(t, json.Unmarshal(b, &s))
 	require.Equal(t, "2026-03-14T09:26:53.250000000Z", s.Start)
@@ -226,6 +231,7 @@ func TestRepeatRunsPhasesAndStats(t *testing.T) {
 	require.InDelta(t, *s.Runs[1].TotalEnergyJ[watt], sum, 1e-9, "the phases add up to the run")
 
 	// Statistics: mean 1155, sd 105, 95 % CI 1155 ± 4.303 × 105 / √3.
+	require.Equal(t, []int{1, 2, 3}, s.StatsRuns)
 	require.Len(t, s.Stats, 2)
 	st := s.Stats[0]
 	require.Equal(t, "a", st.Node)
@@ -254,11 +260,130 @@ func TestRepeatRunsPhasesAndStats(t *testing.T) {
 	require.Regexp(t, `(?m)^load\s+wattmetre_power_watt\s+2\.000\s+4\.750\s+330\.00\s+1567\.50\s+45\.2$`, r.table)
 	require.Contains(t, r.table, "Energy over the runs (95 % confidence interval of the mean, Student's t):")
 	require.Regexp(t, `(?m)^a\s+-\s+wattmetre_power_watt\s+3\s+1155\.00\s+105\.00\s+1050\.00\s+1260\.00\s+\[894\.14, 1415\.86\]$`, r.table)
+	require.NotContains(t, r.table, "note:", "every run is in the statistics")
 
 	svg, err := os.ReadFile(cfg.PlotFile)
 	require.NoError(t, err)
 	require.Contains(t, string(svg), "<svg")
 	require.Contains(t, string(svg), "run 3")
+}
+
+// withExitCodes sets the exit code of the end event of the given runs.
+func withExitCodes(evs []pipeline.Event, codes map[int]int) []pipeline.Event {
+	for i, ev := range evs {
+		if c, ok := codes[ev.Run]; ok && ev.Kind == pipeline.EndConsumerMeasurement {
+			evs[i].ExitCode = &c
+		}
+	}
+	return evs
+}
+
+// TestRepeatFailedRunLeftOut: exec --repeat 3 where run 2 exits with 4, so
+// run 3 never starts: run 2 keeps its own report but is left out of the
+// statistics, which say they are over run 1 only, and the JSON's warnings
+// say which run failed and that none started after it.
+func TestRepeatFailedRunLeftOut(t *testing.T) {
+	dir := t.TempDir()
+	cfg := quietConfig()
+	cfg.SummaryFile = filepath.Join(dir, "energy.json")
+	f := &runFeeder{nodes: []string{"a"}, watts: func(_ string, run int, _ float64) float64 { return 90 + 10*float64(run) }}
+	evs := withExitCodes(repeatEvents([][2]float64{{0, 10}, {20, 30}}, nil), map[int]int{2: 4})
+	r := runRepeat(t, cfg, f, evs)
+	require.NoError(t, r.err, r.log)
+
+	b, err := os.ReadFile(cfg.SummaryFile)
+	require.NoError(t, err)
+	var s repeatFile
+	require.NoError(t, json.Unmarshal(b, &s))
+	require.Len(t, s.Runs, 2, "the failed run keeps its own report")
+	require.Equal(t, []int{1}, s.StatsRuns)
+	wantWarn := "run 2 failed (exit code 4): left out of the statistics; no run was started after it " +
+		"(exec stops at a failed run unless --ignore-exit-code), so any run that --repeat asked for after run 2 is missing"
+	require.Empty(t, cmp.Diff([]string{wantWarn}, s.Warnings))
+	require.Len(t, s.Stats, 1)
+	require.Equal(t, 1, s.Stats[0].Runs, "runs counts the runs used")
+	require.InDelta(t, 1000, *s.Stats[0].Mean, 1e-9, "the mean is run 1's alone")
+	require.Nil(t, s.Stats[0].SD)
+	require.Nil(t, s.Stats[0].CI95)
+
+	require.Regexp(t, `(?m)^a\s+-\s+wattmetre_power_watt\s+1\s+1000\.00\s+-\s+1000\.00\s+1000\.00\s+-$`, r.table)
+	require.Contains(t, r.table, "Energy report, run 2: ")
+	require.Contains(t, r.table, ", exit code 4\n")
+	require.Contains(t, r.table, "\nnote: the statistics are over run 1\nnote: "+wantWarn+"\n")
+}
+
+// TestSelectRuns: which runs the statistics are over, and the notes that
+// say why the others are not.
+func TestSelectRuns(t *testing.T) {
+	const stopped = "; no run was started after it (exec stops at a failed run unless --ignore-exit-code), so any run that --repeat asked for after run %d is missing"
+	const ignored = " (--ignore-exit-code kept the series going, but a failed run did not do the measured work)"
+	tests := []struct {
+		name      string
+		runs      []int       // indexes of the runs with a window
+		codes     map[int]int // exit codes other than 0; -1: unknown (no code)
+		wantUsed  []int
+		wantNotes []string
+		wantOver  string
+		wantN     int // runs in the statistics of the one series
+	}{
+		{name: "all succeed", runs: []int{1, 2, 3}, wantUsed: []int{1, 2, 3}, wantOver: "the statistics are over runs 1 to 3", wantN: 3},
+		{name: "last fails", runs: []int{1, 2}, codes: map[int]int{2: 4}, wantUsed: []int{1}, wantN: 1,
+			wantNotes: []string{"run 2 failed (exit code 4): left out of the statistics" + fmt.Sprintf(stopped, 2)},
+			wantOver:  "the statistics are over run 1"},
+		{name: "killed by a signal", runs: []int{1, 2, 3}, codes: map[int]int{3: 143}, wantUsed: []int{1, 2}, wantN: 2,
+			wantNotes: []string{"run 3 failed (exit code 143): left out of the statistics" + fmt.Sprintf(stopped, 3)},
+			wantOver:  "the statistics are over runs 1 and 2"},
+		{name: "a failure with --ignore-exit-code", runs: []int{1, 2, 3, 4}, codes: map[int]int{2: 1}, wantUsed: []int{1, 3, 4}, wantN: 3,
+			wantNotes: []string{"run 2 failed (exit code 1): left out of the statistics" + ignored},
+			wantOver:  "the statistics are over runs 1, 3 and 4"},
+		{name: "unknown exit code counts", runs: []int{1, 2}, codes: map[int]int{1: -1}, wantUsed: []int{1, 2}, wantN: 2,
+			wantOver: "the statistics are over runs 1 and 2"},
+		{name: "runs without a window", runs: []int{1, 4, 5}, wantUsed: []int{1, 4, 5}, wantN: 3,
+			wantNotes: []string{"runs 2 and 3 have no complete measurement window: left out of the statistics"},
+			wantOver:  "the statistics are over runs 1, 4 and 5"},
+		{name: "every run fails", runs: []int{1}, codes: map[int]int{1: 2},
+			wantNotes: []string{"run 1 failed (exit code 2): left out of the statistics" + fmt.Sprintf(stopped, 1)},
+			wantOver:  "no run exited with code 0: no statistics"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var rr []runReport
+			for _, i := range tt.runs {
+				w := window{run: i}
+				switch c, ok := tt.codes[i]; {
+				case !ok:
+					zero := 0
+					w.exitCode = &zero
+				case c >= 0:
+					w.exitCode = &c
+				}
+				rr = append(rr, runReport{win: w, rows: []row{{key: seriesKey{"n", watt, i}, hasData: true, res: resultOf(float64(i))}}})
+			}
+			sel := selectRuns(rr)
+			require.Empty(t, cmp.Diff(tt.wantUsed, sel.used))
+			require.Empty(t, cmp.Diff(tt.wantNotes, sel.notes))
+			require.Equal(t, tt.wantOver, sel.overText())
+			if tt.wantN == 0 {
+				require.Empty(t, sel.stats)
+				return
+			}
+			require.Len(t, sel.stats, 1)
+			require.Equal(t, tt.wantN, sel.stats[0].n)
+		})
+	}
+}
+
+func TestRunList(t *testing.T) {
+	for in, want := range map[string]string{"3": "3", "1 3": "1 and 3", "1 2": "1 and 2", "1 2 3": "1 to 3", "1 2 3 5": "1 to 3 and 5",
+		"1 3 5": "1, 3 and 5", "1 2 4 5 6": "1, 2 and 4 to 6"} {
+		var runs []int
+		for _, f := range strings.Fields(in) {
+			n, err := strconv.Atoi(f)
+			require.NoError(t, err)
+			runs = append(runs, n)
+		}
+		require.Equal(t, want, runList(runs), in)
+	}
 }
 
 func keys(m map[string]any) []string {

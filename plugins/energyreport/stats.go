@@ -2,8 +2,10 @@ package energyreport
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -102,4 +104,105 @@ func tQuantile975(df int) float64 {
 		}
 	}
 	return 1.960
+}
+
+// statsSelection is which runs of exec --repeat the statistics are over,
+// and why the others are not: a run whose command failed measured
+// something else than the workload (it stopped early, or did not do its
+// work), so its energy would bias the mean and widen the interval.
+type statsSelection struct {
+	stats []runStats
+	used  []int // run indexes, ascending
+	// notes say which runs are left out and why; the table prints them
+	// under the statistics and the JSON has them as top-level warnings.
+	notes []string
+}
+
+// selectRuns computes the statistics over the runs (sorted by index)
+// whose command exited with 0, or whose exit code is unknown. The events
+// carry neither --ignore-exit-code nor the N of --repeat N, so a failed
+// run is left out whatever the flags, and what is missing is inferred: a
+// failed run followed by another means --ignore-exit-code (without it exec
+// stops at the first failure); a failed last run may have cut the series
+// short; an index missing between two is a run without a window.
+func selectRuns(runs []runReport) statsSelection {
+	var (
+		sel  statsSelection
+		kept []runReport
+	)
+	present := map[int]bool{}
+	last := 0
+	for i, rr := range runs {
+		present[rr.win.run] = true
+		last = max(last, rr.win.run)
+		if c := rr.win.exitCode; c != nil && *c != 0 {
+			msg := fmt.Sprintf("run %d failed (exit code %d): left out of the statistics", rr.win.run, *c)
+			if i == len(runs)-1 {
+				msg += fmt.Sprintf("; no run was started after it (exec stops at a failed run unless --ignore-exit-code), "+
+					"so any run that --repeat asked for after run %d is missing", rr.win.run)
+			} else {
+				msg += " (--ignore-exit-code kept the series going, but a failed run did not do the measured work)"
+			}
+			sel.notes = append(sel.notes, msg)
+			continue
+		}
+		kept = append(kept, rr)
+		sel.used = append(sel.used, rr.win.run)
+	}
+	var missing []int
+	for i := 1; i < last; i++ {
+		if !present[i] {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 {
+		verb := "have"
+		if len(missing) == 1 {
+			verb = "has"
+		}
+		sel.notes = append(sel.notes, fmt.Sprintf("%s %s %s no complete measurement window: left out of the statistics",
+			runWord(missing), runList(missing), verb))
+	}
+	sel.stats = statsOf(kept)
+	return sel
+}
+
+// overText says over which runs the statistics are, for the table.
+func (sel statsSelection) overText() string {
+	if len(sel.used) == 0 {
+		return "no run exited with code 0: no statistics"
+	}
+	return "the statistics are over " + runWord(sel.used) + " " + runList(sel.used)
+}
+
+func runWord(runs []int) string {
+	if len(runs) == 1 {
+		return "run"
+	}
+	return "runs"
+}
+
+// runList writes run indexes (ascending) briefly: "3", "1 and 3",
+// "1 to 3 and 5", "1, 3 and 5".
+func runList(runs []int) string {
+	var parts []string
+	for i := 0; i < len(runs); {
+		j := i
+		for j+1 < len(runs) && runs[j+1] == runs[j]+1 {
+			j++
+		}
+		switch {
+		case j == i:
+			parts = append(parts, strconv.Itoa(runs[i]))
+		case j == i+1:
+			parts = append(parts, strconv.Itoa(runs[i]), strconv.Itoa(runs[j]))
+		default:
+			parts = append(parts, fmt.Sprintf("%d to %d", runs[i], runs[j]))
+		}
+		i = j + 1
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
 }

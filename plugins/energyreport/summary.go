@@ -76,13 +76,21 @@ type phaseSeriesJSON struct {
 }
 
 // repeatJSON is the file with exec --repeat: the span of all the runs,
-// each run as a summaryJSON with its index, and the statistics.
+// each run as a summaryJSON with its index, and the statistics with the
+// runs they are over.
 type repeatJSON struct {
-	Start   string      `json:"start"`
-	End     string      `json:"end"`
-	Command []string    `json:"command"`
-	Runs    []runJSON   `json:"runs"`
-	Stats   []statsJSON `json:"stats"`
+	Start   string    `json:"start"`
+	End     string    `json:"end"`
+	Command []string  `json:"command"`
+	Runs    []runJSON `json:"runs"`
+	// StatsRuns are the indexes of the runs the statistics are over: those
+	// whose command exited with 0.
+	StatsRuns []int       `json:"stats_runs"`
+	Stats     []statsJSON `json:"stats"`
+	// Warnings is there when some runs are left out of the statistics (a
+	// failed command, no window), each saying which and why, so that the
+	// statistics are never taken for those of every run asked for.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type runJSON struct {
@@ -90,7 +98,8 @@ type runJSON struct {
 	summaryJSON
 }
 
-// statsJSON is the spread of energy_j over the runs of one (node, metric).
+// statsJSON is the spread of energy_j over the runs of one (node, metric);
+// Runs counts the runs of stats_runs where the series has data.
 type statsJSON struct {
 	Node   string     `json:"node"`
 	Site   *string    `json:"site"`
@@ -118,9 +127,11 @@ func (r *report) summary(runs []runReport) any {
 	for _, rr := range runs {
 		out.Runs = append(out.Runs, runJSON{Run: rr.win.run, summaryJSON: runSummary(rr)})
 	}
-	st := statsOf(runs)
-	out.Stats = make([]statsJSON, 0, len(st))
-	for _, s := range st {
+	sel := selectRuns(runs)
+	out.StatsRuns = append(make([]int, 0, len(sel.used)), sel.used...)
+	out.Warnings = sel.notes
+	out.Stats = make([]statsJSON, 0, len(sel.stats))
+	for _, s := range sel.stats {
 		j := statsJSON{Node: s.node, Site: optString(s.site), Metric: s.metric, Runs: s.n,
 			Mean: num(s.mean), SD: num(s.sd), Min: num(s.min), Max: num(s.max)}
 		if finite(s.sd) {

@@ -64,7 +64,7 @@ func (r *report) table(runs []runReport) string {
 		r.runTable(&b, rr)
 	}
 	if repeated(runs) {
-		statsTable(&b, statsOf(runs))
+		statsTable(&b, selectRuns(runs))
 	}
 	return b.String()
 }
@@ -186,21 +186,28 @@ func phaseTable(b *strings.Builder, rr runReport) {
 	b.WriteString(renderColumns(cells, 2))
 }
 
-// statsTable is the spread of the energy over the runs.
-func statsTable(b *strings.Builder, st []runStats) {
-	if len(st) == 0 {
-		return
-	}
-	cells := [][]string{{"node", "site", "metric", "runs", "mean J", "sd J", "min J", "max J", "95 % CI J"}}
-	for _, s := range st {
-		ci := "-"
-		if finite(s.sd) {
-			ci = "[" + fixed(s.ciLow, 2) + ", " + fixed(s.ciHigh, 2) + "]"
+// statsTable is the spread of the energy over the runs, then, when some
+// runs are left out, over which runs it is and why.
+func statsTable(b *strings.Builder, sel statsSelection) {
+	if len(sel.stats) > 0 {
+		cells := [][]string{{"node", "site", "metric", "runs", "mean J", "sd J", "min J", "max J", "95 % CI J"}}
+		for _, s := range sel.stats {
+			ci := "-"
+			if finite(s.sd) {
+				ci = "[" + fixed(s.ciLow, 2) + ", " + fixed(s.ciHigh, 2) + "]"
+			}
+			cells = append(cells, []string{s.node, orDash(s.site), s.metric, strconv.Itoa(s.n), fixed(s.mean, 2), fixed(s.sd, 2), fixed(s.min, 2), fixed(s.max, 2), ci})
 		}
-		cells = append(cells, []string{s.node, orDash(s.site), s.metric, strconv.Itoa(s.n), fixed(s.mean, 2), fixed(s.sd, 2), fixed(s.min, 2), fixed(s.max, 2), ci})
+		b.WriteString("Energy over the runs (95 % confidence interval of the mean, Student's t):\n")
+		b.WriteString(renderColumns(cells, textColumns))
 	}
-	b.WriteString("Energy over the runs (95 % confidence interval of the mean, Student's t):\n")
-	b.WriteString(renderColumns(cells, textColumns))
+	if len(sel.notes) == 0 {
+		return // every run is in: nothing to add
+	}
+	fmt.Fprintf(b, "note: %s\n", sel.overText())
+	for _, n := range sel.notes {
+		fmt.Fprintf(b, "note: %s\n", n)
+	}
 }
 
 // renderColumns aligns cells in columns two spaces apart: the first

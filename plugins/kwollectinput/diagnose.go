@@ -77,7 +77,7 @@ func (s *Source) diagnose(ctx context.Context, c *catalog) error {
 		switch {
 		case err == nil:
 		case errors.As(err, &ne):
-			add(configAdvice(ne, t.Node))
+			add(s.configAdvice(ne, t.Node))
 			continue // its metrics cannot be checked
 		case kwollect.IsAuthError(err):
 			return s.credentialError(err)
@@ -90,7 +90,7 @@ func (s *Source) diagnose(ctx context.Context, c *catalog) error {
 			continue
 		}
 		for _, m := range s.cfg.Metrics {
-			p := metricProblem(ms, t.Site, t.Node, m)
+			p := metricProblem(ms, t.Site, t.Node, m, s.cfg.Metrics)
 			switch {
 			case p.err != "":
 				add(p.err)
@@ -115,6 +115,8 @@ func (s *Source) diagnose(ctx context.Context, c *catalog) error {
 		var ne *NameError
 		switch {
 		case err == nil:
+		case errors.As(err, &ne) && ne.Site != "":
+			add(WithAdvice(ne.Msg, fmt.Sprintf("set site = %q", ne.Site)))
 		case errors.As(err, &ne):
 			add(ne.Msg)
 		case kwollect.IsAuthError(err):
@@ -129,17 +131,78 @@ func (s *Source) diagnose(ctx context.Context, c *catalog) error {
 	return fmt.Errorf("the Grid'5000 Reference API does not know these names in [plugins.kwollect-input]:\n  %s", strings.Join(problems, "\n  "))
 }
 
-// configAdvice adds to a name error what to change in the config.
-func configAdvice(ne *NameError, node string) string {
+// configAdvice adds to a name error what to change in the config, as the
+// setting to write ("set hostname = ..."), never as a bare key = value:
+// next to a wrong name, that would read as a quote of the config.
+func (s *Source) configAdvice(ne *NameError, node string) string {
+	key, values, written := s.nodeEntry(node)
+	_, _, writtenSite := splitNodeSite(written)
 	switch {
+	case ne.Site != "" && ne.Node == "" && writtenSite:
+		return WithAdvice(ne.Msg, "set "+setting(key, values, written, replaceNode(written, node, ne.Site)))
 	case ne.Site != "" && ne.Node == "":
 		return WithAdvice(ne.Msg, fmt.Sprintf("set site = %q, or write the node as %s.%s.grid5000.fr", ne.Site, node, ne.Site))
+	case ne.Site != "" && writtenSite:
+		// The site is in the name: site = would not change it.
+		return WithAdvice(ne.Msg, "set "+setting(key, values, written, replaceNode(written, ne.Node, ne.Site)))
 	case ne.Site != "":
-		return WithAdvice(ne.Msg, fmt.Sprintf("set site = %q and hostname = %q", ne.Site, ne.Node))
+		return WithAdvice(ne.Msg, fmt.Sprintf("set site = %q and %s", ne.Site, setting(key, values, written, replaceNode(written, ne.Node, ""))))
 	case ne.Node != "":
-		return WithAdvice(ne.Msg, fmt.Sprintf("hostname = %q", ne.Node))
+		return WithAdvice(ne.Msg, "set "+setting(key, values, written, replaceNode(written, ne.Node, "")))
 	}
 	return ne.Msg
+}
+
+// nodeEntry returns the key (hostname or nodes) that names node, its
+// values and the entry as written (maybe a FQDN). A node that no key names
+// (this host, measured by default) is reported as hostname = node, the
+// setting that would name it.
+func (s *Source) nodeEntry(node string) (key string, values []string, written string) {
+	for _, k := range []struct {
+		key    string
+		values []string
+	}{{"hostname", s.cfg.Hostname}, {"nodes", s.cfg.Nodes}} {
+		for _, v := range k.values {
+			if n, _, _ := splitNodeSite(v); n == node {
+				return k.key, k.values, v
+			}
+		}
+	}
+	return "hostname", []string{node}, node
+}
+
+// replaceNode is the entry written with newNode instead of its node name,
+// keeping its ".site.grid5000.fr" part (with newSite as the site, if set).
+func replaceNode(written, newNode, newSite string) string {
+	node, _, fqdn := splitNodeSite(written)
+	if !fqdn {
+		if newSite != "" {
+			return newNode + "." + newSite + ".grid5000.fr"
+		}
+		return newNode
+	}
+	suffix := strings.TrimSpace(written)[len(node):]
+	if newSite != "" {
+		suffix = "." + newSite + ".grid5000.fr"
+	}
+	return newNode + suffix
+}
+
+// setting writes key = values (a string when there is one value, else an
+// array) with the value old replaced by new.
+func setting(key string, values []string, old, new string) string {
+	vals := slices.Clone(values)
+	if i := slices.Index(vals, old); i >= 0 {
+		vals[i] = new
+	}
+	if len(vals) == 1 {
+		return fmt.Sprintf("%s = %q", key, vals[0])
+	}
+	q := make([]string, len(vals))
+	for i, v := range vals {
+		q[i] = strconv.Quote(v)
+	}
+	return fmt.Sprintf("%s = [%s]", key, strings.Join(q, ", "))
 }
 
 // WithAdvice appends advice to a message: in parentheses after a question,
@@ -281,6 +344,9 @@ func (r *refChecker) unknownCluster(ctx context.Context, site, cluster, node str
 		if c, other := r.findNearCluster(ctx, cluster, site); c != "" {
 			return &NameError{Msg: fmt.Sprintf("%s; did you mean %s (a %s cluster)?", msg, c, other)}
 		}
+		if len(clusters) == 0 {
+			return &NameError{Msg: fmt.Sprintf("%s: site %s has no cluster in the Reference API", msg, site)}
+		}
 		return &NameError{Msg: fmt.Sprintf("%s (its clusters: %s)", msg, strings.Join(clusters, ", "))}
 	}
 	// tauros-7 → taurus-7, when taurus has a node 7.
@@ -341,7 +407,8 @@ type metricCheck struct {
 	err, absent, warn, debug string
 }
 
-func metricProblem(ms []kwollect.MetricInfo, site, node, metric string) metricCheck {
+// metricProblem checks metric, one of the configured metrics, on node.
+func metricProblem(ms []kwollect.MetricInfo, site, node, metric string, configured []string) metricCheck {
 	cluster := kwollect.ClusterOf(node)
 	info, ok := find(ms, metric)
 	see := fmt.Sprintf("see `alumet-agent kwollect metrics --site %s --node %s`", site, node)
@@ -360,7 +427,8 @@ func metricProblem(ms []kwollect.MetricInfo, site, node, metric string) metricCh
 		}
 	}
 	if near := nearest(metric, names); len(near) > 0 {
-		return metricCheck{err: fmt.Sprintf("cluster %s (%s) has no metric %s; did you mean %s? (%s)", cluster, site, metric, orList(near), see)}
+		return metricCheck{err: fmt.Sprintf("cluster %s (%s) has no metric %s; did you mean %s? (set %s; %s)",
+			cluster, site, metric, orList(near), setting("metrics", configured, metric, near[0]), see)}
 	}
 	if strings.HasPrefix(metric, "prom_") {
 		// The catalogue lists Prometheus groups, not their metrics.

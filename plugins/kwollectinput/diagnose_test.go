@@ -90,7 +90,8 @@ func TestDiagnose(t *testing.T) {
 	tests := []struct {
 		name     string
 		site     string
-		nodes    []string
+		nodes    []string // hostname
+		nodesKey []string // nodes
 		metrics  []string
 		api      testAPI
 		wantErr  []string // substrings of the error; nil: no error
@@ -100,8 +101,14 @@ func TestDiagnose(t *testing.T) {
 	}{
 		{name: "right names", site: "lyon", nodes: []string{"taurus-7", "gros-41.nancy.grid5000.fr"}},
 		{name: "node number typo", site: "lyon", nodes: []string{"taurus-77"},
-			wantErr:  []string{"no node taurus-77 in cluster taurus (lyon); did you mean taurus-7", `? (hostname = "taurus-7")`},
+			wantErr:  []string{"no node taurus-77 in cluster taurus (lyon); did you mean taurus-7", `? (set hostname = "taurus-7")`},
 			notInErr: []string{"meter", "taurus-1"}},
+		{name: "node number typo in nodes", site: "lyon", nodesKey: []string{"orion-3", "taurus-77"},
+			wantErr: []string{`no node taurus-77 in cluster taurus (lyon); did you mean taurus-7? (set nodes = ["orion-3", "taurus-7"])`}},
+		{name: "node number typo in a FQDN", site: "nancy", nodes: []string{"taurus-77.lyon.grid5000.fr"},
+			wantErr: []string{`no node taurus-77 in cluster taurus (lyon); did you mean taurus-7? (set hostname = "taurus-7.lyon.grid5000.fr")`}},
+		{name: "cluster without nodes on a site without clusters", site: "bordeaux", nodes: []string{"x-1"},
+			wantErr: []string{"no cluster x on bordeaux: site bordeaux has no cluster in the Reference API"}, notInErr: []string{"its clusters"}},
 		{name: "node far from any", site: "lyon", nodes: []string{"orion-99"},
 			wantErr: []string{"no node orion-99 in cluster orion (lyon); it has orion-1 … orion-4"}},
 		{name: "cluster typo", site: "lyon", nodes: []string{"tauros-7"},
@@ -113,17 +120,22 @@ func TestDiagnose(t *testing.T) {
 		{name: "wrong site", site: "nancy", nodes: []string{"taurus-7"},
 			wantErr:  []string{"taurus is a lyon cluster, not nancy", `set site = "lyon", or write the node as taurus-7.lyon.grid5000.fr`},
 			notInErr: []string{"meter"}},
+		{name: "wrong site in a FQDN", site: "lyon", nodes: []string{"gros-41.lyon.grid5000.fr"},
+			wantErr:  []string{`gros is a nancy cluster, not lyon: set hostname = "gros-41.nancy.grid5000.fr"`},
+			notInErr: []string{"site ="}},
 		{name: "wrong site and node", site: "nancy", nodes: []string{"taurus-77"},
 			wantErr: []string{"taurus is a lyon cluster, not nancy, and it has no node taurus-77; did you mean taurus-7? (set site = \"lyon\" and hostname = \"taurus-7\")"}},
 		{name: "site typo", site: "lyom", nodes: []string{"taurus-7"},
-			wantErr: []string{"unknown site lyom; did you mean lyon?"}},
+			wantErr: []string{`unknown site lyom; did you mean lyon? (set site = "lyon", or write the node as taurus-7.lyon.grid5000.fr)`}},
 		{name: "site unknown", site: "nowhere", nodes: []string{"x-1"},
 			wantErr: []string{"unknown site nowhere (HTTP 404 from the Reference API); Grid'5000 sites: bordeaux, grenoble"}},
 		{name: "site case folded", site: "Lyon", nodes: []string{"taurus-7"},
 			wantWarn: []string{`site = "Lyon": Grid'5000 site names are lower case; using "lyon" (write site = "lyon")`}},
 		{name: "metric typo", site: "lyon", nodes: []string{"taurus-7"}, metrics: []string{"wattmeter_power_watt"},
-			wantErr: []string{"cluster taurus (lyon) has no metric wattmeter_power_watt; did you mean wattmetre_power_watt?",
-				"alumet-agent kwollect metrics --site lyon --node taurus-7"}},
+			wantErr: []string{"cluster taurus (lyon) has no metric wattmeter_power_watt; did you mean wattmetre_power_watt? " +
+				`(set metrics = "wattmetre_power_watt"; see ` + "`alumet-agent kwollect metrics --site lyon --node taurus-7`)"}},
+		{name: "metric typo in a list", site: "lyon", nodes: []string{"taurus-7"}, metrics: []string{"bmc_node_power_watt", "wattmeter_power_watt"},
+			wantErr: []string{`did you mean wattmetre_power_watt? (set metrics = ["bmc_node_power_watt", "wattmetre_power_watt"]; see`}},
 		{name: "metric typo on a later node", site: "lyon", nodes: []string{"taurus-7", "orion-3"}, metrics: []string{"bmc_node_power_wat"},
 			wantErr: []string{"did you mean bmc_node_power_watt?", "--node taurus-7", "--node orion-3"}},
 		{name: "metric unknown, no near name", site: "lyon", nodes: []string{"taurus-7"}, metrics: []string{"my_custom_metric"},
@@ -147,7 +159,7 @@ func TestDiagnose(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := DefaultConfig()
-			cfg.Site, cfg.Hostname = tt.site, StringList(tt.nodes)
+			cfg.Site, cfg.Hostname, cfg.Nodes = tt.site, StringList(tt.nodes), StringList(tt.nodesKey)
 			if tt.metrics != nil {
 				cfg.Metrics = StringList(tt.metrics)
 			}

@@ -49,16 +49,16 @@ func TestDiagnoseWrongNames(t *testing.T) {
 		want                     []string
 	}{
 		{"node number", "lyon", "taurus-77", "wattmetre_power_watt",
-			[]string{"no node taurus-77 in cluster taurus (lyon); did you mean taurus-7", `hostname = "taurus-7"`}},
+			[]string{`no node taurus-77 in cluster taurus (lyon); did you mean taurus-7? (set hostname = "taurus-7")`}},
 		{"cluster", "lyon", "tauros-7", "wattmetre_power_watt",
 			[]string{"no cluster tauros on lyon; did you mean taurus-7 (cluster taurus)?"}},
 		{"site of another cluster", "nancy", "taurus-7", "wattmetre_power_watt",
 			[]string{"taurus is a lyon cluster, not nancy", `set site = "lyon"`}},
 		{"metric", "lyon", "taurus-7", "wattmeter_power_watt",
-			[]string{"cluster taurus (lyon) has no metric wattmeter_power_watt; did you mean wattmetre_power_watt?",
-				"alumet-agent kwollect metrics --site lyon --node taurus-7"}},
+			[]string{"cluster taurus (lyon) has no metric wattmeter_power_watt; did you mean wattmetre_power_watt? " +
+				`(set metrics = "wattmetre_power_watt"; see ` + "`alumet-agent kwollect metrics --site lyon --node taurus-7`)"}},
 		{"site", "lyom", "taurus-7", "wattmetre_power_watt",
-			[]string{"unknown site lyom; did you mean lyon?"}},
+			[]string{`unknown site lyom; did you mean lyon? (set site = "lyon", or write the node as taurus-7.lyon.grid5000.fr)`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -167,7 +167,9 @@ func TestKwollectMetricsConfig(t *testing.T) {
 			[]string{"no node taurus-77 in cluster taurus (lyon); did you mean taurus-7", "taurus-7? (try --node taurus-7)"}},
 		{"cluster typo", []string{"--node", "tauros-7"}, env, []string{"no cluster tauros on lyon; did you mean taurus-7"}},
 		{"wrong site", []string{"--site", "nancy"}, env, []string{"taurus is a lyon cluster, not nancy: try --site lyon"}},
-		{"site typo", []string{"--site", "lyom"}, env, []string{"unknown site lyom; did you mean lyon?"}},
+		{"site typo", []string{"--site", "lyom"}, env, []string{"unknown site lyom; did you mean lyon? (try --site lyon)"}},
+		{"site without clusters", []string{"--site", "bordeaux", "--node", "x-1"}, env,
+			[]string{"Error: no cluster x on bordeaux: site bordeaux has no cluster in the Reference API\n"}},
 		{"bad password", nil, []string{"G5K_PASSWORD=nope", "HOME=" + t.TempDir()},
 			[]string{`bad credentials (sent: login "demo" with the password of the config, from an environment variable)`, "401"}},
 	}

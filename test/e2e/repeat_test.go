@@ -54,6 +54,8 @@ type repeatSummary struct {
 		Max    *float64   `json:"max"`
 		CI95   []*float64 `json:"ci95"`
 	} `json:"stats"`
+	StatsRuns []int    `json:"stats_runs"`
+	Warnings  []string `json:"warnings"`
 }
 
 func readRepeatSummary(t *testing.T, path string) repeatSummary {
@@ -166,8 +168,9 @@ baseline = "before:10s"
 }
 
 // TestExecRepeatStops: a failing run stops the series (its code is the
-// agent's), a fixed cooldown separates the runs, and the socket of
-// alumet-agent mark is gone once the agent has stopped.
+// agent's) and is left out of the statistics, which say so; a fixed
+// cooldown separates the runs, and the socket of alumet-agent mark is gone
+// once the agent has stopped.
 func TestExecRepeatStops(t *testing.T) {
 	t.Parallel()
 	api := startEmulator(t, "--lag", "1s")
@@ -187,6 +190,16 @@ func TestExecRepeatStops(t *testing.T) {
 	s := readRepeatSummary(t, filepath.Join(dir, "energy.json"))
 	require.Len(t, s.Runs, 3)
 	require.Equal(t, 4, *s.Runs[2].ExitCode)
+	// The failed run is left out of the statistics, and they say so.
+	const left = "run 3 failed (exit code 4): left out of the statistics; no run was started after it"
+	require.Equal(t, []int{1, 2}, s.StatsRuns)
+	require.Len(t, s.Warnings, 1)
+	require.Contains(t, s.Warnings[0], left)
+	require.NotEmpty(t, s.Stats)
+	for _, st := range s.Stats {
+		require.Equal(t, 2, st.Runs, "%s %s: runs 1 and 2 only", st.Node, st.Metric)
+	}
+	require.Contains(t, res.stderr, "note: the statistics are over runs 1 and 2\nnote: "+left)
 	gap := parseRFC3339(t, s.Runs[1].Start).Sub(parseRFC3339(t, s.Runs[0].End))
 	require.GreaterOrEqual(t, gap, 1500*time.Millisecond, "the fixed cooldown")
 	entries, err := os.ReadDir(filepath.Join(runtimeDir, "alumet-agent"))

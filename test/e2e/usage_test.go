@@ -146,7 +146,7 @@ func TestUsageNoSource(t *testing.T) {
 	}
 }
 
-var windowLine = regexp.MustCompile(`INFO  alumet::agent::exec\] Fetching the window \[(\S+), (\S+)\]( \((.*)\))?\n`)
+var windowLine = regexp.MustCompile(`INFO  alumet::agent::fetch\] Fetching the window \[(\S+), (\S+)\]( \((.*)\))?\n`)
 
 // loggedWindow returns the window of the agent's "Fetching the window" line
 // and its note in parentheses.
@@ -275,8 +275,9 @@ func TestUsageErrorFormat(t *testing.T) {
 }
 
 // TestUsageConfigRegenBackup: regen over an edited file keeps it as .bak
-// (same bytes, same mode) and says so once; over its own output it changes
-// nothing.
+// (same bytes, same mode) and warns once; over its own output it changes
+// nothing; a later regen over another edit uses .bak.1, never replacing the
+// first backup, and warns when the backup exposes a literal password.
 func TestUsageConfigRegenBackup(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -287,7 +288,7 @@ func TestUsageConfigRegenBackup(t *testing.T) {
 	res := runAgent(t, dir, nil, "config", "regen")
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Equal(t, 1, strings.Count(res.stderr, "Default configuration file written to: alumet-config.toml\n"), res.stderr)
-	require.Equal(t, 1, strings.Count(res.stderr, "Previous configuration kept as alumet-config.toml.bak\n"), res.stderr)
+	require.Equal(t, 1, strings.Count(res.stderr, "WARN  alumet_agent] Previous configuration kept as alumet-config.toml.bak\n"), res.stderr)
 	bak, err := os.ReadFile(path + ".bak")
 	require.NoError(t, err)
 	require.Equal(t, old, string(bak), "the .bak is the old file")
@@ -313,4 +314,25 @@ func TestUsageConfigRegenBackup(t *testing.T) {
 	again, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.Equal(t, string(regenerated), string(again))
+
+	// An edit (here a literal password, world-readable) then a regen: the
+	// edited file goes to the first free name, never over the first backup,
+	// and the warning says that the backup exposes the password.
+	edited := seedConfig("alice", "hunter2", "http://127.0.0.1:8080/stable")
+	require.NoError(t, os.WriteFile(path, []byte(edited), 0o644))
+	require.NoError(t, os.Chmod(path, 0o644))
+	res = runAgent(t, dir, nil, "config", "regen")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Equal(t, 1, strings.Count(res.stderr, "Previous configuration kept"), res.stderr)
+	require.Contains(t, res.stderr, "WARN  alumet_agent] Previous configuration kept as alumet-config.toml.bak.1 (the older backups are kept too); "+
+		"it holds a literal secret (plugins.kwollect-input.password) and is readable by group or others (mode 0644): "+
+		"run chmod 600 alumet-config.toml.bak.1 (or delete it once you have copied what you need), "+
+		`and write password = "${VAR}" with VAR set in the environment instead`+"\n")
+	require.NotContains(t, res.stderr, "hunter2")
+	bak, err = os.ReadFile(path + ".bak")
+	require.NoError(t, err)
+	require.Equal(t, old, string(bak), "the first backup is never replaced")
+	bak1, err := os.ReadFile(path + ".bak.1")
+	require.NoError(t, err)
+	require.Equal(t, edited, string(bak1))
 }
