@@ -43,10 +43,11 @@ func TestOutcomes(t *testing.T) {
 		{
 			name:     "a node without data, pre-flight off",
 			emulator: []string{"--lag", "1s", "--gap", "nodes=taurus-8;start=-1h"},
-			nodes:    "taurus-7,taurus-8", extra: "preflight = false\nfetch_timeout = \"4s\"\n",
+			nodes:    "taurus-7,taurus-8", extra: "preflight = false\nfetch_timeout = \"60s\"\n",
 			command: []string{"sleep", "2"}, code: 3,
 			want: []string{"Measurement INCOMPLETE: 1 of 2 series are not complete (1 empty, 1 complete)",
-				"taurus-8/wattmetre_power_watt: EMPTY, no sample", "Exit code 3"},
+				"taurus-8/wattmetre_power_watt: EMPTY, no sample: the meter is down: no sample in the window nor in the 2m0s before it, while taurus-7, on the same site, is up to date",
+				"(it helps only once the cause above is fixed)", "Exit code 3"},
 			rows: map[string]bool{"taurus-7": true},
 		},
 		{
@@ -287,4 +288,19 @@ func TestAPIDownIsShortAndTrue(t *testing.T) {
 	require.Contains(t, res.stderr, "taurus-7/wattmetre_power_watt: FAILED: its queries failed (HTTP 503 Service Unavailable)")
 	_, err := os.Stat(filepath.Join(dir, "out.csv"))
 	require.True(t, os.IsNotExist(err), "no empty CSV")
+}
+
+// TestStoppedMeterNotWaitedFor: a meter that stopped long before the end
+// of a recent window, while another node of its site is up to date, is
+// judged stopped without waiting for fetch_timeout.
+func TestStoppedMeterNotWaitedFor(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s", "--gap", "nodes=taurus-8;start=-40s")
+	dir := t.TempDir()
+	writeConfig(t, dir, outcomeConfig(api, "taurus-7,taurus-8", "fetch_timeout = \"90s\"\n"))
+	start := time.Now()
+	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "fetch", "--from", "now-60s", "--to", "now-5s")
+	require.Equal(t, 3, res.code, res.stderr)
+	require.Regexp(t, `taurus-8/wattmetre_power_watt: PARTIAL, \d+\.\d % covered, \d+ samples, missing \[.*\]: the meter stopped: no sample after \S+, while taurus-7, on the same site, has data 3\d s later \(not Kwollect's lag\)`, res.stderr)
+	require.Less(t, time.Since(start), 60*time.Second, "not waited for until fetch_timeout")
 }
