@@ -238,7 +238,7 @@ func (s *Source) prepare(ctx context.Context, sess *kwollect.Session) {
 	cat := s.catalogFor(ctx)
 	for _, t := range s.targets.Nodes {
 		for _, m := range s.cfg.Metrics {
-			if sp, ok := s.prior.get(t.Node, m); ok {
+			if sp, ok := s.prior.get(shortName(t.Node), m); ok { // rows name nodes by their short name
 				sess.SetPrior(t.Node, m, sp.Last, sp.Period)
 			}
 			if _, absent := cat.absent(t.Node, m); absent {
