@@ -73,7 +73,10 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 		names[f.Name] = true
 	}
 	sources, transforms, outputs := b.Counts()
-	if outputs == 0 {
+	switch {
+	case outputs == 0 && names[energyReport]:
+		builderLog.Warn("No output is enabled: only energy-report's summary and plot are written, not the measurements. Add one, e.g. --plugins csv,kwollect-input,energy-report")
+	case outputs == 0:
 		builderLog.Warn("No output is enabled: the measurements will not be written anywhere. Enable one, e.g. --plugins csv,kwollect-input")
 	}
 	summary := []string{"Plugin startup complete."}
@@ -132,7 +135,7 @@ func (a *Agent) stoppedText() string {
 	switch {
 	case len(all) == 0:
 		return "All plugins stopped."
-	case a.outputs == 0:
+	case !a.writes():
 		return "All plugins stopped; no output is enabled, so nothing is written."
 	case samples(all) == 0:
 		return "All plugins stopped; no sample was fetched (below)."
@@ -141,6 +144,13 @@ func (a *Agent) stoppedText() string {
 	}
 	return "All plugins stopped, all data written."
 }
+
+// energyReport is the energy-report plugin's name: it writes files of its
+// own (summary, plot) without being an output.
+const energyReport = "energy-report"
+
+// writes reports whether something writes what was measured.
+func (a *Agent) writes() bool { return a.outputs > 0 || a.plugins[energyReport] }
 
 // Registry returns the agent's metric registry.
 func (a *Agent) Registry() *measure.Registry { return a.registry }

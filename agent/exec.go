@@ -334,7 +334,7 @@ wait:
 	close(fetchDone)
 	<-drained
 	if err != nil {
-		log.Error(fmt.Sprintf("Measurement of the command failed: %v", err))
+		LogFailure(log, "Measurement of the command failed", err)
 		res.agentFailed = true
 	}
 	return res

@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +105,7 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 		if len(lags) > 0 {
 			msg += " Kwollect was behind by at most: " + strings.Join(dedupe(lags), ", ") + "."
 		}
-		if a.outputs == 0 {
+		if !a.writes() {
 			msg += " No output is enabled: nothing is written."
 		}
 		log.Info(msg)
@@ -123,7 +125,7 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 	switch {
 	case samples(all) == 0:
 		written = "no sample was fetched, nothing is written"
-	case a.outputs == 0:
+	case !a.writes():
 		written = "no output is enabled: nothing is written"
 	}
 	var b strings.Builder
@@ -189,6 +191,25 @@ func (a *Agent) SayExit(code int) {
 func (a *Agent) SayExitCode(code int) int {
 	a.SayExit(code)
 	return code
+}
+
+// toldInOutcomes reports whether err is only a failed fetch whose every
+// consequence the outcomes at the end of the log say (its source marks it
+// with an OutcomesTold method): it is logged at debug level where it
+// happens, not as an error line of its own.
+func toldInOutcomes(err error) bool {
+	var told interface{ OutcomesTold() bool }
+	return errors.As(err, &told) && told.OutcomesTold()
+}
+
+// LogFailure logs a measurement failure: at error level, unless the
+// outcomes at the end say it.
+func LogFailure(log *slog.Logger, msg string, err error) {
+	if toldInOutcomes(err) {
+		log.Debug(fmt.Sprintf("%s: %v", msg, err))
+		return
+	}
+	log.Error(fmt.Sprintf("%s: %v", msg, err))
 }
 
 // samples is the number of samples the sources obtained, over every

@@ -76,7 +76,7 @@ watch:
 	}()
 	log.Info("Publishing EndConsumerMeasurement event")
 	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end, Consumers: consumer}); err != nil {
-		log.Error(fmt.Sprintf("Measurement of process %d failed: %v", pid, err))
+		LogFailure(log, fmt.Sprintf("Measurement of process %d failed", pid), err)
 		failed = true
 	}
 	return a.SayExitCode(a.Finish(failed))
@@ -101,7 +101,7 @@ func (a *Agent) Run(signals <-chan os.Signal, exit func(int)) int {
 	// last window) before the shutdown timer starts.
 	failed := false
 	if err := a.Publish(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: time.Now()}); err != nil {
-		logging.Target(a.log, TargetExec).Error(fmt.Sprintf("Final fetch failed: %v", err))
+		LogFailure(logging.Target(a.log, TargetExec), "Final fetch failed", err)
 		failed = true
 	}
 	return a.SayExitCode(a.Finish(failed))

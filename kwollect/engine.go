@@ -607,7 +607,7 @@ func (x *execution) progress() {
 	}
 	s.mu.Lock()
 	for _, p := range s.allPairs() {
-		if !p.abandoned && !isComplete(p.rows, p.last, x.to, s.period(p), p.gaps.jitter()) && !priorComplete(p, x.to, s.period(p)) {
+		if !p.abandoned && !isComplete(p.rows, p.last, x.to, s.period(p), p.gaps.jitter()) {
 			pr.Incomplete++
 		}
 	}

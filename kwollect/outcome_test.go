@@ -36,10 +36,10 @@ func TestSessionMissingIntervals(t *testing.T) {
 		missing  []Interval
 		coverage float64
 	}{
-		// Samples at each second: the last before the gap is at from+59s,
-		// the first after it at from+2m.
-		{"taurus-7", true, []Interval{{from.Add(59 * time.Second), from.Add(2 * time.Minute)}}, 1 - 60/window},
-		{"taurus-8", false, []Interval{{to.Add(-time.Minute - time.Second), to}}, 1 - 60/window},
+		// Samples at each second, each covering its second: the last before
+		// the gap is at from+59s, the first after it at from+2m.
+		{"taurus-7", true, []Interval{{from.Add(time.Minute), from.Add(2 * time.Minute)}}, 1 - 60/window},
+		{"taurus-8", false, []Interval{{to.Add(-time.Minute), to}}, 1 - 60/window},
 		{"taurus-9", false, []Interval{{from, to}}, 0},
 		{"taurus-10", true, nil, 1},
 	}
@@ -76,27 +76,23 @@ func TestSessionObservedLag(t *testing.T) {
 	require.Less(t, lag, 21*time.Second+time.Millisecond)
 }
 
-// SetPrior gives a short window the period of a 5 s series; Abandon stops
-// the wait for a series known to have no meter.
+// SetPrior gives a short window the period of a 5 s series: one row in
+// it is complete; Abandon stops the wait for a series known to have no
+// meter.
 func TestSessionPriorAndAbandon(t *testing.T) {
 	env := newTestEnv(t, emulator.Config{Lag: time.Second}, nil)
 	o := env.opts(SessionOptions{})
 	o.Sleep = env.clock.Sleep
 	s, err := env.client.NewSession(Plan{Targets: []Target{{"lyon", "taurus-7"}, {"lyon", "taurus-8"}}, Metrics: []string{bmc}}, o)
 	require.NoError(t, err)
-	// taurus-7's BMC every 5 s; a 3 s window between two of its samples
-	// is complete with no sample at all.
-	to := emuNow.Add(-30 * time.Second)
-	var last time.Time
-	rows, err := env.emu.Expected("lyon", []string{"taurus-7"}, []string{bmc}, to.Add(-time.Minute), to)
+	// taurus-7's BMC every 5 s; a 4 s window holding one of its samples,
+	// 3 s before the end.
+	rows, err := env.emu.Expected("lyon", []string{"taurus-7"}, []string{bmc}, emuNow.Add(-time.Minute), emuNow.Add(-30*time.Second))
 	require.NoError(t, err)
-	for _, r := range rows {
-		last = r.Timestamp
-	}
-	require.False(t, last.IsZero())
-	from := last.Add(time.Second)
-	to = last.Add(4 * time.Second)
-	s.SetPrior("taurus-7", bmc, last, 5*time.Second)
+	require.NotEmpty(t, rows)
+	sample := rows[len(rows)-1].Timestamp
+	from, to := sample.Add(-time.Second), sample.Add(3*time.Second)
+	s.SetPrior("taurus-7", bmc, sample.Add(-5*time.Second), 5*time.Second)
 	s.Abandon("taurus-8", bmc)
 	col := newCollector()
 	_, err = s.Fetch(context.Background(), from, to, col.sink)
@@ -106,7 +102,8 @@ func TestSessionPriorAndAbandon(t *testing.T) {
 	require.Empty(t, env.clock.Sleeps(), "nothing to wait for")
 	require.Zero(t, tail.Queries)
 	cov := s.Coverage(from, to)
-	require.True(t, cov[0].Complete, "taurus-7: its next sample is after the window")
+	require.True(t, cov[0].Complete, "taurus-7: its next sample is expected after the window")
+	require.Equal(t, 5*time.Second, cov[0].Period)
 	require.Empty(t, cov[0].Missing)
 	require.True(t, cov[1].Abandoned)
 	require.False(t, cov[1].Complete)

@@ -420,6 +420,11 @@ type Session struct {
 	hooksMu sync.Mutex
 	sinkMu  sync.Mutex
 
+	// tailRound is the round of the tail completion of tailTo, for its
+	// backoff across Complete calls.
+	tailTo    time.Time
+	tailRound int
+
 	// Internal modes (FetchWindow).
 	reuseBatch    bool          // the sink does not keep the rows
 	splitMinChunk time.Duration // smallest chunk split on "too much data"
@@ -572,7 +577,7 @@ func (s *Session) coverage(from, to time.Time) []SeriesCoverage {
 			Last:      p.last,
 			Period:    per,
 			Jitter:    jit,
-			Complete:  isComplete(p.rows, p.last, to, per, jit) || priorComplete(p, to, per),
+			Complete:  isComplete(p.rows, p.last, to, per, jit),
 			Lag:       p.lag,
 			PriorLast: p.priorLast,
 			Abandoned: p.abandoned,
@@ -592,20 +597,14 @@ func (s *Session) coverage(from, to time.Time) []SeriesCoverage {
 	return out
 }
 
-// priorComplete: a pair without rows whose newest sample before the
-// window (SetPrior) is followed by the next one only after to: no sample
-// falls in the window (a 5 s BMC series over a 3 s command).
-func priorComplete(p *pair, to time.Time, per time.Duration) bool {
-	return p.rows == 0 && !p.priorLast.IsZero() && p.priorLast.Add(per+p.gaps.jitter()).After(to)
-}
-
 // missing returns the intervals of [from, to] without samples: before the
 // first sample if it comes more than a period (plus jitter) after from,
 // between samples more than two periods apart (one missing sample at 1 Hz
 // is jitter, not a gap), and after the last one unless the pair is
-// complete. Each interval is bounded by the samples around it (or the
-// window's edges). coverage is the share of the window the samples cover
-// (each covering one period), 0..1.
+// complete. An interval starts one period after the sample before it
+// (that sample covers its period) and ends at the sample after it, or at
+// the window's edges: it is the time no sample covers. coverage is the
+// share of the window the samples cover, 0..1.
 func (p *pair) missing(from, to time.Time, per, jit time.Duration, complete bool) ([]Interval, float64) {
 	lo, hi := ceilUS(from), usOf(to)
 	window := hi - lo
@@ -618,27 +617,28 @@ func (p *pair) missing(from, to time.Time, per, jit time.Duration, complete bool
 	perUS, jitUS := per.Microseconds(), jit.Microseconds()
 	var out []Interval
 	var lost int64
-	add := func(a, b, uncovered int64) {
+	add := func(a, b int64) {
+		if b <= a {
+			return
+		}
 		out = append(out, Interval{From: timeOf(a), To: timeOf(b)})
-		lost += max(uncovered, 0)
+		lost += b - a
 	}
 	prev, hasPrev := int64(0), false
 	for _, sp := range p.data.clip(lo, hi) {
 		switch {
 		case !hasPrev && sp.lo-lo > perUS+jitUS:
-			add(lo, sp.lo, sp.lo-lo)
+			add(lo, sp.lo)
 		case hasPrev && sp.lo-prev > 2*perUS:
-			add(prev, sp.lo, sp.lo-prev-perUS)
+			add(prev+perUS, sp.lo)
 		}
 		prev, hasPrev = sp.hi, true
 	}
 	switch {
-	case complete && !hasPrev:
-		// No sample falls in the window (priorComplete).
 	case !hasPrev:
-		add(lo, hi, window)
+		add(lo, hi)
 	case !complete:
-		add(prev, hi, hi-prev-perUS)
+		add(min(prev+perUS, hi), hi)
 	}
 	cov := 1 - float64(lost)/float64(window)
 	return out, min(max(cov, 0), 1)
@@ -648,8 +648,7 @@ func (p *pair) missing(from, to time.Time, per, jit time.Duration, complete bool
 // before its windows (a pre-flight query, the history): its newest sample
 // and its sampling period (0: unknown). The period counts as if seen in
 // the data, so a 5 s series is complete 5 s before the end even with a
-// single row in the window; a pair without rows whose next sample falls
-// after the window's end is complete too.
+// single row in the window.
 func (s *Session) SetPrior(node, metric string, last time.Time, period time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -746,8 +745,8 @@ func (s *Session) Fetch(ctx context.Context, from, to time.Time, sink func([]Row
 // incomplete nodes and metrics from the oldest of their newest rows (from
 // the start of the session's first window for a pair without rows, which is
 // given up EmptyGrace after its first successful query when EmptyGrace is
-// set). Abandoned pairs are not waited for, nor pairs whose sample before
-// the window (SetPrior) is followed by the next one only after to. It
+// set). Abandoned pairs are not waited for. The backoff goes on across
+// Complete calls for the same window (a caller may wait in steps). It
 // stops when every pair is complete or given up, or at deadline, which is not an
 // error: the report's Series say what is missing. It returns a
 // *PartialError if the last round had failed queries, and non-retryable or
@@ -817,7 +816,13 @@ func (s *Session) complete(ctx context.Context, to, deadline time.Time, deliver 
 		return rep, err
 	}
 	toUS := usOf(to)
-	for step := 0; ; step++ {
+	s.mu.Lock()
+	if !s.tailTo.Equal(to) {
+		s.tailTo, s.tailRound = to, 0
+	}
+	s.mu.Unlock()
+	for ; ; s.nextTailRound() {
+		step := s.tailRoundNow()
 		if err := ctx.Err(); err != nil {
 			return finish(err)
 		}
@@ -858,6 +863,18 @@ func (s *Session) complete(ctx context.Context, to, deadline time.Time, deliver 
 	}
 }
 
+func (s *Session) nextTailRound() {
+	s.mu.Lock()
+	s.tailRound++
+	s.mu.Unlock()
+}
+
+func (s *Session) tailRoundNow() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tailRound
+}
+
 // pending returns the pairs Complete still waits for and, when they all
 // have no row at all, the time until the last of them is given up (else 0).
 func (s *Session) pending(to, now time.Time) ([]*pair, time.Duration) {
@@ -870,7 +887,7 @@ func (s *Session) pending(to, now time.Time) ([]*pair, time.Duration) {
 		if isComplete(p.rows, p.last, to, s.period(p), p.gaps.jitter()) {
 			continue
 		}
-		if p.abandoned || priorComplete(p, to, s.period(p)) {
+		if p.abandoned {
 			continue
 		}
 		if p.rows == 0 {

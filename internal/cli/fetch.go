@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/alumet-go/alumet-agent/agent"
 	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/internal/logging"
 	"github.com/alumet-go/alumet-agent/pipeline"
@@ -311,7 +312,7 @@ func (g *globals) fetchEvents(cmd *cobra.Command, events []pipeline.Event, what 
 	failed := false
 	for _, ev := range events {
 		if err := a.Publish(cmd.Context(), ev); err != nil {
-			log.Error(fmt.Sprintf("Fetching failed: %v", err))
+			agent.LogFailure(log, "Fetching failed", err)
 			failed = true
 		}
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -74,14 +75,10 @@ func (g *globals) resumeCommand(configPath string, files resumeFiles) agent.Resu
 		if files.plot != "" {
 			args = append(args, "--config-override", "plugins.energy-report.plot_file = "+strconv.Quote(renamed(files.plot, suffix)))
 		}
-		out := g.outputFile
-		if out == "" {
-			out = files.csv
+		// --output-file would enable csv: only when it is enabled.
+		if out := cmp.Or(g.outputFile, files.csv); out != "" {
+			args = append(args, "--output-file", renamed(out, suffix))
 		}
-		if out == "" {
-			out = "alumet-output.csv"
-		}
-		args = append(args, "--output-file", renamed(out, suffix))
 		args = append(args, "fetch", "--from", agent.EpochArg(from), "--to", agent.EpochArg(to))
 		for i, a := range args {
 			args[i] = shellQuote(a)

@@ -34,9 +34,12 @@ func TestResumeCommand(t *testing.T) {
 				` --config-override 'plugins.energy-report.summary_file = "` + filepath.Join(dir, "alumet-energy-refetch.json") + `"'` +
 				` --config-override 'plugins.energy-report.plot_file = "` + filepath.Join(dir, "p-refetch.svg") + `"'` +
 				" --output-file " + filepath.Join(dir, "o-refetch.csv") + window},
-		{"quotes", "alumet-agent", globals{overrides: []string{"plugins.csv.output_path='x.csv'"}}, "c.toml", resumeFiles{}, 0,
+		{"quotes", "alumet-agent", globals{overrides: []string{"plugins.csv.output_path='x.csv'"}}, "c.toml", resumeFiles{csv: "x.csv"}, 0,
 			"alumet-agent --config " + filepath.Join(dir, "c.toml") + ` --config-override 'plugins.csv.output_path='\''x.csv'\''' --output-file ` +
-				filepath.Join(dir, "alumet-output-refetch.csv") + window},
+				filepath.Join(dir, "x-refetch.csv") + window},
+		{"no csv enabled", "alumet-agent", globals{plugins: []string{"kwollect-input", "energy-report"}}, "c.toml", resumeFiles{summary: "e.json"}, 0,
+			"alumet-agent --config " + filepath.Join(dir, "c.toml") + " --plugins kwollect-input,energy-report" +
+				` --config-override 'plugins.energy-report.summary_file = "` + filepath.Join(dir, "e-refetch.json") + `"'` + window},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

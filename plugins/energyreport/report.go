@@ -206,7 +206,7 @@ func incompleteWarning(rows []row) []string {
 	if len(bad) == 0 {
 		return nil
 	}
-	return []string{fmt.Sprintf("%d of %d series are not complete (%s): their energy bridges or leaves out the missing data, so it and the totals are estimates, not measurements; see each series' outcome, coverage and gaps",
+	return []string{fmt.Sprintf("%d of %d series are not complete (%s): their energy bridges, extrapolates or leaves out the missing data, so it and the totals are estimates, not measurements; see each series' outcome, coverage and gaps",
 		len(bad), len(rows), strings.Join(bad, ", "))}
 }
 

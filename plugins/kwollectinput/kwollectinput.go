@@ -150,6 +150,8 @@ type Source struct {
 
 	prior    priors // per series, from the pre-flight check and the history
 	outcomes *pipeline.Outcomes
+	frozenMu sync.Mutex
+	frozen   *frozenSeries // of the window being completed
 
 	queriedMu sync.Mutex
 	queried   map[string]bool // URLs logged at info level
@@ -273,6 +275,10 @@ const probeEvery = 2 * time.Second
 // series every probeEvery.
 func (s *Source) complete(ctx context.Context, sess *kwollect.Session, start, end, deadline time.Time, periods map[string]time.Duration, sink func([]kwollect.Row) error) (kwollect.Report, error) {
 	var total kwollect.Report
+	frozen := &frozenSeries{m: map[string]frozenSince{}}
+	s.frozenMu.Lock()
+	s.frozen = frozen
+	s.frozenMu.Unlock()
 	for {
 		step := deadline
 		cov := sess.Coverage(start, end)
@@ -303,67 +309,108 @@ func (s *Source) complete(ctx context.Context, sess *kwollect.Session, start, en
 			return total, err
 		}
 		if probing {
-			s.probe(ctx, sess, start, sess.Coverage(start, end), periods)
+			s.probe(ctx, sess, start, end, sess.Coverage(start, end), periods)
 		}
-		if s.abandonDead(sess, sess.Coverage(start, end)) == len(cov) {
+		if s.abandonDead(sess, sess.Coverage(start, end), frozen) == len(cov) {
 			return total, nil
 		}
 	}
+}
+
+// frozenSince is a series' newest sample (in or before the window) and
+// when it was first seen: a meter whose newest sample does not move while
+// time passes is not lagging.
+type frozenSince struct {
+	newest, since time.Time
+}
+
+// frozenSeries holds the frozenSince of each node/metric of the window
+// being completed (read by the progress line too).
+type frozenSeries struct {
+	mu sync.Mutex
+	m  map[string]frozenSince
+}
+
+// stillFor says for how long the newest sample of node/metric has not
+// moved (0 if unknown).
+func (s *Source) stillFor(node, metric string, now time.Time) time.Duration {
+	s.frozenMu.Lock()
+	f := s.frozen
+	s.frozenMu.Unlock()
+	if f == nil {
+		return 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fs, ok := f.m[node+"/"+metric]; ok {
+		return now.Sub(fs.since)
+	}
+	return 0
 }
 
 // judgeEvery is how often the tail completion looks for meters that
 // stopped while the other nodes of their site are up to date.
 const judgeEvery = 5 * time.Second
 
-// stoppedAfter is how far a series' newest sample may trail the newest of
-// a complete series of its site and metric before its meter is judged
-// stopped (at least 5 periods): the collectors of one site ingest within
-// seconds of each other.
+// stoppedAfter is how long a series' newest sample must stay the same
+// (and at least 5 periods), while another node of its site and metric is
+// complete, before its meter is judged stopped: a lagging series keeps
+// receiving samples, only later.
 const stoppedAfter = 20 * time.Second
 
-// sitesUpToDate maps site/metric to a series of it that is complete.
-func sitesUpToDate(cov []kwollect.SeriesCoverage) map[string]string {
-	out := map[string]string{}
-	for _, sc := range cov {
-		if sc.Complete && sc.Rows > 0 {
-			out[sc.Site+"/"+sc.Metric] = sc.Node
-		}
-	}
-	return out
-}
-
-// abandonDead stops waiting for the series whose meter is down rather
-// than lagging, while another node of the same site and metric is
-// complete (so Kwollect is not behind for that site): a series without
-// any row in the window nor in the probeLookback before it, or whose
-// newest sample trails that node's by more than stoppedAfter (and 5
-// periods). Their outcome gives that reason. It returns how many series
-// are done (complete or abandoned).
-func (s *Source) abandonDead(sess *kwollect.Session, cov []kwollect.SeriesCoverage) int {
-	upToDate := sitesUpToDate(cov)
-	newest := map[string]time.Time{}
-	for _, sc := range cov {
-		if k := sc.Site + "/" + sc.Metric; sc.Complete && sc.Last.After(newest[k]) {
-			newest[k] = sc.Last
-		}
-	}
+// abandonDead stops waiting for the series that have no sample in the
+// window while a sample after it shows (none falls in it: a 5 s BMC series
+// over a 3 s command), and for those whose meter is down or stopped
+// rather than lagging: their newest sample (in or before the window) has
+// not moved for stoppedAfter of waiting while another node of the same
+// site and metric is complete (so Kwollect is not behind for that site).
+// Their outcome gives the reason. It returns how many series are done
+// (complete or abandoned).
+func (s *Source) abandonDead(sess *kwollect.Session, cov []kwollect.SeriesCoverage, fz *frozenSeries) int {
+	fz.mu.Lock()
+	defer fz.mu.Unlock()
+	frozen := fz.m
+	now := s.clock()
+	upToDate := upToDateSeriesOf(cov)
 	done := 0
 	for _, sc := range cov {
-		k := sc.Site + "/" + sc.Metric
-		peer := upToDate[k]
-		switch {
-		case sc.Complete || sc.Abandoned:
+		if sc.Complete || sc.Abandoned {
 			done++
 			continue
-		case peer == "":
+		}
+		k := sc.Node + "/" + sc.Metric
+		prior, _ := s.prior.get(sc.Node, sc.Metric)
+		if next, ok := s.prior.after(sc.Node, sc.Metric); ok && sc.Rows == 0 {
+			why := fmt.Sprintf("no sample falls in the window: the series samples every %s; the samples around it are at %s and %s; measure for longer than its period",
+				pipeline.HumanDuration(sc.Period), pipeline.ClockTime(prior.Last), pipeline.ClockTime(next))
+			if prior.Last.IsZero() {
+				why = fmt.Sprintf("no sample falls in the window: the first one after it is at %s", pipeline.ClockTime(next))
+			}
+			s.prior.markDead(sc.Node, sc.Metric, why)
+			sess.Abandon(sc.Node, sc.Metric)
+			done++
 			continue
-		case sc.Rows == 0 && s.prior.silent(sc.Node, sc.Metric):
-			s.prior.markDead(sc.Node, sc.Metric, fmt.Sprintf("the meter is down: no sample in the window nor in the %v before it, while %s, on the same site, is up to date (not Kwollect's lag)", probeLookback, peer))
-		case sc.Rows > 0 && newest[k].Sub(sc.Last) > max(stoppedAfter, 5*sc.Period):
-			s.prior.markDead(sc.Node, sc.Metric, fmt.Sprintf("the meter stopped: no sample after %s, while %s, on the same site, has data %s later (not Kwollect's lag)",
-				pipeline.ClockTime(sc.Last), peer, pipeline.HumanDuration(newest[k].Sub(sc.Last))))
-		default:
+		}
+		newest := sc.Last
+		if sc.Rows == 0 {
+			newest = prior.Last
+		}
+		f, seen := frozen[k]
+		if !seen || newest.After(f.newest) {
+			frozen[k] = frozenSince{newest: newest, since: now}
 			continue
+		}
+		peer := upToDate.other(sc)
+		still := now.Sub(f.since)
+		if peer == "" || still < max(stoppedAfter, 5*sc.Period) {
+			continue
+		}
+		if newest.IsZero() {
+			s.prior.markDead(sc.Node, sc.Metric, fmt.Sprintf("the meter is down: no sample in the window nor in the %v before it, and none came in %s of waiting while %s, on the same site, is up to date",
+				probeLookback, pipeline.HumanDuration(still), peer))
+		} else {
+			s.prior.markDead(sc.Node, sc.Metric, fmt.Sprintf("the meter stopped: no sample after %s, and none came in %s of waiting while %s, on the same site, is up to date",
+				pipeline.ClockTime(newest), pipeline.HumanDuration(still), peer))
 		}
 		sess.Abandon(sc.Node, sc.Metric)
 		done++
@@ -378,16 +425,18 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// probeLookback is how far before a window the probe looks for a series'
-// period.
-const probeLookback = 2 * time.Minute
+// probeLookback is how far before a window the probe looks for a
+// series' samples: far enough that a lag of minutes still shows samples
+// (a lagging series), not a silent one.
+const probeLookback = 10 * time.Minute
 
 // probe learns the period of the series that have fewer than two rows in
 // the window and no period from the catalogue or an earlier query, from
 // the rows just before the window: without it a 5 s BMC series in a short
 // window would be judged against 1 s and waited for until fetch_timeout.
-func (s *Source) probe(ctx context.Context, sess *kwollect.Session, start time.Time, cov []kwollect.SeriesCoverage, periods map[string]time.Duration) {
+func (s *Source) probe(ctx context.Context, sess *kwollect.Session, start, end time.Time, cov []kwollect.SeriesCoverage, periods map[string]time.Duration) {
 	bySite := map[string]map[string]bool{}
+	from := map[string]time.Time{} // per site: from the oldest newest sample known
 	metrics := map[string]bool{}
 	for _, sc := range cov {
 		if !needsProbe(sc, periods, &s.prior) {
@@ -398,13 +447,23 @@ func (s *Source) probe(ctx context.Context, sess *kwollect.Session, start time.T
 		}
 		bySite[sc.Site][sc.Node] = true
 		metrics[sc.Metric] = true
+		f := start.Add(-probeLookback)
+		if sp, ok := s.prior.get(sc.Node, sc.Metric); ok && sp.Last.After(f) {
+			f = sp.Last
+		}
+		if old, ok := from[sc.Site]; !ok || f.Before(old) {
+			from[sc.Site] = f
+		}
 	}
 	for site, nodes := range bySite {
+		// Up to now: a sample after the window proves that none in it is
+		// still to come (Kwollect ingests a series in order).
 		q := kwollect.Query{Site: site, Nodes: slices.Sorted(maps.Keys(nodes)), Metrics: slices.Sorted(maps.Keys(metrics)),
-			Start: start.Add(-probeLookback), End: start.Add(-time.Microsecond)}
+			Start: from[site], End: s.clock()}
 		qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		s.log.Debug("period probe: " + s.client.URL(q))
 		last := map[string]time.Time{}
+		inWindow := map[string]bool{} // rows come in time order
 		_, err := s.client.Stream(qctx, q, func(r *kwollect.Row) error {
 			if r.Null {
 				return nil
@@ -415,7 +474,15 @@ func (s *Source) probe(ctx context.Context, sess *kwollect.Session, start time.T
 				gap = r.Timestamp.Sub(l)
 			}
 			last[k] = r.Timestamp
-			s.prior.note(r.DeviceID, r.MetricID, r.Timestamp, gap)
+			switch {
+			case r.Timestamp.Before(start):
+				s.prior.note(r.DeviceID, r.MetricID, r.Timestamp, gap)
+			case !r.Timestamp.After(end):
+				// In the window: the tail completion delivers it.
+				inWindow[k] = true
+			case !inWindow[k]:
+				s.prior.noteAfter(r.DeviceID, r.MetricID, r.Timestamp, gap)
+			}
 			return nil
 		})
 		cancel()
@@ -608,7 +675,7 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 	if s.clock().Sub(end) > pastWindowAge {
 		deadline = s.clock() // long ingested: nothing more will come
 	} else {
-		s.probe(ctx, sess, start, sess.Coverage(start, end), opts.Periods)
+		s.probe(ctx, sess, start, end, sess.Coverage(start, end), opts.Periods)
 	}
 	prog.detail = func() string { return s.waitingFor(sess, start, end, deadline) }
 	tail, err := s.complete(ctx, sess, start, end, deadline, opts.Periods, sink)
@@ -639,6 +706,10 @@ func (e *fetchError) Error() string {
 	return "fetching from Kwollect failed: " + e.err.Error()
 }
 func (e *fetchError) Unwrap() error { return e.err }
+
+// OutcomesTold: the series' outcomes say what this failure cost, so the
+// agent does not log it again as an error of its own.
+func (e *fetchError) OutcomesTold() bool { return true }
 
 // fetchFailed logs the whole error at debug level and returns it briefly.
 func (s *Source) fetchFailed(err error) error {
@@ -698,7 +769,11 @@ func (s *Source) waitingFor(sess *kwollect.Session, start, end, deadline time.Ti
 		if last.IsZero() {
 			parts = append(parts, who+": no data yet")
 		} else {
-			parts = append(parts, fmt.Sprintf("%s: Kwollect is %s behind", who, behind(now, last, sc.Period)))
+			if still := s.stillFor(sc.Node, sc.Metric, now); still >= judgeEvery {
+				parts = append(parts, fmt.Sprintf("%s: no new sample for %s (the newest is %s old)", who, pipeline.HumanDuration(still), behind(now, last, sc.Period)))
+			} else {
+				parts = append(parts, fmt.Sprintf("%s: Kwollect is %s behind", who, behind(now, last, sc.Period)))
+			}
 		}
 	}
 	if n == 0 {
@@ -707,7 +782,11 @@ func (s *Source) waitingFor(sess *kwollect.Session, start, end, deadline time.Ti
 	if n > 3 {
 		parts = append(parts, fmt.Sprintf("%d more", n-3))
 	}
-	return fmt.Sprintf("%d rows so far; ", rows) + strings.Join(parts, ", ") + fmt.Sprintf(", waiting (at most %s more, fetch_timeout)…", pipeline.HumanDuration(max(deadline.Sub(now), 0)))
+	wait := ", waiting (at most " + pipeline.HumanDuration(deadline.Sub(now)) + " more, fetch_timeout)…"
+	if deadline.Sub(now) < 100*time.Millisecond {
+		wait = ": fetch_timeout reached"
+	}
+	return fmt.Sprintf("%d rows so far; ", rows) + strings.Join(parts, ", ") + wait
 }
 
 // fetchJob reads the whole window of a finished OAR job, which Kwollect
@@ -838,7 +917,7 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 			return fmt.Errorf("final Kwollect fetch: %w", err)
 		}
 		deadline := s.clock().Add(s.cfg.FetchTimeout.D())
-		s.probe(fetchCtx, sess, start, sess.Coverage(start, end), opts.Periods)
+		s.probe(fetchCtx, sess, start, end, sess.Coverage(start, end), opts.Periods)
 		prog.detail = func() string { return s.waitingFor(sess, start, end, deadline) }
 		finalPhase.Store(true)
 		tail, terr := s.complete(fetchCtx, sess, start, end, deadline, opts.Periods, sink)

@@ -20,8 +20,41 @@ type seriesPrior struct {
 type priors struct {
 	mu     sync.Mutex
 	m      map[string]seriesPrior
-	probes map[string]bool   // node/metric asked by a probe before its window
-	dead   map[string]string // node/metric known to be down, and why
+	probes map[string]bool      // node/metric asked by a probe before its window
+	dead   map[string]string    // node/metric known to be down, and why
+	next   map[string]time.Time // node/metric: the first sample seen after the window
+}
+
+// noteAfter records a sample of node/metric after the window's end (gap:
+// to its previous sample, for the period).
+func (p *priors) noteAfter(node, metric string, t time.Time, gap time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.next == nil {
+		p.next = map[string]time.Time{}
+	}
+	k := node + "/" + metric
+	if n, ok := p.next[k]; !ok || t.Before(n) {
+		p.next[k] = t
+	}
+	if gap > 0 {
+		sp := p.m[k]
+		if sp.Period == 0 || gap < sp.Period {
+			sp.Period = gap
+			if p.m == nil {
+				p.m = map[string]seriesPrior{}
+			}
+			p.m[k] = sp
+		}
+	}
+}
+
+// after returns the first sample of node/metric seen after the window.
+func (p *priors) after(node, metric string) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.next[node+"/"+metric]
+	return t, ok
 }
 
 // probed records that a probe asked for node/metric before the window.

@@ -31,21 +31,13 @@ func (s *Source) report(start, end time.Time, run int, fetch, tail kwollect.Repo
 			}
 		}
 	}
+	// A recent window's series that is still short without having been
+	// judged stopped (abandonDead) kept receiving data, or was not waited
+	// for long enough to tell: lag is not ruled out.
 	recent := s.clock().Sub(end) < pastWindowAge
-	// A series that stops short while another of its site reached the
-	// end was not held back by Kwollect's lag: its meter stopped.
-	upToDate := map[string]string{} // site/metric → a complete node
-	for _, sc := range cov {
-		if sc.Complete && sc.Rows > 0 {
-			upToDate[sc.Site+"/"+sc.Metric] = sc.Node
-		}
-	}
 	var out []pipeline.Outcome
 	for _, sc := range cov {
-		oc := s.outcome(start, end, run, sc, recent && upToDate[sc.Site+"/"+sc.Metric] == "")
-		if other := upToDate[sc.Site+"/"+sc.Metric]; recent && other != "" && oc.Status.Bad() && !sc.Abandoned {
-			oc.Reason += fmt.Sprintf(" (%s, on the same site, reached the end: not Kwollect's lag)", other)
-		}
+		oc := s.outcome(start, end, run, sc, recent)
 		if f, failed := failures[sc.Node+"/"+sc.Metric]; failed && (sc.Unverified > 0 || sc.Rows == 0 || !sc.Complete) {
 			oc.FetchedLaterOK = true
 			if sc.Rows == 0 {
@@ -68,6 +60,32 @@ func (s *Source) report(start, end time.Time, run int, fetch, tail kwollect.Repo
 		}
 	}
 	return out
+}
+
+// upToDateSeries lists, per site/metric, the nodes whose series is
+// complete.
+type upToDateSeries map[string][]string
+
+func upToDateSeriesOf(cov []kwollect.SeriesCoverage) upToDateSeries {
+	out := upToDateSeries{}
+	for _, sc := range cov {
+		if sc.Complete && sc.Rows > 0 {
+			k := sc.Site + "/" + sc.Metric
+			out[k] = append(out[k], sc.Node)
+		}
+	}
+	return out
+}
+
+// other is a node of sc's site and metric, not sc's, whose series is
+// complete ("" if none).
+func (u upToDateSeries) other(sc kwollect.SeriesCoverage) string {
+	for _, n := range u[sc.Site+"/"+sc.Metric] {
+		if n != sc.Node {
+			return n
+		}
+	}
+	return ""
 }
 
 // logFailures says which chunks failed after their retries, once each,
@@ -126,10 +144,6 @@ func (s *Source) outcome(start, end time.Time, run int, sc kwollect.SeriesCovera
 		}
 	}()
 	switch {
-	case sc.Rows == 0 && sc.Complete:
-		oc.Status = pipeline.StatusEmpty
-		oc.Reason = fmt.Sprintf("no sample falls in the window: the series samples every %s and its last sample (%s) is before the window; measure for longer than its period",
-			pipeline.HumanDuration(sc.Period), pipeline.ClockTime(sc.PriorLast))
 	case sc.Rows == 0 && s.prior.deadReason(sc.Node, sc.Metric) != "":
 		oc.Status = pipeline.StatusEmpty
 		oc.Reason = s.prior.deadReason(sc.Node, sc.Metric)

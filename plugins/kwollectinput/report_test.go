@@ -30,6 +30,7 @@ func TestReportOutcomes(t *testing.T) {
 		name    string
 		cov     []kwollect.SeriesCoverage
 		prior   map[string]time.Time
+		dead    map[string]string
 		failed  []kwollect.ChunkFailure
 		want    map[string]pipeline.Status
 		reasons map[string]string
@@ -37,9 +38,14 @@ func TestReportOutcomes(t *testing.T) {
 	}{
 		{name: "complete", cov: []kwollect.SeriesCoverage{with(full, "taurus-7")},
 			want: map[string]pipeline.Status{"taurus-7": pipeline.StatusComplete}},
-		{name: "stopped while the site is up to date", cov: []kwollect.SeriesCoverage{with(full, "taurus-7"), with(stopped, "taurus-8")},
+		{name: "short while the site is up to date, not judged stopped", cov: []kwollect.SeriesCoverage{with(full, "taurus-7"), with(stopped, "taurus-8")},
 			want:    map[string]pipeline.Status{"taurus-7": pipeline.StatusComplete, "taurus-8": pipeline.StatusPartial},
-			reasons: map[string]string{"taurus-8": "the meter stopped (taurus-7, on the same site, reached the end: not Kwollect's lag)"},
+			reasons: map[string]string{"taurus-8": "Kwollect is behind by more than fetch_timeout (2m0s), or the meter stopped"},
+			later:   map[string]bool{"taurus-8": true}},
+		{name: "judged stopped", cov: []kwollect.SeriesCoverage{with(full, "taurus-7"), with(stopped, "taurus-8")},
+			dead:    map[string]string{"taurus-8": "the meter stopped: no sample after 22:44:52Z"},
+			want:    map[string]pipeline.Status{"taurus-7": pipeline.StatusComplete, "taurus-8": pipeline.StatusPartial},
+			reasons: map[string]string{"taurus-8": "the meter stopped: no sample after 22:44:52Z"},
 			later:   map[string]bool{"taurus-8": false}},
 		{name: "short alone: lag or a stopped meter", cov: []kwollect.SeriesCoverage{with(stopped, "taurus-8")},
 			want:    map[string]pipeline.Status{"taurus-8": pipeline.StatusPartial},
@@ -66,6 +72,9 @@ func TestReportOutcomes(t *testing.T) {
 			s := &Source{cfg: cfg, log: slog.New(slog.DiscardHandler), clock: func() time.Time { return now }, outcomes: &pipeline.Outcomes{}}
 			for node, last := range tt.prior {
 				s.prior.note(node, "wattmetre_power_watt", last, 0)
+			}
+			for node, why := range tt.dead {
+				s.prior.markDead(node, "wattmetre_power_watt", why)
 			}
 			out := s.report(start, end, 0, kwollect.Report{FailedChunks: tt.failed}, kwollect.Report{}, tt.cov)
 			require.Len(t, out, len(tt.want))

@@ -46,7 +46,8 @@ func TestOutcomes(t *testing.T) {
 			nodes:    "taurus-7,taurus-8", extra: "preflight = false\nfetch_timeout = \"60s\"\n",
 			command: []string{"sleep", "2"}, code: 3,
 			want: []string{"Measurement INCOMPLETE: 1 of 2 series are not complete (1 empty, 1 complete)",
-				"taurus-8/wattmetre_power_watt: EMPTY, no sample: the meter is down: no sample in the window nor in the 2m0s before it, while taurus-7, on the same site, is up to date",
+				"taurus-8/wattmetre_power_watt: EMPTY, no sample: the meter is down: no sample in the window nor in the 10m0s before it, and none came in",
+				"of waiting while taurus-7, on the same site, is up to date",
 				"(it helps only once the cause above is fixed)", "Exit code 3"},
 			rows: map[string]bool{"taurus-7": true},
 		},
@@ -56,7 +57,7 @@ func TestOutcomes(t *testing.T) {
 			nodes:    "taurus-7,taurus-8", extra: "preflight = false\nfetch_timeout = \"4s\"\n",
 			command: []string{"sleep", "7"}, code: 3,
 			want: []string{"1 partial, 1 complete", "taurus-8/wattmetre_power_watt: PARTIAL", "% covered", "missing [",
-				"(taurus-7, on the same site, reached the end: not Kwollect's lag)"},
+				"Kwollect is behind by more than fetch_timeout (4s), or the meter stopped"},
 			rows: map[string]bool{"taurus-7": true, "taurus-8": true},
 		},
 		{
@@ -167,13 +168,28 @@ func TestPeriodWithoutCatalogue(t *testing.T) {
 	t.Cleanup(proxy.Close)
 	dir := t.TempDir()
 	writeConfig(t, dir, fmt.Sprintf("[plugins.kwollect-input]\nsite = \"lyon\"\nhostname = \"taurus-7\"\nmetrics = \"bmc_node_power_watt\"\npreflight = false\nfetch_timeout = \"40s\"\napi_url = %q\n", proxy.URL+"/stable"))
+	// A 6 s window holds at least one 5 s sample: complete.
 	start := time.Now()
-	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "3")
+	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "6")
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Less(t, time.Since(start), 30*time.Second, "not waited for until fetch_timeout:\n%s", res.stderr)
 	require.Contains(t, res.stderr, "Measurement complete")
-	_, err = os.Stat(filepath.Join(dir, "out.csv"))
-	require.True(t, err == nil || os.IsNotExist(err))
+	require.NotEmpty(t, csvRows(t, filepath.Join(dir, "out.csv")))
+
+	// A 1 s window usually holds none: empty as soon as the next sample
+	// shows, never "complete" with no sample.
+	for range 3 {
+		start := time.Now()
+		res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "1")
+		require.Less(t, time.Since(start), 30*time.Second, "not waited for until fetch_timeout:\n%s", res.stderr)
+		if res.code == 0 {
+			require.Contains(t, res.stderr, "covers the whole window (1 samples)")
+			continue
+		}
+		require.Equal(t, 3, res.code, res.stderr)
+		require.Contains(t, res.stderr, "taurus-7/bmc_node_power_watt: EMPTY, no sample: no sample falls in the window: the series samples every 5.0 s")
+		require.NotContains(t, res.stderr, "Measurement complete")
+	}
 }
 
 // shellSplit splits a POSIX shell command line with single quotes (as the
@@ -301,6 +317,6 @@ func TestStoppedMeterNotWaitedFor(t *testing.T) {
 	start := time.Now()
 	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "fetch", "--from", "now-60s", "--to", "now-5s")
 	require.Equal(t, 3, res.code, res.stderr)
-	require.Regexp(t, `taurus-8/wattmetre_power_watt: PARTIAL, \d+\.\d % covered, \d+ samples, missing \[.*\]: the meter stopped: no sample after \S+, while taurus-7, on the same site, has data 3\d s later \(not Kwollect's lag\)`, res.stderr)
+	require.Regexp(t, `taurus-8/wattmetre_power_watt: PARTIAL, \d+\.\d % covered, \d+ samples, missing \[.*\]: the meter stopped: no sample after \S+, and none came in \d+ s of waiting while taurus-7, on the same site, is up to date`, res.stderr)
 	require.Less(t, time.Since(start), 60*time.Second, "not waited for until fetch_timeout")
 }
