@@ -492,7 +492,6 @@ func (s *Source) probe(ctx context.Context, sess *kwollect.Session, start, end t
 		}
 		for node := range nodes {
 			for m := range metrics {
-				s.prior.probed(node, m)
 				if sp, ok := s.prior.get(node, m); ok {
 					sess.SetPrior(node, m, sp.Last, sp.Period)
 				}

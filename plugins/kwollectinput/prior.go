@@ -18,11 +18,10 @@ type seriesPrior struct {
 // priors holds the seriesPrior of every (node, metric) seen, by
 // "node/metric". It is safe for concurrent use.
 type priors struct {
-	mu     sync.Mutex
-	m      map[string]seriesPrior
-	probes map[string]bool      // node/metric asked by a probe before its window
-	dead   map[string]string    // node/metric known to be down, and why
-	next   map[string]time.Time // node/metric: the first sample seen after the window
+	mu   sync.Mutex
+	m    map[string]seriesPrior
+	dead map[string]string    // node/metric known to be down, and why
+	next map[string]time.Time // node/metric: the first sample seen after the window
 }
 
 // noteAfter records a sample of node/metric after the window's end (gap:
@@ -55,26 +54,6 @@ func (p *priors) after(node, metric string) (time.Time, bool) {
 	defer p.mu.Unlock()
 	t, ok := p.next[node+"/"+metric]
 	return t, ok
-}
-
-// probed records that a probe asked for node/metric before the window.
-func (p *priors) probed(node, metric string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.probes == nil {
-		p.probes = map[string]bool{}
-	}
-	p.probes[node+"/"+metric] = true
-}
-
-// silent reports whether a probe asked for node/metric and no sample of
-// it has ever been seen.
-func (p *priors) silent(node, metric string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	k := node + "/" + metric
-	_, seen := p.m[k]
-	return p.probes[k] && !seen
 }
 
 // markDead records that node/metric is down, and why.
