@@ -153,8 +153,10 @@ type Source struct {
 	frozenMu sync.Mutex
 	frozen   *frozenSeries // of the window being completed
 
-	queriedMu sync.Mutex
-	queried   map[string]bool // URLs logged at info level
+	queriedMu   sync.Mutex
+	queried     map[string]bool // URLs logged at info level
+	inTail      bool            // the tail completion of a window is running
+	tailQueried bool            // and one of its queries was logged
 
 	catalogOnce sync.Once
 	catalog     *catalog
@@ -225,6 +227,12 @@ func (s *Source) logQuery(u string) {
 	}
 	seen := s.queried[u]
 	s.queried[u] = true
+	// The tail completion's queries of a window: the first one is said,
+	// the next ones (every second or two while Kwollect lags) at debug.
+	if s.inTail {
+		seen = seen || s.tailQueried
+		s.tailQueried = true
+	}
 	s.queriedMu.Unlock()
 	if seen {
 		s.log.Debug("API request should be triggered with URL: " + u)
@@ -275,6 +283,14 @@ const probeEvery = 2 * time.Second
 // series every probeEvery.
 func (s *Source) complete(ctx context.Context, sess *kwollect.Session, start, end, deadline time.Time, periods map[string]time.Duration, sink func([]kwollect.Row) error) (kwollect.Report, error) {
 	var total kwollect.Report
+	s.queriedMu.Lock()
+	s.inTail, s.tailQueried = true, false
+	s.queriedMu.Unlock()
+	defer func() {
+		s.queriedMu.Lock()
+		s.inTail = false
+		s.queriedMu.Unlock()
+	}()
 	frozen := &frozenSeries{m: map[string]frozenSince{}}
 	s.frozenMu.Lock()
 	s.frozen = frozen
