@@ -662,6 +662,7 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 	// integrates it); the queries start at its second.
 	exact := start
 	start = windowStart(start)
+	s.prior.newWindow()
 	if s.cfg.FetchDelay.D() > 0 {
 		select {
 		case <-time.After(s.cfg.FetchDelay.D()):
@@ -923,6 +924,7 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 	}
 	sink := s.sink(fetchCtx, out, 0)
 	final := func(end time.Time) error {
+		s.prior.newWindow()
 		herr := s.fetchHistory(fetchCtx, start)
 		rep, err := sess.Fetch(fetchCtx, start, end, sink)
 		count(rep)

@@ -56,6 +56,15 @@ func (p *priors) after(node, metric string) (time.Time, bool) {
 	return t, ok
 }
 
+// newWindow forgets what was judged about the previous window (exec
+// --repeat runs one after the other): the samples after it and the
+// meters found down.
+func (p *priors) newWindow() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.next, p.dead = nil, nil
+}
+
 // markDead records that node/metric is down, and why.
 func (p *priors) markDead(node, metric, why string) {
 	p.mu.Lock()
