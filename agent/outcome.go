@@ -92,18 +92,28 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 		return n
 	}
 	if len(bad) == 0 {
-		var lags []string
+		// The largest lag per node, over its metrics and runs.
+		var nodes []string
+		lag := map[string]time.Duration{}
 		for _, oc := range all {
-			if oc.LagKnown {
-				lags = append(lags, fmt.Sprintf("%s %s", oc.Node, pipeline.HumanDuration(oc.Lag)))
+			if !oc.LagKnown {
+				continue
 			}
+			if _, ok := lag[oc.Node]; !ok {
+				nodes = append(nodes, oc.Node)
+			}
+			lag[oc.Node] = max(lag[oc.Node], oc.Lag)
+		}
+		var lags []string
+		for _, n := range nodes {
+			lags = append(lags, n+" "+pipeline.HumanDuration(lag[n]))
 		}
 		msg := fmt.Sprintf("Measurement complete: %d series, every one covers its whole window.", len(all))
 		if len(all) == 1 {
 			msg = fmt.Sprintf("Measurement complete: %s covers the whole window (%d samples).", name(all[0]), all[0].Samples)
 		}
 		if len(lags) > 0 {
-			msg += " Kwollect was behind by at most: " + strings.Join(dedupe(lags), ", ") + "."
+			msg += " Kwollect was behind by at most: " + strings.Join(lags, ", ") + "."
 		}
 		if !a.writes() {
 			msg += " No output is enabled: nothing is written."
@@ -220,16 +230,4 @@ func samples(all []pipeline.Outcome) int {
 		n += oc.Samples
 	}
 	return n
-}
-
-func dedupe(xs []string) []string {
-	seen := map[string]bool{}
-	out := xs[:0]
-	for _, x := range xs {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }
