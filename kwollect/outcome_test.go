@@ -108,3 +108,19 @@ func TestSessionPriorAndAbandon(t *testing.T) {
 	require.True(t, cov[1].Abandoned)
 	require.False(t, cov[1].Complete)
 }
+
+// A command of a few milliseconds: the 1 Hz mean of its second, stamped
+// before the window's start, covers it all.
+func TestSessionMissingShortWindow(t *testing.T) {
+	env := newTestEnv(t, emulator.Config{}, nil)
+	s, err := env.client.NewSession(Plan{Targets: []Target{{"lyon", "taurus-7"}}, Metrics: []string{watt}}, env.opts(SessionOptions{}))
+	require.NoError(t, err)
+	second := emuNow.Add(-time.Minute)
+	from, to := second.Add(544*time.Millisecond), second.Add(546*time.Millisecond)
+	_, err = s.Fetch(context.Background(), second, to, newCollector().sink) // queries start at the second
+	require.NoError(t, err)
+	sc := s.Coverage(from, to)[0]
+	require.True(t, sc.Complete)
+	require.Empty(t, sc.Missing)
+	require.InDelta(t, 1, sc.Coverage, 1e-9)
+}

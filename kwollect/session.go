@@ -625,12 +625,14 @@ func (p *pair) missing(from, to time.Time, per, jit time.Duration, complete bool
 		lost += b - a
 	}
 	prev, hasPrev := int64(0), false
-	for _, sp := range p.data.clip(lo, hi) {
+	// From one period before from: a sample there covers the window's
+	// start (a 1 Hz mean of the second a short command ran in).
+	for _, sp := range p.data.clip(lo-perUS, hi) {
 		switch {
 		case !hasPrev && sp.lo-lo > perUS+jitUS:
 			add(lo, sp.lo)
 		case hasPrev && sp.lo-prev > 2*perUS:
-			add(prev+perUS, sp.lo)
+			add(max(prev+perUS, lo), sp.lo)
 		}
 		prev, hasPrev = sp.hi, true
 	}
@@ -638,7 +640,7 @@ func (p *pair) missing(from, to time.Time, per, jit time.Duration, complete bool
 	case !hasPrev:
 		add(lo, hi)
 	case !complete:
-		add(min(prev+perUS, hi), hi)
+		add(max(min(prev+perUS, hi), lo), hi)
 	}
 	cov := 1 - float64(lost)/float64(window)
 	return out, min(max(cov, 0), 1)
