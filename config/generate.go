@@ -100,13 +100,29 @@ func Redacted(cfg any) string {
 	return normalizeTables(out.String(), "")
 }
 
-// redactLines replaces the values of secret keys on the key/value lines of
-// an encoder's output.
 // urlPassword matches the password of a URL's userinfo (https://user:pw@host).
 var urlPassword = regexp.MustCompile(`(://[^/\s:@"']*):[^@/\s"']*@`)
 
+// redactLines replaces the values of secret keys on the key/value lines of
+// an encoder's output.
 func redactLines(text string) string {
 	lines := strings.Split(text, "\n")
+	eachSecretLine(lines, func(i int, _ []string, assign, value string) {
+		if value == `""` || value == "''" {
+			return
+		}
+		line := lines[i]
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		lines[i] = indent + assign + `= "` + redactedText + `"`
+	})
+	return strings.Join(lines, "\n")
+}
+
+// eachSecretLine calls fn for every key/value line of the TOML lines whose
+// key is a secret (isSecretPath), with the line's index, the key's full
+// path (tables included), the line up to its '=' and the value as written.
+// It reads the raw text, so a file the TOML parser rejects is still read.
+func eachSecretLine(lines []string, fn func(i int, path []string, assign, value string)) {
 	var table []string
 	for i, line := range lines {
 		trimmed := strings.TrimSpace(line)
@@ -127,17 +143,11 @@ func redactLines(text string) string {
 		if len(key) == 0 || sc.peek() != '=' {
 			continue
 		}
-		if !isSecretPath(append(append([]string(nil), table...), key...)) {
-			continue
+		full := append(append([]string(nil), table...), key...)
+		if isSecretPath(full) {
+			fn(i, full, trimmed[:sc.i], strings.TrimSpace(trimmed[sc.i+1:]))
 		}
-		value := strings.TrimSpace(trimmed[sc.i+1:])
-		if value == `""` || value == "''" {
-			continue
-		}
-		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
-		lines[i] = indent + trimmed[:sc.i] + `= "` + redactedText + `"`
 	}
-	return strings.Join(lines, "\n")
 }
 
 // leaksSecret reports whether a secret key of the TOML text holds a value

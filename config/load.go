@@ -403,44 +403,18 @@ func backupMessage(path, bak string, old []byte, perm fs.FileMode) string {
 // so that a file the TOML parser rejects (or whose ${VAR} are not set) is
 // still checked.
 func literalSecrets(text string) []string {
-	var (
-		table []string
-		out   []string
-	)
-	for _, line := range strings.Split(text, "\n") {
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		sc := &keyScanner{s: trimmed, line: 1, lines: map[string]int{}}
-		if trimmed[0] == '[' {
-			sc.i = 1
-			if sc.peek() == '[' {
-				sc.i++
-			}
-			table = sc.parseKey()
-			continue
-		}
-		key := sc.parseKey()
-		sc.skipWS()
-		if len(key) == 0 || sc.peek() != '=' {
-			continue
-		}
-		full := append(append([]string(nil), table...), key...)
-		if !isSecretPath(full) {
-			continue
-		}
-		value := strings.TrimSpace(trimmed[sc.i+1:])
+	var out []string
+	eachSecretLine(strings.Split(text, "\n"), func(_ int, path []string, _, value string) {
 		if value == "" || (value[0] != '"' && value[0] != '\'') {
-			continue
+			return
 		}
 		q := value[:1]
 		body, _, _ := strings.Cut(value[1:], q)
 		if body == "" || strings.Contains(body, "${") {
-			continue
+			return
 		}
-		out = append(out, strings.Join(full, "."))
-	}
+		out = append(out, strings.Join(path, "."))
+	})
 	return out
 }
 

@@ -89,11 +89,11 @@ func TestScanKeyLinesTerminatesOnGarbage(t *testing.T) {
 }
 
 func TestEditDistanceAndSuggest(t *testing.T) {
-	require.Equal(t, 0, editDistance("abc", "abc"))
-	require.Equal(t, 1, editDistance("ouput_path", "output_path"))
-	require.Equal(t, 1, editDistance("ab", "ba"))
-	require.Equal(t, 3, editDistance("", "abc"))
-	require.Equal(t, 1, editDistance("µs", "μs"))
+	require.Equal(t, 0, EditDistance("abc", "abc"))
+	require.Equal(t, 1, EditDistance("ouput_path", "output_path"))
+	require.Equal(t, 1, EditDistance("ab", "ba"))
+	require.Equal(t, 3, EditDistance("", "abc"))
+	require.Equal(t, 1, EditDistance("µs", "μs"))
 
 	candidates := []string{"csv", "kwollect-input", "kwollect-output"}
 	require.Equal(t, []string{"kwollect-input", "kwollect-output"}, suggest("kwollect", candidates))

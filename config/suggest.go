@@ -2,9 +2,9 @@ package config
 
 import "strings"
 
-// editDistance is the optimal string alignment distance between a and b
+// EditDistance is the optimal string alignment distance between a and b
 // (Levenshtein plus transpositions of adjacent characters), on runes.
-func editDistance(a, b string) int {
+func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	prev2 := make([]int, len(rb)+1)
 	prev := make([]int, len(rb)+1)
@@ -48,7 +48,7 @@ func suggest(name string, candidates []string) []string {
 		if c == name {
 			continue
 		}
-		if d := editDistance(name, c); d <= maxDist && d <= best {
+		if d := EditDistance(name, c); d <= maxDist && d <= best {
 			if d < best {
 				best, near = d, nil
 			}

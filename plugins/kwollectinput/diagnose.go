@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/kwollect"
 )
 
@@ -458,7 +459,7 @@ func nearestWithin(name string, candidates []string, maxDist int) []string {
 		if c == name {
 			continue
 		}
-		d := editDistance(lname, strings.ToLower(c))
+		d := config.EditDistance(lname, strings.ToLower(c))
 		switch {
 		case d > maxDist:
 		case d < best:
@@ -477,33 +478,6 @@ func nearestWithin(name string, candidates []string, maxDist int) []string {
 		near = near[:3]
 	}
 	return near
-}
-
-// editDistance is the optimal string alignment distance (Levenshtein plus
-// transpositions of adjacent characters), on runes.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }
 
 // orList writes "a", "a or b", "a, b or c".
