@@ -78,7 +78,9 @@ nodes = ["taurus-7", "orion-3.lyon.grid5000.fr", "gros-41.nancy.grid5000.fr", "g
 metrics = ["wattmetre_power_watt", "bmc_node_power_watt"]
 api_url = %q
 `, api))
-	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "3")
+	// 6 s: every 5 s BMC series has a sample in the window (a shorter one
+	// may hold none, and is then rightly empty, exit 3).
+	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "6")
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Contains(t, res.stderr, "/sites/lyon/metrics?nodes=taurus-7,orion-3&metrics=wattmetre_power_watt,bmc_node_power_watt")
 	require.Contains(t, res.stderr, "/sites/nancy/metrics?nodes=gros-41,gros-42&metrics=wattmetre_power_watt,bmc_node_power_watt")
