@@ -748,9 +748,12 @@ func (s *Source) reportFatal(start, end time.Time, run int, rep kwollect.Report,
 				oc.Status = pipeline.StatusPartial
 			}
 		}
-		if s.outcomes != nil {
-			s.outcomes.Record(oc)
-		}
+		s.record(oc)
+	}
+	for _, oc := range s.jobGaps(start, end, run, cov) {
+		oc.Status, oc.FetchedLaterOK = pipeline.StatusFailed, true
+		oc.Reason = "the fetch failed (" + kwollect.Brief(err) + ")"
+		s.record(oc)
 	}
 }
 
@@ -874,7 +877,7 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 				oc.Reason = fmt.Sprintf("no row in OAR job %d, whose other series span this window: %s", jobID, s.catalog.noDataHint(oc.Node, m))
 				s.log.Warn(fmt.Sprintf("%s/%s: %s", oc.Node, m, oc.Describe()))
 			}
-			s.outcomes.Record(oc)
+			s.record(oc)
 		}
 	}
 	return nil

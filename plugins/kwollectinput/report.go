@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,9 +49,17 @@ func (s *Source) report(start, end time.Time, run int, fetch, tail kwollect.Repo
 				oc.Reason = "queries failed for part of the window (" + kwollect.Brief(f.Err) + ")"
 			}
 		}
-		if s.outcomes != nil {
-			s.outcomes.Record(oc)
+		s.record(oc)
+		out = append(out, oc)
+	}
+	for _, oc := range s.jobGaps(start, end, run, cov) {
+		oc.Status, oc.FetchedLaterOK = pipeline.StatusEmpty, recent
+		oc.Reason = fmt.Sprintf("no node of OAR job %d had a row in the window (check the job id, its site, and that it ran then)", s.targets.JobID)
+		if f, ok := jobFailure(failed, oc.Metric); ok {
+			oc.Status, oc.FetchedLaterOK = pipeline.StatusFailed, true
+			oc.Reason = "its queries failed (" + kwollect.Brief(f.Err) + ")"
 		}
+		s.record(oc)
 		out = append(out, oc)
 	}
 	s.logFailures(failed, rows, run)
@@ -60,6 +69,45 @@ func (s *Source) report(start, end time.Time, run int, fetch, tail kwollect.Repo
 		}
 	}
 	return out
+}
+
+// jobGaps returns, for a job plan (Kwollect resolves the job's nodes),
+// an outcome for each metric that no node of the job had in the window:
+// its series are only known from their rows, so without it a job without
+// data would leave no outcome at all. The caller sets status and reason.
+func (s *Source) jobGaps(start, end time.Time, run int, cov []kwollect.SeriesCoverage) []pipeline.Outcome {
+	if len(s.targets.Nodes) > 0 || s.targets.JobID == 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, sc := range cov {
+		seen[sc.Metric] = true
+	}
+	var out []pipeline.Outcome
+	for _, m := range s.cfg.Metrics {
+		if !seen[m] {
+			out = append(out, pipeline.Outcome{Run: run, Node: fmt.Sprintf("OAR job %d", s.targets.JobID), Site: s.targets.JobSite,
+				Metric: m, Window: pipeline.Interval{From: start, To: end}})
+		}
+	}
+	return out
+}
+
+// jobFailure is a failed job query (no node list) for metric, if any.
+func jobFailure(failed []kwollect.ChunkFailure, metric string) (kwollect.ChunkFailure, bool) {
+	for _, f := range failed {
+		if len(f.Nodes) == 0 && slices.Contains(f.Metrics, metric) {
+			return f, true
+		}
+	}
+	return kwollect.ChunkFailure{}, false
+}
+
+// record puts an outcome on the pipeline's Outcomes.
+func (s *Source) record(oc pipeline.Outcome) {
+	if s.outcomes != nil {
+		s.outcomes.Record(oc)
+	}
 }
 
 // upToDateSeries lists, per site/metric, the nodes whose series is

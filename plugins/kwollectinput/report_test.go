@@ -93,3 +93,33 @@ func TestReportOutcomes(t *testing.T) {
 		})
 	}
 }
+
+// A job whose nodes Kwollect resolves has series only through their rows:
+// a job without any row still gets an outcome per metric, empty (or
+// failed when its query failed).
+func TestReportJobWithoutRows(t *testing.T) {
+	start := time.Date(2026, 12, 1, 22, 44, 49, 0, time.UTC)
+	end := start.Add(time.Second)
+	tests := []struct {
+		name   string
+		failed []kwollect.ChunkFailure
+		want   pipeline.Status
+		reason string
+	}{
+		{"no row", nil, pipeline.StatusEmpty, "no node of OAR job 42 had a row in the window"},
+		{"query failed", []kwollect.ChunkFailure{{Site: "nancy", JobID: 42, Metrics: []string{"wattmetre_power_watt"}, Err: &kwollect.GatewayError{Status: 502}}},
+			pipeline.StatusFailed, "its queries failed (HTTP 502 Bad Gateway)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Source{cfg: DefaultConfig(), log: slog.New(slog.DiscardHandler), clock: func() time.Time { return end }, outcomes: &pipeline.Outcomes{},
+				targets: targets{JobID: 42, JobSite: "nancy"}}
+			out := s.report(start, end, 0, kwollect.Report{FailedChunks: tt.failed}, kwollect.Report{}, nil)
+			require.Len(t, out, 1)
+			require.Equal(t, "OAR job 42", out[0].Node)
+			require.Equal(t, tt.want, out[0].Status)
+			require.Contains(t, out[0].Reason, tt.reason)
+			require.Len(t, s.outcomes.Bad(), 1)
+		})
+	}
+}
