@@ -193,10 +193,7 @@ func SplitFQDN(host string) (node, site string, ok bool) {
 // Validate checks the keys. Whether the targets resolve (FQDNs, OAR
 // environment) is checked at start, see resolveTargets.
 func (c *Config) Validate() error {
-	var errs []error
-	if strings.ContainsAny(c.Site, "/?#&, ") {
-		errs = append(errs, plugin.FieldErrorf("site", "%q is not a site name (e.g. \"lyon\")", c.Site))
-	}
+	errs := c.accessErrors()
 	_, _, onGrid5000 := realEnvironment().local()
 	if len(c.Hostname) == 0 && len(c.Nodes) == 0 && c.JobID.IsZero() && !onGrid5000 {
 		errs = append(errs, plugin.FieldErrorf("hostname", `missing: the node(s) to measure, e.g. hostname = "taurus-7" (or nodes = [...], or job_id)`))
@@ -214,15 +211,6 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Metrics) == 0 {
 		errs = append(errs, plugin.FieldErrorf("metrics", `missing: the Kwollect metric(s) to read, e.g. metrics = "wattmetre_power_watt"`))
-	}
-	if c.Password != "" && c.PasswordFile != "" {
-		errs = append(errs, plugin.FieldErrorf("password_file", "set either password or password_file, not both"))
-	}
-	if (c.Password != "" || c.PasswordFile != "") && c.Login == "" {
-		errs = append(errs, plugin.FieldErrorf("login", "a password is set but login is empty"))
-	}
-	if u, err := url.Parse(c.APIURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		errs = append(errs, plugin.FieldErrorf("api_url", "%q is not an http(s) URL, e.g. %q", c.APIURL, kwollect.DefaultBaseURL))
 	}
 	if c.PollInterval.D() < time.Second {
 		errs = append(errs, plugin.FieldErrorf("poll_interval", "must be at least 1s"))
@@ -244,8 +232,12 @@ type LookupConfig struct {
 	Config
 }
 
-// Validate checks api_url and the credential keys.
-func (c *LookupConfig) Validate() error {
+// Validate checks the site's form, api_url and the credential keys.
+func (c *LookupConfig) Validate() error { return errors.Join(c.accessErrors()...) }
+
+// accessErrors checks what reaching the API needs: the site's form,
+// api_url and the credential keys.
+func (c *Config) accessErrors() []error {
 	var errs []error
 	if strings.ContainsAny(c.Site, "/?#&, ") {
 		errs = append(errs, plugin.FieldErrorf("site", "%q is not a site name (e.g. \"lyon\")", c.Site))
@@ -259,7 +251,7 @@ func (c *LookupConfig) Validate() error {
 	if u, err := url.Parse(c.APIURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		errs = append(errs, plugin.FieldErrorf("api_url", "%q is not an http(s) URL, e.g. %q", c.APIURL, kwollect.DefaultBaseURL))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // LookupSpec is the plugin's config spec with LookupConfig in place of
