@@ -129,9 +129,7 @@ type SeriesCoverage struct {
 	// the pair's newest sample (Last + Period), when that sample was short
 	// of the end. 0 if Kwollect was never seen behind.
 	Lag time.Duration
-	// PriorLast is the newest sample from before the windows (SetPrior);
 	// Abandoned says Complete did not wait for the pair (Abandon).
-	PriorLast time.Time
 	Abandoned bool
 }
 

@@ -76,7 +76,7 @@ func TestSessionObservedLag(t *testing.T) {
 	require.Less(t, lag, 21*time.Second+time.Millisecond)
 }
 
-// SetPrior gives a short window the period of a 5 s series: one row in
+// SetPeriod gives a short window the period of a 5 s series: one row in
 // it is complete; Abandon stops the wait for a series known to have no
 // meter.
 func TestSessionPriorAndAbandon(t *testing.T) {
@@ -92,7 +92,7 @@ func TestSessionPriorAndAbandon(t *testing.T) {
 	require.NotEmpty(t, rows)
 	sample := rows[len(rows)-1].Timestamp
 	from, to := sample.Add(-time.Second), sample.Add(3*time.Second)
-	s.SetPrior("taurus-7", bmc, sample.Add(-5*time.Second), 5*time.Second)
+	s.SetPeriod("taurus-7", bmc, 5*time.Second)
 	s.Abandon("taurus-8", bmc)
 	col := newCollector()
 	_, err = s.Fetch(context.Background(), from, to, col.sink)

@@ -353,9 +353,7 @@ type pair struct {
 	// lag is the largest ingestion lag seen: at a query that covered the
 	// window's end, its send time minus the end of the newest sample.
 	lag time.Duration
-	// priorLast is the newest sample known from before the windows
-	// (SetPrior); abandoned pairs are not waited for by Complete.
-	priorLast time.Time
+	// abandoned pairs are not waited for by Complete (Abandon).
 	abandoned bool
 }
 
@@ -579,7 +577,6 @@ func (s *Session) coverage(from, to time.Time) []SeriesCoverage {
 			Jitter:    jit,
 			Complete:  isComplete(p.rows, p.last, to, per, jit),
 			Lag:       p.lag,
-			PriorLast: p.priorLast,
 			Abandoned: p.abandoned,
 		}
 		if p.rows > 0 {
@@ -646,19 +643,15 @@ func (p *pair) missing(from, to time.Time, per, jit time.Duration, complete bool
 	return out, min(max(cov, 0), 1)
 }
 
-// SetPrior tells the session what is known of a (node, metric) from
-// before its windows (a pre-flight query, the history): its newest sample
-// and its sampling period (0: unknown). The period counts as if seen in
-// the data, so a 5 s series is complete 5 s before the end even with a
-// single row in the window.
-func (s *Session) SetPrior(node, metric string, last time.Time, period time.Duration) {
+// SetPeriod tells the session the sampling period of a (node, metric)
+// known from outside its windows (a pre-flight query, rows just before
+// the window): it counts as if seen in the data, so a 5 s series is
+// complete 5 s before the end even with a single row in the window.
+func (s *Session) SetPeriod(node, metric string, period time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.sites {
 		if p := st.pairs[pairKey{cutAtDot(node), metric}]; p != nil {
-			if last.After(p.priorLast) {
-				p.priorLast = last
-			}
 			p.gaps.addGap(period)
 		}
 	}

@@ -242,14 +242,14 @@ func (s *Source) logQuery(u string) {
 }
 
 // prepare tells a new session what is known from before its windows: each
-// series' newest sample and period (pre-flight, history, probes), and
+// series' period (pre-flight, history, probes), and
 // which series the catalogue proves absent (not waited for).
 func (s *Source) prepare(ctx context.Context, sess *kwollect.Session) {
 	cat := s.catalogFor(ctx)
 	for _, t := range s.targets.Nodes {
 		for _, m := range s.cfg.Metrics {
 			if sp, ok := s.prior.get(shortName(t.Node), m); ok { // rows name nodes by their short name
-				sess.SetPrior(t.Node, m, sp.Last, sp.Period)
+				sess.SetPeriod(t.Node, m, sp.Period)
 			}
 			if _, absent := cat.absent(t.Node, m); absent {
 				sess.Abandon(t.Node, m)
@@ -509,7 +509,7 @@ func (s *Source) probe(ctx context.Context, sess *kwollect.Session, start, end t
 		for node := range nodes {
 			for m := range metrics {
 				if sp, ok := s.prior.get(node, m); ok {
-					sess.SetPrior(node, m, sp.Last, sp.Period)
+					sess.SetPeriod(node, m, sp.Period)
 				}
 			}
 		}
