@@ -450,8 +450,9 @@ func (s *Session) finishAttempt(a *attempt, ok bool) {
 				p.last = ser.last
 			}
 			p.rows += ser.rows
+			tol := max(ser.tol, 2*ser.gaps.gap.Microseconds())
 			for _, d := range ser.data {
-				p.data.add(d.lo, d.hi)
+				p.data.addNear(d.lo, d.hi, tol)
 			}
 			p.gaps.addGap(ser.gaps.gap)
 			p.gaps.addGap(ser.gaps.maxRegular)

@@ -124,3 +124,19 @@ func TestSessionMissingShortWindow(t *testing.T) {
 	require.Empty(t, sc.Missing)
 	require.InDelta(t, 1, sc.Coverage, 1e-9)
 }
+
+// Successive polls (run mode) extend one span of samples per pair rather
+// than adding one each: memory and Coverage stay flat over days.
+func TestSessionSampleSpansStayFew(t *testing.T) {
+	env := newTestEnv(t, emulator.Config{}, nil)
+	s, err := env.client.NewSession(Plan{Targets: []Target{{"lyon", "taurus-7"}}, Metrics: []string{watt}}, env.opts(SessionOptions{}))
+	require.NoError(t, err)
+	start := emuNow.Add(-time.Hour)
+	for end := start.Add(10 * time.Second); !end.After(emuNow.Add(-time.Minute)); end = end.Add(10 * time.Second) {
+		_, err := s.Fetch(context.Background(), start, end, newCollector().sink)
+		require.NoError(t, err)
+	}
+	p := s.bySite["lyon"].pairs[pairKey{"taurus-7", watt}]
+	require.Len(t, p.data, 1, "one span for an hour of polls")
+	require.Empty(t, s.Coverage(start, emuNow.Add(-time.Minute))[0].Missing)
+}

@@ -31,15 +31,21 @@ func (s span) dur() time.Duration { return time.Duration(s.hi-s.lo+1) * time.Mic
 type spanSet []span
 
 // add inserts [lo, hi], merging with overlapping or adjacent spans.
-func (s *spanSet) add(lo, hi int64) {
+func (s *spanSet) add(lo, hi int64) { s.addNear(lo, hi, 1) }
+
+// addNear inserts [lo, hi], merging with the spans at most gap away (1:
+// adjacent ones). The spans of samples (pair.data) merge across gaps too
+// short to be missing data, so that successive polls of run mode extend
+// one span instead of adding one each.
+func (s *spanSet) addNear(lo, hi, gap int64) {
 	if hi < lo {
 		return
 	}
 	ss := *s
-	// First span that could touch [lo, hi]: hi+1 >= lo.
-	i := sort.Search(len(ss), func(i int) bool { return ss[i].hi+1 >= lo })
+	// First span that could touch [lo, hi]: hi+gap >= lo.
+	i := sort.Search(len(ss), func(i int) bool { return ss[i].hi+gap >= lo })
 	j := i
-	for j < len(ss) && ss[j].lo <= hi+1 {
+	for j < len(ss) && ss[j].lo <= hi+gap {
 		lo = min(lo, ss[j].lo)
 		hi = max(hi, ss[j].hi)
 		j++
