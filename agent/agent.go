@@ -100,7 +100,7 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 	return &Agent{
 		log:             logger,
 		registry:        reg,
-		pipeline:        b.Start(ctx),
+		pipeline:        b.Start(context.WithoutCancel(ctx)), // ctx bounds the start only
 		shutdownTimeout: timeout,
 		plugins:         names,
 		outputs:         outputs,

@@ -22,9 +22,10 @@ import (
 type ExecOptions struct {
 	Argv           []string // PROGRAM ARGS...
 	IgnoreExitCode bool
-	// Signals delivers SIGINT/SIGTERM received by the agent; they are
-	// forwarded to the child while the agent keeps going.
-	Signals <-chan os.Signal
+	// Signals are the agent's SIGINT/SIGTERM/SIGHUP: while the command
+	// runs they are forwarded to its process group; afterwards the first
+	// one cuts the fetch short (what was fetched is written).
+	Signals *Interrupts
 	// Repeat runs the command that many times, each run its own window
 	// with its index in the events (and so in a run attribute of every
 	// point); 0 runs it once, untagged.
@@ -109,7 +110,8 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 		}
 		return 1
 	}
-	if code, ok := a.preflight(ctx, o.Signals, log); !ok {
+	becomeSubreaper()
+	if code, ok := a.preflight(ctx, o.Signals.C(), log); !ok {
 		return code
 	}
 	if o.PhaseLines && !o.Marks {
@@ -154,20 +156,35 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 			}
 		}
 	}
-	// Signals from now on must not kill the agent before the data is written.
+	// From now on a signal cannot cut anything short any more: the agent
+	// writes what it fetched, and only SIGKILL can lose it.
+	stopLater := make(chan struct{})
+	defer close(stopLater)
 	go func() {
-		for sig := range o.Signals {
-			logging.Target(a.log, TargetAgent).Warn(fmt.Sprintf("%s received while fetching and writing the data: ignored, the agent stops as soon as the data is written.", signalName(sig)))
+		for {
+			select {
+			case sig := <-o.Signals.C():
+				logging.Target(a.log, TargetAgent).Warn(laterNote(sig))
+			case <-stopLater:
+				return
+			}
 		}
 	}()
+	if last.fetchCut != nil {
+		cut = last.fetchCut
+	}
 	ph.close()
 	own := a.Finish(agentFailed)
 	code := ExitCode(last.childCode, last.status, own, o.IgnoreExitCode, logging.Target(a.log, TargetAgent))
-	defer a.SayExit(code)
+	defer func() { a.SayExit(code) }()
 	if ss, ok := cut.(syscall.Signal); ok && (code == 0 || code == ExitIncomplete) {
-		// A partial series must not pass for a complete one in a script.
+		// A partial series (or fetch) must not pass for a complete one in a script.
 		code = 128 + int(ss)
-		logging.Target(a.log, TargetAgent).Warn(fmt.Sprintf("The series of runs was cut short by %s: exiting with %d.", signalName(ss), code))
+		what := "The series of runs"
+		if last.fetchCut != nil {
+			what = "The fetch"
+		}
+		logging.Target(a.log, TargetAgent).Warn(fmt.Sprintf("%s was cut short by %s: exiting with %d.", what, signalName(ss), code))
 	}
 	return code
 }
@@ -217,6 +234,7 @@ type runResult struct {
 	agentFailed bool
 	signals     int       // signals received while it ran or its data was fetched
 	lastSignal  os.Signal // the last of them
+	fetchCut    os.Signal // the signal that cut the fetch of its data short
 }
 
 // runOnce spawns the command, publishes the start event, waits for the
@@ -226,6 +244,8 @@ func (a *Agent) runOnce(ctx context.Context, path string, o ExecOptions, index i
 	cmd := exec.Command(path, o.Argv[1:]...)
 	cmd.Args[0] = o.Argv[0]
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	var foreground bool
+	cmd.SysProcAttr, foreground = commandAttr()
 	if env := ph.env(); env != "" {
 		cmd.Env = append(os.Environ(), env)
 	}
@@ -238,6 +258,9 @@ func (a *Agent) runOnce(ctx context.Context, path string, o ExecOptions, index i
 	ph.beginRun(index)
 	startTime := time.Now()
 	if err := cmd.Start(); err != nil {
+		if foreground {
+			takeTerminal()
+		}
 		ph.startedRun()
 		ph.endRun()
 		stdout.abort()
@@ -271,13 +294,17 @@ wait:
 		select {
 		case waitErr = <-waitDone:
 			break wait
-		case sig := <-o.Signals:
+		case sig := <-o.Signals.C():
 			res.signals++
 			res.lastSignal = sig
-			a.forward(cmd.Process, sig, res.signals)
+			a.forward(pid, sig, res.signals)
 		}
 	}
 	endTime := time.Now()
+	if foreground {
+		takeTerminal()
+	}
+	a.endTree(pid, log)
 	// The marks printed just before the exit are in the pipe: read them
 	// before the end event (a background process that keeps the pipe open
 	// does not hold the agent back more than a moment). Later marks of this
@@ -307,32 +334,27 @@ wait:
 		log.Info(fmt.Sprintf("Child process exited with %s (run %d of %d).", desc, index, o.Repeat))
 	}
 	log.Info("Publishing EndConsumerMeasurement event")
-	// Signals during the fetch are said at once; with runs left, they stop
-	// the series (after this run's data is written).
-	fetchDone, drained := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(drained)
-		for {
-			select {
-			case sig := <-o.Signals:
-				res.signals++
-				res.lastSignal = sig
-				if index > 0 && index < o.Repeat {
-					log.Warn(fmt.Sprintf("%s received while fetching the data of run %d: it is written, then the remaining runs are not started.", signalName(sig), index))
-				} else {
-					logging.Target(a.log, TargetAgent).Warn(fmt.Sprintf("%s received while fetching and writing the data: ignored, the agent stops as soon as the data is written.", signalName(sig)))
-				}
-			case <-fetchDone:
-				return
-			}
+	// The first signal from now on cuts the fetch short: no more waiting
+	// for Kwollect nor retrying, what was fetched is written (and with runs
+	// left, the remaining ones are not started).
+	said := func(sig os.Signal) {
+		if index > 0 && index < o.Repeat {
+			log.Warn(fmt.Sprintf("%s received while fetching the data of run %d: what was fetched is written, and the remaining runs are not started.", signalName(sig), index))
+			return
 		}
-	}()
+		logging.Target(a.log, TargetAgent).Warn(interruptNote(sig))
+	}
+	later := func(sig os.Signal) { logging.Target(a.log, TargetAgent).Warn(laterNote(sig)) }
+	fctx, release := o.Signals.Until(ctx, said, later)
 	for _, w := range warnings {
 		a.lateWarnings = append(a.lateWarnings, runPrefix(index)+w)
 	}
-	err = a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &code, Run: index, Warnings: warnings})
-	close(fetchDone)
-	<-drained
+	err = a.Publish(fctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &code, Run: index, Warnings: warnings})
+	if sig := release(); sig != nil {
+		res.signals++
+		res.lastSignal = sig
+		res.fetchCut = sig
+	}
 	if err != nil {
 		LogFailure(log, "Measurement of the command failed", err)
 		res.agentFailed = true
@@ -378,7 +400,7 @@ func (a *Agent) cooldown(ctx context.Context, o ExecOptions, i int, log *slog.Lo
 			log.Info("No cooldown: no idle level known (energy-report's baseline) and no --cooldown")
 		}
 		return nil
-	case sig := <-o.Signals:
+	case sig := <-o.Signals.C():
 		cancel()
 		<-done
 		log.Warn(fmt.Sprintf("%s received during the cooldown: the remaining runs are not started.", signalName(sig)))
@@ -386,22 +408,39 @@ func (a *Agent) cooldown(ctx context.Context, o ExecOptions, i int, log *slog.Lo
 	}
 }
 
-// forward passes a signal received by the agent on to the child. A Ctrl+C
-// typed on the terminal already reached the child (same foreground group),
-// so SIGINT is not sent twice then. The third signal kills the child.
-func (a *Agent) forward(p *os.Process, sig os.Signal, count int) {
+// forward passes a signal received by the agent on to the command's
+// process group (its whole tree). The third signal kills the group.
+func (a *Agent) forward(pgid int, sig os.Signal, count int) {
 	log := logging.Target(a.log, TargetAgent)
 	if count >= 3 {
-		log.Warn("Third signal received: killing the child with SIGKILL.")
-		_ = p.Signal(syscall.SIGKILL)
+		log.Warn("Third signal received: killing the command's process group with SIGKILL.")
+		_ = signalGroup(pgid, syscall.SIGKILL)
 		return
 	}
-	if sig == os.Interrupt && foregroundTTY() {
-		log.Info("Ctrl+C received: the child got it from the terminal; waiting for it to exit, then Alumet will fetch and write the data.")
+	log.Info(fmt.Sprintf("%s received: forwarding it to the command's process group; Alumet will fetch and write the data when the command exits.", signalName(sig)))
+	ss, ok := sig.(syscall.Signal)
+	if !ok {
+		ss = syscall.SIGTERM
+	}
+	_ = signalGroup(pgid, ss)
+}
+
+// endTree stops what the command left running in its process group, or
+// adopted by the agent, and says so: their power would be drawn outside
+// the measured window.
+func (a *Agent) endTree(pgid int, log *slog.Logger) {
+	found, remain := stopLeftovers(pgid)
+	if len(found) == 0 {
 		return
 	}
-	log.Info(fmt.Sprintf("%s received: forwarding it to the child; Alumet will fetch and write the data when it exits.", signalName(sig)))
-	_ = p.Signal(sig)
+	var names []string
+	for _, p := range found {
+		names = append(names, p.String())
+	}
+	log.Warn(fmt.Sprintf("The command left %d process(es) running: %s. They were stopped (SIGTERM, then SIGKILL after %v): the measured window ends when the command exits.", len(found), strings.Join(names, ", "), treeGrace))
+	if len(remain) > 0 {
+		log.Error(fmt.Sprintf("%d process(es) of the command are still running: %s", len(remain), strings.Join(remain, "; ")))
+	}
 }
 
 // foregroundTTY reports whether stdin is a terminal whose foreground process
@@ -452,6 +491,9 @@ var signalNames = map[syscall.Signal]string{
 	syscall.SIGKILL: "SIGKILL", syscall.SIGUSR1: "SIGUSR1", syscall.SIGSEGV: "SIGSEGV", syscall.SIGUSR2: "SIGUSR2",
 	syscall.SIGPIPE: "SIGPIPE", syscall.SIGALRM: "SIGALRM", syscall.SIGTERM: "SIGTERM", syscall.SIGXCPU: "SIGXCPU",
 }
+
+// SignalName is the usual name of a signal (SIGTERM).
+func SignalName(s os.Signal) string { return signalName(s) }
 
 func signalName(s os.Signal) string {
 	if ss, ok := s.(syscall.Signal); ok {

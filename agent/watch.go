@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"syscall"
@@ -44,7 +45,7 @@ func CheckPID(pid int) error {
 
 // Watch measures an already running process until it ends (or a signal
 // stops the agent), and returns the agent's exit code.
-func (a *Agent) Watch(ctx context.Context, pid int, signals <-chan os.Signal) int {
+func (a *Agent) Watch(ctx context.Context, pid int, signals *Interrupts) int {
 	log := logging.Target(a.log, TargetExec)
 	consumer := []measure.Consumer{{Kind: measure.KindProcess, ID: strconv.Itoa(pid)}}
 	failed := false
@@ -63,46 +64,72 @@ watch:
 				log.Info(fmt.Sprintf("Process %d has ended, Alumet will now stop.", pid))
 				break watch
 			}
-		case sig := <-signals:
-			log.Info(fmt.Sprintf("%s received: ending the measurement of process %d now.", signalName(sig), pid))
+		case sig := <-signals.C():
+			log.Info(fmt.Sprintf("%s received: ending the measurement of process %d now (a second signal cuts the fetch short).", signalName(sig), pid))
 			break watch
 		}
 	}
 	end := time.Now()
-	go func() {
-		for sig := range signals {
-			logging.Target(a.log, TargetAgent).Warn(fmt.Sprintf("%s received while fetching and writing the data: ignored.", signalName(sig)))
-		}
-	}()
 	log.Info("Publishing EndConsumerMeasurement event")
-	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end, Consumers: consumer}); err != nil {
-		LogFailure(log, fmt.Sprintf("Measurement of process %d failed", pid), err)
-		failed = true
-	}
-	return a.SayExitCode(a.Finish(failed))
+	return a.FinalFetch(ctx, signals, logging.Target(a.log, TargetExec), fmt.Sprintf("Measurement of process %d failed", pid), failed,
+		pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end, Consumers: consumer})
 }
 
-// Run runs until SIGINT or SIGTERM, then stops and flushes everything. A
-// second signal during the shutdown exits at once with 1.
-func (a *Agent) Run(signals <-chan os.Signal, exit func(int)) int {
-	sig := <-signals
+// FinalFetch publishes the events (the end event's handlers fetch the
+// window), cut short by the first signal, then stops the agent (failed: it
+// failed before); it returns the exit code: 128+N when a signal cut the
+// fetch short, unless the agent failed otherwise.
+func (a *Agent) FinalFetch(ctx context.Context, signals *Interrupts, failLog *slog.Logger, failMsg string, failed bool, events ...pipeline.Event) int {
+	log := logging.Target(a.log, TargetAgent)
+	fctx, release := signals.Until(ctx, func(sig os.Signal) { log.Warn(interruptNote(sig)) }, func(sig os.Signal) { log.Warn(laterNote(sig)) })
+	for _, ev := range events {
+		if err := a.Publish(fctx, ev); err != nil {
+			LogFailure(failLog, failMsg, err)
+			failed = true
+		}
+	}
+	cut := release()
+	stopLater := a.sayLaterSignals(signals)
+	defer stopLater()
+	code := a.Finish(failed)
+	if ss, ok := cut.(syscall.Signal); ok && (code == 0 || code == ExitIncomplete) {
+		code = 128 + int(ss)
+		log.Warn(fmt.Sprintf("The fetch was cut short by %s: exiting with %d.", signalName(ss), code))
+		return code
+	}
+	return a.SayExitCode(code)
+}
+
+// sayLaterSignals logs the signals that arrive once nothing can be cut
+// short any more (the agent is writing what it fetched), until stop.
+func (a *Agent) sayLaterSignals(signals *Interrupts) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-signals.C():
+				logging.Target(a.log, TargetAgent).Warn(laterNote(sig))
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// Run runs until SIGINT, SIGTERM or SIGHUP, then fetches what the
+// sources still owe, stops and flushes everything. A second signal cuts
+// that fetch short; what was fetched is still written.
+func (a *Agent) Run(signals *Interrupts) int {
+	sig := <-signals.C()
 	log := logging.Target(a.log, TargetAgent)
 	if sig == os.Interrupt {
-		log.Info("Ctrl+C received, shutting down...")
+		log.Info("Ctrl+C received, shutting down (a second Ctrl+C cuts the last fetch short)...")
 	} else {
-		log.Info(fmt.Sprintf("%s received, shutting down...", signalName(sig)))
+		log.Info(fmt.Sprintf("%s received, shutting down (a second signal cuts the last fetch short)...", signalName(sig)))
 	}
-	go func() {
-		s := <-signals
-		log.Warn(fmt.Sprintf("%s received during shutdown: exiting now, data may be lost.", signalName(s)))
-		exit(1)
-	}()
 	// The end of the run: sources fetch what they still owe (kwollect-input's
 	// last window) before the shutdown timer starts.
-	failed := false
-	if err := a.Publish(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: time.Now()}); err != nil {
-		LogFailure(logging.Target(a.log, TargetExec), "Final fetch failed", err)
-		failed = true
-	}
-	return a.SayExitCode(a.Finish(failed))
+	return a.FinalFetch(context.Background(), signals, logging.Target(a.log, TargetExec), "Final fetch failed", false,
+		pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: time.Now()})
 }

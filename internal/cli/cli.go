@@ -9,11 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -310,21 +308,36 @@ func (g *globals) start(ctx context.Context, mode plugin.Mode) (*agent.Agent, er
 	return a, nil
 }
 
-// notifySignals catches SIGINT, SIGTERM and SIGHUP so the agent can flush before exiting.
-func notifySignals() chan os.Signal {
-	ch := make(chan os.Signal, 4)
-	// SIGHUP too: an ssh disconnection must not lose the data either.
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	return ch
+// startInterruptible starts the agent with the signals caught: the first
+// SIGINT/SIGTERM/SIGHUP during the start-up (which may query the API)
+// stops it, and later ones are the command's to handle.
+func (g *globals) startInterruptible(cmd *cobra.Command, mode plugin.Mode) (*agent.Agent, *agent.Interrupts, error) {
+	ints := agent.NotifyInterrupts()
+	log := logging.Target(g.logger, agent.TargetAgent)
+	ctx, release := ints.Until(cmd.Context(), func(sig os.Signal) {
+		log.Warn(agent.SignalName(sig) + " received while starting: stopping.")
+	}, nil)
+	a, err := g.start(ctx, mode)
+	if it := agent.InterruptedBy(ctx); it != nil {
+		release()
+		if a != nil {
+			_ = a.Stop()
+		}
+		return nil, nil, exitError{it.Code()}
+	}
+	release()
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, ints, nil
 }
 
 func (g *globals) runMode(cmd *cobra.Command) error {
-	sigs := notifySignals()
-	a, err := g.start(cmd.Context(), plugin.ModeRun)
+	a, ints, err := g.startInterruptible(cmd, plugin.ModeRun)
 	if err != nil {
 		return err
 	}
-	return exitError{a.Run(sigs, os.Exit)}
+	return exitError{a.Run(ints)}
 }
 
 func (g *globals) runCmd() *cobra.Command {
@@ -388,12 +401,11 @@ func (g *globals) execCmd() *cobra.Command {
 			if o.Repeat == 0 && (cooldown != "" || cooldownMax != "") {
 				return usageError{errors.New("--cooldown and --cooldown-max go with --repeat N")}
 			}
-			sigs := notifySignals()
-			a, err := g.start(cmd.Context(), plugin.ModeExec)
+			a, ints, err := g.startInterruptible(cmd, plugin.ModeExec)
 			if err != nil {
 				return err
 			}
-			o.Signals = sigs
+			o.Signals = ints
 			// The socket of alumet-agent mark changes nothing for the command:
 			// on with energy-report. Reading its stdout does: only when asked.
 			o.Marks = !noPhases && a.HasPlugin(energyreport.Name)
@@ -449,12 +461,11 @@ func (g *globals) watchCmd() *cobra.Command {
 			if err := agent.CheckPID(pid); err != nil {
 				return err
 			}
-			sigs := notifySignals()
-			a, err := g.start(cmd.Context(), plugin.ModeWatch)
+			a, ints, err := g.startInterruptible(cmd, plugin.ModeWatch)
 			if err != nil {
 				return err
 			}
-			return exitError{a.Watch(cmd.Context(), pid, sigs)}
+			return exitError{a.Watch(cmd.Context(), pid, ints)}
 		},
 	}
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/alumet-go/alumet-agent/agent"
 	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/internal/logging"
 	"github.com/alumet-go/alumet-agent/pipeline"
@@ -303,20 +302,13 @@ const targetFetch = "alumet::agent::fetch"
 
 // fetchEvents runs the pipeline in fetch mode over the given events, then stops.
 func (g *globals) fetchEvents(cmd *cobra.Command, events []pipeline.Event, what string) error {
-	a, err := g.start(cmd.Context(), plugin.ModeFetch)
+	a, ints, err := g.startInterruptible(cmd, plugin.ModeFetch)
 	if err != nil {
 		return err
 	}
 	log := logging.Target(g.logger, targetFetch)
 	log.Info(what)
-	failed := false
-	for _, ev := range events {
-		if err := a.Publish(cmd.Context(), ev); err != nil {
-			agent.LogFailure(log, "Fetching failed", err)
-			failed = true
-		}
-	}
-	if code := a.SayExitCode(a.Finish(failed)); code != 0 {
+	if code := a.FinalFetch(cmd.Context(), ints, log, "Fetching failed", false, events...); code != 0 {
 		return exitError{code}
 	}
 	return nil

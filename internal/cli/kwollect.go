@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/alumet-go/alumet-agent/agent"
 	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/internal/logging"
 	"github.com/alumet-go/alumet-agent/internal/netrc"
@@ -85,11 +86,25 @@ func (g *globals) kwollectCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			ints := agent.NotifyInterrupts()
+			defer ints.Stop()
+			ictx, release := ints.Until(cmd.Context(), func(sig os.Signal) {
+				log.Warn(agent.SignalName(sig) + " received: stopping.")
+			}, nil)
+			defer release()
+			ctx, cancel := context.WithTimeout(ictx, 30*time.Second)
 			defer cancel()
+			interrupted := func(err error) error {
+				if it := agent.InterruptedBy(ictx); it != nil {
+					return exitError{it.Code()}
+				}
+				return err
+			}
 			var ne *kwollectinput.NameError
 			switch err := kwollectinput.CheckNode(ctx, client, site, node); {
 			case err == nil:
+			case interrupted(nil) != nil:
+				return interrupted(nil)
 			case errors.As(err, &ne):
 				msg := ne.Msg
 				switch {
@@ -109,6 +124,9 @@ func (g *globals) kwollectCmd() *cobra.Command {
 			cluster := kwollect.ClusterOf(node)
 			ms, err := client.ClusterMetrics(ctx, site, cluster)
 			if err != nil {
+				if it := interrupted(nil); it != nil {
+					return it
+				}
 				if kwollect.IsAuthError(err) {
 					return fmt.Errorf("bad credentials (sent: %s): %w", credSource, err)
 				}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/alumet-go/alumet-agent/kwollect"
+	"github.com/alumet-go/alumet-agent/pipeline"
 )
 
 // catalog holds the metric catalogues of the targets' clusters, read from the
@@ -17,6 +18,9 @@ type catalog struct {
 	diagErr error
 }
 
+// catalogTimeout bounds the reading of every metric catalogue together.
+const catalogTimeout = 20 * time.Second
+
 // catalogFor reads the catalogues once, then checks the configured names
 // against the Reference API (see Diagnose). Failing to read a catalogue is
 // not fatal: it only gives less precise chunk sizes and hints.
@@ -25,16 +29,24 @@ func (s *Source) catalogFor(ctx context.Context) *catalog {
 		c := &catalog{byCluster: map[string][]kwollect.MetricInfo{}}
 		type key struct{ site, cluster string }
 		seen := map[key]bool{}
+		// One budget for every catalogue: an API that does not answer
+		// must not hold the start 20 s per cluster.
+		qctx, cancel := context.WithTimeout(ctx, catalogTimeout)
+		defer cancel()
+		silent := false
 		for _, t := range s.targets.Nodes {
 			k := key{t.Site, kwollect.ClusterOf(t.Node)}
 			if seen[k] {
 				continue
 			}
 			seen[k] = true
-			qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			ms, err := s.client.ClusterMetrics(qctx, t.Site, k.cluster)
-			cancel()
+			var ms []kwollect.MetricInfo
+			err := qctx.Err()
+			if err == nil {
+				ms, err = s.client.ClusterMetrics(qctx, t.Site, k.cluster)
+			}
 			if err != nil {
+				silent = silent || qctx.Err() != nil
 				s.log.Debug(fmt.Sprintf("metric catalogue of %s/%s unavailable: %v", t.Site, k.cluster, err))
 				if _, ok := c.byCluster[k.cluster]; !ok {
 					c.byCluster[k.cluster] = nil
@@ -43,7 +55,13 @@ func (s *Source) catalogFor(ctx context.Context) *catalog {
 			}
 			c.byCluster[k.cluster] = ms
 		}
-		c.diagErr = s.diagnose(ctx, c)
+		switch {
+		case silent && ctx.Err() == nil:
+			// The Reference API is on the same host: no diagnosis either.
+			s.log.Warn(fmt.Sprintf("Kwollect's metric catalogue did not answer within %s: going on without it (no name check, chunk sizes guessed). If the API stays silent, the fetch fails at its time budget (fetch_timeout).", pipeline.HumanDuration(catalogTimeout)))
+		case !silent:
+			c.diagErr = s.diagnose(ctx, c)
+		}
 		s.catalog = c
 	})
 	return s.catalog

@@ -535,7 +535,7 @@ func (s *Source) HandleEvent(ctx context.Context, ev pipeline.Event, out pipelin
 		if ev.Kind != pipeline.EndConsumerMeasurement {
 			return nil
 		}
-		req := finalRequest{end: ev.Time, done: make(chan error, 1)}
+		req := finalRequest{ctx: ctx, end: ev.Time, done: make(chan error, 1)}
 		select {
 		case s.finals <- req:
 			return <-req.done
@@ -568,6 +568,8 @@ func (s *Source) HandleEvent(ctx context.Context, ev pipeline.Event, out pipelin
 		first := !s.historyDone
 		s.historyDone = true
 		s.mu.Unlock()
+		ctx, cancel := s.budget(ctx, rw.start, ev.Time)
+		defer cancel()
 		var histErr error
 		if first {
 			histErr = s.fetchHistory(ctx, rw.start)
@@ -663,13 +665,6 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 	exact := start
 	start = windowStart(start)
 	s.prior.newWindow()
-	if s.cfg.FetchDelay.D() > 0 {
-		select {
-		case <-time.After(s.cfg.FetchDelay.D()):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 	opts := s.sessionOptions(ctx)
 	prog := newProgress(s.log)
 	opts.OnProgress = prog.update
@@ -677,17 +672,26 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 	if err != nil {
 		return err
 	}
+	if d := s.cfg.FetchDelay.D(); d > 0 {
+		s.log.Info(fmt.Sprintf("Waiting fetch_delay (%s) before fetching", pipeline.HumanDuration(d)))
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			s.reportFatal(exact, end, run, kwollect.Report{}, sess.Coverage(exact, end), why(ctx, ctx.Err()))
+			return s.fetchFailed(why(ctx, ctx.Err()))
+		}
+	}
 	s.prepare(ctx, sess)
 	s.log.Info("Polling KwollectSource")
 	sink := s.sink(ctx, out, run)
 	rep, err := sess.Fetch(ctx, start, end, sink)
 	var partial *kwollect.PartialError
 	if err != nil && !errors.As(err, &partial) {
-		s.reportFatal(exact, end, run, rep, sess.Coverage(exact, end), err)
+		s.reportFatal(exact, end, run, rep, sess.Coverage(exact, end), why(ctx, err))
 		return s.fetchFailed(err)
 	}
 	fetchErr := err
-	deadline := s.clock().Add(s.cfg.FetchTimeout.D())
+	deadline := s.tailDeadline(ctx)
 	if s.clock().Sub(end) > pastWindowAge {
 		deadline = s.clock() // long ingested: nothing more will come
 	} else {
@@ -699,7 +703,7 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 		fetchErr = errors.Join(fetchErr, err)
 	}
 	if err != nil && !errors.As(err, &partial) {
-		s.reportFatal(exact, end, run, kwollect.Report{Rows: rep.Rows + tail.Rows, Queries: rep.Queries + tail.Queries}, sess.Coverage(exact, end), err)
+		s.reportFatal(exact, end, run, kwollect.Report{Rows: rep.Rows + tail.Rows, Queries: rep.Queries + tail.Queries}, sess.Coverage(exact, end), why(ctx, err))
 		return s.fetchFailed(fetchErr)
 	}
 	s.report(exact, end, run, rep, tail, sess.Coverage(exact, end))
@@ -707,6 +711,47 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 		return s.fetchFailed(fetchErr)
 	}
 	return nil
+}
+
+// budgetError is the cause of a fetch cut at its time budget.
+type budgetError struct{ timeout, total time.Duration }
+
+func (e *budgetError) Error() string {
+	return fmt.Sprintf("no complete answer within its time budget (%s: fetch_delay + fetch_timeout %s + 1 s per minute of window)",
+		pipeline.HumanDuration(e.total), pipeline.HumanDuration(e.timeout))
+}
+
+// budgetMargin is how long after its budget a fetch may still take to end
+// (the queries see the deadline, then the rows already read are handed
+// over).
+const budgetMargin = 2 * time.Second
+
+// budget bounds the whole fetch of [start, end] (history, the window, its
+// tail) whatever the API does: fetch_delay + fetch_timeout + 1 s per
+// minute of window (the time to stream a long window). The deadline is on
+// the real clock.
+func (s *Source) budget(ctx context.Context, start, end time.Time) (context.Context, context.CancelFunc) {
+	total := s.cfg.FetchDelay.D() + s.cfg.FetchTimeout.D() + max(end.Sub(start), 0)/60
+	return context.WithDeadlineCause(ctx, time.Now().Add(total), &budgetError{s.cfg.FetchTimeout.D(), total})
+}
+
+// tailDeadline is when the tail completion stops waiting: fetch_timeout
+// from now, and never past the budget of ctx.
+func (s *Source) tailDeadline(ctx context.Context) time.Time {
+	d := s.clock().Add(s.cfg.FetchTimeout.D())
+	if b, ok := ctx.Deadline(); ok {
+		d = minTime(d, s.clock().Add(time.Until(b)))
+	}
+	return d
+}
+
+// why is the error that stopped a fetch: the cause of ctx's end (a signal,
+// the budget) when it ended, else err.
+func why(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 // fetchError is a failed fetch, said in a few words when queries failed
@@ -738,11 +783,20 @@ func (s *Source) fetchFailed(err error) error {
 func (s *Source) reportFatal(start, end time.Time, run int, rep kwollect.Report, cov []kwollect.SeriesCoverage, err error) {
 	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched before the failure", rep.Rows))
 	recent := s.clock().Sub(end) < pastWindowAge
+	reason := "the fetch failed (" + kwollect.Brief(err) + ")"
+	var it *pipeline.Interrupted
+	var be *budgetError
+	switch {
+	case errors.As(err, &it):
+		reason = "the fetch was cut short (" + it.Error() + ")"
+	case errors.As(err, &be):
+		reason = "the fetch was cut short: " + be.Error()
+	}
 	for _, sc := range cov {
 		oc := s.outcome(start, end, run, sc, recent)
 		if oc.Status.Bad() || sc.Rows == 0 {
 			oc.FetchedLaterOK = true
-			oc.Reason = "the fetch failed (" + kwollect.Brief(err) + ")"
+			oc.Reason = reason
 			oc.Status = pipeline.StatusFailed
 			if sc.Rows > 0 {
 				oc.Status = pipeline.StatusPartial
@@ -752,7 +806,7 @@ func (s *Source) reportFatal(start, end time.Time, run int, rep kwollect.Report,
 	}
 	for _, oc := range s.jobGaps(start, end, run, cov) {
 		oc.Status, oc.FetchedLaterOK = pipeline.StatusFailed, true
-		oc.Reason = "the fetch failed (" + kwollect.Brief(err) + ")"
+		oc.Reason = reason
 		s.record(oc)
 	}
 }
@@ -854,11 +908,13 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 			}
 			return nil
 		})
-		if err == nil {
-			err = sink(batch)
+		// Even after a failure: the rows read are kept.
+		if serr := sink(batch); err == nil {
+			err = serr
 		}
 		total += n
 		if err != nil {
+			err = why(ctx, err)
 			return fmt.Errorf("fetching OAR job %d on %s from Kwollect: %w (for a very long job, use fetch --from/--to, which splits the window)", jobID, site, err)
 		}
 	}
@@ -883,8 +939,10 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 	return nil
 }
 
-// finalRequest asks the run-mode poller for its last fetch, up to end.
+// finalRequest asks the run-mode poller for its last fetch, up to end;
+// ctx cuts it short (a signal).
 type finalRequest struct {
+	ctx  context.Context
 	end  time.Time
 	done chan error
 }
@@ -926,17 +984,19 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 		fetched.FailedChunks = r.FailedChunks // only the latest failures matter: later polls retry them
 	}
 	sink := s.sink(fetchCtx, out, 0)
-	final := func(end time.Time) error {
+	final := func(ctx context.Context, end time.Time) error {
+		fetchCtx, cancel := s.budget(ctx, start, end)
+		defer cancel()
 		s.prior.newWindow()
 		herr := s.fetchHistory(fetchCtx, start)
 		rep, err := sess.Fetch(fetchCtx, start, end, sink)
 		count(rep)
 		var partial *kwollect.PartialError
 		if err != nil && !errors.As(err, &partial) {
-			s.reportFatal(exact, end, 0, fetched, sess.Coverage(exact, end), err)
+			s.reportFatal(exact, end, 0, fetched, sess.Coverage(exact, end), why(fetchCtx, err))
 			return fmt.Errorf("final Kwollect fetch: %w", err)
 		}
-		deadline := s.clock().Add(s.cfg.FetchTimeout.D())
+		deadline := s.tailDeadline(fetchCtx)
 		s.probe(fetchCtx, sess, start, end, sess.Coverage(start, end), opts.Periods)
 		prog.detail = func() string { return s.waitingFor(sess, start, end, deadline) }
 		finalPhase.Store(true)
@@ -945,7 +1005,7 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 		fetched.Queries += tail.Queries
 		fetched.Retries += tail.Retries
 		if terr != nil && !errors.As(terr, &partial) {
-			s.reportFatal(exact, end, 0, fetched, sess.Coverage(exact, end), terr)
+			s.reportFatal(exact, end, 0, fetched, sess.Coverage(exact, end), why(fetchCtx, terr))
 		} else {
 			s.report(exact, end, 0, fetched, kwollect.Report{FailedChunks: tail.FailedChunks}, sess.Coverage(exact, end))
 		}
@@ -975,11 +1035,11 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 				s.log.Warn(fmt.Sprintf("Kwollect poll failed (%d in a row), the next poll will catch up: %v", failures, err))
 			}
 		case req := <-s.finals:
-			req.done <- final(req.end)
+			req.done <- final(req.ctx, req.end)
 			<-ctx.Done()
 			return nil
 		case <-ctx.Done():
-			return final(s.clock())
+			return final(context.WithoutCancel(ctx), s.clock())
 		}
 	}
 }

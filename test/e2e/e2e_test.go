@@ -269,7 +269,7 @@ func TestExecSignals(t *testing.T) {
 				t.Fatal("the agent did not exit")
 			}
 			require.Equal(t, tt.code, cmd.ProcessState.ExitCode(), stderr.String())
-			require.Contains(t, stderr.String(), "forwarding it to the child")
+			require.Contains(t, stderr.String(), "forwarding it to the command's process group")
 			checkCSV(t, filepath.Join(dir, "out.csv"), stderr.String(), 1)
 		})
 	}
@@ -289,7 +289,7 @@ func TestRunModeSIGTERM(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	err := cmd.Wait()
 	require.NoError(t, err, stderr.String())
-	require.Contains(t, stderr.String(), "SIGTERM received, shutting down...")
+	require.Contains(t, stderr.String(), "SIGTERM received, shutting down")
 	checkCSV(t, filepath.Join(dir, "out.csv"), stderr.String(), 2)
 }
 
