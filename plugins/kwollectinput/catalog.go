@@ -43,7 +43,11 @@ func (s *Source) catalogFor(ctx context.Context) *catalog {
 			var ms []kwollect.MetricInfo
 			err := qctx.Err()
 			if err == nil {
-				ms, err = s.client.ClusterMetrics(qctx, t.Site, k.cluster)
+				err = retryTransient(qctx, func(ctx context.Context) error {
+					var err error
+					ms, err = s.client.ClusterMetrics(ctx, t.Site, k.cluster)
+					return err
+				})
 			}
 			if err != nil {
 				silent = silent || qctx.Err() != nil

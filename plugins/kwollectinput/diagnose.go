@@ -253,8 +253,32 @@ func newRefChecker(c *kwollect.Client) *refChecker {
 func fetchList(ctx context.Context, f func(context.Context) ([]string, error)) *listResult {
 	ctx, cancel := context.WithTimeout(ctx, refTimeout)
 	defer cancel()
-	uids, err := f(ctx)
+	var uids []string
+	err := retryTransient(ctx, func(ctx context.Context) error {
+		var err error
+		uids, err = f(ctx)
+		return err
+	})
 	return &listResult{uids: uids, err: err}
+}
+
+// retryTransient calls f up to 3 times while it fails with a transient
+// error (kwollect.IsRetryable), 250 ms then 500 ms apart, within ctx: the
+// start-up lookups (catalogue, Reference API) must not fail on one 503.
+func retryTransient(ctx context.Context, f func(context.Context) error) error {
+	wait := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := f(ctx)
+		if err == nil || attempt == 3 || !kwollect.IsRetryable(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait *= 2
+	}
 }
 
 func (r *refChecker) siteList(ctx context.Context) *listResult {

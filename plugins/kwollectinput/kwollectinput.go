@@ -295,6 +295,7 @@ func (s *Source) complete(ctx context.Context, sess *kwollect.Session, start, en
 	s.frozenMu.Lock()
 	s.frozen = frozen
 	s.frozenMu.Unlock()
+	failedBefore := false
 	for {
 		step := deadline
 		cov := sess.Coverage(start, end)
@@ -310,7 +311,9 @@ func (s *Source) complete(ctx context.Context, sess *kwollect.Session, start, en
 			judging = judging || (!sc.Complete && !sc.Abandoned && peers[sc.Site+"/"+sc.Metric] > 1)
 		}
 		switch {
-		case probing:
+		case probing || failedBefore:
+			// (a round whose queries failed is tried again soon: a
+			// flaky API must not end the tail early)
 			step = minTime(deadline, s.clock().Add(probeEvery))
 		case judging:
 			step = minTime(deadline, s.clock().Add(judgeEvery))
@@ -321,7 +324,9 @@ func (s *Source) complete(ctx context.Context, sess *kwollect.Session, start, en
 		total.Retries += tail.Retries
 		total.FailedChunks = tail.FailedChunks
 		total.Series = tail.Series
-		if err != nil || !(probing || judging) || !s.clock().Before(deadline) || tail.Complete() {
+		failedBefore = isPartial(err)
+		stepping := probing || judging || failedBefore
+		if (err != nil && !isPartial(err)) || !stepping || !s.clock().Before(deadline) || tail.Complete() || ctx.Err() != nil {
 			return total, err
 		}
 		if probing {

@@ -29,7 +29,7 @@ const recentAge = 2 * time.Minute
 
 // preflightPolicy retries a transient failure of a pre-flight query a few
 // times before calling the API unreachable.
-var preflightPolicy = kwollect.RetryPolicy{Base: 250 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2, Jitter: 0.5, MaxAttempts: 3}
+var preflightPolicy = kwollect.RetryPolicy{Base: 250 * time.Millisecond, Max: 2 * time.Second, Multiplier: 2, Jitter: 0.5, MaxAttempts: 5}
 
 // Preflight checks, before the command is spawned, the configured names
 // (see Diagnose) and that every node/metric has recent data, so that a
