@@ -289,6 +289,16 @@ func (a *Agent) runOnce(ctx context.Context, path string, o ExecOptions, index i
 	waitDone := make(chan error, 1)
 	go func() { waitDone <- cmd.Wait() }()
 	var waitErr error
+	// With the terminal, Ctrl+Z stops the command's group, which the shell
+	// does not see (it waits for the agent): the command would hang
+	// stopped. It is resumed instead.
+	var stopCheck <-chan time.Time
+	if foreground {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		stopCheck = t.C
+	}
+	toldStop := false
 wait:
 	for {
 		select {
@@ -298,6 +308,14 @@ wait:
 			res.signals++
 			res.lastSignal = sig
 			a.forward(pid, sig, res.signals)
+		case <-stopCheck:
+			if _, state, _, _, ok := procStat(pid); ok && state == 'T' {
+				_ = signalGroup(pid, syscall.SIGCONT)
+				if !toldStop {
+					toldStop = true
+					log.Warn("The command was stopped (Ctrl+Z?): it is resumed, since a measured command cannot be suspended. Ctrl+C ends it.")
+				}
+			}
 		}
 	}
 	endTime := time.Now()
