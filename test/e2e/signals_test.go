@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -232,4 +234,65 @@ func TestCommandTreeEnds(t *testing.T) {
 		require.Empty(t, processesWith(t, "sleep", "3002"))
 		require.Empty(t, processesWith(t, "sleep", "3003"), "a process that left the group (setsid) survived")
 	})
+}
+
+// openPTY opens a pseudo-terminal: its master and its slave.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal here: %v", err)
+	}
+	var unlock int32
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock)))
+	require.Zero(t, errno)
+	var n uint32
+	_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, m.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n)))
+	require.Zero(t, errno)
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|syscall.O_NOCTTY, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close(); s.Close() })
+	return m, s
+}
+
+// TestTerminalJobControl: on a terminal, the command has the foreground: it
+// reads the terminal, Ctrl+C reaches it once (not the agent, which then
+// fetches the window), and Ctrl+Z does not leave it hanging stopped.
+func TestTerminalJobControl(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(seedConfig("", "", api)), 0o600))
+	master, slave := openPTY(t)
+	cmd := agentCmd(dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sh", "-c", "read x; echo got-$x; sleep 3004")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	var out lockedBuffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			_, _ = out.Write(buf[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waitLog(t, &out, "spawned with pid", 60*time.Second)
+	_, err := master.Write([]byte("hello\n"))
+	require.NoError(t, err)
+	waitLog(t, &out, "got-hello", 10*time.Second)
+	_, err = master.Write([]byte{0x1a}) // Ctrl+Z
+	require.NoError(t, err)
+	waitLog(t, &out, "it is resumed", 10*time.Second)
+	_, err = master.Write([]byte{0x03}) // Ctrl+C
+	require.NoError(t, err)
+	code := waitExit(t, cmd, &out, 60*time.Second)
+	require.Equal(t, 130, code, out.String())
+	require.NotContains(t, out.String(), "SIGINT received", "the agent itself did not get the terminal's Ctrl+C")
+	require.Contains(t, out.String(), "Child process exited with signal: 2 (SIGINT)")
+	require.Empty(t, processesWith(t, "sleep", "3004"))
+	checkCSV(t, filepath.Join(dir, "out.csv"), out.String(), 1)
 }
