@@ -13,7 +13,7 @@ rm -rf "$out" && mkdir -p "$out"
 emu=$!
 trap 'kill $emu 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
-  url=$(sed -n 's/^kwollect-emulator listening on //p' "$out/emulator.stdout")
+  url=$(sed -n 's/^kwollect-emulator listening on \([^ ]*\).*/\1/p' "$out/emulator.stdout")
   [ -n "$url" ] && break
   sleep 0.1
 done

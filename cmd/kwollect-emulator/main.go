@@ -5,7 +5,12 @@
 //
 //	kwollect-emulator listening on http://127.0.0.1:PORT
 //
-// and the API base to give clients is http://127.0.0.1:PORT/stable. Requests
+// and, with --control, the control endpoint's bearer token after a space:
+//
+//	kwollect-emulator listening on http://127.0.0.1:PORT control-token=TOKEN
+//
+// (parse the first field after "listening on" as the URL, then key=value
+// fields). The API base to give clients is http://127.0.0.1:PORT/stable. Requests
 // are logged on stderr. SIGINT/SIGTERM shut it down gracefully (exit 0).
 // See kwollect/emulator/README.md for the flags and examples.
 package main
@@ -59,6 +64,7 @@ const usage = `Usage: kwollect-emulator [flags]
 Serves an emulated Grid'5000 Kwollect API (GET/POST /{stable,sid,3.0}/sites/{site}/metrics,
 cluster, node and PDU documents, GET /healthz). Prints one line on stdout:
   kwollect-emulator listening on http://127.0.0.1:PORT
+with --control followed by " control-token=TOKEN" (the control endpoint's bearer token).
 Give clients the base URL http://127.0.0.1:PORT/stable.
 
 Job syntax (--job, repeatable):  'id=42;site=lyon;nodes=taurus-7,taurus-8;start=-10m;stop=+1h;types=monitor'
@@ -85,13 +91,23 @@ Gap syntax (--gap, repeatable): no generated row stamped in [start, stop) for th
   start defaults to the emulator start, no stop = open-ended, no metrics = every metric.
 Fault syntax (--fault, repeatable; rules are tried in order, the first that fires wins):
   'kind=503;p=0.2'  'kind=429;next=3;retry-after=2'  'kind=502;from=10s;to=40s'  'kind=truncate;rows=5'
-  kind: 500 502 503 504 429 slow-first-byte slow-body reset truncate
+  'kind=blackhole;p=0.25'  'kind=stall;rows=3'  'kind=stall;bytes=100;pause=30s'
+  kind: 500 502 503 504 429 slow-first-byte slow-body reset truncate blackhole stall
+    blackhole: accept, read the request, never answer (held until the client leaves or shutdown);
+    stall: 200, headers and a body prefix (rows=, default 1, or bytes=) flushed, then nothing more
+    (held likewise), or with pause=<D> the rest of the body after D
   triggers (all must hold): p=<0..1>, next=<N times>, requests=i-j (1-based), from=/to= (a Go duration
     relative to the start, now±D, RFC 3339 or epoch seconds), methods=GET,POST (default GET)
   parameters: delay=<D before the first byte>, retry-after=<s|HTTP date|none>, every=<rows>;pause=<D>
-    (slow-body), rows=<N> or bytes=<N> sent before truncate/reset cut the connection
-With --control, GET/POST/PUT/DELETE /_emulator/faults, GET /_emulator/stats, GET/POST /_emulator/jobs
-and GET/POST /_emulator/monitor drive it at runtime (see kwollect/emulator/README.md).
+    (slow-body), rows=<N> or bytes=<N> sent before truncate/reset cut the connection or stall stops,
+    pause=<D> (stall: resume after D; default never)
+--blackhole: every request but the control endpoint's is accepted and never answered (a fault rule
+  'kind=blackhole' only takes the metrics endpoint); PUT/DELETE /_emulator/blackhole switch it.
+With --control, GET/POST/PUT/DELETE /_emulator/faults, GET /_emulator/stats, GET/POST /_emulator/jobs,
+GET/POST /_emulator/monitor and GET/PUT/DELETE /_emulator/blackhole drive it at runtime. Every control
+request needs "Authorization: Bearer TOKEN" (the token on the start line, or --control-token) or, with
+--user, the API's Basic credentials; all but GET need "Content-Type: application/json" (see
+kwollect/emulator/README.md).
 
 Flags:
 `
@@ -116,7 +132,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rowLimit := fs.Int("row-limit", 0, "a GET of more rows fails like Kwollect's statement timeout (500 XX000); 0 = no limit")
 	stmtDelay := fs.Duration("statement-timeout-delay", 0, "wait before answering the row-limit error")
 	faultSeed := fs.Int64("fault-seed", 0, "seed of the probabilistic fault rules")
-	control := fs.Bool("control", false, "mount the control endpoint /_emulator/ (faults, stats, jobs, monitor)")
+	control := fs.Bool("control", false, "mount the control endpoint /_emulator/ (faults, stats, jobs, monitor, blackhole)")
+	controlToken := fs.String("control-token", "", "bearer token of the control endpoint (>= 16 visible ASCII characters); default: a random one, printed on the start line")
+	blackholeMode := fs.Bool("blackhole", false, "start as a black hole: accept every request but the control endpoint's and never answer")
 	usersFile := fs.String("users-file", "", "file of login:password lines for Basic auth (keeps passwords out of the process list)")
 	users := &listFlag{}
 	monitor := &listFlag{comma: true}
@@ -160,6 +178,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Monitored: monitor.vals, CPULoadNodes: cpuNodes.vals, CallerDevice: *caller,
 		BMCNaNRate: *nanRate, DynamicRange: *dynRange, Logger: logger, Start: startTime,
 		RowLimit: *rowLimit, StatementDelay: *stmtDelay, FaultSeed: *faultSeed, Control: *control,
+		ControlToken: *controlToken, Blackhole: *blackholeMode,
+	}
+	if *controlToken != "" && !*control {
+		return fail("--control-token needs --control")
 	}
 	if *rowLimit < 0 || *stmtDelay < 0 {
 		return fail("--row-limit and --statement-timeout-delay must not be negative")
@@ -237,7 +259,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	addr := ln.Addr().(*net.TCPAddr)
-	fmt.Fprintf(stdout, "kwollect-emulator listening on http://%s\n", net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port)))
+	line := "kwollect-emulator listening on http://" + net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port))
+	if *control {
+		line += " control-token=" + emu.ControlToken()
+	}
+	fmt.Fprintln(stdout, line)
 	if f, ok := stdout.(interface{ Sync() error }); ok {
 		_ = f.Sync()
 	}
@@ -254,6 +280,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down")
+	emu.Close() // releases the held connections (black hole, stall) first
 	shCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shCtx); err != nil {

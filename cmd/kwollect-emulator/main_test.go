@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -52,6 +54,7 @@ func buildBinary(t *testing.T) string {
 type command struct {
 	cmd    *exec.Cmd
 	base   string // http://127.0.0.1:PORT
+	token  string // the control token of the start line ("" without --control)
 	stderr *syncBuffer
 	done   chan error
 }
@@ -88,11 +91,32 @@ func startCommand(t *testing.T, bin string, args ...string) *command {
 	const prefix = "kwollect-emulator listening on http://127.0.0.1:"
 	require.True(t, strings.HasPrefix(line, prefix), "%q; stderr: %s", line, c.stderr.String())
 	require.True(t, strings.HasSuffix(line, "\n"))
-	port, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, prefix)))
+	fields := strings.Fields(strings.TrimPrefix(line, prefix))
+	port, err := strconv.Atoi(fields[0])
 	require.NoError(t, err)
 	require.Greater(t, port, 0)
 	c.base = "http://127.0.0.1:" + strconv.Itoa(port)
+	for _, f := range fields[1:] {
+		v, ok := strings.CutPrefix(f, "control-token=")
+		require.True(t, ok, "unexpected field %q on the start line", f)
+		c.token = v
+	}
 	return c
+}
+
+// control sends an authorised JSON request to the control endpoint.
+func (c *command) control(t *testing.T, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, c.base+"/_emulator"+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, string(b)
 }
 
 // stop sends SIGTERM and checks the exit status 0.
@@ -138,13 +162,24 @@ func TestCommandFaultsAndControl(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(body), &rows))
 	require.Len(t, rows, 10)
 
-	// A rule POSTed to the control endpoint takes effect.
+	// The control endpoint wants the token of the start line, and JSON.
+	require.Regexp(t, `^[0-9a-f]{32}$`, c.token)
 	res, err := client.Post(c.base+"/_emulator/faults", "application/json", strings.NewReader(`{"kind":"429","next":1,"retry_after":"3"}`))
 	require.NoError(t, err)
-	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	require.Equal(t, http.StatusOK, res.StatusCode, string(b))
-	require.Contains(t, string(b), `"spec":"kind=429;next=1;retry-after=3"`)
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode, "no token")
+	req, _ := http.NewRequest("POST", c.base+"/_emulator/faults", strings.NewReader(`"kind=429"`))
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "text/plain")
+	res, err = client.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusUnsupportedMediaType, res.StatusCode, "text/plain")
+
+	// A rule POSTed to the control endpoint takes effect.
+	code, b := c.control(t, "POST", "/faults", `{"kind":"429","next":1,"retry_after":"3"}`)
+	require.Equal(t, http.StatusOK, code, b)
+	require.Contains(t, b, `"spec":"kind=429;next=1;retry-after=3"`)
 	status, hdr, _ := get(q)
 	require.Equal(t, http.StatusTooManyRequests, status)
 	require.Equal(t, "3", hdr.Get("Retry-After"))
@@ -156,7 +191,7 @@ func TestCommandFaultsAndControl(t *testing.T) {
 	require.Equal(t, http.StatusInternalServerError, status)
 	require.Equal(t, `{"hint":null,"details":null,"code":"XX000","message":"Exception: Request timeout, too much data to process."}`, body)
 
-	status, _, body = get(c.base + "/_emulator/faults")
+	status, body = c.control(t, "GET", "/faults", "")
 	require.Equal(t, http.StatusOK, status)
 	var listing []map[string]any
 	require.NoError(t, json.Unmarshal([]byte(body), &listing))
@@ -165,7 +200,7 @@ func TestCommandFaultsAndControl(t *testing.T) {
 	require.Equal(t, 2.0, listing[0]["injected"])
 	require.Equal(t, 1.0, listing[1]["injected"])
 
-	status, _, body = get(c.base + "/_emulator/stats")
+	status, body = c.control(t, "GET", "/stats", "")
 	require.Equal(t, http.StatusOK, status)
 	var st struct {
 		Requests     int64            `json:"requests"`
@@ -287,6 +322,11 @@ func TestCommandRefusesRemote(t *testing.T) {
 	require.Contains(t, errOut.String(), `--fault "kind=404": unknown fault kind`)
 	require.Equal(t, 2, run([]string{"--fault", "kind=503;rows=2"}, &out, &errOut))
 	require.Equal(t, 2, run([]string{"--row-limit", "-1"}, &out, &errOut))
+	require.Equal(t, 2, run([]string{"--control-token", "0123456789abcdef"}, &out, &errOut))
+	require.Contains(t, errOut.String(), "--control-token needs --control")
+	require.Equal(t, 2, run([]string{"--control", "--control-token", "short"}, &out, &errOut))
+	require.Contains(t, errOut.String(), "at least 16 characters")
+	require.Equal(t, 2, run([]string{"--fault", "kind=blackhole;rows=1"}, &out, &errOut))
 	require.Equal(t, 2, run([]string{"--signal", "nodes=taurus-7;kind=sine"}, &out, &errOut))
 	require.Contains(t, errOut.String(), `--signal "nodes=taurus-7;kind=sine": unknown kind "sine"`)
 	require.Equal(t, 2, run([]string{"--signal", "nodes=nope-1;kind=constant;watts=1"}, &out, &errOut))
@@ -330,4 +370,76 @@ func TestFlagParsing(t *testing.T) {
 		"0.0.0.0:8080": false, ":8080": false, "192.0.2.1:80": false, "example.org:80": false, "nonsense": false} {
 		require.Equal(t, ok, isLoopback(addr), addr)
 	}
+}
+
+// TestCommandBlackholeAndShutdown: --blackhole answers nothing but the
+// control endpoint, which lifts it; held connections (black hole, stall) do
+// not delay SIGTERM, and their clients see the connection closed.
+func TestCommandBlackholeAndShutdown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command")
+	}
+	bin := buildBinary(t)
+	c := startCommand(t, bin, "--lag", "0s", "--blackhole", "--control", "--control-token", "a-test-token-0123456789",
+		"--fault", "kind=stall;rows=2")
+	require.Equal(t, "a-test-token-0123456789", c.token)
+	held := func() int64 {
+		t.Helper()
+		code, body := c.control(t, "GET", "/stats", "")
+		require.Equal(t, http.StatusOK, code, body)
+		var st struct {
+			Held int64 `json:"held"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &st))
+		return st.Held
+	}
+	// waitHeld polls the held gauge (bounded by a hang guard, not timed).
+	waitHeld := func(n int64) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); held() != n; {
+			require.True(t, time.Now().Before(deadline), "hang guard: want %d held connections", n)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	// A black-holed request: no byte, even after the client's timeout.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(c.base, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	waitHeld(1)
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(50*time.Millisecond)))
+	n, err := conn.Read(make([]byte, 1))
+	require.Zero(t, n)
+	var ne net.Error
+	require.True(t, errors.As(err, &ne) && ne.Timeout(), "%v", err)
+
+	code, body := c.control(t, "GET", "/blackhole", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, `{"blackhole":true}`+"\n", body)
+	code, body = c.control(t, "DELETE", "/blackhole", "")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, `{"blackhole":false}`+"\n", body)
+
+	// The stall rule: 200, the first two rows, then nothing.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	now := time.Now().Unix()
+	res, err := client.Get(c.base + "/stable/sites/lyon/metrics?nodes=taurus-7&metrics=wattmetre_power_watt&start_time=" + strconv.FormatInt(now-20, 10) + "&end_time=" + strconv.FormatInt(now-11, 10))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	waitHeld(2)
+
+	c.stop(t) // exits 0 although two connections are held
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
+	rest, err := io.ReadAll(conn)
+	require.Empty(t, rest, "the black hole never answered")
+	if err != nil {
+		require.Contains(t, err.Error(), "reset")
+	}
+	b, err := io.ReadAll(res.Body)
+	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
+	require.Equal(t, 2, strings.Count(string(b), `"device_id"`), string(b))
+	require.False(t, strings.HasSuffix(string(b), "]"))
 }

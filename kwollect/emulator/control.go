@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"sort"
 	"strconv"
@@ -14,16 +15,20 @@ import (
 
 // The control endpoint (Config.Control) drives the emulator at runtime:
 //
-//	GET    /_emulator/faults   rules with their counters (JSON array)
-//	POST   /_emulator/faults   append rules (object, text spec, or array)
-//	PUT    /_emulator/faults   replace the rules (counters and random sequence restart)
-//	DELETE /_emulator/faults   clear them (204)
-//	GET    /_emulator/stats    Stats
-//	GET    /_emulator/jobs     jobs; POST adds one (201)
-//	GET    /_emulator/monitor  monitored nodes; POST adds some
+//	GET    /_emulator/faults     rules with their counters (JSON array)
+//	POST   /_emulator/faults     append rules (object, JSON string spec, {"spec": ...}, or array)
+//	PUT    /_emulator/faults     replace the rules (counters and random sequence restart)
+//	DELETE /_emulator/faults     clear them (204)
+//	GET    /_emulator/stats      Stats
+//	GET    /_emulator/jobs       jobs; POST adds one (201)
+//	GET    /_emulator/monitor    monitored nodes; POST adds some
+//	GET    /_emulator/blackhole  {"blackhole": bool}; PUT sets it, DELETE turns it off
 //
-// It needs the same Basic auth as the API when users are configured, and is
-// never faulted nor counted in the stats.
+// Every request needs "Authorization: Bearer <ControlToken>" or, when users
+// are configured, the API's Basic credentials (401 otherwise); every request
+// but GET/HEAD needs "Content-Type: application/json" (415 otherwise), so a
+// web page cannot drive it with a "simple" cross-site request. It is never
+// faulted nor black-holed, and not counted in the stats.
 
 const controlPrefix = "/_emulator"
 
@@ -61,8 +66,28 @@ func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
+// isJSON tells whether a Content-Type is application/json (parameters
+// such as charset allowed).
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
+
 func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
+	user, ok := e.controlAuthorized(r)
+	if !ok {
+		writeControlUnauthorized(w)
+		return
+	}
+	if rec := recorder(w); rec != nil {
+		rec.user = user
+	}
 	get := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if !get && !isJSON(r.Header.Get("Content-Type")) {
+		controlError(w, http.StatusUnsupportedMediaType,
+			fmt.Errorf("control endpoint: %s needs Content-Type: application/json", r.Method))
+		return
+	}
 	switch strings.TrimSuffix(r.URL.Path, "/") {
 	case controlPrefix + "/faults":
 		switch {
@@ -150,9 +175,43 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 		default:
 			methodNotAllowed(w, "GET, POST")
 		}
+	case controlPrefix + "/blackhole":
+		switch {
+		case get:
+		case r.Method == http.MethodPut:
+			data, err := readControlBody(r)
+			var on bool
+			if err == nil {
+				on, err = decodeBlackhole(data)
+			}
+			if err != nil {
+				controlError(w, http.StatusBadRequest, err)
+				return
+			}
+			e.SetBlackhole(on)
+		case r.Method == http.MethodDelete:
+			e.SetBlackhole(false)
+		default:
+			methodNotAllowed(w, "GET, PUT, DELETE")
+			return
+		}
+		writeJSONStatus(w, http.StatusOK, map[string]bool{"blackhole": e.Blackhole()})
 	default:
 		notFound(w, r.URL.Path)
 	}
+}
+
+// decodeBlackhole reads {"blackhole": true|false}.
+func decodeBlackhole(data []byte) (bool, error) {
+	var v map[string]any
+	if err := json.Unmarshal(data, &v); err != nil || v == nil {
+		return false, errors.New(`want {"blackhole": true|false}`)
+	}
+	on, ok := v["blackhole"].(bool)
+	if !ok || len(v) != 1 {
+		return false, errors.New(`want {"blackhole": true|false}`)
+	}
+	return on, nil
 }
 
 func (e *Emulator) writeFaults(w http.ResponseWriter, status int) {

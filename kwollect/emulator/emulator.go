@@ -95,8 +95,20 @@ type Config struct {
 	// FaultSeed seeds the probabilistic fault rules.
 	FaultSeed int64
 	// Control mounts the control endpoint under /_emulator/ (faults, stats,
-	// jobs, monitored nodes). It needs Basic auth when Users is set.
+	// jobs, monitored nodes, black hole). Its requests must carry
+	// "Authorization: Bearer <ControlToken>" or, when Users is set, the API's
+	// Basic credentials; those other than GET/HEAD must also be
+	// "Content-Type: application/json" (415 otherwise).
 	Control bool
+	// ControlToken is the control endpoint's bearer token; empty = a random
+	// one (see Emulator.ControlToken). At least 16 visible ASCII characters.
+	ControlToken string
+	// Blackhole starts the emulator as a black hole: every request but the
+	// control endpoint's is accepted, its headers read, and never answered
+	// (the connection is held until the client goes away or Close). The
+	// control endpoint (PUT/DELETE /_emulator/blackhole) and SetBlackhole
+	// switch it at runtime.
+	Blackhole bool
 
 	// cpuSampler, when set by tests, replaces the /proc/stat sampler
 	// goroutine (the test drives it).
@@ -137,6 +149,12 @@ type Emulator struct {
 
 	faults *faultSet
 	stats  *statsCounter
+	// holds tracks the held connections (black hole, stall); blackhole is
+	// the whole-server switch; controlToken authorises the control
+	// endpoint.
+	holds        *holdSet
+	blackhole    blackhole
+	controlToken string
 	// sleep waits d or until ctx is done (tests replace it).
 	sleep func(ctx context.Context, d time.Duration) error
 
@@ -192,6 +210,15 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e.sleep = sleepCtx
 	e.stats = newStatsCounter()
+	e.holds = newHoldSet()
+	e.blackhole.on.Store(cfg.Blackhole)
+	if cfg.Control {
+		if e.controlToken = cfg.ControlToken; e.controlToken == "" {
+			e.controlToken = newControlToken()
+		} else if err := checkControlToken(e.controlToken); err != nil {
+			return nil, err
+		}
+	}
 	e.faults = newFaultSet(cfg.FaultSeed)
 	if err := e.faults.set(cfg.Faults); err != nil {
 		return nil, err
@@ -339,9 +366,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Close stops the CPU sampler. It is safe to call more than once.
+// Close releases the held connections (black hole, stall: their clients
+// see the connection closed) and waits for their handlers, then stops the
+// CPU sampler. It does not stop an HTTP server serving Handler, and requests
+// served after it are no longer held. It is safe to call more than once.
 func (e *Emulator) Close() {
 	e.closeOnce.Do(func() {
+		e.holds.close()
 		if e.sampler != nil && e.cfg.cpuSampler == nil {
 			e.sampler.close()
 			<-e.sampler.done

@@ -16,7 +16,9 @@ import (
 // Fault injection. Rules are evaluated in order on every request to the
 // metrics endpoint (GET, and POST for rules that ask for it) that passed
 // authentication; the first rule whose triggers all hold fires. /healthz,
-// the reference documents and the control endpoint are never faulted.
+// the reference documents and the control endpoint are never faulted (the
+// whole-server black hole, Config.Blackhole, takes every route but the
+// control endpoint).
 
 // FaultKind names an injected fault.
 type FaultKind string
@@ -44,11 +46,20 @@ const (
 	// (default 1) or Bytes bytes of it, without Content-Length, then closes
 	// the connection: the client sees an unexpected EOF.
 	FaultTruncate FaultKind = "truncate"
+	// FaultBlackhole accepts the request and never answers: no byte is sent,
+	// the connection is held open until the client goes away or the
+	// emulator closes (Close), then closed.
+	FaultBlackhole FaultKind = "blackhole"
+	// FaultStall sends 200, its headers and a prefix of the body (Rows rows,
+	// default 1, or Bytes bytes, like truncate), flushed, then nothing
+	// more: the connection is held open like a black hole. With Pause, the
+	// body resumes after that pause and completes normally.
+	FaultStall FaultKind = "stall"
 )
 
 // FaultKinds lists every kind.
 var FaultKinds = []FaultKind{Fault500, Fault502, Fault503, Fault504, Fault429,
-	FaultSlowFirstByte, FaultSlowBody, FaultReset, FaultTruncate}
+	FaultSlowFirstByte, FaultSlowBody, FaultReset, FaultTruncate, FaultBlackhole, FaultStall}
 
 // status returns the HTTP status of a status fault, 0 otherwise.
 func (k FaultKind) status() int {
@@ -62,10 +73,15 @@ func (k FaultKind) status() int {
 
 func (k FaultKind) cuts() bool { return k == FaultReset || k == FaultTruncate }
 
+// prefix tells whether the kind takes Rows and Bytes (a body prefix).
+func (k FaultKind) prefix() bool { return k.cuts() || k == FaultStall }
+
 // FaultRule is one fault-injection rule: a kind, triggers and parameters.
 // Zero values mean "not set". Its text form (String, ParseFaultRule) is
 //
 //	kind=503;p=0.2;next=3;requests=2-5;from=10s;to=40s;methods=GET,POST;delay=2s;retry-after=5
+//	kind=blackhole;next=1
+//	kind=stall;rows=3;pause=30s
 type FaultRule struct {
 	Kind FaultKind
 
@@ -97,12 +113,15 @@ type FaultRule struct {
 	// (seconds or an HTTP date); "" = "1" for 429 and no header otherwise;
 	// "none" = no header.
 	RetryAfter string
-	// Every and Pause shape slow-body (defaults 100 rows, 100 ms).
+	// Every and Pause shape slow-body (defaults 100 rows, 100 ms). Pause
+	// is also how long a stall lasts before the body resumes (0 = until
+	// the client goes away or the emulator closes).
 	Every int64
 	Pause time.Duration
 	// Rows or Bytes (of the body, '[' included) are sent before truncate
-	// or reset cuts the connection, whichever comes first. Truncate with
-	// neither: 1 row. Reset with neither: before the status line.
+	// or reset cuts the connection, or stall stops sending, whichever comes
+	// first. Truncate and stall with neither: 1 row. Reset with neither:
+	// before the status line.
 	Rows, Bytes int64
 }
 
@@ -134,10 +153,10 @@ func (r *FaultRule) pause() time.Duration {
 	return defaultSlowPause
 }
 
-// cutRows is the number of rows after which truncate/reset cut (0 = no
-// row limit).
+// cutRows is the number of rows after which truncate/reset cut, or stall
+// stops (0 = no row limit).
 func (r *FaultRule) cutRows() int64 {
-	if r.Kind == FaultTruncate && r.Rows == 0 && r.Bytes == 0 {
+	if (r.Kind == FaultTruncate || r.Kind == FaultStall) && r.Rows == 0 && r.Bytes == 0 {
 		return 1
 	}
 	return r.Rows
@@ -201,11 +220,14 @@ func (r *FaultRule) Validate() error {
 	if r.Delay < 0 || r.Pause < 0 {
 		return errors.New("negative delay or pause")
 	}
-	if (r.Every != 0 || r.Pause != 0) && r.Kind != FaultSlowBody {
-		return errors.New("every and pause only apply to slow-body")
+	if r.Every != 0 && r.Kind != FaultSlowBody {
+		return errors.New("every only applies to slow-body")
 	}
-	if (r.Rows != 0 || r.Bytes != 0) && !r.Kind.cuts() {
-		return errors.New("rows and bytes only apply to truncate and reset")
+	if r.Pause != 0 && r.Kind != FaultSlowBody && r.Kind != FaultStall {
+		return errors.New("pause only applies to slow-body and stall")
+	}
+	if (r.Rows != 0 || r.Bytes != 0) && !r.Kind.prefix() {
+		return errors.New("rows and bytes only apply to truncate, reset and stall")
 	}
 	if r.RetryAfter != "" {
 		if r.Kind.status() == 0 {
@@ -302,7 +324,8 @@ func (r FaultRule) fields() [][2]string {
 // ParseFaultRule parses the text syntax of a rule: ';'-separated key=value
 // items (a leading bare item is the kind):
 //
-//	kind      500 502 503 504 429 slow-first-byte slow-body reset truncate (required)
+//	kind      500 502 503 504 429 slow-first-byte slow-body reset truncate
+//	          blackhole stall (required)
 //	p         probability in (0, 1]
 //	next      fire at most N times
 //	requests  i-j, i-, -j or i: the rule's i-th to j-th request since installed
@@ -312,8 +335,9 @@ func (r FaultRule) fields() [][2]string {
 //	methods   GET, POST or GET,POST (default GET)
 //	delay     wait before the first byte (Go duration)
 //	retry-after  Retry-After of the status kinds: seconds, an HTTP date or none
-//	every, pause  slow-body: rows between flushes, pause per flush
-//	rows, bytes   truncate/reset: how much of the body to send first
+//	every, pause  slow-body: rows between flushes, pause per flush;
+//	              pause also: stall: resume the body after that (default never)
+//	rows, bytes   truncate/reset/stall: how much of the body to send first
 func ParseFaultRule(spec string, start, now time.Time) (FaultRule, error) {
 	fields := map[string]string{}
 	for i, part := range strings.Split(spec, ";") {
@@ -621,10 +645,11 @@ func toFaultJSON(s FaultStatus) faultJSON {
 	return j
 }
 
-// decodeFaults reads a control body: a rule object, a text spec, or an
-// array of them. Objects use the text syntax's keys with string or number
-// values (methods may be an array); spec, seen and injected are ignored, so
-// a GET listing can be sent back.
+// decodeFaults reads a control body (JSON): a rule object, a text spec as a
+// JSON string, or an array of them. Objects use the text syntax's keys with
+// string or number values (methods may be an array); spec, seen and
+// injected are ignored, so a GET listing can be sent back, except that an
+// object with a spec and no kind ({"spec": "kind=503;p=0.2"}) is that spec.
 func decodeFaults(data []byte, start, now time.Time) ([]FaultRule, error) {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.UseNumber()
@@ -660,6 +685,15 @@ func decodeFaults(data []byte, start, now time.Time) ([]FaultRule, error) {
 }
 
 func faultFromObject(obj map[string]any, start, now time.Time) (FaultRule, error) {
+	if spec, ok := obj["spec"].(string); ok && obj["kind"] == nil {
+		// {"spec": "kind=503;p=0.2"}: the text form inside a JSON body.
+		for k := range obj {
+			if k != "spec" && k != "kind" && k != "seen" && k != "injected" {
+				return FaultRule{}, fmt.Errorf("%s: not allowed beside spec without kind", k)
+			}
+		}
+		return ParseFaultRule(spec, start, now)
+	}
 	fields := map[string]string{}
 	for k, v := range obj {
 		k = normKey(k)

@@ -497,7 +497,7 @@ func TestFaultTimeWindow(t *testing.T) {
 	// control endpoint "10s" stays relative to the emulator start.
 	e2, clk2 := newEmu(t, Config{Seed: 1, Control: true}, winterNow)
 	clk2.Set(winterNow.Add(time.Hour))
-	res := do(t, e2, "POST", "/_emulator/faults", `["kind=503;from=now+1m;to=now+2m", {"kind":"502","from":"10s","to":"20s"}]`, nil)
+	res := do(t, e2, "POST", "/_emulator/faults", `["kind=503;from=now+1m;to=now+2m", {"kind":"502","from":"10s","to":"20s"}]`, ctlHdr(e2))
 	require.Equal(t, http.StatusOK, res.status, res.body)
 	fs := e2.Faults()
 	require.True(t, fs[0].From.Equal(winterNow.Add(61*time.Minute)), fs[0].From)
@@ -532,6 +532,11 @@ func TestParseFaultRule(t *testing.T) {
 		"kind=429;requests=4-":             {Kind: Fault429, FirstRequest: 4},
 		"kind=429;requests=-4":             {Kind: Fault429, LastRequest: 4},
 		"kind=SLOW-FIRST-BYTE;delay=0s":    {Kind: FaultSlowFirstByte},
+		"blackhole":                        {Kind: FaultBlackhole},
+		"kind=blackhole;methods=GET,POST":  {Kind: FaultBlackhole, Methods: []string{"GET", "POST"}},
+		"stall":                            {Kind: FaultStall},
+		"kind=stall;rows=2;pause=30s":      {Kind: FaultStall, Rows: 2, Pause: 30 * time.Second},
+		"kind=stall;bytes=7":               {Kind: FaultStall, Bytes: 7},
 	} {
 		r, err := ParseFaultRule(spec, start, now)
 		require.NoError(t, err, spec)
@@ -543,7 +548,8 @@ func TestParseFaultRule(t *testing.T) {
 	for _, bad := range []string{"", "kind=404", "p=0.5", "kind=503;p=0", "kind=503;p=1.5", "kind=503;next=0", "kind=503;requests=5-3",
 		"kind=503;requests=0", "kind=503;rows=3", "kind=truncate;retry-after=1", "kind=reset;every=2", "kind=503;bogus=1",
 		"kind=503;next=1;next=2", "kind=503;from=40s;to=10s", "kind=503;methods=PUT", "kind=503;delay=-1s", "kind=503;delay=soon",
-		"kind=503;retry-after=soon", "kind=503;from=infinity", "kind=503;x", "kind=truncate;rows=0"} {
+		"kind=503;retry-after=soon", "kind=503;from=infinity", "kind=503;x", "kind=truncate;rows=0",
+		"kind=blackhole;rows=1", "kind=blackhole;pause=1s", "kind=stall;every=2", "kind=503;pause=1s", "kind=stall;retry-after=1"} {
 		_, err := ParseFaultRule(bad, start, now)
 		require.Error(t, err, bad)
 	}
@@ -592,6 +598,9 @@ func TestControlEndpoint(t *testing.T) {
 		t.Helper()
 		req, err := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
 		require.NoError(t, err)
+		for k, v := range ctlHdr(e) {
+			req.Header.Set(k, v)
+		}
 		res, err := c.Do(req)
 		require.NoError(t, err)
 		defer res.Body.Close()
@@ -690,7 +699,7 @@ func TestControlJobsAndMonitor(t *testing.T) {
 	}
 	require.Equal(t, 1, oneSecond("orion-2"), "1 Hz before the job")
 
-	res := do(t, e, "POST", "/_emulator/jobs", `{"id":7,"site":"lyon","nodes":["orion-2.lyon.grid5000.fr"],"start":"-10m","types":"monitor"}`, nil)
+	res := do(t, e, "POST", "/_emulator/jobs", `{"id":7,"site":"lyon","nodes":["orion-2.lyon.grid5000.fr"],"start":"-10m","types":"monitor"}`, ctlHdr(e))
 	require.Equal(t, http.StatusCreated, res.status, res.body)
 	require.Equal(t, `{"id":7,"site":"lyon","nodes":["orion-2.lyon.grid5000.fr"],"start":"2025-01-15T09:50:00+01:00","stop":null,"types":["monitor"]}`+"\n", res.body)
 	require.Equal(t, 50, oneSecond("orion-2"), "50 Hz frames in the monitor job")
@@ -700,15 +709,15 @@ func TestControlJobsAndMonitor(t *testing.T) {
 	require.NoError(t, err)
 	sameRows(t, jobRows, want)
 
-	res = do(t, e, "POST", "/_emulator/jobs", `{"id":7,"nodes":"orion-3"}`, nil)
+	res = do(t, e, "POST", "/_emulator/jobs", `{"id":7,"nodes":"orion-3"}`, ctlHdr(e))
 	require.Equal(t, http.StatusConflict, res.status, res.body)
 	require.ErrorIs(t, e.AddJob(Job{ID: 1, Site: "nancy", Nodes: []string{"gros-1"}}), ErrJobExists, "job 1 is known everywhere")
 	for _, bad := range []string{`{"id":8,"nodes":["nope-1"]}`, `{"nodes":["orion-3"]}`, `{"id":8}`, `{"id":8,"nodes":"orion-3","start":"soon"}`,
 		`{"id":8,"nodes":"orion-3","types":"monitor=("}`, `{"id":8,"nodes":"orion-3","site":"atlantis"}`, `{"id":8,"nodes":"orion-3","color":"red"}`, `[]`} {
-		res = do(t, e, "POST", "/_emulator/jobs", bad, nil)
+		res = do(t, e, "POST", "/_emulator/jobs", bad, ctlHdr(e))
 		require.Equal(t, http.StatusBadRequest, res.status, bad)
 	}
-	res = get(t, e, "/_emulator/jobs")
+	res = do(t, e, "GET", "/_emulator/jobs", "", ctlHdr(e))
 	require.Equal(t, http.StatusOK, res.status)
 	var jobs []jobJSON
 	require.NoError(t, json.Unmarshal([]byte(res.body), &jobs))
@@ -721,18 +730,18 @@ func TestControlJobsAndMonitor(t *testing.T) {
 
 	// Monitor.
 	require.Equal(t, 1, oneSecond("taurus-5"))
-	res = do(t, e, "POST", "/_emulator/monitor", `{"nodes":["taurus-5"]}`, nil)
+	res = do(t, e, "POST", "/_emulator/monitor", `{"nodes":["taurus-5"]}`, ctlHdr(e))
 	require.Equal(t, http.StatusOK, res.status, res.body)
 	require.Equal(t, `{"nodes":["taurus-5"]}`+"\n", res.body)
 	require.Equal(t, 50, oneSecond("taurus-5"))
-	res = do(t, e, "POST", "/_emulator/monitor", `["taurus-6","taurus-5"]`, nil)
+	res = do(t, e, "POST", "/_emulator/monitor", `["taurus-6","taurus-5"]`, ctlHdr(e))
 	require.Equal(t, `{"nodes":["taurus-5","taurus-6"]}`+"\n", res.body)
 	require.Equal(t, []string{"taurus-5", "taurus-6"}, e.MonitoredNodes())
 	for _, bad := range []string{`{"nodes":["nope-1"]}`, `{"nodes":[]}`, `{"node":"x"}`, `3`} {
-		res = do(t, e, "POST", "/_emulator/monitor", bad, nil)
+		res = do(t, e, "POST", "/_emulator/monitor", bad, ctlHdr(e))
 		require.Equal(t, http.StatusBadRequest, res.status, bad)
 	}
-	require.Equal(t, `{"nodes":["taurus-5","taurus-6"]}`+"\n", get(t, e, "/_emulator/monitor").body)
+	require.Equal(t, `{"nodes":["taurus-5","taurus-6"]}`+"\n", do(t, e, "GET", "/_emulator/monitor", "", ctlHdr(e)).body)
 }
 
 func TestControlNeedsAuthWithUsers(t *testing.T) {

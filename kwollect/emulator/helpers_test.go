@@ -165,3 +165,8 @@ func countBy(rows []jsonRow, key func(jsonRow) string) map[string]int {
 func sprint(v ...any) string { return fmt.Sprint(v...) }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// ctlHdr are the headers of an authorised JSON control request.
+func ctlHdr(e *Emulator) map[string]string {
+	return map[string]string{"Authorization": "Bearer " + e.ControlToken(), "Content-Type": "application/json"}
+}

@@ -14,12 +14,13 @@ import (
 	"time"
 )
 
-// HTTP layer. Request flow: Handler -> logging and stats -> /healthz ->
-// auth -> control endpoint (/_emulator/, control.go) or API routes. On the
+// HTTP layer. Request flow: Handler -> logging and stats -> control endpoint
+// (/_emulator/, control.go, its own auth) -> whole-server black hole ->
+// /healthz -> auth -> API routes. On the
 // metrics endpoint, fault injection (faults.go) comes first, like a failing
 // gateway in front of Kwollect, then the query, the row limit (statement
 // timeout) and the streamed body, where body faults (slow body, truncation,
-// reset) act at row boundaries through writeRows's rowSink.
+// reset, stall) act at row boundaries through writeRows's rowSink.
 
 // APIPrefixes are the API versions served, all alike.
 var APIPrefixes = []string{"stable", "sid", "3.0"}
@@ -149,6 +150,18 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	if e.cfg.Control && isControlPath(path) {
+		e.serveControl(w, r)
+		return
+	}
+	if e.Blackhole() {
+		e.stats.update(func(s *Stats) { s.Faults++; s.FaultsByKind[FaultBlackhole]++ })
+		if rec := recorder(w); rec != nil {
+			rec.fault = FaultBlackhole
+		}
+		e.hold(w, r)
+		return
+	}
 	if path == "/healthz" {
 		writeText(w, http.StatusOK, "ok")
 		return
@@ -160,10 +173,6 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rec := recorder(w); rec != nil {
 		rec.user = user
-	}
-	if e.cfg.Control && isControlPath(path) {
-		e.serveControl(w, r)
-		return
 	}
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	if len(segs) < 2 || !contains(APIPrefixes, segs[0]) || segs[1] != "sites" {
@@ -248,6 +257,10 @@ func (e *Emulator) serveMetricsEndpoint(w http.ResponseWriter, r *http.Request, 
 			cutConnection(w, true, false)
 			return
 		}
+		if f.Kind == FaultBlackhole {
+			e.hold(w, r)
+			return
+		}
 	}
 	if post {
 		e.servePost(w, r, sd, f)
@@ -313,24 +326,57 @@ func countRows(ctx context.Context, g rowGen, max int64) int64 {
 }
 
 // writeRowsResponse sends 200 and the rows of g as a JSON array, shaped by
-// the body fault f (slow-body, truncate, reset after some output) if any.
-// account is called with the number of rows written before the response
-// is complete on the wire.
+// the body fault f (slow-body, truncate, reset or stall after some output)
+// if any. account is called with the number of rows written before the
+// response is complete on the wire.
 func (e *Emulator) writeRowsResponse(w http.ResponseWriter, r *http.Request, g rowGen, f *FaultRule, account func(int64)) int64 {
 	ctx := r.Context()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	cut := f != nil && f.Kind.cuts()
+	// A stall without pause is a truncation whose connection is held
+	// instead of closed; with a pause, the body resumes after it.
+	stall := f != nil && f.Kind == FaultStall
+	cut := f != nil && (f.Kind.cuts() || stall && f.Pause == 0)
+	paused := stall && f.Pause > 0
+	resumed := true // false once a paused stall was cut short
+	stalled := false
+	rc := http.NewResponseController(w)
 	var out io.Writer = w
-	if cut && f.Bytes > 0 {
+	switch {
+	case cut && f.Bytes > 0:
 		out = &cutWriter{w: w, left: f.Bytes}
+	case paused && f.Bytes > 0:
+		out = &stallWriter{w: w, left: f.Bytes, stall: func() bool {
+			stalled = true
+			resumed = rc.Flush() == nil && e.pauseHeld(ctx, f.Pause)
+			return resumed
+		}}
 	}
 	bw := bufio.NewWriterSize(out, 64<<10)
+	// stallHere flushes the body so far and pauses, unless the byte limit
+	// already stalled it while flushing; false if the stall was cut short.
+	stallHere := func() bool {
+		if stalled {
+			return resumed
+		}
+		if bw.Flush() != nil {
+			resumed = false
+			return false
+		}
+		if !stalled {
+			stalled = true
+			resumed = rc.Flush() == nil && e.pauseHeld(ctx, f.Pause)
+		}
+		return resumed
+	}
 	var sink rowSink
 	switch {
 	case cut && f.cutRows() > 0:
 		limit := f.cutRows()
 		sink = func(n int64) bool { return n < limit }
+	case paused && f.cutRows() > 0:
+		limit := f.cutRows()
+		sink = func(n int64) bool { return n != limit || stallHere() }
 	case f != nil && f.Kind == FaultSlowBody:
 		every, pause := f.every(), f.pause()
 		rc := http.NewResponseController(w)
@@ -345,10 +391,23 @@ func (e *Emulator) writeRowsResponse(w http.ResponseWriter, r *http.Request, g r
 		}
 	}
 	n, done, err := writeRows(ctx, bw, g, sink)
+	if done && err == nil && paused {
+		// The whole body is shorter than the prefix: stall before the ']'.
+		stallHere()
+	}
 	account(n)
-	if cut {
+	switch {
+	case stall && !paused:
+		_ = bw.Flush() // up to the byte limit
+		_ = rc.Flush() // Hijack would only send the headers
+		e.hold(w, r)
+		return n
+	case cut:
 		_ = bw.Flush() // up to the byte limit
 		cutConnection(w, f.Kind == FaultReset, true)
+		return n
+	case !resumed:
+		cutConnection(w, false, false) // the client left or the emulator closed
 		return n
 	}
 	if done && err == nil {
@@ -356,6 +415,34 @@ func (e *Emulator) writeRowsResponse(w http.ResponseWriter, r *http.Request, g r
 	}
 	_ = bw.Flush()
 	return n
+}
+
+// stallWriter passes the first left bytes through, calls stall (a paused
+// stall), and goes on if it returns true, fails otherwise.
+type stallWriter struct {
+	w     io.Writer
+	left  int64
+	stall func() bool
+	done  bool
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	if s.done || int64(len(p)) < s.left {
+		n, err := s.w.Write(p)
+		s.left -= int64(n)
+		return n, err
+	}
+	n, err := s.w.Write(p[:s.left])
+	s.left -= int64(n)
+	if err != nil {
+		return n, err
+	}
+	s.done = true
+	if !s.stall() {
+		return n, errCut
+	}
+	m, err := s.w.Write(p[n:])
+	return n + m, err
 }
 
 // errCut stops a body at its byte limit.

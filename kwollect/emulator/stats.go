@@ -23,6 +23,9 @@ type Stats struct {
 	// ByStatus counts the responses per HTTP status; 0 = the connection
 	// was reset before any response.
 	ByStatus map[int]int64 `json:"by_status"`
+	// Held is a gauge: the connections held open right now by a black
+	// hole or a stall (status 0 in ByStatus unless a stall's 200 was sent).
+	Held int64 `json:"held"`
 }
 
 // statsCounter is the concurrent form of Stats. Counters move before the

@@ -75,8 +75,9 @@ func startEmulator(t *testing.T, args ...string) string {
 	}()
 	select {
 	case l := <-line:
-		base, ok := strings.CutPrefix(l, "kwollect-emulator listening on ")
+		rest, ok := strings.CutPrefix(l, "kwollect-emulator listening on ")
 		require.True(t, ok, "unexpected first line %q; stderr: %s", l, stderr.String())
+		base, _, _ := strings.Cut(rest, " ") // with --control, " control-token=..." follows
 		return base + "/stable"
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the emulator did not start: %s", stderr.String())
