@@ -93,10 +93,8 @@ func TestSignalCutsFetchShort(t *testing.T) {
 	}
 }
 
-// TestHungAPIIsBounded: an API that accepts connections and never answers
-// holds neither the start nor the final fetch past their budgets.
-func TestHungAPIIsBounded(t *testing.T) {
-	t.Parallel()
+// blackHole is a TCP server that accepts connections and never answers.
+func blackHole(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
@@ -113,17 +111,40 @@ func TestHungAPIIsBounded(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	dir := t.TempDir()
-	cfg := seedConfig("", "", "http://"+ln.Addr().String()+"/stable") + "preflight = \"off\"\nfetch_timeout = \"3s\"\n"
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(cfg), 0o600))
-	cmd, stderr := startAgent(t, dir, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "true")
-	waitLog(t, stderr, "Publishing EndConsumerMeasurement event", 60*time.Second)
-	require.Contains(t, stderr.String(), "metric catalogue did not answer within 20 s")
-	code := waitExit(t, cmd, stderr, 30*time.Second)
-	log := stderr.String()
-	require.Equal(t, 3, code, log)
-	require.Contains(t, log, "FAILED: the fetch was cut short: no complete answer within its time budget")
-	require.Regexp(t, `fetch --from [0-9.]+ --to [0-9.]+`, log)
+	return "http://" + ln.Addr().String() + "/stable"
+}
+
+// TestHungAPIIsBounded: an API that accepts connections and never answers,
+// or stalls in the middle of a body, holds neither the start nor the final
+// fetch past their budgets.
+func TestHungAPIIsBounded(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		api    func(t *testing.T) string
+		silent bool // the catalogues do not answer either
+	}{
+		{"raw black hole", blackHole, true},
+		{"emulator --blackhole", func(t *testing.T) string { return startEmulator(t, "--lag", "1s", "--blackhole") }, true},
+		{"stall mid-body", func(t *testing.T) string { return startEmulator(t, "--lag", "1s", "--fault", "kind=stall;rows=1") }, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			cfg := seedConfig("", "", tt.api(t)) + "preflight = \"off\"\nfetch_timeout = \"3s\"\n"
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(cfg), 0o600))
+			cmd, stderr := startAgent(t, dir, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "1")
+			waitLog(t, stderr, "Publishing EndConsumerMeasurement event", 60*time.Second)
+			if tt.silent {
+				require.Contains(t, stderr.String(), "metric catalogue did not answer within 20 s")
+			}
+			code := waitExit(t, cmd, stderr, 30*time.Second)
+			log := stderr.String()
+			require.Equal(t, 3, code, log)
+			require.Contains(t, log, "the fetch was cut short: no complete answer within its time budget")
+			require.Regexp(t, `fetch --from [0-9.]+ --to [0-9.]+`, log)
+		})
+	}
 }
 
 // TestDuplicateSignalIsOne: GNU timeout delivers its signal twice (to the
