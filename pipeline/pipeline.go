@@ -131,9 +131,11 @@ type namedTransform struct {
 }
 
 type namedOutput struct {
-	name string
-	out  Output
-	ch   chan []*item
+	name  string
+	out   Output
+	ch    chan []*item
+	dead  atomic.Bool // it failed: read without the lock by its goroutine
+	state outputState // guarded by Pipeline.fail.mu
 }
 
 // Builder collects the elements plugins create at start-up.
@@ -252,6 +254,7 @@ type Pipeline struct {
 	errs       []error
 	stopOnce   sync.Once
 	stopResult error
+	fail       failures
 }
 
 // Start starts the outputs, the transforms and then the sources.
@@ -263,10 +266,14 @@ func (b *Builder) Start(ctx context.Context) *Pipeline {
 		srcDone:   make(chan struct{}),
 		abort:     make(chan struct{}),
 		transDone: make(chan struct{}),
+		fail:      failures{first: make(chan struct{})},
 	}
 	p.budget.init(MaxQueuedPoints)
 	for _, o := range b.outputs {
 		o.ch = make(chan []*item, outputQueue)
+		if r, ok := o.out.(FailureReporter); ok {
+			r.ReportFailuresTo(func(err error) { p.outputFailed(o, err, 0, true) })
+		}
 		p.outWG.Add(1)
 		go p.runOutput(o)
 	}
@@ -423,25 +430,39 @@ func (p *Pipeline) done(it *item) {
 	it.free()
 }
 
+// runOutput gives the batches to o until the transforms are done, then
+// closes it. Once o failed, its points are counted as lost instead of
+// written: the queue keeps draining, so that neither the transforms nor
+// the sources ever wait for a dead output, and the other outputs go on.
 func (p *Pipeline) runOutput(o *namedOutput) {
 	defer p.outWG.Done()
 	ctx := context.Background()
-	failed := false
 	for batch := range o.ch {
 		for _, it := range batch {
-			if !failed { // else keep draining so the transforms never block
-				if err := o.out.Write(ctx, it.buf); err != nil {
-					p.logger.Error(fmt.Sprintf("output %s failed, its remaining points are lost: %v", o.name, err))
-					p.recordErr(fmt.Errorf("output %s: %w", o.name, err))
-					failed = true
-				}
+			n := len(it.buf.Points)
+			if o.dead.Load() {
+				p.dropped(o, n)
+			} else if err := o.out.Write(ctx, it.buf); err != nil {
+				p.outputFailed(o, err, n, true)
 			}
 			p.written(it)
 		}
 	}
 	if err := o.out.Close(); err != nil {
-		p.logger.Error(fmt.Sprintf("output %s: flush failed: %v", o.name, err))
-		p.recordErr(fmt.Errorf("output %s: %w", o.name, err))
+		p.fail.mu.Lock()
+		prev := o.state.err
+		p.fail.mu.Unlock()
+		switch {
+		case prev == nil:
+			// Close flushes: what it could not write is lost, as many
+			// points as a LossError says, an unknown number otherwise.
+			p.outputFailed(o, err, 0, false)
+		case errors.Is(err, prev) || errors.Is(prev, err):
+			// The failure already recorded.
+		default:
+			p.logger.Error(fmt.Sprintf("output %s: close failed: %v", o.name, err))
+			p.recordErr(fmt.Errorf("output %s: close: %w", o.name, err))
+		}
 	}
 }
 
@@ -477,7 +498,9 @@ func (p *Pipeline) Preflight(ctx context.Context) error {
 // Stop asks the sources to stop, waits for them, drains the transforms and
 // closes every output after its last write. ctx bounds the whole shutdown
 // (the agent's shutdown_timeout). The returned error joins every failure:
-// sources, transforms, outputs and a timeout, which means data was lost.
+// sources, transforms, a timeout, which means data was lost, and each
+// failed output as an OutputFailure with its final count of points lost
+// (OutputFailures says the same).
 func (p *Pipeline) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() { p.stopResult = p.stop(ctx) })
 	return p.stopResult
@@ -517,6 +540,9 @@ func (p *Pipeline) stop(ctx context.Context) error {
 	p.errMu.Lock()
 	errs = append(errs, p.errs...)
 	p.errMu.Unlock()
+	for _, f := range p.OutputFailures() {
+		errs = append(errs, f)
+	}
 	return errors.Join(errs...)
 }
 
