@@ -230,9 +230,13 @@ func (o *FileOutput) settle() {
 	case !st.Mode().IsRegular():
 		o.end = "not a regular file, nothing to truncate: it got whole rows only"
 	default:
-		if err := o.f.f.Truncate(o.base + o.w.Committed()); err != nil {
+		size := o.base + o.w.Committed()
+		switch err := o.f.f.Truncate(size); {
+		case err != nil:
 			o.end = fmt.Sprintf("truncating it back to its last whole row failed: %v; it may end in a torn row", err)
-		} else {
+		case size == 0:
+			o.end = "the file is left empty: not even the header fitted"
+		default:
 			o.end = whole
 		}
 	}
