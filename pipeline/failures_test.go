@@ -15,7 +15,7 @@ import (
 // lossErr is an output error that says what it lost.
 type lossErr struct{ n int64 }
 
-func (e lossErr) Error() string      { return fmt.Sprintf("full (%d lost)", e.n) }
+func (e lossErr) Error() string     { return fmt.Sprintf("full (%d lost)", e.n) }
 func (e lossErr) LostPoints() int64 { return e.n }
 
 // scriptedOutput fails its Write number failAt (from 1) with writeErr and

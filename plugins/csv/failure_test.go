@@ -441,3 +441,32 @@ func TestPipelineWriteFailureCount(t *testing.T) {
 	require.ErrorContains(t, err, "output csv failed: writing "+cfg.OutputPath+": input/output error (the file ends at its last whole row): 27 points lost")
 	require.Equal(t, 3, wholeRows(t, readFile(t, cfg.OutputPath), full))
 }
+
+// countWriter counts the calls to Write.
+type countWriter struct {
+	calls, bytes int
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.calls++
+	c.bytes += len(p)
+	return len(p), nil
+}
+
+// Tracking the last whole row costs no write of its own: the Writer makes
+// one call per buffer-full of rows, as bufio did.
+func TestWriterOneWritePerBufferFull(t *testing.T) {
+	reg := measure.NewRegistry()
+	first, buf := benchBuffers(t, reg, false, false)
+	cw := &countWriter{}
+	w := NewWriter(cw, reg, DefaultOptions())
+	require.NoError(t, w.WriteBuffer(first))
+	for range 100 {
+		require.NoError(t, w.WriteBuffer(buf))
+	}
+	require.NoError(t, w.Flush())
+	rows := 1 + 100*len(buf.Points)
+	require.Equal(t, int64(cw.bytes), w.Committed())
+	maxRow := 200 // the bench rows are about 100 bytes
+	require.LessOrEqual(t, cw.calls, cw.bytes/(DefaultBufferSize-maxRow)+1, "%d rows", rows)
+}
