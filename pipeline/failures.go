@@ -41,8 +41,11 @@ type OutputFailure struct {
 }
 
 func (f OutputFailure) Error() string {
-	if !f.LostKnown {
-		return fmt.Sprintf("output %s failed: %v: points may be lost (at least %s)", f.Output, f.Err, GroupDigits(f.Lost))
+	switch {
+	case !f.LostKnown && f.Lost == 0:
+		return fmt.Sprintf("output %s failed: %v: an unknown number of points may be lost", f.Output, f.Err)
+	case !f.LostKnown:
+		return fmt.Sprintf("output %s failed: %v: at least %s points lost", f.Output, f.Err, GroupDigits(f.Lost))
 	}
 	return fmt.Sprintf("output %s failed: %v: %s points lost", f.Output, f.Err, GroupDigits(f.Lost))
 }

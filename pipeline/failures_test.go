@@ -91,7 +91,7 @@ func TestOutputFailures(t *testing.T) {
 		{name: "loss error: its count, then the dropped buffers", out: &scriptedOutput{failAt: 3, writeErr: lossErr{5}},
 			wantErr: "output o failed: full (5 lost): 26 points lost", wantLost: 5 + 7*3, wantKnown: true, wantWrite: 3},
 		{name: "Close error without a count", out: &scriptedOutput{closeErr: disk},
-			wantErr: "output o failed: disk full: points may be lost (at least 0)", wantWrite: 10},
+			wantErr: "output o failed: disk full: an unknown number of points may be lost", wantWrite: 10},
 		{name: "Close loss error", out: &scriptedOutput{closeErr: lossErr{12345}},
 			wantErr: "output o failed: full (12345 lost): 12 345 points lost", wantLost: 12345, wantKnown: true, wantWrite: 10},
 		{name: "Close returns the Write error again: said once", out: &scriptedOutput{failAt: 10, writeErr: disk, closeErr: disk},

@@ -1,7 +1,9 @@
 // Package pipeline connects sources, transforms and outputs with bounded
 // queues, publishes measurement events to the sources that react to them,
 // and shuts everything down in order: sources, then transforms, then outputs,
-// every output flushed.
+// every output flushed. An output that fails is known at once
+// (OutputFailed) and its lost points are counted (OutputFailures), without
+// ever blocking the sources.
 package pipeline
 
 import (
@@ -63,6 +65,12 @@ type Finisher interface {
 // Output writes buffers somewhere. Write is called from one goroutine per
 // output; buffers are shared between outputs and must not be modified, nor
 // kept once Write returns (their memory is reused: copy what must stay).
+//
+// An error from Write or Close fails the output for good: the pipeline
+// says so at once (OutputFailed), gives it no more buffers and counts
+// their points as lost (OutputFailures), the other outputs going on. An
+// output whose error is a LossError says how many points it lost; one that
+// can fail between writes is a FailureReporter.
 type Output interface {
 	Write(ctx context.Context, buf *measure.Buffer) error
 	// Close flushes and releases the output; called once, after the last Write.
