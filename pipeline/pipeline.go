@@ -1,7 +1,9 @@
 // Package pipeline connects sources, transforms and outputs with bounded
 // queues, publishes measurement events to the sources that react to them,
 // and shuts everything down in order: sources, then transforms, then outputs,
-// every output flushed.
+// every output flushed. An output that fails is known at once
+// (OutputFailed) and its lost points are counted (OutputFailures), without
+// ever blocking the sources.
 package pipeline
 
 import (
@@ -63,6 +65,12 @@ type Finisher interface {
 // Output writes buffers somewhere. Write is called from one goroutine per
 // output; buffers are shared between outputs and must not be modified, nor
 // kept once Write returns (their memory is reused: copy what must stay).
+//
+// An error from Write or Close fails the output for good: the pipeline
+// says so at once (OutputFailed), gives it no more buffers and counts
+// their points as lost (OutputFailures), the other outputs going on. An
+// output whose error is a LossError says how many points it lost; one that
+// can fail between writes is a FailureReporter.
 type Output interface {
 	Write(ctx context.Context, buf *measure.Buffer) error
 	// Close flushes and releases the output; called once, after the last Write.
@@ -131,9 +139,11 @@ type namedTransform struct {
 }
 
 type namedOutput struct {
-	name string
-	out  Output
-	ch   chan []*item
+	name  string
+	out   Output
+	ch    chan []*item
+	dead  atomic.Bool // it failed: read without the lock by its goroutine
+	state outputState // guarded by Pipeline.fail.mu
 }
 
 // Builder collects the elements plugins create at start-up.
@@ -252,6 +262,7 @@ type Pipeline struct {
 	errs       []error
 	stopOnce   sync.Once
 	stopResult error
+	fail       failures
 }
 
 // Start starts the outputs, the transforms and then the sources.
@@ -263,10 +274,14 @@ func (b *Builder) Start(ctx context.Context) *Pipeline {
 		srcDone:   make(chan struct{}),
 		abort:     make(chan struct{}),
 		transDone: make(chan struct{}),
+		fail:      failures{first: make(chan struct{})},
 	}
 	p.budget.init(MaxQueuedPoints)
 	for _, o := range b.outputs {
 		o.ch = make(chan []*item, outputQueue)
+		if r, ok := o.out.(FailureReporter); ok {
+			r.ReportFailuresTo(func(err error) { p.outputFailed(o, err, 0, true) })
+		}
 		p.outWG.Add(1)
 		go p.runOutput(o)
 	}
@@ -423,25 +438,39 @@ func (p *Pipeline) done(it *item) {
 	it.free()
 }
 
+// runOutput gives the batches to o until the transforms are done, then
+// closes it. Once o failed, its points are counted as lost instead of
+// written: the queue keeps draining, so that neither the transforms nor
+// the sources ever wait for a dead output, and the other outputs go on.
 func (p *Pipeline) runOutput(o *namedOutput) {
 	defer p.outWG.Done()
 	ctx := context.Background()
-	failed := false
 	for batch := range o.ch {
 		for _, it := range batch {
-			if !failed { // else keep draining so the transforms never block
-				if err := o.out.Write(ctx, it.buf); err != nil {
-					p.logger.Error(fmt.Sprintf("output %s failed, its remaining points are lost: %v", o.name, err))
-					p.recordErr(fmt.Errorf("output %s: %w", o.name, err))
-					failed = true
-				}
+			n := len(it.buf.Points)
+			if o.dead.Load() {
+				p.dropped(o, n)
+			} else if err := o.out.Write(ctx, it.buf); err != nil {
+				p.outputFailed(o, err, n, true)
 			}
 			p.written(it)
 		}
 	}
 	if err := o.out.Close(); err != nil {
-		p.logger.Error(fmt.Sprintf("output %s: flush failed: %v", o.name, err))
-		p.recordErr(fmt.Errorf("output %s: %w", o.name, err))
+		p.fail.mu.Lock()
+		prev := o.state.err
+		p.fail.mu.Unlock()
+		switch {
+		case prev == nil:
+			// Close flushes: what it could not write is lost, as many
+			// points as a LossError says, an unknown number otherwise.
+			p.outputFailed(o, err, 0, false)
+		case errors.Is(err, prev) || errors.Is(prev, err):
+			// The failure already recorded.
+		default:
+			p.logger.Error(fmt.Sprintf("output %s: close failed: %v", o.name, err))
+			p.recordErr(fmt.Errorf("output %s: close: %w", o.name, err))
+		}
 	}
 }
 
@@ -477,7 +506,9 @@ func (p *Pipeline) Preflight(ctx context.Context) error {
 // Stop asks the sources to stop, waits for them, drains the transforms and
 // closes every output after its last write. ctx bounds the whole shutdown
 // (the agent's shutdown_timeout). The returned error joins every failure:
-// sources, transforms, outputs and a timeout, which means data was lost.
+// sources, transforms, a timeout, which means data was lost, and each
+// failed output as an OutputFailure with its final count of points lost
+// (OutputFailures says the same).
 func (p *Pipeline) Stop(ctx context.Context) error {
 	p.stopOnce.Do(func() { p.stopResult = p.stop(ctx) })
 	return p.stopResult
@@ -517,6 +548,9 @@ func (p *Pipeline) stop(ctx context.Context) error {
 	p.errMu.Lock()
 	errs = append(errs, p.errs...)
 	p.errMu.Unlock()
+	for _, f := range p.OutputFailures() {
+		errs = append(errs, f)
+	}
 	return errors.Join(errs...)
 }
 

@@ -128,9 +128,16 @@ func TestPipelineOutputFailureIsReported(t *testing.T) {
 	require.NoError(t, b.AddOutput("bad", bad))
 	require.NoError(t, b.AddOutput("good", good))
 	p := b.Start(context.Background())
+	<-p.OutputFailed() // closed at the failure, before Stop
 	err := p.Stop(context.Background())
-	require.ErrorContains(t, err, "output bad: disk full")
+	require.EqualError(t, err, "output bad failed: disk full: 5 points lost")
 	require.Len(t, good.values, 6, "one failing output does not starve the others")
+	require.Equal(t, []float64{0}, bad.values)
+	fs := p.OutputFailures()
+	require.Len(t, fs, 1)
+	require.Equal(t, "bad", fs[0].Output)
+	require.Equal(t, int64(5), fs[0].Lost, "the failing buffer and every later one")
+	require.True(t, fs[0].LostKnown)
 }
 
 type stuckSource struct{ release chan struct{} }

@@ -36,11 +36,17 @@
 // write stopped inside a quoted cell), and a warning is logged: the broken
 // row stays, but the new rows are well-formed and none is lost.
 //
-// Flushing. Rows go through a 64 KiB buffer. With force_flush = true it is
-// flushed after every pipeline buffer; otherwise a background goroutine
-// flushes it every second (and Write flushes when the last flush is a second
-// old). Close flushes, fsyncs (ignoring files that cannot be synced, such as
-// pipes) and closes the file, returning every error.
+// Flushing. Rows go through a 64 KiB buffer of whole rows, each write to
+// the file being whole rows. With force_flush = true it is flushed after
+// every pipeline buffer; otherwise a background goroutine flushes it every
+// second (and Write flushes when the last flush is a second old). Close
+// flushes, fsyncs (ignoring files that cannot be synced, such as pipes) and
+// closes the file, returning every error.
+//
+// Write errors. A write error fails the output for good: a regular file is
+// truncated back to its last whole row, nothing more is written, and every
+// point not written is counted (OutputError); a failure of the background
+// flush is reported to the pipeline at once (pipeline.FailureReporter).
 package csv
 
 import (

@@ -22,7 +22,13 @@ import (
 	"github.com/alumet-go/alumet-agent/pipeline"
 )
 
-var _ pipeline.Output = (*FileOutput)(nil)
+var (
+	_ pipeline.Output          = (*FileOutput)(nil)
+	_ pipeline.FailureReporter = (*FileOutput)(nil)
+	_ pipeline.LossError       = (*OutputError)(nil)
+	_ pipeline.LossError       = (*WriteError)(nil)
+	_ pipeline.LossError       = (*SkippedError)(nil)
+)
 
 // FlushInterval is the longest time data stays in the buffer when
 // force_flush is false.
@@ -35,6 +41,14 @@ const maxHeaderSize = 1 << 20
 // Write and Close follow pipeline.Output: Write from one goroutine, Close
 // once after the last Write. A background goroutine flushes every second
 // when force_flush is false.
+//
+// A write error (ENOSPC, EFBIG, EIO, EPIPE…) fails the output for good:
+// a regular file is truncated back to its last whole row, nothing more is
+// written, and every point not written (those buffered then, the rest of
+// the buffer being written, every later one) is counted. The error, an
+// *OutputError, is returned by the Write that met it and by every later
+// one, or by Close when the final flush met it, or given at once to the
+// pipeline when the background flush met it (ReportFailuresTo).
 type FileOutput struct {
 	path       string
 	f          *lazyFile
@@ -42,12 +56,15 @@ type FileOutput struct {
 	forceFlush bool
 	interval   time.Duration
 	now        func() time.Time
+	base       int64 // the file's size before the Writer's first byte (append mode)
 
 	mu        sync.Mutex // guards everything below, and w
 	w         *Writer
 	lastFlush time.Time
-	reported  error // the last error returned by Write
-	asyncErr  error // a failed background flush, returned by the next Write or Close
+	settled   bool        // the failure was dealt with (the file cut back)
+	end       string      // how the file ends after the failure
+	reported  bool        // the failure was returned by Write or given to report
+	report    func(error) // the pipeline's, for failures of the background flush
 	closed    bool
 
 	stop      chan struct{}
@@ -55,6 +72,37 @@ type FileOutput struct {
 	closeOnce sync.Once
 	closeErr  error
 }
+
+// OutputError is the failure of the CSV output: the write error, the
+// points lost when it was returned, and how the file ends.
+type OutputError struct {
+	Path string
+	Err  error // the write error, or the file's creation error
+	Lost int64 // points not written
+	End  string
+}
+
+func (e *OutputError) Error() string {
+	var msg string
+	var pe *fs.PathError
+	switch {
+	case errors.As(e.Err, &pe) && pe.Op == "write":
+		msg = "writing " + e.Path + ": " + pe.Err.Error()
+	case strings.Contains(e.Err.Error(), e.Path):
+		msg = e.Err.Error()
+	default:
+		msg = "writing " + e.Path + ": " + e.Err.Error()
+	}
+	if e.End != "" {
+		msg += " (" + e.End + ")"
+	}
+	return msg
+}
+
+func (e *OutputError) Unwrap() error { return e.Err }
+
+// LostPoints is the number of points not written (pipeline.LossError).
+func (e *OutputError) LostPoints() int64 { return e.Lost }
 
 // OpenFile opens the output file of cfg: with cfg.Append, kept and appended
 // to after its header; otherwise created (truncated) by the first row, so
@@ -78,10 +126,11 @@ func openFile(cfg *Config, reg *measure.Registry, logger *slog.Logger, now func(
 	var (
 		f      = &lazyFile{path: cfg.OutputPath}
 		header []string
+		base   int64
 		err    error
 	)
 	if cfg.Append {
-		f.f, header, err = openAppend(cfg.OutputPath, opts.Delimiter, logger)
+		f.f, header, base, err = openAppend(cfg.OutputPath, opts.Delimiter, logger)
 	} else {
 		err = f.check()
 	}
@@ -95,6 +144,7 @@ func openFile(cfg *Config, reg *measure.Registry, logger *slog.Logger, now func(
 		forceFlush: cfg.ForceFlush,
 		interval:   interval,
 		now:        now,
+		base:       base,
 		w:          NewWriter(f, reg, opts),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
@@ -114,37 +164,86 @@ func openFile(cfg *Config, reg *measure.Registry, logger *slog.Logger, now func(
 // Path returns the output file's path.
 func (o *FileOutput) Path() string { return o.path }
 
+// ReportFailuresTo implements pipeline.FailureReporter: a failure of the
+// background flush is given to report at once (and not returned again by
+// Write or Close).
+func (o *FileOutput) ReportFailuresTo(report func(error)) {
+	o.mu.Lock()
+	o.report = report
+	o.mu.Unlock()
+}
+
+// Lost returns the points not written because of a write error, 0 without one.
+func (o *FileOutput) Lost() int64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.w.Lost()
+}
+
 // Write writes the rows of buf. With force_flush they reach the OS before
-// Write returns; otherwise within FlushInterval.
+// Write returns; otherwise within FlushInterval. After a write error it
+// writes nothing, counts buf's points as lost and returns the failure.
 func (o *FileOutput) Write(_ context.Context, buf *measure.Buffer) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return fmt.Errorf("%s: write after close", o.path)
 	}
-	if err := o.asyncErr; err != nil {
-		o.asyncErr = nil
-		o.reported = err
-		return err
-	}
 	err := o.w.WriteBuffer(buf)
-	if o.forceFlush || o.now().Sub(o.lastFlush) >= o.interval {
-		if ferr := o.flushLocked(); ferr != nil && !errors.Is(err, ferr) {
-			err = errors.Join(err, ferr)
-		}
+	if o.w.Err() == nil && (o.forceFlush || o.now().Sub(o.lastFlush) >= o.interval) {
+		o.flushLocked()
 	}
-	if err != nil {
-		o.reported = err
+	if o.w.Err() != nil {
+		o.settle()
+		o.reported = true
+		return o.failure()
 	}
-	return err
+	return err // nil, or a *SkippedError
 }
 
-func (o *FileOutput) flushLocked() error {
-	err := o.w.Flush()
-	if err == nil {
+func (o *FileOutput) flushLocked() {
+	if o.w.Flush() == nil {
 		o.lastFlush = o.now()
 	}
-	return err
+}
+
+// settle deals with the Writer's failure, once: a regular file that ends
+// in a part of a row is truncated back to its last whole row.
+func (o *FileOutput) settle() {
+	if o.settled || o.w.Err() == nil {
+		return
+	}
+	o.settled = true
+	const whole = "the file ends at its last whole row"
+	if o.f.f == nil {
+		return // its creation failed: nothing was written
+	}
+	torn := o.w.torn
+	st, err := o.f.f.Stat()
+	switch {
+	case err != nil && torn:
+		o.end = fmt.Sprintf("cannot tell whether it can be truncated: %v; it may end in a torn row", err)
+	case err != nil || st.Mode().IsRegular() && !torn:
+		o.end = whole // the failing write wrote nothing
+	case !st.Mode().IsRegular() && torn:
+		o.end = "not a regular file, so not truncated: its reader may have got a torn last row"
+	case !st.Mode().IsRegular():
+		o.end = "not a regular file, nothing to truncate: it got whole rows only"
+	default:
+		size := o.base + o.w.Committed()
+		switch err := o.f.f.Truncate(size); {
+		case err != nil:
+			o.end = fmt.Sprintf("truncating it back to its last whole row failed: %v; it may end in a torn row", err)
+		case size == 0:
+			o.end = "the file is left empty: not even the header fitted"
+		default:
+			o.end = whole
+		}
+	}
+}
+
+func (o *FileOutput) failure() error {
+	return &OutputError{Path: o.path, Err: o.w.Err(), Lost: o.w.Lost(), End: o.end}
 }
 
 // flusher flushes the buffered rows every interval until Close.
@@ -162,21 +261,30 @@ func (o *FileOutput) flusher() {
 	}
 }
 
-// tick flushes what is buffered; a failure is kept for the next Write or Close.
+// tick flushes what is buffered. A failure is given to the pipeline at
+// once when it asked for it (ReportFailuresTo), and otherwise returned by
+// the next Write or Close.
 func (o *FileOutput) tick() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.closed || o.asyncErr != nil || o.w.Buffered() == 0 {
+	if o.closed || o.w.Err() != nil || o.w.Buffered() == 0 {
 		return
 	}
-	if err := o.flushLocked(); err != nil && !errors.Is(o.reported, err) {
-		o.asyncErr = err
+	o.flushLocked()
+	if o.w.Err() == nil {
+		return
+	}
+	o.settle()
+	if o.report != nil {
+		// The pipeline's report takes its own lock only, never o.mu.
+		o.reported = true
+		o.report(o.failure())
 	}
 }
 
 // Close flushes the buffered rows, fsyncs and closes the file. Every failure
-// is returned, except one Write already returned. Later calls return the
-// result of the first.
+// is returned, except one already returned by Write or reported. Later
+// calls return the result of the first.
 func (o *FileOutput) Close() error {
 	o.closeOnce.Do(func() {
 		close(o.stop)
@@ -185,11 +293,13 @@ func (o *FileOutput) Close() error {
 		defer o.mu.Unlock()
 		o.closed = true
 		var errs []error
-		if o.asyncErr != nil {
-			errs = append(errs, o.asyncErr)
-		}
-		if err := o.w.Flush(); err != nil && !errors.Is(o.reported, err) && !errors.Is(o.asyncErr, err) {
-			errs = append(errs, err)
+		_ = o.w.Flush() // whole rows, or a failure dealt with below
+		if o.w.Err() != nil {
+			o.settle()
+			if !o.reported {
+				o.reported = true
+				errs = append(errs, o.failure())
+			}
 		}
 		switch {
 		case o.f.f == nil && o.f.tried:
@@ -202,8 +312,9 @@ func (o *FileOutput) Close() error {
 			}
 			o.log.Warn(msg)
 		default:
+			// After a failure too: the whole rows before it are kept.
 			if err := o.f.f.Sync(); err != nil && !syncUnsupported(err) {
-				errs = append(errs, err)
+				errs = append(errs, fmt.Errorf("syncing %s: the rows written may not all be on disk: %w", o.path, err))
 			}
 			if err := o.f.f.Close(); err != nil {
 				errs = append(errs, err)
@@ -226,6 +337,9 @@ type lazyFile struct {
 	path  string
 	f     *os.File // nil until created
 	tried bool     // rows came: a nil f then is a failed creation, already reported
+	// write, when set (tests), writes to f instead of f.Write: a disk that
+	// fills up after so many bytes.
+	write func(f *os.File, p []byte) (int, error)
 }
 
 // check opens a special file at once, and otherwise makes sure the file
@@ -283,6 +397,9 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	if l.write != nil {
+		return l.write(l.f, p)
+	}
 	return l.f.Write(p)
 }
 
@@ -292,16 +409,16 @@ func syncUnsupported(err error) bool {
 	return errors.Is(err, syscall.EINVAL) || errors.Is(err, errors.ErrUnsupported)
 }
 
-// openAppend opens path for appending. A missing or empty file is new (nil
-// header). Otherwise the header must start with the fixed columns and end
+// openAppend opens path for appending, and returns its size (where the
+// Writer's bytes start). A missing or empty file is new (nil header). Otherwise the header must start with the fixed columns and end
 // with __late_attributes; its attribute columns are returned (non-nil). A
 // last line without '\n' (a crash during a write) is terminated, and closed
 // with a quote when it ends inside a quoted cell, so that the appended rows
 // start on a line of their own.
-func openAppend(path string, delim rune, logger *slog.Logger) (f *os.File, header []string, err error) {
+func openAppend(path string, delim rune, logger *slog.Logger) (f *os.File, header []string, size int64, err error) {
 	f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o666)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot open the CSV output file for appending: %w", err)
+		return nil, nil, 0, fmt.Errorf("cannot open the CSV output file for appending: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -311,35 +428,36 @@ func openAppend(path string, delim rune, logger *slog.Logger) (f *os.File, heade
 	}()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot open the CSV output file for appending: %w", err)
+		return nil, nil, 0, fmt.Errorf("cannot open the CSV output file for appending: %w", err)
 	}
-	size := st.Size()
+	size = st.Size()
 	if !st.Mode().IsRegular() || size == 0 {
-		return f, nil, nil
+		return f, nil, size, nil
 	}
 	header, err = readHeader(f, size, delim)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cannot append to %s: %w", path, err)
+		return nil, nil, 0, fmt.Errorf("cannot append to %s: %w", path, err)
 	}
 	var last [1]byte
 	if _, err := f.ReadAt(last[:], size-1); err != nil {
-		return nil, nil, fmt.Errorf("cannot append to %s: %w", path, err)
+		return nil, nil, 0, fmt.Errorf("cannot append to %s: %w", path, err)
 	}
 	if last[0] != '\n' {
 		quotes, err := countQuotes(f, size)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cannot append to %s: %w", path, err)
+			return nil, nil, 0, fmt.Errorf("cannot append to %s: %w", path, err)
 		}
 		end := []byte("\n")
 		if quotes%2 == 1 {
 			end = []byte("\"\n")
 		}
 		if _, err := f.Write(end); err != nil {
-			return nil, nil, fmt.Errorf("cannot append to %s: %w", path, err)
+			return nil, nil, 0, fmt.Errorf("cannot append to %s: %w", path, err)
 		}
+		size += int64(len(end))
 		logger.Warn(fmt.Sprintf("%s: the last line was incomplete (no final newline, probably an interrupted write); it was terminated before appending", path))
 	}
-	return f, header, nil
+	return f, header, size, nil
 }
 
 // readHeader parses the first record of the file with the configured delimiter.

@@ -1,7 +1,6 @@
 package csv
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -59,8 +58,18 @@ func DefaultOptions() Options { return DefaultConfig().Options() }
 
 // Writer writes measurement buffers as Alumet CSV rows. It is not safe for
 // concurrent use. Its output is buffered: call Flush.
+//
+// Whole rows only. The buffer holds whole rows (the header counts as one),
+// and each write to the underlying writer is one call with whole rows, so
+// that after every successful write the destination ends at a row boundary;
+// Committed is that boundary, counted in bytes since the Writer started. A
+// write error fails the Writer for good: it returns a *WriteError from then
+// on, writes nothing more (no later row after a hole), and counts as lost
+// the points of the rows that were buffered, the rest of the buffer being
+// written and every point given afterwards. Cutting a partial write back to
+// Committed is the caller's business (FileOutput truncates its file).
 type Writer struct {
-	bw   *bufio.Writer
+	out  io.Writer
 	reg  *measure.Registry
 	opts Options
 
@@ -77,6 +86,16 @@ type Writer struct {
 	// The timestamp cell up to the seconds, for the second tsSec.
 	tsPrefix []byte
 	tsSec    int64
+
+	// The write buffer: whole rows only, flushed before it would exceed
+	// size; a row larger than size is written on its own.
+	buf       []byte
+	size      int
+	pending   int64 // points whose rows are in buf
+	committed int64 // bytes of whole rows the underlying writer accepted
+	lost      int64 // points not written since the failure, with those buffered then
+	err       error // the write error that failed the Writer, nil before
+	torn      bool  // the failed write was partial: bytes past committed reached out
 
 	headerDone bool
 	header     []string       // attribute columns, in order
@@ -125,7 +144,9 @@ func NewWriter(w io.Writer, reg *measure.Registry, opts Options) *Writer {
 		opts.BufferSize = DefaultBufferSize
 	}
 	wr := &Writer{
-		bw:        bufio.NewWriterSize(w, opts.BufferSize),
+		out:       w,
+		buf:       make([]byte, 0, opts.BufferSize),
+		size:      opts.BufferSize,
 		reg:       reg,
 		opts:      opts,
 		delim:     utf8.AppendRune(nil, opts.Delimiter),
@@ -238,23 +259,137 @@ func (w *Writer) setHeader(keys []string) {
 }
 
 // Buffered returns the number of bytes written but not yet flushed.
-func (w *Writer) Buffered() int { return w.bw.Buffered() }
+func (w *Writer) Buffered() int { return len(w.buf) }
 
-// Flush writes the buffered bytes to the underlying writer.
-func (w *Writer) Flush() error { return w.bw.Flush() }
+// Committed returns the bytes of whole rows (the header included) that the
+// underlying writer accepted: where the destination's last whole row ends,
+// relative to where the Writer started.
+func (w *Writer) Committed() int64 { return w.committed }
+
+// Lost returns the points the Writer did not write because of a write
+// error: 0 before one.
+func (w *Writer) Lost() int64 { return w.lost }
+
+// Err returns the write error that failed the Writer, nil before one.
+func (w *Writer) Err() error { return w.err }
+
+// WriteError is the error of a failed Writer.
+type WriteError struct {
+	Err       error // the underlying writer's error
+	Lost      int64 // points not written, when the error was returned
+	Committed int64 // where the last whole row ends, in bytes since the Writer started
+	Torn      bool  // the failing write was partial: bytes after Committed reached the destination
+}
+
+func (e *WriteError) Error() string {
+	return fmt.Sprintf("%v (%d point(s) not written)", e.Err, e.Lost)
+}
+
+func (e *WriteError) Unwrap() error { return e.Err }
+
+// LostPoints is the number of points not written (pipeline.LossError).
+func (e *WriteError) LostPoints() int64 { return e.Lost }
+
+func (w *Writer) failure() error {
+	return &WriteError{Err: w.err, Lost: w.lost, Committed: w.committed, Torn: w.torn}
+}
+
+// fail records the write error err, after n bytes of the failing write
+// reached the destination: the buffered rows are lost.
+func (w *Writer) fail(err error, n int) {
+	w.err = err
+	w.torn = n > 0
+	w.lost += w.pending
+	w.pending = 0
+	w.buf = w.buf[:0]
+}
+
+// Flush writes the buffered rows to the underlying writer, in one call.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.failure()
+	}
+	if len(w.buf) == 0 {
+		return nil
+	}
+	n, err := w.out.Write(w.buf)
+	if err == nil && n < len(w.buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		w.fail(err, n)
+		return w.failure()
+	}
+	w.committed += int64(n)
+	w.buf = w.buf[:0]
+	w.pending = 0
+	return nil
+}
+
+// emit buffers a whole row holding points points (0 for the header),
+// flushing the buffer first when the row does not fit. On a write error,
+// the row's points are counted as lost and the caller returns w.failure()
+// once it counted its own.
+func (w *Writer) emit(row []byte, points int64) error {
+	if len(w.buf)+len(row) > w.size {
+		if err := w.Flush(); err != nil {
+			w.lost += points
+			return err
+		}
+		if len(row) > w.size {
+			n, err := w.out.Write(row)
+			if err == nil && n < len(row) {
+				err = io.ErrShortWrite
+			}
+			if err != nil {
+				w.fail(err, n)
+				w.lost += points
+				return w.failure()
+			}
+			w.committed += int64(n)
+			return nil
+		}
+	}
+	w.buf = append(w.buf, row...)
+	w.pending += points
+	return nil
+}
+
+// SkippedError reports points whose metric is not registered: their rows
+// are skipped, the others are written.
+type SkippedError struct {
+	N      int              // points skipped
+	Metric measure.MetricID // the first unknown metric id
+}
+
+func (e *SkippedError) Error() string {
+	return fmt.Sprintf("%d point(s) skipped: metric id %d is not registered", e.N, e.Metric)
+}
+
+// LostPoints is the number of points skipped (pipeline.LossError).
+func (e *SkippedError) LostPoints() int64 { return int64(e.N) }
 
 // WriteBuffer writes one row per point. The first non-empty buffer decides
 // the header's attribute columns and writes the header; empty buffers write
 // nothing. A point whose metric is unknown to the registry is skipped and
-// reported in the returned error, after the other rows are written. Errors of
-// the underlying writer are returned as they are.
+// reported in a *SkippedError, after the other rows are written. A write
+// error of the underlying writer fails the Writer (see Writer): it is
+// returned as a *WriteError wrapping it, at once and by every later call,
+// which writes nothing and counts its points as lost.
 func (w *Writer) WriteBuffer(buf *measure.Buffer) error {
+	if w.err != nil {
+		if buf != nil {
+			w.lost += int64(len(buf.Points))
+		}
+		return w.failure()
+	}
 	if buf == nil || len(buf.Points) == 0 {
 		return nil
 	}
 	if !w.headerDone {
 		if err := w.writeHeader(buf); err != nil {
-			return err
+			w.lost += int64(len(buf.Points))
+			return w.failure()
 		}
 	}
 	var unknown int
@@ -270,12 +405,18 @@ func (w *Writer) WriteBuffer(buf *measure.Buffer) error {
 			continue
 		}
 		w.line = w.appendRow(w.line[:0], cell, p)
-		if _, err := w.bw.Write(w.line); err != nil {
-			return err
+		if len(w.buf)+len(w.line) <= w.size { // the hot path of emit
+			w.buf = append(w.buf, w.line...)
+			w.pending++
+			continue
+		}
+		if err := w.emit(w.line, 1); err != nil {
+			w.lost += int64(len(buf.Points) - i - 1)
+			return w.failure()
 		}
 	}
 	if unknown > 0 {
-		return fmt.Errorf("%d point(s) skipped: metric id %d is not registered", unknown, firstUnknown)
+		return &SkippedError{N: unknown, Metric: firstUnknown}
 	}
 	return nil
 }
@@ -296,8 +437,7 @@ func (w *Writer) writeHeader(buf *measure.Buffer) error {
 	line = w.appendStringCell(line, LateColumn)
 	line = append(line, '\n')
 	w.line = line
-	_, err := w.bw.Write(line)
-	return err
+	return w.emit(line, 0)
 }
 
 // metricCell returns the escaped metric cell of id.
