@@ -317,3 +317,51 @@ func TestTerminalJobControl(t *testing.T) {
 	require.Empty(t, processesWith(t, "sleep", "3004"))
 	checkCSV(t, filepath.Join(dir, "out.csv"), out.String(), 1)
 }
+
+// TestOutputFailureStopsLoudly: a write error fails the output with the
+// count of points lost; in run mode the agent stops polling and exits 1;
+// the CSV never ends in a torn line.
+func TestOutputFailureStopsLoudly(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	t.Run("run to /dev/full", func(t *testing.T) {
+		t.Parallel()
+		if _, err := os.Stat("/dev/full"); err != nil {
+			t.Skip("no /dev/full")
+		}
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(seedConfig("", "", api)+"poll_interval = \"1s\"\n"), 0o600))
+		cmd, stderr := startAgent(t, dir, "--output-file", "/dev/full", "--plugins", "csv,kwollect-input", "run")
+		code := waitExit(t, cmd, stderr, 90*time.Second)
+		log := stderr.String()
+		require.Equal(t, 1, code, log)
+		require.Contains(t, log, "An output failed: stopping the measurement now")
+		require.Contains(t, log, "no space left on device")
+		require.Contains(t, log, "Measurement INCOMPLETE: 1 output(s) failed")
+		require.Regexp(t, `points lost`, log)
+		require.NotContains(t, log, "Measurement complete")
+	})
+	t.Run("file size limit", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		cfg := outcomeConfig(api, "taurus-1,taurus-2,taurus-3,taurus-4,taurus-5,taurus-6,taurus-7,taurus-8", "")
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(cfg), 0o600))
+		// dash counts ulimit -f in 512-byte blocks, bash in KiB: 2 or 4 MiB,
+		// more than one write buffer, less than the hour of 8 nodes (5 MB).
+		args := append([]string{"-c", `ulimit -f 4096 && exec "$0" "$@"`, filepath.Join(binDir, "alumet-agent")},
+			"--output-file", "out.csv", "--plugins", "csv,kwollect-input", "fetch", "--from", "now-1h", "--to", "now")
+		cmd := exec.Command("sh", args...)
+		cmd.Dir = dir
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, stderr.String())
+		require.Equal(t, 1, ee.ExitCode(), stderr.String())
+		rows := requireWholeLines(t, filepath.Join(dir, "out.csv"))
+		require.Less(t, rows, 8*3600)
+		require.Contains(t, stderr.String(), "file too large")
+		require.Contains(t, stderr.String(), "points lost")
+		require.Regexp(t, `fetch --from [0-9.]+ --to [0-9.]+`, stderr.String())
+	})
+}
