@@ -152,7 +152,7 @@ func TestSecretScrubbedFromDecoderErrors(t *testing.T) {
 	_, _, err := load(t, "[plugins.p]\npassword = \"my-secret-pw\"\n", func(o *Options) { o.Specs = specs })
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "my-secret-pw")
-	require.Contains(t, err.Error(), `password: invalid duration "<redacted>"`)
+	require.Contains(t, err.Error(), `password: invalid duration "xxxxx"`)
 }
 
 func TestRedactedFallback(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/alumet-go/alumet-agent/internal/redact"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
 
@@ -734,6 +735,11 @@ func decodePlugin(doc *document, spec PluginSpec, tbl map[string]any) (plugin.Co
 		return nil, &Error{Section: sectionName, Err: errors.New("internal error: the plugin's default configuration is nil")}
 	}
 	if tbl != nil {
+		// The values of secret keys are secrets for every message of the
+		// process, not only for the errors of this section.
+		for _, v := range secretValues(nil, tbl) {
+			redact.Register(v)
+		}
 		pd := &pluginDecoder{doc: doc, section: sectionName, path: path}
 		if err := pd.decode(cfg, tbl); err != nil {
 			return nil, err

@@ -742,7 +742,7 @@ func TestSecretsRedactedInErrors(t *testing.T) {
 		{"type error on a nested token", "[plugins.kwollect-input.options]\ntoken = 12345678\n",
 			`alumet-config.toml:2: plugins.kwollect-input: options.token: expected a string, got integer <redacted>`},
 		{"validation error quoting a password", "[plugins.kwollect-input]\npassword = \"bad-" + pw + "\"\n",
-			`alumet-config.toml:2: plugins.kwollect-input: password: the password "<redacted>" is rejected`},
+			`alumet-config.toml:2: plugins.kwollect-input: password: the password "xxxxx" is rejected`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -774,7 +774,7 @@ retries = 1
 func TestPartialSectionKeepsDefaults(t *testing.T) {
 	ld, _, err := load(t, "[plugins.kwollect-input]\nsite = \"nancy\"\ninterval = \"1m 30s\"\n")
 	require.NoError(t, err)
-	want := &inputConfig{Site: "nancy", Interval: Duration(90 * time.Second), Login: "login", Password: "password",
+	want := &inputConfig{Site: "nancy", Interval: Duration(90 * time.Second), Login: "login", Password: "dflt-Secret",
 		Metrics: []string{"wattmetre_power_watt"}, Options: inputOptions{Retries: 3}}
 	if diff := cmp.Diff(want, ld.config("kwollect-input")); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -172,12 +172,29 @@ func isBlank(c byte) bool {
 // maskURLs masks the userinfo passwords of the tokens of s.
 func maskURLs(s string) string {
 	var b strings.Builder
-	last := 0 // s[:last] is written (or unchanged so far)
-	i := 0
-	for i < len(s) {
+	last := 0 // s[:last] is written
+	eachPassword(s, func(from, to int) {
+		if b.Len() == 0 {
+			b.Grow(len(s))
+		}
+		b.WriteString(s[last:from])
+		b.WriteString(Mask)
+		last = to
+	})
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// eachPassword calls fn with the bounds of each userinfo password of s, in
+// order (see the package documentation).
+func eachPassword(s string, fn func(from, to int)) {
+	for i := 0; i < len(s); {
 		j := strings.Index(s[i:], "//")
 		if j < 0 {
-			break
+			return
 		}
 		start := i + j + 2
 		end := tokenEnd(s, start)
@@ -185,20 +202,17 @@ func maskURLs(s string) string {
 		at := strings.LastIndexByte(tok, '@')
 		colon := strings.IndexByte(tok, ':')
 		if at >= 0 && colon >= 0 && colon < at {
-			if b.Len() == 0 {
-				b.Grow(len(s))
-			}
-			b.WriteString(s[last : start+colon+1])
-			b.WriteString(Mask)
-			last = start + at
+			fn(start+colon+1, start+at)
 		}
 		i = end
 	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
+}
+
+// RegisterURL registers the userinfo passwords of the URL-like text raw
+// (parsable or not), as String would mask them, so that they are masked
+// even where they appear without their URL.
+func RegisterURL(raw string) {
+	eachPassword(raw, func(from, to int) { Register(raw[from:to]) })
 }
 
 // tokenEnd is the end of the URL-like text that starts before s[start]:

@@ -198,3 +198,10 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
+
+func TestRegisterURL(t *testing.T) {
+	resetForTest(t)
+	RegisterURL("https://alice:Pa/ss@wrd@host:80x/ and ftp://bob:bobpw@h")
+	RegisterURL("https://carol@host") // no password
+	require.Equal(t, "x xxxxx y xxxxx carol", String("x Pa/ss@wrd y bobpw carol"))
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alumet-go/alumet-agent/config"
+	"github.com/alumet-go/alumet-agent/internal/redact"
 	"github.com/alumet-go/alumet-agent/kwollect"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
@@ -248,8 +249,18 @@ func (c *Config) accessErrors() []error {
 	if (c.Password != "" || c.PasswordFile != "") && c.Login == "" {
 		errs = append(errs, plugin.FieldErrorf("login", "a password is set but login is empty"))
 	}
+	// The password of the config, and one written in api_url, are masked
+	// in every message from now on (api_url's when it is rejected, too).
+	redact.Register(c.Password)
+	redact.RegisterURL(c.APIURL)
 	if u, err := url.Parse(c.APIURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		errs = append(errs, plugin.FieldErrorf("api_url", "%q is not an http(s) URL, e.g. %q", c.APIURL, kwollect.DefaultBaseURL))
+		shown := redact.String(strconv.Quote(c.APIURL))
+		if strings.Contains(c.APIURL, "@") && !strings.Contains(shown, redact.Mask) {
+			// Not URL-like enough for redact to know where a password
+			// would be ("user:pw@host"): do not show it at all.
+			shown = "the value (not shown: it may hold credentials)"
+		}
+		errs = append(errs, plugin.FieldErrorf("api_url", "%s is not an http(s) URL, e.g. %q", shown, kwollect.DefaultBaseURL))
 	}
 	return errs
 }
