@@ -34,6 +34,10 @@ const (
 	DefaultMaxUpdateInterval = Duration(2 * time.Second)
 	DefaultSourceChannelSize = 2048
 	DefaultShutdownTimeout   = Duration(30 * time.Second)
+	// MaxGeneralDuration bounds max_update_interval and shutdown_timeout:
+	// beyond an hour, a value is a typo ("30m" meant "30s" is fine, "290y"
+	// is not), and the agent would wait for it.
+	MaxGeneralDuration = time.Hour
 )
 
 // PluginSpec is what the loader needs to know about a plugin.
@@ -565,6 +569,9 @@ func parseGeneral(doc *document, logger *slog.Logger) (General, error) {
 			}
 			if d <= 0 {
 				return g, doc.errorAt("", p, fmt.Errorf("%s: must be greater than zero", k))
+			}
+			if err := durationRangeError(strconv.Quote(s), d, 0, MaxGeneralDuration); err != nil {
+				return g, doc.errorAt("", p, fmt.Errorf("%s = %w", k, err))
 			}
 			if k == "max_update_interval" {
 				g.MaxUpdateInterval = Duration(d)

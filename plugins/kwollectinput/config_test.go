@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -103,3 +104,53 @@ func TestCredentialsRegisterPasswords(t *testing.T) {
 }
 
 const kwollectDefault = kwollect.DefaultBaseURL
+
+func TestDurationBounds(t *testing.T) {
+	tests := []struct {
+		name, body, want string // want "" means accepted
+	}{
+		{"fetch_delay 290y", "fetch_delay = \"290y\"\n", `alumet-config.toml:4: plugins.kwollect-input: fetch_delay = "290y": too long (at most 1h)`},
+		{"fetch_delay 1h", "fetch_delay = \"1h\"\n", ""},
+		{"fetch_delay 0s", "fetch_delay = \"0s\"\n", ""},
+		{"fetch_delay 1h 1s", "fetch_delay = \"1h 1s\"\n", `alumet-config.toml:4: plugins.kwollect-input: fetch_delay = "1h 1s": too long (at most 1h)`},
+		{"fetch_timeout 2d", "fetch_timeout = \"2d\"\n", `alumet-config.toml:4: plugins.kwollect-input: fetch_timeout = "2d": too long (at most 1h)`},
+		{"fetch_timeout 0s", "fetch_timeout = \"0s\"\n", ""},
+		{"poll_interval 61m", "poll_interval = \"61m\"\n", `alumet-config.toml:4: plugins.kwollect-input: poll_interval = "61m": too long (at most 1h)`},
+		{"poll_interval 500ms", "poll_interval = \"500ms\"\n", `alumet-config.toml:4: plugins.kwollect-input: poll_interval = "500ms": too short (at least 1s)`},
+		{"poll_interval 1h", "poll_interval = \"1h\"\n", ""},
+		{"negative", "fetch_delay = \"-1s\"\n", `alumet-config.toml:4: plugins.kwollect-input: fetch_delay: invalid duration "-1s": negative durations are not allowed`},
+		{"overflow", "fetch_delay = \"300y\"\n", `alumet-config.toml:4: plugins.kwollect-input: fetch_delay: invalid duration "300y": too large (the maximum is about 292 years)`},
+		{"inline override of the line", "\n\nfetch_timeout = \"90000s\"\n", `alumet-config.toml:6: plugins.kwollect-input: fetch_timeout = "90000s": too long (at most 1h)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, msg := loadSection(t, tt.body)
+			if tt.want == "" {
+				require.Empty(t, msg)
+				return
+			}
+			require.True(t, strings.HasPrefix(msg, tt.want), "got %s", msg)
+		})
+	}
+}
+
+func TestValidateDurationBounds(t *testing.T) {
+	tests := []struct {
+		name string
+		set  func(*Config)
+		want string
+	}{
+		{"delay too long", func(c *Config) { c.FetchDelay = config.Duration(2 * time.Hour) }, "fetch_delay: 2h is too long (at most 1h)"},
+		{"timeout negative", func(c *Config) { c.FetchTimeout = -1 }, "fetch_timeout: must not be negative"},
+		{"poll too long", func(c *Config) { c.PollInterval = config.Duration(25 * time.Hour) }, "poll_interval: 1d 1h is too long (at most 1h)"},
+		{"poll too short", func(c *Config) { c.PollInterval = config.Duration(time.Millisecond) }, "poll_interval: must be at least 1s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Hostname, c.Site = StringList{"taurus-7"}, "lyon"
+			tt.set(c)
+			require.ErrorContains(t, c.Validate(), tt.want)
+		})
+	}
+}
