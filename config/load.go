@@ -494,6 +494,9 @@ func loadText(ld *Loaded, raw string, o Options, names []string, given bool) err
 	if err != nil {
 		return err
 	}
+	if line := checkNesting(sub.text); line > 0 {
+		return &Error{File: path, Line: sub.originalLine(line), Err: nestingError()}
+	}
 	var data map[string]any
 	md, err := toml.Decode(sub.text, &data)
 	if err != nil {
@@ -507,9 +510,7 @@ func loadText(ld *Loaded, raw string, o Options, names []string, given bool) err
 	}
 	doc := newDocument(path, data)
 	doc.addOrder(md.Keys())
-	for k, line := range scanKeyLines(sub.text) {
-		doc.locs[k] = location{line: sub.originalLine(line)}
-	}
+	scanKeyLines(sub.text, doc.keys, sub.originalLine)
 	for i, text := range o.Overrides {
 		flag := fmt.Sprintf("--config-override #%d", i+1)
 		m, keys, err := parseOverride(text, flag)

@@ -1041,7 +1041,7 @@ func FuzzLoad(f *testing.F) {
 			_ = err.Error()
 		}
 		// On valid TOML, the scanner finds a plausible line for every key.
-		lines := scanKeyLines(text)
+		lines := scanLines(text)
 		var m map[string]any
 		md, err := toml.Decode(text, &m)
 		if err != nil {
