@@ -64,17 +64,6 @@ func (n *keyNode) node(path []string) *keyNode {
 	return n
 }
 
-// setLine records the line of path (and of its parent tables) unless one
-// is known.
-func (n *keyNode) setLine(path []string, line int) {
-	for _, k := range path {
-		n = n.child(k)
-		if !n.hasLoc {
-			n.loc, n.hasLoc = location{line: line}, true
-		}
-	}
-}
-
 // forgetLocs removes the locations of n and everything under it.
 func (n *keyNode) forgetLocs() {
 	n.loc, n.hasLoc = location{}, false
