@@ -197,8 +197,9 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		lvl = levelColor[lvl] + lvl + "\x1b[0m"
 	}
 	// Every message and attribute value goes through redact.String (the
-	// attributes when they are rendered, see appendAttr).
-	line := fmt.Sprintf("[%s %s %s] %s%s%s\n", t.UTC().Format("2006-01-02T15:04:05Z"), lvl, target, redact.String(r.Message), h.attrs, b.String())
+	// attributes when they are rendered, see appendAttr; those of WithAttrs
+	// again now, for the secrets registered since).
+	line := fmt.Sprintf("[%s %s %s] %s%s%s\n", t.UTC().Format("2006-01-02T15:04:05Z"), lvl, target, redact.String(r.Message), redact.String(h.attrs), b.String())
 	writeMu.Lock()
 	defer writeMu.Unlock()
 	if statusPending {

@@ -100,6 +100,11 @@ func TestHandlerRedacts(t *testing.T) {
 			`req header="Authorization: Basic xxxxx"`},
 		{"with attrs", func(l *slog.Logger) { l.With("pw", "netrc-Pa55word").Info("x") },
 			"x pw=xxxxx"},
+		{"with attrs, registered later", func(l *slog.Logger) {
+			l = l.With("pw", "later-Secret-42")
+			redact.Register("later-Secret-42")
+			l.Info("x")
+		}, "x pw=xxxxx"},
 		{"group", func(l *slog.Logger) { l.Info("g", slog.Group("req", "u", "https://u:grp@h")) },
 			`g req="[u=https://u:xxxxx@h]"`},
 	}
