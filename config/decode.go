@@ -20,6 +20,7 @@ type fieldInfo struct {
 	tagged bool
 	index  []int
 	typ    reflect.Type
+	tag    reflect.StructTag
 }
 
 var (
@@ -61,7 +62,7 @@ func structFields(t reflect.Type) []fieldInfo {
 			if !f.IsExported() {
 				continue
 			}
-			fi := fieldInfo{key: name, tagged: name != "", index: idx, typ: f.Type}
+			fi := fieldInfo{key: name, tagged: name != "", index: idx, typ: f.Type, tag: f.Tag}
 			if name == "" {
 				fi.key = f.Name
 			}
@@ -187,11 +188,83 @@ func (pd *pluginDecoder) decodeStruct(st reflect.Value, tbl map[string]any, keyP
 			}
 			return pd.errAt(p, fmt.Errorf("%s: %w", name, err))
 		}
+		shown := renderValue(v)
+		if isSecretPath(p) {
+			shown = redactedText
+		}
+		if err := checkDurationBounds(f, fv, shown); err != nil {
+			return pd.errAt(p, fmt.Errorf("%s = %w", name, err))
+		}
 		if nested != nil {
 			full := append(p, nested...)
 			valid := validNestedKeys(f.typ, nested[:len(nested)-1])
 			return pd.errAt(full, unknownKeyError(strings.Join(full, "."), prefixAll(strings.Join(full[:len(full)-1], ".")+".", valid)))
 		}
+	}
+	return nil
+}
+
+// DurationTag is the struct tag that bounds a Duration (or time.Duration)
+// key of a plugin's config, e.g. `toml:"fetch_delay" duration:"max=1h"` or
+// `duration:"min=1s,max=1h"`. The loader checks the bounds when the key is
+// set in the file or an override, and its error quotes the value as
+// written: `fetch_delay = "290y": too long (at most 1h)`. Without the tag,
+// a duration is only bounded by ParseDuration (about 292 years).
+const DurationTag = "duration"
+
+// durationBounds reads the DurationTag of a field; 0 means no bound.
+func durationBounds(tag reflect.StructTag) (lo, hi time.Duration, err error) {
+	spec, ok := tag.Lookup(DurationTag)
+	if !ok {
+		return 0, 0, nil
+	}
+	for _, part := range strings.Split(spec, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		d, perr := ParseDuration(v)
+		if perr != nil {
+			return 0, 0, fmt.Errorf("internal error: bad %s tag %q: %w", DurationTag, spec, perr)
+		}
+		switch k {
+		case "min":
+			lo = d
+		case "max":
+			hi = d
+		default:
+			return 0, 0, fmt.Errorf("internal error: bad %s tag %q", DurationTag, spec)
+		}
+	}
+	return lo, hi, nil
+}
+
+// checkDurationBounds checks the decoded value of a duration field against
+// its DurationTag. The error text starts with shown, the value as written
+// (or <redacted>).
+func checkDurationBounds(f fieldInfo, fv reflect.Value, shown string) error {
+	lo, hi, err := durationBounds(f.tag)
+	if err != nil || (lo == 0 && hi == 0) {
+		return err
+	}
+	t := fv.Type()
+	if t.Kind() == reflect.Pointer {
+		if fv.IsNil() {
+			return nil
+		}
+		fv, t = fv.Elem(), t.Elem()
+	}
+	if t.Kind() != reflect.Int64 {
+		return nil
+	}
+	return durationRangeError(shown, time.Duration(fv.Int()), lo, hi)
+}
+
+// durationRangeError says why d (written shown) is out of [lo, hi]; a zero
+// bound is no bound.
+func durationRangeError(shown string, d, lo, hi time.Duration) error {
+	switch {
+	case hi > 0 && d > hi:
+		return fmt.Errorf("%s: too long (at most %s)", shown, FormatDuration(hi))
+	case lo > 0 && d < lo:
+		return fmt.Errorf("%s: too short (at least %s)", shown, FormatDuration(lo))
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -152,7 +153,7 @@ func TestSecretScrubbedFromDecoderErrors(t *testing.T) {
 	_, _, err := load(t, "[plugins.p]\npassword = \"my-secret-pw\"\n", func(o *Options) { o.Specs = specs })
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "my-secret-pw")
-	require.Contains(t, err.Error(), `password: invalid duration "<redacted>"`)
+	require.Contains(t, err.Error(), `password: invalid duration "xxxxx"`)
 }
 
 func TestRedactedFallback(t *testing.T) {
@@ -169,4 +170,82 @@ func TestStringValues(t *testing.T) {
 	v := map[string]any{"a": []any{"x", int64(1), []map[string]any{{"b": "y"}}}, "c": "z"}
 	got := stringValues(v)
 	require.ElementsMatch(t, []string{"x", "y", "z"}, got)
+}
+
+func TestDurationTagBounds(t *testing.T) {
+	type inner struct {
+		Wait Duration `toml:"wait" duration:"max=1m"`
+	}
+	type cfg struct {
+		*richConfig
+		Delay Duration      `toml:"delay" duration:"max=1h"`
+		Poll  Duration      `toml:"poll" duration:"min=1s,max=1h"`
+		Std   time.Duration `toml:"std" duration:"max=1s"`
+		Ptr   *Duration     `toml:"ptr" duration:"max=1h"`
+		Free  Duration      `toml:"free"`
+		Token Duration      `toml:"token" duration:"max=1s"`
+		Inner inner         `toml:"inner"`
+	}
+	specs := []PluginSpec{{Name: "p", DefaultConfig: func() plugin.Config { return &cfg{richConfig: &richConfig{}} }}}
+	tests := []struct {
+		name, text, want string // want "" means accepted
+	}{
+		{"max", `delay = "290y"`, `alumet-config.toml:2: plugins.p: delay = "290y": too long (at most 1h)`},
+		{"at max", `delay = "60m"`, ""},
+		{"min", `poll = "999ms"`, `alumet-config.toml:2: plugins.p: poll = "999ms": too short (at least 1s)`},
+		{"time.Duration", `std = "2s"`, `alumet-config.toml:2: plugins.p: std = "2s": too long (at most 1s)`},
+		{"pointer", `ptr = "1d"`, `alumet-config.toml:2: plugins.p: ptr = "1d": too long (at most 1h)`},
+		{"no tag", `free = "290y"`, ""},
+		{"secret", `token = "2s"`, `alumet-config.toml:2: plugins.p: token = <redacted>: too long (at most 1s)`},
+		{"nested", "inner = { wait = \"2m\" }", `alumet-config.toml:2: plugins.p: inner.wait = "2m": too long (at most 1m)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := load(t, "[plugins.p]\n"+tt.text+"\n", func(o *Options) { o.Specs = specs })
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Equal(t, tt.want, errText(t, err))
+		})
+	}
+}
+
+func TestDurationTagOverride(t *testing.T) {
+	type cfg struct {
+		*richConfig
+		Delay Duration `toml:"delay" duration:"max=1h"`
+	}
+	specs := []PluginSpec{{Name: "p", DefaultConfig: func() plugin.Config { return &cfg{richConfig: &richConfig{}} }}}
+	_, _, err := load(t, "[plugins.p]\n", func(o *Options) {
+		o.Specs = specs
+		o.Overrides = []string{`plugins.p.delay = "2h"`}
+	})
+	require.Equal(t, `alumet-config.toml (from --config-override #1): plugins.p: delay = "2h": too long (at most 1h)`, errText(t, err))
+}
+
+func TestDurationBoundsTag(t *testing.T) {
+	tests := []struct {
+		tag     reflect.StructTag
+		lo, hi  time.Duration
+		wantErr bool
+	}{
+		{``, 0, 0, false},
+		{`duration:"max=1h"`, 0, time.Hour, false},
+		{`duration:"min=1s, max=1m"`, time.Second, time.Minute, false},
+		{`duration:"max=1 hour"`, 0, time.Hour, false},
+		{`duration:"max=forever"`, 0, 0, true},
+		{`duration:"top=1s"`, 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.tag), func(t *testing.T) {
+			lo, hi, err := durationBounds(tt.tag)
+			if tt.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, []time.Duration{tt.lo, tt.hi}, []time.Duration{lo, hi})
+		})
+	}
 }

@@ -2,10 +2,11 @@ package config
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/alumet-go/alumet-agent/internal/redact"
 )
 
 // Error is a configuration error, located in the configuration file or in a
@@ -17,7 +18,9 @@ import (
 //
 // where each part is left out when unknown. Err is the underlying error, so
 // errors.As finds e.g. a *plugin.FieldError or a toml.ParseError through it.
-// The text never contains the value of a secret key (see IsSecretKey).
+// The text never contains the value of a secret key (see IsSecretKey), and
+// goes through redact.String: no URL password, Authorization value or
+// registered secret (passwords of the configuration, password_file, netrc).
 type Error struct {
 	File    string // the configuration file; "" when the error is not about it
 	Line    int    // 1-based line in File (or in the override when File is ""); 0 if unknown
@@ -56,7 +59,7 @@ func (e *Error) Error() string {
 	if e.Err != nil {
 		msg = e.Err.Error()
 	}
-	return strings.Join(append(parts, msg), ": ")
+	return redact.String(strings.Join(append(parts, msg), ": "))
 }
 
 // Unwrap returns the underlying error.
@@ -77,7 +80,7 @@ func (e *msgError) Unwrap() error { return e.err }
 const minScrubLen = 3
 
 // scrub returns err with every occurrence of the given secret strings
-// replaced by <redacted> in its text. It returns err itself when nothing
+// masked in its text (see scrubString). It returns err itself when nothing
 // changes.
 func scrub(err error, secrets []string) error {
 	if err == nil || len(secrets) == 0 {
@@ -91,16 +94,16 @@ func scrub(err error, secrets []string) error {
 	return &msgError{msg: out, err: err}
 }
 
+// scrubString masks the secrets (those of at least minScrubLen bytes) in
+// msg, through redact.StringWith, the path every printed text takes.
 func scrubString(msg string, secrets []string) string {
-	// Longest first, so a secret containing another is replaced whole.
-	sorted := append([]string(nil), secrets...)
-	sort.Slice(sorted, func(i, j int) bool { return len(sorted[i]) > len(sorted[j]) })
-	for _, s := range sorted {
+	long := make([]string, 0, len(secrets))
+	for _, s := range secrets {
 		if len(s) >= minScrubLen {
-			msg = strings.ReplaceAll(msg, s, redactedText)
+			long = append(long, s)
 		}
 	}
-	return msg
+	return redact.StringWith(msg, long...)
 }
 
 const redactedText = "<redacted>"

@@ -129,7 +129,7 @@ func eachSecretLine(lines []string, fn func(i int, path []string, assign, value 
 		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
 			continue
 		}
-		sc := &keyScanner{s: trimmed, line: 1, lines: map[string]int{}}
+		sc := &keyScanner{s: trimmed, line: 1}
 		if trimmed[0] == '[' {
 			sc.i = 1
 			if sc.peek() == '[' {

@@ -23,7 +23,7 @@ csv_delimiter = ";"
 site = "lyon"
 interval = "1s"
 login = "login"
-password = "password"
+password = "dflt-Secret"
 metrics = ["wattmetre_power_watt"]
 
 [plugins.kwollect-input.options]

@@ -96,7 +96,7 @@ func testSpecs() []PluginSpec {
 			return &csvConfig{OutputPath: "alumet-output.csv", ForceFlush: true, CSVDelimiter: ";"}
 		}},
 		{Name: "kwollect-input", Version: "1.0.0", DefaultConfig: func() plugin.Config {
-			return &inputConfig{Site: "lyon", Interval: Duration(time.Second), Login: "login", Password: "password", Metrics: []string{"wattmetre_power_watt"}, Options: inputOptions{Retries: 3}}
+			return &inputConfig{Site: "lyon", Interval: Duration(time.Second), Login: "login", Password: "dflt-Secret", Metrics: []string{"wattmetre_power_watt"}, Options: inputOptions{Retries: 3}}
 		}},
 		{Name: "kwollect-output", Version: "0.1.0", DefaultConfig: func() plugin.Config {
 			return &outputConfig{URL: "https://example.org/metrics"}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/alumet-go/alumet-agent/internal/redact"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
 
@@ -33,6 +34,10 @@ const (
 	DefaultMaxUpdateInterval = Duration(2 * time.Second)
 	DefaultSourceChannelSize = 2048
 	DefaultShutdownTimeout   = Duration(30 * time.Second)
+	// MaxGeneralDuration bounds max_update_interval and shutdown_timeout:
+	// beyond an hour, a value is a typo ("30m" meant "30s" is fine, "290y"
+	// is not), and the agent would wait for it.
+	MaxGeneralDuration = time.Hour
 )
 
 // PluginSpec is what the loader needs to know about a plugin.
@@ -489,6 +494,9 @@ func loadText(ld *Loaded, raw string, o Options, names []string, given bool) err
 	if err != nil {
 		return err
 	}
+	if line := checkNesting(sub.text); line > 0 {
+		return &Error{File: path, Line: sub.originalLine(line), Err: nestingError()}
+	}
 	var data map[string]any
 	md, err := toml.Decode(sub.text, &data)
 	if err != nil {
@@ -502,9 +510,7 @@ func loadText(ld *Loaded, raw string, o Options, names []string, given bool) err
 	}
 	doc := newDocument(path, data)
 	doc.addOrder(md.Keys())
-	for k, line := range scanKeyLines(sub.text) {
-		doc.locs[k] = location{line: sub.originalLine(line)}
-	}
+	scanKeyLines(sub.text, doc.keys, sub.originalLine)
 	for i, text := range o.Overrides {
 		flag := fmt.Sprintf("--config-override #%d", i+1)
 		m, keys, err := parseOverride(text, flag)
@@ -564,6 +570,9 @@ func parseGeneral(doc *document, logger *slog.Logger) (General, error) {
 			}
 			if d <= 0 {
 				return g, doc.errorAt("", p, fmt.Errorf("%s: must be greater than zero", k))
+			}
+			if err := durationRangeError(strconv.Quote(s), d, 0, MaxGeneralDuration); err != nil {
+				return g, doc.errorAt("", p, fmt.Errorf("%s = %w", k, err))
 			}
 			if k == "max_update_interval" {
 				g.MaxUpdateInterval = Duration(d)
@@ -734,6 +743,11 @@ func decodePlugin(doc *document, spec PluginSpec, tbl map[string]any) (plugin.Co
 		return nil, &Error{Section: sectionName, Err: errors.New("internal error: the plugin's default configuration is nil")}
 	}
 	if tbl != nil {
+		// The values of secret keys are secrets for every message of the
+		// process, not only for the errors of this section.
+		for _, v := range secretValues(nil, tbl) {
+			redact.Register(v)
+		}
 		pd := &pluginDecoder{doc: doc, section: sectionName, path: path}
 		if err := pd.decode(cfg, tbl); err != nil {
 			return nil, err

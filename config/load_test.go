@@ -742,7 +742,7 @@ func TestSecretsRedactedInErrors(t *testing.T) {
 		{"type error on a nested token", "[plugins.kwollect-input.options]\ntoken = 12345678\n",
 			`alumet-config.toml:2: plugins.kwollect-input: options.token: expected a string, got integer <redacted>`},
 		{"validation error quoting a password", "[plugins.kwollect-input]\npassword = \"bad-" + pw + "\"\n",
-			`alumet-config.toml:2: plugins.kwollect-input: password: the password "<redacted>" is rejected`},
+			`alumet-config.toml:2: plugins.kwollect-input: password: the password "xxxxx" is rejected`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -774,7 +774,7 @@ retries = 1
 func TestPartialSectionKeepsDefaults(t *testing.T) {
 	ld, _, err := load(t, "[plugins.kwollect-input]\nsite = \"nancy\"\ninterval = \"1m 30s\"\n")
 	require.NoError(t, err)
-	want := &inputConfig{Site: "nancy", Interval: Duration(90 * time.Second), Login: "login", Password: "password",
+	want := &inputConfig{Site: "nancy", Interval: Duration(90 * time.Second), Login: "login", Password: "dflt-Secret",
 		Metrics: []string{"wattmetre_power_watt"}, Options: inputOptions{Retries: 3}}
 	if diff := cmp.Diff(want, ld.config("kwollect-input")); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
@@ -798,6 +798,11 @@ func TestGeneralKeys(t *testing.T) {
 		{name: "bad duration", text: "\nmax_update_interval = \"2 secondes\"\n", wantErr: `alumet-config.toml:2: max_update_interval: invalid duration "2 secondes": unknown unit "secondes"`},
 		{name: "duration not a string", text: "shutdown_timeout = 30\n", wantErr: `alumet-config.toml:1: shutdown_timeout: expected a duration string such as "1s" or "1m 30s", got integer 30`},
 		{name: "zero duration", text: "shutdown_timeout = \"0s\"\n", wantErr: `alumet-config.toml:1: shutdown_timeout: must be greater than zero`},
+		{name: "shutdown_timeout too long", text: "shutdown_timeout = \"290y\"\n", wantErr: `alumet-config.toml:1: shutdown_timeout = "290y": too long (at most 1h)`},
+		{name: "shutdown_timeout 1h", text: "shutdown_timeout = \"1h\"\n", want: General{MaxUpdateInterval: DefaultMaxUpdateInterval, SourceChannelSize: 2048, ShutdownTimeout: Duration(time.Hour)}},
+		{name: "max_update_interval too long", text: "\n\nmax_update_interval = \"2h\"\n", wantErr: `alumet-config.toml:3: max_update_interval = "2h": too long (at most 1h)`},
+		{name: "duration overflow", text: "shutdown_timeout = \"300y\"\n", wantErr: `alumet-config.toml:1: shutdown_timeout: invalid duration "300y": too large (the maximum is about 292 years)`},
+		{name: "negative duration", text: "shutdown_timeout = \"-5s\"\n", wantErr: `alumet-config.toml:1: shutdown_timeout: invalid duration "-5s": negative durations are not allowed`},
 		{name: "channel size negative", text: "source_channel_size = -1\n", wantErr: `alumet-config.toml:1: source_channel_size: expected a positive integer, got integer -1`},
 		{name: "channel size string", text: "source_channel_size = \"big\"\n", wantErr: `alumet-config.toml:1: source_channel_size: expected a positive integer, got string "big"`},
 		{name: "host attribute not a bool", text: "add_host_attribute = \"yes\"\n", wantErr: `alumet-config.toml:1: add_host_attribute: expected a boolean, got string "yes"`},
@@ -1036,7 +1041,7 @@ func FuzzLoad(f *testing.F) {
 			_ = err.Error()
 		}
 		// On valid TOML, the scanner finds a plausible line for every key.
-		lines := scanKeyLines(text)
+		lines := scanLines(text)
 		var m map[string]any
 		md, err := toml.Decode(text, &m)
 		if err != nil {

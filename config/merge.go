@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/BurntSushi/toml"
 )
@@ -18,24 +17,77 @@ type location struct {
 type document struct {
 	file  string
 	data  map[string]any
-	locs  map[string]location // pathKey → where the value was set
-	order map[string]int      // pathKey → rank of its first appearance
+	keys  *keyNode // where every key was set, and the rank of its first appearance
+	ranks int      // ranks given so far
+}
+
+// keyNode is a key path in a tree of the keys of the document, so that
+// finding, ranking and forgetting a path costs its length, whatever the
+// depth and the number of keys.
+type keyNode struct {
+	children map[string]*keyNode
+	rank     int // rank of the first appearance; -1 if not ranked
+	loc      location
+	hasLoc   bool
+}
+
+func newKeyNode() *keyNode { return &keyNode{rank: -1} }
+
+// child returns the child named k, created if needed.
+func (n *keyNode) child(k string) *keyNode {
+	c, ok := n.children[k]
+	if !ok {
+		if n.children == nil {
+			n.children = map[string]*keyNode{}
+		}
+		c = newKeyNode()
+		n.children[k] = c
+	}
+	return c
+}
+
+// find returns the node of path, or nil.
+func (n *keyNode) find(path []string) *keyNode {
+	for _, k := range path {
+		if n = n.children[k]; n == nil {
+			return nil
+		}
+	}
+	return n
+}
+
+// node returns the node of path, created if needed.
+func (n *keyNode) node(path []string) *keyNode {
+	for _, k := range path {
+		n = n.child(k)
+	}
+	return n
+}
+
+// forgetLocs removes the locations of n and everything under it.
+func (n *keyNode) forgetLocs() {
+	n.loc, n.hasLoc = location{}, false
+	for _, c := range n.children {
+		c.forgetLocs()
+	}
 }
 
 func newDocument(file string, data map[string]any) *document {
 	if data == nil {
 		data = map[string]any{}
 	}
-	return &document{file: file, data: data, locs: map[string]location{}, order: map[string]int{}}
+	return &document{file: file, data: data, keys: newKeyNode()}
 }
 
 // addOrder ranks the keys (and their parent tables) after those already seen.
 func (d *document) addOrder(keys []toml.Key) {
 	for _, k := range keys {
-		for n := 1; n <= len(k); n++ {
-			pk := pathKey(k[:n]...)
-			if _, ok := d.order[pk]; !ok {
-				d.order[pk] = len(d.order)
+		n := d.keys
+		for _, part := range k {
+			n = n.child(part)
+			if n.rank < 0 {
+				n.rank = d.ranks
+				d.ranks++
 			}
 		}
 	}
@@ -43,8 +95,8 @@ func (d *document) addOrder(keys []toml.Key) {
 
 // rank is the rank of path's first appearance, or a large number.
 func (d *document) rank(path ...string) int {
-	if r, ok := d.order[pathKey(path...)]; ok {
-		return r
+	if n := d.keys.find(path); n != nil && n.rank >= 0 {
+		return n.rank
 	}
 	return int(^uint(0) >> 1)
 }
@@ -52,12 +104,17 @@ func (d *document) rank(path ...string) int {
 // locate returns where path was set: the location of the path itself or of
 // its nearest recorded parent.
 func (d *document) locate(path ...string) location {
-	for n := len(path); n > 0; n-- {
-		if l, ok := d.locs[pathKey(path[:n]...)]; ok {
-			return l
+	var l location
+	n := d.keys
+	for _, k := range path {
+		if n = n.children[k]; n == nil {
+			break
+		}
+		if n.hasLoc {
+			l = n.loc
 		}
 	}
-	return location{}
+	return l
 }
 
 // errorAt builds an *Error about path in section.
@@ -73,11 +130,8 @@ func (d *document) where(path ...string) string {
 
 // forget removes the locations of path and everything under it.
 func (d *document) forget(path []string) {
-	pk := pathKey(path...)
-	for k := range d.locs {
-		if k == pk || strings.HasPrefix(k, pk+"\x00") {
-			delete(d.locs, k)
-		}
+	if n := d.keys.find(path); n != nil {
+		n.forgetLocs()
 	}
 }
 
@@ -99,12 +153,16 @@ func (d *document) mergeInto(dst, src map[string]any, path []string, flag string
 		}
 		d.forget(p)
 		dst[k] = v
-		d.locs[pathKey(p...)] = location{flag: flag}
+		n := d.keys.node(p)
+		n.loc, n.hasLoc = location{flag: flag}, true
 	}
 }
 
 // parseOverride parses one --config-override document.
 func parseOverride(text, flag string) (map[string]any, []toml.Key, error) {
+	if line := checkNesting(text); line > 0 {
+		return nil, nil, &Error{Origin: flag, Line: line, Err: nestingError()}
+	}
 	var m map[string]any
 	md, err := toml.Decode(text, &m)
 	if err != nil {

@@ -10,21 +10,21 @@ import (
 // parser accepted, so it only needs to be right on valid TOML; on anything
 // else it must merely terminate without panicking.
 
-// pathKey is the map key of a key path.
-func pathKey(path ...string) string { return strings.Join(path, "\x00") }
-
 type keyScanner struct {
-	s     string
-	i     int
-	line  int
-	lines map[string]int // pathKey → 1-based line of the first occurrence
+	s        string
+	i        int
+	line     int
+	root     *keyNode
+	fileLine func(int) int // the line of the file of a line of s
 }
 
-// scanKeyLines returns the line of every key, table header and implicit
-// table (the prefixes of dotted keys) of a TOML document, by path.
-func scanKeyLines(text string) map[string]int {
-	sc := &keyScanner{s: text, line: 1, lines: make(map[string]int)}
-	var table []string
+// scanKeyLines records in root the line of every key, table header and
+// implicit table (the prefixes of dotted keys) of a TOML document (the
+// first occurrence of each), mapped through fileLine. The work is linear
+// in the size of the text: paths are nodes of root, never copied.
+func scanKeyLines(text string, root *keyNode, fileLine func(int) int) {
+	sc := &keyScanner{s: text, line: 1, root: root, fileLine: fileLine}
+	table := root
 	for {
 		sc.skipSpaceNL()
 		if sc.eof() {
@@ -39,8 +39,7 @@ func scanKeyLines(text string) map[string]int {
 			line := sc.line
 			key := sc.parseKey()
 			if len(key) > 0 {
-				sc.record(nil, key, line)
-				table = key
+				table = sc.record(root, key, line)
 			}
 			sc.skipLine()
 		} else {
@@ -50,7 +49,6 @@ func scanKeyLines(text string) map[string]int {
 			sc.skipLine()
 		}
 	}
-	return sc.lines
 }
 
 func (sc *keyScanner) eof() bool { return sc.i >= len(sc.s) }
@@ -62,15 +60,17 @@ func (sc *keyScanner) peek() byte {
 	return sc.s[sc.i]
 }
 
-// record stores the line of prefix+key and of its intermediate tables.
-func (sc *keyScanner) record(prefix, key []string, line int) {
-	full := append(append([]string(nil), prefix...), key...)
-	for n := len(prefix) + 1; n <= len(full); n++ {
-		k := pathKey(full[:n]...)
-		if _, ok := sc.lines[k]; !ok {
-			sc.lines[k] = line
+// record stores the line of prefix+key and of its intermediate tables,
+// unless known, and returns the node of prefix+key.
+func (sc *keyScanner) record(prefix *keyNode, key []string, line int) *keyNode {
+	n := prefix
+	for _, k := range key {
+		n = n.child(k)
+		if !n.hasLoc {
+			n.loc, n.hasLoc = location{line: sc.fileLine(line)}, true
 		}
 	}
+	return n
 }
 
 func (sc *keyScanner) skipWS() {
@@ -215,14 +215,17 @@ func (sc *keyScanner) basicString() string {
 // keyValue reads `key = value`, recording the keys under prefix when record
 // is set. Keys of inline tables inside arrays are recorded under the array's
 // path (without an index), as BurntSushi/toml's MetaData.Keys lists them.
-func (sc *keyScanner) keyValue(prefix []string, record bool) {
+func (sc *keyScanner) keyValue(prefix *keyNode, record bool) {
 	line := sc.line
 	key := sc.parseKey()
 	if len(key) == 0 {
 		return
 	}
+	var full *keyNode
 	if record {
-		sc.record(prefix, key, line)
+		full = sc.record(prefix, key, line)
+	} else {
+		full = prefix.node(key)
 	}
 	sc.skipWS()
 	if sc.peek() != '=' {
@@ -230,12 +233,11 @@ func (sc *keyScanner) keyValue(prefix []string, record bool) {
 	}
 	sc.i++
 	sc.skipWS()
-	full := append(append([]string(nil), prefix...), key...)
 	sc.value(full, record)
 }
 
 // value skips a value, recording the keys of inline tables.
-func (sc *keyScanner) value(path []string, record bool) {
+func (sc *keyScanner) value(path *keyNode, record bool) {
 	if sc.eof() {
 		return
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -46,10 +47,7 @@ last = 1
 	_, err := toml.Decode(text, &m)
 	require.NoError(t, err)
 
-	got := map[string]int{}
-	for k, v := range scanKeyLines(text) {
-		got[k] = v
-	}
+	got := scanLines(text)
 	want := map[string]int{
 		pathKey("top"):                                     2,
 		pathKey("str"):                                     3,
@@ -84,7 +82,7 @@ last = 1
 
 func TestScanKeyLinesTerminatesOnGarbage(t *testing.T) {
 	for _, s := range []string{"[", "[[", "a", "a =", `a = "`, `a = """`, "a = '''", "a = [", "a = {", `"\`, `"\u12`, "a.", "= 1", "[a\n", "a = { b = [ {", "\x00\xff"} {
-		_ = scanKeyLines(s)
+		_ = scanLines(s)
 	}
 }
 
@@ -107,4 +105,25 @@ func TestEditDistanceAndSuggest(t *testing.T) {
 	require.Equal(t, "'a'", orList([]string{"a"}))
 	require.Equal(t, "'a' or 'b'", orList([]string{"a", "b"}))
 	require.Equal(t, "'a', 'b' or 'c'", orList([]string{"a", "b", "c"}))
+}
+
+// pathKey is the map key of a key path in scanLines's result.
+func pathKey(path ...string) string { return strings.Join(path, "\x00") }
+
+// scanLines returns the lines scanKeyLines finds, by pathKey.
+func scanLines(text string) map[string]int {
+	root := newKeyNode()
+	scanKeyLines(text, root, func(l int) int { return l })
+	out := map[string]int{}
+	var walk func(path []string, n *keyNode)
+	walk = func(path []string, n *keyNode) {
+		if n.hasLoc {
+			out[pathKey(path...)] = n.loc.line
+		}
+		for k, c := range n.children {
+			walk(append(path[:len(path):len(path)], k), c)
+		}
+	}
+	walk(nil, root)
+	return out
 }

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/alumet-go/alumet-agent/internal/redact"
 )
 
 // DefaultBaseURL is the production Grid'5000 API prefix used by every known
@@ -151,21 +153,7 @@ func noDowngrade(req *http.Request, via []*http.Request) error {
 }
 
 // redactRaw hides the userinfo of a URL that url.Parse rejected.
-func redactRaw(s string) string {
-	i := strings.Index(s, "://")
-	if i < 0 {
-		return s
-	}
-	rest := s[i+3:]
-	end := strings.IndexAny(rest, "/?#")
-	if end < 0 {
-		end = len(rest)
-	}
-	if at := strings.LastIndex(rest[:end], "@"); at >= 0 {
-		return s[:i+3] + "xxxxx@" + rest[at+1:]
-	}
-	return s
-}
+func redactRaw(s string) string { return redact.String(s) }
 
 // BaseURL returns the API prefix in use, without credentials.
 func (c *Client) BaseURL() string { return c.base }

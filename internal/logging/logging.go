@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/alumet-go/alumet-agent/internal/redact"
 )
 
 // LevelTrace is below slog's Debug, for env_logger's trace.
@@ -194,7 +196,10 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	if h.color {
 		lvl = levelColor[lvl] + lvl + "\x1b[0m"
 	}
-	line := fmt.Sprintf("[%s %s %s] %s%s%s\n", t.UTC().Format("2006-01-02T15:04:05Z"), lvl, target, r.Message, h.attrs, b.String())
+	// Every message and attribute value goes through redact.String (the
+	// attributes when they are rendered, see appendAttr; those of WithAttrs
+	// again now, for the secrets registered since).
+	line := fmt.Sprintf("[%s %s %s] %s%s%s\n", t.UTC().Format("2006-01-02T15:04:05Z"), lvl, target, redact.String(r.Message), redact.String(h.attrs), b.String())
 	writeMu.Lock()
 	defer writeMu.Unlock()
 	if statusPending {
@@ -212,7 +217,7 @@ func appendAttr(b *strings.Builder, a slog.Attr) {
 	b.WriteByte(' ')
 	b.WriteString(a.Key)
 	b.WriteByte('=')
-	v := a.Value.Resolve().String()
+	v := redact.String(a.Value.Resolve().String())
 	if strings.ContainsAny(v, " \"=") {
 		fmt.Fprintf(b, "%q", v)
 	} else {

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/internal/redact"
 )
 
 func TestParseFilter(t *testing.T) {
@@ -78,4 +81,43 @@ func TestStatusLineErasedByLog(t *testing.T) {
 	WriteStatus(&out, "\r\x1b[Kdone\n")
 	slog.New(h).Info("bye")
 	require.Equal(t, "\r\x1b[Kfetching 1/2\r\x1b[K[2025-08-05T07:44:46Z INFO  alumet_agent] hello\n\r\x1b[Kdone\n[2025-08-05T07:44:46Z INFO  alumet_agent] bye\n", out.String())
+}
+
+func TestHandlerRedacts(t *testing.T) {
+	redact.Register("netrc-Pa55word")
+	tests := []struct {
+		name string
+		log  func(*slog.Logger)
+		want string
+	}{
+		{"message URL", func(l *slog.Logger) { l.Info("GET https://alice:S3cret@api.grid5000.fr/stable failed") },
+			"GET https://alice:xxxxx@api.grid5000.fr/stable failed"},
+		{"message registered", func(l *slog.Logger) { l.Warn("wrong password netrc-Pa55word") },
+			"wrong password xxxxx"},
+		{"attr value", func(l *slog.Logger) { l.Info("req", "url", "http://bob:pw@host:80x/", "n", 1) },
+			"req url=http://bob:xxxxx@host:80x/ n=1"},
+		{"attr header", func(l *slog.Logger) { l.Info("req", slog.String("header", "Authorization: Basic YWxpY2U6UzNjcmV0")) },
+			`req header="Authorization: Basic xxxxx"`},
+		{"with attrs", func(l *slog.Logger) { l.With("pw", "netrc-Pa55word").Info("x") },
+			"x pw=xxxxx"},
+		{"with attrs, registered later", func(l *slog.Logger) {
+			l = l.With("pw", "later-Secret-42")
+			redact.Register("later-Secret-42")
+			l.Info("x")
+		}, "x pw=xxxxx"},
+		{"group", func(l *slog.Logger) { l.Info("g", slog.Group("req", "u", "https://u:grp@h")) },
+			`g req="[u=https://u:xxxxx@h]"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			h := NewHandler(&out, Filter{Default: slog.LevelInfo}, false)
+			h.now = func() time.Time { return time.Date(2025, 8, 5, 7, 44, 46, 0, time.UTC) }
+			tt.log(slog.New(h))
+			line := out.String()
+			_, msg, ok := strings.Cut(line, "] ")
+			require.True(t, ok, line)
+			require.Equal(t, tt.want+"\n", msg)
+		})
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/alumet-go/alumet-agent/internal/redact"
 )
 
 // Entry is one machine (or the default) of a netrc file.
@@ -23,7 +25,8 @@ type Entry struct {
 
 // Parse reads netrc entries. Tokens are separated by blanks and newlines;
 // "macdef" bodies (up to an empty line) are skipped; a token may be quoted
-// with double quotes (as curl accepts) to hold blanks.
+// with double quotes (as curl accepts) to hold blanks. Every password read
+// is registered with redact.Register, so that no log line or error prints it.
 func Parse(r io.Reader) ([]Entry, error) {
 	toks, err := tokenize(r)
 	if err != nil {
@@ -67,6 +70,7 @@ func Parse(r io.Reader) ([]Entry, error) {
 				cur.Login = v
 			case "password":
 				cur.Password = v
+				redact.Register(v)
 			}
 		default:
 			return nil, fmt.Errorf("line %d: unexpected token (expected machine, default, login, password, account or macdef)", t.line)

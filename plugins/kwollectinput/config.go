@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/alumet-go/alumet-agent/config"
+	"github.com/alumet-go/alumet-agent/internal/redact"
 	"github.com/alumet-go/alumet-agent/kwollect"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
@@ -141,9 +142,9 @@ type Config struct {
 	PasswordFile string          `toml:"password_file,omitempty"`
 	APIURL       string          `toml:"api_url"`
 	UTCOffset    *int64          `toml:"utc_offset,omitempty"`
-	FetchDelay   config.Duration `toml:"fetch_delay"`
-	FetchTimeout config.Duration `toml:"fetch_timeout"`
-	PollInterval config.Duration `toml:"poll_interval"`
+	FetchDelay   config.Duration `toml:"fetch_delay" duration:"max=1h"`          // MaxFetchDelay
+	FetchTimeout config.Duration `toml:"fetch_timeout" duration:"max=1h"`        // MaxFetchTimeout
+	PollInterval config.Duration `toml:"poll_interval" duration:"min=1s,max=1h"` // MinPollInterval, MaxPollInterval
 	Preflight    PreflightMode   `toml:"preflight"`
 	RowBudget    int             `toml:"row_budget"`
 	Concurrency  int             `toml:"concurrency"`
@@ -152,6 +153,22 @@ type Config struct {
 	// messages about a 401 (never the password).
 	credSource string
 }
+
+// Bounds of the duration keys (the duration tags of Config say the same, for
+// the loader's errors, which quote the value as written). An hour is far
+// beyond any useful value of each, so a larger one is a typo ("290y") that
+// would leave the agent asleep or stuck.
+const (
+	// MaxFetchDelay bounds fetch_delay, the wait before the first query
+	// (not needed: the tail is re-queried).
+	MaxFetchDelay = time.Hour
+	// MaxFetchTimeout bounds fetch_timeout, how long to complete the tail
+	// Kwollect has not ingested yet (documented as "usually < 1 min").
+	MaxFetchTimeout = time.Hour
+	// MinPollInterval and MaxPollInterval bound poll_interval (run mode).
+	MinPollInterval = time.Second
+	MaxPollInterval = time.Hour
+)
 
 // DefaultConfig returns the defaults. The targets are empty: on a Grid'5000
 // node, a config that names no node, job or site measures the node itself
@@ -212,8 +229,23 @@ func (c *Config) Validate() error {
 	if len(c.Metrics) == 0 {
 		errs = append(errs, plugin.FieldErrorf("metrics", `missing: the Kwollect metric(s) to read, e.g. metrics = "wattmetre_power_watt"`))
 	}
-	if c.PollInterval.D() < time.Second {
-		errs = append(errs, plugin.FieldErrorf("poll_interval", "must be at least 1s"))
+	if c.PollInterval.D() < MinPollInterval {
+		errs = append(errs, plugin.FieldErrorf("poll_interval", "must be at least %s", config.FormatDuration(MinPollInterval)))
+	}
+	for _, d := range []struct {
+		key      string
+		val, max time.Duration
+	}{
+		{"fetch_delay", c.FetchDelay.D(), MaxFetchDelay},
+		{"fetch_timeout", c.FetchTimeout.D(), MaxFetchTimeout},
+		{"poll_interval", c.PollInterval.D(), MaxPollInterval},
+	} {
+		switch {
+		case d.val < 0:
+			errs = append(errs, plugin.FieldErrorf(d.key, "must not be negative"))
+		case d.val > d.max:
+			errs = append(errs, plugin.FieldErrorf(d.key, "%s is too long (at most %s)", config.FormatDuration(d.val), config.FormatDuration(d.max)))
+		}
 	}
 	if c.RowBudget < 1000 {
 		errs = append(errs, plugin.FieldErrorf("row_budget", "must be at least 1000 rows"))
@@ -248,8 +280,18 @@ func (c *Config) accessErrors() []error {
 	if (c.Password != "" || c.PasswordFile != "") && c.Login == "" {
 		errs = append(errs, plugin.FieldErrorf("login", "a password is set but login is empty"))
 	}
+	// The password of the config, and one written in api_url, are masked
+	// in every message from now on (api_url's when it is rejected, too).
+	redact.Register(c.Password)
+	redact.RegisterURL(c.APIURL)
 	if u, err := url.Parse(c.APIURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		errs = append(errs, plugin.FieldErrorf("api_url", "%q is not an http(s) URL, e.g. %q", c.APIURL, kwollect.DefaultBaseURL))
+		shown := redact.String(strconv.Quote(c.APIURL))
+		if strings.Contains(c.APIURL, "@") && !strings.Contains(shown, redact.Mask) {
+			// Not URL-like enough for redact to know where a password
+			// would be ("user:pw@host"): do not show it at all.
+			shown = "the value (not shown: it may hold credentials)"
+		}
+		errs = append(errs, plugin.FieldErrorf("api_url", "%s is not an http(s) URL, e.g. %q", shown, kwollect.DefaultBaseURL))
 	}
 	return errs
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/alumet-go/alumet-agent/internal/netrc"
+	"github.com/alumet-go/alumet-agent/internal/redact"
 	"github.com/alumet-go/alumet-agent/kwollect"
 )
 
@@ -19,6 +20,7 @@ import (
 // the password can be read by other users; it never logs the password.
 func (c *Config) credentials(configPath, netrcPath string, log *slog.Logger) (login, password string, err error) {
 	login, password = c.Login, c.Password
+	redact.Register(password)
 	c.credSource = "no credentials"
 	if password != "" {
 		c.credSource = fmt.Sprintf("login %q with the password of the config", login)
@@ -37,6 +39,7 @@ func (c *Config) credentials(configPath, netrcPath string, log *slog.Logger) (lo
 		}
 		line, _, _ := strings.Cut(string(b), "\n")
 		password = strings.TrimRight(line, "\r")
+		redact.Register(password)
 		if password == "" {
 			return "", "", fmt.Errorf("password_file %s: the first line is empty", path)
 		}
