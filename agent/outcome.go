@@ -52,7 +52,7 @@ func (a *Agent) Finish(agentFailed bool) int {
 	stopErr := a.Stop()
 	incomplete := a.tellOutcomes()
 	switch {
-	case stopErr != nil:
+	case stopErr != nil || len(a.pipeline.OutputFailures()) > 0:
 		return 1
 	case incomplete:
 		return ExitIncomplete
@@ -60,6 +60,14 @@ func (a *Agent) Finish(agentFailed bool) int {
 		return 1
 	}
 	return 0
+}
+
+// resumeLine is the command that fetches [from, to] of run later.
+func (a *Agent) resumeLine(run int, from, to time.Time) string {
+	if a.resume == nil {
+		return "alumet-agent fetch --from " + EpochArg(from) + " --to " + EpochArg(to)
+	}
+	return a.resume(run, from, to)
 }
 
 // maxListed bounds the series listed one per line in the final outcome.
@@ -74,6 +82,27 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 		// Said when it happened too; repeated here so that the end of the
 		// log does not read as all good.
 		log.Warn("Warning: " + w)
+	}
+	if fs := a.pipeline.OutputFailures(); len(fs) > 0 {
+		// Whatever the sources fetched, an output lost some of it: the
+		// measurement is not complete where it was meant to be stored.
+		var b strings.Builder
+		fmt.Fprintf(&b, "Measurement INCOMPLETE: %d output(s) failed, what they were to write is lost:", len(fs))
+		for _, f := range fs {
+			b.WriteString("\n  " + f.Error())
+		}
+		if len(all) > 0 {
+			fmt.Fprintf(&b, "\nThe sources fetched %d samples of %d series; fix the output (disk space, permissions) and fetch the window again:", samples(all), len(all))
+			seen := map[pipeline.Interval]bool{}
+			for _, oc := range all {
+				if !seen[oc.Window] {
+					seen[oc.Window] = true
+					b.WriteString("\n  " + a.resumeLine(oc.Run, oc.Window.From, oc.Window.To))
+				}
+			}
+		}
+		log.Error(b.String())
+		return true
 	}
 	if len(all) == 0 {
 		return false
@@ -164,12 +193,7 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 		failed = failed || oc.Status == pipeline.StatusFailed
 		later = later || oc.FetchedLaterOK
 	}
-	resume := a.resume
-	if resume == nil {
-		resume = func(_ int, from, to time.Time) string {
-			return "alumet-agent fetch --from " + EpochArg(from) + " --to " + EpochArg(to)
-		}
-	}
+	resume := a.resumeLine
 	what := "the window"
 	if len(windows) > 1 {
 		what = "each window"

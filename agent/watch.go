@@ -117,16 +117,21 @@ func (a *Agent) sayLaterSignals(signals *Interrupts) (stop func()) {
 	return func() { close(done) }
 }
 
-// Run runs until SIGINT, SIGTERM or SIGHUP, then fetches what the
-// sources still owe, stops and flushes everything. A second signal cuts
-// that fetch short; what was fetched is still written.
+// Run runs until SIGINT, SIGTERM or SIGHUP, or an output fails, then
+// fetches what the sources still owe, stops and flushes everything. A
+// second signal cuts that fetch short; what was fetched is still written.
 func (a *Agent) Run(signals *Interrupts) int {
-	sig := <-signals.C()
 	log := logging.Target(a.log, TargetAgent)
-	if sig == os.Interrupt {
-		log.Info("Ctrl+C received, shutting down (a second Ctrl+C cuts the last fetch short)...")
-	} else {
-		log.Info(fmt.Sprintf("%s received, shutting down (a second signal cuts the last fetch short)...", signalName(sig)))
+	select {
+	case sig := <-signals.C():
+		if sig == os.Interrupt {
+			log.Info("Ctrl+C received, shutting down (a second Ctrl+C cuts the last fetch short)...")
+		} else {
+			log.Info(fmt.Sprintf("%s received, shutting down (a second signal cuts the last fetch short)...", signalName(sig)))
+		}
+	case <-a.pipeline.OutputFailed():
+		// Polling on would fetch what can no longer be stored.
+		log.Error("An output failed: stopping the measurement now (the outputs still working get the last fetch).")
 	}
 	// The end of the run: sources fetch what they still owe (kwollect-input's
 	// last window) before the shutdown timer starts.

@@ -19,6 +19,7 @@ import (
 	"github.com/alumet-go/alumet-agent/agent"
 	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/internal/logging"
+	"github.com/alumet-go/alumet-agent/internal/redact"
 	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/all"
 	"github.com/alumet-go/alumet-agent/plugins/energyreport"
@@ -83,13 +84,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if cmd == nil || cmd.Name() == "help" {
 			cmd = root
 		}
-		fmt.Fprintf(stderr, "error: %v\nRun '%s --help' for usage.\n", ue.err, cmd.CommandPath())
+		fmt.Fprintf(stderr, "error: %s\nRun '%s --help' for usage.\n", redact.String(ue.err.Error()), cmd.CommandPath())
 		return 2
 	default:
 		if g.logger != nil {
 			logging.Target(g.logger, agent.TargetAgent).Error(fmt.Sprintf("Error: %v", err))
 		} else {
-			fmt.Fprintf(stderr, "Error: %v\n", err)
+			fmt.Fprintf(stderr, "Error: %s\n", redact.String(err.Error()))
 		}
 		return 1
 	}
