@@ -52,6 +52,12 @@ func TestMain(m *testing.M) {
 // returns the API base URL (…/stable).
 func startEmulator(t *testing.T, args ...string) string {
 	t.Helper()
+	return startEmulatorLine(t, nil, args...)
+}
+
+// startEmulatorLine is startEmulator, passing its start line to onLine.
+func startEmulatorLine(t *testing.T, onLine func(string), args ...string) string {
+	t.Helper()
 	args = append([]string{"--listen", "127.0.0.1:0", "--seed", strconv.Itoa(seed)}, args...)
 	cmd := exec.Command(filepath.Join(binDir, "kwollect-emulator"), args...)
 	stdout, err := cmd.StdoutPipe()
@@ -75,6 +81,9 @@ func startEmulator(t *testing.T, args ...string) string {
 	}()
 	select {
 	case l := <-line:
+		if onLine != nil {
+			onLine(l)
+		}
 		rest, ok := strings.CutPrefix(l, "kwollect-emulator listening on ")
 		require.True(t, ok, "unexpected first line %q; stderr: %s", l, stderr.String())
 		base, _, _ := strings.Cut(rest, " ") // with --control, " control-token=..." follows

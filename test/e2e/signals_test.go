@@ -166,6 +166,23 @@ func TestDuplicateSignalIsOne(t *testing.T) {
 	require.Equal(t, 1, strings.Count(log, "SIGTERM received"), log)
 	require.Contains(t, log, "Measurement complete")
 	checkCSV(t, filepath.Join(dir, "out.csv"), log, 2)
+
+	// The real thing: GNU timeout, which signals the agent and then its own
+	// process group (the agent's too).
+	tm, err := exec.LookPath("timeout")
+	if err != nil {
+		t.Skip("no timeout(1)")
+	}
+	for _, sig := range []string{"TERM", "INT", "HUP"} {
+		cmd := exec.Command(tm, "--preserve-status", "-s", sig, "4", filepath.Join(binDir, "alumet-agent"), "--output-file", "t.csv", "--plugins", "csv,kwollect-input")
+		cmd.Dir = dir
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Run(), "signal %s: %s", sig, stderr.String())
+		require.Equal(t, 1, strings.Count(stderr.String(), "received, shutting down"), stderr.String())
+		require.Contains(t, stderr.String(), "Measurement complete")
+		checkCSV(t, filepath.Join(dir, "t.csv"), stderr.String(), 2)
+	}
 }
 
 // TestFetchSignalKeepsWholeLines: SIGTERM or SIGHUP in the middle of a long
