@@ -168,6 +168,7 @@ func runResume(t *testing.T, emu chaosEmu, log, out string, groups []siteNodes, 
 	args, from, to := resume(t, log)
 	require.Equal(t, filepath.Join(binDir, "alumet-agent"), args[0])
 	require.False(t, from.After(to), "resume window [%v, %v]", from, to)
+	t.Logf("resume window: from %+.3fs to %+.3fs of the first query's start", from.Sub(start).Seconds(), to.Sub(start).Seconds())
 	emu.heal(t)
 	res := runAgent(t, t.TempDir(), nil, args[1:]...)
 	require.Equal(t, 0, res.code, "the resume command:\n%s", res.stderr)
@@ -479,7 +480,9 @@ func TestChaosSignals(t *testing.T) {
 			r.cmd, r.stderr = startAgent(t, r.dir, args...)
 			tt.phase(t, r)
 			r.signal(t, tt.sig, tt.dup)
+			sent := time.Now()
 			code := waitExit(t, r.cmd, r.stderr, tt.limit)
+			t.Logf("exit code %d, %v after the signal", code, time.Since(sent).Round(time.Millisecond))
 			log := r.stderr.String()
 			t.Cleanup(func() {
 				if t.Failed() {
