@@ -317,13 +317,15 @@ func (g *globals) startInterruptible(cmd *cobra.Command, mode plugin.Mode) (*age
 	log := logging.Target(g.logger, agent.TargetAgent)
 	ctx, release := ints.Until(cmd.Context(), func(sig os.Signal) {
 		log.Warn(agent.SignalName(sig) + " received while starting: stopping.")
-	}, nil)
+	}, func(sig os.Signal) {
+		log.Warn(agent.SignalName(sig) + " received: already stopping.")
+	})
 	a, err := g.start(ctx, mode)
 	if it := agent.InterruptedBy(ctx); it != nil {
-		release()
 		if a != nil {
 			_ = a.Stop()
 		}
+		release()
 		return nil, nil, exitError{it.Code()}
 	}
 	release()

@@ -726,11 +726,6 @@ func (e *budgetError) Error() string {
 		pipeline.HumanDuration(e.total), pipeline.HumanDuration(e.timeout))
 }
 
-// budgetMargin is how long after its budget a fetch may still take to end
-// (the queries see the deadline, then the rows already read are handed
-// over).
-const budgetMargin = 2 * time.Second
-
 // budget bounds the whole fetch of [start, end] (history, the window, its
 // tail) whatever the API does: fetch_delay + fetch_timeout + 1 s per
 // minute of window (the time to stream a long window). The deadline is on
@@ -1019,9 +1014,11 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 	ticker := time.NewTicker(s.cfg.PollInterval.D())
 	defer ticker.Stop()
 	failures := 0
+	polled := false
 	for {
 		select {
 		case <-ticker.C:
+			polled = true
 			rep, err := sess.Fetch(ctx, start, s.clock(), sink)
 			count(rep)
 			switch {
@@ -1044,6 +1041,13 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 			<-ctx.Done()
 			return nil
 		case <-ctx.Done():
+			// Stopped without the agent's end event. Before the first poll,
+			// the start was interrupted or failed: nothing was measured,
+			// and a last fetch would only hold the stop up against a
+			// silent API.
+			if !polled {
+				return nil
+			}
 			return final(context.WithoutCancel(ctx), s.clock())
 		}
 	}

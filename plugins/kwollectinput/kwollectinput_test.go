@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/kwollect/emulator"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
@@ -198,16 +199,31 @@ func TestRunModeFetchesAtStop(t *testing.T) {
 	cfg.Site, cfg.Hostname = "lyon", StringList{"taurus-7"}
 	cfg.FetchTimeout = 0
 	src, _ := startSource(t, cfg, plugin.ModeRun)
+	src.cfg.PollInterval = config.Duration(20 * time.Millisecond) // below the config's minimum: a test
 	src.start = time.Now().Add(-5 * time.Second)
 	out := &collect{}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
 	require.NoError(t, src.Run(ctx, out))
 	require.GreaterOrEqual(t, len(out.pts), 4)
 	n := len(out.pts)
 	// Events after the run-mode fetch are ignored.
 	require.NoError(t, src.HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: time.Now()}, out))
 	require.Len(t, out.pts, n)
+}
+
+// TestRunModeStoppedBeforeAnyPoll: an interrupted start stops the source
+// before its first poll: no last fetch (it would hold the stop up).
+func TestRunModeStoppedBeforeAnyPoll(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Site, cfg.Hostname = "lyon", StringList{"taurus-7"}
+	src, _ := startSource(t, cfg, plugin.ModeRun)
+	src.start = time.Now().Add(-5 * time.Second)
+	out := &collect{}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, src.Run(ctx, out))
+	require.Empty(t, out.pts)
 }
 
 func TestExecModeRunDoesNotFetch(t *testing.T) {
