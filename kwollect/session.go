@@ -250,6 +250,14 @@ type Report struct {
 	// delivered (delivered before, outside the window, or of a device or
 	// metric that was not asked for).
 	Queries, Rows, Retries, Dropped int
+	// Anomalies of the responses, none of which fails a query:
+	// Duplicates counts the rows dropped because the body repeated the
+	// previous row of their series (same series and timestamp; not in
+	// Dropped), Oversized the elements skipped for exceeding
+	// Options.MaxRowBytes (each reported to Options.OnBadRow with its
+	// index and size), and Trailing the responses with data after their
+	// array (whose rows were kept).
+	Duplicates, Oversized, Trailing int
 	// Chunks counts the chunks run (a chunk split after Kwollect's "too
 	// much data" error counts, and so do its halves); Splits counts those
 	// splits.
@@ -425,6 +433,7 @@ type Session struct {
 
 	// Internal modes (FetchWindow).
 	reuseBatch    bool          // the sink does not keep the rows
+	pollDeadline  bool          // the deadline bounds the retries and polls only, not the queries
 	splitMinChunk time.Duration // smallest chunk split on "too much data"
 }
 
