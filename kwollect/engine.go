@@ -378,8 +378,8 @@ type execution struct {
 	chunks  int
 
 	duplicates, oversized, trailing int
-	splits  int
-	runs    []*siteRun
+	splits                          int
+	runs                            []*siteRun
 }
 
 func (s *Session) newExecution(ctx context.Context, deadline, to time.Time, deliver deliverFunc) *execution {
