@@ -258,6 +258,9 @@ func (c *Client) stream(ctx context.Context, u string, st *streamStats, fn func(
 		return 0, nil
 	}
 	opts := DecodeOptions{OnBadRow: c.onBadRow, MaxRowBytes: c.maxRow}
+	if wb, ok := resp.Body.(*watchedBody); ok {
+		opts.arrayEnd = wb.ended
+	}
 	if st != nil {
 		opts.OnBadRow = func(e *RowError) {
 			if errors.Is(e.Err, ErrRowTooLarge) {
@@ -361,6 +364,23 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 		err = context.Cause(b.ctx)
 	}
 	return n, err
+}
+
+// trailGrace bounds the wait for the end of a body after its array: a
+// server that keeps the connection open after ']' must not hold rows that
+// are all in (the trailing-data check then gives up, see checkTrailing).
+const trailGrace = time.Second
+
+// ended shortens the stall deadline once the array is complete.
+func (b *watchedBody) ended() {
+	if b.t == nil {
+		b.t = time.AfterFunc(trailGrace, func() { b.cancel(&TimeoutError{Wait: WaitBody, After: trailGrace}) })
+	}
+	b.stall = min(b.stall, trailGrace)
+	if b.stall <= 0 {
+		b.stall = trailGrace
+	}
+	b.t.Reset(b.stall)
 }
 
 func (b *watchedBody) Close() error {

@@ -116,6 +116,17 @@ type DecodeOptions struct {
 	// fast scanner for the known response shape. Both give the same rows,
 	// reports and errors; this exists for tests and benchmarks.
 	General bool
+
+	// arrayEnd, if set, is called when the closing ']' has been read,
+	// before looking for trailing data (Client shortens the stall
+	// deadline then: the rows are all in).
+	arrayEnd func()
+}
+
+func (o *DecodeOptions) ended() {
+	if o.arrayEnd != nil {
+		o.arrayEnd()
+	}
 }
 
 // TruncatedError reports a response body that stopped being a valid JSON
@@ -267,6 +278,7 @@ func decodeGeneral(r io.Reader, skipDummy bool, idx0, n0 int, opts DecodeOptions
 	if _, err := dec.Token(); err != nil { // the closing ']'
 		return n, truncated(n, err)
 	}
+	opts.ended()
 	return n, checkTrailing(io.MultiReader(dec.Buffered(), r))
 }
 

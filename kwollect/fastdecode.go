@@ -171,6 +171,7 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 	}
 	if d.buf[d.pos] == ']' {
 		d.pos++
+		opts.ended()
 		return 0, d.trailing()
 	}
 	var (
@@ -248,6 +249,7 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 		}
 		if c == ']' {
 			d.pos++
+			opts.ended()
 			return n, d.trailing()
 		}
 		d.mark = d.pos // the comma
