@@ -353,13 +353,18 @@ func FuzzDecode(f *testing.F) {
 		if n < 0 {
 			t.Fatalf("negative count")
 		}
-		if err == nil && !json.Valid(bytes.TrimSpace(body)) {
-			// Success means the array was complete; trailing bytes are
-			// ignored, so only check the prefix decoded as an array.
+		if err == nil && !json.Valid(bytes.Trim(body, " \t\r\n")) {
+			t.Fatalf("accepted an invalid body %q", body)
+		}
+		if errors.Is(err, ErrTrailingData) {
+			// The array before the trailing data was complete.
 			var raw []json.RawMessage
 			dec := json.NewDecoder(bytes.NewReader(body))
-			if dec.Decode(&raw) != nil {
-				t.Fatalf("accepted an invalid body %q", body)
+			if dec.Decode(&raw) != nil || len(raw) != n+bad {
+				t.Fatalf("trailing data reported, but the array is not complete: %q", body)
+			}
+			if json.Valid(bytes.Trim(body, " \t\r\n")) {
+				t.Fatalf("trailing data reported for a valid body %q", body)
 			}
 		}
 		if err == nil {
