@@ -233,9 +233,10 @@ func advice(status int, code, message, url string, authSent bool, retryAfter tim
 // IsRetryable reports whether repeating the same request may succeed:
 // 5xx (except Kwollect errors that are permanent: missing nodes, bad time
 // bound, too much data, unknown job), 408, 429, timeouts, connection
-// errors and truncated bodies. It is false for other 4xx, for TLS
-// certificate and unknown-host errors, for a body that is not an array and
-// for context cancellation.
+// errors, truncated or stalled bodies (*TimeoutError). It is false for
+// other 4xx, for TLS certificate and unknown-host errors, for a body that
+// is not an array or has data after it (ErrTrailingData), and for context
+// cancellation.
 func IsRetryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false

@@ -114,7 +114,10 @@ type SessionOptions struct {
 	// can exceed any fixed grace, and a pair known to have no meter is
 	// better given up explicitly (Abandon).
 	EmptyGrace time.Duration
-	// QueryTimeout bounds one GET, body included (default 5 min).
+	// QueryTimeout bounds one GET, body included (default 5 min, Kwollect's
+	// statement timeout): it fails with a *TimeoutError (WaitQuery) and is
+	// retried. The call's deadline (ctx's, and Complete's) bounds every GET
+	// as well: all the attempts share it (see Fetch).
 	QueryTimeout time.Duration
 	// OnQuery is called with the URL before each GET.
 	OnQuery func(url string)
@@ -734,6 +737,23 @@ func (s *Session) Watermark() time.Time {
 // Report.FailedChunks while the others go on; Fetch then returns a
 // *PartialError. Rows delivered stay delivered in every case, and the
 // session state says what is verified.
+//
+// Deadlines: a deadline of ctx is the budget of the whole call. Every GET
+// ends by it (its timeout is min(QueryTimeout, time left)), no GET or
+// retry starts after it, and Fetch returns at most about a second after it
+// (measured: a few ms), plus the time a sink call in progress takes,
+// whatever the server does (no answer, a stalled or trickling body). The
+// chunks not fetched by then are in Report.FailedChunks. Client options
+// detect a dead server without a deadline too: HeaderTimeout and
+// StallTimeout.
+//
+// The error tells the caller why the call ended early:
+// errors.Is(err, context.Canceled) when ctx was cancelled (Fetch returns
+// at once; the rows given to sink are counted in Report.Rows and the
+// coverage verifies only up to them), errors.Is(err,
+// context.DeadlineExceeded) when the deadline passed, and otherwise the
+// server's failures (*APIError, *GatewayError, *NetworkError,
+// *TruncatedError, *TimeoutError inside them, in a *PartialError).
 func (s *Session) Fetch(ctx context.Context, from, to time.Time, sink func([]Row) error) (Report, error) {
 	if sink == nil {
 		return Report{From: from, To: to}, errors.New("kwollect: Fetch needs a sink")
@@ -755,6 +775,13 @@ func (s *Session) Fetch(ctx context.Context, from, to time.Time, sink func([]Row
 // error: the report's Series say what is missing. It returns a
 // *PartialError if the last round had failed queries, and non-retryable or
 // sink errors at once. Fetch must have been called first.
+//
+// deadline and the deadline of ctx, whichever comes first, bound the
+// whole call as for Fetch: every GET ends by it and none starts after it,
+// so Complete returns at most about a second after it whatever the server
+// does. A query cut by deadline makes a *PartialError for which
+// errors.Is(err, context.DeadlineExceeded) holds; a cancelled ctx gives
+// context.Canceled.
 func (s *Session) Complete(ctx context.Context, to, deadline time.Time, sink func([]Row) error) (Report, error) {
 	if sink == nil {
 		return Report{To: to}, errors.New("kwollect: Complete needs a sink")
