@@ -387,12 +387,13 @@ func (x *execution) attempt(c *chunk) (string, error, bool) {
 	if err := x.ctx.Err(); err != nil {
 		return u, err, false
 	}
-	// One budget for all the attempts: each ends by the call's deadline,
-	// and none starts after it.
+	// One budget for all the attempts: each ends by Complete's deadline
+	// (plus tailGrace: a round may start at the deadline), and none starts
+	// after it; ctx's deadline bounds them through qctx.
 	timeout := s.o.QueryTimeout
 	var cause error = &TimeoutError{Wait: WaitQuery, After: timeout}
 	if !x.deadline.IsZero() && !s.pollDeadline {
-		left := x.deadline.Sub(s.o.Clock())
+		left := x.deadline.Add(s.tailGrace).Sub(s.o.Clock())
 		if left <= 0 {
 			return u, &NetworkError{URL: u, Err: errDeadline}, false
 		}

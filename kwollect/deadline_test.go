@@ -242,6 +242,7 @@ func TestSessionDeadlineBoundsAttempts(t *testing.T) {
 			m, base := newMisbehave(t, api, "ok")
 			m.stallAt = 100
 			s := sessionFor(t, base, api, Options{}, SessionOptions{})
+			s.tailGrace = 200 * time.Millisecond // TailGrace, shortened
 			c := newCollector()
 			_, err := s.Fetch(context.Background(), from, to, c.sink)
 			require.NoError(t, err)
@@ -249,13 +250,31 @@ func TestSessionDeadlineBoundsAttempts(t *testing.T) {
 			begin := time.Now()
 			rep, err := s.Complete(context.Background(), to, begin.Add(budget), c.sink)
 			took := time.Since(begin)
-			t.Logf("Complete returned %v after the start (deadline %v)", took, budget)
+			t.Logf("Complete returned %v after the start (deadline %v, grace %v)", took, budget, s.tailGrace)
 			require.Less(t, took, hangBound)
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 			require.NotErrorIs(t, err, context.Canceled)
 			require.ErrorAs(t, err, new(*PartialError))
 			require.False(t, rep.Complete())
 			require.Positive(t, m.hits.Load())
+		})
+		t.Run(tt.name+"/Complete with a ctx deadline", func(t *testing.T) {
+			m, base := newMisbehave(t, api, "ok")
+			m.stallAt = 100
+			s := sessionFor(t, base, api, Options{}, SessionOptions{})
+			c := newCollector()
+			_, err := s.Fetch(context.Background(), from, to, c.sink)
+			require.NoError(t, err)
+			m.mode.Store(tt.mode)
+			ctx, cancel := context.WithTimeout(context.Background(), budget)
+			defer cancel()
+			begin := time.Now()
+			rep, err := s.Complete(ctx, to, begin.Add(time.Hour), c.sink)
+			took := time.Since(begin)
+			t.Logf("Complete returned %v after the start (ctx deadline %v)", took, budget)
+			require.Less(t, took, hangBound)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.False(t, rep.Complete())
 		})
 	}
 }

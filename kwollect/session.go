@@ -437,6 +437,7 @@ type Session struct {
 	// Internal modes (FetchWindow).
 	reuseBatch    bool          // the sink does not keep the rows
 	pollDeadline  bool          // the deadline bounds the retries and polls only, not the queries
+	tailGrace     time.Duration // Complete's queries end by its deadline plus this
 	splitMinChunk time.Duration // smallest chunk split on "too much data"
 }
 
@@ -449,7 +450,7 @@ func (c *Client) NewSession(p Plan, o SessionOptions) (*Session, error) {
 // newSession: devices lists, per site, target names to send as devices=.
 func (c *Client) newSession(p Plan, o SessionOptions, devices map[string]map[string]bool) (*Session, error) {
 	s := &Session{c: c, o: o.withDefaults(), bySite: map[string]*siteState{}, learned: map[string]time.Duration{},
-		splitMinChunk: minChunk}
+		splitMinChunk: minChunk, tailGrace: TailGrace}
 	s.budget = s.o.RowBudget
 	s.reuseBatch = s.o.ReuseBatches
 	s.metrics = normalizeList(p.Metrics, false)
@@ -776,12 +777,16 @@ func (s *Session) Fetch(ctx context.Context, from, to time.Time, sink func([]Row
 // *PartialError if the last round had failed queries, and non-retryable or
 // sink errors at once. Fetch must have been called first.
 //
-// deadline and the deadline of ctx, whichever comes first, bound the
-// whole call as for Fetch: every GET ends by it and none starts after it,
-// so Complete returns at most about a second after it whatever the server
-// does. A query cut by deadline makes a *PartialError for which
-// errors.Is(err, context.DeadlineExceeded) holds; a cancelled ctx gives
-// context.Canceled.
+// deadline is when Complete stops polling: a round due at it still sends
+// its queries, and every query Complete sends ends by deadline + TailGrace
+// (5s), none (retries included) starting after deadline; so Complete
+// returns at most about TailGrace after deadline whatever the server does
+// (measured against a server that never answers: a few ms after
+// deadline + TailGrace). A deadline of ctx is a strict budget as for
+// Fetch: callers that must end by a time should put it in ctx (Complete
+// then returns within about a second of it). A query cut by either makes a
+// *PartialError for which errors.Is(err, context.DeadlineExceeded) holds
+// (or ctx's error); a cancelled ctx gives context.Canceled.
 func (s *Session) Complete(ctx context.Context, to, deadline time.Time, sink func([]Row) error) (Report, error) {
 	if sink == nil {
 		return Report{To: to}, errors.New("kwollect: Complete needs a sink")
@@ -790,6 +795,10 @@ func (s *Session) Complete(ctx context.Context, to, deadline time.Time, sink fun
 	defer s.callMu.Unlock()
 	return s.complete(ctx, to, deadline, batchSink(sink))
 }
+
+// TailGrace is how long after its deadline a query sent by Complete may
+// run (see Complete).
+const TailGrace = 5 * time.Second
 
 // deliverFunc hands rows to the caller and says how many it accepted.
 type deliverFunc func(rows []Row) (int, error)
