@@ -34,7 +34,8 @@ type attempt struct {
 	hasJVis bool
 	sinkErr error
 
-	delivered, dropped int
+	delivered, dropped, duplicates int
+	stats                          streamStats
 }
 
 // lookupCache is the size of attempt.recent (a power of two): the rows of
@@ -85,6 +86,8 @@ type attSeries struct {
 	prev        int64 // previous delivered row, for gaps
 	hasPrev     bool
 	gaps        gapStats
+	queued      int64 // newest row batched by this attempt
+	hasQueued   bool
 	// data: runs of delivered rows closer than tol (twice the period, as
 	// configured or seen), in time order; merged into pair.data.
 	data []span
@@ -315,6 +318,13 @@ func (a *attempt) onRow(r *Row) error {
 		a.dropped++
 		return nil
 	}
+	if ser.hasQueued && t == ser.queued {
+		// The body repeats the series' previous row (the body is in time
+		// order, so a repeat follows it).
+		a.duplicates++
+		return nil
+	}
+	ser.queued, ser.hasQueued = t, true
 	a.batch = append(a.batch, *r)
 	a.bser = append(a.bser, ser)
 	if len(a.batch) >= cap(a.batch) {
@@ -377,6 +387,20 @@ func (x *execution) attempt(c *chunk) (string, error, bool) {
 	if err := x.ctx.Err(); err != nil {
 		return u, err, false
 	}
+	// One budget for all the attempts: each ends by Complete's deadline
+	// (plus tailGrace: a round may start at the deadline), and none starts
+	// after it; ctx's deadline bounds them through qctx.
+	timeout := s.o.QueryTimeout
+	var cause error = &TimeoutError{Wait: WaitQuery, After: timeout}
+	if !x.deadline.IsZero() && !s.pollDeadline {
+		left := x.deadline.Add(s.tailGrace).Sub(s.o.Clock())
+		if left <= 0 {
+			return u, &NetworkError{URL: u, Err: errDeadline}, false
+		}
+		if left < timeout {
+			timeout, cause = left, errDeadline
+		}
+	}
 	if s.o.OnQuery != nil {
 		s.hooksMu.Lock()
 		s.o.OnQuery(u)
@@ -385,8 +409,8 @@ func (x *execution) attempt(c *chunk) (string, error, bool) {
 	x.mu.Lock()
 	x.queries++
 	x.mu.Unlock()
-	qctx, cancel := context.WithTimeout(x.ctx, s.o.QueryTimeout)
-	_, err := s.c.stream(qctx, u, a.onRow)
+	qctx, cancel := context.WithTimeoutCause(x.ctx, timeout, cause)
+	_, err := s.c.stream(qctx, u, &a.stats, a.onRow)
 	cancel()
 	if a.sinkErr == nil {
 		if ferr := a.flush(); ferr != nil && err == nil {
@@ -400,6 +424,11 @@ func (x *execution) attempt(c *chunk) (string, error, bool) {
 	x.mu.Lock()
 	x.rows += a.delivered
 	x.dropped += a.dropped
+	x.duplicates += a.duplicates
+	x.oversized += a.stats.oversized
+	if a.stats.trailing {
+		x.trailing++
+	}
 	x.mu.Unlock()
 	return u, err, a.sinkErr != nil
 }

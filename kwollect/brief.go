@@ -50,9 +50,14 @@ func Brief(err error) string {
 func briefNetwork(err error) string {
 	var netErr net.Error
 	var dnsErr *net.DNSError
+	var to *TimeoutError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return "canceled"
+	case errors.Is(err, errDeadline):
+		return "deadline reached"
+	case errors.As(err, &to):
+		return to.Error()
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET):

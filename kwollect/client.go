@@ -33,9 +33,28 @@ type Options struct {
 	Login    string
 	Password string
 	// HTTPClient is optional. The default keeps connections alive, verifies
-	// TLS certificates and has no global timeout: every call takes a
-	// context, which bounds it.
+	// TLS certificates, bounds connecting by ConnectTimeout and has no
+	// global timeout: every call takes a context, which bounds it.
+	// HeaderTimeout and StallTimeout apply to any HTTPClient.
 	HTTPClient *http.Client
+	// ConnectTimeout bounds the TCP connect and, separately, the TLS
+	// handshake of the default HTTP client (default 10s; ignored with
+	// HTTPClient).
+	ConnectTimeout time.Duration
+	// HeaderTimeout bounds the wait for the response headers, counted from
+	// the moment the request is sent, connecting included (default 30s;
+	// negative: none). Kwollect builds the whole answer before its first
+	// byte: a query of a few hundred thousand rows (a Session chunk) takes
+	// seconds, one near Kwollect's statement timeout minutes.
+	HeaderTimeout time.Duration
+	// StallTimeout is the longest time without any byte while reading a
+	// response body (default 20s; negative: none). A body that trickles
+	// is bounded by the caller's context (Session: QueryTimeout and the
+	// call's deadline), not by this.
+	StallTimeout time.Duration
+	// MaxRowBytes bounds the size of one element of a metrics response
+	// (see DecodeOptions.MaxRowBytes; default 1 MiB, negative: none).
+	MaxRowBytes int
 	// UserAgent is optional.
 	UserAgent string
 	// OnBadRow, if set, is called for every malformed row that Stream and
@@ -52,9 +71,19 @@ type Client struct {
 	userAgent string
 	onBadRow  func(*RowError)
 	now       func() time.Time // for HTTP-date Retry-After values
+	header    time.Duration    // 0: none
+	stall     time.Duration    // 0: none
+	maxRow    int
 }
 
 const defaultUserAgent = "alumet-agent-kwollect (Go)"
+
+// Defaults of Options.
+const (
+	DefaultConnectTimeout = 10 * time.Second
+	DefaultHeaderTimeout  = 30 * time.Second
+	DefaultStallTimeout   = 20 * time.Second
+)
 
 // maxIdlePerHost is the idle keep-alive connections kept per host by the
 // default HTTP client: enough for a Session's default 4 concurrent queries
@@ -100,7 +129,11 @@ func NewClient(o Options) (*Client, error) {
 	}
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = defaultHTTPClient()
+		connect := o.ConnectTimeout
+		if connect <= 0 {
+			connect = DefaultConnectTimeout
+		}
+		hc = defaultHTTPClient(connect)
 	}
 	ua := o.UserAgent
 	if ua == "" {
@@ -114,7 +147,21 @@ func NewClient(o Options) (*Client, error) {
 		userAgent: ua,
 		onBadRow:  o.OnBadRow,
 		now:       time.Now,
+		header:    orDefault(o.HeaderTimeout, DefaultHeaderTimeout),
+		stall:     orDefault(o.StallTimeout, DefaultStallTimeout),
+		maxRow:    o.MaxRowBytes,
 	}, nil
+}
+
+// orDefault: 0 selects def, a negative value none (0).
+func orDefault(d, def time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return def
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // IsLoopbackHost reports whether host (no port) is "localhost" or a loopback
@@ -127,8 +174,10 @@ func IsLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func defaultHTTPClient() *http.Client {
+func defaultHTTPClient(connect time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = connect
 	// Certificates are always verified: the password travels in the
 	// Authorization header.
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -161,20 +210,33 @@ func (c *Client) BaseURL() string { return c.base }
 // Stream sends one GET for q and calls fn for each row as it is decoded
 // from the body; the body is never held in memory. The *Row passed to fn is
 // overwritten after fn returns (a shallow copy is safe to keep, see Decode).
-// Malformed rows are skipped and reported to Options.OnBadRow.
+// Malformed and oversized rows are skipped and reported to
+// Options.OnBadRow.
 //
 // It returns the number of rows fn accepted. Errors: *APIError or
-// *GatewayError for a non-2xx answer, *NetworkError when no answer came,
-// *TruncatedError for a body cut mid-array, an error wrapping ErrNotArray
-// for a 2xx body that is not an array, and fn's own error unchanged.
+// *GatewayError for a non-2xx answer, *NetworkError when no answer came
+// (a *TimeoutError inside when no headers came within HeaderTimeout),
+// *TruncatedError for a body cut mid-array (a *TimeoutError inside when it
+// stalled for StallTimeout), an error wrapping ErrNotArray for a 2xx body
+// that is not an array, an error wrapping ErrTrailingData when data
+// follows the array (every row of the array was delivered), and fn's own
+// error unchanged. A cancelled or expired ctx gives an error for which
+// errors.Is(err, ctx.Err()) holds (context.Cause(ctx) when it has one).
 func (c *Client) Stream(ctx context.Context, q Query, fn func(*Row) error) (int, error) {
 	if err := q.validate(); err != nil {
 		return 0, err
 	}
-	return c.stream(ctx, c.URL(q), fn)
+	return c.stream(ctx, c.URL(q), nil, fn)
 }
 
-func (c *Client) stream(ctx context.Context, u string, fn func(*Row) error) (int, error) {
+// streamStats collects what Stream only reports through hooks and errors,
+// for the fetch engine's Report.
+type streamStats struct {
+	oversized int
+	trailing  bool // data after the array (not returned as an error then)
+}
+
+func (c *Client) stream(ctx context.Context, u string, st *streamStats, fn func(*Row) error) (int, error) {
 	resp, err := c.get(ctx, u)
 	if err != nil {
 		return 0, err
@@ -183,7 +245,21 @@ func (c *Client) stream(ctx context.Context, u string, fn func(*Row) error) (int
 	if resp.StatusCode == http.StatusNoContent {
 		return 0, nil
 	}
-	n, err := DecodeWith(resp.Body, DecodeOptions{OnBadRow: c.onBadRow}, fn)
+	opts := DecodeOptions{OnBadRow: c.onBadRow, MaxRowBytes: c.maxRow}
+	if wb, ok := resp.Body.(*watchedBody); ok {
+		opts.arrayEnd = wb.ended
+	}
+	if st != nil {
+		opts.OnBadRow = func(e *RowError) {
+			if errors.Is(e.Err, ErrRowTooLarge) {
+				st.oversized++
+			}
+			if c.onBadRow != nil {
+				c.onBadRow(e)
+			}
+		}
+	}
+	n, err := DecodeWith(resp.Body, opts, fn)
 	if err != nil {
 		var te *TruncatedError
 		switch {
@@ -191,15 +267,25 @@ func (c *Client) stream(ctx context.Context, u string, fn func(*Row) error) (int
 			te.URL = u
 		case errors.Is(err, ErrNotArray):
 			err = fmt.Errorf("%w (HTTP %d, Content-Type %q, from %s)", err, resp.StatusCode, resp.Header.Get("Content-Type"), u)
+		case errors.Is(err, ErrTrailingData):
+			if st != nil {
+				st.trailing = true
+				return n, nil
+			}
+			err = fmt.Errorf("%w (from %s)", err, u)
 		}
 	}
 	return n, err
 }
 
-// get sends the GET and returns a 2xx response, or a typed error.
+// get sends the GET and returns a 2xx response, or a typed error. The
+// headers must come within c.header, and the body (the caller must close
+// it) fails with a *TimeoutError when no byte comes for c.stall.
 func (c *Client) get(ctx context.Context, u string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	rctx, cancel := context.WithCancelCause(ctx)
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 	if err != nil {
+		cancel(nil)
 		return nil, fmt.Errorf("kwollect: GET %s: %w", u, err)
 	}
 	req.Header.Set("Accept", "application/json")
@@ -208,19 +294,90 @@ func (c *Client) get(ctx context.Context, u string) (*http.Response, error) {
 	if authSent {
 		req.SetBasicAuth(c.login, c.password)
 	}
+	var hdr *time.Timer
+	if c.header > 0 {
+		hdr = time.AfterFunc(c.header, func() { cancel(&TimeoutError{Wait: WaitHeaders, After: c.header}) })
+	}
 	resp, err := c.hc.Do(req)
+	if hdr != nil {
+		hdr.Stop()
+	}
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error would repeat the URL
+		if rctx.Err() != nil {
+			err = context.Cause(rctx) // ours, or the caller's
+		} else {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // url.Error would repeat the URL
+			}
 		}
+		cancel(nil)
 		return nil, &NetworkError{URL: u, Err: err}
 	}
+	resp.Body = newWatchedBody(resp.Body, rctx, cancel, c.stall)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer drainClose(resp.Body)
 		return nil, httpError(resp, u, authSent, c.now())
 	}
 	return resp, nil
+}
+
+// watchedBody is a response body whose reads fail with a *TimeoutError
+// when no byte arrives for stall (a timer reset by each read that returns
+// data cancels the request), and whose read errors after a cancellation
+// are the cause of it (the caller's context.Canceled or deadline, or the
+// stall) rather than net/http's generic error.
+type watchedBody struct {
+	rc     io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	stall  time.Duration
+	t      *time.Timer // nil: no stall deadline
+}
+
+func newWatchedBody(rc io.ReadCloser, ctx context.Context, cancel context.CancelCauseFunc, stall time.Duration) *watchedBody {
+	b := &watchedBody{rc: rc, ctx: ctx, cancel: cancel, stall: stall}
+	if stall > 0 {
+		b.t = time.AfterFunc(stall, func() { cancel(&TimeoutError{Wait: WaitBody, After: stall}) })
+	}
+	return b
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 && b.t != nil {
+		b.t.Reset(b.stall)
+	}
+	if err != nil && err != io.EOF && b.ctx.Err() != nil {
+		err = context.Cause(b.ctx)
+	}
+	return n, err
+}
+
+// trailGrace bounds the wait for the end of a body after its array: a
+// server that keeps the connection open after ']' must not hold rows that
+// are all in (the trailing-data check then gives up, see checkTrailing).
+const trailGrace = time.Second
+
+// ended shortens the stall deadline once the array is complete.
+func (b *watchedBody) ended() {
+	if b.t == nil {
+		b.t = time.AfterFunc(trailGrace, func() { b.cancel(&TimeoutError{Wait: WaitBody, After: trailGrace}) })
+	}
+	b.stall = min(b.stall, trailGrace)
+	if b.stall <= 0 {
+		b.stall = trailGrace
+	}
+	b.t.Reset(b.stall)
+}
+
+func (b *watchedBody) Close() error {
+	if b.t != nil {
+		b.t.Stop()
+	}
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
 }
 
 // drainClose reads a little of what is left so the connection can be

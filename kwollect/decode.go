@@ -106,10 +106,27 @@ type DecodeOptions struct {
 	// The element is skipped either way; this hook only lets the caller log
 	// it. It is called synchronously from the decoding goroutine.
 	OnBadRow func(*RowError)
+	// MaxRowBytes bounds the size of one element of the array (default
+	// 1 MiB, DefaultMaxRowBytes; negative: no bound). A larger element is
+	// skipped without being held in memory and reported to OnBadRow as a
+	// *RowError wrapping ErrRowTooLarge, with its index and size; the rest
+	// of the array is read.
+	MaxRowBytes int
 	// General selects the general decoder (encoding/json) instead of the
 	// fast scanner for the known response shape. Both give the same rows,
 	// reports and errors; this exists for tests and benchmarks.
 	General bool
+
+	// arrayEnd, if set, is called when the closing ']' has been read,
+	// before looking for trailing data (Client shortens the stall
+	// deadline then: the rows are all in).
+	arrayEnd func()
+}
+
+func (o *DecodeOptions) ended() {
+	if o.arrayEnd != nil {
+		o.arrayEnd()
+	}
 }
 
 // TruncatedError reports a response body that stopped being a valid JSON
@@ -131,10 +148,28 @@ func (e *TruncatedError) Error() string {
 	if errors.As(e.Err, &se) {
 		return fmt.Sprintf("kwollect: response body%s is malformed after %d rows: %v", from, e.Rows, e.Err)
 	}
+	var to *TimeoutError
+	if errors.As(e.Err, &to) {
+		return fmt.Sprintf("kwollect: response body%s stalled after %d rows (retry): %v", from, e.Rows, e.Err)
+	}
 	return fmt.Sprintf("kwollect: response body%s ended early after %d rows (connection cut or server aborted; retry): %v", from, e.Rows, e.Err)
 }
 
 func (e *TruncatedError) Unwrap() error { return e.Err }
+
+// DefaultMaxRowBytes is the default DecodeOptions.MaxRowBytes. A Kwollect
+// row is a few hundred bytes.
+const DefaultMaxRowBytes = 1 << 20
+
+// ErrRowTooLarge is wrapped by the RowError.Err of an element larger than
+// DecodeOptions.MaxRowBytes.
+var ErrRowTooLarge = errors.New("element too large")
+
+// ErrTrailingData is wrapped by the error returned when something other
+// than whitespace follows the closing ']' of the array (garbage, a second
+// array): every row of the array was delivered, and the count returned
+// with it is complete.
+var ErrTrailingData = errors.New("kwollect: data after the end of the response array")
 
 // ErrNotArray is wrapped by the error returned when a 2xx body is not a JSON
 // array at all (an HTML page, an object, ...).
@@ -149,13 +184,19 @@ var ErrNotArray = errors.New("kwollect: response body is not a JSON array")
 // Decode returns the number of rows for which fn returned nil. An error from
 // fn stops decoding and is returned unchanged. A body cut or broken after
 // the opening '[' gives a *TruncatedError; a body that is not an array
-// wraps ErrNotArray. Bytes after the closing ']' are not read.
+// wraps ErrNotArray. After the closing ']' Decode reads on to the end of the
+// body (at most 64 KiB of whitespace): anything else there gives an error
+// wrapping ErrTrailingData, returned with the complete count. Elements
+// larger than DefaultMaxRowBytes are skipped (see DecodeOptions).
 func Decode(r io.Reader, fn func(*Row) error) (int, error) {
 	return DecodeWith(r, DecodeOptions{}, fn)
 }
 
 // DecodeWith is Decode with options (a hook for malformed rows).
 func DecodeWith(r io.Reader, opts DecodeOptions, fn func(*Row) error) (int, error) {
+	if opts.MaxRowBytes == 0 {
+		opts.MaxRowBytes = DefaultMaxRowBytes
+	}
 	if opts.General {
 		return decodeGeneral(r, false, 0, 0, opts, fn)
 	}
@@ -167,6 +208,26 @@ func DecodeWith(r io.Reader, opts DecodeOptions, fn func(*Row) error) (int, erro
 // a dummy element standing for the elements already delivered) or "[", and
 // idx0 and n0 are the elements seen and rows delivered so far.
 func decodeGeneral(r io.Reader, skipDummy bool, idx0, n0 int, opts DecodeOptions, fn func(*Row) error) (int, error) {
+	var lim *rowLimiter
+	if opts.MaxRowBytes > 0 {
+		first := idx0
+		if skipDummy {
+			first--
+		}
+		lim = &rowLimiter{r: r, max: opts.MaxRowBytes, idx: first}
+		r = lim
+	}
+	bad := func(e *RowError) {
+		if opts.OnBadRow == nil {
+			return
+		}
+		if lim != nil {
+			if size, ok := lim.take(e.Index); ok {
+				e = tooLarge(e.Index, size, opts.MaxRowBytes)
+			}
+		}
+		opts.OnBadRow(e)
+	}
 	dec := json.NewDecoder(r)
 	tok, err := dec.Token()
 	if err != nil {
@@ -200,17 +261,13 @@ func decodeGeneral(r io.Reader, skipDummy bool, idx0, n0 int, opts DecodeOptions
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) {
 				// The element was consumed whole; only its type is wrong.
-				if opts.OnBadRow != nil {
-					opts.OnBadRow(&RowError{Index: idx, Err: fmt.Errorf("element is a JSON %s, not an object", te.Value)})
-				}
+				bad(&RowError{Index: idx, Err: fmt.Errorf("element is a JSON %s, not an object", te.Value)})
 				continue
 			}
 			return n, truncated(n, err)
 		}
 		if err := w.toRow(&row); err != nil {
-			if opts.OnBadRow != nil {
-				opts.OnBadRow(&RowError{Index: idx, Err: err, Raw: w.snippet()})
-			}
+			bad(&RowError{Index: idx, Err: err, Raw: w.snippet()})
 			continue
 		}
 		if err := fn(&row); err != nil {
@@ -221,7 +278,222 @@ func decodeGeneral(r io.Reader, skipDummy bool, idx0, n0 int, opts DecodeOptions
 	if _, err := dec.Token(); err != nil { // the closing ']'
 		return n, truncated(n, err)
 	}
+	opts.ended()
+	return n, checkTrailing(io.MultiReader(dec.Buffered(), r))
+}
+
+func tooLarge(idx int, size int64, max int) *RowError {
+	return &RowError{Index: idx, Err: fmt.Errorf("%w: %d bytes, over the %d-byte limit (MaxRowBytes)", ErrRowTooLarge, size, max)}
+}
+
+// maxTrailingScan bounds the whitespace read after the array.
+const maxTrailingScan = 64 << 10
+
+// checkTrailing reads what follows the array: nil for whitespace up to the
+// end (or a read error: the array itself was complete), else an error
+// wrapping ErrTrailingData quoting the first bytes.
+func checkTrailing(r io.Reader) error {
+	var buf [512]byte
+	var snip []byte
+	for scanned := 0; scanned < maxTrailingScan && len(snip) < 32; {
+		n, err := r.Read(buf[:])
+		scanned += n
+		for _, c := range buf[:max(n, 0)] {
+			if len(snip) == 0 && (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+				continue
+			}
+			if len(snip) < 32 {
+				snip = append(snip, c)
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if len(snip) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: it goes on with %q", ErrTrailingData, strings.ToValidUTF8(string(snip), "\uFFFD"))
+}
+
+// rowLimiter passes a response body through to encoding/json, replacing
+// each element of the top-level array larger than max bytes by null
+// without holding it, and recording its index and size (take). It follows
+// only the lexical structure (strings, nesting); the decoder behind it
+// checks the grammar. At most max bytes of one element are buffered.
+type rowLimiter struct {
+	r     io.Reader
+	max   int
+	idx   int // index of the current or next element
+	state int
+	depth int
+	inStr bool
+	esc   bool
+	elem  []byte // the current element, while within max
+	size  int64  // bytes of the current element
+	out   []byte // out[off:] is ready for the decoder
+	off   int
+	in    []byte
+	err   error
+	over  []oversize // recorded, not taken yet
+}
+
+type oversize struct {
+	idx  int
+	size int64
+}
+
+const (
+	limStart   = iota // before the '['
+	limBetween        // in the array, between elements
+	limElem           // in an element, buffering it
+	limSkip           // in an element over max, dropping it
+	limScalar         // in a scalar element (ends before a delimiter)
+	limScalarSkip
+	limAfter // after the array, or not an array: pass through
+)
+
+// take returns the size of element idx if it was replaced.
+func (l *rowLimiter) take(idx int) (int64, bool) {
+	for len(l.over) > 0 && l.over[0].idx < idx {
+		l.over = l.over[1:]
+	}
+	if len(l.over) > 0 && l.over[0].idx == idx {
+		o := l.over[0]
+		l.over = l.over[1:]
+		return o.size, true
+	}
+	return 0, false
+}
+
+func (l *rowLimiter) Read(p []byte) (int, error) {
+	for len(l.out) == l.off {
+		if l.err != nil {
+			return 0, l.err
+		}
+		if l.in == nil {
+			l.in = make([]byte, 32<<10)
+		}
+		n, err := l.r.Read(l.in)
+		for _, c := range l.in[:max(min(n, len(l.in)), 0)] {
+			l.byte(c)
+		}
+		if err != nil {
+			l.err = err
+			// An element cut by the end: let the decoder see it (a
+			// dropped one stays dropped).
+			if l.state == limElem || l.state == limScalar {
+				l.out = append(l.out, l.elem...)
+				l.elem = l.elem[:0]
+			}
+		}
+	}
+	n := copy(p, l.out[l.off:])
+	l.off += n
+	if l.off == len(l.out) {
+		l.out, l.off = l.out[:0], 0
+	}
 	return n, nil
+}
+
+func isScalarByte(c byte) bool {
+	return c == '-' || c == '+' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+}
+
+func (l *rowLimiter) byte(c byte) {
+	switch l.state {
+	case limStart:
+		l.out = append(l.out, c)
+		switch c {
+		case ' ', '\n', '\t', '\r':
+		case '[':
+			l.state = limBetween
+		default:
+			l.state = limAfter
+		}
+		return
+	case limAfter:
+		l.out = append(l.out, c)
+		return
+	case limBetween:
+		switch c {
+		case ' ', '\n', '\t', '\r', ',':
+			l.out = append(l.out, c)
+			return
+		case ']':
+			l.out = append(l.out, c)
+			l.state = limAfter
+			return
+		}
+		l.size, l.depth, l.inStr, l.esc = 0, 0, false, false
+		l.state = limElem
+		if isScalarByte(c) {
+			l.state = limScalar
+		}
+	case limScalar, limScalarSkip:
+		if !isScalarByte(c) {
+			l.endElem()
+			l.byte(c)
+			return
+		}
+	}
+	l.size++
+	if l.state == limElem || l.state == limScalar {
+		if l.size > int64(l.max) {
+			l.elem = l.elem[:0]
+			if l.state == limElem {
+				l.state = limSkip
+			} else {
+				l.state = limScalarSkip
+			}
+		} else {
+			l.elem = append(l.elem, c)
+		}
+	}
+	if l.state == limScalar || l.state == limScalarSkip {
+		return
+	}
+	switch {
+	case l.inStr:
+		switch {
+		case l.esc:
+			l.esc = false
+		case c == '\\':
+			l.esc = true
+		case c == '"':
+			l.inStr = false
+			if l.depth == 0 {
+				l.endElem()
+			}
+		}
+	case c == '"':
+		l.inStr = true
+	case c == '{' || c == '[':
+		l.depth++
+	case c == '}' || c == ']':
+		l.depth--
+		if l.depth <= 0 {
+			l.endElem()
+		}
+	default:
+		if l.depth == 0 {
+			// Not a value start (e.g. ':' or '}' between elements): one
+			// byte for the decoder to reject.
+			l.endElem()
+		}
+	}
+}
+
+func (l *rowLimiter) endElem() {
+	if l.state == limSkip || l.state == limScalarSkip {
+		l.over = append(l.over, oversize{l.idx, l.size})
+		l.out = append(l.out, "null"...)
+	} else {
+		l.out = append(l.out, l.elem...)
+	}
+	l.elem = l.elem[:0]
+	l.idx++
+	l.state = limBetween
 }
 
 func truncated(n int, err error) error {

@@ -182,23 +182,27 @@ func TestDecodeStructure(t *testing.T) {
 		rows      int
 		truncated bool
 		notArray  bool
+		trailing  bool
 	}{
-		{"empty array", `[]`, 0, false, false},
-		{"empty array spaced", " \n[ \n]\n", 0, false, false},
-		{"trailing bytes ignored", `[` + row + `] garbage`, 1, false, false},
-		{"empty body", ``, 0, true, false},
-		{"cut after bracket", `[`, 0, true, false},
-		{"cut mid element", `[` + row + `,` + row[:40], 1, true, false},
-		{"cut mid string", `[` + row + `,{"timestamp":"2024`, 1, true, false},
-		{"cut after element", `[` + row + `,` + row, 2, true, false},
-		{"cut after comma", `[` + row + `,`, 1, true, false},
-		{"missing comma", `[` + row + ` ` + row + `]`, 1, true, false},
-		{"garbage mid array", `[` + row + `,<html>`, 1, true, false},
-		{"object", `{"message":"x"}`, 0, false, true},
-		{"html", `<html><body>Bad gateway</body></html>`, 0, false, true},
-		{"string", `"[]"`, 0, false, true},
-		{"null", `null`, 0, false, true},
-		{"number", `12`, 0, false, true},
+		{"empty array", `[]`, 0, false, false, false},
+		{"empty array spaced", " \n[ \n]\n", 0, false, false, false},
+		{"trailing garbage reported", `[` + row + `] garbage`, 1, false, false, true},
+		{"second array reported", `[` + row + `]` + "\n[" + row + `]`, 1, false, false, true},
+		{"trailing after empty array", `[] x`, 0, false, false, true},
+		{"trailing whitespace", `[` + row + "]  \r\n\t ", 1, false, false, false},
+		{"empty body", ``, 0, true, false, false},
+		{"cut after bracket", `[`, 0, true, false, false},
+		{"cut mid element", `[` + row + `,` + row[:40], 1, true, false, false},
+		{"cut mid string", `[` + row + `,{"timestamp":"2024`, 1, true, false, false},
+		{"cut after element", `[` + row + `,` + row, 2, true, false, false},
+		{"cut after comma", `[` + row + `,`, 1, true, false, false},
+		{"missing comma", `[` + row + ` ` + row + `]`, 1, true, false, false},
+		{"garbage mid array", `[` + row + `,<html>`, 1, true, false, false},
+		{"object", `{"message":"x"}`, 0, false, true, false},
+		{"html", `<html><body>Bad gateway</body></html>`, 0, false, true, false},
+		{"string", `"[]"`, 0, false, true, false},
+		{"null", `null`, 0, false, true, false},
+		{"number", `12`, 0, false, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,6 +217,10 @@ func TestDecodeStructure(t *testing.T) {
 				require.True(t, IsRetryable(err))
 			case tt.notArray:
 				require.ErrorIs(t, err, ErrNotArray)
+				require.False(t, errors.As(err, &te))
+				require.False(t, IsRetryable(err))
+			case tt.trailing:
+				require.ErrorIs(t, err, ErrTrailingData)
 				require.False(t, errors.As(err, &te))
 				require.False(t, IsRetryable(err))
 			default:
@@ -345,13 +353,18 @@ func FuzzDecode(f *testing.F) {
 		if n < 0 {
 			t.Fatalf("negative count")
 		}
-		if err == nil && !json.Valid(bytes.TrimSpace(body)) {
-			// Success means the array was complete; trailing bytes are
-			// ignored, so only check the prefix decoded as an array.
+		if err == nil && !json.Valid(bytes.Trim(body, " \t\r\n")) {
+			t.Fatalf("accepted an invalid body %q", body)
+		}
+		if errors.Is(err, ErrTrailingData) {
+			// The array before the trailing data was complete.
 			var raw []json.RawMessage
 			dec := json.NewDecoder(bytes.NewReader(body))
-			if dec.Decode(&raw) != nil {
-				t.Fatalf("accepted an invalid body %q", body)
+			if dec.Decode(&raw) != nil || len(raw) != n+bad {
+				t.Fatalf("trailing data reported, but the array is not complete: %q", body)
+			}
+			if json.Valid(bytes.Trim(body, " \t\r\n")) {
+				t.Fatalf("trailing data reported for a valid body %q", body)
 			}
 		}
 		if err == nil {

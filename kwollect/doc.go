@@ -4,14 +4,21 @@
 // The pieces, from low to high level:
 //
 //   - Decode / DecodeWith stream-decode a response body (a JSON array) row
-//     by row, never holding it in memory, and skip malformed rows.
+//     by row, never holding it in memory, and skip malformed rows and
+//     elements over DecodeOptions.MaxRowBytes (1 MiB; skipped as they
+//     stream, reported with their index and size). Data after the array
+//     is reported (ErrTrailingData), the rows of the array kept.
 //   - ParseTimestamp and FormatEpoch handle the wire time formats: the
 //     server writes Europe/Paris offsets with 0-6 fraction digits, and the
 //     client sends epoch seconds with microsecond precision.
 //   - Client.URL builds the request URL (literal commas, as Alumet logs it,
 //     no credentials); Client.Stream sends one GET and streams the rows,
 //     with typed errors (*APIError, *GatewayError, *NetworkError,
-//     *TruncatedError) whose messages say what to do, and IsRetryable.
+//     *TruncatedError, *TimeoutError) whose messages say what to do, and
+//     IsRetryable. Every GET has deadlines, with any http.Client: connect
+//     (Options.ConnectTimeout, 10s, default client), response headers
+//     (HeaderTimeout, 30s) and a stalled body (StallTimeout, 20s without a
+//     byte).
 //   - Session is the fetch engine for many nodes, several sites, long and
 //     high-frequency windows (see below).
 //   - Client.FetchWindow is the lag-aware fetch of one window on one site,
@@ -51,6 +58,15 @@
 //   - Session.Complete then waits for the tail Kwollect has not ingested
 //     yet, querying only the incomplete nodes and metrics, and
 //     Session.Coverage says what each (node, metric) covers.
+//   - A call's deadline (ctx's, Complete's) is one budget for all its
+//     queries and retries: each query ends by it, none starts after it, and
+//     the call returns within about a second of it whatever the server
+//     does. errors.Is tells context.Canceled (the caller) from
+//     context.DeadlineExceeded (the budget) from the server's errors.
+//   - A body's anomalies do not fail its query but are counted in the
+//     Report: rows repeating the previous row of their series (dropped,
+//     Duplicates), oversized elements (skipped, Oversized) and data after
+//     the array (Trailing).
 //
 // Credentials are only sent as HTTP Basic auth, only over https (or http to
 // a loopback emulator), and never appear in URLs or errors.

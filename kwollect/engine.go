@@ -376,8 +376,10 @@ type execution struct {
 	rows    int
 	dropped int
 	chunks  int
-	splits  int
-	runs    []*siteRun
+
+	duplicates, oversized, trailing int
+	splits                          int
+	runs                            []*siteRun
 }
 
 func (s *Session) newExecution(ctx context.Context, deadline, to time.Time, deliver deliverFunc) *execution {
@@ -392,6 +394,9 @@ func (x *execution) fill(r *Report) {
 	r.Retries += x.retries
 	r.Rows += x.rows
 	r.Dropped += x.dropped
+	r.Duplicates += x.duplicates
+	r.Oversized += x.oversized
+	r.Trailing += x.trailing
 	r.Chunks += x.chunks
 	r.Splits += x.splits
 	r.FailedChunks = append(r.FailedChunks, x.failed...)
@@ -641,6 +646,9 @@ func (x *execution) runChunk(c *chunk) []*chunk {
 			x.abort(err)
 			return nil
 		case x.aborted():
+			if errors.Is(x.ctx.Err(), context.DeadlineExceeded) {
+				x.fail(c, err) // the caller's deadline: say what is missing
+			}
 			return nil
 		case isTooMuchData(err):
 			if halves := x.split(c); halves != nil {

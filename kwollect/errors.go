@@ -135,6 +135,45 @@ func networkHint(err error) string {
 
 func (e *NetworkError) Unwrap() error { return e.Err }
 
+// What a TimeoutError waited for.
+const (
+	WaitHeaders = "response headers" // Options.HeaderTimeout
+	WaitBody    = "body data"        // Options.StallTimeout
+	WaitQuery   = "query"            // SessionOptions.QueryTimeout
+)
+
+// TimeoutError is a server that did not answer in time: no response
+// headers within Options.HeaderTimeout (inside a *NetworkError), no body
+// byte for Options.StallTimeout (inside a *TruncatedError), or a query not
+// finished within SessionOptions.QueryTimeout. It is retryable, and is not
+// context.DeadlineExceeded: that one means the caller's deadline (ctx's,
+// or Complete's) passed.
+type TimeoutError struct {
+	Wait  string // WaitHeaders, WaitBody or WaitQuery
+	After time.Duration
+}
+
+func (e *TimeoutError) Error() string {
+	switch e.Wait {
+	case WaitHeaders:
+		return fmt.Sprintf("no response headers within %v (HeaderTimeout)", e.After)
+	case WaitBody:
+		return fmt.Sprintf("no data for %v in the response body (StallTimeout)", e.After)
+	case WaitQuery:
+		return fmt.Sprintf("query not finished within %v (QueryTimeout)", e.After)
+	}
+	return fmt.Sprintf("no %s within %v", e.Wait, e.After)
+}
+
+// Timeout reports true (net.Error).
+func (e *TimeoutError) Timeout() bool { return true }
+
+// Temporary reports true (net.Error).
+func (e *TimeoutError) Temporary() bool { return true }
+
+// errDeadline is the cause of a query cut by the call's deadline.
+var errDeadline = fmt.Errorf("%w (the call's deadline passed)", context.DeadlineExceeded)
+
 // Sites lists the Grid'5000 site uids, one Kwollect server each.
 var Sites = []string{"bordeaux", "grenoble", "lille", "louvain", "luxembourg", "lyon",
 	"nancy", "nantes", "rennes", "sophia", "strasbourg", "toulouse"}
@@ -194,9 +233,10 @@ func advice(status int, code, message, url string, authSent bool, retryAfter tim
 // IsRetryable reports whether repeating the same request may succeed:
 // 5xx (except Kwollect errors that are permanent: missing nodes, bad time
 // bound, too much data, unknown job), 408, 429, timeouts, connection
-// errors and truncated bodies. It is false for other 4xx, for TLS
-// certificate and unknown-host errors, for a body that is not an array and
-// for context cancellation.
+// errors, truncated or stalled bodies (*TimeoutError). It is false for
+// other 4xx, for TLS certificate and unknown-host errors, for a body that
+// is not an array or has data after it (ErrTrailingData), and for context
+// cancellation.
 func IsRetryable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false

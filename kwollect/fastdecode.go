@@ -146,6 +146,11 @@ func (t *tailReader) Read(p []byte) (int, error) {
 	return t.d.r.Read(p)
 }
 
+// trailing checks what follows the closing ']' (at d.pos).
+func (d *fastDecoder) trailing() error {
+	return checkTrailing(io.MultiReader(bytes.NewReader(d.buf[d.pos:d.end]), &tailReader{d}))
+}
+
 // fallback hands the stream from mark on to the general decoder. prefix
 // rebuilds the decoder state: "" before the '[', "[" right after it, and
 // "[0" (a dummy element, skipped) before the comma that follows an element.
@@ -165,13 +170,18 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 		return d.fallback("[", 0, 0, opts, fn)
 	}
 	if d.buf[d.pos] == ']' {
-		return 0, nil
+		d.pos++
+		opts.ended()
+		return 0, d.trailing()
 	}
 	var (
 		row Row
 		w   wireRow
 		n   int
 	)
+	// An element over the limit is left to the general decoder, which
+	// skips it without holding it (and decodes the rest of the stream).
+	over := func(size int) bool { return opts.MaxRowBytes > 0 && size > opts.MaxRowBytes }
 	for idx := 0; ; idx++ {
 		prefix := "[0"
 		if idx == 0 {
@@ -184,9 +194,12 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 			if st != fastMore {
 				break
 			}
-			if !d.fill(2*(d.end-d.pos) + 1) {
+			if over(d.end-d.pos) || !d.fill(2*(d.end-d.pos)+1) {
 				return d.fallback(prefix, idx, n, opts, fn)
 			}
+		}
+		if st == fastOK && over(e) {
+			return d.fallback(prefix, idx, n, opts, fn)
 		}
 		var bad *RowError
 		emit := true
@@ -199,9 +212,12 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 				if c := d.buf[d.pos]; e < 0 && c != '"' && c != '{' && c != '[' {
 					return d.fallback(prefix, idx, n, opts, fn)
 				}
-				if !d.fill(2*(d.end-d.pos) + 1) {
+				if over(d.end-d.pos) || !d.fill(2*(d.end-d.pos)+1) {
 					return d.fallback(prefix, idx, n, opts, fn)
 				}
+			}
+			if over(e) {
+				return d.fallback(prefix, idx, n, opts, fn)
 			}
 			elem := d.buf[d.pos : d.pos+e]
 			if !json.Valid(elem) {
@@ -232,7 +248,9 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 			opts.OnBadRow(bad)
 		}
 		if c == ']' {
-			return n, nil
+			d.pos++
+			opts.ended()
+			return n, d.trailing()
 		}
 		d.mark = d.pos // the comma
 		d.pos++

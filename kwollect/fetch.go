@@ -328,6 +328,7 @@ func (c *Client) windowSession(q Query, o FetchOptions) (*Session, error) {
 		return nil, err
 	}
 	s.reuseBatch = true
+	s.pollDeadline = true // Timeout is a polling budget (see QueryTimeout)
 	return s, nil
 }
 

@@ -114,7 +114,10 @@ type SessionOptions struct {
 	// can exceed any fixed grace, and a pair known to have no meter is
 	// better given up explicitly (Abandon).
 	EmptyGrace time.Duration
-	// QueryTimeout bounds one GET, body included (default 5 min).
+	// QueryTimeout bounds one GET, body included (default 5 min, Kwollect's
+	// statement timeout): it fails with a *TimeoutError (WaitQuery) and is
+	// retried. The call's deadline (ctx's, and Complete's) bounds every GET
+	// as well: all the attempts share it (see Fetch).
 	QueryTimeout time.Duration
 	// OnQuery is called with the URL before each GET.
 	OnQuery func(url string)
@@ -250,6 +253,14 @@ type Report struct {
 	// delivered (delivered before, outside the window, or of a device or
 	// metric that was not asked for).
 	Queries, Rows, Retries, Dropped int
+	// Anomalies of the responses, none of which fails a query:
+	// Duplicates counts the rows dropped because the body repeated the
+	// previous row of their series (same series and timestamp; not in
+	// Dropped), Oversized the elements skipped for exceeding
+	// Options.MaxRowBytes (each reported to Options.OnBadRow with its
+	// index and size), and Trailing the responses with data after their
+	// array (whose rows were kept).
+	Duplicates, Oversized, Trailing int
 	// Chunks counts the chunks run (a chunk split after Kwollect's "too
 	// much data" error counts, and so do its halves); Splits counts those
 	// splits.
@@ -425,6 +436,8 @@ type Session struct {
 
 	// Internal modes (FetchWindow).
 	reuseBatch    bool          // the sink does not keep the rows
+	pollDeadline  bool          // the deadline bounds the retries and polls only, not the queries
+	tailGrace     time.Duration // Complete's queries end by its deadline plus this
 	splitMinChunk time.Duration // smallest chunk split on "too much data"
 }
 
@@ -437,7 +450,7 @@ func (c *Client) NewSession(p Plan, o SessionOptions) (*Session, error) {
 // newSession: devices lists, per site, target names to send as devices=.
 func (c *Client) newSession(p Plan, o SessionOptions, devices map[string]map[string]bool) (*Session, error) {
 	s := &Session{c: c, o: o.withDefaults(), bySite: map[string]*siteState{}, learned: map[string]time.Duration{},
-		splitMinChunk: minChunk}
+		splitMinChunk: minChunk, tailGrace: TailGrace}
 	s.budget = s.o.RowBudget
 	s.reuseBatch = s.o.ReuseBatches
 	s.metrics = normalizeList(p.Metrics, false)
@@ -725,6 +738,23 @@ func (s *Session) Watermark() time.Time {
 // Report.FailedChunks while the others go on; Fetch then returns a
 // *PartialError. Rows delivered stay delivered in every case, and the
 // session state says what is verified.
+//
+// Deadlines: a deadline of ctx is the budget of the whole call. Every GET
+// ends by it (its timeout is min(QueryTimeout, time left)), no GET or
+// retry starts after it, and Fetch returns at most about a second after it
+// (measured: a few ms), plus the time a sink call in progress takes,
+// whatever the server does (no answer, a stalled or trickling body). The
+// chunks not fetched by then are in Report.FailedChunks. Client options
+// detect a dead server without a deadline too: HeaderTimeout and
+// StallTimeout.
+//
+// The error tells the caller why the call ended early:
+// errors.Is(err, context.Canceled) when ctx was cancelled (Fetch returns
+// at once; the rows given to sink are counted in Report.Rows and the
+// coverage verifies only up to them), errors.Is(err,
+// context.DeadlineExceeded) when the deadline passed, and otherwise the
+// server's failures (*APIError, *GatewayError, *NetworkError,
+// *TruncatedError, *TimeoutError inside them, in a *PartialError).
 func (s *Session) Fetch(ctx context.Context, from, to time.Time, sink func([]Row) error) (Report, error) {
 	if sink == nil {
 		return Report{From: from, To: to}, errors.New("kwollect: Fetch needs a sink")
@@ -746,6 +776,17 @@ func (s *Session) Fetch(ctx context.Context, from, to time.Time, sink func([]Row
 // error: the report's Series say what is missing. It returns a
 // *PartialError if the last round had failed queries, and non-retryable or
 // sink errors at once. Fetch must have been called first.
+//
+// deadline is when Complete stops polling: a round due at it still sends
+// its queries, and every query Complete sends ends by deadline + TailGrace
+// (5s), none (retries included) starting after deadline; so Complete
+// returns at most about TailGrace after deadline whatever the server does
+// (measured against a server that never answers: a few ms after
+// deadline + TailGrace). A deadline of ctx is a strict budget as for
+// Fetch: callers that must end by a time should put it in ctx (Complete
+// then returns within about a second of it). A query cut by either makes a
+// *PartialError for which errors.Is(err, context.DeadlineExceeded) holds
+// (or ctx's error); a cancelled ctx gives context.Canceled.
 func (s *Session) Complete(ctx context.Context, to, deadline time.Time, sink func([]Row) error) (Report, error) {
 	if sink == nil {
 		return Report{To: to}, errors.New("kwollect: Complete needs a sink")
@@ -754,6 +795,10 @@ func (s *Session) Complete(ctx context.Context, to, deadline time.Time, sink fun
 	defer s.callMu.Unlock()
 	return s.complete(ctx, to, deadline, batchSink(sink))
 }
+
+// TailGrace is how long after its deadline a query sent by Complete may
+// run (see Complete).
+const TailGrace = 5 * time.Second
 
 // deliverFunc hands rows to the caller and says how many it accepted.
 type deliverFunc func(rows []Row) (int, error)
