@@ -147,6 +147,11 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 		if !a.writes() {
 			msg += " No output is enabled: nothing is written."
 		}
+		if an := anomalies(all); an != "" {
+			// Complete, but a reader of the numbers should know.
+			log.Warn(msg + " But the API's answers had anomalies: " + an + ".")
+			return false
+		}
 		log.Info(msg)
 		return false
 	}
@@ -209,8 +214,24 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 	for _, w := range windows {
 		b.WriteString("\n  " + resume(w.run, w.from, w.to))
 	}
+	if an := anomalies(all); an != "" {
+		b.WriteString("\nThe API's answers also had anomalies: " + an + ".")
+	}
 	log.Error(b.String())
 	return true
+}
+
+// anomalies joins the distinct anomalies the sources saw in their answers.
+func anomalies(all []pipeline.Outcome) string {
+	var out []string
+	seen := map[string]bool{}
+	for _, oc := range all {
+		if oc.Anomalies != "" && !seen[oc.Anomalies] {
+			seen[oc.Anomalies] = true
+			out = append(out, oc.Anomalies)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // SayExit ends the log with the exit code when it means an incomplete

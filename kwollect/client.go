@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,6 +120,8 @@ func NewClient(o Options) (*Client, error) {
 		return nil, fmt.Errorf("api_url %q: want an absolute URL such as %s", shown, DefaultBaseURL)
 	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
 		return nil, fmt.Errorf("api_url %q: must not contain a query or fragment (want e.g. %s)", shown, DefaultBaseURL)
+	case !validPort(u.Port()):
+		return nil, fmt.Errorf("api_url %q: port %q is not a number from 1 to 65535", shown, u.Port())
 	case u.Scheme == "https":
 	case u.Scheme == "http":
 		if !IsLoopbackHost(u.Hostname()) {
@@ -162,6 +165,15 @@ func orDefault(d, def time.Duration) time.Duration {
 		return 0
 	}
 	return d
+}
+
+// validPort reports whether a URL's port is empty (the scheme's) or 1..65535.
+func validPort(p string) bool {
+	if p == "" {
+		return true
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // IsLoopbackHost reports whether host (no port) is "localhost" or a loopback

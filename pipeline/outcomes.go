@@ -50,6 +50,11 @@ type Outcome struct {
 	Reason         string // why the series is not complete, in a few words
 	Period         time.Duration
 	FetchedLaterOK bool // a later fetch may still get the missing data (lag, failed queries)
+	// Anomalies says what was wrong in the source's answers for the
+	// window (rows skipped or dropped as duplicates, trailing data), "" if
+	// nothing: the data kept is sound, but a reader of the numbers should
+	// know.
+	Anomalies string
 }
 
 // Outcomes is the side channel on which sources record, per window, what

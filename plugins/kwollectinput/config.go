@@ -292,6 +292,10 @@ func (c *Config) accessErrors() []error {
 			shown = "the value (not shown: it may hold credentials)"
 		}
 		errs = append(errs, plugin.FieldErrorf("api_url", "%s is not an http(s) URL, e.g. %q", shown, kwollect.DefaultBaseURL))
+	} else if _, err := kwollect.NewClient(kwollect.Options{BaseURL: c.APIURL}); err != nil {
+		// The client's own checks (port, plain http off loopback, a
+		// query…), said here with the file and line.
+		errs = append(errs, plugin.FieldErrorf("api_url", "%s", strings.TrimPrefix(redact.String(err.Error()), "api_url ")))
 	}
 	return errs
 }

@@ -77,7 +77,7 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 	if err != nil {
 		return nil, err
 	}
-	var badRows atomic.Int64
+	badRows := new(atomic.Int64)
 	client, err := kwollect.NewClient(kwollect.Options{
 		BaseURL: cfg.APIURL, Login: login, Password: password,
 		OnBadRow: func(e *kwollect.RowError) {
@@ -93,6 +93,7 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 		return nil, fmt.Errorf("api_url: %w", err)
 	}
 	src := &Source{
+		badRows:    badRows,
 		cfg:        cfg,
 		client:     client,
 		targets:    tg,
@@ -161,6 +162,7 @@ type Source struct {
 	catalogOnce sync.Once
 	catalog     *catalog
 	finals      chan finalRequest // run mode: the end event's request for the last fetch
+	badRows     *atomic.Int64     // malformed or oversized rows skipped, since the start
 	pollerDone  chan struct{}     // closed when the run-mode poller returns
 }
 

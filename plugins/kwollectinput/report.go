@@ -19,6 +19,36 @@ func rfc(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // report logs what a fetch of [start, end] obtained, records every
 // requested series' outcome on the pipeline's Outcomes, and warns, in one
 // short line each, about the series that are not complete.
+// anomalies says what was wrong in the answers of a window's fetch: rows
+// skipped (malformed or oversized, since the last window), duplicates
+// dropped, data after the array.
+func (s *Source) anomalies(reps ...kwollect.Report) string {
+	var dup, over, trailing int
+	for _, r := range reps {
+		dup += r.Duplicates
+		over += r.Oversized
+		trailing += r.Trailing
+	}
+	bad := 0
+	if s.badRows != nil {
+		bad = int(s.badRows.Swap(0)) - over // oversized elements are reported as bad rows too
+	}
+	var parts []string
+	add := func(n int, one, many string) {
+		switch {
+		case n == 1:
+			parts = append(parts, "1 "+one)
+		case n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", n, many))
+		}
+	}
+	add(dup, "duplicate row dropped", "duplicate rows dropped")
+	add(over, "oversized row skipped", "oversized rows skipped")
+	add(max(bad, 0), "malformed row skipped", "malformed rows skipped")
+	add(trailing, "response with data after its array (ignored)", "responses with data after their array (ignored)")
+	return strings.Join(parts, ", ")
+}
+
 func (s *Source) report(start, end time.Time, run int, fetch, tail kwollect.Report, cov []kwollect.SeriesCoverage) []pipeline.Outcome {
 	rows := fetch.Rows + tail.Rows
 	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched for [%s, %s] in %d queries (%d retried)",
@@ -36,9 +66,14 @@ func (s *Source) report(start, end time.Time, run int, fetch, tail kwollect.Repo
 	// judged stopped (abandonDead) kept receiving data, or was not waited
 	// for long enough to tell: lag is not ruled out.
 	recent := s.clock().Sub(end) < pastWindowAge
+	anomalies := s.anomalies(fetch, tail)
+	if anomalies != "" {
+		s.log.Warn("Kwollect's answers for this window had anomalies: " + anomalies + " (the rows kept are sound)")
+	}
 	var out []pipeline.Outcome
 	for _, sc := range cov {
 		oc := s.outcome(start, end, run, sc, recent)
+		oc.Anomalies = anomalies
 		if f, failed := failures[sc.Node+"/"+sc.Metric]; failed && (sc.Unverified > 0 || sc.Rows == 0 || !sc.Complete) {
 			oc.FetchedLaterOK = true
 			if sc.Rows == 0 {
