@@ -163,6 +163,7 @@ type Source struct {
 	catalog     *catalog
 	finals      chan finalRequest // run mode: the end event's request for the last fetch
 	badRows     *atomic.Int64     // malformed or oversized rows skipped, since the start
+	lastFailure atomic.Value      // string: the last failed query of the window being fetched (Brief)
 	pollerDone  chan struct{}     // closed when the run-mode poller returns
 }
 
@@ -213,6 +214,7 @@ func (s *Source) sessionOptions(ctx context.Context) kwollect.SessionOptions {
 		// abandoned at once (prepare).
 		OnQuery: s.logQuery,
 		OnRetry: func(u string, err error, attempt int, wait time.Duration) {
+			s.lastFailure.Store(kwollect.Brief(err))
 			s.log.Warn(fmt.Sprintf("Kwollect query failed (attempt %d, %s), retrying in %v", attempt, kwollect.Brief(err), wait.Round(100*time.Millisecond)))
 			s.log.Debug(fmt.Sprintf("Kwollect query failed (attempt %d): %v", attempt, err))
 		},
@@ -672,6 +674,7 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 	exact := start
 	start = windowStart(start)
 	s.prior.newWindow()
+	s.lastFailure.Store("")
 	opts := s.sessionOptions(ctx)
 	prog := newProgress(s.log)
 	opts.OnProgress = prog.update
@@ -721,11 +724,10 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 }
 
 // budgetError is the cause of a fetch cut at its time budget.
-type budgetError struct{ timeout, total time.Duration }
+type budgetError struct{ total time.Duration }
 
 func (e *budgetError) Error() string {
-	return fmt.Sprintf("no complete answer within its time budget (%s: fetch_delay + fetch_timeout %s + 1 s per minute of window)",
-		pipeline.HumanDuration(e.total), pipeline.HumanDuration(e.timeout))
+	return fmt.Sprintf("time budget of %s ran out (fetch_timeout)", pipeline.HumanDuration(e.total))
 }
 
 // budget bounds the whole fetch of [start, end] (history, the window, its
@@ -734,7 +736,7 @@ func (e *budgetError) Error() string {
 // the real clock.
 func (s *Source) budget(ctx context.Context, start, end time.Time) (context.Context, context.CancelFunc) {
 	total := s.cfg.FetchDelay.D() + s.cfg.FetchTimeout.D() + max(end.Sub(start), 0)/60
-	return context.WithDeadlineCause(ctx, time.Now().Add(total), &budgetError{s.cfg.FetchTimeout.D(), total})
+	return context.WithDeadlineCause(ctx, time.Now().Add(total), &budgetError{total})
 }
 
 // tailDeadline is when the tail completion stops waiting: fetch_timeout
@@ -783,16 +785,25 @@ func (s *Source) fetchFailed(err error) error {
 // reportFatal reports a fetch stopped by an error that no retry cures (or
 // a cancellation): the series it left incomplete failed.
 func (s *Source) reportFatal(start, end time.Time, run int, rep kwollect.Report, cov []kwollect.SeriesCoverage, err error) {
-	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched before the failure", rep.Rows))
 	recent := s.clock().Sub(end) < pastWindowAge
 	reason := "the fetch failed (" + kwollect.Brief(err) + ")"
 	var it *pipeline.Interrupted
 	var be *budgetError
+	last, _ := s.lastFailure.Load().(string)
 	switch {
+	case errors.As(err, &it) && last != "":
+		reason = "the fetch was cut short (" + it.Error() + ") while its queries failed (" + last + ")"
 	case errors.As(err, &it):
 		reason = "the fetch was cut short (" + it.Error() + ")"
+	case errors.As(err, &be) && last != "":
+		reason = "its queries failed (" + last + ") until the " + be.Error()
 	case errors.As(err, &be):
 		reason = "the fetch was cut short: " + be.Error()
+	}
+	if rep.Rows == 0 {
+		s.log.Warn("Kwollect: nothing was fetched: " + reason)
+	} else {
+		s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched before the fetch stopped: %s", rep.Rows, reason))
 	}
 	for _, sc := range cov {
 		oc := s.outcome(start, end, run, sc, recent)
@@ -989,6 +1000,7 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 	final := func(ctx context.Context, end time.Time) error {
 		fetchCtx, cancel := s.budget(ctx, start, end)
 		defer cancel()
+		s.lastFailure.Store("")
 		s.prior.newWindow()
 		herr := s.fetchHistory(fetchCtx, start)
 		rep, err := sess.Fetch(fetchCtx, start, end, sink)
