@@ -45,7 +45,7 @@ func (s *Source) anomalies(reps ...kwollect.Report) string {
 	add(dup, "duplicate row dropped", "duplicate rows dropped")
 	add(over, "oversized row skipped", "oversized rows skipped")
 	add(max(bad, 0), "malformed row skipped", "malformed rows skipped")
-	add(trailing, "response with data after its array (ignored)", "responses with data after their array (ignored)")
+	add(trailing, "response with data after its array, ignored", "responses with data after their array, ignored")
 	return strings.Join(parts, ", ")
 }
 

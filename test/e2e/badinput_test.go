@@ -2,12 +2,19 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,4 +121,73 @@ func emulatorWithControl(t *testing.T, args ...string) (*bytes.Buffer, string, s
 	}
 	require.NotEmpty(t, token, "start line: %q", out.String())
 	return &out, strings.TrimSuffix(api, "/stable"), token
+}
+
+// mangler is a proxy in front of the emulator that spoils its data
+// answers: the first row twice, an element of hugeBytes, garbage after the
+// array.
+func mangler(t *testing.T, api string, hugeBytes int) string {
+	t.Helper()
+	target, err := url.Parse(strings.TrimSuffix(api, "/stable"))
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var once sync.Once
+	proxy.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.Method != http.MethodGet || !strings.HasSuffix(resp.Request.URL.Path, "/metrics") || resp.StatusCode != http.StatusOK ||
+			resp.Request.URL.Query().Get("start_time") == "" {
+			return nil
+		}
+		var rows []json.RawMessage
+		if err := json.NewDecoder(resp.Body).Decode(&rows); err != nil {
+			return err
+		}
+		resp.Body.Close()
+		var b bytes.Buffer
+		b.WriteByte('[')
+		for i, r := range rows {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(r)
+			if i == 0 {
+				once.Do(func() {
+					// One answer only: the row again, and a huge element.
+					b.WriteByte(',')
+					b.Write(r)
+					b.WriteString(`,{"timestamp":"2026-01-01T00:00:00+00:00","device_id":"taurus-7","metric_id":"wattmetre_power_watt","value":1,"labels":{"junk":"`)
+					b.WriteString(strings.Repeat("x", hugeBytes))
+					b.WriteString(`"}}`)
+				})
+			}
+		}
+		b.WriteString("]garbage after the array")
+		resp.Body = io.NopCloser(&b)
+		resp.ContentLength = int64(b.Len())
+		resp.Header.Set("Content-Length", strconv.Itoa(b.Len()))
+		return nil
+	}
+	srv := httptest.NewServer(proxy)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/stable"
+}
+
+// TestSpoiledAnswers: a duplicate row, a 100 MB element and garbage after
+// the array: the rows are still exact, the memory stays small, and the
+// anomalies are said in the outcome.
+func TestSpoiledAnswers(t *testing.T) {
+	t.Parallel()
+	api := mangler(t, startEmulator(t, "--lag", "1s"), 100<<20)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(seedConfig("", "", api)+"preflight = \"off\"\n"), 0o600))
+	cmd := agentCmd(dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "2")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	log := stderr.String()
+	require.Contains(t, log, "skipped: element too large")
+	require.Contains(t, log, "But the API's answers had anomalies: 1 duplicate row dropped, 1 oversized row skipped")
+	require.Contains(t, log, "data after")
+	checkCSV(t, filepath.Join(dir, "out.csv"), log, 2)
+	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
+	require.Less(t, rss, int64(100<<10), "a 100 MB element must not be held in memory (max RSS %d KiB)", rss)
 }
