@@ -161,10 +161,12 @@ type Source struct {
 
 	catalogOnce sync.Once
 	catalog     *catalog
-	finals      chan finalRequest // run mode: the end event's request for the last fetch
-	badRows     *atomic.Int64     // malformed or oversized rows skipped, since the start
-	lastFailure atomic.Value      // string: the last failed query of the window being fetched (Brief)
-	pollerDone  chan struct{}     // closed when the run-mode poller returns
+	finals      chan finalRequest                  // run mode: the end event's request for the last fetch
+	badRows     *atomic.Int64                      // malformed or oversized rows skipped, since the start
+	lastFailure atomic.Value                       // string: the last failed query of the window being fetched (Brief)
+	pollCancel  atomic.Pointer[context.CancelFunc] // run mode: cuts the poll under way short
+	finalWanted atomic.Bool                        // run mode: the final request is coming, no new poll
+	pollerDone  chan struct{}                      // closed when the run-mode poller returns
 }
 
 // metric returns the id of a Kwollect metric, registering it on first sight
@@ -545,6 +547,10 @@ func (s *Source) HandleEvent(ctx context.Context, ev pipeline.Event, out pipelin
 			return nil
 		}
 		req := finalRequest{ctx: ctx, end: ev.Time, done: make(chan error, 1)}
+		s.finalWanted.Store(true)
+		if cancel := s.pollCancel.Load(); cancel != nil {
+			(*cancel)()
+		}
 		select {
 		case s.finals <- req:
 			return <-req.done
@@ -1032,10 +1038,24 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 	for {
 		select {
 		case <-ticker.C:
+			if s.finalWanted.Load() {
+				continue // the final request is on its way
+			}
 			polled = true
-			rep, err := sess.Fetch(ctx, start, s.clock(), sink)
+			// The final request cuts a poll short (a silent API would
+			// hold it for minutes): the final fetch covers the rest.
+			pctx, cancelPoll := context.WithCancel(ctx)
+			s.pollCancel.Store(&cancelPoll)
+			if s.finalWanted.Load() {
+				cancelPoll() // asked for between the check above and now
+			}
+			rep, err := sess.Fetch(pctx, start, s.clock(), sink)
+			s.pollCancel.Store(nil)
+			cut := pctx.Err() != nil && ctx.Err() == nil
+			cancelPoll()
 			count(rep)
 			switch {
+			case cut:
 			case err == nil:
 				if failures > 0 {
 					s.log.Info(fmt.Sprintf("Kwollect is back after %d failed polls; caught up", failures))

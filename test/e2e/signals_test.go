@@ -382,3 +382,27 @@ func TestOutputFailureStopsLoudly(t *testing.T) {
 		require.Regexp(t, `fetch --from [0-9.]+ --to [0-9.]+`, stderr.String())
 	})
 }
+
+// TestRunHungPollDoesNotHoldTheStop: the API goes silent while run mode
+// polls; the stop signal cuts the hung poll short, and the final fetch
+// ends at its budget with the command that fetches the rest.
+func TestRunHungPollDoesNotHoldTheStop(t *testing.T) {
+	t.Parallel()
+	e := startControlledEmulator(t, "--lag", "1s")
+	dir := t.TempDir()
+	cfg := seedConfig("", "", e.api) + "poll_interval = \"1s\"\nfetch_timeout = \"3s\"\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(cfg), 0o600))
+	cmd, stderr := startAgent(t, dir, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "run")
+	waitLog(t, stderr, "Plugin startup complete.", 60*time.Second)
+	require.Eventually(t, func() bool { st, err := os.Stat(filepath.Join(dir, "out.csv")); return err == nil && st.Size() > 0 }, 30*time.Second, 20*time.Millisecond)
+	e.blackhole(t, true)
+	e.waitHeld(t, 10*time.Second) // a poll is stuck on the silent API
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	// Far below what a hung poll would hold it (30 s per attempt, 3 attempts).
+	code := waitExit(t, cmd, stderr, 25*time.Second)
+	log := stderr.String()
+	require.Equal(t, 3, code, log)
+	require.Contains(t, log, "ran out (fetch_timeout)")
+	require.Regexp(t, `fetch --from [0-9.]+ --to [0-9.]+`, log)
+	requireWholeLines(t, filepath.Join(dir, "out.csv"))
+}
