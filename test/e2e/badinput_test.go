@@ -26,7 +26,7 @@ import (
 func TestBadConfigIsBounded(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cr3t-Pa55"
-	deep := strings.Repeat("{ a = ", 600) + "1" + strings.Repeat(" }", 600)
+	deep := strings.Repeat("{ a = ", 2000) + "1" + strings.Repeat(" }", 2000) // 16 KB
 	for _, tt := range []struct {
 		name string
 		cfg  string
@@ -190,4 +190,28 @@ func TestSpoiledAnswers(t *testing.T) {
 	checkCSV(t, filepath.Join(dir, "out.csv"), log, 2)
 	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss // KiB
 	require.Less(t, rss, int64(100<<10), "a 100 MB element must not be held in memory (max RSS %d KiB)", rss)
+}
+
+// TestPreflightRidesOutTransientFaults: with a quarter of the API's
+// answers failing (503, 429, resets), the pre-flight check retries like
+// any query and the command is started every time.
+func TestPreflightRidesOutTransientFaults(t *testing.T) {
+	t.Parallel()
+	e := startControlledEmulator(t, "--lag", "1s", "--fault-seed", "7",
+		"--fault", "kind=503;p=0.12", "--fault", "kind=429;p=0.08;retry-after=1", "--fault", "kind=reset;p=0.06")
+	dir := t.TempDir()
+	cfg := outcomeConfig(e.api, "taurus-1,taurus-2,taurus-3,taurus-4", "")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(cfg), 0o600))
+	for i := range 4 {
+		marker := fmt.Sprintf("ran-%d", i)
+		res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "touch", marker)
+		_, err := os.Stat(filepath.Join(dir, marker))
+		require.NoError(t, err, "run %d: the command was not started:\n%s", i, res.stderr)
+		require.Contains(t, []int{0, 3}, res.code, res.stderr)
+		if res.code == 3 {
+			require.Regexp(t, `fetch --from [0-9.]+ --to [0-9.]+`, res.stderr)
+		}
+	}
+	n, _ := e.faults(t)
+	require.Positive(t, n, "faults were injected")
 }
