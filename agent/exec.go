@@ -309,7 +309,7 @@ wait:
 			res.lastSignal = sig
 			a.forward(pid, sig, res.signals)
 		case <-stopCheck:
-			if _, state, _, _, ok := procStat(pid); ok && state == 'T' {
+			if groupStopped(pid) {
 				_ = signalGroup(pid, syscall.SIGCONT)
 				if !toldStop {
 					toldStop = true

@@ -50,6 +50,26 @@ func signalGroup(pgid int, sig syscall.Signal) error {
 	return syscall.Kill(-pgid, sig)
 }
 
+// groupStopped reports whether a process of group pgid is stopped (by
+// job control: Ctrl+Z). Every member is looked at: a shell that vforked
+// its child waits uninterruptibly while only the child is stopped.
+func groupStopped(pgid int) bool {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, state, _, pgrp, ok := procStat(pid); ok && pgrp == pgid && state == 'T' {
+			return true
+		}
+	}
+	return false
+}
+
 // leftProcess is a process of the command's tree still running after the
 // command exited.
 type leftProcess struct {
