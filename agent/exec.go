@@ -158,18 +158,7 @@ func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 	}
 	// From now on a signal cannot cut anything short any more: the agent
 	// writes what it fetched, and only SIGKILL can lose it.
-	stopLater := make(chan struct{})
-	defer close(stopLater)
-	go func() {
-		for {
-			select {
-			case sig := <-o.Signals.C():
-				logging.Target(a.log, TargetAgent).Warn(laterNote(sig))
-			case <-stopLater:
-				return
-			}
-		}
-	}()
+	defer a.sayLaterSignals(o.Signals)()
 	if last.fetchCut != nil {
 		cut = last.fetchCut
 	}

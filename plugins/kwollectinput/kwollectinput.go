@@ -736,12 +736,21 @@ func (e *budgetError) Error() string {
 	return fmt.Sprintf("time budget of %s ran out (fetch_timeout)", pipeline.HumanDuration(e.total))
 }
 
+// singleQueryBudget is the budget's share for the queries when
+// fetch_timeout is 0 (one pass, no tail wait).
+const singleQueryBudget = 30 * time.Second
+
 // budget bounds the whole fetch of [start, end] (history, the window, its
 // tail) whatever the API does: fetch_delay + fetch_timeout + 1 s per
 // minute of window (the time to stream a long window). The deadline is on
 // the real clock.
 func (s *Source) budget(ctx context.Context, start, end time.Time) (context.Context, context.CancelFunc) {
-	total := s.cfg.FetchDelay.D() + s.cfg.FetchTimeout.D() + max(end.Sub(start), 0)/60
+	wait := s.cfg.FetchTimeout.D()
+	if wait == 0 {
+		// fetch_timeout = 0: no tail wait, but the query still needs time.
+		wait = singleQueryBudget
+	}
+	total := s.cfg.FetchDelay.D() + wait + max(end.Sub(start), 0)/60
 	return context.WithDeadlineCause(ctx, time.Now().Add(total), &budgetError{total})
 }
 

@@ -69,7 +69,8 @@ func TestBadConfigIsBounded(t *testing.T) {
 // a web page could send).
 func TestEmulatorControlNeedsToken(t *testing.T) {
 	t.Parallel()
-	_, base, token := emulatorWithControl(t)
+	e := startControlledEmulator(t)
+	base, token := e.base, e.token
 	rule := `{"kind": "503"}`
 	for _, tt := range []struct {
 		name        string
@@ -101,25 +102,6 @@ func TestEmulatorControlNeedsToken(t *testing.T) {
 			require.Equal(t, tt.want, resp.StatusCode, string(body))
 		})
 	}
-}
-
-// emulatorWithControl starts the emulator with its control endpoint and
-// returns its base URL (no /stable) and control token.
-func emulatorWithControl(t *testing.T, args ...string) (*bytes.Buffer, string, string) {
-	t.Helper()
-	var out bytes.Buffer
-	api := startEmulatorLine(t, func(line string) {
-		fmt.Fprint(&out, line)
-	}, append([]string{"--control"}, args...)...)
-	fields := strings.Fields(out.String())
-	token := ""
-	for _, f := range fields {
-		if v, ok := strings.CutPrefix(f, "control-token="); ok {
-			token = v
-		}
-	}
-	require.NotEmpty(t, token, "start line: %q", out.String())
-	return &out, strings.TrimSuffix(api, "/stable"), token
 }
 
 // mangler is a proxy in front of the emulator that spoils its data
