@@ -171,6 +171,13 @@ type Progress struct {
 	Rows    int // rows delivered by the current call so far
 	Queries int // GETs sent by the current call, retries included
 	Retries int
+	// Bytes counts the response bytes read by the current call (after any
+	// gzip inflation).
+	Bytes int64
+	// EstimatedRows is the engine's estimate of the rows of the whole call
+	// (delivered + still planned, from the periods seen in the data); 0 when
+	// it has no estimate yet. It can change as periods are learned.
+	EstimatedRows int
 	// ChunksDone counts the chunks finished (fetched, failed or split);
 	// ChunksTotal is done + running + still planned, an estimate that can
 	// grow when a chunk is split.
