@@ -12,6 +12,7 @@ type attempt struct {
 	site   *siteState
 	job    bool
 	lo, hi int64
+	probe  bool // read for the proof and the periods only (chunk.probe)
 	loT    time.Time
 	hiT    time.Time
 	sentAt time.Time
@@ -139,7 +140,7 @@ func (a *attSeries) commit(t time.Time) {
 // the pairs the query covers.
 func (x *execution) newAttempt(c *chunk) *attempt {
 	s := x.s
-	a := &attempt{x: x, s: s, site: c.st.site, job: c.st.job, lo: c.resume, hi: c.hi,
+	a := &attempt{x: x, s: s, site: c.st.site, job: c.st.job, lo: c.resume, hi: c.hi, probe: c.probe,
 		pairs: map[pairKey]*attPair{}, keyBuf: make([]byte, 0, 128)}
 	a.loT, a.hiT = timeOf(a.lo), timeOf(a.hi)
 	a.batch = make([]Row, 0, s.o.BatchSize)
@@ -274,7 +275,7 @@ func (a *attempt) seriesOf(ap *attPair, r *Row) *attSeries {
 		tol: 2 * per.Microseconds()}
 	// The previous delivered row is the one just before this attempt's
 	// first row if the attempt started at or before it.
-	if info.hasLast && a.lo <= info.last {
+	if info.hasLast && a.lo <= info.last && !a.probe {
 		ser.prev, ser.hasPrev = info.last, true
 	}
 	s.mu.Unlock()
@@ -314,6 +315,14 @@ func (a *attempt) onRow(r *Row) error {
 	ap.fp, ap.hasFP = t, true
 	a.anyFP, a.hasAny = t, true
 	ser := a.seriesOf(ap, r)
+	if a.probe {
+		// Only the periods: the rows come again with the last chunk.
+		if ser.hasPrev && t > ser.prev {
+			ser.gaps.addGap(time.Duration(t-ser.prev) * time.Microsecond)
+		}
+		ser.prev, ser.hasPrev = t, true
+		return nil
+	}
 	if ap.isDup(t, ser.info.key) {
 		a.dropped++
 		return nil
@@ -426,6 +435,7 @@ func (x *execution) attempt(c *chunk) (string, error, bool) {
 	x.dropped += a.dropped
 	x.duplicates += a.duplicates
 	x.oversized += a.stats.oversized
+	x.bytes += a.stats.bytes
 	if a.stats.trailing {
 		x.trailing++
 	}
@@ -450,6 +460,10 @@ func (s *Session) finishAttempt(a *attempt, ok bool) {
 		if a.hasDone {
 			limit = min(a.hi, a.doneTS-1)
 		}
+	}
+	if a.probe {
+		s.finishProbe(a, ok)
+		return
 	}
 	for _, ap := range a.list {
 		p := ap.p
@@ -521,5 +535,30 @@ func (s *Session) finishAttempt(a *attempt, ok bool) {
 		if a.hasAny && (!st.jobHasSeen || a.anyFP > st.jobSeen) {
 			st.jobSeen, st.jobHasSeen = a.anyFP, true
 		}
+	}
+}
+
+// finishProbe records what a probe saw: the newest row of each pair (the
+// proof for the older chunks) and the periods. Nothing was delivered, so
+// nothing is verified. Called with s.mu held.
+func (s *Session) finishProbe(a *attempt, ok bool) {
+	for _, ap := range a.list {
+		p := ap.p
+		for _, ser := range ap.series {
+			p.gaps.addGap(ser.gaps.gap)
+			p.gaps.addGap(ser.gaps.maxRegular)
+			if g := ser.gaps.gap; g > 0 {
+				if l := s.learned[p.key.metric]; l == 0 || g < l {
+					s.learned[p.key.metric] = g
+				}
+			}
+		}
+		// Rows read from a body that broke off were visible all the same.
+		if ap.hasFP && (!p.hasSeen || ap.fp > p.seenMax) {
+			p.seenMax, p.hasSeen = ap.fp, true
+		}
+	}
+	if a.job && a.hasAny && (!a.site.jobHasSeen || a.anyFP > a.site.jobSeen) {
+		a.site.jobSeen, a.site.jobHasSeen = a.anyFP, true
 	}
 }

@@ -243,7 +243,20 @@ func (c *Client) Stream(ctx context.Context, q Query, fn func(*Row) error) (int,
 
 // streamStats collects what Stream only reports through hooks and errors,
 // for the fetch engine's Report.
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
 type streamStats struct {
+	bytes     int64 // body bytes read (after gzip inflation)
 	oversized int
 	trailing  bool // data after the array (not returned as an error then)
 }
@@ -271,7 +284,11 @@ func (c *Client) stream(ctx context.Context, u string, st *streamStats, fn func(
 			}
 		}
 	}
-	n, err := DecodeWith(resp.Body, opts, fn)
+	var body io.Reader = resp.Body
+	if st != nil {
+		body = &countingReader{r: resp.Body, n: &st.bytes}
+	}
+	n, err := DecodeWith(body, opts, fn)
 	if err != nil {
 		var te *TruncatedError
 		switch {

@@ -27,10 +27,20 @@ import (
 // across ingestion batches) has been delivered, because Kwollect ingests
 // the rows of one (device, metric) in time order. It proves the rest of its
 // window when an earlier, finished query had already seen a newer row of
-// the pair; that is why each stream's newest chunk runs first. A pair
-// that never returned any row is taken as empty up to settleAge before the
-// query. The verified spans (pair.cov) drive deduplication, the
-// planning of later calls and Watermark.
+// the pair; that is why a stream of more than one chunk starts with a
+// probe: a small query of its newest seconds whose rows are not delivered
+// (they come again, in order, with the last chunk) but which records the
+// newest row of each pair and the periods seen. A pair that never returned
+// any row is taken as empty up to settleAge before the query. The verified
+// spans (pair.cov) drive deduplication, the planning of later calls and
+// Watermark.
+//
+// Order: the rows of each series are delivered in time order. A stream's
+// chunks run one at a time, oldest first (with its splits before what
+// follows them); the concurrency comes from lanes: before its first chunk,
+// a stream of several chunks is split into up to Concurrency streams of
+// disjoint nodes, which run side by side. The regions of a site (holes
+// left by earlier calls) run one after the other.
 
 const (
 	minChunk = time.Second
@@ -56,19 +66,32 @@ type stream struct {
 	job     bool
 	nodes   []*target
 	metrics []string
-	// lo..hi is what is left to cut into chunks: the newest chunk is taken
-	// from hi, the others from lo.
-	lo, hi      int64
-	newestTaken bool
+	// lo..hi is what is left to cut into chunks, from lo.
+	lo, hi int64
+	region int  // index of its region in the plan: regions run in order
+	probed bool // its probe ran (or none was needed)
+	laned  bool // split into lanes (or left whole)
+	// running is its chunk in flight (0 or 1), queued its split halves.
+	running int
+	queued  int
 }
 
+// done: nothing of the stream is left to run.
+func (st *stream) done() bool { return st.lo > st.hi && st.running == 0 && st.queued == 0 }
+
 type chunk struct {
-	st       *stream
-	nodes    []*target // the stream's, or a half after a node split
-	lo, hi   int64
-	resume   int64 // start of the next attempt
-	barrier  bool
+	st     *stream
+	nodes  []*target // the stream's, or a half after a node split
+	lo, hi int64
+	resume int64 // start of the next attempt
+	// probe: the rows are read for the proof and the periods, not
+	// delivered (see the top of this file).
+	probe bool
+	// giveBack: refused on a guessed estimate; its range goes back to the
+	// front of its stream, to be cut again with the fast periods.
+	giveBack bool
 	attempts int
+	est      int64 // estimated rows when it started (progress)
 }
 
 // planFetch plans [lo, hi] minus what is verified. Called with s.mu held.
@@ -166,8 +189,11 @@ func (s *Session) streams(st *siteState, items []planItem) []*stream {
 		regions = append(regions, seg)
 	}
 	var out []*stream
-	for _, r := range regions {
-		out = append(out, s.regionStreams(st, r)...)
+	for i, r := range regions {
+		for _, sm := range s.regionStreams(st, r) {
+			sm.region = i
+			out = append(out, sm)
+		}
 	}
 	return out
 }
@@ -379,6 +405,7 @@ type execution struct {
 
 	duplicates, oversized, trailing int
 	splits                          int
+	bytes                           int64
 	runs                            []*siteRun
 }
 
@@ -439,10 +466,10 @@ type siteRun struct {
 	streams []*stream
 	mu      sync.Mutex
 	cond    *sync.Cond
-	ready   []*chunk
-	barrier bool // newest chunks first
-	waiting int  // barrier chunks not finished
+	ready   []*chunk // split halves, oldest first per stream
 	running int
+	// runningEst is the estimated rows of the chunks running.
+	runningEst int64
 	done    int
 }
 
@@ -455,7 +482,7 @@ func (x *execution) run(plans [][]*stream) {
 		if len(streams) == 0 {
 			continue
 		}
-		r := &siteRun{x: x, streams: streams, barrier: true}
+		r := &siteRun{x: x, streams: streams}
 		r.cond = sync.NewCond(&r.mu)
 		runs = append(runs, r)
 	}
@@ -495,8 +522,8 @@ func (r *siteRun) work() {
 	}
 }
 
-// next returns the next chunk to fetch, waiting while the newest chunks
-// run; nil when everything is done.
+// next returns the next chunk to fetch, waiting while the chunks it must
+// follow run; nil when everything is done.
 func (r *siteRun) next() *chunk {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -504,36 +531,16 @@ func (r *siteRun) next() *chunk {
 		if r.x.aborted() {
 			return nil
 		}
-		if len(r.ready) > 0 {
-			c := r.ready[0]
-			r.ready = r.ready[1:]
+		if c := r.pick(); c != nil {
+			c.st.running++
 			r.running++
+			if !c.probe {
+				c.est = r.x.s.chunkRows(c, c.resume, c.hi)
+				r.runningEst += c.est
+			}
 			return c
 		}
-		if r.barrier {
-			for _, st := range r.streams {
-				if !st.newestTaken && st.lo <= st.hi {
-					c := r.x.s.takeNewest(st)
-					c.barrier = true
-					r.waiting++
-					r.running++
-					return c
-				}
-			}
-			if r.waiting > 0 {
-				r.cond.Wait()
-				continue
-			}
-			r.barrier = false
-		}
-		for _, st := range r.streams {
-			if st.lo <= st.hi {
-				c := r.x.s.takeFront(st)
-				r.running++
-				return c
-			}
-		}
-		if r.running == 0 {
+		if r.running == 0 && len(r.ready) == 0 {
 			r.cond.Broadcast()
 			return nil
 		}
@@ -541,20 +548,65 @@ func (r *siteRun) next() *chunk {
 	}
 }
 
+// pick chooses a chunk that keeps every series in time order: one chunk
+// per stream at a time, its split halves before its next chunk, the
+// regions in order. Called with r.mu held.
+func (r *siteRun) pick() *chunk {
+	s := r.x.s
+	region := -1 // the oldest region not done
+	for _, st := range r.streams {
+		if !st.done() {
+			region = st.region
+			break
+		}
+	}
+	for i := 0; i < len(r.streams); i++ {
+		st := r.streams[i]
+		if st.region != region || st.running > 0 {
+			continue
+		}
+		if st.queued > 0 {
+			for j, c := range r.ready {
+				if c.st == st {
+					r.ready = slices.Delete(r.ready, j, j+1)
+					st.queued--
+					return c
+				}
+			}
+		}
+		if st.lo > st.hi {
+			continue
+		}
+		if !st.probed {
+			st.probed = true
+			if c := s.takeProbe(st); c != nil {
+				return c
+			}
+		}
+		if !st.laned {
+			st.laned = true
+			if lanes := s.lanes(st); len(lanes) > 1 {
+				r.streams = slices.Replace(r.streams, i, i+1, lanes...)
+				st = lanes[0]
+			}
+		}
+		return s.takeFront(st)
+	}
+	return nil
+}
+
 func (r *siteRun) finish(c *chunk, splits []*chunk) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.running--
+	r.runningEst -= c.est
+	c.st.running--
 	r.done++
-	if c.barrier {
-		r.waiting--
+	if c.giveBack {
+		// The stream's chunks run one at a time: c was its front.
+		c.st.lo = c.resume
 	}
-	for _, h := range splits {
-		h.barrier = c.barrier
-		if h.barrier {
-			r.waiting++
-		}
-	}
+	c.st.queued += len(splits)
 	r.ready = append(splits, r.ready...)
 	r.cond.Broadcast()
 }
@@ -562,16 +614,52 @@ func (r *siteRun) finish(c *chunk, splits []*chunk) {
 // tiny is the remainder a chunk absorbs rather than leaving it alone.
 func tiny(l int64) int64 { return min(minChunk.Microseconds(), l/10) }
 
-func (s *Session) takeNewest(st *stream) *chunk {
-	l := s.chunkLen(st, st.nodes)
-	lo := max(st.lo, st.hi-l+1)
-	if lo-st.lo < tiny(l) {
-		lo = st.lo
+// probeShare bounds the estimated rows of a probe, as a share of the budget
+// (its rows are read twice).
+const probeShare = 8
+
+// maxProbe bounds a probe's duration: enough to reach past a short
+// ingestion lag, small enough to cost little.
+const maxProbe = time.Minute
+
+// takeProbe returns the probe of a stream that has more than one chunk to
+// run, nil if it needs none. The probe is the newest part of the stream.
+func (s *Session) takeProbe(st *stream) *chunk {
+	whole := st.hi - st.lo + 1
+	if s.chunkLen(st, st.nodes) >= whole {
+		return nil // one chunk: it is the newest
 	}
-	c := &chunk{st: st, nodes: st.nodes, lo: lo, hi: st.hi, resume: lo}
-	st.hi = lo - 1
-	st.newestTaken = true
-	return c
+	rate := s.streamRate(st, st.nodes)
+	s.mu.Lock()
+	budget := s.budget
+	s.mu.Unlock()
+	l := min(int64(float64(budget)/probeShare/max(rate, 1e-9)*1e6), maxProbe.Microseconds(), whole)
+	l = max(l, min(minChunk.Microseconds(), whole))
+	lo := st.hi - l + 1
+	return &chunk{st: st, nodes: st.nodes, lo: lo, hi: st.hi, resume: lo, probe: true}
+}
+
+// lanes splits a stream of more than one chunk into up to Concurrency
+// streams of disjoint nodes with about the same rate, so that chunks run
+// side by side while each series is fetched in order.
+func (s *Session) lanes(st *stream) []*stream {
+	n := s.o.Concurrency
+	if st.job || len(st.nodes) < 2 || n < 2 {
+		return nil
+	}
+	whole := st.hi - st.lo + 1
+	chunks := (whole + s.chunkLen(st, st.nodes) - 1) / s.chunkLen(st, st.nodes)
+	n = min(n, len(st.nodes), int(chunks))
+	if n < 2 {
+		return nil
+	}
+	out := make([]*stream, n)
+	for i := range out {
+		a, b := i*len(st.nodes)/n, (i+1)*len(st.nodes)/n
+		out[i] = &stream{site: st.site, nodes: st.nodes[a:b:b], metrics: st.metrics, lo: st.lo, hi: st.hi,
+			region: st.region, probed: true, laned: true}
+	}
+	return out
 }
 
 func (s *Session) takeFront(st *stream) *chunk {
@@ -595,21 +683,28 @@ func (x *execution) progress() {
 	s.hooksMu.Lock()
 	defer s.hooksMu.Unlock()
 	x.mu.Lock()
-	pr := Progress{Rows: x.rows, Queries: x.queries, Retries: x.retries, FailedChunks: len(x.failed)}
+	pr := Progress{Rows: x.rows, Queries: x.queries, Retries: x.retries, FailedChunks: len(x.failed), Bytes: x.bytes}
 	runs := x.runs
 	x.mu.Unlock()
+	est := int64(pr.Rows)
 	for _, r := range runs {
 		r.mu.Lock()
 		pr.ChunksDone += r.done
 		pr.ChunksTotal += r.done + r.running + len(r.ready)
+		est += r.runningEst
+		for _, c := range r.ready {
+			est += s.chunkRows(c, c.resume, c.hi)
+		}
 		for _, st := range r.streams {
 			if st.lo <= st.hi {
 				l := s.chunkLen(st, st.nodes)
 				pr.ChunksTotal += int((st.hi - st.lo + l) / l)
+				est += int64(s.streamRate(st, st.nodes) * float64(st.hi-st.lo+1) / 1e6)
 			}
 		}
 		r.mu.Unlock()
 	}
+	pr.EstimatedRows = int(est)
 	s.mu.Lock()
 	for _, p := range s.allPairs() {
 		if !p.abandoned && !isComplete(p.rows, p.last, x.to, s.period(p), p.gaps.jitter()) {
@@ -699,6 +794,9 @@ func (x *execution) runChunk(c *chunk) []*chunk {
 
 // fail records a chunk that could not be fetched.
 func (x *execution) fail(c *chunk, err error) {
+	if c.probe {
+		return // nothing was to be delivered: the chunks that follow fetch it
+	}
 	f := ChunkFailure{Site: c.st.site.name, Metrics: slices.Clone(c.st.metrics), From: timeOf(c.resume), To: timeOf(c.hi), Err: err}
 	if c.st.job {
 		f.JobID = c.st.site.jobID
@@ -716,6 +814,9 @@ func (x *execution) fail(c *chunk, err error) {
 // chunk's estimate.
 func (x *execution) split(c *chunk) []*chunk {
 	s := x.s
+	if c.probe {
+		return nil
+	}
 	lo, hi := c.resume, c.hi
 	if s.trusted(c) {
 		// The estimate rests on periods seen in the data: a budget of half
@@ -725,6 +826,18 @@ func (x *execution) split(c *chunk) []*chunk {
 		s.mu.Lock()
 		s.budget = max(min(s.budget, int(est/2)), minBudget)
 		s.mu.Unlock()
+	} else if s.firstRefusal() && len(c.nodes) == len(c.st.nodes) {
+		// A guess was wrong: the series are faster than the periods said
+		// (a monitor job). Size what no query has answered yet for the
+		// fastest frames from now on, and cut this range again: its first
+		// piece teaches the real periods, so one refusal is all it costs.
+		{
+			c.giveBack = true
+			x.mu.Lock()
+			x.splits++
+			x.mu.Unlock()
+			return []*chunk{}
+		}
 	}
 	var out []*chunk
 	switch {
@@ -747,6 +860,16 @@ func (x *execution) split(c *chunk) []*chunk {
 	x.splits++
 	x.mu.Unlock()
 	return out
+}
+
+// firstRefusal reports whether no guessed estimate was refused before,
+// and makes the session size unanswered pairs with fastestPeriod.
+func (s *Session) firstRefusal() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := !s.assumeFast
+	s.assumeFast = true
+	return first
 }
 
 // trusted reports whether the row estimate of a chunk rests on data: each

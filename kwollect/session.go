@@ -97,6 +97,12 @@ type SessionOptions struct {
 	// in a monitor job; see the Periods function); default 1s. A smaller
 	// period seen in the data is learned and used for later chunks.
 	Periods map[string]time.Duration
+	// FastPeriods gives, per metric id, the shortest period it can have
+	// (the catalogue's optional_period: a node in a monitor job). A
+	// (node, metric) that no query has answered yet is sized with it, so
+	// that the first query of a monitored node is not 50 times over the
+	// budget; the periods seen in the data then size the rest.
+	FastPeriods map[string]time.Duration
 	// BatchSize is the number of rows per sink call (default 4096).
 	BatchSize int
 	// ReuseBatches says that the sink keeps neither the slice it is given
@@ -428,10 +434,13 @@ type Session struct {
 	origin    int64 // earliest window start asked for
 	maxTo     int64 // latest window end asked for
 	budget    int   // RowBudget, lowered after "too much data" errors
-	learned   map[string]time.Duration
-	queries   int // session totals
-	rows      int
-	anyOK     bool
+	// assumeFast: a query sized on guessed periods was refused; pairs no
+	// query has answered are sized with fastestPeriod.
+	assumeFast bool
+	learned    map[string]time.Duration
+	queries    int // session totals
+	rows       int
+	anyOK      bool
 
 	hooksMu sync.Mutex
 	sinkMu  sync.Mutex
@@ -550,7 +559,8 @@ func (s *Session) period(p *pair) time.Duration {
 
 // estPeriod is the period used to size chunks: Periods (or 1s), unless the
 // data showed a clearly smaller one (below 3/4 of it: jitter does not
-// count) for this pair, or for any pair of the metric.
+// count) for this pair, or for any pair of the metric; FastPeriods for a
+// pair no query has answered yet (fastestPeriod once a guess was refused).
 func (s *Session) estPeriod(p *pair) time.Duration {
 	conf := s.o.Periods[p.key.metric]
 	if conf <= 0 {
@@ -558,6 +568,17 @@ func (s *Session) estPeriod(p *pair) time.Duration {
 	}
 	if g := p.gaps.gap; g > 0 && 4*g < 3*conf {
 		return g
+	}
+	if p.gaps.gap == 0 && p.rows == 0 && p.firstOK.IsZero() {
+		// Nothing seen yet: the node may be in a monitor job whatever the
+		// catalogue's period, so size for the fastest frames rather than
+		// send a query Kwollect refuses after its statement timeout.
+		if d := s.o.FastPeriods[p.key.metric]; d > 0 {
+			return min(conf, d)
+		}
+		if s.assumeFast {
+			return min(conf, fastestPeriod)
+		}
 	}
 	if g := s.learned[p.key.metric]; g > 0 && p.gaps.gap == 0 && 4*g < 3*conf {
 		return g
@@ -663,6 +684,10 @@ func (p *pair) missing(from, to time.Time, per, jit time.Duration, complete bool
 	return out, min(max(cov, 0), 1)
 }
 
+// fastestPeriod is the shortest period of Kwollect's metrics (raw
+// wattmetre frames at 100 Hz in a monitor job).
+const fastestPeriod = 10 * time.Millisecond
+
 // SetPeriod tells the session the sampling period of a (node, metric)
 // known from outside its windows (a pre-flight query, rows just before
 // the window): it counts as if seen in the data, so a 5 s series is
@@ -725,14 +750,19 @@ func (s *Session) Watermark() time.Time {
 // Queries are grouped per site (one query carries many nodes and all the
 // metrics); the window is split into time chunks [a, b-1µs] whose estimated
 // rows stay within RowBudget (the node list is split too when one second of
-// all of them exceeds it). Per site, the newest chunk runs first, then up to
-// Concurrency chunks at a time: the newest chunk's rows prove the older
-// chunks complete. Only the parts of [from, to] not verified by earlier
-// calls are queried.
+// all of them exceeds it). A window of more than one chunk starts with a
+// probe of its newest seconds (rows not delivered: they prove the older
+// chunks complete and give the periods that size them), and is split into
+// up to Concurrency lanes of disjoint nodes that run side by side, each
+// lane's chunks one after the other. Only the parts of [from, to] not
+// verified by earlier calls are queried.
 //
 // sink receives the rows in batches of at most BatchSize, one call at a
-// time, from worker goroutines; it owns the slices it gets. The rows of a
-// chunk come in time order, the chunks in any order. An error from sink
+// time, from worker goroutines; it owns the slices it gets. The rows of
+// each series come in time order, through chunks, splits, retries and
+// Complete; the series of different lanes interleave. (A later call that
+// fills a hole left by a failed chunk delivers rows older than those
+// delivered after the hole.) An error from sink
 // stops the fetch and is returned unchanged; the batch it refused counts as
 // not delivered.
 //

@@ -100,10 +100,13 @@ func expectedKeys(t *testing.T, e *emulator.Emulator, site string, nodes, metric
 	return out
 }
 
-// collector is a sink that checks batch sizes and duplicates.
+// collector is a sink that checks batch sizes, duplicates and the order
+// of each series.
 type collector struct {
 	mu       sync.Mutex
 	keys     map[string]int
+	last     map[string]time.Time // newest row per series
+	disorder []string             // rows older than their series' previous one
 	rows     int
 	maxBatch int
 	batches  int
@@ -111,7 +114,9 @@ type collector struct {
 	maxIn    int
 }
 
-func newCollector() *collector { return &collector{keys: map[string]int{}} }
+func newCollector() *collector {
+	return &collector{keys: map[string]int{}, last: map[string]time.Time{}}
+}
 
 func (c *collector) sink(rows []Row) error {
 	c.mu.Lock()
@@ -128,8 +133,15 @@ func (c *collector) sink(rows []Row) error {
 	c.batches++
 	c.maxBatch = max(c.maxBatch, len(rows))
 	for i := range rows {
-		c.keys[keyOfRow(&rows[i])]++
+		r := &rows[i]
+		c.keys[keyOfRow(r)]++
 		c.rows++
+		ser := string(r.appendSeriesKey(nil))
+		if last, ok := c.last[ser]; ok && r.Timestamp.Before(last) {
+			c.disorder = append(c.disorder, fmt.Sprintf("%s at %s after %s", ser, r.Timestamp.Format(time.RFC3339Nano), last.Format(time.RFC3339Nano)))
+		} else {
+			c.last[ser] = r.Timestamp
+		}
 	}
 	return nil
 }
@@ -148,6 +160,7 @@ func (c *collector) requireExactlyOnce(t *testing.T, want []string) {
 	}
 	sort.Strings(dups)
 	require.Empty(t, dups, "rows delivered more than once")
+	require.Empty(t, c.disorder, "rows delivered out of time order in their series")
 	got := make([]string, 0, len(c.keys))
 	for k := range c.keys {
 		got = append(got, k)
@@ -443,8 +456,9 @@ func TestSessionMultiSite(t *testing.T) {
 }
 
 // 100 Hz raw wattmetre data (a v3 wattmetre in a monitor job): the window
-// is cut in chunks of RowBudget × period, fetched concurrently with flat
-// memory, and every frame arrives once.
+// is cut in chunks of RowBudget × period, fetched with flat memory after
+// a probe of the newest seconds, and every frame arrives once, in time
+// order.
 func TestSessionHighFrequency(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -453,10 +467,10 @@ func TestSessionHighFrequency(t *testing.T) {
 		wantChunks int
 		long       bool
 	}{
-		// 20 000 rows × 10 ms = 200 s per chunk.
-		{"30min", 30 * time.Minute, 20_000, 9, false},
-		// 100 000 rows × 10 ms = 1000 s per chunk: 7200 s + 1 µs -> 8.
-		{"2h", 2 * time.Hour, 100_000, 8, true},
+		// 20 000 rows × 10 ms = 200 s per chunk, and the probe.
+		{"30min", 30 * time.Minute, 20_000, 10, false},
+		// 100 000 rows × 10 ms = 1000 s per chunk: 7200 s + 1 µs -> 8, and the probe.
+		{"2h", 2 * time.Hour, 100_000, 9, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -496,6 +510,8 @@ func TestSessionHighFrequency(t *testing.T) {
 				maxBatch int
 				peak     uint64
 				batches  int
+				last     time.Time
+				disorder int
 			)
 			var ms runtime.MemStats
 			runtime.GC()
@@ -506,6 +522,10 @@ func TestSessionHighFrequency(t *testing.T) {
 				defer mu.Unlock()
 				maxBatch = max(maxBatch, len(rows))
 				for i := range rows {
+					if !rows[i].Timestamp.After(last) {
+						disorder++
+					}
+					last = rows[i].Timestamp
 					slot := rows[i].Timestamp.UnixMicro()/10_000 - base
 					if seen[slot/64]&(1<<(slot%64)) != 0 {
 						dups++
@@ -529,6 +549,7 @@ func TestSessionHighFrequency(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, wantRows, got)
 			require.Zero(t, dups)
+			require.Zero(t, disorder, "one series: every row after the one before")
 			require.Equal(t, wantHash, gotHash, "same frames and values")
 			require.Equal(t, tt.wantChunks, rep.Chunks)
 			require.Equal(t, tt.wantChunks, rep.Queries)
@@ -553,7 +574,7 @@ func TestSessionHighFrequency(t *testing.T) {
 			cov := s.Coverage(from, to)
 			require.Len(t, cov, 1)
 			require.True(t, cov[0].Complete)
-			require.Zero(t, cov[0].Unverified, "the newest chunk ran first: every chunk edge is verified")
+			require.Zero(t, cov[0].Unverified, "the probe saw the newest rows: every chunk edge is verified")
 			require.InDelta(t, 10*time.Millisecond, cov[0].Period, float64(100*time.Microsecond))
 		})
 	}
@@ -786,8 +807,10 @@ func TestSessionTooMuchData(t *testing.T) {
 	rep, err := s.Fetch(context.Background(), from, to, col.sink)
 	require.NoError(t, err)
 	col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"taurus-7", "taurus-8"}, metrics, from, to))
-	// 16 min -> 8 -> 4 -> 2 -> 1: 1 + 2 + 4 + 8 splits.
-	require.Equal(t, 15, rep.Splits)
+	// The first refusal (16 min, on guessed periods) gives the range back
+	// to be cut for 100 Hz frames; the chunks refused after that, sized on
+	// periods seen in the data, are halved (15 splits before the give-back).
+	require.Equal(t, 8, rep.Splits)
 	require.Equal(t, hits, rep.Splits, "one split per timeout")
 	require.Zero(t, rep.Retries)
 	s.mu.Lock()
@@ -1185,9 +1208,10 @@ func TestSessionChunkSizing(t *testing.T) {
 			d := epochOf(t, u, "end_time").Sub(epochOf(t, u, "start_time"))
 			require.LessOrEqual(t, d, 1500*time.Millisecond)
 		}
-		// 150 rows at 100 Hz = 1.5 s: 9 s + 1 µs in 6 chunks (the µs is absorbed).
-		require.Equal(t, map[string]int{"gemini-1": 6, "gemini-2": 6}, perNode)
-		require.Equal(t, 12, rep.Chunks)
+		// 150 rows at 100 Hz = 1.5 s: 9 s + 1 µs in 6 chunks (the µs is
+		// absorbed), after a probe of 150/8 rows (1 s, the shortest).
+		require.Equal(t, map[string]int{"gemini-1": 7, "gemini-2": 7}, perNode)
+		require.Equal(t, 14, rep.Chunks)
 	})
 	t.Run("learned period", func(t *testing.T) {
 		env := newTestEnv(t, emulator.Config{Monitored: []string{"orion-3"}}, nil)
@@ -1200,11 +1224,15 @@ func TestSessionChunkSizing(t *testing.T) {
 		rep, err := s.Fetch(context.Background(), from, to, col.sink)
 		require.NoError(t, err)
 		col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"orion-3"}, []string{watt}, from, to))
-		// The newest chunk, sized with 1 s: 500 s; the 400 s before it, at
+		// The probe, sized with 1 s: 500/8 rows, 62.5 s, at most a minute; then the 900 s at
 		// 50 rows/s: chunks of about 10 s.
 		qs := env.log.all()
-		require.Equal(t, 500*time.Second-time.Microsecond, epochOf(t, qs[0], "end_time").Sub(epochOf(t, qs[0], "start_time")))
-		require.InDelta(t, 42, rep.Chunks, 2)
+		require.Equal(t, time.Minute-time.Microsecond, epochOf(t, qs[0], "end_time").Sub(epochOf(t, qs[0], "start_time")))
+		require.InDelta(t, 91, rep.Chunks, 2)
+		for _, u := range qs[1:] {
+			d := epochOf(t, u, "end_time").Sub(epochOf(t, u, "start_time"))
+			require.LessOrEqual(t, d, 10*time.Second+100*time.Millisecond, "sized from the probe's periods: %s", u.RawQuery)
+		}
 		require.Less(t, col.maxBatch, 4097)
 	})
 }
@@ -1217,7 +1245,7 @@ func TestSessionCancel(t *testing.T) {
 	defer cancel()
 	queries := 0
 	o := env.opts(SessionOptions{RowBudget: 100, Concurrency: 1, OnQuery: func(string) {
-		if queries++; queries == 3 {
+		if queries++; queries == 4 { // the probe, then two chunks
 			cancel()
 		}
 	}})
@@ -1254,4 +1282,64 @@ func BenchmarkSessionFetch(b *testing.B) {
 		total += rep.Rows
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// Monitored nodes (50 Hz raw frames) that the catalogue lists at 1 s, on a
+// server that refuses any query over 25 000 rows: the first queries are
+// sized with the fast period, the rest with the periods seen, so no query
+// is refused; each series arrives once and in time order, from lanes of
+// disjoint nodes.
+func TestSessionMonitoredRowLimit(t *testing.T) {
+	var nodes []string
+	for i := 1; i <= 10; i++ {
+		nodes = append(nodes, fmt.Sprintf("taurus-%d", i))
+	}
+	tests := []struct {
+		name string
+		fast map[string]time.Duration
+		// maxRefusals: without FastPeriods the first guess is 50× off,
+		// and refused once.
+		maxRefusals int64
+		lanes       int
+	}{
+		{"fast periods", map[string]time.Duration{watt: 20 * time.Millisecond}, 0, 2},
+		{"catalogue period only", nil, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv(t, emulator.Config{Monitored: nodes, RowLimit: 25_000}, nil)
+			var plan Plan
+			for _, n := range nodes {
+				plan.Targets = append(plan.Targets, Target{"lyon", n})
+			}
+			plan.Metrics = []string{watt}
+			var progress []Progress
+			s, err := env.client.NewSession(plan, env.opts(SessionOptions{RowBudget: 20_000,
+				Periods: map[string]time.Duration{watt: time.Second}, FastPeriods: tt.fast,
+				OnProgress: func(p Progress) { progress = append(progress, p) }}))
+			require.NoError(t, err)
+			from := emuNow.Add(-2 * time.Hour)
+			to := from.Add(200 * time.Second)
+			col := newCollector()
+			rep, err := s.Fetch(context.Background(), from, to, col.sink)
+			require.NoError(t, err)
+			col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", nodes, []string{watt}, from, to))
+			require.Greater(t, col.rows, 90_000)
+			require.LessOrEqual(t, env.emu.Stats().RowLimitErrors, tt.maxRefusals)
+			t.Logf("%d rows, %d queries, %d chunks, %d splits, %d refusals", rep.Rows, rep.Queries, rep.Chunks, rep.Splits, env.emu.Stats().RowLimitErrors)
+			lanes := map[string]bool{}
+			for _, u := range env.log.all() {
+				lanes[u.Query().Get("nodes")] = true
+			}
+			require.GreaterOrEqual(t, len(lanes), tt.lanes, "side by side on disjoint nodes")
+			require.NotEmpty(t, progress)
+			for _, p := range progress {
+				require.GreaterOrEqual(t, p.EstimatedRows, p.Rows)
+			}
+			end := progress[len(progress)-1]
+			require.Equal(t, rep.Rows, end.Rows)
+			require.Equal(t, end.Rows, end.EstimatedRows, "nothing left to estimate")
+			require.Greater(t, end.Bytes, int64(100*end.Rows), "the JSON read")
+		})
+	}
 }

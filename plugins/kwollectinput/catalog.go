@@ -105,6 +105,36 @@ func (c *catalog) periods(metrics []string) map[string]time.Duration {
 	return out
 }
 
+// fastPeriods returns, per metric, the shortest period it can have: the
+// catalogue's optional_period (a node in a monitor job). Without a
+// catalogue the wattmeter's raw frames are assumed (20 ms), so that a
+// monitored node's first query stays within the row budget.
+func (c *catalog) fastPeriods(metrics []string) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	if c == nil || len(c.byCluster) == 0 {
+		for _, name := range metrics {
+			if name == "wattmetre_power_watt" {
+				out[name] = 20 * time.Millisecond
+			}
+		}
+		return out
+	}
+	for _, ms := range c.byCluster {
+		for _, name := range metrics {
+			info, ok := find(ms, name)
+			if !ok {
+				continue
+			}
+			for _, p := range []time.Duration{info.Period, info.OptionalPeriod} {
+				if p > 0 && (out[name] == 0 || p < out[name]) {
+					out[name] = p
+				}
+			}
+		}
+	}
+	return out
+}
+
 // noDataHint says why a node may have no data for a metric.
 func (c *catalog) noDataHint(node, metric string) string {
 	if reason, ok := c.absent(node, metric); ok {

@@ -210,6 +210,7 @@ func (s *Source) sessionOptions(ctx context.Context) kwollect.SessionOptions {
 		// The sink copies what it needs of each row into a point.
 		ReuseBatches: true,
 		Periods:      s.catalogFor(ctx).periods(s.cfg.Metrics),
+		FastPeriods:  s.catalogFor(ctx).fastPeriods(s.cfg.Metrics),
 		// No EmptyGrace: a series without rows yet is waited for until
 		// fetch_timeout like any other, since Kwollect's lag can exceed
 		// any shorter rule; series the catalogue proves absent are
