@@ -716,6 +716,7 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 	}
 	prog.detail = func() string { return s.waitingFor(sess, start, end, deadline) }
 	tail, err := s.complete(ctx, sess, start, end, deadline, opts.Periods, sink)
+	prog.finish()
 	if err != nil {
 		fetchErr = errors.Join(fetchErr, err)
 	}
@@ -1031,6 +1032,7 @@ func (s *Source) poll(ctx context.Context, out pipeline.Emitter) error {
 		prog.detail = func() string { return s.waitingFor(sess, start, end, deadline) }
 		finalPhase.Store(true)
 		tail, terr := s.complete(fetchCtx, sess, start, end, deadline, opts.Periods, sink)
+		prog.finish()
 		fetched.Rows += tail.Rows
 		fetched.Queries += tail.Queries
 		fetched.Retries += tail.Retries

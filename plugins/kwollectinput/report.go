@@ -2,14 +2,10 @@ package kwollectinput
 
 import (
 	"fmt"
-	"log/slog"
-	"os"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/alumet-go/alumet-agent/internal/logging"
 	"github.com/alumet-go/alumet-agent/kwollect"
 	"github.com/alumet-go/alumet-agent/pipeline"
 )
@@ -278,47 +274,4 @@ func (s *Source) outcome(start, end time.Time, run int, sc kwollect.SeriesCovera
 // sample is last: the time since the end of that sample's period.
 func behind(now, last time.Time, period time.Duration) string {
 	return pipeline.HumanDuration(max(now.Sub(last.Add(period)), 0))
-}
-
-// progress shows the fetch's progress: one updating line on a terminal,
-// a log line every few seconds otherwise.
-type progress struct {
-	log *slog.Logger
-	// detail, if set, adds what the fetch waits for (set before the tail
-	// completion starts).
-	detail func() string
-
-	tty  bool
-	mu   sync.Mutex
-	last time.Time
-}
-
-func newProgress(log *slog.Logger) *progress {
-	// The first log line comes after 5 s: short fetches need none.
-	return &progress{log: log, tty: logging.IsTerminal(os.Stderr), last: time.Now()}
-}
-
-func (p *progress) update(pr kwollect.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	text := pr.String()
-	if p.detail != nil {
-		// Completing the tail: the chunk counters of each short round
-		// would only confuse; say what is awaited.
-		if d := p.detail(); d != "" {
-			text = "Kwollect: " + d
-		}
-	}
-	if p.tty {
-		line := "\r\x1b[K" + text
-		if pr.Done() {
-			line += "\n"
-		}
-		logging.WriteStatus(os.Stderr, line)
-		return
-	}
-	if now := time.Now(); now.Sub(p.last) >= 5*time.Second {
-		p.last = now
-		p.log.Info(text)
-	}
 }
