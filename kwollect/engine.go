@@ -470,7 +470,7 @@ type siteRun struct {
 	running int
 	// runningEst is the estimated rows of the chunks running.
 	runningEst int64
-	done    int
+	done       int
 }
 
 // run executes the streams (one slice per site) and returns when all are
