@@ -803,7 +803,10 @@ func (s *Session) Fetch(ctx context.Context, from, to time.Time, sink func([]Row
 
 // Complete fetches the tail that Kwollect had not ingested yet: while a
 // (node, metric) has no row within one period (plus its jitter) of to, it
-// waits 0.5s, 1s, then 2s between rounds and queries, per site, only the
+// waits until rows are due (to plus the smallest ingestion lag seen among
+// the pending pairs, plus 50 ms; at least 250 ms after a miss, at most 2 s) or,
+// when a pending pair has no lag seen yet, 0.5s, 1s, then 2s between
+// rounds, and queries, per site, only the
 // incomplete nodes and metrics from the oldest of their newest rows (from
 // the start of the session's first window for a pair without rows, which is
 // given up EmptyGrace after its first successful query when EmptyGrace is
@@ -913,6 +916,15 @@ func (s *Session) complete(ctx context.Context, to, deadline time.Time, deliver 
 			return finish(nil)
 		}
 		wait := backoff(step)
+		if due, ok := s.due(pending, to); ok {
+			// Sleep until the rows are due at the lag seen, not in fixed
+			// steps: exec ends about when Kwollect has the last second.
+			floor := tailMinWait
+			if step > 0 {
+				floor = tailRetryWait // due already passed once: do not hammer
+			}
+			wait = min(max(due.Sub(now)+tailMinWait, floor), maxBackoff)
+		}
 		if grace > 0 {
 			// Only rowless pairs are left: no point sleeping past the
 			// moment they are given up.
@@ -938,6 +950,33 @@ func (s *Session) complete(ctx context.Context, to, deadline time.Time, deliver 
 			return finish(x.err(ctx))
 		}
 	}
+}
+
+// Waits of the tail completion when the rows' arrival can be predicted
+// (see due): a margin after the predicted time, and at least
+// tailRetryWait between rounds once a prediction missed.
+const (
+	tailMinWait   = 50 * time.Millisecond
+	tailRetryWait = 250 * time.Millisecond
+)
+
+// due predicts when the last rows of the first pending pair will be
+// visible: the end of the window plus the ingestion lag seen for it (a
+// meter that died has a huge lag and does not hold back the others).
+// False when a pending pair has no rows or no lag yet.
+func (s *Session) due(pending []*pair, to time.Time) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var due time.Time
+	for _, p := range pending {
+		if p.rows == 0 || p.lag <= 0 {
+			return time.Time{}, false
+		}
+		if d := to.Add(p.lag); due.IsZero() || d.Before(due) {
+			due = d
+		}
+	}
+	return due, !due.IsZero()
 }
 
 func (s *Session) nextTailRound() {

@@ -938,8 +938,10 @@ func TestSessionCompleteLag(t *testing.T) {
 			require.True(t, sc.Complete, sc)
 		}
 	}
-	require.Equal(t, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 2 * time.Second}, env.clock.Sleeps(),
-		"backoff 0.5s, 1s, 2s, 2s: the wattmetre mean of the last second shows 5s after it")
+	// Backoff 0.5s, 1s, 2s while the pairs without rows are waited for
+	// (EmptyGrace 3s), then rounds due at the lag seen (≥ 250 ms apart
+	// after a miss): the wattmetre mean of the last second shows 5s after it.
+	require.Equal(t, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 250 * time.Millisecond, 250 * time.Millisecond, 800 * time.Millisecond, 250 * time.Millisecond}, env.clock.Sleeps())
 	// Tail queries ask only for incomplete pairs: from their newest row, or
 	// from the start for the pairs without any row (until EmptyGrace).
 	require.NotEmpty(t, env.log.all())
