@@ -164,7 +164,7 @@ row_budget = 100000
 	var prev string
 	for sc.Scan() {
 		fields := strings.SplitN(sc.Text(), ";", 3)
-		// Chunks arrive in any order; within a chunk timestamps increase. Count and spot-check.
+		// Count and spot-check (the order is TestMonitoredWindowInOrder's).
 		if n < len(want) && fields[1] == want[0].Timestamp.UTC().Format(time.RFC3339Nano) {
 			prev = fields[1]
 		}
