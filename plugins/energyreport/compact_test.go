@@ -60,6 +60,7 @@ func TestCompactionEqualsWhole(t *testing.T) {
 				r, err := newReport(cfg, reg, slogTo(&logBuf), nil, t0)
 				require.NoError(t, err)
 				r.compact = compact
+				r.keepAll = !compact // the whole: every sample until the end
 				tr := &Transform{r: r}
 				for i := 0; i < len(pts); i += 97 { // buffers of 97 points, in order
 					require.NoError(t, tr.Apply(&measure.Buffer{Points: pts[i:min(i+97, len(pts))]}))

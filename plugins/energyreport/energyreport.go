@@ -156,8 +156,8 @@ type report struct {
 	wanted   map[string]bool // the configured metrics, nil for every power metric
 	seenName map[string]bool
 	series   map[seriesKey]*series
-	held     int  // samples added, over every series
-	compact  bool // run mode: series are compacted (see compact.go)
+	compact  bool // run mode: the window starts at the agent's start (see compact.go)
+	keepAll  bool // tests: keep every sample until the end, as before compaction
 	finished bool
 }
 

@@ -1,0 +1,203 @@
+package energyreport
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/pipeline"
+)
+
+// smallCompaction makes the compaction happen on short test series.
+func smallCompaction(t *testing.T) {
+	oldAt, oldKeep, oldPlot, oldMargin := compactAt, compactKeep, plotKeep, cutMargin
+	compactAt, compactKeep, plotKeep, cutMargin = 300, 50, 64, 2*time.Second
+	t.Cleanup(func() { compactAt, compactKeep, plotKeep, cutMargin = oldAt, oldKeep, oldPlot, oldMargin })
+}
+
+// eventOrder is when the report learns the window, relative to the samples.
+type eventOrder int
+
+const (
+	// startFirst: the start event and the marks, then the samples, then
+	// the end event (exec and watch: kwollect-input fetches on the end
+	// event, before energy-report sees it).
+	startFirst eventOrder = iota
+	// windowFirst: the whole window and the marks before the samples.
+	windowFirst
+	// samplesFirst: the samples, then the window (no start known while
+	// they come, as with fetch --job-id).
+	samplesFirst
+)
+
+// TestStreamingEqualsKeepAll: in every mode's order of events, a long
+// series integrated as it comes, in bounded memory, gives the report that
+// keeping every sample until the end gives (the code before streaming):
+// energy, samples, coverage, gaps, peak, uncertainty, and each phase's.
+func TestStreamingEqualsKeepAll(t *testing.T) {
+	smallCompaction(t)
+	for _, tt := range []struct {
+		name    string
+		metric  string
+		period  time.Duration
+		order   eventOrder
+		marks   bool
+		shuffle bool // neighbours swapped: out of order within what is held
+	}{
+		{"exec 1 Hz means, phases", watt, time.Second, startFirst, true, false},
+		{"exec 50 Hz readings, phases", "bmc_node_power_watt", 20 * time.Millisecond, startFirst, true, false},
+		{"exec 50 Hz readings, swapped neighbours", "bmc_node_power_watt", 20 * time.Millisecond, startFirst, true, true},
+		{"exec 1 Hz means, swapped neighbours", watt, time.Second, startFirst, false, true},
+		{"fetch window known first, 50 Hz", "bmc_node_power_watt", 20 * time.Millisecond, windowFirst, true, false},
+		{"fetch window known first, 1 Hz", watt, time.Second, windowFirst, false, false},
+		{"window known at the end, 50 Hz", "bmc_node_power_watt", 20 * time.Millisecond, samplesFirst, false, false},
+		{"window known at the end, 1 Hz", watt, time.Second, samplesFirst, false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := measure.NewRegistry()
+			ids := registerMetrics(t, reg)
+			pts, start, end := longSeries(ids[tt.metric], tt.period, 6000, tt.shuffle)
+			var events []pipeline.Event
+			if tt.marks {
+				for i, f := range []float64{0.2, 0.5, 0.8} {
+					events = append(events, pipeline.Event{Kind: pipeline.PhaseMark, Phase: string(rune('A' + i)), Time: start.Add(time.Duration(f * float64(end.Sub(start))))})
+				}
+			}
+			startEv := pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: start}
+			endEv := pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}
+			var before, after []pipeline.Event
+			switch tt.order {
+			case startFirst:
+				before, after = append([]pipeline.Event{startEv}, events...), []pipeline.Event{endEv}
+			case windowFirst:
+				before = append(append([]pipeline.Event{startEv}, events...), endEv)
+			case samplesFirst:
+				after = append(append([]pipeline.Event{startEv}, events...), endEv)
+			}
+			whole, _ := streamSummary(t, reg, pts, before, after, true)
+			pieces, log := streamSummary(t, reg, pts, before, after, false)
+			require.NotContains(t, log, "WARN")
+			requireSameSummary(t, whole, pieces)
+			if tt.marks {
+				require.Len(t, pieces["phases"], 4)
+			}
+		})
+	}
+}
+
+// longSeries is n steps of two nodes' power, with gaps, and a window
+// that starts after the first sample and ends before the last one.
+func longSeries(id measure.MetricID, period time.Duration, n int, shuffle bool) (pts []measure.Point, start, end time.Time) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	ts := t0
+	for i := range n {
+		step := period
+		if rng.IntN(200) == 0 {
+			step *= 7 // a gap
+		}
+		ts = ts.Add(step)
+		for _, node := range []string{"a", "b"} {
+			pts = append(pts, measure.Point{Metric: id, Timestamp: ts, Value: measure.Float(100 + 50*math.Sin(float64(i)/40) + 10*rng.Float64()),
+				Resource: measure.Resource{Kind: "device_id", ID: node}})
+		}
+	}
+	if shuffle {
+		for i := 0; i+2 < len(pts); i += 10 {
+			pts[i], pts[i+2] = pts[i+2], pts[i] // node a's sample after the next one
+		}
+	}
+	return pts, t0.Add(period + period/3), ts.Add(-period * 25 / 2)
+}
+
+// streamSummary feeds pts (in buffers of 97 points) between the events
+// before and after, and returns the JSON summary and the log.
+func streamSummary(t *testing.T, reg *measure.Registry, pts []measure.Point, before, after []pipeline.Event, keepAll bool) (map[string]any, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := quietConfig()
+	cfg.SummaryFile = filepath.Join(dir, "e.json")
+	cfg.PlotFile = filepath.Join(dir, "p.svg")
+	var logBuf lockedBuffer
+	r, err := newReport(cfg, reg, slogTo(&logBuf), nil, t0)
+	require.NoError(t, err)
+	r.keepAll = keepAll
+	src, tr := &Source{r: r}, &Transform{r: r}
+	for _, ev := range before {
+		require.NoError(t, src.HandleEvent(context.Background(), ev, nil))
+	}
+	for i := 0; i < len(pts); i += 97 {
+		require.NoError(t, tr.Apply(&measure.Buffer{Points: pts[i:min(i+97, len(pts))]}))
+	}
+	if !keepAll {
+		for _, s := range r.series {
+			require.NotNil(t, s.done, "compacted")
+			require.LessOrEqual(t, s.samples.n, compactAt, "bounded memory")
+			require.LessOrEqual(t, len(s.done.plot), plotKeep+2)
+		}
+	}
+	for _, ev := range after {
+		require.NoError(t, src.HandleEvent(context.Background(), ev, nil))
+	}
+	_, err = tr.Finish()
+	require.NoError(t, err, logBuf.String())
+	b, err := os.ReadFile(cfg.SummaryFile)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	st, err := os.Stat(cfg.PlotFile)
+	require.NoError(t, err)
+	require.Positive(t, st.Size())
+	return m, logBuf.String()
+}
+
+// requireSameSummary compares two summaries to floating-point rounding.
+func requireSameSummary(t *testing.T, whole, pieces map[string]any) {
+	t.Helper()
+	near := func(a, b any, what string) {
+		x, y := a.(float64), b.(float64)
+		require.InDelta(t, x, y, 1e-9*math.Abs(x)+1e-9, what)
+	}
+	ws, ps := whole["series"].([]any), pieces["series"].([]any)
+	require.Len(t, ps, len(ws))
+	for i := range ws {
+		w, p := ws[i].(map[string]any), ps[i].(map[string]any)
+		for _, k := range []string{"energy_j", "coverage", "mean_w", "uncertainty_j"} {
+			near(w[k], p[k], k)
+		}
+		for _, k := range []string{"samples", "gaps", "peak_w", "method", "node", "metric", "duration_s"} {
+			require.Equal(t, w[k], p[k], k)
+		}
+	}
+	for m, e := range whole["total_energy_j"].(map[string]any) {
+		near(e, pieces["total_energy_j"].(map[string]any)[m], "total "+m)
+	}
+	wph, _ := whole["phases"].([]any)
+	pph, _ := pieces["phases"].([]any)
+	require.Len(t, pph, len(wph))
+	for i := range wph {
+		w, p := wph[i].(map[string]any), pph[i].(map[string]any)
+		require.Equal(t, w["name"], p["name"])
+		require.Equal(t, w["start"], p["start"])
+		require.Equal(t, w["end"], p["end"])
+		for m, e := range w["total_energy_j"].(map[string]any) {
+			near(e, p["total_energy_j"].(map[string]any)[m], "phase total "+m)
+		}
+		wss, pss := w["series"].([]any), p["series"].([]any)
+		require.Len(t, pss, len(wss))
+		for j := range wss {
+			a, b := wss[j].(map[string]any), pss[j].(map[string]any)
+			require.NotNil(t, b["energy_j"], "phase %d series %d", i, j)
+			near(a["energy_j"], b["energy_j"], "phase energy")
+			near(a["coverage"], b["coverage"], "phase coverage")
+			require.Equal(t, a["samples"], b["samples"], "phase samples")
+		}
+	}
+}
