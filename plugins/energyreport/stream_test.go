@@ -201,3 +201,78 @@ func requireSameSummary(t *testing.T, whole, pieces map[string]any) {
 		}
 	}
 }
+
+// TestStreamingOutOfOrder: a sample older than what a series integrated
+// already is counted, left out and reported with a warning that the
+// series' energy may be off; the other series is exact.
+func TestStreamingOutOfOrder(t *testing.T) {
+	smallCompaction(t)
+	for _, tt := range []struct {
+		name     string
+		lateAt   int // index in the points of the late one (node a's sample moved to the end)
+		wantWarn bool
+	}{
+		{"long integrated", 200, true},
+		{"still held", 6000*2 - 2 - 20*2, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := measure.NewRegistry()
+			ids := registerMetrics(t, reg)
+			pts, start, end := longSeries(ids["bmc_node_power_watt"], 20*time.Millisecond, 6000, false)
+			require.Equal(t, "a", pts[tt.lateAt].Resource.ID)
+			late := pts[tt.lateAt]
+			moved := append(append(append([]measure.Point(nil), pts[:tt.lateAt]...), pts[tt.lateAt+1:]...), late)
+			before := []pipeline.Event{{Kind: pipeline.StartConsumerMeasurement, Time: start}}
+			after := []pipeline.Event{{Kind: pipeline.EndConsumerMeasurement, Time: end}}
+			whole, _ := streamSummary(t, reg, pts, before, after, true)
+			pieces, log := streamSummary(t, reg, moved, before, after, false)
+			ws, ps := whole["series"].([]any), pieces["series"].([]any)
+			if !tt.wantWarn {
+				require.NotContains(t, log, "WARN")
+				requireSameSummary(t, whole, pieces)
+				return
+			}
+			require.Contains(t, log, `level=WARN msg="a bmc_node_power_watt: 1 samples came after their time was integrated`)
+			require.Contains(t, log, "which may be off")
+			require.NotContains(t, log, "b bmc_node_power_watt: 1 samples")
+			// b is exact; a misses one sample.
+			wb, pb := ws[1].(map[string]any), ps[1].(map[string]any)
+			require.InDelta(t, wb["energy_j"], pb["energy_j"], 1e-9*wb["energy_j"].(float64))
+			require.Equal(t, wb["samples"], pb["samples"])
+			wa, pa := ws[0].(map[string]any), ps[0].(map[string]any)
+			require.Equal(t, wa["samples"].(float64)-1, pa["samples"])
+			require.InDelta(t, wa["energy_j"], pa["energy_j"], 1) // one 20 ms sample of ~150 W: < 3 J, < 1 J off
+		})
+	}
+}
+
+// TestStreamingLateMark: in run mode a mark that comes after its instant
+// was integrated leaves the series' phases unknown (null), with a warning,
+// and the window's energy exact.
+func TestStreamingLateMark(t *testing.T) {
+	smallCompaction(t)
+	reg := measure.NewRegistry()
+	ids := registerMetrics(t, reg)
+	pts, _, end := longSeries(ids[watt], time.Second, 3000, false)
+	var logBuf lockedBuffer
+	cfg := quietConfig()
+	cfg.SummaryFile = filepath.Join(t.TempDir(), "e.json")
+	r, err := newReport(cfg, reg, slogTo(&logBuf), nil, t0)
+	require.NoError(t, err)
+	r.compact = true // run mode
+	src, tr := &Source{r: r}, &Transform{r: r}
+	require.NoError(t, tr.Apply(&measure.Buffer{Points: pts}))
+	require.NoError(t, src.HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.PhaseMark, Phase: "x", Time: at(100)}, nil))
+	require.NoError(t, src.HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}, nil))
+	_, err = tr.Finish()
+	require.NoError(t, err)
+	require.Contains(t, logBuf.String(), "a wattmetre_power_watt: a phase mark came after the samples of its instant were integrated")
+	b, err := os.ReadFile(cfg.SummaryFile)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	ph := m["phases"].([]any)
+	require.Len(t, ph, 2)
+	require.Nil(t, ph[0].(map[string]any)["series"].([]any)[0].(map[string]any)["energy_j"])
+	require.NotNil(t, m["series"].([]any)[0].(map[string]any)["energy_j"])
+}
