@@ -50,7 +50,8 @@ type compacted struct {
 	head      []rawSample
 	cut       int64       // ns: the partial result ends here, at a kept sample
 	late      int         // samples older than cut that came after it
-	plot      []rawSample // the dropped samples, reduced to min/max per bucket
+	plot      []rawSample // the dropped samples, reduced to min/max per bucket, NaN at gaps
+	plotLast  int64       // the time of the last sample added to plot
 	// parts are the partial results of the phases: parts[j] covers
 	// [parts[j].start, parts[j+1].start) ∩ [from, cut]. parts[0] starts
 	// at from; the others at the marks known when the cut passed them.
@@ -207,7 +208,7 @@ func (r *report) maybeCompact(s *series) {
 		}
 	}
 	c.cut = cut
-	c.plot = reduce(append(c.plot, all[:cutIdx]...), plotKeep)
+	c.plot = reduce(appendMarked(c.plot, all[:cutIdx], &c.plotLast, c.plotGap()), plotKeep)
 	s.samples = storeOf(all[cutIdx:])
 	s.retryAt = 0
 }
@@ -334,6 +335,30 @@ func (r *report) phaseResult(s *series, rest []rawSample, ps, pe time.Time) (ene
 	return res, true
 }
 
+// plotGap is the step (ns) past which the plot breaks a compacted
+// series' line: GapFactor periods, as the gaps of its result.
+func (c *compacted) plotGap() int64 {
+	gf := c.opts.GapFactor
+	if !(gf > 0) {
+		gf = energy.DefaultGapFactor
+	}
+	return int64(gf * float64(c.opts.Period))
+}
+
+// appendMarked appends the sorted samples xs to dst, with a NaN sample
+// (which breaks the plotted line) before each one more than gap after the
+// previous one (*last, updated; 0: none yet).
+func appendMarked(dst, xs []rawSample, last *int64, gap int64) []rawSample {
+	for _, x := range xs {
+		if *last != 0 && x.t-*last > gap {
+			dst = append(dst, rawSample{t: *last + (x.t-*last)/2, w: math.NaN()})
+		}
+		dst = append(dst, x)
+		*last = x.t
+	}
+	return dst
+}
+
 func integrateSamples(s []rawSample, from, to int64, o energy.Options) (energy.Result, error) {
 	in := energy.NewIntegrator(o)
 	in.Grow(len(s))
@@ -364,7 +389,9 @@ func storeOf(s []rawSample) sampleStore {
 }
 
 // reduce bounds sorted points to about max: beyond it, the min and the max
-// of each of max/2 equal time buckets, in time order (peaks stay visible).
+// of each of max/2 equal time buckets, in time order (peaks stay visible),
+// and a NaN sample after them when the bucket had one (a gap, that breaks
+// the plotted line).
 func reduce(p []rawSample, max int) []rawSample {
 	if len(p) <= max || len(p) < 2 {
 		return p
@@ -375,26 +402,43 @@ func reduce(p []rawSample, max int) []rawSample {
 	if width <= 0 {
 		width = 1
 	}
-	out := make([]rawSample, 0, max)
+	out := make([]rawSample, 0, max+buckets)
 	i := 0
 	for i < len(p) {
 		b := (p[i].t - t0) / width
-		lo, hi := p[i], p[i]
-		j := i + 1
+		var lo, hi, gap rawSample
+		have, hasGap := false, false
+		j := i
 		for ; j < len(p) && (p[j].t-t0)/width == b; j++ {
-			if p[j].w < lo.w {
-				lo = p[j]
-			}
-			if p[j].w > hi.w {
-				hi = p[j]
+			switch x := p[j]; {
+			case math.IsNaN(x.w):
+				if !hasGap {
+					gap, hasGap = x, true
+				}
+			case !have:
+				lo, hi, have = x, x, true
+			case x.w < lo.w:
+				lo = x
+			case x.w > hi.w:
+				hi = x
 			}
 		}
 		if lo.t > hi.t {
 			lo, hi = hi, lo
 		}
-		out = append(out, lo)
-		if hi != lo {
-			out = append(out, hi)
+		k := len(out)
+		if have {
+			out = append(out, lo)
+			if hi != lo {
+				out = append(out, hi)
+			}
+		}
+		if hasGap {
+			out = append(out, gap)
+			// In time order: the gap between the points before and after it.
+			for m := len(out) - 1; m > k && out[m-1].t > out[m].t; m-- {
+				out[m-1], out[m] = out[m], out[m-1]
+			}
 		}
 		i = j
 	}

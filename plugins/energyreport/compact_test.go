@@ -69,7 +69,7 @@ func TestCompactionEqualsWhole(t *testing.T) {
 					for _, s := range r.series {
 						require.NotNil(t, s.done, "compacted")
 						require.Less(t, s.samples.n, compactAt+1, "bounded memory")
-						require.LessOrEqual(t, len(s.done.plot), plotKeep+2)
+						require.LessOrEqual(t, len(s.done.plot), plotKeep+plotKeep/2+2)
 					}
 				}
 				require.NoError(t, (&Source{r: r}).HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}, nil))

@@ -1,12 +1,14 @@
 package energyreport
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -140,7 +142,7 @@ func streamSummary(t *testing.T, reg *measure.Registry, pts []measure.Point, bef
 		for _, s := range r.series {
 			require.NotNil(t, s.done, "compacted")
 			require.LessOrEqual(t, s.samples.n, compactAt, "bounded memory")
-			require.LessOrEqual(t, len(s.done.plot), plotKeep+2)
+			require.LessOrEqual(t, len(s.done.plot), plotKeep+plotKeep/2+2)
 		}
 	}
 	for _, ev := range after {
@@ -275,4 +277,65 @@ func TestStreamingLateMark(t *testing.T) {
 	require.Len(t, ph, 2)
 	require.Nil(t, ph[0].(map[string]any)["series"].([]any)[0].(map[string]any)["energy_j"])
 	require.NotNil(t, m["series"].([]any)[0].(map[string]any)["energy_j"])
+}
+
+// TestStreamingPlotGaps: the line of a compacted series is bounded, keeps
+// its extremes, joins its reduced points and breaks (NaN) at its gaps
+// only.
+func TestStreamingPlotGaps(t *testing.T) {
+	smallCompaction(t)
+	reg := measure.NewRegistry()
+	ids := registerMetrics(t, reg)
+	var pts []measure.Point
+	ts := t0
+	hole := [2]time.Time{}
+	for i := range 20000 {
+		step := 20 * time.Millisecond
+		if i == 5000 {
+			step = time.Minute // a hole in the compacted part
+			hole[0] = ts
+		}
+		ts = ts.Add(step)
+		if i == 5000 {
+			hole[1] = ts
+		}
+		w := 100 + 50*math.Sin(float64(i)/400)
+		if i == 12345 {
+			w = 400 // a peak, in the compacted part
+		}
+		pts = append(pts, measure.Point{Metric: ids["bmc_node_power_watt"], Timestamp: ts, Value: measure.Float(w), Resource: measure.Resource{Kind: "device_id", ID: "a"}})
+	}
+	r, err := newReport(quietConfig(), reg, nil, nil, t0)
+	require.NoError(t, err)
+	src, tr := &Source{r: r}, &Transform{r: r}
+	ctx := context.Background()
+	require.NoError(t, src.HandleEvent(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: t0}, nil))
+	require.NoError(t, tr.Apply(&measure.Buffer{Points: pts}))
+	require.NoError(t, src.HandleEvent(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: ts}, nil))
+	runs := []runReport{{win: window{start: t0, end: ts}}}
+	f := r.figure(runs, nil)
+	require.Len(t, f.Lines, 1)
+	l := f.Lines[0]
+	require.Negative(t, l.MaxStep)
+	require.Less(t, len(l.Times), plotKeep*2+compactAt)
+	require.True(t, slices.IsSorted(l.Times))
+	var nans []int
+	for i, w := range l.Watts {
+		if math.IsNaN(w) {
+			nans = append(nans, i)
+		}
+	}
+	require.Len(t, nans, 1, "one gap")
+	i := nans[0]
+	require.LessOrEqual(t, l.Times[i-1], hole[0].UnixNano())
+	require.GreaterOrEqual(t, l.Times[i+1], hole[1].UnixNano())
+	require.Equal(t, 400.0, slices.MaxFunc(l.Watts, func(a, b float64) int {
+		if math.IsNaN(a) {
+			return -1
+		}
+		if math.IsNaN(b) {
+			return 1
+		}
+		return cmp.Compare(a, b)
+	}))
 }
