@@ -33,7 +33,7 @@ import (
 var (
 	compactAt   = 4096
 	compactKeep = 1024
-	plotKeep    = 2048 // points of a series' reduced plot copy
+	plotKeep    = 8192 // points of a series' reduced plot copy: 2 buckets per pixel column of the 1600 px PNG, with room
 	cutMargin   = 5 * time.Second
 )
 
