@@ -120,8 +120,9 @@ func (r *report) maybeCompact(s *series) {
 	// When nothing can be cut (all the samples are recent, or before the
 	// window), try again a while later, not at every sample.
 	s.retryAt = s.samples.n + compactAt/4
-	all := make([]rawSample, 0, s.samples.n)
+	all := r.scratch[:0]
 	s.samples.all(func(x rawSample) { all = append(all, x) })
+	r.scratch = all[:0] // reused by the next compaction: all is copied before then
 	// Time order; of equal timestamps the last added wins, as in the
 	// integrator.
 	slices.SortStableFunc(all, func(a, b rawSample) int { return cmp.Compare(a.t, b.t) })
@@ -150,7 +151,7 @@ func (r *report) maybeCompact(s *series) {
 		cutIdx--
 	}
 	if cutIdx < 1 || all[cutIdx].t <= from {
-		s.samples = storeOf(all)
+		s.samples.refill(all)
 		return
 	}
 	if c == nil {
@@ -161,7 +162,7 @@ func (r *report) maybeCompact(s *series) {
 		}
 		r0, err := probe.Result(time.Unix(0, from), time.Unix(0, latest))
 		if err != nil {
-			s.samples = storeOf(all)
+			s.samples.refill(all)
 			return
 		}
 		c = &compacted{opts: energy.OptionsFor(s.key.metric, r0.Period), from: from, cut: from, fromFirst: !wi.known}
@@ -175,9 +176,9 @@ func (r *report) maybeCompact(s *series) {
 	cut := all[cutIdx].t
 	c.addBoundaries(wi.boundary)
 	settled := all[:cutIdx+1]
-	part, err := integrateSamples(settled, c.cut, cut, c.opts)
+	part, err := r.integrate(settled, c.cut, cut, c.opts)
 	if err != nil {
-		s.samples = storeOf(all)
+		s.samples.refill(all)
 		return
 	}
 	if c.cut == c.from {
@@ -196,7 +197,7 @@ func (r *report) maybeCompact(s *series) {
 				continue
 			}
 			pp := &c.parts[j]
-			pr, err := integrateSamples(settled, lo, hi, c.opts)
+			pr, err := r.integrate(settled, lo, hi, c.opts)
 			if err == nil && pp.has {
 				pr, err = energy.Merge(pp.res, pr)
 			}
@@ -209,7 +210,7 @@ func (r *report) maybeCompact(s *series) {
 	}
 	c.cut = cut
 	c.plot = reduce(appendMarked(c.plot, all[:cutIdx], &c.plotLast, c.plotGap()), plotKeep)
-	s.samples = storeOf(all[cutIdx:])
+	s.samples.refill(all[cutIdx:])
 	s.retryAt = 0
 }
 
@@ -380,12 +381,40 @@ func dedupeLast(s []rawSample) []rawSample {
 	return out
 }
 
-func storeOf(s []rawSample) sampleStore {
-	var st sampleStore
-	for _, x := range s {
-		st.push(x)
+// refill replaces the samples of st with xs, reusing its blocks.
+func (st *sampleStore) refill(xs []rawSample) {
+	blocks := st.blocks
+	for i := range blocks {
+		blocks[i] = blocks[i][:0]
 	}
-	return st
+	st.blocks, st.n = blocks[:0], 0
+	for len(xs) > 0 {
+		k := len(st.blocks)
+		if k < len(blocks) {
+			st.blocks = blocks[:k+1]
+		} else {
+			st.blocks = append(st.blocks, make([]rawSample, 0, sampleBlock))
+		}
+		n := min(len(xs), sampleBlock)
+		st.blocks[k] = append(st.blocks[k], xs[:n]...)
+		st.n += n
+		xs = xs[n:]
+	}
+	clear(blocks[len(st.blocks):])
+}
+
+// integrate is integrateSamples with the report's integrator, reused.
+func (r *report) integrate(s []rawSample, from, to int64, o energy.Options) (energy.Result, error) {
+	if r.scratchIn == nil {
+		r.scratchIn = energy.NewIntegrator(o)
+	}
+	in := r.scratchIn
+	in.Reset(o)
+	in.Grow(len(s))
+	for _, x := range s {
+		in.Add(time.Unix(0, x.t), x.w)
+	}
+	return in.Result(time.Unix(0, from), time.Unix(0, to))
 }
 
 // reduce bounds sorted points to about max: beyond it, the min and the max

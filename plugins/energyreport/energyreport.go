@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alumet-go/alumet-agent/energy"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
 	"github.com/alumet-go/alumet-agent/plugin"
@@ -158,6 +159,9 @@ type report struct {
 	series   map[seriesKey]*series
 	compact  bool // run mode: the window starts at the agent's start (see compact.go)
 	keepAll  bool // tests: keep every sample until the end, as before compaction
+	// scratch space of the compaction, reused from one to the next
+	scratch   []rawSample
+	scratchIn *energy.Integrator
 	finished bool
 }
 
