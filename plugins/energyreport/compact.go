@@ -381,26 +381,13 @@ func dedupeLast(s []rawSample) []rawSample {
 	return out
 }
 
-// refill replaces the samples of st with xs, reusing its blocks.
+// refill replaces the samples of st with xs, reusing its blocks (those
+// left over stay spare, for push).
 func (st *sampleStore) refill(xs []rawSample) {
-	blocks := st.blocks
-	for i := range blocks {
-		blocks[i] = blocks[i][:0]
+	st.blocks, st.n = st.blocks[:0], 0
+	for _, x := range xs {
+		st.push(x)
 	}
-	st.blocks, st.n = blocks[:0], 0
-	for len(xs) > 0 {
-		k := len(st.blocks)
-		if k < len(blocks) {
-			st.blocks = blocks[:k+1]
-		} else {
-			st.blocks = append(st.blocks, make([]rawSample, 0, sampleBlock))
-		}
-		n := min(len(xs), sampleBlock)
-		st.blocks[k] = append(st.blocks[k], xs[:n]...)
-		st.n += n
-		xs = xs[n:]
-	}
-	clear(blocks[len(st.blocks):])
 }
 
 // integrate is integrateSamples with the report's integrator, reused.
@@ -420,7 +407,8 @@ func (r *report) integrate(s []rawSample, from, to int64, o energy.Options) (ene
 // reduce bounds sorted points to about max: beyond it, the min and the max
 // of each of max/2 equal time buckets, in time order (peaks stay visible),
 // and a NaN sample after them when the bucket had one (a gap, that breaks
-// the plotted line).
+// the plotted line). It reduces in place: a bucket gives at most as many
+// points as it has.
 func reduce(p []rawSample, max int) []rawSample {
 	if len(p) <= max || len(p) < 2 {
 		return p
@@ -431,7 +419,7 @@ func reduce(p []rawSample, max int) []rawSample {
 	if width <= 0 {
 		width = 1
 	}
-	out := make([]rawSample, 0, max+buckets)
+	out := p[:0]
 	i := 0
 	for i < len(p) {
 		b := (p[i].t - t0) / width

@@ -162,7 +162,7 @@ type report struct {
 	// scratch space of the compaction, reused from one to the next
 	scratch   []rawSample
 	scratchIn *energy.Integrator
-	finished bool
+	finished  bool
 }
 
 // metricInfo caches what the transform needs to know about a metric id.

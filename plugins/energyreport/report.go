@@ -57,7 +57,13 @@ type sampleStore struct {
 
 func (st *sampleStore) push(x rawSample) {
 	if k := len(st.blocks); k == 0 || len(st.blocks[k-1]) == sampleBlock {
-		st.blocks = append(st.blocks, make([]rawSample, 0, sampleBlock))
+		if k < cap(st.blocks) && cap(st.blocks[:k+1][k]) == sampleBlock {
+			// A block that refill left spare.
+			st.blocks = st.blocks[:k+1]
+			st.blocks[k] = st.blocks[k][:0]
+		} else {
+			st.blocks = append(st.blocks, make([]rawSample, 0, sampleBlock))
+		}
 	}
 	k := len(st.blocks) - 1
 	st.blocks[k] = append(st.blocks[k], x)

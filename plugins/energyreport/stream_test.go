@@ -339,3 +339,26 @@ func TestStreamingPlotGaps(t *testing.T) {
 		return cmp.Compare(a, b)
 	}))
 }
+
+// TestSampleStoreRefill: refill keeps the given samples, and push after it
+// reuses the spare blocks without mixing old samples in.
+func TestSampleStoreRefill(t *testing.T) {
+	var st sampleStore
+	var want []rawSample
+	for i := range 3*sampleBlock + 5 {
+		st.push(rawSample{t: int64(i), w: 1})
+	}
+	for i := range sampleBlock + 3 {
+		want = append(want, rawSample{t: int64(1000 + i), w: 2})
+	}
+	st.refill(want)
+	for i := range 2 * sampleBlock {
+		x := rawSample{t: int64(5000 + i), w: 3}
+		st.push(x)
+		want = append(want, x)
+	}
+	var got []rawSample
+	st.all(func(x rawSample) { got = append(got, x) })
+	require.Equal(t, want, got)
+	require.Equal(t, len(want), st.n)
+}
