@@ -24,8 +24,9 @@ import (
 // event, before energy-report sees it), hence the margin: the end is
 // within a second or so of a series' last row. Without a known start
 // (fetch --job-id, whose window is the span of the job's rows), a series
-// is integrated from its first sample, and the stretch from the window's
-// start to it added at the end.
+// keeps its first samples (at most compactKeep, over at most cutMargin)
+// and is integrated from the last of them; the stretch from the window's
+// start (before them or among them) is integrated with them at the end.
 //
 // A sample older than the cut that still comes is counted as late, not
 // integrated, and reported (its series' energy may be off); one that is
@@ -33,7 +34,7 @@ import (
 var (
 	compactAt   = 4096
 	compactKeep = 1024
-	plotKeep    = 8192 // points of a series' reduced plot copy: 2 buckets per pixel column of the 1600 px PNG, with room
+	plotKeep    = 8192 // points of a series' reduced plot copy: 4096 buckets, 2.5 per pixel column of the 1600 px PNG
 	cutMargin   = 5 * time.Second
 )
 
