@@ -518,3 +518,28 @@ func TestDuplicatesInOrder(t *testing.T) {
 	require.InDelta(t, 1000, float64(r.Energy), 1e-9)
 	require.Equal(t, energy.Watts(100), r.Peak)
 }
+
+// TestReset: a reset integrator gives what a new one gives, with its new
+// options, and forgets its samples and counts.
+func TestReset(t *testing.T) {
+	start, end := time.Unix(100, 0), time.Unix(110, 0)
+	fresh := energy.NewIntegrator(energy.Options{Method: energy.Trapezoid, Period: time.Second})
+	reused := energy.NewIntegrator(energy.Options{Method: energy.StepAverage, Period: 2 * time.Second})
+	for i := range 20 {
+		reused.Add(time.Unix(int64(90+i), 0), 500)
+		reused.Add(time.Unix(int64(95-i), 0), math.NaN())
+	}
+	reused.Reset(energy.Options{Method: energy.Trapezoid, Period: time.Second})
+	require.Zero(t, reused.Len())
+	require.Zero(t, reused.Invalid())
+	for i := range 12 {
+		w := 100 + 10*float64(i)
+		fresh.Add(time.Unix(int64(99+i), 0), w)
+		reused.Add(time.Unix(int64(99+i), 0), w)
+	}
+	a, err := fresh.Result(start, end)
+	require.NoError(t, err)
+	b, err := reused.Result(start, end)
+	require.NoError(t, err)
+	require.Equal(t, a, b)
+}

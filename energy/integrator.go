@@ -74,6 +74,13 @@ func NewIntegrator(o Options) *Integrator {
 	return &Integrator{opt: o}
 }
 
+// Reset empties the integrator and sets its options, keeping the memory
+// of its samples for the next ones: a caller that integrates many pieces
+// one after the other reuses one integrator.
+func (in *Integrator) Reset(o Options) {
+	*in = Integrator{opt: o, s: in.s[:0]}
+}
+
 // Grow makes room for n more samples.
 func (in *Integrator) Grow(n int) { in.s = slices.Grow(in.s, n) }
 

@@ -42,6 +42,11 @@ type Line struct {
 	// Watts are the power samples, one per time. NaN and infinite values
 	// are skipped and break the line.
 	Watts []float64
+	// MaxStep: a step between consecutive samples longer than this breaks
+	// the line. 0: twice the median step (the default); negative: no
+	// step breaks it, only NaN values do (a line already reduced, whose
+	// gaps are marked with NaN).
+	MaxStep time.Duration
 }
 
 // Span is a labelled time interval: the measured window, a run or a phase.

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -423,4 +424,33 @@ func TestErrorMessages(t *testing.T) {
 	err = Render(io.Discard, "png", bad)
 	require.EqualError(t, err, `powerplot: line 0 ("taurus-1" "m"): 1 times, 0 watts: times and watts have different lengths`)
 	require.EqualError(t, CheckPath("out/plot.jpg"), `powerplot: "out/plot.jpg": extension ".jpg": unsupported plot format (use .png or .svg)`)
+}
+
+// TestMaxStep: a line's MaxStep overrides the gap threshold (twice the
+// median step): negative joins every step (only NaN breaks the line), a
+// duration breaks at longer steps.
+func TestMaxStep(t *testing.T) {
+	sec := func(s float64) int64 { return t0.UnixNano() + int64(s*1e9) }
+	// Reduced points 10 s apart, then 1 s samples: the median step is 1 s.
+	ts := []int64{sec(0), sec(10), sec(20), sec(30), sec(31), sec(32), sec(33), sec(34), sec(35), sec(36)}
+	ws := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	withNaN := slices.Clone(ws)
+	withNaN[1] = math.NaN()
+	for _, tt := range []struct {
+		name    string
+		ws      []float64
+		maxStep time.Duration
+		segs    int
+	}{
+		{"default: the 10 s steps break", ws, 0, 4},
+		{"negative: joined", ws, -1, 1},
+		{"negative: NaN still breaks", withNaN, -1, 2},
+		{"15 s", ws, 15 * time.Second, 1},
+		{"5 s", ws, 5 * time.Second, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fig := prepare(Figure{Lines: []Line{{Times: ts, Watts: tt.ws, MaxStep: tt.maxStep}}})
+			require.Len(t, fig.series[0].segs, tt.segs)
+		})
+	}
 }

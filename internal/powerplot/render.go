@@ -96,14 +96,15 @@ func prepare(f Figure) *figure {
 
 	// Sorted copies (only when needed) and the origin of the time axis.
 	type sorted struct {
-		ts []int64
-		ws []float64
+		ts      []int64
+		ws      []float64
+		maxStep time.Duration
 	}
 	lines := make([]sorted, len(f.Lines))
 	var first int64 = math.MaxInt64
 	for i, l := range f.Lines {
 		ts, ws := sortedCopy(l.Times, l.Watts)
-		lines[i] = sorted{ts, ws}
+		lines[i] = sorted{ts, ws, l.MaxStep}
 		if len(ts) > 0 && ts[0] < first {
 			first = ts[0]
 		}
@@ -188,7 +189,14 @@ func prepare(f Figure) *figure {
 	ymin, ymax := math.Inf(1), math.Inf(-1)
 	fig.noData = true
 	for i, l := range lines {
-		s := reduce(l.ts, l.ws, origin, gapThreshold(l.ts), xmin, bucket)
+		gap := gapThreshold(l.ts)
+		switch {
+		case l.maxStep < 0:
+			gap = math.MaxInt64
+		case l.maxStep > 0:
+			gap = int64(l.maxStep)
+		}
+		s := reduce(l.ts, l.ws, origin, gap, xmin, bucket)
 		fig.series = append(fig.series, s)
 		fig.styles = append(fig.styles, fig.st.lineStyle(i))
 		if s.points > 0 {

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alumet-go/alumet-agent/energy"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
 	"github.com/alumet-go/alumet-agent/plugin"
@@ -156,9 +157,12 @@ type report struct {
 	wanted   map[string]bool // the configured metrics, nil for every power metric
 	seenName map[string]bool
 	series   map[seriesKey]*series
-	held     int  // samples added, over every series
-	compact  bool // run mode: series are compacted (see compact.go)
-	finished bool
+	compact  bool // run mode: the window starts at the agent's start (see compact.go)
+	keepAll  bool // tests: keep every sample until the end, as before compaction
+	// scratch space of the compaction, reused from one to the next
+	scratch   []rawSample
+	scratchIn *energy.Integrator
+	finished  bool
 }
 
 // metricInfo caches what the transform needs to know about a metric id.

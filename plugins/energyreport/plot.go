@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -16,6 +17,11 @@ import (
 // shaded, each run and phase shaded, the baselines dashed, and the total
 // energy in the title.
 func (r *report) plot(runs []runReport, baselines map[nodeMetric]float64) error {
+	return powerplot.Write(r.cfg.PlotFile, r.figure(runs, baselines))
+}
+
+// figure is the plot of plot_file; see plot.
+func (r *report) figure(runs []runReport, baselines map[nodeMetric]float64) powerplot.Figure {
 	f := powerplot.Figure{
 		Window: powerplot.Span{Start: runs[0].win.start, End: runs[len(runs)-1].win.end},
 	}
@@ -28,35 +34,93 @@ func (r *report) plot(runs []runReport, baselines map[nodeMetric]float64) error 
 		}
 		return l
 	}
-	// The history (baseline = before:D) first, the evidence of the idle
-	// level, then the runs in order: each line is built in time order.
-	r.mu.Lock()
-	for k, samples := range r.hist {
+	keys := slices.SortedFunc(maps.Keys(r.series), func(a, b seriesKey) int {
+		return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.metric, b.metric), cmp.Compare(a.run, b.run))
+	})
+	// A line with a compacted series mixes its reduced part (points far
+	// apart) with raw samples: its gaps are marked with NaN (at the
+	// series' gap threshold), not inferred from its steps.
+	marked := map[nodeMetric]int64{}
+	for _, k := range keys {
+		if c := r.series[k].done; c != nil {
+			nm := k.nodeMetric()
+			if g, ok := marked[nm]; !ok || c.plotGap() < g {
+				marked[nm] = c.plotGap()
+			}
+		}
+	}
+	last := map[nodeMetric]*int64{}
+	add := func(k nodeMetric, xs []rawSample) {
 		l := line(k)
-		for _, x := range samples {
+		gap, ok := marked[k]
+		if !ok {
+			l.Times = slices.Grow(l.Times, len(xs))
+			l.Watts = slices.Grow(l.Watts, len(xs))
+			for _, x := range xs {
+				l.Times = append(l.Times, x.t)
+				l.Watts = append(l.Watts, x.w)
+			}
+			return
+		}
+		l.MaxStep = -1
+		if last[k] == nil {
+			last[k] = new(int64)
+		}
+		sorted := slices.IsSortedFunc(xs, func(a, b rawSample) int { return cmp.Compare(a.t, b.t) })
+		if !sorted {
+			xs = slices.Clone(xs)
+			slices.SortStableFunc(xs, func(a, b rawSample) int { return cmp.Compare(a.t, b.t) })
+		}
+		for _, x := range appendMarked(nil, xs, last[k], gap) {
 			l.Times = append(l.Times, x.t)
 			l.Watts = append(l.Watts, x.w)
 		}
 	}
+	// The history (baseline = before:D) first, the evidence of the idle
+	// level, then the runs in order: each line is built in time order.
+	r.mu.Lock()
+	for k, samples := range r.hist {
+		add(k, samples)
+	}
 	r.mu.Unlock()
-	keys := slices.SortedFunc(maps.Keys(r.series), func(a, b seriesKey) int {
-		return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.metric, b.metric), cmp.Compare(a.run, b.run))
-	})
 	for _, k := range keys {
 		s := r.series[k]
-		l := line(k.nodeMetric())
-		if s.done != nil {
-			for _, x := range s.done.plot {
+		nm := k.nodeMetric()
+		if c := s.done; c != nil {
+			if lp := last[nm]; lp != nil && len(c.plot) > 0 && c.plot[0].t-*lp > marked[nm] {
+				l := line(nm)
+				l.Times = append(l.Times, *lp+(c.plot[0].t-*lp)/2)
+				l.Watts = append(l.Watts, math.NaN())
+			}
+			l := line(nm)
+			l.MaxStep = -1
+			for _, x := range c.plot {
 				l.Times = append(l.Times, x.t)
 				l.Watts = append(l.Watts, x.w)
 			}
+			if last[nm] == nil {
+				last[nm] = new(int64)
+			}
+			if c.plotLast != 0 {
+				*last[nm] = c.plotLast
+			}
 		}
-		l.Times = slices.Grow(l.Times, s.samples.n)
-		l.Watts = slices.Grow(l.Watts, s.samples.n)
-		s.samples.all(func(x rawSample) {
-			l.Times = append(l.Times, x.t)
-			l.Watts = append(l.Watts, x.w)
-		})
+		var xs []rawSample
+		if s.done != nil || marked[nm] != 0 {
+			xs = make([]rawSample, 0, s.samples.n)
+		}
+		if xs != nil {
+			s.samples.all(func(x rawSample) { xs = append(xs, x) })
+			add(nm, xs)
+		} else {
+			l := line(nm)
+			l.Times = slices.Grow(l.Times, s.samples.n)
+			l.Watts = slices.Grow(l.Watts, s.samples.n)
+			s.samples.all(func(x rawSample) {
+				l.Times = append(l.Times, x.t)
+				l.Watts = append(l.Watts, x.w)
+			})
+		}
 		s.samples = sampleStore{} // integrated already: only the line needs them now
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(lines), func(a, b nodeMetric) int {
@@ -109,5 +173,5 @@ func (r *report) plot(runs []runReport, baselines map[nodeMetric]float64) error 
 		title += " — " + strings.Join(parts, ", ")
 	}
 	f.Title = title
-	return powerplot.Write(r.cfg.PlotFile, f)
+	return f
 }

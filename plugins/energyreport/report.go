@@ -40,8 +40,9 @@ type series struct {
 	consumer measure.Consumer
 	site     string
 	samples  sampleStore
-	done     *compacted // run mode: the part already integrated
-	retryAt  int        // run mode: no compaction before this many samples
+	done     *compacted // the part already integrated (see compact.go)
+	retryAt  int        // no compaction before this many samples
+	count    int        // samples added
 }
 
 // sampleBlock is the size of the blocks the samples are kept in: growing
@@ -56,7 +57,13 @@ type sampleStore struct {
 
 func (st *sampleStore) push(x rawSample) {
 	if k := len(st.blocks); k == 0 || len(st.blocks[k-1]) == sampleBlock {
-		st.blocks = append(st.blocks, make([]rawSample, 0, sampleBlock))
+		if k < cap(st.blocks) && cap(st.blocks[:k+1][k]) == sampleBlock {
+			// A block that refill left spare.
+			st.blocks = st.blocks[:k+1]
+			st.blocks[k] = st.blocks[k][:0]
+		} else {
+			st.blocks = append(st.blocks, make([]rawSample, 0, sampleBlock))
+		}
 	}
 	k := len(st.blocks) - 1
 	st.blocks[k] = append(st.blocks[k], x)
@@ -71,9 +78,6 @@ func (st *sampleStore) all(fn func(rawSample)) {
 		}
 	}
 }
-
-// heldWarning: past this many samples in memory energy-report says so once.
-const heldWarning = 4 << 20
 
 // nodeOf names the node of a point: the id of a device_id resource
 // (kwollect-input's points), otherwise the resource's kind/id.
@@ -162,11 +166,8 @@ func (r *report) add(buf *measure.Buffer) {
 			}
 		}
 		s.samples.push(rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
+		s.count++
 		r.maybeCompact(s)
-		r.held++
-		if r.held == heldWarning && !r.compact {
-			r.log.Warn(fmt.Sprintf("energy-report holds %d power samples (%d MB) until the end of the measurement; for a window this large without the report, use --plugins csv,kwollect-input", r.held, r.held*16>>20))
-		}
 	}
 }
 
@@ -309,7 +310,7 @@ func (r *report) finish() (*measure.Buffer, error) {
 			pairs = append(pairs, nm)
 		}
 		if k.run == 0 && repeated(runs) {
-			unrun += r.series[k].samples.n
+			unrun += r.series[k].count
 		}
 	}
 	// A requested series without any sample still has its row: the totals
@@ -465,24 +466,38 @@ func (r *report) integrateRow(s *series, rr *runReport, baselines map[nodeMetric
 	}
 	var in *energy.Integrator
 	var res energy.Result
+	var rest []rawSample
 	var err error
 	if s.done != nil {
-		res, err = r.finalResult(s, w.start, w.end) // run mode, no phases
+		rest = s.rest()
+		if s.done.late > 0 {
+			r.log.Warn(fmt.Sprintf("%s%s %s: %d samples came after their time was integrated (older than the series' samples already integrated): they are not in the energy, which may be off", runText(k.run), k.node, k.metric, s.done.late))
+		}
+		res, err = r.finalResult(s, rest, w.start, w.end)
 	} else if in, err = integrator(s, w.start, w.end); err == nil {
 		res, err = in.Result(w.start, w.end)
 	}
 	switch {
 	case err == nil && res.Samples > 0:
 		rw.hasData, rw.res, rw.method, rw.gaps = true, res, res.Method, res.Gaps
+		lost := false
 		for _, ph := range rr.phases {
-			if in == nil {
-				break // a compacted series (run mode: no phases)
+			var pres energy.Result
+			var perr error
+			if in != nil {
+				pres, perr = in.Result(ph.start, ph.end)
+			} else if p, ok := r.phaseResult(s, rest, ph.start, ph.end); ok {
+				pres = p
+			} else {
+				perr, lost = errors.New("phase lost"), true
 			}
-			pres, perr := in.Result(ph.start, ph.end)
 			if perr != nil {
 				pres = energy.Result{Start: ph.start, End: ph.end, Duration: ph.end.Sub(ph.start), Energy: energy.Joules(math.NaN())}
 			}
 			rw.phases = append(rw.phases, pres)
+		}
+		if lost {
+			r.log.Warn(fmt.Sprintf("%s%s %s: a phase mark came after the samples of its instant were integrated: the phases of this series are not known", runText(k.run), k.node, k.metric))
 		}
 	case err == nil || errors.Is(err, energy.ErrNoSamples):
 		rw.res = energy.Result{Start: w.start, End: w.end, Duration: w.end.Sub(w.start)}
