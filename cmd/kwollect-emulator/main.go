@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -130,7 +131,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dynRange := fs.Float64("dynamic-range", 120, "watts a node adds at 100% utilisation")
 	quiet := fs.Bool("quiet", false, "do not log requests")
 	rowLimit := fs.Int("row-limit", 0, "a GET of more rows fails like Kwollect's statement timeout (500 XX000); 0 = no limit")
-	stmtDelay := fs.Duration("statement-timeout-delay", 0, "wait before answering the row-limit error")
+	stmtDelay := fs.Duration("statement-timeout-delay", 0, "wait before answering the row-limit error (and the --statement-timeout one with --statement-fail-fast)")
+	stmtTimeout := fs.Duration("statement-timeout", 0, "a GET whose rows / --statement-rows-per-second exceed this fails like Kwollect's statement timeout (500 XX000), once this has passed; 0 = none (the real one is 5m)")
+	stmtRate := fs.Float64("statement-rows-per-second", emulator.DefaultStatementRowsPerSecond, "server work rate (result rows per second) for --statement-timeout")
+	stmtFailFast := fs.Bool("statement-fail-fast", false, "answer the --statement-timeout error after --statement-timeout-delay instead of after the timeout")
+	gzipOn := fs.Bool("gzip", false, "gzip the metrics rows responses (streamed) when the request's Accept-Encoding accepts gzip")
 	faultSeed := fs.Int64("fault-seed", 0, "seed of the probabilistic fault rules")
 	control := fs.Bool("control", false, "mount the control endpoint /_emulator/ (faults, stats, jobs, monitor, blackhole)")
 	controlToken := fs.String("control-token", "", "bearer token of the control endpoint (>= 16 visible ASCII characters); default: a random one, printed on the start line")
@@ -179,12 +184,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		BMCNaNRate: *nanRate, DynamicRange: *dynRange, Logger: logger, Start: startTime,
 		RowLimit: *rowLimit, StatementDelay: *stmtDelay, FaultSeed: *faultSeed, Control: *control,
 		ControlToken: *controlToken, Blackhole: *blackholeMode,
+		StatementTimeout: *stmtTimeout, StatementRowsPerSecond: *stmtRate, StatementFailFast: *stmtFailFast,
+		Gzip: *gzipOn,
 	}
 	if *controlToken != "" && !*control {
 		return fail("--control-token needs --control")
 	}
 	if *rowLimit < 0 || *stmtDelay < 0 {
 		return fail("--row-limit and --statement-timeout-delay must not be negative")
+	}
+	if *stmtTimeout < 0 {
+		return fail("--statement-timeout must not be negative")
+	}
+	if !(*stmtRate > 0) || math.IsInf(*stmtRate, 0) {
+		return fail("--statement-rows-per-second must be a positive number")
 	}
 	if *summaryLag == 0 {
 		cfg.SummaryLag = -1 // explicit 0 = no lag

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -442,4 +443,86 @@ func TestCommandBlackholeAndShutdown(t *testing.T) {
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	require.Equal(t, 2, strings.Count(string(b), `"device_id"`), string(b))
 	require.False(t, strings.HasSuffix(string(b), "]"))
+}
+
+// TestCommandGzipAndStatementTimeout: --gzip compresses the rows when
+// asked; --statement-timeout with --statement-rows-per-second refuses a
+// query over timeout × rate rows once the timeout has passed, and
+// /_emulator/stats counts it.
+func TestCommandGzipAndStatementTimeout(t *testing.T) {
+	bin := buildBinary(t)
+	c := startCommand(t, bin, "--quiet", "--gzip", "--statement-timeout", "300ms", "--statement-rows-per-second", "10", "--control")
+	t0 := time.Now().Add(-time.Hour).Unix()
+	query := func(seconds int64) string {
+		return c.base + "/stable/sites/lyon/metrics?nodes=taurus-7&metrics=wattmetre_power_watt&start_time=" +
+			strconv.FormatInt(t0, 10) + "&end_time=" + strconv.FormatInt(t0+seconds, 10)
+	}
+	raw := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 30 * time.Second}
+	for _, tc := range []struct {
+		name     string
+		seconds  int64 // window length: seconds + 1 rows
+		encoding string
+		status   int
+	}{
+		{"gzip", 2, "gzip", http.StatusOK},
+		{"plain", 2, "", http.StatusOK},
+		{"too much data", 3, "gzip", http.StatusInternalServerError},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, query(tc.seconds), nil)
+			require.NoError(t, err)
+			if tc.encoding != "" {
+				req.Header.Set("Accept-Encoding", tc.encoding)
+			}
+			start := time.Now()
+			res, err := raw.Do(req)
+			require.NoError(t, err)
+			defer res.Body.Close()
+			var body io.Reader = res.Body
+			elapsed := time.Since(start)
+			require.Equal(t, tc.status, res.StatusCode)
+			if tc.status != http.StatusOK {
+				require.GreaterOrEqual(t, elapsed, 300*time.Millisecond)
+				require.Empty(t, res.Header.Get("Content-Encoding"))
+				b, err := io.ReadAll(body)
+				require.NoError(t, err)
+				require.Contains(t, string(b), "too much data to process")
+				return
+			}
+			require.Equal(t, tc.encoding, res.Header.Get("Content-Encoding"))
+			if tc.encoding == "gzip" {
+				zr, err := gzip.NewReader(res.Body)
+				require.NoError(t, err)
+				body = zr
+			}
+			var rows []map[string]any
+			require.NoError(t, json.NewDecoder(body).Decode(&rows))
+			require.Len(t, rows, 3)
+		})
+	}
+	code, body := c.control(t, http.MethodGet, "/stats", "")
+	require.Equal(t, http.StatusOK, code)
+	var st struct {
+		StatementTimeouts int64 `json:"statement_timeouts"`
+		RowLimitErrors    int64 `json:"row_limit_errors"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	require.Equal(t, int64(1), st.StatementTimeouts)
+	require.Zero(t, st.RowLimitErrors)
+	c.stop(t)
+}
+
+func TestStatementFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--statement-timeout", "-1s"},
+		{"--statement-rows-per-second", "0"},
+		{"--statement-rows-per-second", "-5"},
+		{"--statement-rows-per-second", "NaN"},
+		{"--statement-rows-per-second", "+Inf"},
+	} {
+		var stdout, stderr bytes.Buffer
+		require.Equal(t, 2, run(append([]string{"--listen", "127.0.0.1:0"}, args...), &stdout, &stderr), "%v", args)
+		require.Empty(t, stdout.String())
+		require.Contains(t, stderr.String(), "statement-", "%v", args)
+	}
 }

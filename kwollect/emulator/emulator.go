@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"sort"
 	"strconv"
@@ -89,6 +90,27 @@ type Config struct {
 	// StatementDelay is how long the server works before answering that
 	// error (the real timeout is 5 min); 0 = at once.
 	StatementDelay time.Duration
+	// StatementTimeout > 0 is the time form of the statement timeout: the
+	// server works through StatementRowsPerSecond result rows per second,
+	// so a GET whose result exceeds StatementTimeout × StatementRowsPerSecond
+	// rows fails with the same error, decided before the first byte (the
+	// rows are counted, generated up to that limit + 1, not formatted). The
+	// error comes once the timeout has passed since the request arrived
+	// (the count included), as on the real API, whose timeout is 5 min;
+	// with StatementFailFast, after StatementDelay instead (0 = at once).
+	// With RowLimit too, the smaller limit decides.
+	StatementTimeout time.Duration
+	// StatementRowsPerSecond is the server's work rate for StatementTimeout;
+	// 0 = DefaultStatementRowsPerSecond.
+	StatementRowsPerSecond float64
+	// StatementFailFast answers the StatementTimeout error after
+	// StatementDelay instead of after the timeout.
+	StatementFailFast bool
+	// Gzip compresses the rows responses of the metrics endpoint (GET and
+	// POST, streamed, a fast level) with "Content-Encoding: gzip" when the
+	// request's Accept-Encoding accepts gzip. Errors and documents are sent
+	// uncompressed.
+	Gzip bool
 	// Faults are the fault-injection rules active from the start (see
 	// FaultRule); SetFaults and the control endpoint change them at runtime.
 	Faults []FaultRule
@@ -114,6 +136,10 @@ type Config struct {
 	// goroutine (the test drives it).
 	cpuSampler *cpuSampler
 }
+
+// DefaultStatementRowsPerSecond is the default work rate of
+// Config.StatementTimeout.
+const DefaultStatementRowsPerSecond = 1e6
 
 // Row is one metric row as the GET endpoint returns it.
 type Row struct {
@@ -203,6 +229,15 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	if e.cfg.RowLimit < 0 || e.cfg.StatementDelay < 0 {
 		return nil, errors.New("emulator: negative RowLimit or StatementDelay")
+	}
+	if e.cfg.StatementTimeout < 0 {
+		return nil, errors.New("emulator: negative StatementTimeout")
+	}
+	if r := e.cfg.StatementRowsPerSecond; r < 0 || math.IsNaN(r) || math.IsInf(r, 0) {
+		return nil, fmt.Errorf("emulator: StatementRowsPerSecond %v: want a positive number (0 = default)", r)
+	}
+	if e.cfg.StatementRowsPerSecond == 0 {
+		e.cfg.StatementRowsPerSecond = DefaultStatementRowsPerSecond
 	}
 	e.start = cfg.Start
 	if e.start.IsZero() {

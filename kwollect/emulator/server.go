@@ -2,15 +2,18 @@ package emulator
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -276,25 +279,35 @@ func noResponse(w http.ResponseWriter) {
 	}
 }
 
-// serveMetrics streams the rows of a GET query. With a row limit, the rows
-// are counted first (generated, not formatted) and a query over the limit
-// gets the statement-timeout error instead, after StatementDelay.
+// serveMetrics streams the rows of a GET query. With a row limit or a
+// statement timeout, the rows are counted first (generated, not formatted)
+// and a query over the limit gets the statement-timeout error instead (see
+// statementLimit).
 func (e *Emulator) serveMetrics(w http.ResponseWriter, r *http.Request, sd *siteData, f *FaultRule) {
+	arrived := time.Now() // real time: the server's work is real waiting
 	now := e.now().UnixMicro()
 	q, perr := e.parseQuery(sd.site.UID, r.URL.Query(), now)
 	if perr != nil {
 		writePGError(w, perr)
 		return
 	}
-	if lim := int64(e.cfg.RowLimit); lim > 0 {
+	if lim, byTime := e.statementLimit(); lim >= 0 {
 		n := countRows(r.Context(), e.stream(q, now, true), lim+1)
 		if n < 0 {
 			noResponse(w)
 			return
 		}
 		if n > lim {
-			e.stats.update(func(s *Stats) { s.RowLimitErrors++ })
-			if d := e.cfg.StatementDelay; d > 0 && e.sleep(r.Context(), d) != nil {
+			d := e.cfg.StatementDelay
+			if byTime {
+				e.stats.update(func(s *Stats) { s.StatementTimeouts++ })
+				if !e.cfg.StatementFailFast {
+					d = e.cfg.StatementTimeout - time.Since(arrived)
+				}
+			} else {
+				e.stats.update(func(s *Stats) { s.RowLimitErrors++ })
+			}
+			if d > 0 && e.sleep(r.Context(), d) != nil {
 				noResponse(w)
 				return
 			}
@@ -308,6 +321,29 @@ func (e *Emulator) serveMetrics(w http.ResponseWriter, r *http.Request, sd *site
 	if rec := recorder(w); rec != nil {
 		rec.rows = n
 	}
+}
+
+// statementLimit returns the largest result (rows) a GET may have, -1 = no
+// limit, and whether that limit is the time form (StatementTimeout ×
+// StatementRowsPerSecond, rounded down) rather than RowLimit; the smaller
+// wins, RowLimit on a tie.
+func (e *Emulator) statementLimit() (limit int64, byTime bool) {
+	limit = int64(e.cfg.RowLimit)
+	if limit == 0 {
+		limit = -1
+	}
+	if e.cfg.StatementTimeout <= 0 {
+		return limit, false
+	}
+	t := math.Floor(e.cfg.StatementTimeout.Seconds() * e.cfg.StatementRowsPerSecond)
+	tl := int64(math.MaxInt64 / 2)
+	if t < float64(tl) {
+		tl = int64(t)
+	}
+	if limit > 0 && limit <= tl {
+		return limit, false
+	}
+	return tl, true
 }
 
 // countRows counts the rows of g, stopping at max; -1 if ctx is done first.
@@ -332,6 +368,13 @@ func countRows(ctx context.Context, g rowGen, max int64) int64 {
 func (e *Emulator) writeRowsResponse(w http.ResponseWriter, r *http.Request, g rowGen, f *FaultRule, account func(int64)) int64 {
 	ctx := r.Context()
 	w.Header().Set("Content-Type", "application/json")
+	compress := e.cfg.Gzip && acceptsGzip(r.Header)
+	if e.cfg.Gzip {
+		w.Header().Add("Vary", "Accept-Encoding")
+	}
+	if compress {
+		w.Header().Set("Content-Encoding", "gzip")
+	}
 	w.WriteHeader(http.StatusOK)
 	// A stall without pause is a truncation whose connection is held
 	// instead of closed; with a pause, the body resumes after it.
@@ -352,14 +395,32 @@ func (e *Emulator) writeRowsResponse(w http.ResponseWriter, r *http.Request, g r
 			return resumed
 		}}
 	}
+	// Rows -> bw -> gz (when compressing) -> out -> w: byte limits of
+	// faults count the bytes on the wire (compressed).
+	var gz *gzip.Writer
+	if compress {
+		gz = getGzipWriter(out)
+		defer putGzipWriter(gz)
+		out = gz
+	}
 	bw := bufio.NewWriterSize(out, 64<<10)
+	// flush pushes everything written so far to w (not to the network).
+	flush := func() error {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		if gz != nil {
+			return gz.Flush()
+		}
+		return nil
+	}
 	// stallHere flushes the body so far and pauses, unless the byte limit
 	// already stalled it while flushing; false if the stall was cut short.
 	stallHere := func() bool {
 		if stalled {
 			return resumed
 		}
-		if bw.Flush() != nil {
+		if flush() != nil {
 			resumed = false
 			return false
 		}
@@ -384,7 +445,7 @@ func (e *Emulator) writeRowsResponse(w http.ResponseWriter, r *http.Request, g r
 			if n%every != 0 {
 				return true
 			}
-			if bw.Flush() != nil || rc.Flush() != nil {
+			if flush() != nil || rc.Flush() != nil {
 				return false
 			}
 			return e.sleep(ctx, pause) == nil
@@ -398,12 +459,12 @@ func (e *Emulator) writeRowsResponse(w http.ResponseWriter, r *http.Request, g r
 	account(n)
 	switch {
 	case stall && !paused:
-		_ = bw.Flush() // up to the byte limit
+		_ = flush()    // up to the byte limit
 		_ = rc.Flush() // Hijack would only send the headers
 		e.hold(w, r)
 		return n
 	case cut:
-		_ = bw.Flush() // up to the byte limit
+		_ = flush() // up to the byte limit (a gzip stream without its end)
 		cutConnection(w, f.Kind == FaultReset, true)
 		return n
 	case !resumed:
@@ -414,7 +475,56 @@ func (e *Emulator) writeRowsResponse(w http.ResponseWriter, r *http.Request, g r
 		_ = bw.WriteByte(']')
 	}
 	_ = bw.Flush()
+	if gz != nil && done && err == nil {
+		_ = gz.Close() // the gzip trailer only ends a complete body
+	} else if gz != nil {
+		_ = gz.Flush()
+	}
 	return n
+}
+
+// gzipWriters recycles the gzip writers (and their deflate state, ~1 MB).
+var gzipWriters sync.Pool
+
+func getGzipWriter(w io.Writer) *gzip.Writer {
+	if gz, ok := gzipWriters.Get().(*gzip.Writer); ok {
+		gz.Reset(w)
+		return gz
+	}
+	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	return gz
+}
+
+func putGzipWriter(gz *gzip.Writer) {
+	gz.Reset(io.Discard)
+	gzipWriters.Put(gz)
+}
+
+// acceptsGzip tells whether an Accept-Encoding header accepts gzip: a
+// "gzip" (or "x-gzip") coding, or else "*", with a non-zero q.
+func acceptsGzip(h http.Header) bool {
+	star := false
+	for _, line := range h.Values("Accept-Encoding") {
+		for _, item := range strings.Split(line, ",") {
+			coding, params, _ := strings.Cut(item, ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			ok := true
+			for _, p := range strings.Split(params, ";") {
+				k, v, found := strings.Cut(p, "=")
+				if found && strings.EqualFold(strings.TrimSpace(k), "q") {
+					q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+					ok = err == nil && q > 0
+				}
+			}
+			switch coding {
+			case "gzip", "x-gzip":
+				return ok
+			case "*":
+				star = ok
+			}
+		}
+	}
+	return star
 }
 
 // stallWriter passes the first left bytes through, calls stall (a paused

@@ -17,6 +17,9 @@ type Stats struct {
 	RowsPosted int64 `json:"rows_posted"`
 	// RowLimitErrors counts the "too much data" errors of Config.RowLimit.
 	RowLimitErrors int64 `json:"row_limit_errors"`
+	// StatementTimeouts counts the "too much data" errors of
+	// Config.StatementTimeout (the time form).
+	StatementTimeouts int64 `json:"statement_timeouts"`
 	// Faults counts the injected faults, FaultsByKind per kind.
 	Faults       int64               `json:"faults"`
 	FaultsByKind map[FaultKind]int64 `json:"faults_by_kind"`
