@@ -603,8 +603,15 @@ func (r *siteRun) finish(c *chunk, splits []*chunk) {
 	c.st.running--
 	r.done++
 	if c.giveBack {
-		// The stream's chunks run one at a time: c was its front.
-		c.st.lo = c.resume
+		c.giveBack = false
+		if c.hi+1 == c.st.lo && c.st.queued == 0 {
+			// The stream's chunks run one at a time: c was its front.
+			c.st.lo = c.resume
+		} else {
+			// Rows after c are planned already: keep c whole (a refusal
+			// again halves it).
+			splits = []*chunk{c}
+		}
 	}
 	c.st.queued += len(splits)
 	r.ready = append(splits, r.ready...)
