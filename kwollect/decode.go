@@ -121,6 +121,9 @@ type DecodeOptions struct {
 	// before looking for trailing data (Client shortens the stall
 	// deadline then: the rows are all in).
 	arrayEnd func()
+	// noTemplates turns the fast decoder's per-series templates off
+	// (for the tests that compare the two).
+	noTemplates bool
 }
 
 func (o *DecodeOptions) ended() {

@@ -1,0 +1,191 @@
+package kwollect
+
+// Per-series templates in front of parseElem.
+//
+// The rows of one series are byte for byte the same but for the
+// timestamp's text and the value's token:
+//
+//	{"timestamp":"2026-01-01T00:00:00.02+01:00","device_id":"taurus-1",…,"value":123.4,"labels":{…}}
+//	pre          [ timestamp hole           ]mid                              [hole]suf
+//
+// When parseElem has decoded an element whose timestamp comes before its
+// value, the decoder keeps the bytes around the two holes (pre, mid, suf)
+// with what parseElem made of them (interned ids, _device_orig, sorted
+// labels). An element that is pre, then a plain string, then mid, then a
+// value token parseValue accepts, then suf is exactly what parseElem would
+// walk through the same way: the same keys in the same order with the same
+// bytes, only the timestamp and the value differing, and parseElem would
+// scan those two with the same functions used here (simpleString,
+// d.timestamp, parseValue). So the row is the learned one with the new
+// timestamp and value, and its slices are fresh copies, as parseElem's
+// are. Anything else (no template matches, the buffer ends inside the
+// element, a bad timestamp) is left to parseElem, which stays the
+// reference; FuzzTemplateVsFast checks that the two agree.
+
+const (
+	maxTemplates     = 32   // templates kept per response
+	maxTemplateBytes = 1024 // longer elements are not learned
+	// Templates are dropped for the rest of a response once this many
+	// elements missed them and they missed more often than they matched
+	// (e.g. a label that changes in every row).
+	templateMissBudget = 1024
+)
+
+type template struct {
+	mid, suf []byte // both in buf
+	buf      []byte // reused when the template is evicted
+	dev, met string
+	origs    []string // nil: no _device_orig
+	labels   []Label  // nil: no labels
+	next     *template
+}
+
+type templates struct {
+	pre    []byte // shared by every template (the timestamp key comes first)
+	list   []*template
+	last   *template // the template of the previous element, if any
+	evict  int       // next slot to reuse when list is full
+	hits   int
+	misses int
+	off    bool
+}
+
+// matchTemplate decodes the element at b[0] with a template. ok is false
+// when no template applies; parseElem then decodes it.
+func (d *fastDecoder) matchTemplate(b []byte, row *Row) (int, bool) {
+	tm := &d.tm
+	if tm.off || len(tm.list) == 0 {
+		return 0, false
+	}
+	pre := tm.pre
+	if len(b) <= len(pre) || string(b[:len(pre)]) != string(pre) {
+		return d.templateMiss()
+	}
+	end, st := simpleString(b, len(pre)-1)
+	if st != fastOK {
+		return d.templateMiss()
+	}
+	rest := b[end:]
+	t := (*template)(nil)
+	var (
+		val  float64
+		null bool
+		e    int
+	)
+	if tm.last != nil && tm.last.next != nil {
+		if val, null, e, st = tm.last.next.match(rest); st == fastOK {
+			t = tm.last.next
+		}
+	}
+	if t == nil {
+		for _, c := range tm.list {
+			if val, null, e, st = c.match(rest); st == fastOK {
+				t = c
+				break
+			}
+		}
+		if t == nil {
+			return d.templateMiss()
+		}
+	}
+	ts, ok := d.timestamp(b[len(pre) : end-1])
+	if !ok {
+		return d.templateMiss()
+	}
+	*row = Row{Timestamp: ts, DeviceID: t.dev, MetricID: t.met, Value: val, Null: null}
+	if t.origs != nil {
+		o := d.strings(len(t.origs))
+		copy(o, t.origs)
+		row.DeviceOrig = o
+	}
+	if t.labels != nil {
+		ls := d.labels(len(t.labels))
+		copy(ls, t.labels)
+		row.Labels = ls
+	}
+	if tm.last != nil {
+		tm.last.next = t
+	}
+	tm.last = t
+	tm.hits++
+	return end + e, true
+}
+
+// match checks that b (what follows the timestamp's closing quote) is
+// mid, a value, then suf, and returns the value and the length of all
+// three.
+func (t *template) match(b []byte) (val float64, null bool, n, st int) {
+	m := len(t.mid)
+	if len(b) <= m || string(b[:m]) != string(t.mid) {
+		return 0, false, 0, fastSlow
+	}
+	val, null, j, st := parseValue(b, m)
+	if st != fastOK {
+		return 0, false, 0, st
+	}
+	if len(b)-j < len(t.suf) || string(b[j:j+len(t.suf)]) != string(t.suf) {
+		return 0, false, 0, fastSlow
+	}
+	return val, null, j + len(t.suf), fastOK
+}
+
+func (d *fastDecoder) templateMiss() (int, bool) {
+	tm := &d.tm
+	tm.misses++
+	if tm.misses > templateMissBudget && tm.misses > tm.hits {
+		tm.off = true
+		tm.list, tm.last = nil, nil
+	}
+	return 0, false
+}
+
+// learn keeps the template of the element b[:n] that parseElem just
+// decoded into row.
+func (d *fastDecoder) learn(b []byte, n int, row *Row) {
+	tm := &d.tm
+	if tm.off || n > maxTemplateBytes || d.tsLo >= d.valLo || d.tsHi >= n || d.valHi > n {
+		return
+	}
+	pre := b[:d.tsLo]
+	if tm.pre == nil {
+		tm.pre = append([]byte(nil), pre...)
+	} else if string(pre) != string(tm.pre) {
+		return
+	}
+	mid, suf := b[d.tsHi+1:d.valLo], b[d.valHi:n]
+	var t *template
+	if len(tm.list) < maxTemplates {
+		t = &template{}
+		tm.list = append(tm.list, t)
+	} else {
+		t = tm.list[tm.evict]
+		tm.evict = (tm.evict + 1) % maxTemplates
+		for _, c := range tm.list {
+			if c.next == t {
+				c.next = nil
+			}
+		}
+		if tm.last == t {
+			tm.last = nil
+		}
+	}
+	buf := append(t.buf[:0], mid...)
+	buf = append(buf, suf...)
+	*t = template{
+		buf: buf,
+		mid: buf[:len(mid):len(mid)],
+		suf: buf[len(mid):],
+		dev: row.DeviceID,
+		met: row.MetricID,
+	}
+	if row.DeviceOrig != nil {
+		t.origs = append([]string{}, row.DeviceOrig...)
+	}
+	if row.Labels != nil {
+		t.labels = append([]Label(nil), row.Labels...)
+	}
+	if tm.last != nil {
+		tm.last.next = t
+	}
+	tm.last = t
+}
