@@ -124,6 +124,8 @@ type DecodeOptions struct {
 	// noTemplates turns the fast decoder's per-series templates off
 	// (for the tests that compare the two).
 	noTemplates bool
+	// tmStats, if set, receives the templates' state at the end (tests).
+	tmStats *templates
 }
 
 func (o *DecodeOptions) ended() {

@@ -414,7 +414,7 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64((CPUTime() - cpu0).Nanoseconds())/float64(rows*b.N), "cpu-ns/row")
+	b.ReportMetric(float64((CPUTime()-cpu0).Nanoseconds())/float64(rows*b.N), "cpu-ns/row")
 }
 
 // FuzzScanObject checks the light label scanner against encoding/json on

@@ -168,6 +168,9 @@ func (d *fastDecoder) fallback(prefix string, idx, n int, opts DecodeOptions, fn
 func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) error) (int, error) {
 	d := &fastDecoder{r: r, buf: make([]byte, bufSize), strs: make(map[string]string)}
 	d.tm.off = opts.noTemplates
+	if opts.tmStats != nil {
+		defer func() { *opts.tmStats = d.tm }()
+	}
 	if !d.skipWS() || d.buf[d.pos] != '[' {
 		return d.fallback("", 0, 0, opts, fn)
 	}

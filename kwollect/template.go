@@ -1,5 +1,7 @@
 package kwollect
 
+import "encoding/binary"
+
 // Per-series templates in front of parseElem.
 //
 // The rows of one series are byte for byte the same but for the
@@ -23,38 +25,54 @@ package kwollect
 // reference; FuzzTemplateVsFast checks that the two agree.
 
 const (
-	maxTemplates     = 32   // templates kept per response
+	maxTemplates     = 512  // templates kept per response; no more are learned
 	maxTemplateBytes = 1024 // longer elements are not learned
 	// Templates are dropped for the rest of a response once this many
 	// elements missed them and they missed more often than they matched
 	// (e.g. a label that changes in every row).
 	templateMissBudget = 1024
+	// Templates are found by a hash of the first tmWindow bytes of mid
+	// (which hold the device id); those with a shorter mid are in a list.
+	tmWindow  = 32
+	tmBuckets = 1024 // a power of two
 )
 
 type template struct {
 	mid, suf []byte // both in buf
-	buf      []byte // reused when the template is evicted
+	buf      []byte
 	dev, met string
 	origs    []string // nil: no _device_orig
 	labels   []Label  // nil: no labels
 	next     *template
+	chain    *template // next template of the same bucket
 }
 
 type templates struct {
 	pre    []byte // shared by every template (the timestamp key comes first)
-	list   []*template
+	n      int
+	table  *[tmBuckets]*template
+	short  []*template
 	last   *template // the template of the previous element, if any
-	evict  int       // next slot to reuse when list is full
 	hits   int
 	misses int
 	off    bool
+}
+
+func tmHash(b []byte) int {
+	w0 := binary.LittleEndian.Uint64(b)
+	w1 := binary.LittleEndian.Uint64(b[8:])
+	w2 := binary.LittleEndian.Uint64(b[16:])
+	w3 := binary.LittleEndian.Uint64(b[24:])
+	h := (w0 * 0x9E3779B97F4A7C15) ^ (w1 * 0xC2B2AE3D27D4EB4F) ^ (w2 * 0x165667B19E3779F9) ^ (w3 * 0xD6E8FEB86659FD93)
+	h ^= h >> 29
+	return int(h>>(64-10)) & (tmBuckets - 1)
 }
 
 // matchTemplate decodes the element at b[0] with a template. ok is false
 // when no template applies; parseElem then decodes it.
 func (d *fastDecoder) matchTemplate(b []byte, row *Row) (int, bool) {
 	tm := &d.tm
-	if tm.off || len(tm.list) == 0 {
+	if tm.n == 0 {
 		return 0, false
 	}
 	pre := tm.pre
@@ -77,8 +95,16 @@ func (d *fastDecoder) matchTemplate(b []byte, row *Row) (int, bool) {
 			t = tm.last.next
 		}
 	}
+	if t == nil && len(rest) >= tmWindow {
+		for c := tm.table[tmHash(rest)]; c != nil; c = c.chain {
+			if val, null, e, st = c.match(rest); st == fastOK {
+				t = c
+				break
+			}
+		}
+	}
 	if t == nil {
-		for _, c := range tm.list {
+		for _, c := range tm.short {
 			if val, null, e, st = c.match(rest); st == fastOK {
 				t = c
 				break
@@ -133,8 +159,7 @@ func (d *fastDecoder) templateMiss() (int, bool) {
 	tm := &d.tm
 	tm.misses++
 	if tm.misses > templateMissBudget && tm.misses > tm.hits {
-		tm.off = true
-		tm.list, tm.last = nil, nil
+		*tm = templates{off: true, hits: tm.hits, misses: tm.misses}
 	}
 	return 0, false
 }
@@ -143,35 +168,21 @@ func (d *fastDecoder) templateMiss() (int, bool) {
 // decoded into row.
 func (d *fastDecoder) learn(b []byte, n int, row *Row) {
 	tm := &d.tm
-	if tm.off || n > maxTemplateBytes || d.tsLo >= d.valLo || d.tsHi >= n || d.valHi > n {
+	if tm.off || tm.n >= maxTemplates || n > maxTemplateBytes || d.tsLo >= d.valLo || d.tsHi >= n || d.valHi > n {
 		return
 	}
 	pre := b[:d.tsLo]
 	if tm.pre == nil {
 		tm.pre = append([]byte(nil), pre...)
+		tm.table = new([tmBuckets]*template)
 	} else if string(pre) != string(tm.pre) {
 		return
 	}
 	mid, suf := b[d.tsHi+1:d.valLo], b[d.valHi:n]
-	var t *template
-	if len(tm.list) < maxTemplates {
-		t = &template{}
-		tm.list = append(tm.list, t)
-	} else {
-		t = tm.list[tm.evict]
-		tm.evict = (tm.evict + 1) % maxTemplates
-		for _, c := range tm.list {
-			if c.next == t {
-				c.next = nil
-			}
-		}
-		if tm.last == t {
-			tm.last = nil
-		}
-	}
-	buf := append(t.buf[:0], mid...)
+	buf := make([]byte, 0, len(mid)+len(suf))
+	buf = append(buf, mid...)
 	buf = append(buf, suf...)
-	*t = template{
+	t := &template{
 		buf: buf,
 		mid: buf[:len(mid):len(mid)],
 		suf: buf[len(mid):],
@@ -184,6 +195,14 @@ func (d *fastDecoder) learn(b []byte, n int, row *Row) {
 	if row.Labels != nil {
 		t.labels = append([]Label(nil), row.Labels...)
 	}
+	if len(mid) >= tmWindow {
+		h := tmHash(mid)
+		t.chain = tm.table[h]
+		tm.table[h] = t
+	} else {
+		tm.short = append(tm.short, t)
+	}
+	tm.n++
 	if tm.last != nil {
 		tm.last.next = t
 	}
