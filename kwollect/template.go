@@ -1,6 +1,9 @@
 package kwollect
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // Per-series templates in front of parseElem.
 //
@@ -79,11 +82,18 @@ func (d *fastDecoder) matchTemplate(b []byte, row *Row) (int, bool) {
 	if len(b) <= len(pre) || string(b[:len(pre)]) != string(pre) {
 		return d.templateMiss()
 	}
-	end, st := simpleString(b, len(pre)-1)
-	if st != fastOK {
-		return d.templateMiss()
+	// end is after the timestamp's closing quote.
+	ts, end, ok := d.sameSecond(b[len(pre):])
+	if ok {
+		end += len(pre) + 1
+	} else {
+		var st int
+		if end, st = simpleString(b, len(pre)-1); st != fastOK {
+			return d.templateMiss()
+		}
 	}
 	rest := b[end:]
+	var st int
 	t := (*template)(nil)
 	var (
 		val  float64
@@ -114,9 +124,10 @@ func (d *fastDecoder) matchTemplate(b []byte, row *Row) (int, bool) {
 			return d.templateMiss()
 		}
 	}
-	ts, ok := d.timestamp(b[len(pre) : end-1])
 	if !ok {
-		return d.templateMiss()
+		if ts, ok = d.timestamp(b[len(pre) : end-1]); !ok {
+			return d.templateMiss()
+		}
 	}
 	*row = Row{Timestamp: ts, DeviceID: t.dev, MetricID: t.met, Value: val, Null: null}
 	if t.origs != nil {
@@ -145,9 +156,11 @@ func (t *template) match(b []byte) (val float64, null bool, n, st int) {
 	if len(b) <= m || string(b[:m]) != string(t.mid) {
 		return 0, false, 0, fastSlow
 	}
-	val, null, j, st := parseValue(b, m)
-	if st != fastOK {
-		return 0, false, 0, st
+	val, j, ok := plainNumber(b, m)
+	if !ok {
+		if val, null, j, st = parseValue(b, m); st != fastOK {
+			return 0, false, 0, st
+		}
 	}
 	if len(b)-j < len(t.suf) || string(b[j:j+len(t.suf)]) != string(t.suf) {
 		return 0, false, 0, fastSlow
@@ -207,4 +220,95 @@ func (d *fastDecoder) learn(b []byte, n int, row *Row) {
 		tm.last.next = t
 	}
 	tm.last = t
+}
+
+// sameSecond parses the timestamp text at b[0] when its first 19 bytes
+// are those of the last timestamp parsed (the usual case: many rows per
+// second), and returns the index of its closing quote. It gives what
+// simpleString then d.timestamp give, or ok false.
+func (d *fastDecoder) sameSecond(b []byte) (time.Time, int, bool) {
+	if len(b) < 21 || !d.tsValid || [19]byte(b[:19]) != d.tsDate {
+		return time.Time{}, 0, false
+	}
+	i := 19
+	if b[i] == '.' {
+		i++
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		i += 6
+	} else {
+		i++ // 'Z', checked by fastTail
+	}
+	if i >= len(b) || b[i] != '"' {
+		return time.Time{}, 0, false
+	}
+	// fastTail accepts only digits, '.', 'Z', '+', '-' and ':' there: the
+	// text is a plain string ending at b[i].
+	t, off, ok := fastTail(b[:i], d.tsLocal)
+	if !ok {
+		return time.Time{}, 0, false
+	}
+	loc := d.lastLoc
+	if loc == nil || off != d.lastOff {
+		loc = zone(off)
+		d.lastOff, d.lastLoc = off, loc
+	}
+	return t.In(loc), i, true
+}
+
+// plainNumber parses the JSON number at b[i] in one pass when it has no
+// exponent and at most 15 digits, and is followed by a byte of b: then it
+// is what numberEnd then simpleFloat give. Otherwise ok is false.
+func plainNumber(b []byte, i int) (float64, int, bool) {
+	j := i
+	neg := b[j] == '-'
+	if neg {
+		j++
+		if j >= len(b) {
+			return 0, 0, false
+		}
+	}
+	var m uint64
+	digits := 0
+	switch c := b[j]; {
+	case c == '0':
+		j++
+		digits = 1
+	case c >= '1' && c <= '9':
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' && digits < 16 {
+			m = m*10 + uint64(b[j]-'0')
+			digits++
+			j++
+		}
+	default:
+		return 0, 0, false
+	}
+	frac := 0
+	if j < len(b) && b[j] == '.' {
+		j++
+		s := j
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' && digits < 16 {
+			m = m*10 + uint64(b[j]-'0')
+			digits++
+			j++
+		}
+		frac = j - s
+		if frac == 0 {
+			return 0, 0, false
+		}
+	}
+	if j >= len(b) || digits > 15 {
+		return 0, 0, false
+	}
+	if c := b[j]; (c >= '0' && c <= '9') || c == 'e' || c == 'E' || c == '.' {
+		return 0, 0, false
+	}
+	v := float64(m) / pow10[frac]
+	if neg {
+		v = -v
+	}
+	return v, j, true
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -296,4 +297,58 @@ func fill(row string, ts [2]int, tsText string, val [2]int, valText string) stri
 	}
 	b.WriteString(row[prev:])
 	return b.String()
+}
+
+// FuzzPlainNumber checks the one-pass number parser against numberEnd and
+// simpleFloat.
+func FuzzPlainNumber(f *testing.F) {
+	for _, s := range []string{"0,", "-0}", "187.43,", "123456789012345 ", "1234567890123456,", "0.1", "-0.000000000000001,", "01,", "1.,", "1e5,", "-,", "1.5e", "9.", "00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b := []byte(s)
+		if len(b) == 0 {
+			return
+		}
+		got, j, ok := plainNumber(b, 0)
+		if !ok {
+			return
+		}
+		e, st := numberEnd(b, 0)
+		if st != fastOK || e != j {
+			t.Fatalf("%q: plainNumber ends at %d, numberEnd %d %d", s, j, e, st)
+		}
+		want, ok2 := simpleFloat(b[:e])
+		if !ok2 || math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("%q: plainNumber %v, simpleFloat %v %v", s, got, want, ok2)
+		}
+	})
+}
+
+// FuzzSameSecond checks the timestamp shortcut of the templates against
+// simpleString and d.timestamp.
+func FuzzSameSecond(f *testing.F) {
+	f.Add("2024-10-03T08:12:41.6072+02:00", `.5+01:00","x`)
+	f.Add("2024-10-03T08:12:41Z", `Z"`)
+	f.Add("2024-10-03T08:12:41Z", `.1234567891Z"`)
+	f.Add("2024-10-03T08:12:41Z", `+01:0"0"`)
+	f.Fuzz(func(t *testing.T, first, tail string) {
+		d := &fastDecoder{}
+		if _, ok := d.timestamp([]byte(first)); !ok || len(first) < 19 {
+			return
+		}
+		b := []byte(first[:19] + tail)
+		got, i, ok := d.sameSecond(b)
+		if !ok {
+			return
+		}
+		end, st := simpleString(append([]byte{'"'}, b...), 0)
+		if st != fastOK || end-2 != i {
+			t.Fatalf("%q: sameSecond ends at %d, simpleString %d %d", b, i, end-2, st)
+		}
+		want, msg := parseTimestamp(string(b[:i]))
+		if msg != "" || !got.Equal(want) || got.Location() != want.Location() {
+			t.Fatalf("%q: sameSecond %v, parseTimestamp %v %q", b[:i], got, want, msg)
+		}
+	})
 }
