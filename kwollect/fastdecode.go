@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -64,6 +65,10 @@ type fastDecoder struct {
 	tsDate  [19]byte
 	tsLocal int64
 	tsValid bool
+	// The last ±HH:MM offset sameSecond parsed, and its seconds.
+	offText  [6]byte
+	offSecs  int
+	offValid bool
 
 	// Per-element scratch, pointing into buf (valid until the next fill).
 	origs    [][]byte
@@ -122,6 +127,28 @@ func (d *fastDecoder) fill(need int) bool {
 	return progress
 }
 
+// bufPool keeps the decoders' buffers of fastBufSize bytes: a session
+// decodes many responses, and a fresh buffer per response would be
+// allocated and cleared each time.
+var bufPool sync.Pool // of *[]byte
+
+func getBuf(size int) []byte {
+	if size == fastBufSize {
+		if p, ok := bufPool.Get().(*[]byte); ok {
+			return *p
+		}
+	}
+	return make([]byte, size)
+}
+
+// putBuf returns buf to the pool; the decoder must not use it afterwards
+// (nothing it delivered points into it: strings and rows are copies).
+func putBuf(buf []byte) {
+	if len(buf) == fastBufSize {
+		bufPool.Put(&buf)
+	}
+}
+
 // skipWS skips JSON whitespace; false if the data ended first.
 func (d *fastDecoder) skipWS() bool {
 	for {
@@ -166,7 +193,8 @@ func (d *fastDecoder) fallback(prefix string, idx, n int, opts DecodeOptions, fn
 }
 
 func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) error) (int, error) {
-	d := &fastDecoder{r: r, buf: make([]byte, bufSize), strs: make(map[string]string)}
+	d := &fastDecoder{r: r, buf: getBuf(bufSize), strs: make(map[string]string)}
+	defer putBuf(d.buf)
 	d.tm.off = opts.noTemplates
 	if opts.tmStats != nil {
 		defer func() { *opts.tmStats = d.tm }()

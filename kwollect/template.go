@@ -230,14 +230,32 @@ func (d *fastDecoder) sameSecond(b []byte) (time.Time, int, bool) {
 	if len(b) < 21 || !d.tsValid || [19]byte(b[:19]) != d.tsDate {
 		return time.Time{}, 0, false
 	}
-	i := 19
+	i, nsec, nd := 19, 0, -1 // nd: fraction digits, -1 without a '.'
 	if b[i] == '.' {
 		i++
+		s := i
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			nsec = nsec*10 + int(b[i]-'0')
 			i++
 		}
+		nd = i - s
 	}
-	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+	if i+6 < len(b) && (b[i] == '+' || b[i] == '-') {
+		// The offset of the last timestamp with one, as text: the same
+		// ±HH:MM then the closing quote, with 1-9 fraction digits or none,
+		// is what fastTail accepts, with that offset.
+		if d.offValid && [6]byte(b[i:i+6]) == d.offText && b[i+6] == '"' && nd != 0 && nd <= 9 {
+			for k := max(nd, 0); k < 9; k++ {
+				nsec *= 10
+			}
+			off := d.offSecs
+			loc := d.lastLoc
+			if loc == nil || off != d.lastOff {
+				loc = zone(off)
+				d.lastOff, d.lastLoc = off, loc
+			}
+			return time.Unix(d.tsLocal-int64(off), int64(nsec)).In(loc), i + 6, true
+		}
 		i += 6
 	} else {
 		i++ // 'Z', checked by fastTail
@@ -250,6 +268,9 @@ func (d *fastDecoder) sameSecond(b []byte) (time.Time, int, bool) {
 	t, off, ok := fastTail(b[:i], d.tsLocal)
 	if !ok {
 		return time.Time{}, 0, false
+	}
+	if c := b[i-6]; c == '+' || c == '-' {
+		d.offText, d.offSecs, d.offValid = [6]byte(b[i-6:i]), off, true
 	}
 	loc := d.lastLoc
 	if loc == nil || off != d.lastOff {

@@ -325,30 +325,33 @@ func FuzzPlainNumber(f *testing.F) {
 	})
 }
 
-// FuzzSameSecond checks the timestamp shortcut of the templates against
-// simpleString and d.timestamp.
+// FuzzSameSecond checks the timestamp shortcut of the templates (and its
+// cached offset) against simpleString and d.timestamp.
 func FuzzSameSecond(f *testing.F) {
-	f.Add("2024-10-03T08:12:41.6072+02:00", `.5+01:00","x`)
-	f.Add("2024-10-03T08:12:41Z", `Z"`)
-	f.Add("2024-10-03T08:12:41Z", `.1234567891Z"`)
-	f.Add("2024-10-03T08:12:41Z", `+01:0"0"`)
-	f.Fuzz(func(t *testing.T, first, tail string) {
+	f.Add("2024-10-03T08:12:41.6072+02:00", `.5+01:00","x`, `.25+01:00"`)
+	f.Add("2024-10-03T08:12:41Z", `Z"`, `+00:00"`)
+	f.Add("2024-10-03T08:12:41Z", `.1234567891Z"`, `.+02:00"`)
+	f.Add("2024-10-03T08:12:41Z", `+01:0"0"`, `.1234567891-01:00"`)
+	f.Add("2024-10-03T08:12:41Z", `.1-01:00"`, `.1234567891-01:00"`)
+	f.Fuzz(func(t *testing.T, first, tail1, tail2 string) {
 		d := &fastDecoder{}
 		if _, ok := d.timestamp([]byte(first)); !ok || len(first) < 19 {
 			return
 		}
-		b := []byte(first[:19] + tail)
-		got, i, ok := d.sameSecond(b)
-		if !ok {
-			return
-		}
-		end, st := simpleString(append([]byte{'"'}, b...), 0)
-		if st != fastOK || end-2 != i {
-			t.Fatalf("%q: sameSecond ends at %d, simpleString %d %d", b, i, end-2, st)
-		}
-		want, msg := parseTimestamp(string(b[:i]))
-		if msg != "" || !got.Equal(want) || got.Location() != want.Location() {
-			t.Fatalf("%q: sameSecond %v, parseTimestamp %v %q", b[:i], got, want, msg)
+		for _, tail := range []string{tail1, tail2, tail1} {
+			b := []byte(first[:19] + tail)
+			got, i, ok := d.sameSecond(b)
+			if !ok {
+				continue
+			}
+			end, st := simpleString(append([]byte{'"'}, b...), 0)
+			if st != fastOK || end-2 != i {
+				t.Fatalf("%q: sameSecond ends at %d, simpleString %d %d", b, i, end-2, st)
+			}
+			want, msg := parseTimestamp(string(b[:i]))
+			if msg != "" || !got.Equal(want) || got.Location() != want.Location() {
+				t.Fatalf("%q: sameSecond %v, parseTimestamp %v %q", b[:i], got, want, msg)
+			}
 		}
 	})
 }
