@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
@@ -354,4 +355,32 @@ func FuzzSameSecond(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkDecodeTemplates decodes 100k rows of BenchmarkSessionFetchMem's
+// body (10 nodes at 50 Hz, interleaved) and of benchBody, with the
+// templates and without.
+func BenchmarkDecodeTemplates(b *testing.B) {
+	m := NewMemAPI(10, 50, memFrom, 200*time.Second)
+	mem := append(append([]byte("["), m.body[:len(m.body)-2]...), ']')
+	for _, c := range []struct {
+		name string
+		body []byte
+		rows int
+	}{{"memapi", mem, m.Rows()}, {"benchBody", benchBody(100_000), 100_000}} {
+		for _, on := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%s/templates=%v", c.name, on), func(b *testing.B) {
+				b.SetBytes(int64(len(c.body)))
+				b.ReportAllocs()
+				cpu0 := CPUTime()
+				for b.Loop() {
+					n, err := decodeFast(bytes.NewReader(c.body), fastBufSize, DecodeOptions{MaxRowBytes: DefaultMaxRowBytes, noTemplates: !on}, func(*Row) error { return nil })
+					if err != nil || n != c.rows {
+						b.Fatalf("n=%d err=%v", n, err)
+					}
+				}
+				b.ReportMetric(float64((CPUTime()-cpu0).Nanoseconds())/float64(c.rows*b.N), "cpu-ns/row")
+			})
+		}
+	}
 }
