@@ -121,6 +121,11 @@ type DecodeOptions struct {
 	// before looking for trailing data (Client shortens the stall
 	// deadline then: the rows are all in).
 	arrayEnd func()
+	// noTemplates turns the fast decoder's per-series templates off
+	// (for the tests that compare the two).
+	noTemplates bool
+	// tmStats, if set, receives the templates' state at the end (tests).
+	tmStats *templates
 }
 
 func (o *DecodeOptions) ended() {

@@ -406,6 +406,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := CPUTime()
 	for i := 0; i < b.N; i++ {
 		n, err := Decode(bytes.NewReader(body), func(*Row) error { return nil })
 		if err != nil || n != rows {
@@ -413,6 +414,7 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64((CPUTime()-cpu0).Nanoseconds())/float64(rows*b.N), "cpu-ns/row")
 }
 
 // FuzzScanObject checks the light label scanner against encoding/json on

@@ -10,6 +10,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -64,11 +65,21 @@ type fastDecoder struct {
 	tsDate  [19]byte
 	tsLocal int64
 	tsValid bool
+	// The last ±HH:MM offset sameSecond parsed, and its seconds.
+	offText  [6]byte
+	offSecs  int
+	offValid bool
 
 	// Per-element scratch, pointing into buf (valid until the next fill).
 	origs    [][]byte
 	hasOrig  bool
 	labelsKV [][2][]byte
+
+	// Where the timestamp's text and the value's token were in the
+	// element parseElem last decoded (for the templates).
+	tsLo, tsHi, valLo, valHi int
+
+	tm templates
 }
 
 // fill reads until at least need bytes are buffered from pos on, keeping
@@ -116,6 +127,28 @@ func (d *fastDecoder) fill(need int) bool {
 	return progress
 }
 
+// bufPool keeps the decoders' buffers of fastBufSize bytes: a session
+// decodes many responses, and a fresh buffer per response would be
+// allocated and cleared each time.
+var bufPool sync.Pool // of *[]byte
+
+func getBuf(size int) []byte {
+	if size == fastBufSize {
+		if p, ok := bufPool.Get().(*[]byte); ok {
+			return *p
+		}
+	}
+	return make([]byte, size)
+}
+
+// putBuf returns buf to the pool; the decoder must not use it afterwards
+// (nothing it delivered points into it: strings and rows are copies).
+func putBuf(buf []byte) {
+	if len(buf) == fastBufSize {
+		bufPool.Put(&buf)
+	}
+}
+
 // skipWS skips JSON whitespace; false if the data ended first.
 func (d *fastDecoder) skipWS() bool {
 	for {
@@ -160,7 +193,12 @@ func (d *fastDecoder) fallback(prefix string, idx, n int, opts DecodeOptions, fn
 }
 
 func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) error) (int, error) {
-	d := &fastDecoder{r: r, buf: make([]byte, bufSize), strs: make(map[string]string)}
+	d := &fastDecoder{r: r, buf: getBuf(bufSize), strs: make(map[string]string)}
+	defer putBuf(d.buf)
+	d.tm.off = opts.noTemplates
+	if opts.tmStats != nil {
+		defer func() { *opts.tmStats = d.tm }()
+	}
 	if !d.skipWS() || d.buf[d.pos] != '[' {
 		return d.fallback("", 0, 0, opts, fn)
 	}
@@ -190,7 +228,15 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 		// d.pos is at the first byte of element idx.
 		var e, st int
 		for {
+			var ok bool
+			if e, ok = d.matchTemplate(d.buf[d.pos:d.end], &row); ok {
+				st = fastOK
+				break
+			}
 			e, st = d.parseElem(d.buf[d.pos:d.end], &row)
+			if st == fastOK {
+				d.learn(d.buf[d.pos:d.end], e, &row)
+			}
 			if st != fastMore {
 				break
 			}
@@ -428,11 +474,11 @@ func (d *fastDecoder) parseElem(b []byte, row *Row) (int, int) {
 		return 0, fastSlow
 	}
 	var (
-		have          int
-		ts, dev, met  []byte
-		val           float64
-		null          bool
-		st, end, i, j int
+		have         int
+		ts, dev, met []byte
+		val          float64
+		null         bool
+		st, end, i   int
 	)
 	d.origs = d.origs[:0]
 	d.hasOrig = false
@@ -490,6 +536,7 @@ func (d *fastDecoder) parseElem(b []byte, row *Row) (int, int) {
 			switch bit {
 			case haveTS:
 				ts = s
+				d.tsLo, d.tsHi = i+1, end-1
 			case haveDev:
 				dev = s
 			default:
@@ -498,45 +545,11 @@ func (d *fastDecoder) parseElem(b []byte, row *Row) (int, int) {
 			i = end
 		case "value":
 			bit = haveVal
-			switch c := b[i]; {
-			case c == 'n':
-				if st = hasLit(b, i, "null"); st != fastOK {
-					return 0, st
-				}
-				null, val = true, math.NaN()
-				i += 4
-			case c == '"':
-				if end, st = simpleString(b, i); st != fastOK {
-					return 0, st
-				}
-				switch string(b[i+1 : end-1]) {
-				case "NaN":
-					val = math.NaN()
-				case "Infinity":
-					val = math.Inf(1)
-				case "-Infinity":
-					val = math.Inf(-1)
-				default:
-					return 0, fastSlow
-				}
-				i = end
-			case c == '-' || (c >= '0' && c <= '9'):
-				if j, st = numberEnd(b, i); st != fastOK {
-					return 0, st
-				}
-				if v, ok := simpleFloat(b[i:j]); ok {
-					val = v
-				} else {
-					v, err := strconv.ParseFloat(string(b[i:j]), 64)
-					if err != nil {
-						return 0, fastSlow
-					}
-					val = v
-				}
-				i = j
-			default:
-				return 0, fastSlow
+			d.valLo = i
+			if val, null, i, st = parseValue(b, i); st != fastOK {
+				return 0, st
 			}
+			d.valHi = i
 		case "labels":
 			bit = haveLabels
 			if i, st = d.parseLabels(b, i); st != fastOK {
@@ -591,6 +604,47 @@ func (d *fastDecoder) parseElem(b []byte, row *Row) (int, int) {
 		row.Labels = ls
 	}
 	return i, fastOK
+}
+
+// parseValue scans the value at b[i]: a number, null, or one of the
+// strings "NaN", "Infinity" and "-Infinity". It returns the index after it.
+func parseValue(b []byte, i int) (val float64, null bool, j, st int) {
+	switch c := b[i]; {
+	case c == 'n':
+		if st = hasLit(b, i, "null"); st != fastOK {
+			return 0, false, 0, st
+		}
+		return math.NaN(), true, i + 4, fastOK
+	case c == '"':
+		end, st := simpleString(b, i)
+		if st != fastOK {
+			return 0, false, 0, st
+		}
+		switch string(b[i+1 : end-1]) {
+		case "NaN":
+			val = math.NaN()
+		case "Infinity":
+			val = math.Inf(1)
+		case "-Infinity":
+			val = math.Inf(-1)
+		default:
+			return 0, false, 0, fastSlow
+		}
+		return val, false, end, fastOK
+	case c == '-' || (c >= '0' && c <= '9'):
+		if j, st = numberEnd(b, i); st != fastOK {
+			return 0, false, 0, st
+		}
+		if v, ok := simpleFloat(b[i:j]); ok {
+			return v, false, j, fastOK
+		}
+		v, err := strconv.ParseFloat(string(b[i:j]), 64)
+		if err != nil {
+			return 0, false, 0, fastSlow
+		}
+		return v, false, j, fastOK
+	}
+	return 0, false, 0, fastSlow
 }
 
 // parseLabels scans the labels value at b[i]: null, or an object of plain
