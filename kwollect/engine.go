@@ -621,8 +621,8 @@ func (r *siteRun) finish(c *chunk, splits []*chunk) {
 // tiny is the remainder a chunk absorbs rather than leaving it alone.
 func tiny(l int64) int64 { return min(minChunk.Microseconds(), l/10) }
 
-// probeShare bounds the estimated rows of a probe, as a share of the budget
-// (its rows are read twice).
+// probeShare: a probe's estimated rows are at most the budget divided by
+// it (its rows are read twice).
 const probeShare = 8
 
 // maxProbe bounds a probe's duration: enough to reach past a short
@@ -654,8 +654,8 @@ func (s *Session) lanes(st *stream) []*stream {
 	if st.job || len(st.nodes) < 2 || n < 2 {
 		return nil
 	}
-	whole := st.hi - st.lo + 1
-	chunks := (whole + s.chunkLen(st, st.nodes) - 1) / s.chunkLen(st, st.nodes)
+	l := s.chunkLen(st, st.nodes)
+	chunks := (st.hi - st.lo + l) / l
 	n = min(n, len(st.nodes), int(chunks))
 	if n < 2 {
 		return nil

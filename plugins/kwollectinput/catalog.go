@@ -83,6 +83,36 @@ func find(ms []kwollect.MetricInfo, name string) (kwollect.MetricInfo, bool) {
 // periods returns the sampling period of each metric for chunk sizing: the
 // shortest catalogue period (or on-demand period) across the clusters.
 func (c *catalog) periods(metrics []string) map[string]time.Duration {
+	return c.shortest(metrics, func(info kwollect.MetricInfo) []time.Duration {
+		if info.Period == 0 {
+			return []time.Duration{info.OptionalPeriod}
+		}
+		return []time.Duration{info.Period}
+	})
+}
+
+// fastPeriods returns, per metric, the shortest period it can have: the
+// catalogue's optional_period (a node in a monitor job). Without a
+// catalogue the wattmeter's raw frames are assumed (20 ms), so that a
+// monitored node's first query stays within the row budget.
+func (c *catalog) fastPeriods(metrics []string) map[string]time.Duration {
+	if c == nil || len(c.byCluster) == 0 {
+		out := map[string]time.Duration{}
+		for _, name := range metrics {
+			if name == "wattmetre_power_watt" {
+				out[name] = 20 * time.Millisecond
+			}
+		}
+		return out
+	}
+	return c.shortest(metrics, func(info kwollect.MetricInfo) []time.Duration {
+		return []time.Duration{info.Period, info.OptionalPeriod}
+	})
+}
+
+// shortest returns, per metric, the shortest positive period that periodsOf
+// gives for it across the clusters.
+func (c *catalog) shortest(metrics []string, periodsOf func(kwollect.MetricInfo) []time.Duration) map[string]time.Duration {
 	out := map[string]time.Duration{}
 	if c == nil {
 		return out
@@ -93,39 +123,7 @@ func (c *catalog) periods(metrics []string) map[string]time.Duration {
 			if !ok {
 				continue
 			}
-			p := info.Period
-			if p == 0 {
-				p = info.OptionalPeriod
-			}
-			if p > 0 && (out[name] == 0 || p < out[name]) {
-				out[name] = p
-			}
-		}
-	}
-	return out
-}
-
-// fastPeriods returns, per metric, the shortest period it can have: the
-// catalogue's optional_period (a node in a monitor job). Without a
-// catalogue the wattmeter's raw frames are assumed (20 ms), so that a
-// monitored node's first query stays within the row budget.
-func (c *catalog) fastPeriods(metrics []string) map[string]time.Duration {
-	out := map[string]time.Duration{}
-	if c == nil || len(c.byCluster) == 0 {
-		for _, name := range metrics {
-			if name == "wattmetre_power_watt" {
-				out[name] = 20 * time.Millisecond
-			}
-		}
-		return out
-	}
-	for _, ms := range c.byCluster {
-		for _, name := range metrics {
-			info, ok := find(ms, name)
-			if !ok {
-				continue
-			}
-			for _, p := range []time.Duration{info.Period, info.OptionalPeriod} {
+			for _, p := range periodsOf(info) {
 				if p > 0 && (out[name] == 0 || p < out[name]) {
 					out[name] = p
 				}
