@@ -34,6 +34,7 @@ type Agent struct {
 	outputs         int             // the outputs started
 	resume          ResumeFunc
 	lateWarnings    []string // said again at the end (buffered phase marks)
+	startupSummary  string   // "Plugin startup complete." and what started
 }
 
 // HasPlugin reports whether the plugin name was started.
@@ -91,8 +92,6 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 	for _, m := range metrics {
 		summary = append(summary, fmt.Sprintf("    - %s: %s (%s)", m.Name, m.Type, m.Unit.DisplayName()))
 	}
-	builderLog.Info(strings.Join(summary, "\n"))
-
 	timeout := loaded.General.ShutdownTimeout.D()
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -104,7 +103,15 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 		shutdownTimeout: timeout,
 		plugins:         names,
 		outputs:         outputs,
+		startupSummary:  strings.Join(summary, "\n"),
 	}, nil
+}
+
+// LogReady logs "Plugin startup complete." with the plugins and metrics.
+// The caller logs it once the agent is really measuring (signals are then
+// the command's to handle): scripts wait for this line before they signal.
+func (a *Agent) LogReady() {
+	logging.Target(a.log, TargetBuilder).Info(a.startupSummary)
 }
 
 // Publish sends a measurement event to the sources and waits for them.

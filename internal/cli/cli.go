@@ -321,17 +321,19 @@ func (g *globals) startInterruptible(cmd *cobra.Command, mode plugin.Mode) (*age
 		log.Warn(agent.SignalName(sig) + " received: already stopping.")
 	})
 	a, err := g.start(ctx, mode)
+	// Released before the check: a signal that came after the start-up
+	// returned, but before release, would otherwise be taken and lost.
+	release()
 	if it := agent.InterruptedBy(ctx); it != nil {
 		if a != nil {
 			_ = a.Stop()
 		}
-		release()
 		return nil, nil, exitError{it.Code()}
 	}
-	release()
 	if err != nil {
 		return nil, nil, err
 	}
+	a.LogReady()
 	return a, ints, nil
 }
 
