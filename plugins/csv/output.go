@@ -131,6 +131,7 @@ func openFile(cfg *Config, reg *measure.Registry, logger *slog.Logger, now func(
 	)
 	if cfg.Append {
 		f.f, header, base, err = openAppend(cfg.OutputPath, opts.Delimiter, logger)
+		f.pos, f.kicked = base, base
 	} else {
 		err = f.check()
 	}
@@ -340,7 +341,16 @@ type lazyFile struct {
 	// write, when set (tests), writes to f instead of f.Write: a disk that
 	// fills up after so many bytes.
 	write func(f *os.File, p []byte) (int, error)
+	// pos is the file offset after the last write; kicked is where the
+	// last writeback request ended (see startWriteback).
+	pos, kicked int64
+	noKick      bool // writeback requests failed once (not a regular file, not Linux)
 }
+
+// writebackEvery is how many bytes are written between two requests to
+// start writing them to disk: the final fsync then waits for the last
+// few MiB only, not for a whole window's rows.
+const writebackEvery = 8 << 20
 
 // check opens a special file at once, and otherwise makes sure the file
 // can be created, without creating or truncating it: the same failure as
@@ -397,10 +407,23 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	var n int
+	var err error
 	if l.write != nil {
-		return l.write(l.f, p)
+		n, err = l.write(l.f, p)
+	} else {
+		n, err = l.f.Write(p)
 	}
-	return l.f.Write(p)
+	l.pos += int64(n)
+	if !l.noKick && l.pos-l.kicked >= writebackEvery {
+		// Advice only: the data is as durable as before, fsync at Close
+		// still decides.
+		if startWriteback(l.f, l.kicked, l.pos-l.kicked) != nil {
+			l.noKick = true
+		}
+		l.kicked = l.pos
+	}
+	return n, err
 }
 
 // syncUnsupported reports an fsync error of a file that cannot be synced
