@@ -184,3 +184,22 @@ func TestPooledBuffer(t *testing.T) {
 	var nilBuf *Buffer
 	nilBuf.Release()
 }
+
+// TestAppendFloatDecimals compares AppendFloat with strconv on every
+// reading a meter gives with up to 4 decimals in a few ranges, and just
+// past them (5 decimals: the slow path).
+func TestAppendFloatDecimals(t *testing.T) {
+	for _, base := range []float64{0, 1, 97, 999, 123456, 999999998} {
+		for i := range 20000 {
+			for _, scale := range []float64{100, 1e4, 1e5} {
+				for _, sign := range []float64{1, -1} {
+					x := sign * (base + float64(i)/scale)
+					want := strconv.FormatFloat(x, 'f', -1, 64)
+					if got := string(AppendFloat(nil, x)); got != want {
+						t.Fatalf("AppendFloat(%v) = %q, want %q", x, got, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -82,9 +82,6 @@ func AppendFloat(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
 
-var pow10 = [...]float64{1, 10, 100, 1000, 10000}
-var pow10u = [...]uint64{1, 10, 100, 1000, 10000}
-
 // appendShortDecimal is the fast path of AppendFloat for the readings of
 // meters: magnitudes in [1e-3, 1e9) with at most 4 decimals, which it
 // writes exactly as strconv.AppendFloat(b, f, 'f', -1, 64) does, at a
@@ -94,9 +91,12 @@ var pow10u = [...]uint64{1, 10, 100, 1000, 10000}
 // integer m gives m/10^k == |f| (both operands exact float64s, so the
 // division is the correctly rounded value of the decimal m/10^k, i.e. what
 // parsing it gives), the decimal m/10^k is the shortest one that round
-// trips, which is what strconv prints. In that range one ulp of f times
-// 10^k is below 1e-3, so there is at most one such m and it is
-// round(|f|×10^k). ok is false when f is not of that kind.
+// trips, which is what strconv prints. Such an m exists for some k ≤ 4 iff
+// it does for k = 4 (m·10^(4-k)/10^4 is the same decimal, so the same
+// double), and then m4 = round(|f|×10^4): in that range |f|×10^4, computed
+// in floating point, is within 2e-3 of m4, so m4 is the only candidate.
+// The smallest k is then 4 minus the trailing zeros of m4. ok is false
+// when f is not of that kind.
 func appendShortDecimal(b []byte, f float64) ([]byte, bool) {
 	a := f
 	if a < 0 {
@@ -105,26 +105,25 @@ func appendShortDecimal(b []byte, f float64) ([]byte, bool) {
 	if !(a >= 1e-3 && a < 1e9) {
 		return b, false
 	}
-	for k := range pow10 {
-		m := math.Round(a * pow10[k])
-		if m/pow10[k] != a {
-			continue
-		}
-		if f < 0 {
-			b = append(b, '-')
-		}
-		u := uint64(m)
-		b = strconv.AppendUint(b, u/pow10u[k], 10)
-		if k > 0 {
-			frac := u % pow10u[k]
-			b = append(b, '.')
-			for d := pow10u[k] / 10; d > 0; d /= 10 {
-				b = append(b, byte('0'+frac/d%10))
-			}
-		}
+	m := math.Round(a * 1e4)
+	if m/1e4 != a {
+		return b, false
+	}
+	if f < 0 {
+		b = append(b, '-')
+	}
+	u := uint64(m)
+	b = strconv.AppendUint(b, u/10000, 10)
+	frac := u % 10000
+	if frac == 0 {
 		return b, true
 	}
-	return b, false
+	d := [5]byte{'.', byte('0' + frac/1000), byte('0' + frac/100%10), byte('0' + frac/10%10), byte('0' + frac%10)}
+	n := 5
+	for d[n-1] == '0' {
+		n--
+	}
+	return append(b, d[:n]...), true
 }
 
 const maxFloat = 1.7976931348623157e308

@@ -668,12 +668,16 @@ func (w *Writer) appendTimestamp(line []byte, t time.Time) []byte {
 		w.tsSec = sec
 	}
 	line = append(line, w.tsPrefix...)
-	if ns := t.Nanosecond(); ns != 0 {
+	if ns := uint32(t.Nanosecond()); ns != 0 {
+		// Two digits at a time; then the trailing zeros go, as in
+		// time.RFC3339Nano.
 		var frac [10]byte
 		frac[0] = '.'
-		for i := 9; i > 0; i-- {
-			frac[i] = byte('0' + ns%10)
-			ns /= 10
+		frac[1] = byte('0' + ns/100_000_000)
+		ns %= 100_000_000
+		for i := 8; i > 0; i -= 2 {
+			copy(frac[i:i+2], twoDigits[2*(ns%100):])
+			ns /= 100
 		}
 		n := 10
 		for frac[n-1] == '0' {
@@ -683,3 +687,14 @@ func (w *Writer) appendTimestamp(line []byte, t time.Time) []byte {
 	}
 	return append(line, 'Z')
 }
+
+const twoDigits = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
