@@ -264,7 +264,7 @@ func (a *attempt) seriesOf(ap *attPair, r *Row) *attSeries {
 	s.mu.Lock()
 	info := ap.p.series[key]
 	if info == nil {
-		info = &seriesInfo{key: key}
+		info = &seriesInfo{key: key, id: nextSeriesID.Add(1)}
 		ap.p.series[key] = info
 	}
 	per := s.o.Periods[r.MetricID]
@@ -334,6 +334,7 @@ func (a *attempt) onRow(r *Row) error {
 		return nil
 	}
 	ser.queued, ser.hasQueued = t, true
+	r.Series = ser.info.id
 	a.batch = append(a.batch, *r)
 	a.bser = append(a.bser, ser)
 	if len(a.batch) >= cap(a.batch) {

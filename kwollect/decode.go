@@ -36,6 +36,12 @@ type Row struct {
 	// Labels holds every other label sorted by key. String values are kept
 	// as is, other JSON values as their compact JSON text (e.g. `1`, `true`).
 	Labels []Label
+	// Series, when not 0, names the row's series in this process: rows with
+	// the same Series have the same DeviceID, MetricID, DeviceOrig and
+	// Labels, so a consumer can look up what it built for the series by
+	// this number instead of comparing those fields. Sessions set it on the
+	// rows they deliver; decoders leave it 0.
+	Series uint64
 }
 
 // Label returns the value of the label key (not _device_orig).

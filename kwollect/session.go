@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -337,9 +338,15 @@ func (p *gapStats) jitter() time.Duration {
 // seriesInfo is the session's state of one series (device, metric, labels).
 type seriesInfo struct {
 	key     string
+	id      uint64 // Row.Series: from nextSeriesID, unique in the process
 	last    int64 // newest delivered row, µs
 	hasLast bool
 }
+
+// nextSeriesID numbers the series of every session of the process, so that
+// a Row.Series never names two series, even for a consumer that outlives a
+// session.
+var nextSeriesID atomic.Uint64
 
 // extra is a delivered row at the top of a coverage span that is not
 // covered yet: rows sharing that timestamp may still be missing.

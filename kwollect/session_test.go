@@ -112,10 +112,14 @@ type collector struct {
 	batches  int
 	inSink   int // concurrent sink calls seen
 	maxIn    int
+	// Row.Series: one nonzero number per series, a series per number.
+	idOf      map[string]uint64
+	seriesOf  map[uint64]string
+	badSeries []string
 }
 
 func newCollector() *collector {
-	return &collector{keys: map[string]int{}, last: map[string]time.Time{}}
+	return &collector{keys: map[string]int{}, last: map[string]time.Time{}, idOf: map[string]uint64{}, seriesOf: map[uint64]string{}}
 }
 
 func (c *collector) sink(rows []Row) error {
@@ -137,6 +141,13 @@ func (c *collector) sink(rows []Row) error {
 		c.keys[keyOfRow(r)]++
 		c.rows++
 		ser := string(r.appendSeriesKey(nil))
+		if id, ok := c.idOf[ser]; r.Series == 0 || ok && id != r.Series {
+			c.badSeries = append(c.badSeries, fmt.Sprintf("%s: Series %d, before %d", ser, r.Series, id))
+		}
+		if other, ok := c.seriesOf[r.Series]; ok && other != ser {
+			c.badSeries = append(c.badSeries, fmt.Sprintf("Series %d names %s and %s", r.Series, other, ser))
+		}
+		c.idOf[ser], c.seriesOf[r.Series] = r.Series, ser
 		if last, ok := c.last[ser]; ok && r.Timestamp.Before(last) {
 			c.disorder = append(c.disorder, fmt.Sprintf("%s at %s after %s", ser, r.Timestamp.Format(time.RFC3339Nano), last.Format(time.RFC3339Nano)))
 		} else {
@@ -161,6 +172,7 @@ func (c *collector) requireExactlyOnce(t *testing.T, want []string) {
 	sort.Strings(dups)
 	require.Empty(t, dups, "rows delivered more than once")
 	require.Empty(t, c.disorder, "rows delivered out of time order in their series")
+	require.Empty(t, c.badSeries, "Row.Series does not name one series")
 	got := make([]string, 0, len(c.keys))
 	for k := range c.keys {
 		got = append(got, k)

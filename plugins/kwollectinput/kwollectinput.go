@@ -1137,6 +1137,14 @@ type converter struct {
 	run      int
 	byDevice map[string][]int // device id → indexes in series
 	series   []seriesTemplate
+	// recent maps kwollect.Row.Series to an index in series, direct-mapped
+	// by Series % len: a hit skips the map and the comparisons.
+	recent [64]recentSeries
+}
+
+type recentSeries struct {
+	id  uint64 // kwollect.Row.Series; 0: empty
+	idx int
 }
 
 // seriesTemplate is what the points of one (device, metric, origin,
@@ -1159,31 +1167,47 @@ func (t *seriesTemplate) matches(r *kwollect.Row) bool {
 }
 
 func (c *converter) point(r *kwollect.Row) (measure.Point, error) {
-	var t *seriesTemplate
+	slot := &c.recent[r.Series%uint64(len(c.recent))]
+	if r.Series != 0 && slot.id == r.Series {
+		return pointOf(r, &c.series[slot.idx]), nil
+	}
+	t, err := c.lookup(r)
+	if err != nil {
+		return measure.Point{}, err
+	}
+	if r.Series != 0 {
+		*slot = recentSeries{id: r.Series, idx: t}
+	}
+	return pointOf(r, &c.series[t]), nil
+}
+
+// lookup returns the index in c.series of r's series, adding it if new.
+func (c *converter) lookup(r *kwollect.Row) (int, error) {
 	idx := c.byDevice[r.DeviceID]
 	for _, i := range idx {
 		if c.series[i].matches(r) {
-			t = &c.series[i]
-			break
+			return i, nil
 		}
 	}
-	if t == nil {
-		nt, err := c.s.template(r, c.run)
-		if err != nil {
-			return measure.Point{}, err
-		}
-		c.series = append(c.series, nt)
-		c.byDevice[r.DeviceID] = append(idx, len(c.series)-1)
-		t = &c.series[len(c.series)-1]
+	nt, err := c.s.template(r, c.run)
+	if err != nil {
+		return 0, err
 	}
+	c.series = append(c.series, nt)
+	c.byDevice[r.DeviceID] = append(idx, len(c.series)-1)
+	return len(c.series) - 1, nil
+}
+
+// pointOf is the point of r, whose series is t.
+func pointOf(r *kwollect.Row, t *seriesTemplate) measure.Point {
 	return measure.Point{
 		Metric:     t.id,
 		Timestamp:  r.Timestamp.UTC(),
 		Value:      measure.Float(r.Value),
-		Resource:   measure.Resource{Kind: "device_id", ID: r.DeviceID},
+		Resource:   measure.Resource{Kind: "device_id", ID: t.device},
 		Consumer:   t.consumer,
 		Attributes: t.attrs,
-	}, nil
+	}
 }
 
 // template builds what the points of r's series share.
