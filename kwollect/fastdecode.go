@@ -62,11 +62,11 @@ type fastDecoder struct {
 	// The date and time of day of the last timestamp (its first 19
 	// bytes) and their seconds since the epoch, as if in UTC: rows come
 	// in time order, many per second.
-	tsDate  [19]byte
+	tsDate  dateText
 	tsLocal int64
 	tsValid bool
-	// The last ±HH:MM offset sameSecond parsed, and its seconds.
-	offText  [6]byte
+	// The last ±HH:MM offset sameSecond parsed (offsetText), and its seconds.
+	offText  uint64
 	offSecs  int
 	offValid bool
 
@@ -827,11 +827,26 @@ func (d *fastDecoder) labels(n int) []Label {
 	return d.labelSlab[l : l+n : l+n]
 }
 
+// dateText is the "YYYY-MM-DDTHH:MM:SS" of a timestamp as three words
+// (bytes 0-7, 8-15 and 11-18): compared inline, where a [19]byte is
+// compared by a call to memequal, for every row.
+type dateText struct{ a, b, c uint64 }
+
+// dateTextOf returns the dateText of b's first 19 bytes (len(b) >= 19).
+func dateTextOf(b []byte) dateText {
+	return dateText{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:]), binary.LittleEndian.Uint64(b[11:19])}
+}
+
+// offsetText returns b's first 6 bytes (an offset: ±HH:MM) as a word.
+func offsetText(b []byte) uint64 {
+	return uint64(binary.LittleEndian.Uint32(b)) | uint64(binary.LittleEndian.Uint16(b[4:6]))<<32
+}
+
 // timestamp parses a timestamp without allocating in the usual
 // YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM) form, and with parseTimestamp
 // otherwise. ok is false for a bad timestamp.
 func (d *fastDecoder) timestamp(b []byte) (time.Time, bool) {
-	if len(b) >= 20 && d.tsValid && [19]byte(b[:19]) == d.tsDate {
+	if len(b) >= 20 && d.tsValid && dateTextOf(b) == d.tsDate {
 		if t, off, ok := fastTail(b, d.tsLocal); ok {
 			loc := d.lastLoc
 			if loc == nil || off != d.lastOff {
@@ -842,7 +857,7 @@ func (d *fastDecoder) timestamp(b []byte) (time.Time, bool) {
 		}
 	}
 	if t, off, ok := fastTimestamp(b); ok {
-		d.tsDate = [19]byte(b[:19])
+		d.tsDate = dateTextOf(b)
 		d.tsLocal = t.Unix() + int64(off)
 		d.tsValid = true
 		loc := d.lastLoc

@@ -339,7 +339,7 @@ func (p *gapStats) jitter() time.Duration {
 type seriesInfo struct {
 	key     string
 	id      uint64 // Row.Series: from nextSeriesID, unique in the process
-	last    int64 // newest delivered row, µs
+	last    int64  // newest delivered row, µs
 	hasLast bool
 }
 

@@ -79,7 +79,7 @@ func (d *fastDecoder) matchTemplate(b []byte, row *Row) (int, bool) {
 		return 0, false
 	}
 	pre := tm.pre
-	if len(b) <= len(pre) || string(b[:len(pre)]) != string(pre) {
+	if len(b) <= len(pre) || !hasPrefix(b, pre) {
 		return d.templateMiss()
 	}
 	// end is after the timestamp's closing quote.
@@ -146,6 +146,16 @@ func (d *fastDecoder) matchTemplate(b []byte, row *Row) (int, bool) {
 	tm.last = t
 	tm.hits++
 	return end + e, true
+}
+
+// hasPrefix reports whether b (len(b) >= len(p)) starts with p; for 8 to
+// 16 bytes (a row's `{"timestamp":"`), as two words compared inline.
+func hasPrefix(b, p []byte) bool {
+	if n := len(p); n >= 8 && n <= 16 {
+		return binary.LittleEndian.Uint64(b) == binary.LittleEndian.Uint64(p) &&
+			binary.LittleEndian.Uint64(b[n-8:]) == binary.LittleEndian.Uint64(p[n-8:])
+	}
+	return string(b[:len(p)]) == string(p)
 }
 
 // match checks that b (what follows the timestamp's closing quote) is
@@ -227,7 +237,7 @@ func (d *fastDecoder) learn(b []byte, n int, row *Row) {
 // second), and returns the index of its closing quote. It gives what
 // simpleString then d.timestamp give, or ok false.
 func (d *fastDecoder) sameSecond(b []byte) (time.Time, int, bool) {
-	if len(b) < 21 || !d.tsValid || [19]byte(b[:19]) != d.tsDate {
+	if len(b) < 21 || !d.tsValid || dateTextOf(b) != d.tsDate {
 		return time.Time{}, 0, false
 	}
 	i, nsec, nd := 19, 0, -1 // nd: fraction digits, -1 without a '.'
@@ -244,7 +254,7 @@ func (d *fastDecoder) sameSecond(b []byte) (time.Time, int, bool) {
 		// The offset of the last timestamp with one, as text: the same
 		// ±HH:MM then the closing quote, with 1-9 fraction digits or none,
 		// is what fastTail accepts, with that offset.
-		if d.offValid && [6]byte(b[i:i+6]) == d.offText && b[i+6] == '"' && nd != 0 && nd <= 9 {
+		if d.offValid && offsetText(b[i:]) == d.offText && b[i+6] == '"' && nd != 0 && nd <= 9 {
 			for k := max(nd, 0); k < 9; k++ {
 				nsec *= 10
 			}
@@ -270,7 +280,7 @@ func (d *fastDecoder) sameSecond(b []byte) (time.Time, int, bool) {
 		return time.Time{}, 0, false
 	}
 	if c := b[i-6]; c == '+' || c == '-' {
-		d.offText, d.offSecs, d.offValid = [6]byte(b[i-6:i]), off, true
+		d.offText, d.offSecs, d.offValid = offsetText(b[i-6:i]), off, true
 	}
 	loc := d.lastLoc
 	if loc == nil || off != d.lastOff {

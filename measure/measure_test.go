@@ -4,6 +4,7 @@ import (
 	"math"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -202,4 +203,30 @@ func TestAppendFloatDecimals(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Expand gives the points the compact ones stand for, after the buffer's
+// Points; AttributeKeys and Len count both forms; Release empties both.
+func TestBufferCompact(t *testing.T) {
+	s1 := &Series{Metric: 1, Resource: Resource{Kind: "device_id", ID: "a"}, Consumer: Consumer{Kind: "device_origin", ID: "p1"},
+		Attributes: []Attribute{{Key: "z", Value: String("1")}}}
+	s2 := &Series{Metric: 2, Attributes: []Attribute{{Key: "m", Value: String("2")}}}
+	b := NewPooledCompactBuffer(4)
+	b.Push(Point{Metric: 9, Attributes: []Attribute{{Key: "a", Value: String("0")}}})
+	b.Compact = append(b.Compact, SeriesPoint{Series: s1, Time: -1, Value: Float(1.5)}, SeriesPoint{Series: s2, Time: 2_000_000_001, Value: Uint(7)}, SeriesPoint{Series: s1, Time: 3, Value: Float(2)})
+	require.Equal(t, 4, b.Len())
+	require.Equal(t, []string{"a", "m", "z"}, b.AttributeKeys())
+	b.Expand()
+	require.Empty(t, b.Compact)
+	require.Len(t, b.Points, 4)
+	require.Equal(t, MetricID(9), b.Points[0].Metric)
+	require.Equal(t, Point{Metric: 1, Timestamp: time.Unix(0, -1).UTC(), Value: Float(1.5), Resource: s1.Resource, Consumer: s1.Consumer, Attributes: s1.Attributes}, b.Points[1])
+	require.Equal(t, time.Unix(2, 1).UTC(), b.Points[2].Timestamp)
+	require.Equal(t, Uint(7), b.Points[2].Value)
+	require.Equal(t, MetricID(1), b.Points[3].Metric)
+	b.Compact = append(b.Compact, SeriesPoint{Series: s2})
+	b.Release()
+	again := NewPooledCompactBuffer(1)
+	require.Equal(t, 0, again.Len(), "a released buffer comes back empty")
+	again.Release()
 }

@@ -217,11 +217,41 @@ type Point struct {
 	Attributes []Attribute
 }
 
+// Series is what the points of one series share: everything but their
+// timestamp and value. It must not be modified once a point refers to it
+// (outputs may keep what they derived from it, keyed by its address).
+type Series struct {
+	Metric     MetricID
+	Resource   Resource
+	Consumer   Consumer
+	Attributes []Attribute
+}
+
+// SeriesPoint is a point given by its series: the compact form in which a
+// source that emits many points of few series (kwollect-input) hands them
+// to the outputs that read it, without building a Point per row.
+type SeriesPoint struct {
+	Series *Series
+	Time   int64 // Unix nanoseconds, UTC
+	Value  Value
+}
+
+// Point returns the point p stands for.
+func (p *SeriesPoint) Point() Point {
+	s := p.Series
+	return Point{Metric: s.Metric, Timestamp: time.Unix(0, p.Time).UTC(), Value: p.Value,
+		Resource: s.Resource, Consumer: s.Consumer, Attributes: s.Attributes}
+}
+
 // Buffer is a batch of points moving through the pipeline. Stages after the
 // transforms must treat it as read-only: it is shared by every output.
 type Buffer struct {
 	Points []Point
-	pooled bool // from NewPooledBuffer: Release recycles it
+	// Compact holds more points, after those of Points, in compact form.
+	// Only a source told that every consumer reads it emits it (see
+	// pipeline.CompactEmitter); anywhere else, Expand turns it into Points.
+	Compact []SeriesPoint
+	pooled  bool // from NewPooledBuffer: Release recycles it
 }
 
 // bufferPool holds released buffers: a source that emits a few thousand
@@ -240,6 +270,16 @@ func NewPooledBuffer(capacity int) *Buffer {
 	return b
 }
 
+// NewPooledCompactBuffer is NewPooledBuffer with room for capacity
+// compact points.
+func NewPooledCompactBuffer(capacity int) *Buffer {
+	b := bufferPool.Get().(*Buffer)
+	if cap(b.Compact) < capacity {
+		b.Compact = make([]SeriesPoint, 0, capacity)
+	}
+	return b
+}
+
 // Release gives a buffer from NewPooledBuffer back to the pool; it does
 // nothing for other buffers. The points' strings are not cleared: they
 // are overwritten when the buffer is refilled.
@@ -248,25 +288,48 @@ func (b *Buffer) Release() {
 		return
 	}
 	b.Points = b.Points[:0]
+	b.Compact = b.Compact[:0]
 	bufferPool.Put(b)
 }
 
-// Len returns the number of points.
-func (b *Buffer) Len() int { return len(b.Points) }
+// Len returns the number of points, compact ones included.
+func (b *Buffer) Len() int { return len(b.Points) + len(b.Compact) }
 
 // Push appends a point.
 func (b *Buffer) Push(p Point) { b.Points = append(b.Points, p) }
+
+// Expand moves the compact points to Points, in order.
+func (b *Buffer) Expand() {
+	if b == nil || len(b.Compact) == 0 {
+		return
+	}
+	b.Points = slices.Grow(b.Points, len(b.Compact))
+	for i := range b.Compact {
+		b.Points = append(b.Points, b.Compact[i].Point())
+	}
+	b.Compact = b.Compact[:0]
+}
 
 // AttributeKeys returns the distinct attribute keys of the buffer, sorted bytewise.
 func (b *Buffer) AttributeKeys() []string {
 	seen := map[string]struct{}{}
 	var keys []string
-	for i := range b.Points {
-		for _, a := range b.Points[i].Attributes {
+	add := func(attrs []Attribute) {
+		for _, a := range attrs {
 			if _, ok := seen[a.Key]; !ok {
 				seen[a.Key] = struct{}{}
 				keys = append(keys, a.Key)
 			}
+		}
+	}
+	for i := range b.Points {
+		add(b.Points[i].Attributes)
+	}
+	var last *Series
+	for i := range b.Compact {
+		if s := b.Compact[i].Series; s != last {
+			add(s.Attributes)
+			last = s
 		}
 	}
 	slices.Sort(keys)

@@ -60,9 +60,10 @@ func (h *History) Subscribe(fn func(buf *measure.Buffer)) {
 
 // Deliver hands buf to every subscriber, synchronously.
 func (h *History) Deliver(buf *measure.Buffer) {
-	if buf == nil || len(buf.Points) == 0 {
+	if buf == nil || buf.Len() == 0 {
 		return
 	}
+	buf.Expand() // the subscribers read Points
 	h.mu.Lock()
 	subs := h.subs
 	h.mu.Unlock()

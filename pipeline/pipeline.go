@@ -28,6 +28,22 @@ type Emitter interface {
 	Emit(ctx context.Context, buf *measure.Buffer) error
 }
 
+// CompactEmitter is implemented by the pipeline's emitters. A source may
+// emit buffers with Buffer.Compact points when AcceptsCompact is true:
+// then no transform runs and every output is a CompactWriter. Otherwise
+// the pipeline expands them into Points on the way.
+type CompactEmitter interface {
+	Emitter
+	AcceptsCompact() bool
+}
+
+// CompactWriter is implemented by outputs whose Write reads the compact
+// points of a buffer (Buffer.Compact) as well as its Points.
+type CompactWriter interface {
+	Output
+	WritesCompact()
+}
+
 // Source produces points.
 type Source interface {
 	// Run produces points until ctx is cancelled (the stop request), then
@@ -263,6 +279,7 @@ type Pipeline struct {
 	stopOnce   sync.Once
 	stopResult error
 	fail       failures
+	compact    bool // every output is a CompactWriter
 }
 
 // Start starts the outputs, the transforms and then the sources.
@@ -277,6 +294,12 @@ func (b *Builder) Start(ctx context.Context) *Pipeline {
 		fail:      failures{first: make(chan struct{})},
 	}
 	p.budget.init(MaxQueuedPoints)
+	p.compact = true
+	for _, o := range b.outputs {
+		if _, ok := o.out.(CompactWriter); !ok {
+			p.compact = false
+		}
+	}
 	for _, o := range b.outputs {
 		o.ch = make(chan []*item, outputQueue)
 		if r, ok := o.out.(FailureReporter); ok {
@@ -309,6 +332,10 @@ type emitter struct {
 
 func (p *Pipeline) emitter(name string) Emitter { return emitter{p, name} }
 
+// AcceptsCompact reports whether compact points reach the outputs as they
+// are (see CompactEmitter).
+func (e emitter) AcceptsCompact() bool { return e.p.compact && len(e.p.b.transforms) == 0 }
+
 // OutputGrace is how long outputs may still write after the sources used up
 // the shutdown timeout.
 var OutputGrace = 10 * time.Second
@@ -317,7 +344,7 @@ var OutputGrace = 10 * time.Second
 var ErrStopped = errors.New("pipeline stopped: points not accepted any more")
 
 func (e emitter) Emit(ctx context.Context, buf *measure.Buffer) error {
-	if buf == nil || len(buf.Points) == 0 {
+	if buf == nil || buf.Len() == 0 {
 		buf.Release()
 		return nil // empty buffers never reach outputs (Alumet #156)
 	}
@@ -329,7 +356,7 @@ func (e emitter) Emit(ctx context.Context, buf *measure.Buffer) error {
 	}
 	// A cancelled ctx is not a reason to drop points: sources emit their last
 	// points after the stop request. Only an aborted shutdown unblocks Emit.
-	n := len(buf.Points)
+	n := buf.Len()
 	if !e.p.budget.acquire(n) {
 		buf.Release()
 		return fmt.Errorf("source %s: %w", e.name, ErrStopped)
@@ -386,7 +413,7 @@ func (p *Pipeline) runTransforms() {
 			p.logger.Error(fmt.Sprintf("transform %s failed to finish: %v", t.name, err))
 			p.recordErr(fmt.Errorf("transform %s: %w", t.name, err))
 		}
-		if buf != nil && len(buf.Points) > 0 {
+		if buf != nil && buf.Len() > 0 {
 			p.send(p.admit(batch[:0], newItem(buf, 0), i+1))
 		}
 	}
@@ -398,13 +425,16 @@ func (p *Pipeline) runTransforms() {
 // admit applies the transforms from index first on to the item's buffer
 // and appends the item to batch if some output has to write it.
 func (p *Pipeline) admit(batch []*item, it *item, first int) []*item {
+	if len(it.buf.Compact) > 0 && (first < len(p.b.transforms) || !p.compact) {
+		it.buf.Expand()
+	}
 	for _, t := range p.b.transforms[first:] {
 		if err := t.t.Apply(it.buf); err != nil {
 			p.logger.Error(fmt.Sprintf("transform %s failed: %v", t.name, err))
 			p.recordErr(fmt.Errorf("transform %s: %w", t.name, err))
 		}
 	}
-	if len(it.buf.Points) == 0 || len(p.b.outputs) == 0 {
+	if it.buf.Len() == 0 || len(p.b.outputs) == 0 {
 		p.done(it)
 		return batch
 	}
@@ -447,7 +477,7 @@ func (p *Pipeline) runOutput(o *namedOutput) {
 	ctx := context.Background()
 	for batch := range o.ch {
 		for _, it := range batch {
-			n := len(it.buf.Points)
+			n := it.buf.Len()
 			if o.dead.Load() {
 				p.dropped(o, n)
 			} else if err := o.out.Write(ctx, it.buf); err != nil {

@@ -40,6 +40,7 @@ func FuzzWriteRow(f *testing.F) {
 			Resource: measure.Resource{Kind: resID, ID: consID}, Consumer: measure.Consumer{Kind: "k", ID: v2},
 			Attributes: []measure.Attribute{str(k2, v1), str(k1, v2), str(k2, v2), str(resID, consID), str(v1, k1)}}
 		out := writeAll(t, reg, opts, &measure.Buffer{Points: []measure.Point{p1}}, &measure.Buffer{Points: []measure.Point{p2}})
+		requireCompactSame(t, reg, opts, out, &measure.Buffer{Points: []measure.Point{p1}}, &measure.Buffer{Points: []measure.Point{p2}})
 
 		header := modelHeader(p1)
 		want := [][]string{
@@ -207,5 +208,6 @@ func FuzzTailCache(f *testing.F) {
 		if diff := cmp.Diff(want.String(), string(cached)); diff != "" {
 			t.Fatalf("cached tails differ:\n%s", diff)
 		}
+		requireCompactSame(t, reg, opts, want.Bytes(), bufs...)
 	})
 }

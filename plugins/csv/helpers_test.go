@@ -89,3 +89,39 @@ func writeAll(t testing.TB, reg *measure.Registry, opts Options, bufs ...*measur
 	require.NoError(t, w.Flush())
 	return out.Bytes()
 }
+
+// compactOf returns bufs with every point in compact form, the points of
+// equal series sharing one *measure.Series (reused across the buffers).
+func compactOf(bufs ...*measure.Buffer) []*measure.Buffer {
+	var series []*measure.Series
+	seriesOf := func(p *measure.Point) *measure.Series {
+		for _, s := range series {
+			if s.Metric == p.Metric && s.Resource == p.Resource && s.Consumer == p.Consumer &&
+				cmp.Equal(s.Attributes, p.Attributes, cmp.AllowUnexported(measure.AttrValue{})) {
+				return s
+			}
+		}
+		s := &measure.Series{Metric: p.Metric, Resource: p.Resource, Consumer: p.Consumer, Attributes: p.Attributes}
+		series = append(series, s)
+		return s
+	}
+	out := make([]*measure.Buffer, len(bufs))
+	for i, b := range bufs {
+		c := &measure.Buffer{}
+		for j := range b.Points {
+			p := &b.Points[j]
+			c.Compact = append(c.Compact, measure.SeriesPoint{Series: seriesOf(p), Time: p.Timestamp.UnixNano(), Value: p.Value})
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// requireCompactSame checks that bufs in compact form give the same bytes.
+func requireCompactSame(t testing.TB, reg *measure.Registry, opts Options, want []byte, bufs ...*measure.Buffer) {
+	t.Helper()
+	got := writeAll(t, reg, opts, compactOf(bufs...)...)
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Fatalf("compact points written differently (-points +compact):\n%s", diff)
+	}
+}

@@ -25,6 +25,7 @@ import (
 var (
 	_ pipeline.Output          = (*FileOutput)(nil)
 	_ pipeline.FailureReporter = (*FileOutput)(nil)
+	_ pipeline.CompactWriter   = (*FileOutput)(nil)
 	_ pipeline.LossError       = (*OutputError)(nil)
 	_ pipeline.LossError       = (*WriteError)(nil)
 	_ pipeline.LossError       = (*SkippedError)(nil)
@@ -184,6 +185,9 @@ func (o *FileOutput) Lost() int64 {
 // Write writes the rows of buf. With force_flush they reach the OS before
 // Write returns; otherwise within FlushInterval. After a write error it
 // writes nothing, counts buf's points as lost and returns the failure.
+// WritesCompact says Write reads Buffer.Compact (pipeline.CompactWriter).
+func (o *FileOutput) WritesCompact() {}
+
 func (o *FileOutput) Write(_ context.Context, buf *measure.Buffer) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()

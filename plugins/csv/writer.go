@@ -108,6 +108,8 @@ type Writer struct {
 	// cheaper than formatting and quote-checking its cells on every row.
 	tails       [tailSlots]rowTail
 	noTailCache bool // tests: the reference output, every tail formatted
+	// seriesTails caches the row ends of compact points, by series.
+	seriesTails map[*measure.Series][]byte
 
 	// Scratch space reused from row to row.
 	cols    []int // attribute index per column, -1 for none
@@ -379,29 +381,32 @@ func (e *SkippedError) LostPoints() int64 { return int64(e.N) }
 func (w *Writer) WriteBuffer(buf *measure.Buffer) error {
 	if w.err != nil {
 		if buf != nil {
-			w.lost += int64(len(buf.Points))
+			w.lost += int64(buf.Len())
 		}
 		return w.failure()
 	}
-	if buf == nil || len(buf.Points) == 0 {
+	if buf == nil || buf.Len() == 0 {
 		return nil
 	}
 	if !w.headerDone {
 		if err := w.writeHeader(buf); err != nil {
-			w.lost += int64(len(buf.Points))
+			w.lost += int64(buf.Len())
 			return w.failure()
 		}
 	}
 	var unknown int
 	var firstUnknown measure.MetricID
+	skip := func(id measure.MetricID) {
+		if unknown == 0 {
+			firstUnknown = id
+		}
+		unknown++
+	}
 	for i := range buf.Points {
 		p := &buf.Points[i]
 		cell, ok := w.metricCell(p.Metric)
 		if !ok {
-			if unknown == 0 {
-				firstUnknown = p.Metric
-			}
-			unknown++
+			skip(p.Metric)
 			continue
 		}
 		w.line = w.appendRow(w.line[:0], cell, p)
@@ -411,7 +416,25 @@ func (w *Writer) WriteBuffer(buf *measure.Buffer) error {
 			continue
 		}
 		if err := w.emit(w.line, 1); err != nil {
-			w.lost += int64(len(buf.Points) - i - 1)
+			w.lost += int64(buf.Len() - i - 1)
+			return w.failure()
+		}
+	}
+	for i := range buf.Compact {
+		p := &buf.Compact[i]
+		cell, ok := w.metricCell(p.Series.Metric)
+		if !ok {
+			skip(p.Series.Metric)
+			continue
+		}
+		w.line = w.appendCompactRow(w.line[:0], cell, p)
+		if len(w.buf)+len(w.line) <= w.size {
+			w.buf = append(w.buf, w.line...)
+			w.pending++
+			continue
+		}
+		if err := w.emit(w.line, 1); err != nil {
+			w.lost += int64(len(buf.Compact) - i - 1)
 			return w.failure()
 		}
 	}
@@ -419,6 +442,49 @@ func (w *Writer) WriteBuffer(buf *measure.Buffer) error {
 		return &SkippedError{N: unknown, Metric: firstUnknown}
 	}
 	return nil
+}
+
+// maxSeriesTails bounds seriesTails: past it, the cache starts afresh.
+const maxSeriesTails = 4096
+
+// appendCompactRow is appendRow for a compact point: the same bytes, the
+// row's end formatted once per series.
+func (w *Writer) appendCompactRow(line, metric []byte, p *measure.SeriesPoint) []byte {
+	d := w.delim
+	line = append(line, metric...)
+	line = append(line, d...)
+
+	start := len(line)
+	sec, ns := p.Time/1e9, p.Time%1e9
+	if ns < 0 {
+		sec, ns = sec-1, ns+1e9
+	}
+	line = w.appendUnix(line, sec, uint32(ns))
+	if w.checkTS {
+		line = w.quoteTail(line, start)
+	}
+	line = append(line, d...)
+
+	start = len(line)
+	line = p.Value.AppendText(line)
+	if w.checkValue {
+		line = w.quoteTail(line, start)
+	}
+	line = append(line, d...)
+
+	s := p.Series
+	if tail, ok := w.seriesTails[s]; ok {
+		return append(line, tail...)
+	}
+	start = len(line)
+	line = w.appendTail(line, &measure.Point{Resource: s.Resource, Consumer: s.Consumer, Attributes: s.Attributes})
+	if !w.noTailCache {
+		if w.seriesTails == nil || len(w.seriesTails) >= maxSeriesTails {
+			w.seriesTails = make(map[*measure.Series][]byte)
+		}
+		w.seriesTails[s] = slices.Clone(line[start:])
+	}
+	return line
 }
 
 func (w *Writer) writeHeader(buf *measure.Buffer) error {
@@ -657,18 +723,23 @@ func (w *Writer) needsQuotes(cell []byte) bool {
 // formatting the date and time of day once per second: rows come in time
 // order, many per second.
 func (w *Writer) appendTimestamp(line []byte, t time.Time) []byte {
-	sec := t.Unix()
+	return w.appendUnix(line, t.Unix(), uint32(t.Nanosecond()))
+}
+
+// appendUnix is appendTimestamp for the instant sec seconds and ns
+// nanoseconds (0 <= ns < 1e9) after the Unix epoch.
+func (w *Writer) appendUnix(line []byte, sec int64, ns uint32) []byte {
 	if sec != w.tsSec || len(w.tsPrefix) == 0 {
 		u := time.Unix(sec, 0).UTC()
 		if y := u.Year(); y < 0 || y > 9999 {
 			w.tsPrefix = w.tsPrefix[:0]
-			return t.UTC().AppendFormat(line, time.RFC3339Nano)
+			return time.Unix(sec, int64(ns)).UTC().AppendFormat(line, time.RFC3339Nano)
 		}
 		w.tsPrefix = u.AppendFormat(w.tsPrefix[:0], "2006-01-02T15:04:05")
 		w.tsSec = sec
 	}
 	line = append(line, w.tsPrefix...)
-	if ns := uint32(t.Nanosecond()); ns != 0 {
+	if ns != 0 {
 		// Two digits at a time; then the trailing zeros go, as in
 		// time.RFC3339Nano.
 		var frac [10]byte

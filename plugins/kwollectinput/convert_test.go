@@ -1,6 +1,7 @@
 package kwollectinput
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -56,4 +57,53 @@ func TestConverterSeriesHint(t *testing.T) {
 		seen[fmt.Sprint(p.Resource.ID, p.Metric, p.Consumer.ID, len(p.Attributes))] = true
 	}
 	require.Len(t, seen, len(series), "every series was converted")
+}
+
+// fakeEmitter records buffers; compact says whether it takes compact points.
+type fakeEmitter struct {
+	compact bool
+	bufs    []*measure.Buffer
+}
+
+func (e *fakeEmitter) Emit(_ context.Context, b *measure.Buffer) error {
+	e.bufs = append(e.bufs, b)
+	return nil
+}
+
+func (e *fakeEmitter) AcceptsCompact() bool { return e.compact }
+
+// The sink emits compact points to a consumer that takes them, the same
+// points as Points otherwise; null rows are skipped either way, and a
+// batch with a time past 2262 goes as Points.
+func TestSinkCompact(t *testing.T) {
+	t0 := time.Date(2025, 7, 22, 11, 5, 26, 468000, time.FixedZone("CEST", 7200))
+	var rows []kwollect.Row
+	for i := range 30 {
+		r := kwollect.Row{DeviceID: fmt.Sprintf("taurus-%d", i%3), MetricID: "wattmetre_power_watt",
+			DeviceOrig: []string{fmt.Sprintf("wattmetre1-port%d", i%3)}, Timestamp: t0.Add(time.Duration(i) * 20 * time.Millisecond),
+			Value: float64(100 + i), Series: uint64(1 + i%3), Null: i == 7}
+		rows = append(rows, r)
+	}
+	far := rows[0]
+	far.Timestamp = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+	emit := func(compact bool, batches ...[]kwollect.Row) *fakeEmitter {
+		s := &Source{cfg: DefaultConfig(), reg: measure.NewRegistry(), ids: map[string]measure.MetricID{}}
+		em := &fakeEmitter{compact: compact}
+		sink := s.sink(context.Background(), em, 1)
+		for _, b := range batches {
+			require.NoError(t, sink(b))
+		}
+		return em
+	}
+	plain := emit(false, rows, []kwollect.Row{far})
+	compact := emit(true, rows, []kwollect.Row{far})
+	require.Len(t, compact.bufs, 2)
+	require.Empty(t, compact.bufs[0].Points)
+	require.Len(t, compact.bufs[0].Compact, 29, "the null row is skipped")
+	require.Empty(t, compact.bufs[1].Compact, "2300 does not fit in int64 nanoseconds")
+	for i := range plain.bufs {
+		require.Empty(t, plain.bufs[i].Compact)
+		compact.bufs[i].Expand()
+		require.Empty(t, cmp.Diff(plain.bufs[i].Points, compact.bufs[i].Points, cmp.AllowUnexported(measure.Value{}, measure.AttrValue{})))
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -1104,11 +1105,30 @@ func isPartial(err error) bool {
 	return errors.As(err, &partial)
 }
 
-// sink turns Kwollect rows into points and emits them batch by batch.
+// sink turns Kwollect rows into points and emits them batch by batch, in
+// compact form (no Point per row) when every consumer reads it.
 // A run index (exec --repeat) tags every point with a run attribute.
 func (s *Source) sink(ctx context.Context, out pipeline.Emitter, run int) func([]kwollect.Row) error {
 	conv := s.newConverter(run)
+	ce, compact := out.(pipeline.CompactEmitter)
+	compact = compact && ce.AcceptsCompact()
 	return func(rows []kwollect.Row) error {
+		if compact && inNanoRange(rows) {
+			buf := measure.NewPooledCompactBuffer(len(rows))
+			for i := range rows {
+				r := &rows[i]
+				if r.Null {
+					continue
+				}
+				ser, err := conv.seriesOf(r)
+				if err != nil {
+					buf.Release()
+					return err
+				}
+				buf.Compact = append(buf.Compact, measure.SeriesPoint{Series: ser, Time: r.Timestamp.UnixNano(), Value: measure.Float(r.Value)})
+			}
+			return out.Emit(ctx, buf)
+		}
 		buf := measure.NewPooledBuffer(len(rows)) // recycled by the pipeline once written
 		for i := range rows {
 			r := &rows[i]
@@ -1126,11 +1146,23 @@ func (s *Source) sink(ctx context.Context, out pipeline.Emitter, run int) func([
 	}
 }
 
-// converter turns rows into points. What a point shares with the other
-// points of its series (metric id, consumer, attributes) is built once per
-// series: the points of a series share one attribute slice (its capacity
-// is its length, so an append copies; like every buffer, points are
-// read-only once emitted). This keeps the hot path to one lookup and no
+// inNanoRange reports whether every row's time fits in int64 Unix
+// nanoseconds (years 1678 to 2262), as compact points need.
+func inNanoRange(rows []kwollect.Row) bool {
+	const lo, hi = math.MinInt64/1_000_000_000 + 1, math.MaxInt64/1_000_000_000 - 1
+	for i := range rows {
+		if sec := rows[i].Timestamp.Unix(); sec < lo || sec > hi {
+			return false
+		}
+	}
+	return true
+}
+
+// converter finds the series of rows. What a point shares with the other
+// points of its series (metric id, resource, consumer, attributes) is built
+// once per series: the points of a series share one attribute slice (its
+// capacity is its length, so an append copies; like every buffer, points
+// are read-only once emitted). This keeps the hot path to one lookup and no
 // allocation per row.
 type converter struct {
 	s        *Source
@@ -1147,15 +1179,13 @@ type recentSeries struct {
 	idx int
 }
 
-// seriesTemplate is what the points of one (device, metric, origin,
-// labels) series have in common.
+// seriesTemplate is one (device, metric, origin, labels) series and what
+// its points have in common.
 type seriesTemplate struct {
 	device, metric string
 	orig           []string
 	labels         []kwollect.Label
-	id             measure.MetricID
-	consumer       measure.Consumer
-	attrs          []measure.Attribute
+	series         *measure.Series
 }
 
 func (s *Source) newConverter(run int) *converter {
@@ -1166,19 +1196,30 @@ func (t *seriesTemplate) matches(r *kwollect.Row) bool {
 	return t.metric == r.MetricID && slices.Equal(t.orig, r.DeviceOrig) && slices.Equal(t.labels, r.Labels)
 }
 
-func (c *converter) point(r *kwollect.Row) (measure.Point, error) {
+// seriesOf returns the series of r.
+func (c *converter) seriesOf(r *kwollect.Row) (*measure.Series, error) {
 	slot := &c.recent[r.Series%uint64(len(c.recent))]
 	if r.Series != 0 && slot.id == r.Series {
-		return pointOf(r, &c.series[slot.idx]), nil
+		return c.series[slot.idx].series, nil
 	}
 	t, err := c.lookup(r)
 	if err != nil {
-		return measure.Point{}, err
+		return nil, err
 	}
 	if r.Series != 0 {
 		*slot = recentSeries{id: r.Series, idx: t}
 	}
-	return pointOf(r, &c.series[t]), nil
+	return c.series[t].series, nil
+}
+
+// point returns the point of r.
+func (c *converter) point(r *kwollect.Row) (measure.Point, error) {
+	ser, err := c.seriesOf(r)
+	if err != nil {
+		return measure.Point{}, err
+	}
+	return measure.Point{Metric: ser.Metric, Timestamp: r.Timestamp.UTC(), Value: measure.Float(r.Value),
+		Resource: ser.Resource, Consumer: ser.Consumer, Attributes: ser.Attributes}, nil
 }
 
 // lookup returns the index in c.series of r's series, adding it if new.
@@ -1196,18 +1237,6 @@ func (c *converter) lookup(r *kwollect.Row) (int, error) {
 	c.series = append(c.series, nt)
 	c.byDevice[r.DeviceID] = append(idx, len(c.series)-1)
 	return len(c.series) - 1, nil
-}
-
-// pointOf is the point of r, whose series is t.
-func pointOf(r *kwollect.Row, t *seriesTemplate) measure.Point {
-	return measure.Point{
-		Metric:     t.id,
-		Timestamp:  r.Timestamp.UTC(),
-		Value:      measure.Float(r.Value),
-		Resource:   measure.Resource{Kind: "device_id", ID: t.device},
-		Consumer:   t.consumer,
-		Attributes: t.attrs,
-	}
 }
 
 // template builds what the points of r's series share.
@@ -1235,7 +1264,7 @@ func (s *Source) template(r *kwollect.Row, run int) (seriesTemplate, error) {
 	return seriesTemplate{
 		device: r.DeviceID, metric: r.MetricID,
 		orig: slices.Clone(r.DeviceOrig), labels: slices.Clone(r.Labels),
-		id: id, consumer: consumer, attrs: attrs,
+		series: &measure.Series{Metric: id, Resource: measure.Resource{Kind: "device_id", ID: r.DeviceID}, Consumer: consumer, Attributes: attrs},
 	}, nil
 }
 
