@@ -61,6 +61,7 @@ type globals struct {
 
 	stdout, stderr io.Writer
 	logger         *slog.Logger
+	filter         logging.Filter // the logger's
 }
 
 // Main runs the command line and returns the process exit code.
@@ -87,8 +88,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "error: %s\nRun '%s --help' for usage.\n", redact.String(ue.err.Error()), cmd.CommandPath())
 		return 2
 	default:
-		if g.logger != nil {
-			logging.Target(g.logger, agent.TargetAgent).Error(fmt.Sprintf("Error: %v", err))
+		// The error is said even when the log filter hides the agent's
+		// errors: Alumet prints it outside its logger.
+		if msg := fmt.Sprintf("Error: %v", err); g.logger != nil && g.filter.Enabled(agent.TargetAgent, slog.LevelError, msg) {
+			logging.Target(g.logger, agent.TargetAgent).Error(msg)
 		} else {
 			fmt.Fprintf(stderr, "Error: %s\n", redact.String(err.Error()))
 		}
@@ -154,38 +157,57 @@ func newRoot(g *globals) *cobra.Command {
 	return root
 }
 
+// setupLogging builds the logger from --log-level, else ALUMET_LOG, else
+// RUST_LOG (an empty variable counts as unset, as ALUMET_CONFIG= does),
+// else info. The variables have env_logger's semantics, warnings included:
+// an invalid part is skipped with "warning: …, ignoring it" on stderr and
+// the rest applies. On our own flag an invalid part is a usage error, and
+// so is a bare word that is not a level ("loud" is a typo, not a target:
+// write loud=trace for a target).
 func (g *globals) setupLogging() error {
-	spec := g.logLevel
-	if spec == "" {
-		spec = os.Getenv("ALUMET_LOG")
-	}
-	if spec == "" {
-		spec = os.Getenv("RUST_LOG")
-	}
-	filter, err := logging.ParseFilter(spec)
-	if err == nil && g.logLevel != "" {
-		// On our own flag a bare word must be a level: "loud" is a typo, not a target.
-		for _, d := range strings.Split(g.logLevel, ",") {
+	filter := logging.DefaultFilter()
+	switch spec, name := g.logSpec(); {
+	case name == "--log-level":
+		f, errs := logging.ParseFilter(spec)
+		for _, d := range strings.Split(strings.SplitN(spec, "/", 2)[0], ",") {
 			if d = strings.TrimSpace(d); d != "" && !strings.Contains(d, "=") {
-				if _, lerr := logging.ParseLevel(d); lerr != nil {
-					err = lerr
+				if _, err := logging.ParseLevel(d); err != nil {
+					errs = append(errs, err)
 				}
 			}
 		}
-	}
-	if err != nil {
-		if g.logLevel != "" {
-			return usageError{err}
+		if len(errs) > 0 {
+			return usageError{fmt.Errorf("--log-level: %w", errors.Join(errs...))}
 		}
-		filter = logging.Filter{Default: slog.LevelInfo}
-		defer func() { g.logger.Warn(fmt.Sprintf("ignoring the log filter %q: %v", spec, err)) }()
+		filter = f
+	case name != "":
+		f, errs := logging.ParseFilter(spec)
+		for _, err := range errs {
+			fmt.Fprintf(g.stderr, "warning: %s, ignoring it\n", err)
+		}
+		filter = f
 	}
 	color := false
 	if f, ok := g.stderr.(*os.File); ok {
 		color = logging.IsTerminal(f)
 	}
+	g.filter = filter
 	g.logger = slog.New(logging.NewHandler(g.stderr, filter, color))
 	return nil
+}
+
+// logSpec returns the log filter in force and where it comes from ("" when
+// none is given).
+func (g *globals) logSpec() (spec, from string) {
+	if g.logLevel != "" {
+		return g.logLevel, "--log-level"
+	}
+	for _, env := range []string{"ALUMET_LOG", "RUST_LOG"} {
+		if v := os.Getenv(env); v != "" {
+			return v, env
+		}
+	}
+	return "", ""
 }
 
 func (g *globals) factories() []plugin.Factory { return all.Factories() }
