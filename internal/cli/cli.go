@@ -456,8 +456,8 @@ func (g *globals) runCmd() *cobra.Command {
 		Short: "Run the agent and monitor the system",
 		Long: "Run the agent and monitor the system.\n\nThis is the default command.\n\n" +
 			"It runs until Ctrl+C, SIGTERM or SIGHUP, polling Kwollect every poll_interval, then writes everything and stops.",
-		Args:  noArgs,
-		RunE:  func(cmd *cobra.Command, args []string) error { return g.runMode(cmd) },
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return g.runMode(cmd) },
 	}
 }
 
