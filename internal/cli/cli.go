@@ -539,7 +539,7 @@ func (g *globals) execCmd() *cobra.Command {
 	annotate(fs, "repeat", annDefault, "1")
 	annotate(fs, "cooldown", annValue, "<DURATION>")
 	annotate(fs, "cooldown-max", annValue, "<DURATION>")
-	annotate(fs, "cooldown-max", annDefault, "5m")
+	annotate(fs, "cooldown-max", annDefault, config.FormatDuration(agent.DefaultCooldownMax))
 	for _, n := range []string{"repeat", "cooldown", "cooldown-max", "phases", "no-phases"} {
 		annotate(fs, n, annHeading, oursOptions)
 	}
