@@ -295,7 +295,9 @@ func TestRunModeSIGTERM(t *testing.T) {
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	// Alumet's line scripts wait for before they signal.
-	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "INFO  alumet::agent::builder] 🔥 ALUMET agent is ready.\n") },
+	require.Eventually(t, func() bool {
+		return strings.Contains(stderr.String(), "INFO  alumet::agent::builder] 🔥 ALUMET agent is ready.\n")
+	},
 		20*time.Second, 20*time.Millisecond)
 	time.Sleep(2 * time.Second)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
