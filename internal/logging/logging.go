@@ -59,23 +59,41 @@ type TargetLevel struct {
 // LevelOff is above every level: nothing is logged at it.
 const LevelOff = slog.LevelError + 100
 
-// ParseLevel parses an env_logger level name (case-insensitive).
+// levels are the log crate's names, compared as it does (ASCII case only).
+var levels = []struct {
+	name  string
+	level slog.Level
+}{{"off", LevelOff}, {"error", slog.LevelError}, {"warn", slog.LevelWarn}, {"info", slog.LevelInfo}, {"debug", slog.LevelDebug}, {"trace", LevelTrace}}
+
+// ParseLevel parses an env_logger level name, in any ASCII case.
 func ParseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(s) {
-	case "trace":
-		return LevelTrace, nil
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info":
-		return slog.LevelInfo, nil
-	case "warn":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	case "off":
-		return LevelOff, nil
+	for _, l := range levels {
+		if asciiEqualFold(s, l.name) {
+			return l.level, nil
+		}
 	}
 	return 0, fmt.Errorf("invalid log level %q (valid: trace, debug, info, warn, error, off)", s)
+}
+
+// asciiEqualFold is Rust's eq_ignore_ascii_case: strings.EqualFold also
+// folds non-ASCII letters (the Kelvin sign K is k there).
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // DefaultFilter is the filter without RUST_LOG, ALUMET_LOG nor --log-level:

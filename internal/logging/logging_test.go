@@ -26,6 +26,8 @@ func TestParseFilter(t *testing.T) {
 		{spec: "debug", target: "x", want: slog.LevelDebug},
 		{spec: "DeBuG", target: "x", want: slog.LevelDebug},
 		{spec: "WARN", target: "x", want: slog.LevelWarn},
+		{spec: "tRaCe", target: "x", want: LevelTrace},
+		{spec: "\u0131nfo", target: "x", want: LevelOff}, // a dotless i: a target, not info
 		{spec: "off", target: "alumet_agent", want: LevelOff},
 		{spec: "info,plugin_kwollect_input=debug", target: "plugin_kwollect_input", want: slog.LevelDebug},
 		{spec: "info,plugin_kwollect_input=debug", target: "alumet_agent", want: slog.LevelInfo},
