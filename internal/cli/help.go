@@ -34,7 +34,7 @@ const (
 // section of its own, after Alumet's Commands.
 const cmdHeading = "help_heading"
 
-// oursHeading is the section of what this agent adds to Alumet's command
+// oursOptions and oursCommands are the sections of what this agent adds to Alumet's command
 // line: Alumet's lines stay as they are (clap aligns each section on its
 // own), and a diff with Alumet's help shows only additions.
 const (
@@ -167,21 +167,21 @@ func helpSections(c *cobra.Command) []helpSection {
 		sections = append(sections, helpSection{heading: heading, items: []helpItem{it}})
 	}
 	if c.HasAvailableSubCommands() {
-		var ours []helpItem
+		var headed []*cobra.Command
 		for _, sc := range c.Commands() {
 			if !sc.IsAvailableCommand() || sc.Name() == "help" {
 				continue
 			}
-			it := helpItem{command: true, suffix: sc.Name(), help: sc.Short}
-			if h := sc.Annotations[cmdHeading]; h != "" {
-				ours = append(ours, it)
+			if sc.Annotations[cmdHeading] != "" {
+				headed = append(headed, sc)
 				continue
 			}
-			add("Commands", it)
+			add("Commands", helpItem{command: true, suffix: sc.Name(), help: sc.Short})
 		}
+		// clap lists its help subcommand last.
 		add("Commands", helpItem{command: true, suffix: "help", help: "Print this message or the help of the given subcommand(s)"})
-		for _, it := range ours {
-			add(oursCommands, it)
+		for _, sc := range headed {
+			add(sc.Annotations[cmdHeading], helpItem{command: true, suffix: sc.Name(), help: sc.Short})
 		}
 	}
 	for _, a := range positionals[c.CommandPath()] {
