@@ -160,3 +160,20 @@ func TestLongHelpAsked(t *testing.T) {
 		require.Equal(t, tt.want, longHelpAsked(tt.args), "%v", tt.args)
 	}
 }
+
+// The help subcommand gives the long help, as clap's does, at every level.
+func TestHelpSubcommandIsLong(t *testing.T) {
+	helpEnv(t)
+	tests := []struct{ help, flag []string }{
+		{[]string{"help"}, []string{"--help"}},
+		{[]string{"help", "exec"}, []string{"exec", "--help"}},
+		{[]string{"config", "help", "regen"}, []string{"config", "regen", "--help"}},
+		{[]string{"plugins", "help"}, []string{"plugins", "--help"}},
+		{[]string{"kwollect", "help", "metrics"}, []string{"kwollect", "metrics", "--help"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.help, " "), func(t *testing.T) {
+			require.Empty(t, cmp.Diff(runHelp(t, tt.flag...), runHelp(t, tt.help...)))
+		})
+	}
+}
