@@ -34,6 +34,7 @@ type Agent struct {
 	outputs         int             // the outputs started
 	resume          ResumeFunc
 	lateWarnings    []string // said again at the end (buffered phase marks)
+	started         []string // "name vX.Y.Z", in start order
 	startupSummary  string   // "Plugin startup complete." and what started
 }
 
@@ -80,18 +81,11 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 	case outputs == 0:
 		builderLog.Warn("No output is enabled: the measurements will not be written anywhere. Enable one, e.g. --plugins csv,kwollect-input")
 	}
-	summary := []string{"Plugin startup complete."}
-	summary = append(summary, fmt.Sprintf("🧩 %d plugins started:", len(started)))
-	for _, s := range started {
-		summary = append(summary, "    - "+s)
+	var disabled []string
+	for _, d := range loaded.Disabled {
+		disabled = append(disabled, fmt.Sprintf("%s v%s", d.Name, d.Version))
 	}
-	summary = append(summary, fmt.Sprintf("⭕ %d plugins disabled", len(loaded.Disabled)))
-	summary = append(summary, fmt.Sprintf("⏲️ %d sources, 🔀 %d transforms, 📝 %d outputs", sources, transforms, outputs))
-	metrics := reg.All()
-	summary = append(summary, fmt.Sprintf("📏 %d metrics registered:", len(metrics)))
-	for _, m := range metrics {
-		summary = append(summary, fmt.Sprintf("    - %s: %s (%s)", m.Name, m.Type, m.Unit.DisplayName()))
-	}
+	summary := startupSummary(started, disabled, reg.All(), sources, transforms, outputs)
 	timeout := loaded.General.ShutdownTimeout.D()
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -103,16 +97,65 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 		shutdownTimeout: timeout,
 		plugins:         names,
 		outputs:         outputs,
-		startupSummary:  strings.Join(summary, "\n"),
+		started:         started,
+		startupSummary:  summary,
 	}, nil
 }
 
-// LogReady logs "Plugin startup complete." with the plugins and metrics.
-// The caller logs it once the agent is really measuring (signals are then
-// the command's to handle): scripts wait for this line before they signal.
-func (a *Agent) LogReady() {
-	logging.Target(a.log, TargetBuilder).Info(a.startupSummary)
+// pluralize is Alumet's: the plural for more than one, so "0 plugin".
+func pluralize(n int, word string) string {
+	if n > 1 {
+		return fmt.Sprintf("%d %ss", n, word)
+	}
+	return fmt.Sprintf("%d %s", n, word)
 }
+
+// startupSummary is Alumet's "Plugin startup complete." message, line for
+// line (alumet::agent::builder's print_stats), ending with an empty line.
+// This agent has no metric listeners.
+func startupSummary(started, disabled []string, metrics []measure.Metric, sources, transforms, outputs int) string {
+	list := func(items []string) string {
+		var b strings.Builder
+		for i, it := range items {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString("    - " + it)
+		}
+		return b.String()
+	}
+	var ms []string
+	for _, m := range metrics {
+		ms = append(ms, fmt.Sprintf("%s: %s (%s)", m.Name, m.Type, m.Unit.DisplayName()))
+	}
+	metricList := list(ms)
+	if len(ms) == 0 {
+		metricList = "    ∅"
+	}
+	return "Plugin startup complete.\n" +
+		"🧩 " + pluralize(len(started), "plugin") + " started:\n" + list(started) + "\n\n" +
+		"⭕ " + pluralize(len(disabled), "plugin") + " disabled:\n" + list(disabled) + "\n\n" +
+		"📏 " + pluralize(len(metrics), "metric") + " registered:\n" + metricList + "\n\n" +
+		"📥 " + pluralize(sources, "source") + ", 🔀 " + pluralize(transforms, "transform") +
+		" and 📝 " + pluralize(outputs, "output") + " registered.\n\n" +
+		"🔔 " + pluralize(0, "metric listener") + " registered.\n"
+}
+
+// LogReady logs "Plugin startup complete." with the plugins and metrics,
+// then Alumet's "🔥 ALUMET agent is ready.". The caller logs them once the
+// agent is really measuring (signals are then the command's to handle):
+// scripts wait for these lines before they signal.
+func (a *Agent) LogReady() {
+	log := logging.Target(a.log, TargetBuilder)
+	log.Info(a.startupSummary)
+	log.Info(ReadyLine)
+}
+
+// ReadyLine is the line scripts wait for before they signal the agent.
+const ReadyLine = "🔥 ALUMET agent is ready."
+
+// StoppedLine is Alumet's last line of a shutdown, said whatever happened.
+const StoppedLine = "All plugins have stopped."
 
 // Publish sends a measurement event to the sources and waits for them.
 func (a *Agent) Publish(ctx context.Context, ev pipeline.Event) error {
@@ -122,26 +165,33 @@ func (a *Agent) Publish(ctx context.Context, ev pipeline.Event) error {
 // Stop stops the sources, drains the pipeline and flushes every output,
 // within the shutdown timeout. An error means data may be lost.
 func (a *Agent) Stop() error {
-	logging.Target(a.log, TargetBuilder).Info("Stopping the plugins...")
+	log := logging.Target(a.log, TargetBuilder)
+	log.Info("Stopping the plugins...")
 	ctx, cancel := context.WithTimeout(context.Background(), a.shutdownTimeout)
 	defer cancel()
 	err := a.pipeline.Stop(ctx)
+	// Alumet's lines, once the pipeline is down (every plugin's elements
+	// have stopped with it), then what the stop leaves.
+	for _, p := range a.started {
+		log.Info("Stopping plugin " + p)
+	}
+	log.Info(StoppedLine)
 	if err != nil {
-		logging.Target(a.log, TargetBuilder).Error(fmt.Sprintf("Shutdown finished with errors, some data may be lost:\n%v", err))
-	} else {
-		logging.Target(a.log, TargetBuilder).Info(a.stoppedText())
+		log.Error(fmt.Sprintf("Shutdown finished with errors, some data may be lost:\n%v", err))
+	} else if text := a.stoppedText(); text != "" {
+		log.Info(text)
 	}
 	return err
 }
 
-// stoppedText says what a clean stop leaves: "all data written" only when
-// it is true (something was measured, every series is complete, and an
+// stoppedText says what a clean stop leaves, after StoppedLine (nothing
+// when nothing was measured): "all data written" only when it is true (something was measured, every series is complete, and an
 // output wrote it).
 func (a *Agent) stoppedText() string {
 	all := a.pipeline.Outcomes().All()
 	switch {
 	case len(all) == 0:
-		return "All plugins stopped."
+		return "" // StoppedLine says it all
 	case !a.writes():
 		return "All plugins stopped; no output is enabled, so nothing is written."
 	case samples(all) == 0:

@@ -2,10 +2,15 @@ package agent
 
 import (
 	"bytes"
+	"flag"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/alumet-go/alumet-agent/internal/logging"
@@ -44,9 +49,9 @@ func TestFinishTellsOutcomes(t *testing.T) {
 		want     []string
 		not      []string
 	}{
-		{"nothing recorded", nil, false, 0, []string{"All plugins stopped."}, []string{"Measurement", "all data written"}},
+		{"nothing recorded", nil, false, 0, []string{"All plugins have stopped."}, []string{"Measurement", "all data written", "All plugins stopped"}},
 		{"complete", []pipeline.Outcome{complete}, false, 0,
-			[]string{"All plugins stopped, all data written.", "Measurement complete: taurus-7/wattmetre_power_watt covers the whole window (8 samples). Kwollect was behind by at most: taurus-7 4.2 s."},
+			[]string{"All plugins have stopped.\n", "All plugins stopped, all data written.", "Measurement complete: taurus-7/wattmetre_power_watt covers the whole window (8 samples). Kwollect was behind by at most: taurus-7 4.2 s."},
 			[]string{"INCOMPLETE", "fetch --from"}},
 		{"complete, but the agent failed", []pipeline.Outcome{complete}, true, 1, []string{"Measurement complete"}, nil},
 		{"partial", []pipeline.Outcome{complete, partial}, false, ExitIncomplete,
@@ -76,4 +81,62 @@ func TestFinishTellsOutcomes(t *testing.T) {
 			}
 		})
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// golden compares got with testdata/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Empty(t, cmp.Diff(string(want), got), "%s (go test -update rewrites it)", path)
+}
+
+// Alumet's startup message (alumet-dev/alumet core/alumet/src/agent/builder.rs,
+// print_stats, at afb0aa127162f0ec3bcbeddd83cf51df08002984, the same in v0.9.5),
+// with its singulars ("1 plugin", "0 transform")
+// and its empty lists.
+func TestStartupSummary(t *testing.T) {
+	w, err := measure.ParseUnit("W")
+	require.NoError(t, err)
+	tests := []struct {
+		name                         string
+		started, disabled            []string
+		metrics                      []measure.Metric
+		sources, transforms, outputs int
+	}{
+		{"startup-summary-kwollect.txt", []string{"csv v0.2.0", "kwollect-input v1.0.0"}, []string{"energy-report v0.1.0"},
+			[]measure.Metric{{Name: "wattmetre_power_watt", Type: measure.F64, Unit: w}}, 1, 0, 1},
+		{"startup-summary-empty.txt", []string{"csv v0.2.0"}, nil, nil, 0, 0, 1},
+		{"startup-summary-plural.txt", []string{"csv v0.2.0", "kwollect-input v1.0.0", "energy-report v0.1.0"}, nil,
+			[]measure.Metric{{Name: "wattmetre_power_watt", Type: measure.F64, Unit: w}, {Name: "bmc_node_power_watt", Type: measure.F64, Unit: w}}, 2, 2, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			golden(t, tt.name, startupSummary(tt.started, tt.disabled, tt.metrics, tt.sources, tt.transforms, tt.outputs))
+		})
+	}
+}
+
+// Stop says Alumet's lines, in the plugins' start order, then ours.
+func TestStopLines(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(logging.NewHandler(&logs, logging.Filter{Default: slog.LevelInfo}, false))
+	b := pipeline.NewBuilder(measure.NewRegistry(), 0, log)
+	a := &Agent{log: log, pipeline: b.Start(t.Context()), shutdownTimeout: time.Second, outputs: 1,
+		started: []string{"csv v0.2.0", "kwollect-input v1.0.0"}}
+	require.NoError(t, a.Stop())
+	var msgs []string
+	for _, l := range strings.Split(strings.TrimSuffix(logs.String(), "\n"), "\n") {
+		_, m, ok := strings.Cut(l, " alumet::agent::builder] ")
+		require.True(t, ok, l)
+		msgs = append(msgs, m)
+	}
+	require.Empty(t, cmp.Diff([]string{"Stopping the plugins...", "Stopping plugin csv v0.2.0", "Stopping plugin kwollect-input v1.0.0", StoppedLine}, msgs))
 }

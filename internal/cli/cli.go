@@ -51,6 +51,7 @@ type globals struct {
 	plugins         []string
 	outputFile      string
 	version         bool
+	longHelp        bool // --help rather than -h
 	logLevel        string
 	// Tuning flags of Alumet, accepted so scripts keep working.
 	maxUpdateInterval string
@@ -61,6 +62,7 @@ type globals struct {
 
 	stdout, stderr io.Writer
 	logger         *slog.Logger
+	filter         logging.Filter // the logger's
 }
 
 // Main runs the command line and returns the process exit code.
@@ -70,6 +72,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	g.longHelp = longHelpAsked(args)
 	cmd, err := root.ExecuteC()
 	var ee exitError
 	var ue usageError
@@ -81,14 +84,19 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &ue):
 		// One line to point at the help, not the whole usage: the error must
 		// stay visible on a terminal.
-		if cmd == nil || cmd.Name() == "help" {
+		switch {
+		case cmd == nil:
 			cmd = root
+		case cmd.Name() == "help" && cmd.HasParent():
+			cmd = cmd.Parent() // `config help x` points at config's help
 		}
 		fmt.Fprintf(stderr, "error: %s\nRun '%s --help' for usage.\n", redact.String(ue.err.Error()), cmd.CommandPath())
 		return 2
 	default:
-		if g.logger != nil {
-			logging.Target(g.logger, agent.TargetAgent).Error(fmt.Sprintf("Error: %v", err))
+		// The error is said even when the log filter hides the agent's
+		// errors: Alumet prints it outside its logger.
+		if msg := fmt.Sprintf("Error: %v", err); g.logger != nil && g.filter.Enabled(agent.TargetAgent, slog.LevelError, msg) {
+			logging.Target(g.logger, agent.TargetAgent).Error(msg)
 		} else {
 			fmt.Fprintf(stderr, "Error: %s\n", redact.String(err.Error()))
 		}
@@ -123,69 +131,166 @@ func newRoot(g *globals) *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.DisableFlagsInUseLine = true
+	// Alumet's flags, in Alumet's order and with its wording (clap's help
+	// is the doc comment: its first paragraph without the final period, the
+	// whole for --help), then this agent's own.
 	f := root.Flags()
-	f.StringVar(&g.configPath, "config", "", "path to the config file [env: ALUMET_CONFIG] [default: alumet-config.toml]")
-	f.BoolVar(&g.noDefaultConfig, "no-default-config", false, "fail if the config file does not exist instead of generating it")
-	f.StringArrayVar(&g.overrides, "config-override", nil, "TOML merged into the config, e.g. plugins.csv.output_path='run1.csv' (repeatable)")
-	f.StringSliceVar(&g.plugins, "plugins", nil, "enable only these plugins, e.g. csv,kwollect-input")
-	f.StringVar(&g.outputFile, "output-file", "", "shortcut for --config-override plugins.csv.output_path=PATH")
-	f.BoolVarP(&g.version, "version", "V", false, "print version")
-	f.StringVar(&g.logLevel, "log-level", "", "log filter, e.g. debug or info,plugin_kwollect_input=debug [env: ALUMET_LOG, RUST_LOG]")
-	f.StringVar(&g.maxUpdateInterval, "max-update-interval", "", "maximum latency of source commands (accepted for compatibility)")
-	f.IntVar(&g.sourceChannelSize, "source-channel-size", 0, "capacity of the source queue, in buffers")
-	f.IntVar(&g.normalThreads, "normal-worker-threads", 0, "size of the worker pool (accepted for compatibility) [env: ALUMET_NORMAL_THREADS]")
-	f.IntVar(&g.priorityThreads, "priority-worker-threads", 0, "size of the real-time pool (accepted for compatibility) [env: ALUMET_PRIORITY_THREADS]")
-	f.StringVar(&g.relayOut, "relay-out", "", "shortcut for plugins.relay-client.relay_server (not implemented in this agent)")
-	f.StringVar(&g.relayIn, "relay-in", "", "shortcut for plugins.relay-server.address (not implemented in this agent)")
+	f.StringVar(&g.configPath, "config", "", "Path to the config file")
+	annotate(f, "config", annEnv, "ALUMET_CONFIG")
+	annotate(f, "config", annDefault, "alumet-config.toml")
+	f.BoolVar(&g.noDefaultConfig, "no-default-config", false, "If set, the config file must exist, otherwise the agent will fail to start with an error")
+	f.StringArrayVar(&g.overrides, "config-override", nil, "Config options overrides")
+	annotate(f, "config-override", annLong, "Config options overrides.\n\n"+
+		"Use dots to separate TOML levels, ex. `plugins.rapl.poll_interval='1ms'`\n\n"+
+		"Repeatable: the overrides are deep-merged in order, a later one wins.")
+	f.StringSliceVar(&g.plugins, "plugins", nil, "List of plugins to enable, separated by commas, ex. `csv,rapl`")
+	annotate(f, "plugins", annLong, "List of plugins to enable, separated by commas, ex. `csv,rapl`.\n\n"+
+		"All the other plugins will be disabled.")
+	f.StringVar(&g.maxUpdateInterval, "max-update-interval", "", "Maximum amount of time between two updates of the sources' commands")
+	annotate(f, "max-update-interval", annLong, "Maximum amount of time between two updates of the sources' commands.\n\n"+
+		"A lower value means that the latency of source commands will be lower, i.e. commands will be applied faster, at the cost of a higher overhead.\n\n"+
+		"This agent accepts it for compatibility (a humantime duration) and ignores it.")
+	f.IntVar(&g.sourceChannelSize, "source-channel-size", 0, "How many `MeasurementBuffer`s can be stored in the channel that sources write to")
+	annotate(f, "source-channel-size", annLong, "How many `MeasurementBuffer`s can be stored in the channel that sources write to.\n\n"+
+		"You may want to increase this if you get \"buffer is full\" errors, which can happen if you have a large number of sources that flush at the same time.\n\n"+
+		"This agent sizes its source queue with it.")
+	f.IntVar(&g.normalThreads, "normal-worker-threads", 0, "How many \"normal\" worker threads to spawn")
+	annotate(f, "normal-worker-threads", annEnv, "ALUMET_NORMAL_THREADS")
+	annotate(f, "normal-worker-threads", annLong, "How many \"normal\" worker threads to spawn.\n\nThis agent accepts it for compatibility and ignores it.")
+	f.IntVar(&g.priorityThreads, "priority-worker-threads", 0, "How many \"high-priority\" worker threads to spawn")
+	annotate(f, "priority-worker-threads", annEnv, "ALUMET_PRIORITY_THREADS")
+	annotate(f, "priority-worker-threads", annLong, "How many \"high-priority\" worker threads to spawn.\n\nThis agent accepts it for compatibility and ignores it.")
+	f.StringVar(&g.outputFile, "output-file", "", "Path to the output file (CSV plugin)")
+	f.StringVar(&g.relayOut, "relay-out", "", "Address and port of the server to connect to with the relay client (relay-client plugin)")
+	annotate(f, "relay-out", annLong, "Address and port of the server to connect to with the relay client (relay-client plugin).\n\n"+
+		"The relay plugins are not implemented by this agent: enabling relay-client is an error.")
+	f.StringVar(&g.relayIn, "relay-in", "", "Address and/or port that the relay server should listen to (relay-server plugin)")
+	annotate(f, "relay-in", annLong, "Address and/or port that the relay server should listen to (relay-server plugin).\n\n"+
+		"The relay plugins are not implemented by this agent: enabling relay-server is an error.")
+	f.BoolVarP(&g.version, "version", "V", false, "Print version")
+	f.StringVar(&g.logLevel, "log-level", "", "log filter, e.g. debug or info,plugin_kwollect_input=debug (else $ALUMET_LOG, else $RUST_LOG)")
+	annotate(f, "log-level", annValue, "<FILTER>")
+	annotate(f, "log-level", annDefault, "info")
+	annotate(f, "log-level", annHeading, oursOptions)
+	annotate(f, "log-level", annLong, "log filter, e.g. debug or info,plugin_kwollect_input=debug (else $ALUMET_LOG, else $RUST_LOG).\n\n"+
+		"env_logger's syntax and meaning: a level (trace, debug, info, warn, error, off; any case) sets the default;\n"+
+		"target=level the level of the targets that start with target (the longest wins); once any directive is\n"+
+		"given, the targets that none matches are off (plugin_kwollect_input=debug prints that plugin's lines only);\n"+
+		"a final /regex keeps the messages it matches.")
 	root.Flags().SortFlags = false
 
-	root.AddCommand(g.runCmd(), g.execCmd(), g.markCmd(), g.watchCmd(), g.fetchCmd(), g.kwollectCmd(), g.configCmd(), g.pluginsCmd())
-	for _, c := range root.Commands() {
-		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	// Alumet's commands in Alumet's order, then this agent's (in a section
+	// of their own in the help).
+	cobra.EnableCommandSorting = false
+	root.AddCommand(g.runCmd(), g.execCmd(), g.watchCmd(), g.configCmd(), g.pluginsCmd())
+	for _, c := range []*cobra.Command{g.fetchCmd(), g.kwollectCmd(), g.markCmd()} {
+		c.Annotations = map[string]string{cmdHeading: oursCommands}
+		root.AddCommand(c)
 	}
-	root.SetHelpCommand(&cobra.Command{Use: "help [command]", Short: "Print this message or the help of the given subcommand(s)",
-		RunE: func(c *cobra.Command, args []string) error {
-			cmd, rest, err := root.Find(args)
-			if cmd == nil || err != nil || len(rest) > 0 {
-				return usageError{fmt.Errorf("unknown help topic %q", strings.Join(args, " "))}
-			}
-			return cmd.Help()
-		}})
+	var flagErrors func(c *cobra.Command)
+	flagErrors = func(c *cobra.Command) {
+		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+		c.Flags().SortFlags = false
+		for _, sc := range c.Commands() {
+			flagErrors(sc)
+		}
+	}
+	flagErrors(root)
+	root.SetHelpFunc(func(c *cobra.Command, _ []string) {
+		_, _ = io.WriteString(c.OutOrStdout(), renderHelp(c, g.longHelp))
+	})
+	root.SetHelpCommand(helpCmd(g, root))
+	for _, c := range []string{"config", "plugins", "kwollect"} {
+		if sc, _, err := root.Find([]string{c}); err == nil {
+			sc.AddCommand(helpCmd(g, sc))
+		}
+	}
 	return root
 }
 
+// helpCmd is clap's help subcommand of parent: the long help of parent or
+// of the given subcommand(s).
+func helpCmd(g *globals, parent *cobra.Command) *cobra.Command {
+	return &cobra.Command{Use: "help [COMMAND]...", Short: "Print this message or the help of the given subcommand(s)",
+		RunE: func(c *cobra.Command, args []string) error {
+			cmd, rest, err := parent.Find(args)
+			if cmd == nil || err != nil || len(rest) > 0 {
+				return usageError{fmt.Errorf("unknown help topic %q", strings.Join(args, " "))}
+			}
+			g.longHelp = true
+			return cmd.Help()
+		}}
+}
+
+// longHelpAsked reports whether the help flag in args is --help (clap's
+// long help) rather than -h: the first of them decides, before "--".
+// Cobra does not tell them apart, and when it shows a help, one of them is
+// among the flags it parsed.
+func longHelpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h":
+			return false
+		case "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// setupLogging builds the logger from --log-level, else ALUMET_LOG, else
+// RUST_LOG (an empty variable counts as unset, as ALUMET_CONFIG= does),
+// else info. The variables have env_logger's semantics, warnings included:
+// an invalid part is skipped with "warning: …, ignoring it" on stderr and
+// the rest applies. On our own flag an invalid part is a usage error, and
+// so is a bare word that is not a level ("loud" is a typo, not a target:
+// write loud=trace for a target).
 func (g *globals) setupLogging() error {
-	spec := g.logLevel
-	if spec == "" {
-		spec = os.Getenv("ALUMET_LOG")
-	}
-	if spec == "" {
-		spec = os.Getenv("RUST_LOG")
-	}
-	filter, err := logging.ParseFilter(spec)
-	if err == nil && g.logLevel != "" {
-		// On our own flag a bare word must be a level: "loud" is a typo, not a target.
-		for _, d := range strings.Split(g.logLevel, ",") {
+	filter := logging.DefaultFilter()
+	switch spec, name := g.logSpec(); {
+	case name == "--log-level":
+		f, errs := logging.ParseFilter(spec)
+		for _, d := range strings.Split(strings.SplitN(spec, "/", 2)[0], ",") {
 			if d = strings.TrimSpace(d); d != "" && !strings.Contains(d, "=") {
-				if _, lerr := logging.ParseLevel(d); lerr != nil {
-					err = lerr
+				if _, err := logging.ParseLevel(d); err != nil {
+					errs = append(errs, err)
 				}
 			}
 		}
-	}
-	if err != nil {
-		if g.logLevel != "" {
-			return usageError{err}
+		if len(errs) > 0 {
+			return usageError{fmt.Errorf("--log-level: %w", errors.Join(errs...))}
 		}
-		filter = logging.Filter{Default: slog.LevelInfo}
-		defer func() { g.logger.Warn(fmt.Sprintf("ignoring the log filter %q: %v", spec, err)) }()
+		filter = f
+	case name != "":
+		f, errs := logging.ParseFilter(spec)
+		for _, err := range errs {
+			fmt.Fprintf(g.stderr, "warning: %s, ignoring it\n", err)
+		}
+		filter = f
 	}
 	color := false
 	if f, ok := g.stderr.(*os.File); ok {
 		color = logging.IsTerminal(f)
 	}
+	g.filter = filter
 	g.logger = slog.New(logging.NewHandler(g.stderr, filter, color))
 	return nil
+}
+
+// logSpec returns the log filter in force and where it comes from ("" when
+// none is given).
+func (g *globals) logSpec() (spec, from string) {
+	if g.logLevel != "" {
+		return g.logLevel, "--log-level"
+	}
+	for _, env := range []string{"ALUMET_LOG", "RUST_LOG"} {
+		if v := os.Getenv(env); v != "" {
+			return v, env
+		}
+	}
+	return "", ""
 }
 
 func (g *globals) factories() []plugin.Factory { return all.Factories() }
@@ -348,9 +453,11 @@ func (g *globals) runMode(cmd *cobra.Command) error {
 func (g *globals) runCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "run",
-		Short: "Run the agent and monitor the system until Ctrl+C or SIGTERM",
-		Args:  noArgs,
-		RunE:  func(cmd *cobra.Command, args []string) error { return g.runMode(cmd) },
+		Short: "Run the agent and monitor the system",
+		Long: "Run the agent and monitor the system.\n\nThis is the default command.\n\n" +
+			"It runs until Ctrl+C, SIGTERM or SIGHUP, polling Kwollect every poll_interval, then writes everything and stops.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return g.runMode(cmd) },
 	}
 }
 
@@ -362,7 +469,7 @@ func (g *globals) execCmd() *cobra.Command {
 		cooldown, cooldownMax string
 	)
 	c := &cobra.Command{
-		Use:   "exec [--ignore-exit-code] [--repeat N [--cooldown D]] [--phases] [--] PROGRAM [ARGS]...",
+		Use:   "exec [OPTIONS] <PROGRAM> [ARGS]...",
 		Short: "Execute a command and observe its process",
 		Long: "Execute a command and observe its process.\n\n" +
 			"Every argument after PROGRAM goes to it unchanged (one `--` right after PROGRAM is dropped).\n" +
@@ -419,12 +526,23 @@ func (g *globals) execCmd() *cobra.Command {
 		},
 	}
 	c.Flags().SetInterspersed(false)
-	c.Flags().BoolVar(&ignore, "ignore-exit-code", false, "exit with 0 whatever the command's exit code, unless the agent fails")
-	c.Flags().IntVar(&repeat, "repeat", 1, "run the command N times, each run its own window (run attribute 1..N)")
-	c.Flags().StringVar(&cooldown, "cooldown", "", "pause between runs when no idle level is known (e.g. 30s)")
-	c.Flags().StringVar(&cooldownMax, "cooldown-max", "", "longest wait for the power to be back to the idle level between runs (default 5m)")
-	c.Flags().BoolVar(&phaseLines, "phases", false, "also read phase marks from the command's stdout ("+agent.PhasePrefix+" lines; it becomes a pipe the agent copies)")
-	c.Flags().BoolVar(&noPhases, "no-phases", false, "do not accept alumet-agent mark nor read "+agent.PhasePrefix+" lines (wins over --phases and phases = true)")
+	fs := c.Flags()
+	fs.BoolVar(&ignore, "ignore-exit-code", false, "If set, don't propagate the exit code of the executed program")
+	annotate(fs, "ignore-exit-code", annLong, "If set, don't propagate the exit code of the executed program.\n\n"+
+		"Note that, if the executed program succeeds but the Alumet agent fails, the exit code of the agent will always indicate a failure, whether this flag is set or not.")
+	fs.IntVar(&repeat, "repeat", 1, "run the command N times, each run its own window (run attribute 1..N)")
+	fs.StringVar(&cooldown, "cooldown", "", "pause between runs when no idle level is known (e.g. 30s)")
+	fs.StringVar(&cooldownMax, "cooldown-max", "", "longest wait for the power to be back to the idle level between runs")
+	fs.BoolVar(&phaseLines, "phases", false, "also read phase marks from the command's stdout ("+agent.PhasePrefix+" lines; it becomes a pipe the agent copies)")
+	fs.BoolVar(&noPhases, "no-phases", false, "do not accept alumet-agent mark nor read "+agent.PhasePrefix+" lines (wins over --phases and phases = true)")
+	annotate(fs, "repeat", annValue, "<N>")
+	annotate(fs, "repeat", annDefault, "1")
+	annotate(fs, "cooldown", annValue, "<DURATION>")
+	annotate(fs, "cooldown-max", annValue, "<DURATION>")
+	annotate(fs, "cooldown-max", annDefault, config.FormatDuration(agent.DefaultCooldownMax))
+	for _, n := range []string{"repeat", "cooldown", "cooldown-max", "phases", "no-phases"} {
+		annotate(fs, n, annHeading, oursOptions)
+	}
 	return c
 }
 
@@ -434,7 +552,7 @@ func (g *globals) markCmd() *cobra.Command {
 		socket string
 	)
 	c := &cobra.Command{
-		Use:   "mark [--pid PID] NAME",
+		Use:   "mark [OPTIONS] <NAME>",
 		Short: "Start a phase of the command measured by a running `alumet-agent exec`",
 		Long: "Start the phase NAME now in the measurement of a running `alumet-agent exec` (with energy-report):\n" +
 			"the report gives the energy of each phase, from its mark to the next one or the end of the run.\n" +
@@ -450,13 +568,14 @@ func (g *globals) markCmd() *cobra.Command {
 	}
 	c.Flags().IntVar(&pid, "pid", 0, "the pid of the alumet-agent exec to mark")
 	c.Flags().StringVar(&socket, "socket", "", "the agent's socket (default: $"+agent.SocketEnv+", or found by --pid)")
+	annotate(c.Flags(), "socket", annValue, "<PATH>")
 	return c
 }
 
 func (g *globals) watchCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "watch PID",
-		Short: "Watch a running process and measure it until it ends",
+		Use:   "watch <PID>",
+		Short: "Watch a PID and observe it until its end",
 		Args:  func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.ExactArgs(1)(cmd, args)) },
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pid, err := strconv.Atoi(args[0])
@@ -486,7 +605,7 @@ func wrapUsage(err error) error {
 }
 
 func (g *globals) configCmd() *cobra.Command {
-	c := &cobra.Command{Use: "config", Short: "Manipulate the configuration", Args: noArgs,
+	c := &cobra.Command{Use: "config <COMMAND>", Short: "Manipulate the configuration", Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return usageError{errors.New("config needs a subcommand: regen")}
 		}}
@@ -511,14 +630,14 @@ func (g *globals) configCmd() *cobra.Command {
 
 func (g *globals) pluginsCmd() *cobra.Command {
 	var status bool
-	c := &cobra.Command{Use: "plugins", Short: "Manipulate the plugins", Args: noArgs,
+	c := &cobra.Command{Use: "plugins [OPTIONS] <COMMAND>", Short: "Get plugins information", Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return usageError{errors.New("plugins needs a subcommand: list")}
 		}}
-	c.PersistentFlags().BoolVar(&status, "status", false, "show which plugins are enabled by the config and flags")
+	c.PersistentFlags().BoolVar(&status, "status", false, "Reads the agent config to get the status (enabled/disabled) of each plugin")
 	c.AddCommand(&cobra.Command{
-		Use:   "list",
-		Short: "List the plugins of this agent",
+		Use:   "list [OPTIONS]",
+		Short: "Print the available plugins",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var b strings.Builder

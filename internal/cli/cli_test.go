@@ -209,3 +209,64 @@ func TestMainUsageAndVersion(t *testing.T) {
 		}
 	}
 }
+
+// Which lines print under RUST_LOG, ALUMET_LOG and --log-level, through
+// the command line: config regen logs one INFO line (target alumet_agent).
+func TestLogFilterSources(t *testing.T) {
+	const written = "Default configuration file written to: "
+	tests := []struct {
+		name             string
+		rustLog, alumLog string
+		args             []string
+		wantCode         int
+		want, not        []string
+	}{
+		{name: "default info", want: []string{" INFO  alumet_agent] " + written}},
+		{name: "empty variables are unset", rustLog: "", alumLog: "", want: []string{written}},
+		{name: "a module directive alone turns the rest off", rustLog: "plugin_kwollect_input=debug", not: []string{written}},
+		{name: "a bare level", rustLog: "warn", not: []string{written}},
+		{name: "prefix of the target", rustLog: "alumet=info", want: []string{written}},
+		{name: "case-insensitive", rustLog: "INFO", want: []string{written}},
+		{name: "invalid part skipped with env_logger's warning", rustLog: "x=loud,info",
+			want: []string{"warning: invalid logging spec 'loud', ignoring it\n", written}},
+		{name: "ALUMET_LOG wins over RUST_LOG", rustLog: "info", alumLog: "off", not: []string{written}},
+		{name: "the flag wins", rustLog: "off", alumLog: "off", args: []string{"--log-level", "info"}, want: []string{written}},
+		{name: "the flag's typo is a usage error", args: []string{"--log-level", "loud"}, wantCode: 2,
+			want: []string{"invalid log level \"loud\""}, not: []string{written}},
+		{name: "the flag's invalid directive is a usage error", args: []string{"--log-level", "x=loud"}, wantCode: 2,
+			want: []string{"invalid logging spec 'loud'"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("RUST_LOG", tt.rustLog)
+			t.Setenv("ALUMET_LOG", tt.alumLog)
+			t.Setenv("ALUMET_CONFIG", "")
+			path := t.TempDir() + "/c.toml"
+			var out, errOut bytes.Buffer
+			args := append(append([]string(nil), tt.args...), "--config", path, "config", "regen")
+			require.Equal(t, tt.wantCode, Main(args, &out, &errOut), errOut.String())
+			for _, w := range tt.want {
+				require.Contains(t, errOut.String(), w)
+			}
+			for _, n := range tt.not {
+				require.NotContains(t, errOut.String(), n)
+			}
+		})
+	}
+}
+
+// An agent failure is said even when the filter hides the agent's lines:
+// Alumet prints it outside its logger.
+func TestErrorSaidWhenFiltered(t *testing.T) {
+	for _, spec := range []string{"off", "plugin_kwollect_input=debug", "info"} {
+		t.Run(spec, func(t *testing.T) {
+			t.Setenv("RUST_LOG", spec)
+			t.Setenv("ALUMET_LOG", "")
+			var out, errOut bytes.Buffer
+			code := Main([]string{"--no-default-config", "--config", t.TempDir() + "/missing.toml", "plugins", "list", "--status"}, &out, &errOut)
+			require.Equal(t, 1, code)
+			require.Contains(t, errOut.String(), "Error: ")
+			require.Equal(t, 1, strings.Count(errOut.String(), "Error: "), errOut.String())
+		})
+	}
+}

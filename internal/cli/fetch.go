@@ -250,7 +250,7 @@ func (g *globals) fetchCmd() *cobra.Command {
 	var from, to string
 	var jobID int64
 	c := &cobra.Command{
-		Use:   "fetch (--from TIME --to TIME | --job-id ID)",
+		Use:   "fetch <--from <TIME> --to <TIME>|--job-id <ID>>",
 		Short: "Run the configured pipeline over a past window and stop",
 		Long: "Run the configured pipeline over a past window and stop: the way to get the CSV of yesterday's experiment.\n\n" +
 			"TIME is one of:\n" +
@@ -292,6 +292,9 @@ func (g *globals) fetchCmd() *cobra.Command {
 	c.Flags().StringVar(&from, "from", "", "start of the window (TIME)")
 	c.Flags().StringVar(&to, "to", "", "end of the window (TIME, or +D after --from)")
 	c.Flags().Int64Var(&jobID, "job-id", 0, "an OAR job: fetch its whole window")
+	annotate(c.Flags(), "from", annValue, "<TIME>")
+	annotate(c.Flags(), "to", annValue, "<TIME>")
+	annotate(c.Flags(), "job-id", annValue, "<ID>")
 	return c
 }
 

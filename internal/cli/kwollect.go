@@ -22,13 +22,13 @@ import (
 )
 
 func (g *globals) kwollectCmd() *cobra.Command {
-	c := &cobra.Command{Use: "kwollect", Short: "Ask the Kwollect API what it offers", Args: noArgs,
+	c := &cobra.Command{Use: "kwollect <COMMAND>", Short: "Ask the Kwollect API what it offers", Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return usageError{errors.New("kwollect needs a subcommand: metrics")}
 		}}
 	var site, node, apiURL, login string
 	m := &cobra.Command{
-		Use:   "metrics --site SITE --node NODE",
+		Use:   "metrics [OPTIONS]",
 		Short: "List the metrics a node offers (name, period, on-demand period, description)",
 		Long: "List the metrics a node offers, from its cluster's catalogue in the Reference API.\n\n" +
 			"The site, node, api_url and credentials default to the config's [plugins.kwollect-input] table\n" +
@@ -171,6 +171,7 @@ func (g *globals) kwollectCmd() *cobra.Command {
 	m.Flags().StringVar(&node, "node", "", "node, e.g. taurus-7 [default: the config's hostname]")
 	m.Flags().StringVar(&apiURL, "api-url", kwollect.DefaultBaseURL, "API base URL [default: the config's api_url, else "+kwollect.DefaultBaseURL+"]")
 	m.Flags().StringVar(&login, "login", "", "Grid'5000 login (password from $G5K_PASSWORD or ~/.netrc) [default: the config's login]")
+	annotate(m.Flags(), "api-url", annValue, "<URL>")
 	c.AddCommand(m)
 	return c
 }

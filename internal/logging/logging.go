@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,11 +24,30 @@ const LevelTrace = slog.LevelDebug - 4
 // TargetKey is the attribute that carries a record's target.
 const TargetKey = "target"
 
-// Filter is a parsed RUST_LOG-style directive list: a default level and
-// per-target levels, e.g. "info,plugin_kwollect_input=debug".
+// Filter is a parsed RUST_LOG directive list, with env_logger's semantics
+// (env_filter 2.0, the version Alumet 0.9.5 links):
+//
+//   - "info" (a bare level) sets the level of every target;
+//   - "plugin_kwollect_input=debug" sets the level of the targets that start
+//     with that string (a plain prefix: "alumet" also matches "alumet_agent");
+//     the longest matching name wins, and a later directive replaces an
+//     earlier one with the same name;
+//   - "plugin_kwollect_input" alone (a word that is not a level) enables that
+//     prefix at every level;
+//   - a target that no directive matches is off: RUST_LOG=plugin_kwollect_input=debug
+//     prints that plugin's lines and nothing else;
+//   - no directive at all (RUST_LOG="/x" or ",") leaves only errors;
+//   - "…/regex" also keeps only the lines whose message matches the regex.
+//
+// Levels are trace, debug, info, warn, error and off, in any case.
 type Filter struct {
+	// Default is the level of the targets no directive names (LevelOff
+	// when the directives name targets only).
 	Default slog.Level
-	Targets []TargetLevel // longest prefix wins
+	// Targets are the named directives, longest prefix wins.
+	Targets []TargetLevel
+	// Regex, when set, keeps only the messages it matches.
+	Regex *regexp.Regexp
 }
 
 // TargetLevel is one "target=level" directive.
@@ -36,62 +56,167 @@ type TargetLevel struct {
 	Level  slog.Level
 }
 
-// ParseLevel parses an env_logger level name.
+// LevelOff is above every level: nothing is logged at it.
+const LevelOff = slog.LevelError + 100
+
+// levels are the log crate's names, compared as it does (ASCII case only).
+var levels = []struct {
+	name  string
+	level slog.Level
+}{{"off", LevelOff}, {"error", slog.LevelError}, {"warn", slog.LevelWarn}, {"info", slog.LevelInfo}, {"debug", slog.LevelDebug}, {"trace", LevelTrace}}
+
+// ParseLevel parses an env_logger level name, in any ASCII case.
 func ParseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "trace":
-		return LevelTrace, nil
-	case "debug":
-		return slog.LevelDebug, nil
-	case "info":
-		return slog.LevelInfo, nil
-	case "warn", "warning":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	case "off":
-		return slog.LevelError + 100, nil
+	for _, l := range levels {
+		if asciiEqualFold(s, l.name) {
+			return l.level, nil
+		}
 	}
 	return 0, fmt.Errorf("invalid log level %q (valid: trace, debug, info, warn, error, off)", s)
 }
 
-// ParseFilter parses "level", "target=level" and comma-separated lists of both.
-// An empty string gives info.
-func ParseFilter(s string) (Filter, error) {
-	f := Filter{Default: slog.LevelInfo}
-	for _, d := range strings.Split(s, ",") {
+// asciiEqualFold is Rust's eq_ignore_ascii_case: strings.EqualFold also
+// folds non-ASCII letters (the Kelvin sign K is k there).
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// DefaultFilter is the filter without RUST_LOG, ALUMET_LOG nor --log-level:
+// info for every target, as Alumet's default_filter_or("info").
+func DefaultFilter() Filter { return Filter{Default: slog.LevelInfo} }
+
+// ParseFilter parses a RUST_LOG value as env_logger does. Like env_logger
+// it keeps what it can: each invalid part is skipped and reported in the
+// returned errors ("invalid logging spec 'loud'"), which env_logger prints
+// as "warning: <error>, ignoring it".
+func ParseFilter(spec string) (Filter, []error) {
+	var errs []error
+	f := Filter{Default: LevelOff}
+	mods, regex, hasRegex := strings.Cut(spec, "/")
+	if hasRegex && strings.Contains(regex, "/") {
+		return Filter{Default: slog.LevelError}, []error{fmt.Errorf("invalid logging spec '%s' (too many '/'s)", spec)}
+	}
+	// A bare level and the empty name ("=debug") both match every target
+	// with a name of length 0: the one given first is kept in place and the
+	// one placed later wins, as in env_logger's sorted directive list.
+	var (
+		n                    int // directives placed
+		defPos, emptyPos     = -1, -1
+		defLevel, emptyLevel slog.Level
+	)
+	for _, d := range strings.Split(mods, ",") {
 		d = strings.TrimSpace(d)
 		if d == "" {
 			continue
 		}
-		target, level, hasTarget := strings.Cut(d, "=")
-		if !hasTarget {
-			// A bare word is a level, or a target enabled at every level as in env_logger.
-			if l, err := ParseLevel(d); err == nil {
-				f.Default = l
+		parts := strings.Split(d, "=")
+		var (
+			name  string
+			level slog.Level
+			bare  bool // a level alone: the default
+		)
+		switch {
+		case len(parts) == 1:
+			if l, err := ParseLevel(parts[0]); err == nil {
+				level, bare = l, true
 			} else {
-				f.Targets = append(f.Targets, TargetLevel{Target: d, Level: LevelTrace})
+				name, level = parts[0], LevelTrace
 			}
+		case len(parts) == 2 && strings.TrimSpace(parts[1]) == "":
+			name, level = parts[0], LevelTrace
+		case len(parts) == 2:
+			l, err := ParseLevel(strings.TrimSpace(parts[1]))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("invalid logging spec '%s'", strings.TrimSpace(parts[1])))
+				continue
+			}
+			name, level = parts[0], l
+		default:
+			errs = append(errs, fmt.Errorf("invalid logging spec '%s'", d))
 			continue
 		}
-		l, err := ParseLevel(level)
-		if err != nil {
-			return Filter{}, fmt.Errorf("log filter %q: %w", d, err)
+		n++
+		switch {
+		case bare:
+			if defPos < 0 {
+				defPos = n
+			}
+			defLevel = level
+		case name == "":
+			if emptyPos < 0 {
+				emptyPos = n
+			}
+			emptyLevel = level
+		default:
+			f.set(name, level)
 		}
-		f.Targets = append(f.Targets, TargetLevel{Target: strings.TrimSpace(target), Level: l})
 	}
-	return f, nil
+	switch {
+	case n == 0:
+		f.Default = slog.LevelError
+	case emptyPos > defPos:
+		f.Default = emptyLevel
+	case defPos >= 0:
+		f.Default = defLevel
+	}
+	if hasRegex {
+		re, err := regexp.Compile(regex)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("invalid regex filter - %w", err))
+		} else {
+			f.Regex = re
+		}
+	}
+	return f, errs
 }
 
-// LevelFor returns the minimum level enabled for target.
+// set adds a directive, replacing one with the same name (env_logger's
+// insert_directive).
+func (f *Filter) set(name string, l slog.Level) {
+	for i := range f.Targets {
+		if f.Targets[i].Target == name {
+			f.Targets[i].Level = l
+			return
+		}
+	}
+	f.Targets = append(f.Targets, TargetLevel{Target: name, Level: l})
+}
+
+// LevelFor returns the minimum level enabled for target (LevelOff: none).
+// The longest directive name that prefixes target decides, else Default.
 func (f Filter) LevelFor(target string) slog.Level {
-	best, bestLen := f.Default, -1
+	best, bestLen := f.Default, 0
 	for _, t := range f.Targets {
 		if len(t.Target) > bestLen && strings.HasPrefix(target, t.Target) {
 			best, bestLen = t.Level, len(t.Target)
 		}
 	}
 	return best
+}
+
+// Enabled reports whether a record of target at level l with message msg
+// is printed.
+func (f Filter) Enabled(target string, l slog.Level, msg string) bool {
+	lf := f.LevelFor(target)
+	if lf >= LevelOff || l < lf {
+		return false
+	}
+	return f.Regex == nil || f.Regex.MatchString(msg)
 }
 
 func (f Filter) minLevel() slog.Level {
@@ -183,7 +308,7 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 		appendAttr(&b, a)
 		return true
 	})
-	if r.Level < h.filter.LevelFor(target) {
+	if !h.filter.Enabled(target, r.Level, r.Message) {
 		return nil
 	}
 	t := r.Time

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/alumet-go/alumet-agent/internal/redact"
@@ -15,36 +16,118 @@ import (
 
 func TestParseFilter(t *testing.T) {
 	tests := []struct {
-		spec    string
-		target  string
-		want    slog.Level
-		wantErr bool
+		spec     string
+		target   string
+		want     slog.Level
+		wantErrs []string
 	}{
-		{spec: "", target: "x", want: slog.LevelInfo},
+		{spec: "", target: "x", want: slog.LevelError},
+		{spec: " , ", target: "x", want: slog.LevelError},
 		{spec: "debug", target: "x", want: slog.LevelDebug},
+		{spec: "DeBuG", target: "x", want: slog.LevelDebug},
+		{spec: "WARN", target: "x", want: slog.LevelWarn},
+		{spec: "tRaCe", target: "x", want: LevelTrace},
+		{spec: "\u0131nfo", target: "x", want: LevelOff}, // a dotless i: a target, not info
+		{spec: "off", target: "alumet_agent", want: LevelOff},
 		{spec: "info,plugin_kwollect_input=debug", target: "plugin_kwollect_input", want: slog.LevelDebug},
 		{spec: "info,plugin_kwollect_input=debug", target: "alumet_agent", want: slog.LevelInfo},
+		// A module directive alone: every other target is off.
+		{spec: "plugin_kwollect_input=debug", target: "plugin_kwollect_input", want: slog.LevelDebug},
+		{spec: "plugin_kwollect_input=debug", target: "alumet_agent", want: LevelOff},
+		{spec: "plugin_kwollect_input=debug", target: "alumet::agent::builder", want: LevelOff},
+		// A name alone: that prefix at every level.
+		{spec: "plugin_kwollect_input", target: "plugin_kwollect_input", want: LevelTrace},
+		{spec: "plugin_kwollect_input", target: "plugin_csv", want: LevelOff},
+		{spec: "plugin_csv=", target: "plugin_csv", want: LevelTrace},
+		// Longest prefix, a plain string prefix as in env_filter.
 		{spec: "warn,alumet=trace", target: "alumet::agent::exec", want: LevelTrace},
-		{spec: "error", target: "x", want: slog.LevelError},
-		{spec: "x=loud", wantErr: true},
+		{spec: "alumet=error,alumet::agent=debug", target: "alumet::agent::builder", want: slog.LevelDebug},
+		{spec: "alumet=error,alumet::agent=debug", target: "alumet::pipeline", want: slog.LevelError},
+		{spec: "alumet=error", target: "alumet_agent", want: slog.LevelError},
+		{spec: "alumet::agent::builder=info", target: "alumet::agent", want: LevelOff},
+		// The later directive with the same name wins.
+		{spec: "x=debug,x=warn", target: "x", want: slog.LevelWarn},
+		{spec: "info,warn", target: "x", want: slog.LevelWarn},
+		// The empty name matches everything, as long as the default.
+		{spec: "info,=debug", target: "x", want: slog.LevelDebug},
+		{spec: "=debug,info", target: "x", want: slog.LevelInfo},
+		{spec: "info,=debug,warn", target: "x", want: slog.LevelDebug},
+		{spec: " info , x = debug ", target: "x ", want: slog.LevelDebug},
+		// Invalid parts are skipped, the rest applies.
+		{spec: "x=loud", target: "x", want: slog.LevelError, wantErrs: []string{"invalid logging spec 'loud'"}},
+		{spec: "info,x=loud", target: "x", want: slog.LevelInfo, wantErrs: []string{"invalid logging spec 'loud'"}},
+		{spec: "a=b=c,debug", target: "a", want: slog.LevelDebug, wantErrs: []string{"invalid logging spec 'a=b=c'"}},
+		{spec: "warning", target: "warning", want: LevelTrace},
+		{spec: "debug/a/b", target: "x", want: slog.LevelError, wantErrs: []string{"invalid logging spec 'debug/a/b' (too many '/'s)"}},
+		{spec: "debug/(", target: "x", want: slog.LevelDebug, wantErrs: []string{"invalid regex filter - "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec+"@"+tt.target, func(t *testing.T) {
+			f, errs := ParseFilter(tt.spec)
+			var got []string
+			for _, err := range errs {
+				got = append(got, err.Error())
+			}
+			require.Len(t, got, len(tt.wantErrs))
+			for i, w := range tt.wantErrs {
+				require.True(t, strings.HasPrefix(got[i], w), "error %q, want %q", got[i], w)
+			}
+			require.Equal(t, tt.want, f.LevelFor(tt.target))
+		})
+	}
+}
+
+// TestFilterTargets says which of the agent's lines print under each filter.
+func TestFilterTargets(t *testing.T) {
+	type rec struct {
+		target string
+		level  slog.Level
+		msg    string
+	}
+	recs := []rec{
+		{"alumet_agent", slog.LevelInfo, "Starting Alumet agent 'alumet-agent' v0.1.0"},
+		{"alumet::agent::builder", slog.LevelInfo, "🔥 ALUMET agent is ready."},
+		{"alumet::agent::exec", slog.LevelInfo, "Child process exited with exit status: 0, Alumet will now stop."},
+		{"plugin_kwollect_input", slog.LevelDebug, "Polling KwollectSource"},
+		{"plugin_kwollect_input", slog.LevelInfo, "API request should be triggered with URL: https://x"},
+		{"plugin_kwollect_input", slog.LevelWarn, "Measurement incomplete"},
+		{"alumet::agent::builder", slog.LevelError, "Shutdown finished with errors"},
+	}
+	tests := []struct {
+		spec string
+		want []int // indexes of recs printed
+	}{
+		{"info", []int{0, 1, 2, 4, 5, 6}},
+		{"plugin_kwollect_input=debug", []int{3, 4, 5}},
+		{"plugin_kwollect_input", []int{3, 4, 5}},
+		{"warn", []int{5, 6}},
+		{"error,alumet::agent=info", []int{1, 2, 6}},
+		{"alumet", []int{0, 1, 2, 6}},
+		{"off", nil},
+		{"OFF,plugin_kwollect_input=WARN", []int{5}},
+		{"debug/API|ready", []int{1, 4}},
+		{"/Shutdown", []int{6}},
+		{"", []int{6}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
-			f, err := ParseFilter(tt.spec)
-			if tt.wantErr {
-				require.Error(t, err)
-				return
+			f, errs := ParseFilter(tt.spec)
+			require.Empty(t, errs)
+			var got []int
+			for i, r := range recs {
+				if f.Enabled(r.target, r.level, r.msg) {
+					got = append(got, i)
+				}
 			}
-			require.NoError(t, err)
-			require.Equal(t, tt.want, f.LevelFor(tt.target))
+			require.Empty(t, cmp.Diff(tt.want, got))
 		})
 	}
 }
 
 func TestHandlerFormat(t *testing.T) {
 	var out bytes.Buffer
-	f, err := ParseFilter("info,noisy=error")
-	require.NoError(t, err)
+	f, errs := ParseFilter("info,noisy=error")
+	require.Empty(t, errs)
 	h := NewHandler(&out, f, false)
 	h.now = func() time.Time { return time.Date(2025, 8, 5, 7, 44, 46, 123, time.UTC) }
 	log := slog.New(h)

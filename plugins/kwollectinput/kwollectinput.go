@@ -36,11 +36,17 @@ const maxBadRowWarnings = 5
 // the fetch does not wait for a tail.
 const pastWindowAge = 5 * time.Minute
 
+// Version is Alumet's plugin version (alumet-dev/alumet
+// plugins/kwollect-input/Cargo.toml at afb0aa12, 1.0.0): this plugin reads
+// the same config and writes the same rows, and more (several nodes, the
+// ingestion tail, an exact end), so scripts that check it see Alumet's.
+const Version = "1.0.0"
+
 // Factory describes the plugin.
 func Factory() plugin.Factory {
 	return plugin.Factory{
 		Name:          Name,
-		Version:       "0.2.0",
+		Version:       Version,
 		LogTarget:     LogTarget,
 		DefaultConfig: func() plugin.Config { return DefaultConfig() },
 		GeneratedConfig: func() plugin.Config {

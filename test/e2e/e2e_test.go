@@ -294,12 +294,29 @@ func TestRunModeSIGTERM(t *testing.T) {
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
-	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "Plugin startup complete.") }, 20*time.Second, 20*time.Millisecond)
+	// Alumet's line scripts wait for before they signal.
+	require.Eventually(t, func() bool {
+		return strings.Contains(stderr.String(), "INFO  alumet::agent::builder] 🔥 ALUMET agent is ready.\n")
+	},
+		20*time.Second, 20*time.Millisecond)
 	time.Sleep(2 * time.Second)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	err := cmd.Wait()
 	require.NoError(t, err, stderr.String())
-	require.Contains(t, stderr.String(), "SIGTERM received, shutting down")
+	log := stderr.String()
+	require.Contains(t, log, "SIGTERM received, shutting down")
+	// Alumet's start-up and shutdown lines, in Alumet's order.
+	var at []int
+	// The plugins start in the config's order (kwollect-input's section
+	// comes first) and stop in that order too.
+	for _, line := range []string{"] Plugin startup complete.\n🧩 2 plugins started:\n    - kwollect-input v1.0.0\n    - csv v0.2.0\n",
+		"] 🔥 ALUMET agent is ready.", "] SIGTERM received", "] Stopping plugin kwollect-input v1.0.0\n", "] Stopping plugin csv v0.2.0\n",
+		"INFO  alumet::agent::builder] All plugins have stopped.\n"} {
+		i := strings.Index(log, line)
+		require.GreaterOrEqual(t, i, 0, "%q not in\n%s", line, log)
+		at = append(at, i)
+	}
+	require.IsIncreasing(t, at, log)
 	checkCSV(t, filepath.Join(dir, "out.csv"), stderr.String(), 2)
 }
 

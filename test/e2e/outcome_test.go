@@ -321,3 +321,40 @@ func TestStoppedMeterNotWaitedFor(t *testing.T) {
 	require.Regexp(t, `taurus-8/wattmetre_power_watt: PARTIAL, \d+\.\d % covered, \d+ samples, missing \[.*\]: the meter stopped: no sample after \S+, and none came in \d+ s of waiting while taurus-7, on the same site, is up to date`, res.stderr)
 	require.Less(t, time.Since(start), 60*time.Second, "not waited for until fetch_timeout")
 }
+
+// TestLogFilterKeepsTheVerdict: a RUST_LOG that hides the agent's lines
+// hides its verdict too, as env_logger would, but the exit code and the CSV
+// still tell an incomplete measurement.
+func TestLogFilterKeepsTheVerdict(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s", "--gap", "nodes=taurus-8;start=-1h")
+	tests := []struct {
+		rustLog string
+		target  string // the only target printed ("" none)
+	}{
+		{"plugin_kwollect_input=debug", "plugin_kwollect_input"},
+		{"off", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rustLog, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			writeConfig(t, dir, outcomeConfig(api, "taurus-7,taurus-8", "preflight = false\nfetch_timeout = \"2s\"\n"))
+			res := runAgent(t, dir, []string{"RUST_LOG=" + tt.rustLog},
+				"--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "1")
+			require.Equal(t, 3, res.code, res.stderr)
+			targets := regexp.MustCompile(`(?m)^\[\S+ [A-Z]+ +(\S+)\] `).FindAllStringSubmatch(res.stderr, -1)
+			for _, m := range targets {
+				require.Equal(t, tt.target, m[1], res.stderr)
+			}
+			if tt.target == "" {
+				require.Empty(t, targets, res.stderr)
+			} else {
+				require.Contains(t, res.stderr, "DEBUG plugin_kwollect_input]")
+			}
+			require.NotContains(t, res.stderr, "Measurement INCOMPLETE")
+			lines := readLines(t, filepath.Join(dir, "out.csv"))
+			require.Greater(t, len(lines), 1, "the rows fetched are written")
+		})
+	}
+}
