@@ -108,7 +108,9 @@ func TestCompactionLateSamples(t *testing.T) {
 	reg := measure.NewRegistry()
 	ids := registerMetrics(t, reg)
 	var logBuf lockedBuffer
-	r, err := newReport(quietConfig(), reg, slogTo(&logBuf), nil, t0)
+	cfg := quietConfig()
+	cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")
+	r, err := newReport(cfg, reg, slogTo(&logBuf), nil, t0)
 	require.NoError(t, err)
 	r.compact = true
 	point := func(s float64) measure.Point {
@@ -125,6 +127,12 @@ func TestCompactionLateSamples(t *testing.T) {
 	_, err = r.finish()
 	require.NoError(t, err)
 	require.Contains(t, logBuf.String(), "a wattmetre_power_watt: 1 samples came after their time was integrated")
+	// The summary says so too: the energy is doubtful, not a measurement.
+	data, err := os.ReadFile(cfg.SummaryFile)
+	require.NoError(t, err)
+	var sum struct{ Warnings []string }
+	require.NoError(t, json.Unmarshal(data, &sum))
+	require.Contains(t, sum.Warnings, "1 samples came after their time was integrated and are not in the energy (a/wattmetre_power_watt 1): the energy of those series may be off")
 }
 
 func slogTo(w *lockedBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }

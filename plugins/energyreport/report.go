@@ -193,6 +193,9 @@ type row struct {
 	// window (hasOutcome: the source said).
 	outcome    pipeline.Outcome
 	hasOutcome bool
+	// late counts the samples that came after their time was integrated:
+	// they are not in the energy.
+	late int
 }
 
 // incompleteWarning says, for the report, that some series of a run are
@@ -209,6 +212,24 @@ func incompleteWarning(rows []row) []string {
 	}
 	return []string{fmt.Sprintf("%d of %d series are not complete (%s): their energy bridges, extrapolates or leaves out the missing data, so it and the totals are estimates, not measurements; see each series' outcome, coverage and gaps",
 		len(bad), len(rows), strings.Join(bad, ", "))}
+}
+
+// lateWarning says, for the report, that samples of some series came
+// after their time was integrated: the energy leaves them out.
+func lateWarning(rows []row) []string {
+	var bad []string
+	n := 0
+	for _, rw := range rows {
+		if rw.late > 0 {
+			bad = append(bad, fmt.Sprintf("%s/%s %d", rw.key.node, rw.key.metric, rw.late))
+			n += rw.late
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("%d samples came after their time was integrated and are not in the energy (%s): the energy of those series may be off",
+		n, strings.Join(bad, ", "))}
 }
 
 // dynamic is the energy above the baseline, NaN without one.
@@ -355,6 +376,7 @@ func (r *report) finish() (*measure.Buffer, error) {
 			rr.rows = append(rr.rows, rw)
 		}
 		rr.win.warnings = append(rr.win.warnings, incompleteWarning(rr.rows)...)
+		rr.win.warnings = append(rr.win.warnings, lateWarning(rr.rows)...)
 	}
 	if r.base.Kind == HistoryBaseline {
 		r.warnMissingBaselines(runs, baselines)
@@ -470,6 +492,7 @@ func (r *report) integrateRow(s *series, rr *runReport, baselines map[nodeMetric
 	var err error
 	if s.done != nil {
 		rest = s.rest()
+		rw.late = s.done.late
 		if s.done.late > 0 {
 			r.log.Warn(fmt.Sprintf("%s%s %s: %d samples came after their time was integrated (older than the series' samples already integrated): they are not in the energy, which may be off", runText(k.run), k.node, k.metric, s.done.late))
 		}
