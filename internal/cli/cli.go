@@ -406,6 +406,9 @@ func (g *globals) execCmd() *cobra.Command {
 			if o.Repeat == 0 && (cooldown != "" || cooldownMax != "") {
 				return usageError{errors.New("--cooldown and --cooldown-max go with --repeat N")}
 			}
+			if err := agent.CheckExec(); err != nil {
+				return err
+			}
 			a, ints, err := g.startInterruptible(cmd, plugin.ModeExec)
 			if err != nil {
 				return err
@@ -462,6 +465,9 @@ func (g *globals) watchCmd() *cobra.Command {
 			pid, err := strconv.Atoi(args[0])
 			if err != nil || pid <= 0 {
 				return usageError{fmt.Errorf("invalid PID %q: expected a positive integer", args[0])}
+			}
+			if err := agent.CheckWatch(); err != nil {
+				return err
 			}
 			if err := agent.CheckPID(pid); err != nil {
 				return err
