@@ -26,12 +26,6 @@ import (
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
 )
 
-// Version and BuildDate are set at link time (-ldflags -X).
-var (
-	Version   = "0.1.0-dev"
-	BuildDate = "unknown"
-)
-
 // usageError is a command-line mistake, found before anything ran: exit
 // code 2, the error and a pointer to --help on stderr.
 type usageError struct{ err error }
@@ -111,7 +105,8 @@ func newRoot(g *globals) *cobra.Command {
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if g.version {
-				fmt.Fprintf(g.stdout, "alumet-agent %s (%s)\n", Version, BuildDate)
+				version, detail := versionInfo()
+				fmt.Fprintf(g.stdout, "alumet-agent %s (%s)\n", version, detail)
 				return exitError{0}
 			}
 			if err := g.setupLogging(); err != nil {
@@ -293,7 +288,7 @@ func (g *globals) start(ctx context.Context, mode plugin.Mode) (*agent.Agent, er
 	if err := g.checkMeasures(nil); err != nil {
 		return nil, err
 	}
-	logging.Target(g.logger, agent.TargetAgent).Info(fmt.Sprintf("Starting Alumet agent 'alumet-agent' v%s", Version))
+	logging.Target(g.logger, agent.TargetAgent).Info(fmt.Sprintf("Starting Alumet agent 'alumet-agent' v%s", agentVersion()))
 	loaded, err := g.load()
 	if err != nil {
 		return nil, err
