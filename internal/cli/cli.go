@@ -26,6 +26,10 @@ import (
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
 )
 
+// checkExec and checkWatch fail where exec and watch cannot run (anywhere
+// but Linux), before the agent starts (a variable for the tests).
+var checkExec, checkWatch = agent.CheckExec, agent.CheckWatch
+
 // usageError is a command-line mistake, found before anything ran: exit
 // code 2, the error and a pointer to --help on stderr.
 type usageError struct{ err error }
@@ -401,7 +405,7 @@ func (g *globals) execCmd() *cobra.Command {
 			if o.Repeat == 0 && (cooldown != "" || cooldownMax != "") {
 				return usageError{errors.New("--cooldown and --cooldown-max go with --repeat N")}
 			}
-			if err := agent.CheckExec(); err != nil {
+			if err := checkExec(); err != nil {
 				return err
 			}
 			a, ints, err := g.startInterruptible(cmd, plugin.ModeExec)
@@ -461,7 +465,7 @@ func (g *globals) watchCmd() *cobra.Command {
 			if err != nil || pid <= 0 {
 				return usageError{fmt.Errorf("invalid PID %q: expected a positive integer", args[0])}
 			}
-			if err := agent.CheckWatch(); err != nil {
+			if err := checkWatch(); err != nil {
 				return err
 			}
 			if err := agent.CheckPID(pid); err != nil {
