@@ -1,13 +1,16 @@
 # alumet-agent: power and energy of Grid'5000 nodes from Kwollect.
 GO       ?= go
 BIN      ?= bin
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION  ?= $(shell v=$$(git describe --tags --always --dirty 2>/dev/null) && echo "$${v#v}" || echo dev)
 DATE     := $(shell date -u +%Y-%m-%d)
 LDFLAGS  := -X github.com/alumet-go/alumet-agent/internal/cli.Version=$(VERSION) -X github.com/alumet-go/alumet-agent/internal/cli.BuildDate=$(DATE)
 STATICCHECK_VERSION := v0.8.2
+DIST     ?= dist
+DIST_PLATFORMS ?= linux/amd64 linux/arm64
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 FUZZTIME ?= 10s
 
-.PHONY: all build demo energy-demo test test-short lint fuzz bench install clean
+.PHONY: all build dist demo energy-demo test test-short lint fuzz bench install clean
 
 all: build
 
@@ -16,6 +19,13 @@ build:
 
 install:
 	$(GO) install -ldflags "$(LDFLAGS)" ./cmd/...
+
+## dist: static stripped binaries (CGO_ENABLED=0, -trimpath, -s -w) in $(DIST)/alumet-agent_<version>_<os>_<arch>.tar.gz
+## for each of DIST_PLATFORMS, with README.md (and LICENSE if any), and $(DIST)/SHA256SUMS (cd dist && sha256sum -c SHA256SUMS)
+dist:
+	rm -rf $(DIST)
+	$(GO) run ./scripts/mkdist -go "$(GO)" -o $(DIST) -version "$(VERSION)" -ldflags "$(LDFLAGS)" -mtime $(SOURCE_DATE_EPOCH) $(DIST_PLATFORMS)
+	@cd $(DIST) && ls -l *.tar.gz && cat SHA256SUMS
 
 ## demo: build, start the emulator on loopback, measure a command through the seed's command line, summarise the CSV
 demo: build
@@ -57,4 +67,4 @@ bench-smoke:
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
 
 clean:
-	rm -rf $(BIN) demo-out
+	rm -rf $(BIN) demo-out $(DIST)

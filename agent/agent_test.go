@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -95,6 +96,9 @@ func TestResolveProgram(t *testing.T) {
 }
 
 func TestProcessAlive(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("watch (and /proc) is Linux only")
+	}
 	require.True(t, processAlive(os.Getpid()))
 	cmd := exec.Command("sleep", "0")
 	require.NoError(t, cmd.Start())

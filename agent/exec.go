@@ -100,6 +100,11 @@ func resolveProgram(prog string) (string, error) {
 // returns the exit code the agent must exit with.
 func (a *Agent) Exec(ctx context.Context, o ExecOptions) int {
 	log := logging.Target(a.log, TargetExec)
+	if err := CheckExec(); err != nil {
+		log.Error(err.Error())
+		_ = a.Stop()
+		return 1
+	}
 	path, err := resolveProgram(o.Argv[0])
 	if err != nil {
 		log.Error(err.Error())
@@ -448,17 +453,6 @@ func (a *Agent) endTree(pgid int, log *slog.Logger) {
 	if len(remain) > 0 {
 		log.Error(fmt.Sprintf("%d process(es) of the command are still running: %s", len(remain), strings.Join(remain, "; ")))
 	}
-}
-
-// foregroundTTY reports whether stdin is a terminal whose foreground process
-// group is ours, in which case the terminal's signals reach the child too.
-func foregroundTTY() bool {
-	if !logging.IsTerminal(os.Stdin) {
-		return false
-	}
-	var pgrp int32
-	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, os.Stdin.Fd(), uintptr(syscall.TIOCGPGRP), uintptr(pointerTo(&pgrp)))
-	return errno == 0 && int(pgrp) == syscall.Getpgrp()
 }
 
 // childExit returns the code the child's exit stands for and Alumet's text for it.

@@ -3,7 +3,6 @@ package agent
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"os/signal"
 	"slices"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/alumet-go/alumet-agent/internal/logging"
 )
 
 // The measured command runs in a process group of its own, so that a
@@ -18,6 +19,9 @@ import (
 // it leaves running can be found. On a terminal where the agent is in the
 // foreground, that group gets the terminal: Ctrl+C reaches the command
 // once, from the kernel, and the command can read the terminal.
+
+// checkProcessTree says whether exec and watch can run here: on Linux they can.
+func checkProcessTree(string) error { return nil }
 
 // becomeSubreaper makes the agent the parent of the command's orphans
 // (processes that daemonise or leave their group), so that they can be
@@ -37,6 +41,17 @@ func commandAttr() (*syscall.SysProcAttr, bool) {
 		return &syscall.SysProcAttr{Setpgid: true, Foreground: true, Ctty: int(os.Stdin.Fd())}, true
 	}
 	return &syscall.SysProcAttr{Setpgid: true}, false
+}
+
+// foregroundTTY reports whether stdin is a terminal whose foreground process
+// group is ours, in which case the terminal's signals reach the child too.
+func foregroundTTY() bool {
+	if !logging.IsTerminal(os.Stdin) {
+		return false
+	}
+	var pgrp int32
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, os.Stdin.Fd(), uintptr(syscall.TIOCGPGRP), uintptr(pointerTo(&pgrp)))
+	return errno == 0 && int(pgrp) == syscall.Getpgrp()
 }
 
 // takeTerminal gives the terminal's foreground back to the agent's group.
@@ -69,15 +84,6 @@ func groupStopped(pgid int) bool {
 	}
 	return false
 }
-
-// leftProcess is a process of the command's tree still running after the
-// command exited.
-type leftProcess struct {
-	pid  int
-	comm string
-}
-
-func (p leftProcess) String() string { return fmt.Sprintf("%d (%s)", p.pid, p.comm) }
 
 // procStat reads the fields of /proc/pid/stat the tree search needs.
 func procStat(pid int) (comm string, state byte, ppid, pgrp int, ok bool) {
@@ -128,10 +134,6 @@ func leftovers(pgid int) []leftProcess {
 	}
 	return out
 }
-
-// treeGrace is how long the processes the command left get after SIGTERM,
-// before SIGKILL.
-const treeGrace = 2 * time.Second
 
 // stopLeftovers ends what the command left running when it exited: its
 // power would be drawn outside the measured window. It returns the

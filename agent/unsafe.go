@@ -2,8 +2,6 @@ package agent
 
 import "unsafe"
 
-// Pointers for ioctl arguments.
+// Pointers for ioctl arguments (and unsafe_linux.go).
 
-func pointerTo(p *int32) unsafe.Pointer            { return unsafe.Pointer(p) }
-func pointerToU32(p *uint32) unsafe.Pointer        { return unsafe.Pointer(p) }
 func pointerToWinsize(p *[4]uint16) unsafe.Pointer { return unsafe.Pointer(p) }

@@ -47,6 +47,11 @@ func CheckPID(pid int) error {
 // stops the agent), and returns the agent's exit code.
 func (a *Agent) Watch(ctx context.Context, pid int, signals *Interrupts) int {
 	log := logging.Target(a.log, TargetExec)
+	if err := CheckWatch(); err != nil {
+		log.Error(err.Error())
+		_ = a.Stop()
+		return 1
+	}
 	consumer := []measure.Consumer{{Kind: measure.KindProcess, ID: strconv.Itoa(pid)}}
 	failed := false
 	if err := a.Publish(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: time.Now(), Consumers: consumer}); err != nil {

@@ -26,11 +26,9 @@ import (
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
 )
 
-// Version and BuildDate are set at link time (-ldflags -X).
-var (
-	Version   = "0.1.0-dev"
-	BuildDate = "unknown"
-)
+// checkExec and checkWatch fail where exec and watch cannot run (anywhere
+// but Linux), before the agent starts (a variable for the tests).
+var checkExec, checkWatch = agent.CheckExec, agent.CheckWatch
 
 // usageError is a command-line mistake, found before anything ran: exit
 // code 2, the error and a pointer to --help on stderr.
@@ -119,7 +117,8 @@ func newRoot(g *globals) *cobra.Command {
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if g.version {
-				fmt.Fprintf(g.stdout, "alumet-agent %s (%s)\n", Version, BuildDate)
+				version, detail := versionInfo()
+				fmt.Fprintf(g.stdout, "alumet-agent %s (%s)\n", version, detail)
 				return exitError{0}
 			}
 			if err := g.setupLogging(); err != nil {
@@ -398,7 +397,7 @@ func (g *globals) start(ctx context.Context, mode plugin.Mode) (*agent.Agent, er
 	if err := g.checkMeasures(nil); err != nil {
 		return nil, err
 	}
-	logging.Target(g.logger, agent.TargetAgent).Info(fmt.Sprintf("Starting Alumet agent 'alumet-agent' v%s", Version))
+	logging.Target(g.logger, agent.TargetAgent).Info(fmt.Sprintf("Starting Alumet agent 'alumet-agent' v%s", agentVersion()))
 	loaded, err := g.load()
 	if err != nil {
 		return nil, err
@@ -513,6 +512,9 @@ func (g *globals) execCmd() *cobra.Command {
 			if o.Repeat == 0 && (cooldown != "" || cooldownMax != "") {
 				return usageError{errors.New("--cooldown and --cooldown-max go with --repeat N")}
 			}
+			if err := checkExec(); err != nil {
+				return err
+			}
 			a, ints, err := g.startInterruptible(cmd, plugin.ModeExec)
 			if err != nil {
 				return err
@@ -581,6 +583,9 @@ func (g *globals) watchCmd() *cobra.Command {
 			pid, err := strconv.Atoi(args[0])
 			if err != nil || pid <= 0 {
 				return usageError{fmt.Errorf("invalid PID %q: expected a positive integer", args[0])}
+			}
+			if err := checkWatch(); err != nil {
+				return err
 			}
 			if err := agent.CheckPID(pid); err != nil {
 				return err

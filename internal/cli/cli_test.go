@@ -177,13 +177,14 @@ func FuzzParseInstant(f *testing.F) {
 }
 
 func TestMainUsageAndVersion(t *testing.T) {
+	version, detail := versionInfo()
 	tests := []struct {
 		args     []string
 		wantCode int
 		wantOut  string
 		wantErr  string
 	}{
-		{[]string{"-V"}, 0, "alumet-agent " + Version, ""},
+		{[]string{"-V"}, 0, "alumet-agent " + version + " (" + detail + ")\n", ""},
 		{[]string{"--bogus"}, 2, "", "error: unknown flag: --bogus\nRun 'alumet-agent --help' for usage.\n"},
 		{[]string{"fetch"}, 2, "", "error: fetch needs --from and --to, or --job-id\nRun 'alumet-agent fetch --help' for usage.\n"},
 		{[]string{"fetch", "--from", "now", "--to", "now"}, 2, "", "must be after"},

@@ -11,11 +11,10 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/alumet-go/alumet-agent/internal/redact"
+	"golang.org/x/term"
 )
 
 // LevelTrace is below slog's Debug, for env_logger's trace.
@@ -351,11 +350,10 @@ func appendAttr(b *strings.Builder, a slog.Attr) {
 }
 
 // IsTerminal reports whether f is a terminal: a character device that
-// answers the terminal ioctl (/dev/null is a character device, not a TTY).
+// answers the terminal ioctl, TCGETS on Linux (/dev/null is a character
+// device, not a TTY).
 func IsTerminal(f *os.File) bool {
-	var t syscall.Termios
-	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), uintptr(syscall.TCGETS), uintptr(unsafe.Pointer(&t)))
-	return errno == 0
+	return term.IsTerminal(int(f.Fd()))
 }
 
 // Target returns a logger whose records carry the given target.
