@@ -41,6 +41,10 @@ type Agent struct {
 // HasPlugin reports whether the plugin name was started.
 func (a *Agent) HasPlugin(name string) bool { return a.plugins[name] }
 
+// ReadsPhases reports whether a started element uses phase marks (exec
+// then opens the socket of alumet-agent mark).
+func (a *Agent) ReadsPhases() bool { return a.pipeline.ReadsPhases() }
+
 // WantsPhaseLines reports whether a started element asks for the measured
 // command's stdout to be read for ALUMET_PHASE lines (energy-report's
 // phases = true), as exec --phases does.
@@ -56,6 +60,7 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 	builderLog := logging.Target(logger, TargetBuilder)
 	b := pipeline.NewBuilder(reg, loaded.General.SourceChannelSize, builderLog)
 	startTime := time.Now()
+	dir := &plugin.Directory{} // shared by every plugin
 	var started []string
 	names := map[string]bool{}
 	for _, ep := range loaded.Enabled {
@@ -66,7 +71,7 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 		}
 		plog := logging.Target(logger, f.LogTarget)
 		plog.Debug(fmt.Sprintf("Starting plugin %s v%s", f.Name, f.Version))
-		env := plugin.Env{Pipeline: b, Logger: plog, Mode: mode, StartTime: startTime, ConfigPath: loaded.Path}
+		env := plugin.Env{Pipeline: b, Logger: plog, Mode: mode, StartTime: startTime, ConfigPath: loaded.Path, Directory: dir}
 		if err := f.Start(ctx, ep.Config, env); err != nil {
 			_ = b.Abort()
 			return nil, fmt.Errorf("plugin %s failed to start: %w", f.Name, err)
@@ -76,7 +81,7 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 	}
 	sources, transforms, outputs := b.Counts()
 	switch {
-	case outputs == 0 && names[energyReport]:
+	case outputs == 0 && b.WritesFiles():
 		builderLog.Warn("No output is enabled: only energy-report's summary and plot are written, not the measurements. Add one, e.g. --plugins csv,kwollect-input,energy-report")
 	case outputs == 0:
 		builderLog.Warn("No output is enabled: the measurements will not be written anywhere. Enable one, e.g. --plugins csv,kwollect-input")
@@ -202,12 +207,9 @@ func (a *Agent) stoppedText() string {
 	return "All plugins stopped, all data written."
 }
 
-// energyReport is the energy-report plugin's name: it writes files of its
-// own (summary, plot) without being an output.
-const energyReport = "energy-report"
-
-// writes reports whether something writes what was measured.
-func (a *Agent) writes() bool { return a.outputs > 0 || a.plugins[energyReport] }
+// writes reports whether something writes what was measured: an output,
+// or an element with files of its own (energy-report's summary and plot).
+func (a *Agent) writes() bool { return a.outputs > 0 || a.pipeline.WritesFiles() }
 
 // Registry returns the agent's metric registry.
 func (a *Agent) Registry() *measure.Registry { return a.registry }

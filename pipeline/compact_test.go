@@ -104,3 +104,55 @@ func TestHistoryExpandsCompact(t *testing.T) {
 	require.Equal(t, "n", got[0].Resource.ID)
 	require.Equal(t, int64(1_500_000_000), got[0].Timestamp.UnixNano())
 }
+
+// listener records the events it hears, and when.
+type listener struct {
+	name  string
+	heard *[]string
+	mu    *sync.Mutex
+}
+
+func (l listener) OnEvent(_ context.Context, ev Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	*l.heard = append(*l.heard, l.name+" "+ev.Kind.String())
+	return nil
+}
+
+type listeningTransform struct{ listener }
+
+func (listeningTransform) Apply(*measure.Buffer) error { return nil }
+
+type listeningOutput struct{ listener }
+
+func (listeningOutput) Write(context.Context, *measure.Buffer) error { return nil }
+func (listeningOutput) Close() error                                 { return nil }
+
+type recordingHandler struct{ listener }
+
+func (h recordingHandler) Run(ctx context.Context, _ Emitter) error { <-ctx.Done(); return nil }
+func (h recordingHandler) HandleEvent(ctx context.Context, ev Event, _ Emitter) error {
+	return h.OnEvent(ctx, ev)
+}
+
+// Events reach the sources first, then the transforms and the outputs that
+// listen, each in order; the capabilities are found on any element.
+func TestEventsReachEveryElement(t *testing.T) {
+	var heard []string
+	var mu sync.Mutex
+	l := func(name string) listener { return listener{name: name, heard: &heard, mu: &mu} }
+	b := NewBuilder(measure.NewRegistry(), 1, nil)
+	require.NoError(t, b.AddOutput("out", listeningOutput{l("output")}))
+	require.NoError(t, b.AddTransform("t", listeningTransform{l("transform")}))
+	require.NoError(t, b.AddSource("s", recordingHandler{l("source")}))
+	require.False(t, b.WritesFiles())
+	p := b.Start(context.Background())
+	require.False(t, p.ReadsPhases())
+	require.NoError(t, p.Publish(context.Background(), Event{Kind: StartConsumerMeasurement}))
+	require.NoError(t, p.Publish(context.Background(), Event{Kind: EndConsumerMeasurement}))
+	require.NoError(t, p.Stop(context.Background()))
+	require.Equal(t, []string{
+		"source StartConsumerMeasurement", "transform StartConsumerMeasurement", "output StartConsumerMeasurement",
+		"source EndConsumerMeasurement", "transform EndConsumerMeasurement", "output EndConsumerMeasurement",
+	}, heard)
+}

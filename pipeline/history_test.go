@@ -134,15 +134,3 @@ func (c *countOutput) Write(_ context.Context, buf *measure.Buffer) error {
 	return nil
 }
 func (c *countOutput) Close() error { return nil }
-
-func TestDirectory(t *testing.T) {
-	var d Directory
-	require.Equal(t, "", d.Site("taurus-7"))
-	d.SetSite("taurus-7.lyon.grid5000.fr", "lyon")
-	d.SetSite(" gros-1 ", "nancy")
-	d.SetDefaultSite("rennes")
-	d.SetDefaultSite("lille")
-	for node, want := range map[string]string{"taurus-7": "lyon", "taurus-7.lyon.grid5000.fr": "lyon", "gros-1": "nancy", "paravance-3": "rennes"} {
-		require.Equal(t, want, d.Site(node), node)
-	}
-}

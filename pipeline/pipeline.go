@@ -57,6 +57,14 @@ type EventHandler interface {
 	HandleEvent(ctx context.Context, ev Event, out Emitter) error
 }
 
+// EventListener is implemented by transforms and outputs that want the
+// measurement events (energy-report learns its windows and phases from
+// them). They hear an event after every source has handled it, so the
+// points a source emitted for it are queued before.
+type EventListener interface {
+	OnEvent(ctx context.Context, ev Event) error
+}
+
 // Preflighter is implemented by sources that can check, before the measured
 // command is spawned, that they will be able to measure it.
 type Preflighter interface {
@@ -173,7 +181,6 @@ type Builder struct {
 	startedAt   time.Time
 	elementName map[string]bool
 	history     *History
-	directory   *Directory
 	outcomes    *Outcomes
 }
 
@@ -185,7 +192,7 @@ func NewBuilder(reg *measure.Registry, queueSize int, logger *slog.Logger) *Buil
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Builder{registry: reg, queueSize: queueSize, logger: logger, startedAt: time.Now(), elementName: map[string]bool{}, history: &History{}, directory: &Directory{}, outcomes: &Outcomes{}}
+	return &Builder{registry: reg, queueSize: queueSize, logger: logger, startedAt: time.Now(), elementName: map[string]bool{}, history: &History{}, outcomes: &Outcomes{}}
 }
 
 // Registry is the metric registry plugins register their metrics in.
@@ -194,9 +201,6 @@ func (b *Builder) Registry() *measure.Registry { return b.registry }
 // History is the side channel between the elements that need data from
 // before the measured window and the sources that can fetch it.
 func (b *Builder) History() *History { return b.history }
-
-// Directory is what the sources know about the measured nodes (their site).
-func (b *Builder) Directory() *Directory { return b.directory }
 
 // Outcomes is where the sources say what they obtained for each requested
 // series.
@@ -517,7 +521,36 @@ func (p *Pipeline) Publish(ctx context.Context, ev Event) error {
 			errs = append(errs, fmt.Errorf("source %s: %w", s.name, err))
 		}
 	}
+	for _, t := range p.b.transforms {
+		if l, ok := t.t.(EventListener); ok {
+			if err := l.OnEvent(ctx, ev); err != nil {
+				errs = append(errs, fmt.Errorf("transform %s: %w", t.name, err))
+			}
+		}
+	}
+	for _, o := range p.b.outputs {
+		if l, ok := o.out.(EventListener); ok {
+			if err := l.OnEvent(ctx, ev); err != nil {
+				errs = append(errs, fmt.Errorf("output %s: %w", o.name, err))
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// elements returns every source, transform and output, in that order.
+func (b *Builder) elements() []any {
+	var all []any
+	for _, s := range b.sources {
+		all = append(all, s.src)
+	}
+	for _, t := range b.transforms {
+		all = append(all, t.t)
+	}
+	for _, o := range b.outputs {
+		all = append(all, o.out)
+	}
+	return all
 }
 
 // Preflight runs the checks of the sources that have some, in start order.

@@ -35,6 +35,21 @@ func FieldErrorf(key, format string, args ...any) error {
 	return &FieldError{Key: key, Err: fmt.Errorf(format, args...)}
 }
 
+// FilesConfig is implemented by the configurations of plugins that write
+// files of their own besides outputs (energy-report's summary and plot):
+// a later command that measures the same window again (the resume command
+// the agent prints) writes next to them, under other names, through these
+// keys.
+type FilesConfig interface {
+	Files() []File
+}
+
+// File is a file a plugin writes: the key of its path, and the path ("" when
+// it is not written).
+type File struct {
+	Key, Path string
+}
+
 // Mode is what the agent was asked to do.
 type Mode string
 
@@ -56,6 +71,10 @@ type Env struct {
 	StartTime time.Time
 	// ConfigPath is the configuration file the plugin's table came from.
 	ConfigPath string
+	// Directory is what the plugins know about the measured nodes that
+	// points do not carry (a node's site, an OAR job's span), shared by
+	// every plugin of the agent.
+	Directory *Directory
 }
 
 // Factory describes a plugin.
@@ -73,4 +92,39 @@ type Factory struct {
 	// Start validates nothing (the loader did), creates the plugin's elements
 	// and adds them to env.Pipeline.
 	Start func(ctx context.Context, cfg Config, env Env) error
+}
+
+// Typed describes a plugin whose configuration is a *C: Factory gives the
+// untyped Factory the registry lists, with the configuration checked and
+// cast once, so that Start gets a *C.
+type Typed[C any, PC interface {
+	*C
+	Config
+}] struct {
+	Name, Version, LogTarget string
+	// DefaultConfig returns a new default configuration.
+	DefaultConfig func() PC
+	// GeneratedConfig, optional: see Factory.GeneratedConfig.
+	GeneratedConfig func() PC
+	// Start creates the plugin's elements and adds them to env.Pipeline.
+	Start func(ctx context.Context, cfg PC, env Env) error
+}
+
+// Factory returns the plugin's Factory.
+func (t Typed[C, PC]) Factory() Factory {
+	f := Factory{
+		Name: t.Name, Version: t.Version, LogTarget: t.LogTarget,
+		DefaultConfig: func() Config { return t.DefaultConfig() },
+		Start: func(ctx context.Context, c Config, env Env) error {
+			cfg, ok := c.(PC)
+			if !ok || cfg == nil {
+				return fmt.Errorf("plugin %s: configuration of type %T, want %T", t.Name, c, PC(nil))
+			}
+			return t.Start(ctx, cfg, env)
+		},
+	}
+	if t.GeneratedConfig != nil {
+		f.GeneratedConfig = func() Config { return t.GeneratedConfig() }
+	}
+	return f
 }

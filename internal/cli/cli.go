@@ -22,7 +22,6 @@ import (
 	"github.com/alumet-go/alumet-agent/internal/redact"
 	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/all"
-	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
 )
 
@@ -522,7 +521,7 @@ func (g *globals) execCmd() *cobra.Command {
 			o.Signals = ints
 			// The socket of alumet-agent mark changes nothing for the command:
 			// on with energy-report. Reading its stdout does: only when asked.
-			o.Marks = !noPhases && a.HasPlugin(energyreport.Name)
+			o.Marks = !noPhases && a.ReadsPhases()
 			o.PhaseLines = !noPhases && (phaseLines || a.WantsPhaseLines())
 			return exitError{a.Exec(cmd.Context(), o)}
 		},

@@ -10,28 +10,38 @@ import (
 
 	"github.com/alumet-go/alumet-agent/agent"
 	"github.com/alumet-go/alumet-agent/config"
+	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/csv"
-	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 )
 
 // argv0 is how the agent was invoked (tests replace it).
 var argv0 = func() string { return os.Args[0] }
 
 // resumeFiles are the files a fetch would write with the loaded
-// configuration: the CSV, and energy-report's summary and plot ("" when
-// not written).
+// configuration: the CSV (Alumet's --output-file is csv's), and the files
+// of plugins of their own (plugin.FilesConfig).
 type resumeFiles struct {
-	csv, summary, plot string
+	csv string
+	own []ownFile
+}
+
+// ownFile is a file of a plugin's own: its section and key, and its path.
+type ownFile struct {
+	plugin, key, path string
 }
 
 func filesOf(loaded *config.Loaded) resumeFiles {
 	var f resumeFiles
 	for _, ep := range loaded.Enabled {
-		switch c := ep.Config.(type) {
-		case *csv.Config:
+		if c, ok := ep.Config.(*csv.Config); ok {
 			f.csv = c.OutputPath
-		case *energyreport.Config:
-			f.summary, f.plot = c.SummaryFile, c.PlotFile
+		}
+		if fc, ok := ep.Config.(plugin.FilesConfig); ok {
+			for _, file := range fc.Files() {
+				if file.Path != "" {
+					f.own = append(f.own, ownFile{plugin: ep.Spec.Name, key: file.Key, path: file.Path})
+				}
+			}
 		}
 	}
 	return f
@@ -69,11 +79,8 @@ func (g *globals) resumeCommand(configPath string, files resumeFiles) agent.Resu
 		for _, o := range g.overrides {
 			args = append(args, "--config-override", o)
 		}
-		if files.summary != "" {
-			args = append(args, "--config-override", "plugins.energy-report.summary_file = "+strconv.Quote(renamed(files.summary, suffix)))
-		}
-		if files.plot != "" {
-			args = append(args, "--config-override", "plugins.energy-report.plot_file = "+strconv.Quote(renamed(files.plot, suffix)))
+		for _, f := range files.own {
+			args = append(args, "--config-override", "plugins."+f.plugin+"."+f.key+" = "+strconv.Quote(renamed(f.path, suffix)))
 		}
 		// --output-file would enable csv: only when it is enabled.
 		if out := cmp.Or(g.outputFile, files.csv); out != "" {

@@ -29,7 +29,7 @@ func TestResumeCommand(t *testing.T) {
 		{"the flags given", "alumet-agent", globals{plugins: []string{"csv", "kwollect-input"}, outputFile: "runs/m.csv", overrides: []string{"plugins.csv.force_flush=false"}}, "/etc/a b.toml", resumeFiles{csv: "ignored.csv"}, 0,
 			"alumet-agent --config '/etc/a b.toml' --plugins csv,kwollect-input --config-override plugins.csv.force_flush=false --output-file " +
 				filepath.Join(dir, "runs/m-refetch.csv") + window},
-		{"energy-report files of their own", "alumet-agent", globals{}, "c.toml", resumeFiles{csv: "o.csv", summary: "alumet-energy.json", plot: "p.svg"}, 0,
+		{"energy-report files of their own", "alumet-agent", globals{}, "c.toml", resumeFiles{csv: "o.csv", own: []ownFile{{"energy-report", "summary_file", "alumet-energy.json"}, {"energy-report", "plot_file", "p.svg"}}}, 0,
 			"alumet-agent --config " + filepath.Join(dir, "c.toml") +
 				` --config-override 'plugins.energy-report.summary_file = "` + filepath.Join(dir, "alumet-energy-refetch.json") + `"'` +
 				` --config-override 'plugins.energy-report.plot_file = "` + filepath.Join(dir, "p-refetch.svg") + `"'` +
@@ -37,7 +37,7 @@ func TestResumeCommand(t *testing.T) {
 		{"quotes", "alumet-agent", globals{overrides: []string{"plugins.csv.output_path='x.csv'"}}, "c.toml", resumeFiles{csv: "x.csv"}, 0,
 			"alumet-agent --config " + filepath.Join(dir, "c.toml") + ` --config-override 'plugins.csv.output_path='\''x.csv'\''' --output-file ` +
 				filepath.Join(dir, "x-refetch.csv") + window},
-		{"no csv enabled", "alumet-agent", globals{plugins: []string{"kwollect-input", "energy-report"}}, "c.toml", resumeFiles{summary: "e.json"}, 0,
+		{"no csv enabled", "alumet-agent", globals{plugins: []string{"kwollect-input", "energy-report"}}, "c.toml", resumeFiles{own: []ownFile{{"energy-report", "summary_file", "e.json"}}}, 0,
 			"alumet-agent --config " + filepath.Join(dir, "c.toml") + " --plugins kwollect-input,energy-report" +
 				` --config-override 'plugins.energy-report.summary_file = "` + filepath.Join(dir, "e-refetch.json") + `"'` + window},
 	}

@@ -65,20 +65,16 @@ const (
 
 // Factory returns the csv plugin.
 func Factory() plugin.Factory {
-	return plugin.Factory{
+	return plugin.Typed[Config, *Config]{
 		Name:          Name,
 		Version:       Version,
 		LogTarget:     LogTarget,
-		DefaultConfig: func() plugin.Config { return DefaultConfig() },
+		DefaultConfig: DefaultConfig,
 		Start:         start,
-	}
+	}.Factory()
 }
 
-func start(_ context.Context, cfg plugin.Config, env plugin.Env) error {
-	c, ok := cfg.(*Config)
-	if !ok {
-		return fmt.Errorf("csv: unexpected configuration type %T", cfg)
-	}
+func start(_ context.Context, c *Config, env plugin.Env) error {
 	if env.Pipeline == nil {
 		return fmt.Errorf("csv: no pipeline to add the output to")
 	}

@@ -68,11 +68,12 @@ func feedReport(b *testing.B, n int, keepAll bool) (feed, peak uint64) {
 		b.Fatal(err)
 	}
 	r.keepAll = keepAll
-	src, tr := &Source{r: r}, &Transform{r: r}
+	tr := &Transform{r: r}
+	src := tr
 	steps := n / nodes
 	end := t0.Add(time.Duration(steps) * period)
 	ctx := context.Background()
-	if err := src.HandleEvent(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: t0.Add(period / 3)}, nil); err != nil {
+	if err := src.OnEvent(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: t0.Add(period / 3)}); err != nil {
 		b.Fatal(err)
 	}
 	res := make([]measure.Resource, nodes)
@@ -106,7 +107,7 @@ func feedReport(b *testing.B, n int, keepAll bool) (feed, peak uint64) {
 	}
 	sample()
 	feed = peak
-	if err := src.HandleEvent(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}, nil); err != nil {
+	if err := src.OnEvent(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}); err != nil {
 		b.Fatal(err)
 	}
 	stop, done := make(chan struct{}), make(chan uint64)

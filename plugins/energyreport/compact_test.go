@@ -72,7 +72,7 @@ func TestCompactionEqualsWhole(t *testing.T) {
 						require.LessOrEqual(t, len(s.done.plot), plotKeep+plotKeep/2+2)
 					}
 				}
-				require.NoError(t, (&Source{r: r}).HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}, nil))
+				require.NoError(t, (&Transform{r: r}).OnEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}))
 				_, err = tr.Finish()
 				require.NoError(t, err, logBuf.String())
 				b, err := os.ReadFile(cfg.SummaryFile)
@@ -123,7 +123,7 @@ func TestCompactionLateSamples(t *testing.T) {
 	for i := 150; i < 250; i++ {
 		r.add(&measure.Buffer{Points: []measure.Point{point(float64(i))}})
 	}
-	require.NoError(t, (&Source{r: r}).HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: at(250)}, nil))
+	require.NoError(t, (&Transform{r: r}).OnEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: at(250)}))
 	_, err = r.finish()
 	require.NoError(t, err)
 	require.Contains(t, logBuf.String(), "a wattmetre_power_watt: 1 samples came after their time was integrated")

@@ -60,6 +60,11 @@ const (
 var SampleConfig string
 
 // Validate checks the decoded values; every problem is a plugin.FieldError.
+// Files are the summary and the plot (plugin.FilesConfig).
+func (c *Config) Files() []plugin.File {
+	return []plugin.File{{Key: "summary_file", Path: c.SummaryFile}, {Key: "plot_file", Path: c.PlotFile}}
+}
+
 func (c *Config) Validate() error {
 	var errs []error
 	if _, err := ParseBaseline(c.Baseline); err != nil {

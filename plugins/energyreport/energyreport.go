@@ -39,20 +39,16 @@ const (
 
 // Factory describes the plugin.
 func Factory() plugin.Factory {
-	return plugin.Factory{
+	return plugin.Typed[Config, *Config]{
 		Name:          Name,
 		Version:       Version,
 		LogTarget:     LogTarget,
-		DefaultConfig: func() plugin.Config { return DefaultConfig() },
+		DefaultConfig: DefaultConfig,
 		Start:         start,
-	}
+	}.Factory()
 }
 
-func start(_ context.Context, c plugin.Config, env plugin.Env) error {
-	cfg, ok := c.(*Config)
-	if !ok {
-		return fmt.Errorf("energy-report: unexpected configuration type %T", c)
-	}
+func start(_ context.Context, cfg *Config, env plugin.Env) error {
 	if env.Pipeline == nil {
 		return fmt.Errorf("energy-report: no pipeline to add the report to")
 	}
@@ -67,21 +63,20 @@ func start(_ context.Context, c plugin.Config, env plugin.Env) error {
 		return err
 	}
 	r.compact = env.Mode == plugin.ModeRun
-	return install(env.Pipeline, r)
+	return install(env.Pipeline, env.Directory, r)
 }
 
-// install adds the report's source and transform to the pipeline, and
-// asks the sources for the history its baseline needs.
-func install(b *pipeline.Builder, r *report) error {
+// install adds the report's transform to the pipeline, and asks the
+// sources for the history its baseline needs.
+func install(b *pipeline.Builder, dir *plugin.Directory, r *report) error {
 	r.history = b.History()
-	r.directory = b.Directory()
+	if dir != nil {
+		r.directory = dir
+	}
 	r.outcomes = b.Outcomes()
 	if r.base.Kind == HistoryBaseline {
 		r.history.Want(r.base.Before)
 		r.history.Subscribe(r.addHistory)
-	}
-	if err := b.AddSource(Name, &Source{r: r}); err != nil {
-		return err
 	}
 	return b.AddTransform(Name, &Transform{r: r})
 }
@@ -142,7 +137,7 @@ type report struct {
 	out     io.Writer // the table's destination (stderr)
 	history *pipeline.History
 	// directory gives the site of a node whose points carry none.
-	directory *pipeline.Directory
+	directory *plugin.Directory
 	// outcomes says what the sources obtained for each requested series.
 	outcomes *pipeline.Outcomes
 
@@ -185,7 +180,7 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 	r := &report{
 		cfg: cfg, base: base, reg: reg, log: log, out: out,
 		history:    &pipeline.History{},
-		directory:  &pipeline.Directory{},
+		directory:  &plugin.Directory{},
 		wins:       map[int]*window{},
 		agentStart: wall(agentStart),
 		hist:       map[nodeMetric][]rawSample{},
@@ -202,26 +197,23 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 	return r, nil
 }
 
-// Source records the measured windows and phases from the events; it
-// emits no point.
-type Source struct{ r *report }
-
 // WantsPhaseLines is the phases key: whether exec reads the command's
-// stdout for phase marks.
-func (s *Source) WantsPhaseLines() bool { return s.r.cfg.Phases }
+// stdout for phase marks (pipeline.PhaseLinesWanter).
+func (t *Transform) WantsPhaseLines() bool { return t.r.cfg.Phases }
 
-// Run waits for the stop request.
-func (s *Source) Run(ctx context.Context, _ pipeline.Emitter) error {
-	<-ctx.Done()
-	return nil
-}
+// ReadsPhases says the report uses phase marks (pipeline.PhaseReader).
+func (t *Transform) ReadsPhases() bool { return true }
 
-// HandleEvent records the first start and end events of each run, and the
-// phase marks. An end event without a start (run mode) starts the window
-// at the agent's start, unless it names an OAR job (fetch --job-id), whose
-// window is not known here.
-func (s *Source) HandleEvent(_ context.Context, ev pipeline.Event, _ pipeline.Emitter) error {
-	r := s.r
+// WritesFiles says the report writes files of its own, the summary and
+// the plot, without being an output (pipeline.FileWriter).
+func (t *Transform) WritesFiles() bool { return true }
+
+// OnEvent records the first start and end events of each run, and the
+// phase marks (pipeline.EventListener). An end event without a start (run
+// mode) starts the window at the agent's start, unless it names an OAR job
+// (fetch --job-id), whose window is not known here.
+func (t *Transform) OnEvent(_ context.Context, ev pipeline.Event) error {
+	r := t.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	w := r.wins[ev.Run]
@@ -313,9 +305,10 @@ func (t *Transform) WaitIdle(ctx context.Context, tolerance float64, limit time.
 
 var (
 	_ pipeline.IdleWaiter       = (*Transform)(nil)
-	_ pipeline.Source           = (*Source)(nil)
-	_ pipeline.EventHandler     = (*Source)(nil)
-	_ pipeline.PhaseLinesWanter = (*Source)(nil)
+	_ pipeline.EventListener    = (*Transform)(nil)
+	_ pipeline.PhaseLinesWanter = (*Transform)(nil)
+	_ pipeline.PhaseReader      = (*Transform)(nil)
+	_ pipeline.FileWriter       = (*Transform)(nil)
 	_ pipeline.Transform        = (*Transform)(nil)
 	_ pipeline.Finisher         = (*Transform)(nil)
 )

@@ -160,7 +160,7 @@ func runPipeline(t *testing.T, cfg *Config, agentStart time.Time, samples []samp
 	require.NoError(t, b.AddSource("feeder", &feeder{samples: samples, ids: ids}))
 	r, err := newReport(cfg, reg, log, &tableBuf, agentStart)
 	require.NoError(t, err)
-	require.NoError(t, install(b, r))
+	require.NoError(t, install(b, nil, r))
 	out := &recorder{}
 	require.NoError(t, b.AddOutput("rec", out))
 	p := b.Start(context.Background())
@@ -461,10 +461,11 @@ func TestReportSiteAttributeAndOtherResources(t *testing.T) {
 			Attributes: []measure.Attribute{{Key: "metric_id", Value: measure.String(watt)}, {Key: "site", Value: measure.String("lyon")}}})
 		buf.Push(measure.Point{Metric: ids["bmc_node_power_watt"], Timestamp: at(float64(k)), Value: measure.Uint(20), Resource: measure.LocalMachine})
 	}
-	tr, src := &Transform{r: r}, &Source{r: r}
+	tr := &Transform{r: r}
+	src := tr
 	require.NoError(t, tr.Apply(&buf))
 	for _, ev := range execEvents(at(0), at(2), 0) {
-		require.NoError(t, src.HandleEvent(context.Background(), ev, nil))
+		require.NoError(t, src.OnEvent(context.Background(), ev))
 	}
 	out, err := tr.Finish()
 	require.NoError(t, err)
@@ -492,8 +493,11 @@ func TestStartThroughFactory(t *testing.T) {
 	cfg.Table = false
 	require.NoError(t, f.Start(context.Background(), cfg, env))
 	s, tr, _ := b.Counts()
-	require.Equal(t, 1, s)
+	require.Equal(t, 0, s, "no source faked to hear the events: the transform listens")
 	require.Equal(t, 1, tr)
+	require.True(t, b.WritesFiles())
+	// A configuration of another type is refused, not cast blindly.
+	require.ErrorContains(t, f.Start(context.Background(), &struct{ plugin.Config }{}, env), "energy-report: configuration of type")
 }
 
 func TestNum(t *testing.T) {
@@ -609,7 +613,7 @@ func TestWantsPhaseLines(t *testing.T) {
 		b := pipeline.NewBuilder(measure.NewRegistry(), 0, slog.New(slog.DiscardHandler))
 		r, err := newReport(cfg, b.Registry(), nil, nil, t0)
 		require.NoError(t, err)
-		require.NoError(t, install(b, r))
+		require.NoError(t, install(b, nil, r))
 		p := b.Start(context.Background())
 		require.Equal(t, on, p.WantsPhaseLines())
 		require.NoError(t, p.Stop(context.Background()))

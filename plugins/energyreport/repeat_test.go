@@ -20,6 +20,7 @@ import (
 	"github.com/alumet-go/alumet-agent/energy"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/plugin"
 )
 
 // runFeeder is a source like kwollect-input with exec --repeat: at the end
@@ -104,7 +105,7 @@ func runRepeat(t *testing.T, cfg *Config, f *runFeeder, events []pipeline.Event)
 	require.NoError(t, b.AddSource("feeder", f))
 	r, err := newReport(cfg, reg, log, &tableBuf, t0)
 	require.NoError(t, err)
-	require.NoError(t, install(b, r))
+	require.NoError(t, install(b, nil, r))
 	out := &recorder{}
 	require.NoError(t, b.AddOutput("rec", out))
 	p := b.Start(context.Background())
@@ -585,10 +586,11 @@ func TestSiteFromDirectory(t *testing.T) {
 	reg := measure.NewRegistry()
 	ids := registerMetrics(t, reg)
 	b := pipeline.NewBuilder(reg, 4, nil)
-	b.Directory().SetSite("a.nancy.grid5000.fr", "nancy")
+	dir := &plugin.Directory{}
+	dir.SetSite("a.nancy.grid5000.fr", "nancy")
 	r, err := newReport(quietConfig(), reg, nil, nil, t0)
 	require.NoError(t, err)
-	require.NoError(t, install(b, r))
+	require.NoError(t, install(b, dir, r))
 	r.add(&measure.Buffer{Points: []measure.Point{
 		{Metric: ids[watt], Timestamp: at(0), Value: measure.Float(100), Resource: measure.Resource{Kind: "device_id", ID: "a"}},
 		{Metric: ids[watt], Timestamp: at(0), Value: measure.Float(100), Resource: measure.Resource{Kind: "device_id", ID: "b"}},
@@ -657,12 +659,13 @@ func TestJobSpanWindow(t *testing.T) {
 	reg := measure.NewRegistry()
 	ids := registerMetrics(t, reg)
 	b := pipeline.NewBuilder(reg, 4, nil)
-	b.Directory().SetJobSpan(777, at(0), at(11))
+	dir := &plugin.Directory{}
+	dir.SetJobSpan(777, at(0), at(11))
 	var tbl lockedBuffer
 	r, err := newReport(quietConfig(), reg, nil, &tbl, t0)
 	require.NoError(t, err)
-	require.NoError(t, install(b, r))
-	require.NoError(t, (&Source{r: r}).HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: at(30), JobID: 777}, nil))
+	require.NoError(t, install(b, dir, r))
+	require.NoError(t, (&Transform{r: r}).OnEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: at(30), JobID: 777}))
 	for _, s := range constant100("a") {
 		r.add(&measure.Buffer{Points: []measure.Point{{Metric: ids[watt], Timestamp: at(s.t), Value: measure.Float(s.w), Resource: measure.Resource{Kind: "device_id", ID: "a"}}}})
 	}

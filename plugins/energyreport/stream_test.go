@@ -131,9 +131,10 @@ func streamSummary(t *testing.T, reg *measure.Registry, pts []measure.Point, bef
 	r, err := newReport(cfg, reg, slogTo(&logBuf), nil, t0)
 	require.NoError(t, err)
 	r.keepAll = keepAll
-	src, tr := &Source{r: r}, &Transform{r: r}
+	tr := &Transform{r: r}
+	src := tr
 	for _, ev := range before {
-		require.NoError(t, src.HandleEvent(context.Background(), ev, nil))
+		require.NoError(t, src.OnEvent(context.Background(), ev))
 	}
 	for i := 0; i < len(pts); i += 97 {
 		require.NoError(t, tr.Apply(&measure.Buffer{Points: pts[i:min(i+97, len(pts))]}))
@@ -146,7 +147,7 @@ func streamSummary(t *testing.T, reg *measure.Registry, pts []measure.Point, bef
 		}
 	}
 	for _, ev := range after {
-		require.NoError(t, src.HandleEvent(context.Background(), ev, nil))
+		require.NoError(t, src.OnEvent(context.Background(), ev))
 	}
 	_, err = tr.Finish()
 	require.NoError(t, err, logBuf.String())
@@ -262,10 +263,11 @@ func TestStreamingLateMark(t *testing.T) {
 	r, err := newReport(cfg, reg, slogTo(&logBuf), nil, t0)
 	require.NoError(t, err)
 	r.compact = true // run mode
-	src, tr := &Source{r: r}, &Transform{r: r}
+	tr := &Transform{r: r}
+	src := tr
 	require.NoError(t, tr.Apply(&measure.Buffer{Points: pts}))
-	require.NoError(t, src.HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.PhaseMark, Phase: "x", Time: at(100)}, nil))
-	require.NoError(t, src.HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}, nil))
+	require.NoError(t, src.OnEvent(context.Background(), pipeline.Event{Kind: pipeline.PhaseMark, Phase: "x", Time: at(100)}))
+	require.NoError(t, src.OnEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}))
 	_, err = tr.Finish()
 	require.NoError(t, err)
 	require.Contains(t, logBuf.String(), "a wattmetre_power_watt: a phase mark came after the samples of its instant were integrated")
@@ -307,11 +309,12 @@ func TestStreamingPlotGaps(t *testing.T) {
 	}
 	r, err := newReport(quietConfig(), reg, nil, nil, t0)
 	require.NoError(t, err)
-	src, tr := &Source{r: r}, &Transform{r: r}
+	tr := &Transform{r: r}
+	src := tr
 	ctx := context.Background()
-	require.NoError(t, src.HandleEvent(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: t0}, nil))
+	require.NoError(t, src.OnEvent(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: t0}))
 	require.NoError(t, tr.Apply(&measure.Buffer{Points: pts}))
-	require.NoError(t, src.HandleEvent(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: ts}, nil))
+	require.NoError(t, src.OnEvent(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: ts}))
 	runs := []runReport{{win: window{start: t0, end: ts}}}
 	f := r.figure(runs, nil)
 	require.Len(t, f.Lines, 1)

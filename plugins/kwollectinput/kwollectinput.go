@@ -44,20 +44,18 @@ const Version = "1.0.0"
 
 // Factory describes the plugin.
 func Factory() plugin.Factory {
-	return plugin.Factory{
-		Name:          Name,
-		Version:       Version,
-		LogTarget:     LogTarget,
-		DefaultConfig: func() plugin.Config { return DefaultConfig() },
-		GeneratedConfig: func() plugin.Config {
-			return generatedConfig(realEnvironment())
-		},
-		Start: start,
-	}
+	return plugin.Typed[Config, *Config]{
+		Name:            Name,
+		Version:         Version,
+		LogTarget:       LogTarget,
+		DefaultConfig:   DefaultConfig,
+		GeneratedConfig: func() *Config { return generatedConfig(realEnvironment()) },
+		Start:           start,
+	}.Factory()
 }
 
-func start(ctx context.Context, c plugin.Config, env plugin.Env) error {
-	src, err := newSource(c.(*Config), env, realEnvironment(), netrc.Path())
+func start(ctx context.Context, c *Config, env plugin.Env) error {
+	src, err := newSource(c, env, realEnvironment(), netrc.Path())
 	if err != nil {
 		return err
 	}
@@ -117,7 +115,10 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 		outcomes:   env.Pipeline.Outcomes(),
 	}
 	src.history.ProvideRecent(src.recent)
-	dir := env.Pipeline.Directory()
+	dir := env.Directory
+	if dir == nil {
+		dir = &plugin.Directory{} // alone (tests): nobody else reads it
+	}
 	src.directory = dir
 	for _, n := range tg.Nodes {
 		dir.SetSite(n.Node, n.Site)
@@ -146,7 +147,7 @@ type Source struct {
 	clock   func() time.Time
 
 	history   *pipeline.History
-	directory *pipeline.Directory
+	directory *plugin.Directory
 
 	mu          sync.Mutex
 	start       time.Time          // the agent's start (run mode)
