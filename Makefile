@@ -3,7 +3,7 @@ GO       ?= go
 BIN      ?= bin
 VERSION  ?= $(shell v=$$(git describe --tags --always --dirty 2>/dev/null) && echo "$${v#v}" || echo dev)
 DATE     := $(shell date -u +%Y-%m-%d)
-LDFLAGS  := -X github.com/alumet-go/alumet-agent/internal/cli.Version=$(VERSION) -X github.com/alumet-go/alumet-agent/internal/cli.BuildDate=$(DATE)
+LDFLAGS  := -X github.com/alumet-go/alumet-agent/cmd/alumet-agent/cli.Version=$(VERSION) -X github.com/alumet-go/alumet-agent/cmd/alumet-agent/cli.BuildDate=$(DATE)
 STATICCHECK_VERSION := v0.8.2
 DIST     ?= dist
 DIST_PLATFORMS ?= linux/amd64 linux/arm64

@@ -7,7 +7,7 @@ import (
 	"os"
 	"runtime/pprof"
 
-	"github.com/alumet-go/alumet-agent/internal/cli"
+	"github.com/alumet-go/alumet-agent/cmd/alumet-agent/cli"
 )
 
 func main() {
