@@ -27,19 +27,14 @@ const (
 // Agent is a started pipeline with its plugins.
 type Agent struct {
 	log             *slog.Logger
-	registry        *measure.Registry
 	pipeline        *pipeline.Pipeline
 	shutdownTimeout time.Duration
-	plugins         map[string]bool // the started plugins
-	outputs         int             // the outputs started
+	outputs         int // the outputs started
 	resume          ResumeFunc
 	lateWarnings    []string // said again at the end (buffered phase marks)
 	started         []string // "name vX.Y.Z", in start order
 	startupSummary  string   // "Plugin startup complete." and what started
 }
-
-// HasPlugin reports whether the plugin name was started.
-func (a *Agent) HasPlugin(name string) bool { return a.plugins[name] }
 
 // ReadsPhases reports whether a started element uses phase marks (exec
 // then opens the socket of alumet-agent mark).
@@ -62,7 +57,6 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 	startTime := time.Now()
 	dir := &plugin.Directory{} // shared by every plugin
 	var started []string
-	names := map[string]bool{}
 	for _, ep := range loaded.Enabled {
 		f, ok := byName[ep.Spec.Name]
 		if !ok {
@@ -77,7 +71,6 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 			return nil, fmt.Errorf("plugin %s failed to start: %w", f.Name, err)
 		}
 		started = append(started, fmt.Sprintf("%s v%s", f.Name, f.Version))
-		names[f.Name] = true
 	}
 	sources, transforms, outputs := b.Counts()
 	switch {
@@ -97,10 +90,8 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 	}
 	return &Agent{
 		log:             logger,
-		registry:        reg,
 		pipeline:        b.Start(context.WithoutCancel(ctx)), // ctx bounds the start only
 		shutdownTimeout: timeout,
-		plugins:         names,
 		outputs:         outputs,
 		started:         started,
 		startupSummary:  summary,
@@ -210,6 +201,3 @@ func (a *Agent) stoppedText() string {
 // writes reports whether something writes what was measured: an output,
 // or an element with files of its own (energy-report's summary and plot).
 func (a *Agent) writes() bool { return a.outputs > 0 || a.pipeline.WritesFiles() }
-
-// Registry returns the agent's metric registry.
-func (a *Agent) Registry() *measure.Registry { return a.registry }
