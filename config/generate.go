@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"regexp"
 	"strings"
@@ -12,7 +13,8 @@ import (
 // Generate returns the default configuration of specs: one
 // [plugins.<name>] table per plugin in the given order, with a blank line
 // between them, encoded from DefaultConfig (keys in struct field order,
-// Duration fields in humantime form). The general keys are optional and left
+// Duration fields in humantime form), with the comments of the plugin's
+// sample section (withComments). The general keys are optional and left
 // out, as in Alumet.
 func Generate(specs []PluginSpec) ([]byte, error) {
 	var out bytes.Buffer
@@ -31,6 +33,7 @@ func Generate(specs []PluginSpec) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s: cannot encode the default configuration: %w", s.Name, err)
 		}
+		text = withComments(text, s.Sample)
 		if out.Len() > 0 {
 			out.WriteByte('\n')
 		}
@@ -232,4 +235,86 @@ func isEmptyValue(v any) bool {
 		return len(x) == 0
 	}
 	return false
+}
+
+// commentColumn is where withComments aligns the comments that end a line.
+const commentColumn = 34
+
+// withComments puts the comments of sample, a commented section of the
+// same keys, into text, a generated one: the comment lines before a key of
+// sample (commented-out optional keys included) before that key's line,
+// the comment at the end of its line at the end of the generated line, and
+// what follows the last key at the end. Keys that sample lacks stay as
+// they are; sample's values are not used.
+func withComments(text, sample string) string {
+	if sample == "" {
+		return text
+	}
+	before, after := map[string][]string{}, map[string]string{}
+	var pending []string
+	var table string
+	for _, line := range strings.Split(strings.TrimRight(sample, "\n"), "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(trimmed, "#"):
+			pending = append(pending, trimmed)
+		case strings.HasPrefix(trimmed, "["):
+			table = trimmed
+		case trimmed != "":
+			key := table + " " + keyOfLine(trimmed)
+			before[key] = pending
+			pending = nil
+			if c := trailingComment(trimmed); c != "" {
+				after[key] = c
+			}
+		}
+	}
+	var b strings.Builder
+	table = ""
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "[") || trimmed == "" {
+			table = cmp.Or(trimmed, table)
+			b.WriteString(line + "\n")
+			continue
+		}
+		key := table + " " + keyOfLine(trimmed)
+		for _, c := range before[key] {
+			b.WriteString(c + "\n")
+		}
+		if c := after[key]; c != "" {
+			line += strings.Repeat(" ", max(1, commentColumn-len(line))) + c
+		}
+		b.WriteString(line + "\n")
+	}
+	for _, c := range pending {
+		b.WriteString(c + "\n")
+	}
+	return b.String()
+}
+
+// keyOfLine is the key of a key/value line, as written.
+func keyOfLine(line string) string {
+	k, _, _ := strings.Cut(line, "=")
+	return strings.TrimSpace(k)
+}
+
+// trailingComment returns the comment ending a key/value line ("" if
+// none), outside of the quoted strings of its value.
+func trailingComment(line string) string {
+	var quote byte
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote != 0 && c == '\\' && quote == '"':
+			i++
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote == 0 && (c == '"' || c == '\''):
+			quote = c
+		case quote == 0 && c == '#':
+			return line[i:]
+		}
+	}
+	return ""
 }

@@ -210,3 +210,32 @@ func TestGenerateUsesGeneratedConfig(t *testing.T) {
 		t.Fatalf("generated config ignores GeneratedConfig:\n%s", b)
 	}
 }
+
+// A generated section carries its sample's comments: the lines before each
+// key, the comment ending its line (aligned), commented-out keys, and what
+// follows the last key; the values are the generated ones, and keys the
+// sample lacks stay bare.
+func TestWithComments(t *testing.T) {
+	sample := `[plugins.p]
+# about a
+a = "sample value # not a comment"   # a's note
+# b = 1   # optional, commented out
+c = 2
+# the end
+`
+	text := `[plugins.p]
+a = "generated"
+c = 3
+d = true
+`
+	want := `[plugins.p]
+# about a
+a = "generated"                   # a's note
+# b = 1   # optional, commented out
+c = 3
+d = true
+# the end
+`
+	require.Equal(t, want, withComments(text, sample))
+	require.Equal(t, text, withComments(text, ""))
+}

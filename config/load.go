@@ -51,11 +51,14 @@ type PluginSpec struct {
 	// DefaultConfig: values that fit this host (a Grid'5000 node's own name)
 	// but must not be merged into a user's section.
 	GeneratedConfig func() plugin.Config
+	// Sample, if set, is the plugin's commented section: Generate puts its
+	// comments next to the generated values.
+	Sample string
 }
 
 // SpecOf returns the PluginSpec of a plugin factory.
 func SpecOf(f plugin.Factory) PluginSpec {
-	return PluginSpec{Name: f.Name, Version: f.Version, DefaultConfig: f.DefaultConfig, GeneratedConfig: f.GeneratedConfig}
+	return PluginSpec{Name: f.Name, Version: f.Version, DefaultConfig: f.DefaultConfig, GeneratedConfig: f.GeneratedConfig, Sample: f.Sample}
 }
 
 // SpecsOf returns the PluginSpecs of plugin factories, in the same order.

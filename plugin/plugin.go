@@ -89,6 +89,9 @@ type Factory struct {
 	// GeneratedConfig, optional, is what `config regen` and a missing config
 	// file get instead of DefaultConfig (host-specific values).
 	GeneratedConfig func() Config
+	// Sample, optional, is the plugin's commented section (its sample.toml):
+	// a generated file carries its comments next to the generated values.
+	Sample string
 	// Start validates nothing (the loader did), creates the plugin's elements
 	// and adds them to env.Pipeline.
 	Start func(ctx context.Context, cfg Config, env Env) error
@@ -106,6 +109,8 @@ type Typed[C any, PC interface {
 	DefaultConfig func() PC
 	// GeneratedConfig, optional: see Factory.GeneratedConfig.
 	GeneratedConfig func() PC
+	// Sample, optional: see Factory.Sample.
+	Sample string
 	// Start creates the plugin's elements and adds them to env.Pipeline.
 	Start func(ctx context.Context, cfg PC, env Env) error
 }
@@ -113,7 +118,7 @@ type Typed[C any, PC interface {
 // Factory returns the plugin's Factory.
 func (t Typed[C, PC]) Factory() Factory {
 	f := Factory{
-		Name: t.Name, Version: t.Version, LogTarget: t.LogTarget,
+		Name: t.Name, Version: t.Version, LogTarget: t.LogTarget, Sample: t.Sample,
 		DefaultConfig: func() Config { return t.DefaultConfig() },
 		Start: func(ctx context.Context, c Config, env Env) error {
 			cfg, ok := c.(PC)

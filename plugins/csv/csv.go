@@ -70,6 +70,7 @@ func Factory() plugin.Factory {
 		Version:       Version,
 		LogTarget:     LogTarget,
 		DefaultConfig: DefaultConfig,
+		Sample:        SampleConfig,
 		Start:         start,
 	}.Factory()
 }

@@ -508,7 +508,7 @@ func TestFactory(t *testing.T) {
 	require.NotSame(t, f.DefaultConfig(), f.DefaultConfig())
 
 	b := pipeline.NewBuilder(measure.NewRegistry(), 0, nil)
-	require.ErrorContains(t, f.Start(context.Background(), fakeConfig{}, plugin.Env{Pipeline: b}), "unexpected configuration type")
+	require.ErrorContains(t, f.Start(context.Background(), fakeConfig{}, plugin.Env{Pipeline: b}), "plugin csv: configuration of type csv.fakeConfig, want *csv.Config")
 
 	// A failing start leaves no output behind and names the file.
 	bad := tempConfig(t, func(c *Config) { c.OutputPath = filepath.Join(c.OutputPath, "nope", "x.csv") })

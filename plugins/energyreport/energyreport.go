@@ -44,6 +44,7 @@ func Factory() plugin.Factory {
 		Version:       Version,
 		LogTarget:     LogTarget,
 		DefaultConfig: DefaultConfig,
+		Sample:        SampleConfig,
 		Start:         start,
 	}.Factory()
 }

@@ -1,6 +1,7 @@
 package kwollectinput
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"net/url"
@@ -175,6 +176,12 @@ const (
 // (see resolveTargets). Host-derived values are never put in the defaults,
 // because a user's section is decoded on top of them and they would add
 // the local node to every list.
+// SampleConfig is the commented section (sample.toml): the seed README's
+// keys with example values, and the Go agent's own keys.
+//
+//go:embed sample.toml
+var SampleConfig string
+
 func DefaultConfig() *Config {
 	return &Config{
 		Hostname:     StringList{}, // non-nil, so generated configs show the key

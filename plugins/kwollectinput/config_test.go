@@ -154,3 +154,23 @@ func TestValidateDurationBounds(t *testing.T) {
 		})
 	}
 }
+
+// sample.toml, the commented section config regen takes its comments from,
+// is a valid section (every key known, the values valid once ${VAR} is
+// substituted), and every key of Config is in it, set or commented out.
+func TestSampleConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "alumet-config.toml")
+	require.NoError(t, os.WriteFile(path, []byte(SampleConfig), 0o600))
+	t.Setenv("G5K_PASSWORD", "s3cret-sample")
+	loaded, err := config.Load(config.Options{Path: path, Specs: []config.PluginSpec{config.SpecOf(Factory())}, NoDefaultConfig: true, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.Len(t, loaded.Enabled, 1)
+	cfg := loaded.Enabled[0].Config.(*Config)
+	require.NoError(t, cfg.Validate())
+	require.Equal(t, "lyon", cfg.Site)
+	for _, k := range []string{"site", "hostname", "nodes", "job_id", "metrics", "login", "password", "password_file", "api_url",
+		"utc_offset", "fetch_delay", "fetch_timeout", "poll_interval", "preflight", "row_budget", "concurrency"} {
+		require.Regexp(t, `(?m)^(# )?`+k+` = `, SampleConfig, k)
+	}
+}

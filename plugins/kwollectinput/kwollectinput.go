@@ -46,6 +46,7 @@ func Factory() plugin.Factory {
 		LogTarget:       LogTarget,
 		DefaultConfig:   DefaultConfig,
 		GeneratedConfig: func() *Config { return generatedConfig(realEnvironment()) },
+		Sample:          SampleConfig,
 		Start:           start,
 	}.Factory()
 }
