@@ -290,6 +290,31 @@ func (r *report) finish() (*measure.Buffer, error) {
 			r.log.Warn(fmt.Sprintf("metrics: no point of %s reached energy-report (is it fetched by a source?)", m))
 		}
 	}
+	runs := r.runsOf(wins, jobID)
+	if len(runs) == 0 {
+		return nil, nil
+	}
+	errs := r.integrateRuns(runs, baselines)
+	if r.base.Kind == HistoryBaseline {
+		r.warnMissingBaselines(runs, baselines)
+	}
+	buf, err := r.points(runs)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, r.write(runs, baselines)...)
+	for _, s := range r.series {
+		s.samples = sampleStore{} // done with them
+	}
+	for _, e := range errs {
+		r.log.Error(e.Error())
+	}
+	return buf, errors.Join(errs...)
+}
+
+// runsOf returns the runs to report: the windows with a start and an end,
+// or the OAR job's span (fetch --job-id); none, with a warning, otherwise.
+func (r *report) runsOf(wins []window, jobID int64) []runReport {
 	var runs []runReport
 	for _, w := range wins {
 		switch {
@@ -313,14 +338,18 @@ func (r *report) finish() (*measure.Buffer, error) {
 		} else {
 			r.log.Warn("No measurement window (no start or end event: nothing was measured, or no source publishes events): no energy report.")
 		}
-		return nil, nil
 	}
+	return runs
+}
 
+// pairs returns every (node, metric) of the report, sorted, with a series
+// that stands for it (its resource, consumer and site): those seen in some
+// run, and those a source was asked for but had no sample of (the totals
+// must not silently leave a node out).
+func (r *report) pairs(runs []runReport) ([]nodeMetric, map[nodeMetric]*series) {
 	keys := slices.SortedFunc(maps.Keys(r.series), func(a, b seriesKey) int {
 		return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.metric, b.metric), cmp.Compare(a.run, b.run))
 	})
-	// Every (node, metric) seen in some run has a row in every run: a run
-	// where Kwollect had nothing for it shows it without data.
 	var pairs []nodeMetric
 	seenPair := map[nodeMetric]*series{}
 	unrun := 0
@@ -334,8 +363,6 @@ func (r *report) finish() (*measure.Buffer, error) {
 			unrun += r.series[k].count
 		}
 	}
-	// A requested series without any sample still has its row: the totals
-	// must not silently leave a node out.
 	if r.outcomes != nil {
 		for _, oc := range r.outcomes.All() {
 			nm := nodeMetric{node: oc.Node, metric: oc.Metric}
@@ -355,6 +382,13 @@ func (r *report) finish() (*measure.Buffer, error) {
 	if unrun > 0 {
 		r.log.Warn(fmt.Sprintf("%d power samples carry no run attribute: with exec --repeat they belong to no run and are not in the report", unrun))
 	}
+	return pairs, seenPair
+}
+
+// integrateRuns fills every run's rows: every (node, metric) of the report
+// has a row in every run, without data where the run had none.
+func (r *report) integrateRuns(runs []runReport, baselines map[nodeMetric]float64) []error {
+	pairs, seenPair := r.pairs(runs)
 	var errs []error
 	for i := range runs {
 		rr := &runs[i]
@@ -378,14 +412,13 @@ func (r *report) finish() (*measure.Buffer, error) {
 		rr.win.warnings = append(rr.win.warnings, incompleteWarning(rr.rows)...)
 		rr.win.warnings = append(rr.win.warnings, lateWarning(rr.rows)...)
 	}
-	if r.base.Kind == HistoryBaseline {
-		r.warnMissingBaselines(runs, baselines)
-	}
+	return errs
+}
 
-	buf, err := r.points(runs)
-	if err != nil {
-		errs = append(errs, err)
-	}
+// write prints the table, writes the summary and the plot, and logs the
+// totals.
+func (r *report) write(runs []runReport, baselines map[nodeMetric]float64) []error {
+	var errs []error
 	if r.cfg.Table {
 		if _, err := io.WriteString(r.out, r.table(runs)); err != nil {
 			r.log.Warn(fmt.Sprintf("cannot print the energy table: %v", err))
@@ -418,13 +451,7 @@ func (r *report) finish() (*measure.Buffer, error) {
 			}
 		}
 	}
-	for _, s := range r.series {
-		s.samples = sampleStore{} // done with them
-	}
-	for _, e := range errs {
-		r.log.Error(e.Error())
-	}
-	return buf, errors.Join(errs...)
+	return errs
 }
 
 // anyData reports whether a series of some run has a sample in its window.
