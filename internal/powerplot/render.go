@@ -56,6 +56,7 @@ type figure struct {
 	format     string // "png" or "svg"
 	wpx, hpx   int
 	title      string
+	oneMetric  bool // every line has the same metric, named in the y label
 	hasOrigin  bool
 	origin     time.Time
 	xmin, xmax float64
@@ -93,23 +94,40 @@ func prepare(f Figure) *figure {
 	fig := &figure{title: f.Title}
 	fig.wpx, fig.hpx = f.size()
 	fig.st = newStyle(fig.wpx, fig.hpx, len(f.Lines))
-
-	// Sorted copies (only when needed) and the origin of the time axis.
-	type sorted struct {
-		ts      []int64
-		ws      []float64
-		maxStep time.Duration
+	lines := fig.setOrigin(f)
+	fig.setXRange(f, lines)
+	ymin, ymax := fig.reduceLines(lines)
+	labels := lineLabels(f.Lines, fig)
+	ymin, ymax = fig.addBaselines(f, labels, ymin, ymax)
+	for i := range f.Lines {
+		fig.legend = append(fig.legend, legendEntry{text: labels[i], style: fig.styles[i]})
 	}
-	lines := make([]sorted, len(f.Lines))
+	fig.setYRange(ymin, ymax)
+	return fig
+}
+
+// sortedLine is a line's samples in time order.
+type sortedLine struct {
+	ts      []int64
+	ws      []float64
+	maxStep time.Duration
+}
+
+func spanOK(s Span) bool { return !s.Start.IsZero() && !s.End.IsZero() }
+
+// setOrigin sorts the lines (copies, only when needed) and sets the origin
+// of the time axis: the window's start, else the first sample, else the
+// first span.
+func (fig *figure) setOrigin(f Figure) []sortedLine {
+	lines := make([]sortedLine, len(f.Lines))
 	var first int64 = math.MaxInt64
 	for i, l := range f.Lines {
 		ts, ws := sortedCopy(l.Times, l.Watts)
-		lines[i] = sorted{ts, ws, l.MaxStep}
+		lines[i] = sortedLine{ts, ws, l.MaxStep}
 		if len(ts) > 0 && ts[0] < first {
 			first = ts[0]
 		}
 	}
-	spanOK := func(s Span) bool { return !s.Start.IsZero() && !s.End.IsZero() }
 	switch {
 	case spanOK(f.Window):
 		fig.origin, fig.hasOrigin = f.Window.Start, true
@@ -122,13 +140,22 @@ func prepare(f Figure) *figure {
 			}
 		}
 	}
-	origin := fig.origin.UnixNano()
-	if !fig.hasOrigin {
-		origin = 0
-	}
-	sec := func(t time.Time) float64 { return float64(t.UnixNano()-origin) / 1e9 }
+	return lines
+}
 
-	// X range: the samples and the spans.
+// originNs is the origin in Unix nanoseconds (0 without one).
+func (fig *figure) originNs() int64 {
+	if !fig.hasOrigin {
+		return 0
+	}
+	return fig.origin.UnixNano()
+}
+
+// setXRange sets the x range (the samples and the spans, in seconds from
+// the origin) and the window, run and phase bands.
+func (fig *figure) setXRange(f Figure, lines []sortedLine) {
+	origin := fig.originNs()
+	sec := func(t time.Time) float64 { return float64(t.UnixNano()-origin) / 1e9 }
 	xmin, xmax := math.Inf(1), math.Inf(-1)
 	extend := func(a, b float64) {
 		xmin, xmax = math.Min(xmin, a), math.Max(xmax, b)
@@ -183,10 +210,14 @@ func prepare(f Figure) *figure {
 		xmin, xmax = xmin-0.5, xmax+0.5
 	}
 	fig.xmin, fig.xmax = xmin, xmax
+}
 
-	// Reduce the lines to about two points per pixel column.
-	bucket := (xmax - xmin) / float64(fig.wpx)
-	ymin, ymax := math.Inf(1), math.Inf(-1)
+// reduceLines reduces the lines to about two points per pixel column and
+// returns the range of their values.
+func (fig *figure) reduceLines(lines []sortedLine) (ymin, ymax float64) {
+	origin := fig.originNs()
+	bucket := (fig.xmax - fig.xmin) / float64(fig.wpx)
+	ymin, ymax = math.Inf(1), math.Inf(-1)
 	fig.noData = true
 	for i, l := range lines {
 		gap := gapThreshold(l.ts)
@@ -196,7 +227,7 @@ func prepare(f Figure) *figure {
 		case l.maxStep > 0:
 			gap = int64(l.maxStep)
 		}
-		s := reduce(l.ts, l.ws, origin, gap, xmin, bucket)
+		s := reduce(l.ts, l.ws, origin, gap, fig.xmin, bucket)
 		fig.series = append(fig.series, s)
 		fig.styles = append(fig.styles, fig.st.lineStyle(i))
 		if s.points > 0 {
@@ -204,20 +235,25 @@ func prepare(f Figure) *figure {
 			ymin, ymax = math.Min(ymin, s.ymin), math.Max(ymax, s.ymax)
 		}
 	}
+	return ymin, ymax
+}
 
-	// Labels: "node metric", or "node" when all lines share one metric.
-	oneMetric := len(f.Lines) > 0
-	for _, l := range f.Lines {
-		if l.Metric != f.Lines[0].Metric {
+// lineLabels returns the legend's labels, "node metric", or "node" when all
+// lines share one metric (which the y label then names).
+func lineLabels(lines []Line, fig *figure) []string {
+	oneMetric := len(lines) > 0
+	for _, l := range lines {
+		if l.Metric != lines[0].Metric {
 			oneMetric = false
 		}
 	}
+	fig.oneMetric = oneMetric
 	fig.yLabel = "power (W)"
-	if oneMetric && f.Lines[0].Metric != "" {
-		fig.yLabel += " — " + f.Lines[0].Metric
+	if oneMetric && lines[0].Metric != "" {
+		fig.yLabel += " — " + lines[0].Metric
 	}
-	labels := make([]string, len(f.Lines))
-	for i, l := range f.Lines {
+	labels := make([]string, len(lines))
+	for i, l := range lines {
 		parts := []string{}
 		if l.Node != "" {
 			parts = append(parts, l.Node)
@@ -230,8 +266,12 @@ func prepare(f Figure) *figure {
 		}
 		labels[i] = strings.Join(parts, " ")
 	}
+	return labels
+}
 
-	// Baselines.
+// addBaselines adds the baselines: on their lines' labels and colours, or
+// as labelled lines of their own; the y range grows to include them.
+func (fig *figure) addBaselines(f Figure, labels []string, ymin, ymax float64) (float64, float64) {
 	for _, lv := range f.Baselines {
 		if math.IsNaN(lv.Watts) || math.IsInf(lv.Watts, 0) {
 			continue
@@ -252,7 +292,7 @@ func prepare(f Figure) *figure {
 		}
 		if !matched {
 			name := strings.TrimSpace(lv.Node + " " + lv.Metric)
-			if name == "" || (oneMetric && lv.Node == "") {
+			if name == "" || (fig.oneMetric && lv.Node == "") {
 				name = "baseline"
 			} else {
 				name += " baseline"
@@ -265,12 +305,12 @@ func prepare(f Figure) *figure {
 		}
 		ymin, ymax = math.Min(ymin, lv.Watts), math.Max(ymax, lv.Watts)
 	}
-	for i := range f.Lines {
-		fig.legend = append(fig.legend, legendEntry{text: labels[i], style: fig.styles[i]})
-	}
+	return ymin, ymax
+}
 
-	// Y range: from 0 (or a bit below a negative minimum) to a bit above
-	// the peak.
+// setYRange sets the y range: from 0 (or a bit below a negative minimum)
+// to a bit above the peak.
+func (fig *figure) setYRange(ymin, ymax float64) {
 	switch {
 	case ymin > ymax: // no value at all
 		ymin, ymax = 0, 1
@@ -284,7 +324,6 @@ func prepare(f Figure) *figure {
 	}
 	ymax += 0.06 * (ymax - ymin)
 	fig.ymin, fig.ymax = ymin, ymax
-	return fig
 }
 
 // formatWatts formats a power for a label.
