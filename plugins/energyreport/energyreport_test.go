@@ -505,7 +505,7 @@ func TestNum(t *testing.T) {
 	require.Nil(t, num(math.Inf(1)))
 	require.Nil(t, num(math.Inf(-1)))
 	require.Equal(t, 2.5, *num(2.5))
-	b, err := json.Marshal(seriesJSON{Coverage: 0, Gaps: []gapJSON{}})
+	b, err := json.Marshal(SeriesSummary{Coverage: 0, Gaps: []GapSummary{}})
 	require.NoError(t, err)
 	require.NotContains(t, string(b), "NaN")
 }

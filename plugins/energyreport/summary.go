@@ -8,39 +8,43 @@ import (
 	"slices"
 )
 
-// summaryJSON is the summary of one run (the whole file without --repeat).
+// The summary file's schema (alumet-energy.json), declared once: the agent
+// writes it, the end-to-end tests and `report` read it.
+
+// Summary is the summary of one run (the whole file without --repeat).
 // Every float is a pointer so that a NaN or an infinity is written as
 // null, never as invalid JSON.
-type summaryJSON struct {
+type Summary struct {
 	Start        string              `json:"start"`
 	End          string              `json:"end"`
 	Command      []string            `json:"command"`
 	ExitCode     *int                `json:"exit_code"`
 	TotalEnergyJ map[string]*float64 `json:"total_energy_j"`
-	Series       []seriesJSON        `json:"series"`
+	Series       []SeriesSummary     `json:"series"`
 	// Phases is there when the command marked phases.
-	Phases []phaseJSON `json:"phases,omitempty"`
+	Phases []PhaseSummary `json:"phases,omitempty"`
 	// Warnings is there when the agent found the run's measurement wrong
 	// (phase marks that arrived in a burst at the command's exit): the
 	// phases, at least, must not be taken for good then.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-type seriesJSON struct {
-	Node           string    `json:"node"`
-	Site           *string   `json:"site"`
-	Metric         string    `json:"metric"`
-	Samples        int       `json:"samples"`
-	Coverage       float64   `json:"coverage"`
-	DurationS      float64   `json:"duration_s"`
-	MeanW          *float64  `json:"mean_w"`
-	PeakW          *float64  `json:"peak_w"`
-	EnergyJ        *float64  `json:"energy_j"`
-	BaselineW      *float64  `json:"baseline_w"`
-	DynamicEnergyJ *float64  `json:"dynamic_energy_j"`
-	Gaps           []gapJSON `json:"gaps"`
-	Method         string    `json:"method"`
-	UncertaintyJ   *float64  `json:"uncertainty_j"`
+// SeriesSummary is one series (node, metric) over the run's window.
+type SeriesSummary struct {
+	Node           string       `json:"node"`
+	Site           *string      `json:"site"`
+	Metric         string       `json:"metric"`
+	Samples        int          `json:"samples"`
+	Coverage       float64      `json:"coverage"`
+	DurationS      float64      `json:"duration_s"`
+	MeanW          *float64     `json:"mean_w"`
+	PeakW          *float64     `json:"peak_w"`
+	EnergyJ        *float64     `json:"energy_j"`
+	BaselineW      *float64     `json:"baseline_w"`
+	DynamicEnergyJ *float64     `json:"dynamic_energy_j"`
+	Gaps           []GapSummary `json:"gaps"`
+	Method         string       `json:"method"`
+	UncertaintyJ   *float64     `json:"uncertainty_j"`
 	// Outcome is the source's verdict on the series over the window:
 	// complete, partial, empty or failed (null if no source said), why
 	// when not complete, and the ingestion lag it observed (null: Kwollect
@@ -50,23 +54,25 @@ type seriesJSON struct {
 	LagS          *float64 `json:"lag_s"`
 }
 
-type gapJSON struct {
+// GapSummary is a stretch of the window without samples (RFC 3339 bounds).
+type GapSummary struct {
 	From string `json:"from"`
 	To   string `json:"to"`
 }
 
-// phaseJSON is one phase: its window, the energy per metric summed over
+// PhaseSummary is one phase: its window, the energy per metric summed over
 // the nodes, and each series' share.
-type phaseJSON struct {
-	Name         string              `json:"name"`
-	Start        string              `json:"start"`
-	End          string              `json:"end"`
-	DurationS    float64             `json:"duration_s"`
-	TotalEnergyJ map[string]*float64 `json:"total_energy_j"`
-	Series       []phaseSeriesJSON   `json:"series"`
+type PhaseSummary struct {
+	Name         string               `json:"name"`
+	Start        string               `json:"start"`
+	End          string               `json:"end"`
+	DurationS    float64              `json:"duration_s"`
+	TotalEnergyJ map[string]*float64  `json:"total_energy_j"`
+	Series       []PhaseSeriesSummary `json:"series"`
 }
 
-type phaseSeriesJSON struct {
+// PhaseSeriesSummary is one series over a phase.
+type PhaseSeriesSummary struct {
 	Node     string   `json:"node"`
 	Metric   string   `json:"metric"`
 	Samples  int      `json:"samples"`
@@ -75,32 +81,33 @@ type phaseSeriesJSON struct {
 	EnergyJ  *float64 `json:"energy_j"`
 }
 
-// repeatJSON is the file with exec --repeat: the span of all the runs,
-// each run as a summaryJSON with its index, and the statistics with the
+// RepeatSummary is the file with exec --repeat: the span of all the runs,
+// each run as a Summary with its index, and the statistics with the
 // runs they are over.
-type repeatJSON struct {
-	Start   string    `json:"start"`
-	End     string    `json:"end"`
-	Command []string  `json:"command"`
-	Runs    []runJSON `json:"runs"`
+type RepeatSummary struct {
+	Start   string       `json:"start"`
+	End     string       `json:"end"`
+	Command []string     `json:"command"`
+	Runs    []RunSummary `json:"runs"`
 	// StatsRuns are the indexes of the runs the statistics are over: those
 	// whose command exited with 0.
-	StatsRuns []int       `json:"stats_runs"`
-	Stats     []statsJSON `json:"stats"`
+	StatsRuns []int          `json:"stats_runs"`
+	Stats     []StatsSummary `json:"stats"`
 	// Warnings is there when some runs are left out of the statistics (a
 	// failed command, no window), each saying which and why, so that the
 	// statistics are never taken for those of every run asked for.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-type runJSON struct {
+// RunSummary is one run of exec --repeat.
+type RunSummary struct {
 	Run int `json:"run"`
-	summaryJSON
+	Summary
 }
 
-// statsJSON is the spread of energy_j over the runs of one (node, metric);
+// StatsSummary is the spread of energy_j over the runs of one (node, metric);
 // Runs counts the runs of stats_runs where the series has data.
-type statsJSON struct {
+type StatsSummary struct {
 	Node   string     `json:"node"`
 	Site   *string    `json:"site"`
 	Metric string     `json:"metric"`
@@ -112,27 +119,27 @@ type statsJSON struct {
 	CI95   []*float64 `json:"ci95"` // [low, high], null with fewer than two runs
 }
 
-// summary is the summary file's content: a summaryJSON for a single run,
-// a repeatJSON with exec --repeat.
+// summary is the summary file's content: a Summary for a single run,
+// a RepeatSummary with exec --repeat.
 func (r *report) summary(runs []runReport) any {
 	if !repeated(runs) {
 		return runSummary(runs[0])
 	}
-	out := repeatJSON{
+	out := RepeatSummary{
 		Start:   rfc3339(runs[0].win.start),
 		End:     rfc3339(runs[len(runs)-1].win.end),
 		Command: runs[0].win.command,
-		Runs:    make([]runJSON, 0, len(runs)),
+		Runs:    make([]RunSummary, 0, len(runs)),
 	}
 	for _, rr := range runs {
-		out.Runs = append(out.Runs, runJSON{Run: rr.win.run, summaryJSON: runSummary(rr)})
+		out.Runs = append(out.Runs, RunSummary{Run: rr.win.run, Summary: runSummary(rr)})
 	}
 	sel := selectRuns(runs)
 	out.StatsRuns = append(make([]int, 0, len(sel.used)), sel.used...)
 	out.Warnings = sel.notes
-	out.Stats = make([]statsJSON, 0, len(sel.stats))
+	out.Stats = make([]StatsSummary, 0, len(sel.stats))
 	for _, s := range sel.stats {
-		j := statsJSON{Node: s.node, Site: optString(s.site), Metric: s.metric, Runs: s.n,
+		j := StatsSummary{Node: s.node, Site: optString(s.site), Metric: s.metric, Runs: s.n,
 			Mean: num(s.mean), SD: num(s.sd), Min: num(s.min), Max: num(s.max)}
 		if finite(s.sd) {
 			j.CI95 = []*float64{num(s.ciLow), num(s.ciHigh)}
@@ -155,16 +162,16 @@ func optString(s string) *string {
 }
 
 // runSummary builds the summary of one run (rows sorted by node, then metric).
-func runSummary(rr runReport) summaryJSON {
+func runSummary(rr runReport) Summary {
 	w, rows := rr.win, rr.rows
 	dur := w.end.Sub(w.start).Seconds()
-	s := summaryJSON{
+	s := Summary{
 		Start:        rfc3339(w.start),
 		End:          rfc3339(w.end),
 		Command:      w.command,
 		ExitCode:     w.exitCode,
 		TotalEnergyJ: map[string]*float64{},
-		Series:       make([]seriesJSON, 0, len(rows)),
+		Series:       make([]SeriesSummary, 0, len(rows)),
 	}
 	for _, t := range totals(rows) {
 		if t.hasData {
@@ -174,13 +181,13 @@ func runSummary(rr runReport) summaryJSON {
 		}
 	}
 	for _, rw := range rows {
-		j := seriesJSON{
+		j := SeriesSummary{
 			Node:      rw.key.node,
 			Site:      optString(rw.site),
 			Metric:    rw.key.metric,
 			Samples:   rw.res.Samples,
 			DurationS: dur,
-			Gaps:      make([]gapJSON, 0, len(rw.gaps)),
+			Gaps:      make([]GapSummary, 0, len(rw.gaps)),
 			Method:    rw.method,
 			BaselineW: num(rw.baseline),
 		}
@@ -196,7 +203,7 @@ func runSummary(rr runReport) summaryJSON {
 			j.UncertaintyJ = num(float64(rw.res.Uncertainty))
 		}
 		for _, g := range rw.gaps {
-			j.Gaps = append(j.Gaps, gapJSON{From: rfc3339(g.From), To: rfc3339(g.To)})
+			j.Gaps = append(j.Gaps, GapSummary{From: rfc3339(g.From), To: rfc3339(g.To)})
 		}
 		if rw.hasOutcome {
 			st := string(rw.outcome.Status)
@@ -211,11 +218,11 @@ func runSummary(rr runReport) summaryJSON {
 		s.Series = append(s.Series, j)
 	}
 	for i, ph := range rr.phases {
-		pj := phaseJSON{
+		pj := PhaseSummary{
 			Name: ph.name, Start: rfc3339(ph.start), End: rfc3339(ph.end),
 			DurationS:    ph.end.Sub(ph.start).Seconds(),
 			TotalEnergyJ: map[string]*float64{},
-			Series:       []phaseSeriesJSON{},
+			Series:       []PhaseSeriesSummary{},
 		}
 		for _, t := range phaseTotals(rows, i) {
 			pj.TotalEnergyJ[t.metric] = num(t.energy)
@@ -225,7 +232,7 @@ func runSummary(rr runReport) summaryJSON {
 				continue
 			}
 			pr := rw.phases[i]
-			ps := phaseSeriesJSON{Node: rw.key.node, Metric: rw.key.metric, Samples: pr.Samples,
+			ps := PhaseSeriesSummary{Node: rw.key.node, Metric: rw.key.metric, Samples: pr.Samples,
 				MeanW: num(float64(pr.Mean)), EnergyJ: num(float64(pr.Energy))}
 			if finite(pr.Coverage) {
 				ps.Coverage = pr.Coverage

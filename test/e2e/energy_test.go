@@ -16,39 +16,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/alumet-go/alumet-agent/energy"
+	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 )
 
-// energySummary is the summary file of energy-report.
-type energySummary struct {
-	Start        string              `json:"start"`
-	End          string              `json:"end"`
-	Command      []string            `json:"command"`
-	ExitCode     *int                `json:"exit_code"`
-	TotalEnergyJ map[string]*float64 `json:"total_energy_j"`
-	Series       []struct {
-		Node           string   `json:"node"`
-		Site           *string  `json:"site"`
-		Metric         string   `json:"metric"`
-		Samples        int      `json:"samples"`
-		Coverage       float64  `json:"coverage"`
-		DurationS      float64  `json:"duration_s"`
-		MeanW          *float64 `json:"mean_w"`
-		PeakW          *float64 `json:"peak_w"`
-		EnergyJ        *float64 `json:"energy_j"`
-		BaselineW      *float64 `json:"baseline_w"`
-		DynamicEnergyJ *float64 `json:"dynamic_energy_j"`
-		Gaps           []struct {
-			From string `json:"from"`
-			To   string `json:"to"`
-		} `json:"gaps"`
-		Method        string   `json:"method"`
-		UncertaintyJ  *float64 `json:"uncertainty_j"`
-		Outcome       *string  `json:"outcome"`
-		OutcomeReason *string  `json:"outcome_reason"`
-		LagS          *float64 `json:"lag_s"`
-	} `json:"series"`
-	Warnings []string `json:"warnings"`
-}
+// energySummary is the summary file of energy-report: the product's own
+// type; readEnergySummary checks the file's keys independently of it.
+type energySummary = energyreport.Summary
 
 // readEnergySummary decodes the summary and checks it has exactly the
 // documented keys, at the top level and in every series.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 )
 
 // runAgentToFile runs alumet-agent in dir with its stdout on the file
@@ -37,15 +39,7 @@ func runAgentToFile(t *testing.T, dir, stdoutName string, env []string, args ...
 }
 
 // phaseSummary is what these tests read of a single run's summary.
-type phaseSummary struct {
-	Warnings []string `json:"warnings"`
-	Phases   []struct {
-		Name         string              `json:"name"`
-		DurationS    float64             `json:"duration_s"`
-		TotalEnergyJ map[string]*float64 `json:"total_energy_j"`
-	} `json:"phases"`
-	TotalEnergyJ map[string]*float64 `json:"total_energy_j"`
-}
+type phaseSummary = energyreport.Summary
 
 func readPhaseSummary(t *testing.T, path string) (phaseSummary, map[string]any) {
 	t.Helper()

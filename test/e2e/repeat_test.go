@@ -15,48 +15,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 )
 
 // repeatSummary is the summary file of exec --repeat.
-type repeatSummary struct {
-	Start   string   `json:"start"`
-	End     string   `json:"end"`
-	Command []string `json:"command"`
-	Runs    []struct {
-		Run          int                 `json:"run"`
-		Start        string              `json:"start"`
-		End          string              `json:"end"`
-		ExitCode     *int                `json:"exit_code"`
-		TotalEnergyJ map[string]*float64 `json:"total_energy_j"`
-		Series       []struct {
-			Node           string   `json:"node"`
-			Samples        int      `json:"samples"`
-			Coverage       float64  `json:"coverage"`
-			DurationS      float64  `json:"duration_s"`
-			EnergyJ        *float64 `json:"energy_j"`
-			BaselineW      *float64 `json:"baseline_w"`
-			DynamicEnergyJ *float64 `json:"dynamic_energy_j"`
-		} `json:"series"`
-		Phases []struct {
-			Name         string              `json:"name"`
-			Start        string              `json:"start"`
-			End          string              `json:"end"`
-			TotalEnergyJ map[string]*float64 `json:"total_energy_j"`
-		} `json:"phases"`
-	} `json:"runs"`
-	Stats []struct {
-		Node   string     `json:"node"`
-		Metric string     `json:"metric"`
-		Runs   int        `json:"runs"`
-		Mean   *float64   `json:"mean"`
-		SD     *float64   `json:"sd"`
-		Min    *float64   `json:"min"`
-		Max    *float64   `json:"max"`
-		CI95   []*float64 `json:"ci95"`
-	} `json:"stats"`
-	StatsRuns []int    `json:"stats_runs"`
-	Warnings  []string `json:"warnings"`
-}
+type repeatSummary = energyreport.RepeatSummary
 
 func readRepeatSummary(t *testing.T, path string) repeatSummary {
 	t.Helper()
