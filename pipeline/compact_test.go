@@ -32,8 +32,17 @@ func (o *compactOutput) Write(_ context.Context, b *measure.Buffer) error {
 
 func (o *compactOutput) Close() error { return nil }
 
+// compactCounter is a transform that reads compact points as they are.
+type compactCounter struct{ n *int }
+
+func (c compactCounter) ReadsCompact() {}
+func (c compactCounter) Apply(b *measure.Buffer) error {
+	*c.n += len(b.Compact)
+	return nil
+}
+
 // A source is told it may emit compact points only when they reach every
-// output as they are; when it emits them anyway, the pipeline expands them
+// output as they are (through transforms that read them); when it emits them anyway, the pipeline expands them
 // for transforms and for outputs that read Points only.
 func TestCompactPoints(t *testing.T) {
 	series := &measure.Series{Resource: measure.Resource{Kind: "device_id", ID: "taurus-7"}}
@@ -48,11 +57,14 @@ func TestCompactPoints(t *testing.T) {
 		name        string
 		transform   bool
 		plainOutput bool
+		reader      bool // a compactCounter first
 		accepts     bool
 	}{
-		{"compact outputs only", false, false, true},
-		{"a transform", true, false, false},
-		{"an output of Points", false, true, false},
+		{"compact outputs only", false, false, false, true},
+		{"a transform", true, false, false, false},
+		{"an output of Points", false, true, false, false},
+		{"a transform that reads compact points", false, false, true, true},
+		{"a compact reader before a transform", true, false, true, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			b := NewBuilder(measure.NewRegistry(), 1, nil)
@@ -62,6 +74,10 @@ func TestCompactPoints(t *testing.T) {
 				accepts = ok && ce.AcceptsCompact()
 				return em.Emit(ctx, compactBuf())
 			})))
+			var counted int
+			if tt.reader {
+				require.NoError(t, b.AddTransform("count", compactCounter{&counted}))
+			}
 			if tt.transform {
 				require.NoError(t, b.AddTransform("double", doubler{}))
 			}
@@ -88,6 +104,9 @@ func TestCompactPoints(t *testing.T) {
 			}
 			if plain != nil {
 				require.Equal(t, want, plain.values)
+			}
+			if tt.reader && tt.accepts {
+				require.Equal(t, 3, counted, "the reader saw them compact")
 			}
 		})
 	}

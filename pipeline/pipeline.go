@@ -30,8 +30,9 @@ type Emitter interface {
 
 // CompactEmitter is implemented by the pipeline's emitters. A source may
 // emit buffers with Buffer.Compact points when AcceptsCompact is true:
-// then no transform runs and every output is a CompactWriter. Otherwise
-// the pipeline expands them into Points on the way.
+// then every transform is a CompactReader and every output a
+// CompactWriter. Otherwise the pipeline expands them into Points on the
+// way.
 type CompactEmitter interface {
 	Emitter
 	AcceptsCompact() bool
@@ -42,6 +43,14 @@ type CompactEmitter interface {
 type CompactWriter interface {
 	Output
 	WritesCompact()
+}
+
+// CompactReader is implemented by transforms whose Apply reads the compact
+// points of a buffer as well as its Points, and changes neither (a
+// transform that changes points gets them expanded).
+type CompactReader interface {
+	Transform
+	ReadsCompact()
 }
 
 // Source produces points.
@@ -284,6 +293,9 @@ type Pipeline struct {
 	stopResult error
 	fail       failures
 	compact    bool // every output is a CompactWriter
+	// compactFrom is the index of the first transform from which on every
+	// transform is a CompactReader (len(transforms) if the last is not).
+	compactFrom int
 }
 
 // Start starts the outputs, the transforms and then the sources.
@@ -303,6 +315,13 @@ func (b *Builder) Start(ctx context.Context) *Pipeline {
 		if _, ok := o.out.(CompactWriter); !ok {
 			p.compact = false
 		}
+	}
+	p.compactFrom = len(b.transforms)
+	for p.compactFrom > 0 {
+		if _, ok := b.transforms[p.compactFrom-1].t.(CompactReader); !ok {
+			break
+		}
+		p.compactFrom--
 	}
 	for _, o := range b.outputs {
 		o.ch = make(chan []*item, outputQueue)
@@ -338,7 +357,7 @@ func (p *Pipeline) emitter(name string) Emitter { return emitter{p, name} }
 
 // AcceptsCompact reports whether compact points reach the outputs as they
 // are (see CompactEmitter).
-func (e emitter) AcceptsCompact() bool { return e.p.compact && len(e.p.b.transforms) == 0 }
+func (e emitter) AcceptsCompact() bool { return e.p.compact && e.p.compactFrom == 0 }
 
 // OutputGrace is how long outputs may still write after the sources used up
 // the shutdown timeout.
@@ -429,7 +448,7 @@ func (p *Pipeline) runTransforms() {
 // admit applies the transforms from index first on to the item's buffer
 // and appends the item to batch if some output has to write it.
 func (p *Pipeline) admit(batch []*item, it *item, first int) []*item {
-	if len(it.buf.Compact) > 0 && (first < len(p.b.transforms) || !p.compact) {
+	if len(it.buf.Compact) > 0 && (first < p.compactFrom || !p.compact) {
 		it.buf.Expand()
 	}
 	for _, t := range p.b.transforms[first:] {

@@ -136,3 +136,51 @@ func TestCompactionLateSamples(t *testing.T) {
 }
 
 func slogTo(w *lockedBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// Compact points (pipeline.CompactReader) give the report the same energy
+// as the same points given as Points: same table, same summary.
+func TestCompactPointsSameReport(t *testing.T) {
+	samples := append(constant100("a"), ramp("b")...)
+	report := func(compact bool) (string, string) {
+		reg := measure.NewRegistry()
+		ids := registerMetrics(t, reg)
+		var table lockedBuffer
+		cfg := quietConfig()
+		cfg.Table = true
+		cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")
+		r, err := newReport(cfg, reg, slog.New(slog.DiscardHandler), &table, t0)
+		require.NoError(t, err)
+		tr := &Transform{r: r}
+		ctx := context.Background()
+		require.NoError(t, tr.OnEvent(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: at(0.5)}))
+		series := map[string]*measure.Series{}
+		buf := &measure.Buffer{}
+		for _, s := range samples {
+			p := measure.Point{Metric: ids[s.metric], Timestamp: at(s.t), Value: measure.Float(s.w),
+				Resource: measure.Resource{Kind: "device_id", ID: s.node}, Consumer: measure.Consumer{Kind: "device_origin", ID: "port-" + s.node},
+				Attributes: []measure.Attribute{{Key: "metric_id", Value: measure.String(s.metric)}}}
+			if !compact {
+				buf.Push(p)
+				continue
+			}
+			ser := series[s.node]
+			if ser == nil {
+				ser = &measure.Series{Metric: p.Metric, Resource: p.Resource, Consumer: p.Consumer, Attributes: p.Attributes}
+				series[s.node] = ser
+			}
+			buf.Compact = append(buf.Compact, measure.SeriesPoint{Series: ser, Time: p.Timestamp.UnixNano(), Value: p.Value})
+		}
+		require.NoError(t, tr.Apply(buf))
+		require.NoError(t, tr.OnEvent(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: at(10.5)}))
+		_, err = tr.Finish()
+		require.NoError(t, err)
+		b, err := os.ReadFile(cfg.SummaryFile)
+		require.NoError(t, err)
+		return table.String(), string(b)
+	}
+	wantTable, wantSummary := report(false)
+	gotTable, gotSummary := report(true)
+	require.Contains(t, wantTable, "wattmetre_power_watt")
+	require.Equal(t, wantTable, gotTable)
+	require.Equal(t, wantSummary, gotSummary)
+}

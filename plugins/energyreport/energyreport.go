@@ -286,6 +286,10 @@ func wall(t time.Time) time.Time { return t.Round(0) }
 // through unchanged; Finish computes the report.
 type Transform struct{ r *report }
 
+// ReadsCompact says Apply reads compact points too, and changes nothing
+// (pipeline.CompactReader).
+func (t *Transform) ReadsCompact() {}
+
 // Apply records the points of the selected metrics.
 func (t *Transform) Apply(buf *measure.Buffer) error {
 	t.r.add(buf)
@@ -311,5 +315,6 @@ var (
 	_ pipeline.PhaseReader      = (*Transform)(nil)
 	_ pipeline.FileWriter       = (*Transform)(nil)
 	_ pipeline.Transform        = (*Transform)(nil)
+	_ pipeline.CompactReader    = (*Transform)(nil)
 	_ pipeline.Finisher         = (*Transform)(nil)
 )

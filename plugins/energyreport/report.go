@@ -147,28 +147,53 @@ func (r *report) add(buf *measure.Buffer) {
 	}
 	for i := range buf.Points {
 		p := &buf.Points[i]
-		mi, ok := r.info(p.Metric)
-		if !ok || !mi.selected {
-			continue
+		if s := r.seriesOf(p.Metric, p.Resource, p.Consumer, p.Attributes); s != nil {
+			r.push(s, p.Timestamp.UnixNano(), p.Value.Float64())
 		}
-		k := seriesKey{node: nodeOf(p.Resource), metric: mi.name, run: runOf(p.Attributes)}
-		s := r.series[k]
-		if s == nil {
-			s = &series{key: k, resource: p.Resource, consumer: p.Consumer}
-			r.series[k] = s
+	}
+	var last *measure.Series
+	var s *series
+	for i := range buf.Compact {
+		p := &buf.Compact[i]
+		if p.Series != last {
+			last = p.Series
+			s = r.seriesOf(last.Metric, last.Resource, last.Consumer, last.Attributes)
 		}
-		if s.site == "" {
-			for _, a := range p.Attributes {
-				if a.Key == "site" && a.Value.Type == measure.AttrString {
-					s.site = a.Value.Str
-					break
-				}
+		if s != nil {
+			r.push(s, p.Time, p.Value.Float64())
+		}
+	}
+}
+
+// seriesOf returns the series of the points of a metric, resource,
+// consumer and attributes; nil when the metric is not reported.
+func (r *report) seriesOf(metric measure.MetricID, res measure.Resource, cons measure.Consumer, attrs []measure.Attribute) *series {
+	mi, ok := r.info(metric)
+	if !ok || !mi.selected {
+		return nil
+	}
+	k := seriesKey{node: nodeOf(res), metric: mi.name, run: runOf(attrs)}
+	s := r.series[k]
+	if s == nil {
+		s = &series{key: k, resource: res, consumer: cons}
+		r.series[k] = s
+	}
+	if s.site == "" {
+		for _, a := range attrs {
+			if a.Key == "site" && a.Value.Type == measure.AttrString {
+				s.site = a.Value.Str
+				break
 			}
 		}
-		s.samples.push(rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
-		s.count++
-		r.maybeCompact(s)
 	}
+	return s
+}
+
+// push adds a sample (Unix ns, W) to s.
+func (r *report) push(s *series, t int64, w float64) {
+	s.samples.push(rawSample{t: t, w: w})
+	s.count++
+	r.maybeCompact(s)
 }
 
 // row is the result of one series over its run's window.
