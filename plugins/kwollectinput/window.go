@@ -607,7 +607,7 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 	sink := s.sink(ctx, out, 0)
 	total := 0
 	var first, last time.Time
-	seen := map[string]bool{} // node/metric
+	seen := map[string]int{} // node/metric → rows
 	for _, site := range sites {
 		q := kwollect.Query{Site: site, Nodes: bySite[site], Metrics: s.cfg.Metrics, JobID: jobID}
 		s.log.Info("API request should be triggered with URL: " + s.client.URL(q))
@@ -617,7 +617,7 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 		}
 		n, err := s.client.StreamResume(ctx, q, kwollect.DefaultRetryPolicy(), onRetry, func(r *kwollect.Row) error {
 			if !r.Null {
-				seen[shortName(r.DeviceID)+"/"+r.MetricID] = true
+				seen[shortName(r.DeviceID)+"/"+r.MetricID]++
 				if first.IsZero() || r.Timestamp.Before(first) {
 					first = r.Timestamp
 				}
@@ -653,7 +653,8 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 	for _, t := range s.targets.Nodes {
 		for _, m := range s.cfg.Metrics {
 			oc := pipeline.Outcome{Node: shortName(t.Node), Site: t.Site, Metric: m, Window: pipeline.Interval{From: first, To: last}, Status: pipeline.StatusComplete, Coverage: 1}
-			if !seen[oc.Node+"/"+m] {
+			oc.Samples = seen[oc.Node+"/"+m]
+			if oc.Samples == 0 {
 				oc.Status, oc.Coverage = pipeline.StatusEmpty, 0
 				oc.Reason = fmt.Sprintf("no row in OAR job %d, whose other series span this window: %s", jobID, s.catalog.noDataHint(oc.Node, m))
 				s.log.Warn(fmt.Sprintf("%s/%s: %s", oc.Node, m, oc.Describe()))

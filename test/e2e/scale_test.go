@@ -363,6 +363,17 @@ func TestFetchJob(t *testing.T) {
 	require.Len(t, got, len(rows))
 	require.Contains(t, got[0], ";device_id;taurus-5;")
 
+	// With the nodes named, the verdict counts their samples (it said
+	// "no sample was fetched", 0 samples, while the CSV had them).
+	ndir := t.TempDir()
+	writeConfig(t, ndir, fmt.Sprintf("[plugins.kwollect-input]\nsite = \"lyon\"\nhostname = \"taurus-5,taurus-6\"\napi_url = %q\n", api))
+	res = runAgent(t, ndir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "fetch", "--job-id", "777")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.NotContains(t, res.stderr, "no sample was fetched")
+	require.Contains(t, res.stderr, "All plugins stopped, all data written.")
+	require.Contains(t, res.stderr, "Measurement complete: 2 series, every one covers its whole window.", res.stderr)
+	require.Len(t, csvRows(t, filepath.Join(ndir, "out.csv")), len(rows))
+
 	// A body cut after 700 rows, then a 503: retried, resumed, every row once.
 	faulty := startEmulator(t, "--lag", "1s", "--job", spec, "--fault", "kind=truncate;next=1;rows=700", "--fault", "kind=503;next=1")
 	fdir := t.TempDir()
