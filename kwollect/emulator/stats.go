@@ -29,6 +29,13 @@ type Stats struct {
 	// Held is a gauge: the connections held open right now by a black
 	// hole or a stall (status 0 in ByStatus unless a stall's 200 was sent).
 	Held int64 `json:"held"`
+	// InFlight is a gauge: the metrics GETs being served right now (from
+	// the moment they pass authentication until their handler returns:
+	// faults, server work and the whole body included); MaxInFlight is
+	// the largest InFlight seen, for asserting a client's concurrency
+	// without timing.
+	InFlight    int64 `json:"in_flight"`
+	MaxInFlight int64 `json:"max_in_flight"`
 }
 
 // statsCounter is the concurrent form of Stats. Counters move before the
