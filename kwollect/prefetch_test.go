@@ -2,9 +2,11 @@ package kwollect
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -204,43 +206,81 @@ func TestSessionPrefetchEarlierSplit(t *testing.T) {
 	col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"taurus-7"}, []string{watt}, from, to))
 }
 
-// Cancelled while responses are parked: Fetch returns context.Canceled,
-// every response is closed, no goroutine is left behind, and a later
-// Fetch delivers the rest once, in order.
+// Cancelled, or stopped by the sink, while responses are parked: Fetch
+// returns the error, every response is closed, no goroutine is left
+// behind, and a later Fetch delivers the rest once, in order.
 func TestSessionPrefetchCancel(t *testing.T) {
-	env, ft := prefetchEnv(t, nil, nil)
-	before := runtime.NumGoroutine()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	openAtCancel := -1
-	s, err := env.client.NewSession(Plan{Targets: []Target{{"lyon", "taurus-7"}}, Metrics: []string{watt}},
-		env.opts(SessionOptions{RowBudget: 3000, Concurrency: 4, FastPeriods: map[string]time.Duration{watt: 20 * time.Millisecond},
-			OnProgress: func(p Progress) {
-				if p.ChunksDone == 2 { // the probe and the first chunk
-					openAtCancel, _ = ft.counts()
-					cancel()
+	errSink := errors.New("sink full")
+	for _, tc := range []struct {
+		name string
+		sink bool // the sink fails instead of a cancel
+	}{{name: "cancel"}, {name: "sink error", sink: true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, ft := prefetchEnv(t, nil, nil)
+			before := runtime.NumGoroutine()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var stop atomic.Bool
+			openAtStop := -1
+			s, err := env.client.NewSession(Plan{Targets: []Target{{"lyon", "taurus-7"}}, Metrics: []string{watt}},
+				env.opts(SessionOptions{RowBudget: 3000, Concurrency: 4, FastPeriods: map[string]time.Duration{watt: 20 * time.Millisecond},
+					OnProgress: func(p Progress) {
+						if p.ChunksDone == 2 { // the probe and the first chunk
+							openAtStop, _ = ft.counts()
+							if tc.sink {
+								stop.Store(true)
+							} else {
+								cancel()
+							}
+						}
+					}}))
+			require.NoError(t, err)
+			from := emuNow.Add(-2 * time.Hour)
+			to := from.Add(8 * time.Minute)
+			col := newCollector()
+			sink := func(rows []Row) error {
+				if stop.Load() {
+					return errSink
 				}
-			}}))
-	require.NoError(t, err)
-	from := emuNow.Add(-2 * time.Hour)
-	to := from.Add(8 * time.Minute)
-	col := newCollector()
-	_, err = s.Fetch(ctx, from, to, col.sink)
-	require.ErrorIs(t, err, context.Canceled)
-	open, _ := ft.counts()
-	require.Zero(t, open, "every parked response closed when Fetch returns")
-	require.Positive(t, openAtCancel, "responses were parked when it was cancelled")
-	// No goroutine left: the transport's connections are closed, and the
-	// count settles back.
-	ft.next.(*http.Transport).CloseIdleConnections()
-	if !assertSettles(t, before) {
-		buf := make([]byte, 1<<20)
-		t.Logf("%s", buf[:runtime.Stack(buf, true)])
-	}
+				return col.sink(rows)
+			}
+			_, err = s.Fetch(ctx, from, to, sink)
+			if tc.sink {
+				require.ErrorIs(t, err, errSink)
+			} else {
+				require.ErrorIs(t, err, context.Canceled)
+			}
+			open, _ := ft.counts()
+			require.Zero(t, open, "every parked response closed when Fetch returns")
+			require.Positive(t, openAtStop, "responses were parked when it stopped")
+			// No goroutine left: the transport's connections are closed,
+			// and the count settles back.
+			ft.next.(*http.Transport).CloseIdleConnections()
+			if !assertSettles(t, before) {
+				buf := make([]byte, 1<<20)
+				t.Logf("%s", buf[:runtime.Stack(buf, true)])
+			}
 
-	_, err = s.Fetch(context.Background(), from, to, col.sink)
-	require.NoError(t, err)
-	col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"taurus-7"}, []string{watt}, from, to))
+			stop.Store(false)
+			_, err = s.Fetch(context.Background(), from, to, col.sink)
+			require.NoError(t, err)
+			col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"taurus-7"}, []string{watt}, from, to))
+		})
+	}
+}
+
+// A parked response's stall deadline starts at its first Read, not when
+// its headers came; a response read at once has it from the headers.
+func TestSessionPrefetchParkedStall(t *testing.T) {
+	for _, lazy := range []bool{false, true} {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		b := newWatchedBody(io.NopCloser(strings.NewReader("[]")), ctx, cancel, time.Hour, lazy)
+		require.Equal(t, !lazy, b.t != nil, "lazy %v: armed before any Read", lazy)
+		_, err := b.Read(make([]byte, 1))
+		require.NoError(t, err)
+		require.NotNil(t, b.t, "armed by the first Read")
+		require.NoError(t, b.Close())
+	}
 }
 
 // assertSettles waits for the goroutine count to come back to before
