@@ -86,7 +86,7 @@ func refuseRequests(first, last int64) func(http.Handler) http.Handler {
 // that counts its GETs in flight.
 func prefetchEnv(t *testing.T, faults []emulator.FaultRule, mw func(http.Handler) http.Handler) (*testEnv, *flightTransport) {
 	t.Helper()
-	env := newTestEnv(t, emulator.Config{Monitored: []string{"taurus-7"}, Lag: time.Nanosecond,
+	env := newTestEnv(t, emulator.Config{Monitored: []string{"taurus-7", "taurus-8"}, Lag: time.Nanosecond,
 		StatementWork: true, StatementRowsPerSecond: 30_000, Faults: faults}, mw)
 	ft := &flightTransport{next: http.DefaultTransport.(*http.Transport).Clone()}
 	t.Cleanup(func() { ft.next.(*http.Transport).CloseIdleConnections() })
@@ -106,6 +106,7 @@ func TestSessionPrefetch(t *testing.T) {
 	const concurrency = 4
 	tests := []struct {
 		name   string
+		nodes  []string // default taurus-7
 		faults []emulator.FaultRule
 		mw     func(http.Handler) http.Handler
 		off    bool // NoPrefetch
@@ -114,6 +115,9 @@ func TestSessionPrefetch(t *testing.T) {
 	}{
 		{name: "plain"},
 		{name: "off", off: true},
+		// Two lanes of one node each take two slots; the other two are
+		// theirs to prefetch.
+		{name: "two lanes", nodes: []string{"taurus-7", "taurus-8"}},
 		// GET 1 is the probe; 2 to 5 are sent together, 3 of them ahead
 		// of their turn: at least two of GETs 3 to 5 are prefetched.
 		{name: "prefetched refused", mw: refuseRequests(3, 5), splits: 3},
@@ -126,8 +130,17 @@ func TestSessionPrefetch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env, ft := prefetchEnv(t, tt.faults, tt.mw)
+			nodes := tt.nodes
+			if nodes == nil {
+				nodes = []string{"taurus-7"}
+			}
+			var plan Plan
+			for _, n := range nodes {
+				plan.Targets = append(plan.Targets, Target{"lyon", n})
+			}
+			plan.Metrics = []string{watt}
 			var progress []Progress
-			s, err := env.client.NewSession(Plan{Targets: []Target{{"lyon", "taurus-7"}}, Metrics: []string{watt}},
+			s, err := env.client.NewSession(plan,
 				env.opts(SessionOptions{RowBudget: 3000, Concurrency: concurrency, BatchSize: 500, NoPrefetch: tt.off,
 					FastPeriods: map[string]time.Duration{watt: 20 * time.Millisecond},
 					OnProgress:  func(p Progress) { progress = append(progress, p) }}))
@@ -137,7 +150,7 @@ func TestSessionPrefetch(t *testing.T) {
 			col := newCollector()
 			rep, err := s.Fetch(context.Background(), from, to, col.sink)
 			require.NoError(t, err)
-			col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", []string{"taurus-7"}, []string{watt}, from, to))
+			col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", nodes, []string{watt}, from, to))
 			require.Equal(t, 1, col.maxIn, "one sink call at a time")
 
 			st := env.emu.Stats()
@@ -148,9 +161,17 @@ func TestSessionPrefetch(t *testing.T) {
 			require.GreaterOrEqual(t, rep.Chunks, 6+1, "the probe and at least 6 chunks")
 			require.LessOrEqual(t, maxOpen, concurrency, "parked responses count")
 			require.LessOrEqual(t, st.MaxInFlight, int64(concurrency))
-			if tt.off {
+			switch {
+			case tt.off:
 				require.Equal(t, 1, maxOpen, "one chunk at a time")
-			} else {
+			case len(nodes) > 1:
+				lanes := map[string]bool{}
+				for _, u := range env.log.all() {
+					lanes[u.Query().Get("nodes")] = true
+				}
+				require.Len(t, lanes, 3, "the probe of both, then a lane per node")
+				require.GreaterOrEqual(t, st.MaxInFlight, int64(3), "two lanes and their prefetch")
+			default:
 				require.GreaterOrEqual(t, st.MaxInFlight, int64(2), "later chunks sent ahead")
 			}
 			require.Equal(t, tt.splits, rep.Splits)
