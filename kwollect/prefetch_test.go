@@ -112,6 +112,9 @@ func TestSessionPrefetch(t *testing.T) {
 		off    bool // NoPrefetch
 		// the Report's splits and retries
 		splits, retries int
+		// transport: net/http may resend, unseen, a GET whose reused
+		// connection was reset before any response (then not a retry).
+		transport bool
 	}{
 		{name: "plain"},
 		{name: "off", off: true},
@@ -122,7 +125,7 @@ func TestSessionPrefetch(t *testing.T) {
 		// of their turn: at least two of GETs 3 to 5 are prefetched.
 		{name: "prefetched refused", mw: refuseRequests(3, 5), splits: 3},
 		{name: "prefetched 503", faults: []emulator.FaultRule{{Kind: emulator.Fault503, FirstRequest: 3, LastRequest: 5}}, retries: 3},
-		{name: "prefetched reset", faults: []emulator.FaultRule{{Kind: emulator.FaultReset, FirstRequest: 3, LastRequest: 5}}, retries: 3},
+		{name: "prefetched reset", faults: []emulator.FaultRule{{Kind: emulator.FaultReset, FirstRequest: 3, LastRequest: 5}}, retries: 3, transport: true},
 		{name: "prefetched reset mid-body", faults: []emulator.FaultRule{{Kind: emulator.FaultReset, FirstRequest: 3, LastRequest: 5, Rows: 500}}, retries: 3},
 		{name: "prefetched truncated", faults: []emulator.FaultRule{{Kind: emulator.FaultTruncate, FirstRequest: 3, LastRequest: 5, Rows: 700}}, retries: 3},
 		{name: "prefetched black hole", faults: []emulator.FaultRule{{Kind: emulator.FaultBlackhole, FirstRequest: 4, LastRequest: 4}}, retries: 1},
@@ -175,9 +178,14 @@ func TestSessionPrefetch(t *testing.T) {
 				require.GreaterOrEqual(t, st.MaxInFlight, int64(2), "later chunks sent ahead")
 			}
 			require.Equal(t, tt.splits, rep.Splits)
-			require.Equal(t, tt.retries, rep.Retries)
+			if tt.transport {
+				require.LessOrEqual(t, rep.Retries, tt.retries)
+				require.Len(t, env.log.all(), rep.Queries+tt.retries-rep.Retries, "GETs the server received")
+			} else {
+				require.Equal(t, tt.retries, rep.Retries)
+				require.Len(t, env.log.all(), rep.Queries, "GETs the server received")
+			}
 			require.Equal(t, rep.Chunks+rep.Retries, rep.Queries)
-			require.Len(t, env.log.all(), rep.Queries, "GETs the server received")
 			for _, sc := range rep.Series {
 				require.Zero(t, sc.Unverified, sc)
 				require.True(t, sc.Complete, sc)
