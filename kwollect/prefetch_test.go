@@ -156,7 +156,7 @@ func TestSessionPrefetch(t *testing.T) {
 			col.requireExactlyOnce(t, expectedKeys(t, env.emu, "lyon", nodes, []string{watt}, from, to))
 			require.Equal(t, 1, col.maxIn, "one sink call at a time")
 
-			st := env.emu.Stats()
+			st := env.emu.Flight()
 			open, maxOpen := ft.counts()
 			t.Logf("%d rows, %d chunks, %d queries, %d splits, %d retries; in flight: at most %d (client), %d (server)",
 				rep.Rows, rep.Chunks, rep.Queries, rep.Splits, rep.Retries, maxOpen, st.MaxInFlight)

@@ -235,12 +235,11 @@ func (e *Emulator) serveMetricsEndpoint(w http.ResponseWriter, r *http.Request, 
 			s.MetricsPOST++
 		} else {
 			s.MetricsGET++
-			s.InFlight++
-			s.MaxInFlight = max(s.MaxInFlight, s.InFlight)
 		}
 	})
 	if !post {
-		defer e.stats.update(func(s *Stats) { s.InFlight-- })
+		e.stats.flying(1)
+		defer e.stats.flying(-1)
 	}
 	f := e.faults.pick(r.Method, e.now())
 	if f != nil {

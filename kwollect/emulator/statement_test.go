@@ -270,10 +270,9 @@ func TestMaxInFlight(t *testing.T) {
 				require.Equal(t, http.StatusOK, code)
 			}
 			// The handler's last update may follow the client's EOF.
-			require.Eventually(t, func() bool { return e.Stats().InFlight == 0 }, 10*time.Second, time.Millisecond)
-			st := e.Stats()
-			require.Equal(t, int64(n), st.MaxInFlight)
-			require.Equal(t, int64(n), st.MetricsGET)
+			require.Eventually(t, func() bool { return e.Flight().InFlight == 0 }, 10*time.Second, time.Millisecond)
+			require.Equal(t, int64(n), e.Flight().MaxInFlight)
+			require.Equal(t, int64(n), e.Stats().MetricsGET)
 		})
 	}
 }
