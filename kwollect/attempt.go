@@ -2,6 +2,7 @@ package kwollect
 
 import (
 	"context"
+	"net/http"
 	"time"
 )
 
@@ -377,9 +378,25 @@ func (a *attempt) flush() error {
 	return nil
 }
 
-// attempt sends one GET for the chunk. It returns the URL, the error, and
-// whether the error is the sink's.
-func (x *execution) attempt(c *chunk) (string, error, bool) {
+// query is one GET of a chunk, sent by begin: at the chunk's turn, or
+// ahead of it (prefetch, see engine.go), its response then waiting unread.
+type query struct {
+	done chan struct{} // closed once begin returned (prefetch)
+	a    *attempt      // nil: not sent (err says why)
+	u    string
+	resp *http.Response // a 2xx response, body unread
+	err  error
+	// stop ends the query's context; timer (prefetch) is its timeout,
+	// restarted at the chunk's turn.
+	stop    func()
+	timer   *time.Timer
+	timeout time.Duration
+}
+
+// begin sends the GET of the chunk's next attempt, up to its headers.
+// parked: a prefetch, whose body and query timeout wait for the chunk's
+// turn (the stall and query timeouts start then).
+func (x *execution) begin(c *chunk, qr *query, parked bool) {
 	s := x.s
 	a := x.newAttempt(c)
 	q := Query{Site: c.st.site.name, Metrics: c.st.metrics, Start: a.loT, End: a.hiT}
@@ -394,8 +411,10 @@ func (x *execution) attempt(c *chunk) (string, error, bool) {
 		}
 	}
 	u := s.c.URL(q)
+	qr.u = u
 	if err := x.ctx.Err(); err != nil {
-		return u, err, false
+		qr.err = err
+		return
 	}
 	// One budget for all the attempts: each ends by Complete's deadline
 	// (plus tailGrace: a round may start at the deadline), and none starts
@@ -405,7 +424,8 @@ func (x *execution) attempt(c *chunk) (string, error, bool) {
 	if !x.deadline.IsZero() && !s.pollDeadline {
 		left := x.deadline.Add(s.tailGrace).Sub(s.o.Clock())
 		if left <= 0 {
-			return u, &NetworkError{URL: u, Err: errDeadline}, false
+			qr.err = &NetworkError{URL: u, Err: errDeadline}
+			return
 		}
 		if left < timeout {
 			timeout, cause = left, errDeadline
@@ -419,9 +439,69 @@ func (x *execution) attempt(c *chunk) (string, error, bool) {
 	x.mu.Lock()
 	x.queries++
 	x.mu.Unlock()
-	qctx, cancel := context.WithTimeoutCause(x.ctx, timeout, cause)
-	_, err := s.c.stream(qctx, u, &a.stats, a.onRow)
-	cancel()
+	qr.a = a
+	var qctx context.Context
+	if parked {
+		ctx, cancel := context.WithCancelCause(x.ctx)
+		qr.timer = time.AfterFunc(timeout, func() { cancel(cause) })
+		qr.timeout = timeout
+		qr.stop = func() {
+			qr.timer.Stop()
+			cancel(nil)
+		}
+		qctx = ctx
+	} else {
+		ctx, cancel := context.WithTimeoutCause(x.ctx, timeout, cause)
+		qr.stop = cancel
+		qctx = ctx
+	}
+	qr.resp, qr.err = s.c.get(qctx, u, parked)
+}
+
+// close ends a query whose response is not to be read.
+func (qr *query) close() {
+	if qr.stop != nil {
+		qr.stop()
+	}
+	if qr.resp != nil {
+		_ = qr.resp.Body.Close()
+		qr.resp = nil
+	}
+}
+
+// dropPrefetch closes the chunk's prefetched query if it was not used.
+func (c *chunk) dropPrefetch() {
+	if c.pf != nil {
+		<-c.pf.done
+		c.pf.close()
+		c.pf = nil
+	}
+}
+
+// attempt runs one GET for the chunk (its prefetched one, if any). It
+// returns the URL, the error, and whether the error is the sink's.
+func (x *execution) attempt(c *chunk) (string, error, bool) {
+	s := x.s
+	qr := c.pf
+	if qr != nil {
+		c.pf = nil
+		<-qr.done
+		if qr.timer != nil {
+			qr.timer.Reset(qr.timeout) // its time counts from its turn
+		}
+	} else {
+		qr = &query{}
+		x.begin(c, qr, false)
+	}
+	if qr.a == nil {
+		return qr.u, qr.err, false
+	}
+	a, u, err := qr.a, qr.u, qr.err
+	if err == nil {
+		_, err = s.c.decodeBody(qr.resp, u, &a.stats, a.onRow)
+		qr.resp = nil
+	}
+	qr.close()
 	if a.sinkErr == nil {
 		if ferr := a.flush(); ferr != nil && err == nil {
 			err = ferr

@@ -66,7 +66,7 @@ func ClusterOf(node string) string {
 // text).
 func (c *Client) ClusterMetrics(ctx context.Context, site, cluster string) ([]MetricInfo, error) {
 	u := c.base + "/sites/" + url.PathEscape(strings.TrimSpace(site)) + "/clusters/" + url.PathEscape(strings.TrimSpace(cluster))
-	resp, err := c.get(ctx, u)
+	resp, err := c.get(ctx, u, false)
 	if err != nil {
 		return nil, err
 	}

@@ -262,10 +262,15 @@ type streamStats struct {
 }
 
 func (c *Client) stream(ctx context.Context, u string, st *streamStats, fn func(*Row) error) (int, error) {
-	resp, err := c.get(ctx, u)
+	resp, err := c.get(ctx, u, false)
 	if err != nil {
 		return 0, err
 	}
+	return c.decodeBody(resp, u, st, fn)
+}
+
+// decodeBody streams the rows of a 2xx response from get, and closes it.
+func (c *Client) decodeBody(resp *http.Response, u string, st *streamStats, fn func(*Row) error) (int, error) {
 	defer drainClose(resp.Body)
 	if resp.StatusCode == http.StatusNoContent {
 		return 0, nil
@@ -309,8 +314,10 @@ func (c *Client) stream(ctx context.Context, u string, st *streamStats, fn func(
 
 // get sends the GET and returns a 2xx response, or a typed error. The
 // headers must come within c.header, and the body (the caller must close
-// it) fails with a *TimeoutError when no byte comes for c.stall.
-func (c *Client) get(ctx context.Context, u string) (*http.Response, error) {
+// it) fails with a *TimeoutError when no byte comes for c.stall: from the
+// headers on, or with parked from the first Read (a prefetched response
+// waits for its turn unread).
+func (c *Client) get(ctx context.Context, u string, parked bool) (*http.Response, error) {
 	rctx, cancel := context.WithCancelCause(ctx)
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -343,7 +350,7 @@ func (c *Client) get(ctx context.Context, u string) (*http.Response, error) {
 		cancel(nil)
 		return nil, &NetworkError{URL: u, Err: err}
 	}
-	resp.Body = newWatchedBody(resp.Body, rctx, cancel, c.stall)
+	resp.Body = newWatchedBody(resp.Body, rctx, cancel, c.stall, parked)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer drainClose(resp.Body)
 		return nil, httpError(resp, u, authSent, c.now())
@@ -364,15 +371,24 @@ type watchedBody struct {
 	t      *time.Timer // nil: no stall deadline
 }
 
-func newWatchedBody(rc io.ReadCloser, ctx context.Context, cancel context.CancelCauseFunc, stall time.Duration) *watchedBody {
+func newWatchedBody(rc io.ReadCloser, ctx context.Context, cancel context.CancelCauseFunc, stall time.Duration, lazy bool) *watchedBody {
 	b := &watchedBody{rc: rc, ctx: ctx, cancel: cancel, stall: stall}
-	if stall > 0 {
-		b.t = time.AfterFunc(stall, func() { cancel(&TimeoutError{Wait: WaitBody, After: stall}) })
+	if !lazy {
+		b.arm()
 	}
 	return b
 }
 
+// arm starts the stall deadline (once).
+func (b *watchedBody) arm() {
+	if b.t == nil && b.stall > 0 {
+		stall := b.stall
+		b.t = time.AfterFunc(stall, func() { b.cancel(&TimeoutError{Wait: WaitBody, After: stall}) })
+	}
+}
+
 func (b *watchedBody) Read(p []byte) (int, error) {
+	b.arm()
 	n, err := b.rc.Read(p)
 	if n > 0 && b.t != nil {
 		b.t.Reset(b.stall)

@@ -39,8 +39,11 @@
 //     is cut into chunks [a, b-1µs] whose estimated rows (duration / period
 //     × series, with the periods from SessionOptions.Periods or seen in the
 //     data) stay within RowBudget; the node list is split when one second
-//     of all the nodes exceeds it. Up to Concurrency chunks per site run at
-//     once, the newest first.
+//     of all the nodes exceeds it. Up to Concurrency queries per site run
+//     at once: lanes of disjoint nodes, each fetched oldest chunk first,
+//     and, in the slots the lanes leave free (one node, a few nodes), the
+//     queries of their next chunks sent ahead, whose responses are read in
+//     order at their turn (SessionOptions.NoPrefetch).
 //   - Rows are streamed from the body into batches of BatchSize handed to
 //     the sink one call at a time: memory stays flat whatever the window.
 //   - Failed queries are retried with exponential backoff and jitter

@@ -41,6 +41,21 @@ import (
 // a stream of several chunks is split into up to Concurrency streams of
 // disjoint nodes, which run side by side. The regions of a site (holes
 // left by earlier calls) run one after the other.
+//
+// Prefetch: when fewer streams run than Concurrency (one node, fewer nodes
+// than Concurrency), the free query slots send the GETs of a running
+// stream's next chunks ahead of their turn, in order (stream.pre): the
+// server builds their results meanwhile, and each response waits unread
+// (in the socket and the server, not in memory) until every earlier chunk
+// of its stream is delivered; its stall and query timeouts start then.
+// Running and prefetched chunks share the Concurrency slots of the site.
+// A stream prefetches only after its probe (which sizes the chunks and
+// proves them) and outside Complete (tail rounds, a deadline). A
+// prefetched chunk is a chunk like any other at its turn: a failure is
+// retried then, a refusal's halves run before the chunks that follow, and
+// the split halves of an earlier chunk run before it. The verified spans a
+// prefetched query snapshots at send stay valid: the chunks before it only
+// verify their own, earlier, ranges.
 
 const (
 	minChunk = time.Second
@@ -74,10 +89,15 @@ type stream struct {
 	// running is its chunk in flight (0 or 1), queued its split halves.
 	running int
 	queued  int
+	// pre are the chunks taken after the running one (and its halves)
+	// whose queries were sent ahead (prefetch), oldest first.
+	pre []*chunk
 }
 
 // done: nothing of the stream is left to run.
-func (st *stream) done() bool { return st.lo > st.hi && st.running == 0 && st.queued == 0 }
+func (st *stream) done() bool {
+	return st.lo > st.hi && st.running == 0 && st.queued == 0 && len(st.pre) == 0
+}
 
 type chunk struct {
 	st     *stream
@@ -92,6 +112,8 @@ type chunk struct {
 	giveBack bool
 	attempts int
 	est      int64 // estimated rows when it started (progress)
+	// pf is its query sent ahead of its turn (prefetch), until used.
+	pf *query
 }
 
 // planFetch plans [lo, hi] minus what is verified. Called with s.mu held.
@@ -468,6 +490,9 @@ type siteRun struct {
 	cond    *sync.Cond
 	ready   []*chunk // split halves, oldest first per stream
 	running int
+	// parked counts the chunks in the streams' pre: sent ahead or being
+	// sent, their query slots taken.
+	parked int
 	// runningEst is the estimated rows of the chunks running.
 	runningEst int64
 	done       int
@@ -508,13 +533,29 @@ func (x *execution) run(plans [][]*stream) {
 	}
 	workers[0].work() // in the caller's goroutine: one site, one worker = no goroutine
 	wg.Wait()
+	// Aborted: close the responses still waiting for their turn.
+	for _, r := range runs {
+		for _, st := range r.streams {
+			for _, c := range st.pre {
+				c.dropPrefetch()
+			}
+			st.pre = nil
+		}
+	}
 }
 
 func (r *siteRun) work() {
 	for {
-		c := r.next()
+		c, ahead := r.next()
 		if c == nil {
 			return
+		}
+		if ahead != nil {
+			// c may be at its turn in another worker already, waiting
+			// for ahead.done: only ahead is ours.
+			r.x.begin(c, ahead, true)
+			close(ahead.done)
+			continue
 		}
 		splits := r.x.runChunk(c)
 		r.finish(c, splits)
@@ -523,29 +564,66 @@ func (r *siteRun) work() {
 }
 
 // next returns the next chunk to fetch, waiting while the chunks it must
-// follow run; nil when everything is done.
-func (r *siteRun) next() *chunk {
+// follow run; nil when everything is done. ahead: send the chunk's query
+// ahead of its turn (prefetch) into it (its pf).
+func (r *siteRun) next() (c *chunk, ahead *query) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for {
 		if r.x.aborted() {
-			return nil
+			return nil, nil
 		}
 		if c := r.pick(); c != nil {
 			c.st.running++
 			r.running++
-			if !c.probe {
+			if !c.probe && c.pf == nil {
 				c.est = r.x.s.chunkRows(c, c.resume, c.hi)
 				r.runningEst += c.est
 			}
-			return c
+			return c, nil
 		}
-		if r.running == 0 && len(r.ready) == 0 {
+		if c := r.pickAhead(); c != nil {
+			return c, c.pf
+		}
+		if r.running == 0 && r.parked == 0 && len(r.ready) == 0 {
 			r.cond.Broadcast()
-			return nil
+			return nil, nil
 		}
 		r.cond.Wait()
 	}
+}
+
+// pickAhead takes the next chunk of a running stream to send ahead, when a
+// query slot is free. Called with r.mu held.
+func (r *siteRun) pickAhead() *chunk {
+	s := r.x.s
+	if s.o.NoPrefetch || !r.x.deadline.IsZero() || r.running+r.parked >= s.o.Concurrency {
+		return nil
+	}
+	var best *stream
+	for _, st := range r.streams {
+		// laned: its probe ran and its first chunk was taken. A stream
+		// with chunks left and no prefetch to use is running (pick).
+		if st.done() || !st.laned || st.lo > st.hi || st.running == 0 {
+			continue
+		}
+		if best != nil && best.region != st.region {
+			break
+		}
+		if best == nil || len(st.pre) < len(best.pre) {
+			best = st
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	c := s.takeFront(best)
+	c.pf = &query{done: make(chan struct{})}
+	c.est = s.chunkRows(c, c.resume, c.hi)
+	r.runningEst += c.est
+	best.pre = append(best.pre, c)
+	r.parked++
+	return c
 }
 
 // pick chooses a chunk that keeps every series in time order: one chunk
@@ -560,12 +638,17 @@ func (r *siteRun) pick() *chunk {
 			break
 		}
 	}
+	// A new query needs a free slot; a prefetched chunk has its own.
+	free := r.running+r.parked < s.o.Concurrency
 	for i := 0; i < len(r.streams); i++ {
 		st := r.streams[i]
 		if st.region != region || st.running > 0 {
 			continue
 		}
 		if st.queued > 0 {
+			if !free {
+				continue
+			}
 			for j, c := range r.ready {
 				if c.st == st {
 					r.ready = slices.Delete(r.ready, j, j+1)
@@ -574,7 +657,13 @@ func (r *siteRun) pick() *chunk {
 				}
 			}
 		}
-		if st.lo > st.hi {
+		if len(st.pre) > 0 {
+			c := st.pre[0]
+			st.pre = slices.Delete(st.pre, 0, 1)
+			r.parked--
+			return c
+		}
+		if st.lo > st.hi || !free {
 			continue
 		}
 		if !st.probed {
@@ -697,7 +786,7 @@ func (x *execution) progress() {
 	for _, r := range runs {
 		r.mu.Lock()
 		pr.ChunksDone += r.done
-		pr.ChunksTotal += r.done + r.running + len(r.ready)
+		pr.ChunksTotal += r.done + r.running + r.parked + len(r.ready)
 		est += r.runningEst
 		for _, c := range r.ready {
 			est += s.chunkRows(c, c.resume, c.hi)
@@ -735,6 +824,7 @@ func (x *execution) runChunk(c *chunk) []*chunk {
 	x.mu.Lock()
 	x.chunks++
 	x.mu.Unlock()
+	defer c.dropPrefetch() // aborted before its turn used it
 	for {
 		if x.aborted() {
 			return nil

@@ -71,7 +71,7 @@ func (c *Client) ClusterNodes(ctx context.Context, site, cluster string) ([]stri
 // ({"total":N,"offset":0,"items":[{"uid":...},...],...}). The body is
 // decoded item by item, bounded, and only the uids are kept.
 func (c *Client) collectionUIDs(ctx context.Context, u string) ([]string, error) {
-	resp, err := c.get(ctx, u)
+	resp, err := c.get(ctx, u, false)
 	if err != nil {
 		return nil, err
 	}

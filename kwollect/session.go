@@ -126,6 +126,12 @@ type SessionOptions struct {
 	// retried. The call's deadline (ctx's, and Complete's) bounds every GET
 	// as well: all the attempts share it (see Fetch).
 	QueryTimeout time.Duration
+	// NoPrefetch turns the prefetch off: by default, when fewer node
+	// groups than Concurrency run on a site (one node over a long window),
+	// the free query slots send the queries of their next chunks ahead,
+	// so that the server works on them meanwhile; each response is read
+	// at its turn, in order (rows are never buffered ahead).
+	NoPrefetch bool
 	// OnQuery is called with the URL before each GET.
 	OnQuery func(url string)
 	// OnRetry is called when a query failed with a retryable error and is

@@ -133,8 +133,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rowLimit := fs.Int("row-limit", 0, "a GET of more rows fails like Kwollect's statement timeout (500 XX000); 0 = no limit")
 	stmtDelay := fs.Duration("statement-timeout-delay", 0, "wait before answering the row-limit error (and the --statement-timeout one with --statement-fail-fast)")
 	stmtTimeout := fs.Duration("statement-timeout", 0, "a GET whose rows / --statement-rows-per-second exceed this fails like Kwollect's statement timeout (500 XX000), once this has passed; 0 = none (the real one is 5m)")
-	stmtRate := fs.Float64("statement-rows-per-second", emulator.DefaultStatementRowsPerSecond, "server work rate (result rows per second) for --statement-timeout")
+	stmtRate := fs.Float64("statement-rows-per-second", emulator.DefaultStatementRowsPerSecond, "server work rate (result rows per second) for --statement-timeout and --statement-work")
 	stmtFailFast := fs.Bool("statement-fail-fast", false, "answer the --statement-timeout error after --statement-timeout-delay instead of after the timeout")
+	stmtWork := fs.Bool("statement-work", false, "every metrics GET answered with rows waits rows / --statement-rows-per-second before its first byte (the server time of a valid query)")
 	gzipOn := fs.Bool("gzip", false, "gzip the metrics rows responses (streamed) when the request's Accept-Encoding accepts gzip")
 	faultSeed := fs.Int64("fault-seed", 0, "seed of the probabilistic fault rules")
 	control := fs.Bool("control", false, "mount the control endpoint /_emulator/ (faults, stats, jobs, monitor, blackhole)")
@@ -185,7 +186,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		RowLimit: *rowLimit, StatementDelay: *stmtDelay, FaultSeed: *faultSeed, Control: *control,
 		ControlToken: *controlToken, Blackhole: *blackholeMode,
 		StatementTimeout: *stmtTimeout, StatementRowsPerSecond: *stmtRate, StatementFailFast: *stmtFailFast,
-		Gzip: *gzipOn,
+		StatementWork: *stmtWork,
+		Gzip:          *gzipOn,
 	}
 	if *controlToken != "" && !*control {
 		return fail("--control-token needs --control")

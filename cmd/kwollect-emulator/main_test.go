@@ -526,3 +526,36 @@ func TestStatementFlagErrors(t *testing.T) {
 		require.Contains(t, stderr.String(), "statement-", "%v", args)
 	}
 }
+
+// TestCommandStatementWork: --statement-work is accepted and valid queries
+// are answered; /_emulator/stats reports in_flight and max_in_flight (one
+// query at a time here). The wait itself is tested in the emulator
+// package (TestStatementWork).
+func TestCommandStatementWork(t *testing.T) {
+	bin := buildBinary(t)
+	c := startCommand(t, bin, "--quiet", "--statement-work", "--statement-rows-per-second", "1000", "--control")
+	t0 := time.Now().Add(-time.Hour).Unix()
+	hc := &http.Client{Timeout: 30 * time.Second}
+	for i := range int64(3) {
+		res, err := hc.Get(c.base + "/stable/sites/lyon/metrics?nodes=taurus-7&metrics=wattmetre_power_watt&start_time=" +
+			strconv.FormatInt(t0+10*i, 10) + "&end_time=" + strconv.FormatInt(t0+10*i+4, 10))
+		require.NoError(t, err)
+		var rows []map[string]any
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&rows))
+		require.NoError(t, res.Body.Close())
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Len(t, rows, 5)
+	}
+	code, body := c.control(t, http.MethodGet, "/stats", "")
+	require.Equal(t, http.StatusOK, code)
+	var st struct {
+		MetricsGET  int64  `json:"metrics_get"`
+		InFlight    *int64 `json:"in_flight"`
+		MaxInFlight int64  `json:"max_in_flight"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &st))
+	require.Equal(t, int64(3), st.MetricsGET)
+	require.NotNil(t, st.InFlight, body)
+	require.Equal(t, int64(1), st.MaxInFlight, body)
+	c.stop(t)
+}

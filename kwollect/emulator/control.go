@@ -123,7 +123,7 @@ func (e *Emulator) serveControl(w http.ResponseWriter, r *http.Request) {
 			methodNotAllowed(w, "GET")
 			return
 		}
-		writeJSONStatus(w, http.StatusOK, e.Stats())
+		writeJSONStatus(w, http.StatusOK, controlStats{e.Stats(), e.Flight()})
 	case controlPrefix + "/jobs":
 		switch {
 		case get:

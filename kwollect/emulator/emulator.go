@@ -100,12 +100,18 @@ type Config struct {
 	// with StatementFailFast, after StatementDelay instead (0 = at once).
 	// With RowLimit too, the smaller limit decides.
 	StatementTimeout time.Duration
-	// StatementRowsPerSecond is the server's work rate for StatementTimeout;
-	// 0 = DefaultStatementRowsPerSecond.
+	// StatementRowsPerSecond is the server's work rate for StatementTimeout
+	// and StatementWork; 0 = DefaultStatementRowsPerSecond.
 	StatementRowsPerSecond float64
 	// StatementFailFast answers the StatementTimeout error after
 	// StatementDelay instead of after the timeout.
 	StatementFailFast bool
+	// StatementWork makes every metrics GET that is answered with rows
+	// wait rows / StatementRowsPerSecond (counted from its arrival, the
+	// row count included) before its first byte: the server time of a
+	// valid query, which Kwollect (PostgreSQL) spends building the whole
+	// result before answering. Works with or without StatementTimeout.
+	StatementWork bool
 	// Gzip compresses the rows responses of the metrics endpoint (GET and
 	// POST, streamed, a fast level) with "Content-Encoding: gzip" when the
 	// request's Accept-Encoding accepts gzip. Errors and documents are sent
@@ -138,7 +144,7 @@ type Config struct {
 }
 
 // DefaultStatementRowsPerSecond is the default work rate of
-// Config.StatementTimeout.
+// Config.StatementTimeout and Config.StatementWork.
 const DefaultStatementRowsPerSecond = 1e6
 
 // Row is one metric row as the GET endpoint returns it.

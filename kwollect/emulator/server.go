@@ -237,6 +237,10 @@ func (e *Emulator) serveMetricsEndpoint(w http.ResponseWriter, r *http.Request, 
 			s.MetricsGET++
 		}
 	})
+	if !post {
+		e.stats.flying(1)
+		defer e.stats.flying(-1)
+	}
 	f := e.faults.pick(r.Method, e.now())
 	if f != nil {
 		e.stats.update(func(s *Stats) { s.Faults++; s.FaultsByKind[f.Kind]++ })
@@ -291,13 +295,13 @@ func (e *Emulator) serveMetrics(w http.ResponseWriter, r *http.Request, sd *site
 		writePGError(w, perr)
 		return
 	}
-	if lim, byTime := e.statementLimit(); lim >= 0 {
-		n := countRows(r.Context(), e.stream(q, now, true), lim+1)
+	if lim, byTime := e.statementLimit(); lim >= 0 || e.cfg.StatementWork {
+		n := countRows(r.Context(), e.stream(q, now, true), countLimit(lim))
 		if n < 0 {
 			noResponse(w)
 			return
 		}
-		if n > lim {
+		if lim >= 0 && n > lim {
 			d := e.cfg.StatementDelay
 			if byTime {
 				e.stats.update(func(s *Stats) { s.StatementTimeouts++ })
@@ -313,6 +317,15 @@ func (e *Emulator) serveMetrics(w http.ResponseWriter, r *http.Request, sd *site
 			}
 			writePGError(w, errTooMuchData())
 			return
+		}
+		if e.cfg.StatementWork {
+			// The server's work before the first byte (the count
+			// included), as PostgreSQL builds the whole result first.
+			d := time.Duration(float64(n)/e.cfg.StatementRowsPerSecond*float64(time.Second)) - time.Since(arrived)
+			if d > 0 && e.sleep(r.Context(), d) != nil {
+				noResponse(w)
+				return
+			}
 		}
 	}
 	n := e.writeRowsResponse(w, r, e.stream(q, now, true), f, func(n int64) {
@@ -347,6 +360,14 @@ func (e *Emulator) statementLimit() (limit int64, byTime bool) {
 }
 
 // countRows counts the rows of g, stopping at max; -1 if ctx is done first.
+// countLimit is the count bound of a statement limit (-1: none).
+func countLimit(lim int64) int64 {
+	if lim < 0 {
+		return math.MaxInt64
+	}
+	return lim + 1
+}
+
 func countRows(ctx context.Context, g rowGen, max int64) int64 {
 	var n int64
 	for n < max {

@@ -2,6 +2,8 @@ package emulator
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"sync"
@@ -174,4 +176,103 @@ func TestStatementTimeoutConfigErrors(t *testing.T) {
 	require.NoError(t, err)
 	defer e.Close()
 	require.Equal(t, float64(DefaultStatementRowsPerSecond), e.cfg.StatementRowsPerSecond)
+}
+
+// TestStatementWork: with StatementWork, a valid GET waits rows / rate
+// (minus the count) before its first byte; a refused one only the
+// refusal's wait; without it, none.
+func TestStatementWork(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		// fail: refused; sleeps: how many sleeps; upTo: bound of the one.
+		fail   bool
+		sleeps int
+		upTo   time.Duration
+	}{
+		{name: "off", cfg: Config{StatementRowsPerSecond: 10}},
+		{name: "10 rows at 10 rows/s", cfg: Config{StatementWork: true, StatementRowsPerSecond: 10}, sleeps: 1, upTo: time.Second},
+		{name: "10 rows at 5 rows/s", cfg: Config{StatementWork: true, StatementRowsPerSecond: 5}, sleeps: 1, upTo: 2 * time.Second},
+		{name: "with a timeout that passes", cfg: Config{StatementWork: true, StatementRowsPerSecond: 10, StatementTimeout: 2 * time.Second},
+			sleeps: 1, upTo: time.Second},
+		{name: "refused: the refusal's wait only", cfg: Config{StatementWork: true, StatementRowsPerSecond: 9, StatementTimeout: time.Second,
+			StatementFailFast: true, StatementDelay: 3 * time.Second}, fail: true, sleeps: 1, upTo: 3 * time.Second},
+		{name: "row limit refusal", cfg: Config{StatementWork: true, StatementRowsPerSecond: 10, RowLimit: 5}, fail: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			cfg.Seed = 1
+			e, _ := newEmu(t, cfg, winterNow)
+			slept := recordSleeps(e)
+			res := get(t, e, tenRows)
+			if tc.fail {
+				require.Equal(t, http.StatusInternalServerError, res.status)
+				require.Equal(t, tooMuchData, res.body)
+			} else {
+				require.Equal(t, http.StatusOK, res.status)
+				require.Len(t, decodeRows(t, res.body), 10)
+			}
+			got := slept()
+			require.Len(t, got, tc.sleeps)
+			for _, d := range got {
+				require.Greater(t, d, time.Duration(0))
+				require.LessOrEqual(t, d, tc.upTo)
+				// The count of 10 rows takes far less than half a second.
+				require.Greater(t, d, tc.upTo/2)
+			}
+		})
+	}
+}
+
+// TestMaxInFlight: metrics GETs held by the server's work at the same
+// time are counted in InFlight and MaxInFlight; the gauge returns to 0.
+func TestMaxInFlight(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			e, _ := newEmu(t, Config{Seed: 1, StatementWork: true, StatementRowsPerSecond: 1}, winterNow)
+			// Every GET's work waits until n of them are in it.
+			var mu sync.Mutex
+			arrived := 0
+			all := make(chan struct{})
+			e.sleep = func(ctx context.Context, d time.Duration) error {
+				mu.Lock()
+				arrived++
+				if arrived == n {
+					close(all)
+				}
+				mu.Unlock()
+				select {
+				case <-all:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			srv := serve(t, e)
+			c := freshClient()
+			var wg sync.WaitGroup
+			codes := make([]int, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					resp, err := c.Get(srv.URL + tenRows)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					codes[i] = resp.StatusCode
+				}()
+			}
+			wg.Wait()
+			for _, code := range codes {
+				require.Equal(t, http.StatusOK, code)
+			}
+			// The handler's last update may follow the client's EOF.
+			require.Eventually(t, func() bool { return e.Flight().InFlight == 0 }, 10*time.Second, time.Millisecond)
+			require.Equal(t, int64(n), e.Flight().MaxInFlight)
+			require.Equal(t, int64(n), e.Stats().MetricsGET)
+		})
+	}
 }

@@ -31,12 +31,31 @@ type Stats struct {
 	Held int64 `json:"held"`
 }
 
+// Flight counts the metrics GETs being served (kept out of Stats, whose
+// struct tests compare whole).
+type Flight struct {
+	// InFlight is a gauge: the metrics GETs being served right now (from
+	// the moment they pass authentication until their handler returns:
+	// faults, server work and the whole body included); MaxInFlight is
+	// the largest InFlight seen, for asserting a client's concurrency
+	// without timing.
+	InFlight    int64 `json:"in_flight"`
+	MaxInFlight int64 `json:"max_in_flight"`
+}
+
+// controlStats is what GET /_emulator/stats answers.
+type controlStats struct {
+	Stats
+	Flight
+}
+
 // statsCounter is the concurrent form of Stats. Counters move before the
 // response they describe is complete on the wire, so a client that has read
 // a response sees it in Stats.
 type statsCounter struct {
 	mu sync.Mutex
 	s  Stats
+	f  Flight
 }
 
 func newStatsCounter() *statsCounter {
@@ -66,3 +85,19 @@ func (c *statsCounter) snapshot() Stats {
 
 // Stats returns a snapshot of the counters.
 func (e *Emulator) Stats() Stats { return e.stats.snapshot() }
+
+// Flight returns the metrics GETs in flight now and at most so far.
+func (e *Emulator) Flight() Flight {
+	e.stats.mu.Lock()
+	defer e.stats.mu.Unlock()
+	return e.stats.f
+}
+
+// flying moves the in-flight gauge by d (+1 when a GET starts, -1 when
+// it ends).
+func (c *statsCounter) flying(d int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.f.InFlight += d
+	c.f.MaxInFlight = max(c.f.MaxInFlight, c.f.InFlight)
+}
