@@ -25,11 +25,23 @@ demo: build
 energy-demo: build
 	./scripts/energy-demo.sh
 
+# NORACE_TESTS: heavy single-threaded work (a 100 MB element, 720,000 rows,
+# the decoder's template table, PNG rendering) that the race detector slows
+# about 6 times, while smaller cases cover the same code paths under -race
+# (withoutRace in their packages says which). make test skips them in its
+# -race pass and runs them without -race, with TestWriteBufferNoAllocs
+# (never built with -race: the detector allocates).
+NORACE_TESTS := TestSessionHighFrequency|TestDecodeHugeElementMemory|TestTemplatesTable|TestRenderPNG
+NORACE_PKGS  := ./kwollect/ ./internal/powerplot/ ./plugins/csv/
+
 ## test: the whole suite (unit, golden, end to end through the binaries), with the race detector
+## (go vet has run all its checks: go test's own vet subset is off)
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 15m ./...
+	ALUMET_NORACE_TESTS='$(NORACE_TESTS)' $(GO) test -race -vet=off -count=1 -timeout 15m ./...
+	$(GO) test -vet=off -count=1 -timeout 5m -run '^($(NORACE_TESTS)|TestWriteBufferNoAllocs)$$' $(NORACE_PKGS)
 
+## test-short: a quick loop: no race detector, -short skips the slowest tests (see README)
 test-short:
 	$(GO) test -short -count=1 ./...
 
