@@ -34,23 +34,24 @@ energy-demo: build
 NORACE_TESTS := TestSessionHighFrequency|TestDecodeHugeElementMemory|TestTemplatesTable|TestRenderPNG
 NORACE_PKGS  := ./kwollect/ ./internal/powerplot/ ./plugins/csv/
 
-# The -race pass lists test/e2e and kwollect first: go test builds and runs
-# packages in the order given, and these two are the longest to run. test/e2e
-# mostly waits (real-time lags and outages in child processes) while holding
-# one of go test's -p slots, hence one slot more than the CPUs so that the
-# other packages keep building meanwhile.
-TEST_P := $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2) + 1 )))
+# The -race pass lists the longest packages to run first (go test builds and
+# runs packages in the order given): test/e2e, kwollect, the emulator,
+# kwollect-input. A running test binary holds one of go test's -p slots, and
+# test/e2e mostly waits (real-time lags and outages in child processes), so
+# -p is two more than the CPUs: the other packages keep building meanwhile.
+TEST_FIRST := ./test/e2e/ ./kwollect/ ./kwollect/emulator/ ./plugins/kwollectinput/
+TEST_P := $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2) + 2 )))
 
 ## test: the whole suite (unit, golden, end to end through the binaries), with the race detector
 ## (go vet has run all its checks: go test's own vet subset is off)
 test:
 	$(GO) vet ./...
-	ALUMET_NORACE_TESTS='$(NORACE_TESTS)' $(GO) test -race -vet=off -p $(TEST_P) -count=1 -timeout 15m ./test/e2e/ ./kwollect/ ./...
+	ALUMET_NORACE_TESTS='$(NORACE_TESTS)' $(GO) test -race -vet=off -p $(TEST_P) -count=1 -timeout 15m $(TEST_FIRST) ./...
 	$(GO) test -vet=off -count=1 -timeout 5m -run '^($(NORACE_TESTS)|TestWriteBufferNoAllocs)$$' $(NORACE_PKGS)
 
 ## test-short: a quick loop: no race detector, -short skips the slowest tests (see README)
 test-short:
-	$(GO) test -short -count=1 ./...
+	$(GO) test -short -p $(TEST_P) -count=1 $(TEST_FIRST) ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
