@@ -35,13 +35,33 @@ demo: build
 energy-demo: build
 	./scripts/energy-demo.sh
 
+# NORACE_TESTS: heavy single-threaded work (a 100 MB element, 720,000 rows,
+# the decoder's template table, PNG rendering) that the race detector slows
+# about 6 times, while smaller cases cover the same code paths under -race
+# (withoutRace in their packages says which). make test skips them in its
+# -race pass and runs them without -race, with TestWriteBufferNoAllocs
+# (never built with -race: the detector allocates).
+NORACE_TESTS := TestSessionHighFrequency|TestDecodeHugeElementMemory|TestTemplatesTable|TestRenderPNG
+NORACE_PKGS  := ./kwollect/ ./internal/powerplot/ ./plugins/csv/
+
+# The -race pass lists the longest packages to run first (go test builds and
+# runs packages in the order given): test/e2e, kwollect, the emulator,
+# kwollect-input. A running test binary holds one of go test's -p slots, and
+# test/e2e mostly waits (real-time lags and outages in child processes), so
+# -p is two more than the CPUs: the other packages keep building meanwhile.
+TEST_FIRST := ./test/e2e/ ./kwollect/ ./kwollect/emulator/ ./plugins/kwollectinput/
+TEST_P := $(shell echo $$(( $$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2) + 2 )))
+
 ## test: the whole suite (unit, golden, end to end through the binaries), with the race detector
+## (go vet has run all its checks: go test's own vet subset is off)
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 15m ./...
+	ALUMET_NORACE_TESTS='$(NORACE_TESTS)' $(GO) test -race -vet=off -p $(TEST_P) -count=1 -timeout 15m $(TEST_FIRST) ./...
+	$(GO) test -vet=off -count=1 -timeout 5m -run '^($(NORACE_TESTS)|TestWriteBufferNoAllocs)$$' $(NORACE_PKGS)
 
+## test-short: a quick loop: no race detector, -short skips the slowest tests (see README)
 test-short:
-	$(GO) test -short -count=1 ./...
+	$(GO) test -short -p $(TEST_P) -count=1 $(TEST_FIRST) ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

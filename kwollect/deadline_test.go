@@ -221,6 +221,7 @@ func TestSessionDeadlineBoundsAttempts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"/Fetch with a ctx deadline", func(t *testing.T) {
+			t.Parallel() // each waits about budget, on its own server
 			m, base := newMisbehave(t, api, tt.mode)
 			m.stallAt = 100 // within the first row
 			// Default header and stall timeouts (30s, 20s) and query
@@ -239,6 +240,7 @@ func TestSessionDeadlineBoundsAttempts(t *testing.T) {
 			require.Equal(t, rep.Rows, c.count())
 		})
 		t.Run(tt.name+"/Complete deadline", func(t *testing.T) {
+			t.Parallel() // each waits about budget, on its own server
 			m, base := newMisbehave(t, api, "ok")
 			m.stallAt = 100
 			s := sessionFor(t, base, api, Options{}, SessionOptions{})
@@ -259,6 +261,7 @@ func TestSessionDeadlineBoundsAttempts(t *testing.T) {
 			require.Positive(t, m.hits.Load())
 		})
 		t.Run(tt.name+"/Complete with a ctx deadline", func(t *testing.T) {
+			t.Parallel() // each waits about budget, on its own server
 			m, base := newMisbehave(t, api, "ok")
 			m.stallAt = 100
 			s := sessionFor(t, base, api, Options{}, SessionOptions{})

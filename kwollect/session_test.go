@@ -489,6 +489,9 @@ func TestSessionHighFrequency(t *testing.T) {
 			if tt.long && testing.Short() {
 				t.Skip("720 000 rows: skipped with -short")
 			}
+			if tt.long {
+				withoutRace(t) // the 30min case takes the same paths under -race
+			}
 			var body byteCounter
 			env := newTestEnv(t, emulator.Config{Monitored: []string{"gemini-1"}}, body.wrap)
 			from := emuNow.Add(-3 * time.Hour)

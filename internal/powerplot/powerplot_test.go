@@ -100,6 +100,7 @@ func figures() map[string]Figure {
 }
 
 func TestRenderPNG(t *testing.T) {
+	withoutRace(t) // one goroutine; TestRenderConcurrent and TestWrite render PNG under -race
 	for name, f := range figures() {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer

@@ -123,7 +123,10 @@ func mangler(t *testing.T, api string, hugeBytes int) string {
 			return err
 		}
 		resp.Body.Close()
-		var b bytes.Buffer
+		// The body is streamed: the huge element is not held in this process.
+		var parts []io.Reader
+		var size int64
+		b := new(bytes.Buffer)
 		b.WriteByte('[')
 		for i, r := range rows {
 			if i > 0 {
@@ -136,20 +139,34 @@ func mangler(t *testing.T, api string, hugeBytes int) string {
 					b.WriteByte(',')
 					b.Write(r)
 					b.WriteString(`,{"timestamp":"2026-01-01T00:00:00+00:00","device_id":"taurus-7","metric_id":"wattmetre_power_watt","value":1,"labels":{"junk":"`)
-					b.WriteString(strings.Repeat("x", hugeBytes))
+					size += int64(b.Len()) + int64(hugeBytes)
+					parts = append(parts, b, io.LimitReader(repeatByte('x'), int64(hugeBytes)))
+					b = new(bytes.Buffer)
 					b.WriteString(`"}}`)
 				})
 			}
 		}
 		b.WriteString("]garbage after the array")
-		resp.Body = io.NopCloser(&b)
-		resp.ContentLength = int64(b.Len())
-		resp.Header.Set("Content-Length", strconv.Itoa(b.Len()))
+		size += int64(b.Len())
+		parts = append(parts, b)
+		resp.Body = io.NopCloser(io.MultiReader(parts...))
+		resp.ContentLength = size
+		resp.Header.Set("Content-Length", strconv.FormatInt(size, 10))
 		return nil
 	}
 	srv := httptest.NewServer(proxy)
 	t.Cleanup(srv.Close)
 	return srv.URL + "/stable"
+}
+
+// repeatByte is an endless reader of one byte.
+type repeatByte byte
+
+func (c repeatByte) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(c)
+	}
+	return len(p), nil
 }
 
 // TestSpoiledAnswers: a duplicate row, a 100 MB element and garbage after

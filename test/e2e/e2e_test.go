@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"math/big"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,7 +33,20 @@ const seed = 42
 
 var binDir string
 
+// defaultParallel is how many parallel tests run at once unless -parallel
+// is given. These tests mostly wait on real time in child processes (an
+// ingestion lag, an outage, a signal's effect): all of them together use
+// about 30 s of CPU over some 550 s of waiting. -parallel defaults to
+// GOMAXPROCS, so on a 2-core machine they waited 2 at a time (4.5 min).
+const defaultParallel = 8
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	parallelSet := false
+	flag.Visit(func(f *flag.Flag) { parallelSet = parallelSet || f.Name == "test.parallel" })
+	if !parallelSet {
+		_ = flag.Set("test.parallel", strconv.Itoa(max(defaultParallel, runtime.GOMAXPROCS(0))))
+	}
 	dir, err := os.MkdirTemp("", "alumet-e2e-")
 	if err != nil {
 		panic(err)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,53 +117,139 @@ func TestExecPhasesBlockBuffered(t *testing.T) {
 		t.Skip("no python3")
 	}
 	api := startEmulator(t, "--lag", "1s")
-	const py = `import time
+	names := []string{"setup", "compute", "write", "check"}
+	marks := ""
+	for _, n := range names {
+		marks += "ALUMET_PHASE " + n + "\n"
+	}
+	config := seedConfig("", "", api) + "\n[plugins.energy-report]\nsummary_file = \"energy.json\"\nplot_file = \"\"\n"
+
+	t.Run("buffered", func(t *testing.T) {
+		t.Parallel()
+		const py = `import time
 for name in ["setup", "compute", "write", "check"]:
     print("ALUMET_PHASE " + name)
     time.sleep(0.5)
 print("done")
 `
-	tests := []struct {
-		name     string
-		env      []string
-		buffered bool
-	}{
-		{name: "buffered", buffered: true},
-		{name: "PYTHONUNBUFFERED=1", env: []string{"PYTHONUNBUFFERED=1"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\nsummary_file = \"energy.json\"\nplot_file = \"\"\n")
-			env := append([]string{"PYTHONUNBUFFERED="}, tt.env...)
-			res, stdout := runAgentToFile(t, dir, "job.stdout", env,
-				"--output-file", "out.csv", "--plugins", "csv,kwollect-input,energy-report", "exec", "--phases", "--", "python3", "-c", py)
-			require.Equal(t, 0, res.code, res.stderr)
-			require.Equal(t, "ALUMET_PHASE setup\nALUMET_PHASE compute\nALUMET_PHASE write\nALUMET_PHASE check\ndone\n", stdout, "copied through unchanged")
-			const warn = "4 phase marks arrived together when the command exited: its stdout is block-buffered (not a terminal), so the phases are wrong. " +
-				"Run it with PYTHONUNBUFFERED=1 or python3 -u, stdbuf -oL, or call `alumet-agent mark NAME`"
-			s, raw := readPhaseSummary(t, filepath.Join(dir, "energy.json"))
-			if tt.buffered {
-				require.Contains(t, res.stderr, "WARN  alumet::agent::exec] "+warn)
-				require.Equal(t, []string{warn}, s.Warnings, "the JSON flags the run")
-				require.Contains(t, res.stderr, "warning: "+warn, "under the table too")
-				return
+		dir := t.TempDir()
+		writeConfig(t, dir, config)
+		res, stdout := runAgentToFile(t, dir, "job.stdout", []string{"PYTHONUNBUFFERED="},
+			"--output-file", "out.csv", "--plugins", "csv,kwollect-input,energy-report", "exec", "--phases", "--", "python3", "-c", py)
+		require.Equal(t, 0, res.code, res.stderr)
+		require.Equal(t, marks+"done\n", stdout, "copied through unchanged")
+		const warn = "4 phase marks arrived together when the command exited: its stdout is block-buffered (not a terminal), so the phases are wrong. " +
+			"Run it with PYTHONUNBUFFERED=1 or python3 -u, stdbuf -oL, or call `alumet-agent mark NAME`"
+		require.Contains(t, res.stderr, "WARN  alumet::agent::exec] "+warn)
+		s, _ := readPhaseSummary(t, filepath.Join(dir, "energy.json"))
+		require.Equal(t, []string{warn}, s.Warnings, "the JSON flags the run")
+		require.Contains(t, res.stderr, "warning: "+warn, "under the table too")
+	})
+
+	// Unbuffered, a mark counts when the agent reads it. Event-driven: the
+	// script prints each line only when this test lets it (a line on a
+	// FIFO), and the test lets the next one go 0.5 s after it has seen the
+	// previous one in the job's stdout (which the agent writes after reading
+	// the mark). Each phase's duration is then bounded by the times the test
+	// saw, whatever the machine's load.
+	t.Run("PYTHONUNBUFFERED=1", func(t *testing.T) {
+		t.Parallel()
+		const py = `import sys
+gate = open(sys.argv[1])
+for name in ["setup", "compute", "write", "check"]:
+    gate.readline()
+    print("ALUMET_PHASE " + name)
+gate.readline()
+print("done")
+`
+		dir := t.TempDir()
+		writeConfig(t, dir, config)
+		gatePath := filepath.Join(dir, "gate")
+		require.NoError(t, syscall.Mkfifo(gatePath, 0o600))
+		gate, err := os.OpenFile(gatePath, os.O_RDWR, 0) // read-write: does not wait for the script to open it
+		require.NoError(t, err)
+		t.Cleanup(func() { gate.Close() }) // on a failure, the script reads EOF and ends
+		stdoutPath := filepath.Join(dir, "job.stdout")
+		f, err := os.Create(stdoutPath)
+		require.NoError(t, err)
+		defer f.Close()
+		cmd := agentCmd(dir, []string{"PYTHONUNBUFFERED=1"},
+			"--output-file", "out.csv", "--plugins", "csv,kwollect-input,energy-report", "exec", "--phases", "--", "python3", "-c", py, gatePath)
+		var stderr lockedBuffer
+		cmd.Stdout, cmd.Stderr = f, &stderr
+		launched := time.Now()
+		require.NoError(t, cmd.Start())
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			if t.Failed() {
+				t.Log(stderr.String())
 			}
-			require.NotContains(t, res.stderr, "arrived together")
-			require.NotContains(t, raw, "warnings")
-			var names []string
-			for _, ph := range s.Phases {
-				names = append(names, ph.Name)
-				if ph.Name != "(before the first mark)" {
-					require.InDelta(t, 0.5, ph.DurationS, 0.2, "%s lasts until the next mark", ph.Name)
-				}
-			}
-			require.Equal(t, []string{"(before the first mark)", "setup", "compute", "write", "check"}, names)
-			first := s.Phases[0]
-			require.Less(t, first.DurationS, 0.5, "the interpreter's start only")
 		})
-	}
+		release := func() time.Time {
+			now := time.Now()
+			_, err := gate.WriteString("\n")
+			require.NoError(t, err)
+			return now
+		}
+		var released, seen []time.Time
+		for i := range names {
+			if i > 0 {
+				time.Sleep(500 * time.Millisecond) // the phase's work; not a bound
+			}
+			released = append(released, release())
+			want := strings.Join(strings.SplitAfter(marks, "\n")[:i+1], "")
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				b, err := os.ReadFile(stdoutPath)
+				require.NoError(t, err)
+				if strings.HasPrefix(string(b), want) {
+					break
+				}
+				require.True(t, time.Now().Before(deadline), "mark %q not passed through within 60 s: %q", names[i], b)
+				time.Sleep(5 * time.Millisecond)
+			}
+			seen = append(seen, time.Now())
+		}
+		time.Sleep(500 * time.Millisecond)
+		lastReleased := release()
+		var runErr error
+		select {
+		case runErr = <-exited:
+		case <-time.After(2 * time.Minute):
+			t.Fatal("the agent did not exit")
+		}
+		ended := time.Now()
+		require.NoError(t, runErr, stderr.String())
+		log := stderr.String()
+		b, err := os.ReadFile(stdoutPath)
+		require.NoError(t, err)
+		require.Equal(t, marks+"done\n", string(b), "copied through unchanged")
+		require.NotContains(t, log, "arrived together")
+		s, raw := readPhaseSummary(t, filepath.Join(dir, "energy.json"))
+		require.NotContains(t, raw, "warnings")
+		var got []string
+		for _, ph := range s.Phases {
+			got = append(got, ph.Name)
+		}
+		require.Equal(t, append([]string{"(before the first mark)"}, names...), got)
+		// Mark i was read in [released[i], seen[i]]; the command exited in
+		// [lastReleased, ended]. 1 ms for the float seconds of the JSON.
+		const slack = time.Millisecond
+		within := func(name string, d float64, lo, hi time.Duration) {
+			got := time.Duration(d * float64(time.Second))
+			require.True(t, got >= lo-slack && got <= hi+slack, "%s lasted %v: not within [%v, %v]", name, got, lo, hi)
+		}
+		within("(before the first mark)", s.Phases[0].DurationS, 0, seen[0].Sub(launched))
+		for i, name := range names {
+			lo, hi := lastReleased.Sub(seen[i]), ended.Sub(released[i])
+			if i+1 < len(names) {
+				lo, hi = released[i+1].Sub(seen[i]), seen[i+1].Sub(released[i])
+			}
+			within(name, s.Phases[i+1].DurationS, lo, hi)
+		}
+	})
 }
 
 // TestFailedRunKeepsPreviousFiles: a run that measured nothing leaves the

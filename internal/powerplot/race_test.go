@@ -1,0 +1,5 @@
+//go:build race
+
+package powerplot
+
+const raceEnabled = true

@@ -1,0 +1,5 @@
+//go:build race
+
+package kwollect
+
+const raceEnabled = true
