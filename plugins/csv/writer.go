@@ -410,12 +410,7 @@ func (w *Writer) WriteBuffer(buf *measure.Buffer) error {
 			continue
 		}
 		w.line = w.appendRow(w.line[:0], cell, p)
-		if len(w.buf)+len(w.line) <= w.size { // the hot path of emit
-			w.buf = append(w.buf, w.line...)
-			w.pending++
-			continue
-		}
-		if err := w.emit(w.line, 1); err != nil {
+		if err := w.put(); err != nil {
 			w.lost += int64(buf.Len() - i - 1)
 			return w.failure()
 		}
@@ -428,12 +423,7 @@ func (w *Writer) WriteBuffer(buf *measure.Buffer) error {
 			continue
 		}
 		w.line = w.appendCompactRow(w.line[:0], cell, p)
-		if len(w.buf)+len(w.line) <= w.size {
-			w.buf = append(w.buf, w.line...)
-			w.pending++
-			continue
-		}
-		if err := w.emit(w.line, 1); err != nil {
+		if err := w.put(); err != nil {
 			w.lost += int64(len(buf.Compact) - i - 1)
 			return w.failure()
 		}
@@ -444,39 +434,33 @@ func (w *Writer) WriteBuffer(buf *measure.Buffer) error {
 	return nil
 }
 
+// put adds the row in w.line to the buffer (the hot path of emit), or
+// emits it.
+func (w *Writer) put() error {
+	if len(w.buf)+len(w.line) <= w.size {
+		w.buf = append(w.buf, w.line...)
+		w.pending++
+		return nil
+	}
+	return w.emit(w.line, 1)
+}
+
 // maxSeriesTails bounds seriesTails: past it, the cache starts afresh.
 const maxSeriesTails = 4096
 
 // appendCompactRow is appendRow for a compact point: the same bytes, the
 // row's end formatted once per series.
 func (w *Writer) appendCompactRow(line, metric []byte, p *measure.SeriesPoint) []byte {
-	d := w.delim
-	line = append(line, metric...)
-	line = append(line, d...)
-
-	start := len(line)
 	sec, ns := p.Time/1e9, p.Time%1e9
 	if ns < 0 {
 		sec, ns = sec-1, ns+1e9
 	}
-	line = w.appendUnix(line, sec, uint32(ns))
-	if w.checkTS {
-		line = w.quoteTail(line, start)
-	}
-	line = append(line, d...)
-
-	start = len(line)
-	line = p.Value.AppendText(line)
-	if w.checkValue {
-		line = w.quoteTail(line, start)
-	}
-	line = append(line, d...)
-
+	line = w.appendHead(line, metric, sec, uint32(ns), p.Value)
 	s := p.Series
 	if tail, ok := w.seriesTails[s]; ok {
 		return append(line, tail...)
 	}
-	start = len(line)
+	start := len(line)
 	line = w.appendTail(line, &measure.Point{Resource: s.Resource, Consumer: s.Consumer, Attributes: s.Attributes})
 	if !w.noTailCache {
 		if w.seriesTails == nil || len(w.seriesTails) >= maxSeriesTails {
@@ -533,26 +517,31 @@ func (w *Writer) metricCell(id measure.MetricID) ([]byte, bool) {
 	return cell, true
 }
 
-// appendRow appends the row of p, terminated by '\n', to line.
-func (w *Writer) appendRow(line, metric []byte, p *measure.Point) []byte {
+// appendHead appends a row's metric, timestamp (sec and ns after the Unix
+// epoch) and value cells, each followed by the delimiter.
+func (w *Writer) appendHead(line, metric []byte, sec int64, ns uint32, v measure.Value) []byte {
 	d := w.delim
 	line = append(line, metric...)
 	line = append(line, d...)
 
 	start := len(line)
-	line = w.appendTimestamp(line, p.Timestamp)
+	line = w.appendUnix(line, sec, ns)
 	if w.checkTS {
 		line = w.quoteTail(line, start)
 	}
 	line = append(line, d...)
 
 	start = len(line)
-	line = p.Value.AppendText(line)
+	line = v.AppendText(line)
 	if w.checkValue {
 		line = w.quoteTail(line, start)
 	}
-	line = append(line, d...)
+	return append(line, d...)
+}
 
+// appendRow appends the row of p, terminated by '\n', to line.
+func (w *Writer) appendRow(line, metric []byte, p *measure.Point) []byte {
+	line = w.appendHead(line, metric, p.Timestamp.Unix(), uint32(p.Timestamp.Nanosecond()), p.Value)
 	if w.noTailCache {
 		return w.appendTail(line, p)
 	}
@@ -560,7 +549,7 @@ func (w *Writer) appendRow(line, metric []byte, p *measure.Point) []byte {
 	if t.matches(p) {
 		return append(line, t.bytes...)
 	}
-	start = len(line)
+	start := len(line)
 	line = w.appendTail(line, p)
 	t.resource, t.consumer, t.valid = p.Resource, p.Consumer, true
 	t.attrs = append(t.attrs[:0], p.Attributes...)
