@@ -38,7 +38,7 @@ energy-demo: build
 # NORACE_TESTS: heavy single-threaded work (a 100 MB element, 720,000 rows,
 # the decoder's template table, PNG rendering) that the race detector slows
 # about 6 times, while smaller cases cover the same code paths under -race
-# (withoutRace in their packages says which). make test skips them in its
+# (internal/racetest.WithoutRace in each says which). make test skips them in its
 # -race pass and runs them without -race, with TestWriteBufferNoAllocs
 # (never built with -race: the detector allocates).
 NORACE_TESTS := TestSessionHighFrequency|TestDecodeHugeElementMemory|TestTemplatesTable|TestRenderPNG

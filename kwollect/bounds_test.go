@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alumet-go/alumet-agent/internal/racetest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 )
@@ -127,7 +128,7 @@ func TestDecodeHugeElementMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("streams 100 MB")
 	}
-	withoutRace(t) // one goroutine; TestDecodeOversized covers the path under -race
+	racetest.WithoutRace(t) // one goroutine; TestDecodeOversized covers the path under -race
 	const size = 100 << 20
 	for _, general := range []bool{false, true} {
 		t.Run(fmt.Sprintf("general=%v", general), func(t *testing.T) {

@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/racetest"
 	"github.com/alumet-go/alumet-agent/kwollect/emulator"
 )
 
@@ -490,7 +491,7 @@ func TestSessionHighFrequency(t *testing.T) {
 				t.Skip("720 000 rows: skipped with -short")
 			}
 			if tt.long {
-				withoutRace(t) // the 30min case takes the same paths under -race
+				racetest.WithoutRace(t) // the 30min case takes the same paths under -race
 			}
 			var body byteCounter
 			env := newTestEnv(t, emulator.Config{Monitored: []string{"gemini-1"}}, body.wrap)

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/alumet-go/alumet-agent/internal/racetest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -175,7 +176,7 @@ func templateCases() map[string][]byte {
 }
 
 func TestTemplatesTable(t *testing.T) {
-	withoutRace(t) // one goroutine; TestTemplatesUsed and the Session tests decode through templates under -race
+	racetest.WithoutRace(t) // one goroutine; TestTemplatesUsed and the Session tests decode through templates under -race
 	for name, body := range templateCases() {
 		t.Run(name, func(t *testing.T) {
 			for _, maxRow := range []int{0, 150, -1} {

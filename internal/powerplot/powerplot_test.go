@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alumet-go/alumet-agent/internal/racetest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/require"
@@ -100,7 +101,7 @@ func figures() map[string]Figure {
 }
 
 func TestRenderPNG(t *testing.T) {
-	withoutRace(t) // one goroutine; TestRenderConcurrent and TestWrite render PNG under -race
+	racetest.WithoutRace(t) // one goroutine; TestRenderConcurrent and TestWrite render PNG under -race
 	for name, f := range figures() {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer

@@ -1,5 +1,0 @@
-//go:build race
-
-package powerplot
-
-const raceEnabled = true

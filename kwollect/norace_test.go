@@ -1,5 +1,0 @@
-//go:build !race
-
-package kwollect
-
-const raceEnabled = false
