@@ -308,14 +308,27 @@ func (a *attempt) onRow(r *Row) error {
 		return nil
 	}
 	a.lastTS, a.hasLast = t, true
-	ap := a.lookup(r)
-	if ap.p == nil {
-		a.dropped++
-		return nil
+	// A row decoded by a template is of the template's series: the pair
+	// and series found for its first row serve all the others.
+	hit := a.stats.tmHit
+	var ap *attPair
+	var ser *attSeries
+	if hit != nil && hit.ser != nil {
+		ap, ser = hit.ap, hit.ser
+	} else {
+		if ap = a.lookup(r); ap.p == nil {
+			a.dropped++
+			return nil
+		}
 	}
 	ap.fp, ap.hasFP = t, true
 	a.anyFP, a.hasAny = t, true
-	ser := a.seriesOf(ap, r)
+	if ser == nil {
+		ser = a.seriesOf(ap, r)
+		if hit != nil {
+			hit.ap, hit.ser = ap, ser
+		}
+	}
 	if a.probe {
 		// Only the periods: the rows come again with the last chunk.
 		if ser.hasPrev && t > ser.prev {

@@ -132,6 +132,10 @@ type DecodeOptions struct {
 	noTemplates bool
 	// tmStats, if set, receives the templates' state at the end (tests).
 	tmStats *templates
+	// tmHit, if set, is told before each call of fn which template decoded
+	// the row (nil: none did). A template stands for one series, so the
+	// fetch engine keeps its per-series state on it and skips the lookups.
+	tmHit **template
 }
 
 func (o *DecodeOptions) ended() {
@@ -191,6 +195,8 @@ var ErrNotArray = errors.New("kwollect: response body is not a JSON array")
 // held in memory. Malformed rows are skipped silently (use DecodeWith to see
 // them). The *Row passed to fn is overwritten after fn returns, but its
 // slices are never reused, so a shallow copy (saved := *r) is safe to keep.
+// Rows of one series may share their DeviceOrig and Labels: treat them as
+// read-only.
 //
 // Decode returns the number of rows for which fn returned nil. An error from
 // fn stops decoding and is returned unchanged. A body cut or broken after

@@ -188,6 +188,9 @@ func (d *fastDecoder) trailing() error {
 // rebuilds the decoder state: "" before the '[', "[" right after it, and
 // "[0" (a dummy element, skipped) before the comma that follows an element.
 func (d *fastDecoder) fallback(prefix string, idx, n int, opts DecodeOptions, fn func(*Row) error) (int, error) {
+	if opts.tmHit != nil {
+		*opts.tmHit = nil // the general decoder has no templates
+	}
 	r := io.MultiReader(strings.NewReader(prefix), bytes.NewReader(d.buf[d.mark:d.end]), &tailReader{d})
 	return decodeGeneral(r, prefix == "[0", idx, n, opts, fn)
 }
@@ -227,10 +230,11 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 		}
 		// d.pos is at the first byte of element idx.
 		var e, st int
+		var hit *template
 		for {
 			var ok bool
 			if e, ok = d.matchTemplate(d.buf[d.pos:d.end], &row); ok {
-				st = fastOK
+				st, hit = fastOK, d.tm.last
 				break
 			}
 			e, st = d.parseElem(d.buf[d.pos:d.end], &row)
@@ -286,6 +290,9 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 		}
 		// The element is well delimited: deliver it.
 		if emit {
+			if opts.tmHit != nil {
+				*opts.tmHit = hit
+			}
 			if err := fn(&row); err != nil {
 				return n, err
 			}

@@ -2,6 +2,7 @@ package kwollect
 
 import (
 	"encoding/binary"
+	"slices"
 	"time"
 )
 
@@ -48,6 +49,12 @@ type template struct {
 	labels   []Label  // nil: no labels
 	next     *template
 	chain    *template // next template of the same bucket
+
+	// The fetch engine's state for the template's series in the attempt
+	// that reads this body (see DecodeOptions.tmHit); nil until its first
+	// row was accepted.
+	ap  *attPair
+	ser *attSeries
 }
 
 type templates struct {
@@ -129,17 +136,9 @@ func (d *fastDecoder) matchTemplate(b []byte, row *Row) (int, bool) {
 			return d.templateMiss()
 		}
 	}
-	*row = Row{Timestamp: ts, DeviceID: t.dev, MetricID: t.met, Value: val, Null: null}
-	if t.origs != nil {
-		o := d.strings(len(t.origs))
-		copy(o, t.origs)
-		row.DeviceOrig = o
-	}
-	if t.labels != nil {
-		ls := d.labels(len(t.labels))
-		copy(ls, t.labels)
-		row.Labels = ls
-	}
+	// The rows of a template share its slices (never written to): the
+	// Row's slices are read-only, and never reused for another value.
+	*row = Row{Timestamp: ts, DeviceID: t.dev, MetricID: t.met, Value: val, Null: null, DeviceOrig: t.origs, Labels: t.labels}
 	if tm.last != nil {
 		tm.last.next = t
 	}
@@ -212,11 +211,13 @@ func (d *fastDecoder) learn(b []byte, n int, row *Row) {
 		dev: row.DeviceID,
 		met: row.MetricID,
 	}
+	// Clipped: the template's rows share these, and appending to a row's
+	// slice must copy.
 	if row.DeviceOrig != nil {
-		t.origs = append([]string{}, row.DeviceOrig...)
+		t.origs = slices.Clip(append([]string{}, row.DeviceOrig...))
 	}
 	if row.Labels != nil {
-		t.labels = append([]Label(nil), row.Labels...)
+		t.labels = slices.Clip(append([]Label(nil), row.Labels...))
 	}
 	if len(mid) >= tmWindow {
 		h := tmHash(mid)
