@@ -24,6 +24,7 @@ type attempt struct {
 	keyBuf []byte
 
 	batch []Row
+	spare Row // the decoder's place for a row when the batch has none
 	bser  []*attSeries
 
 	lastTS  int64 // newest in-window row read (the body is in time order)
@@ -145,6 +146,7 @@ func (x *execution) newAttempt(c *chunk) *attempt {
 		pairs: map[pairKey]*attPair{}, keyBuf: make([]byte, 0, 128)}
 	a.loT, a.hiT = timeOf(a.lo), timeOf(a.hi)
 	a.batch = make([]Row, 0, s.o.BatchSize)
+	a.stats.slot = a.slot
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a.sentAt = s.o.Clock()
@@ -349,12 +351,25 @@ func (a *attempt) onRow(r *Row) error {
 	}
 	ser.queued, ser.hasQueued = t, true
 	r.Series = ser.info.id
-	a.batch = append(a.batch, *r)
+	if n := len(a.batch); n < cap(a.batch) && r == &a.batch[:n+1][n] {
+		a.batch = a.batch[:n+1] // decoded in place (see slot)
+	} else {
+		a.batch = append(a.batch, *r)
+	}
 	a.bser = append(a.bser, ser)
 	if len(a.batch) >= cap(a.batch) {
 		return a.flush()
 	}
 	return nil
+}
+
+// slot is where the decoder puts the next row: the batch's next free
+// place, so that onRow keeps it without a copy.
+func (a *attempt) slot() *Row {
+	if n := len(a.batch); n < cap(a.batch) {
+		return &a.batch[:n+1][n]
+	}
+	return &a.spare
 }
 
 // flush hands the batch to the sink (one call at a time) and commits what

@@ -258,8 +258,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 type streamStats struct {
 	bytes     int64 // body bytes read (after gzip inflation)
 	oversized int
-	trailing  bool      // data after the array (not returned as an error then)
-	tmHit     *template // the template of the row being delivered (see DecodeOptions.tmHit)
+	trailing  bool        // data after the array (not returned as an error then)
+	tmHit     *template   // the template of the row being delivered (see DecodeOptions.tmHit)
+	slot      func() *Row // see DecodeOptions.slot
 }
 
 func (c *Client) stream(ctx context.Context, u string, st *streamStats, fn func(*Row) error) (int, error) {
@@ -281,7 +282,7 @@ func (c *Client) decodeBody(resp *http.Response, u string, st *streamStats, fn f
 		opts.arrayEnd = wb.ended
 	}
 	if st != nil {
-		opts.tmHit = &st.tmHit
+		opts.tmHit, opts.slot = &st.tmHit, st.slot
 		opts.OnBadRow = func(e *RowError) {
 			if errors.Is(e.Err, ErrRowTooLarge) {
 				st.oversized++

@@ -136,6 +136,10 @@ type DecodeOptions struct {
 	// the row (nil: none did). A template stands for one series, so the
 	// fetch engine keeps its per-series state on it and skips the lookups.
 	tmHit **template
+	// slot, if set, gives the Row each element is decoded into (the fetch
+	// engine's next free place in its batch, so that a row it keeps is
+	// not copied); fn is then called with that pointer.
+	slot func() *Row
 }
 
 func (o *DecodeOptions) ended() {

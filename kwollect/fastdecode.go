@@ -149,8 +149,16 @@ func putBuf(buf []byte) {
 	}
 }
 
-// skipWS skips JSON whitespace; false if the data ended first.
+// skipWS skips JSON whitespace; false if the data ended first. Small
+// enough to inline: between elements there is rarely any whitespace.
 func (d *fastDecoder) skipWS() bool {
+	if d.pos < d.end && d.buf[d.pos] > ' ' {
+		return true
+	}
+	return d.skipWSSlow()
+}
+
+func (d *fastDecoder) skipWSSlow() bool {
 	for {
 		for d.pos < d.end {
 			switch d.buf[d.pos] {
@@ -216,7 +224,7 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 		return 0, d.trailing()
 	}
 	var (
-		row Row
+		own Row // where rows are decoded without opts.slot
 		w   wireRow
 		n   int
 	)
@@ -229,17 +237,21 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 			prefix = "["
 		}
 		// d.pos is at the first byte of element idx.
+		row := &own
+		if opts.slot != nil {
+			row = opts.slot()
+		}
 		var e, st int
 		var hit *template
 		for {
 			var ok bool
-			if e, ok = d.matchTemplate(d.buf[d.pos:d.end], &row); ok {
+			if e, ok = d.matchTemplate(d.buf[d.pos:d.end], row); ok {
 				st, hit = fastOK, d.tm.last
 				break
 			}
-			e, st = d.parseElem(d.buf[d.pos:d.end], &row)
+			e, st = d.parseElem(d.buf[d.pos:d.end], row)
 			if st == fastOK {
-				d.learn(d.buf[d.pos:d.end], e, &row)
+				d.learn(d.buf[d.pos:d.end], e, row)
 			}
 			if st != fastMore {
 				break
@@ -274,7 +286,7 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 				return d.fallback(prefix, idx, n, opts, fn)
 			}
 			var ok bool
-			bad, ok = slowElem(elem, idx, &w, &row)
+			bad, ok = slowElem(elem, idx, &w, row)
 			if !ok {
 				return d.fallback(prefix, idx, n, opts, fn)
 			}
@@ -293,7 +305,7 @@ func decodeFast(r io.Reader, bufSize int, opts DecodeOptions, fn func(*Row) erro
 			if opts.tmHit != nil {
 				*opts.tmHit = hit
 			}
-			if err := fn(&row); err != nil {
+			if err := fn(row); err != nil {
 				return n, err
 			}
 			n++

@@ -39,6 +39,46 @@ func runDecodeTm(r io.Reader, useTemplates bool, bufSize, maxRow int) (decodeRes
 	return res, tm
 }
 
+// runDecodeSlots is runDecodeTm (templates on) with DecodeOptions.slot as
+// the fetch engine uses it: each row decoded in place, in the next free
+// place of a slice that fn keeps by extending it (and a rejected row's
+// place given again).
+func runDecodeSlots(r io.Reader, bufSize, maxRow int) decodeResult {
+	var res decodeResult
+	kept := make([]Row, 0, 4)
+	var spare Row
+	opts := DecodeOptions{MaxRowBytes: maxRow, OnBadRow: func(e *RowError) {
+		res.Bad = append(res.Bad, fmt.Sprintf("%d|%v|%s", e.Index, e.Err, e.Raw))
+	}, slot: func() *Row {
+		if n := len(kept); n < cap(kept) {
+			return &kept[:n+1][n]
+		}
+		return &spare
+	}}
+	var err error
+	res.N, err = decodeFast(r, bufSize, opts, func(r *Row) error {
+		if r.Value == 1234.5 {
+			return errStopForTest
+		}
+		if n := len(kept); n < cap(kept) && r == &kept[:n+1][n] {
+			kept = kept[:n+1]
+		} else {
+			kept = append(kept, *r)
+		}
+		if len(kept) == cap(kept) {
+			// Full: handed on, as a batch is (a new one for the next rows).
+			res.Rows = append(res.Rows, kept...)
+			kept = make([]Row, 0, 4)
+		}
+		return nil
+	})
+	res.Rows = append(res.Rows, kept...)
+	if err != nil {
+		res.Err = fmt.Sprintf("%T: %v", err, err)
+	}
+	return res
+}
+
 // checkNoAliasing checks that rows share the backing array of their
 // slices only with rows of the same content (a template's rows share its
 // read-only slices), and that the capacities are those of the reference
@@ -95,6 +135,9 @@ func checkTemplates(t *testing.T, body []byte, chunk, maxRow int) templates {
 			t.Fatalf("variant %d, maxRow %d, body %q: templates change the result (-without +with):\n%s", i, maxRow, body, diff)
 		}
 		checkNoAliasing(t, got.Rows, want.Rows)
+	}
+	if got := runDecodeSlots(bytes.NewReader(body), fastBufSize, maxRow); !cmp.Equal(want, got, strictRows) {
+		t.Fatalf("maxRow %d, body %q: decoding in place changes the result (-without +with):\n%s", maxRow, body, cmp.Diff(want, got, strictRows))
 	}
 	if maxRow == DefaultMaxRowBytes {
 		gen := runDecode(bytes.NewReader(body), true, 0)
