@@ -925,19 +925,11 @@ func fastTimestamp(b []byte) (time.Time, int, bool) {
 func fastTail(b []byte, local int64) (time.Time, int, bool) {
 	i, nsec := 19, 0
 	if b[i] == '.' {
-		i++
-		s := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			nsec = nsec*10 + int(b[i]-'0')
-			i++
-		}
-		nd := i - s
-		if nd == 0 || nd > 9 {
+		var nd int
+		if nsec, nd, i = fractionDigits(b, i+1); nd == 0 || nd > 9 {
 			return time.Time{}, 0, false
 		}
-		for ; nd < 9; nd++ {
-			nsec *= 10
-		}
+		nsec = fractionNanos(nsec, nd)
 	}
 	off := 0
 	switch rest := b[i:]; {
@@ -956,6 +948,26 @@ func fastTail(b []byte, local int64) (time.Time, int, bool) {
 		return time.Time{}, 0, false
 	}
 	return time.Unix(local-int64(off), int64(nsec)), off, true
+}
+
+// fractionDigits reads the digits of a timestamp's fraction from b[i]:
+// their value, their number, and the index after them.
+func fractionDigits(b []byte, i int) (v, nd, end int) {
+	s := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		v = v*10 + int(b[i]-'0')
+		i++
+	}
+	return v, i - s, i
+}
+
+// fractionNanos scales the value of nd (at most 9) fraction digits to
+// nanoseconds.
+func fractionNanos(v, nd int) int {
+	for ; nd < 9; nd++ {
+		v *= 10
+	}
+	return v
 }
 
 // daysFromCivil returns the days since 1970-01-01 of a date in the

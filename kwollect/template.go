@@ -243,22 +243,14 @@ func (d *fastDecoder) sameSecond(b []byte) (time.Time, int, bool) {
 	}
 	i, nsec, nd := 19, 0, -1 // nd: fraction digits, -1 without a '.'
 	if b[i] == '.' {
-		i++
-		s := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			nsec = nsec*10 + int(b[i]-'0')
-			i++
-		}
-		nd = i - s
+		nsec, nd, i = fractionDigits(b, i+1)
 	}
 	if i+6 < len(b) && (b[i] == '+' || b[i] == '-') {
 		// The offset of the last timestamp with one, as text: the same
 		// ±HH:MM then the closing quote, with 1-9 fraction digits or none,
 		// is what fastTail accepts, with that offset.
 		if d.offValid && offsetText(b[i:]) == d.offText && b[i+6] == '"' && nd != 0 && nd <= 9 {
-			for k := max(nd, 0); k < 9; k++ {
-				nsec *= 10
-			}
+			nsec = fractionNanos(nsec, max(nd, 0))
 			off := d.offSecs
 			loc := d.lastLoc
 			if loc == nil || off != d.lastOff {
