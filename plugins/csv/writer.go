@@ -83,9 +83,7 @@ type Writer struct {
 	// delimiter is one of the characters they can hold.
 	checkTS, checkValue bool
 
-	// The timestamp cell up to the seconds, for the second tsSec.
-	tsPrefix []byte
-	tsSec    int64
+	ts measure.Timestamps // the timestamp cells
 
 	// The write buffer: whole rows only, flushed before it would exceed
 	// size; a row larger than size is written on its own.
@@ -525,7 +523,7 @@ func (w *Writer) appendHead(line, metric []byte, sec int64, ns uint32, v measure
 	line = append(line, d...)
 
 	start := len(line)
-	line = w.appendUnix(line, sec, ns)
+	line = w.ts.AppendUnix(line, sec, ns)
 	if w.checkTS {
 		line = w.quoteTail(line, start)
 	}
@@ -712,49 +710,5 @@ func (w *Writer) needsQuotes(cell []byte) bool {
 // formatting the date and time of day once per second: rows come in time
 // order, many per second.
 func (w *Writer) appendTimestamp(line []byte, t time.Time) []byte {
-	return w.appendUnix(line, t.Unix(), uint32(t.Nanosecond()))
+	return w.ts.AppendTime(line, t)
 }
-
-// appendUnix is appendTimestamp for the instant sec seconds and ns
-// nanoseconds (0 <= ns < 1e9) after the Unix epoch.
-func (w *Writer) appendUnix(line []byte, sec int64, ns uint32) []byte {
-	if sec != w.tsSec || len(w.tsPrefix) == 0 {
-		u := time.Unix(sec, 0).UTC()
-		if y := u.Year(); y < 0 || y > 9999 {
-			w.tsPrefix = w.tsPrefix[:0]
-			return time.Unix(sec, int64(ns)).UTC().AppendFormat(line, time.RFC3339Nano)
-		}
-		w.tsPrefix = u.AppendFormat(w.tsPrefix[:0], "2006-01-02T15:04:05")
-		w.tsSec = sec
-	}
-	line = append(line, w.tsPrefix...)
-	if ns != 0 {
-		// Two digits at a time; then the trailing zeros go, as in
-		// time.RFC3339Nano.
-		var frac [10]byte
-		frac[0] = '.'
-		frac[1] = byte('0' + ns/100_000_000)
-		ns %= 100_000_000
-		for i := 8; i > 0; i -= 2 {
-			copy(frac[i:i+2], twoDigits[2*(ns%100):])
-			ns /= 100
-		}
-		n := 10
-		for frac[n-1] == '0' {
-			n--
-		}
-		line = append(line, frac[:n]...)
-	}
-	return append(line, 'Z')
-}
-
-const twoDigits = "00010203040506070809" +
-	"10111213141516171819" +
-	"20212223242526272829" +
-	"30313233343536373839" +
-	"40414243444546474849" +
-	"50515253545556575859" +
-	"60616263646566676869" +
-	"70717273747576777879" +
-	"80818283848586878889" +
-	"90919293949596979899"
