@@ -51,7 +51,7 @@ type options struct {
 }
 
 // Wrap serves wrap(the emulator's handler) instead of the handler: a test
-// that rewrites, delays or counts requests.
+// that rewrites, delays or counts requests. A nil wrap changes nothing.
 func Wrap(wrap func(http.Handler) http.Handler) Option {
 	return func(o *options) { o.wrap = wrap }
 }

@@ -34,6 +34,7 @@ func TestStart(t *testing.T) {
 		wantReqs int64
 	}{
 		{name: "as is"},
+		{name: "nil wrap", opts: []Option{Wrap(nil)}},
 		{name: "wrapped", opts: []Option{Wrap(func(h http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { requests.Add(1); h.ServeHTTP(w, r) })
 		})}, wantReqs: 2},
