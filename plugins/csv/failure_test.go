@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/pipeline/pipelinetest"
 )
 
 // fullWriter takes limit bytes, then fails every write with err after
@@ -343,7 +343,7 @@ func TestPipelineHearsBackgroundFailure(t *testing.T) {
 	o := openFailing(t, cfg, reg, int64(len(full[0])+3*len(full[1])+7), syscall.ENOSPC, 0)
 	b := pipeline.NewBuilder(reg, 0, slog.New(slog.DiscardHandler))
 	require.NoError(t, b.AddOutput("csv", o))
-	other := &countingOutput{}
+	other := &pipelinetest.Recorder{}
 	require.NoError(t, b.AddOutput("other", other))
 	emit := make(chan *measure.Buffer)
 	require.NoError(t, b.AddSource("test", sourceFunc(func(ctx context.Context, out pipeline.Emitter) error {
@@ -383,7 +383,7 @@ func TestPipelineHearsBackgroundFailure(t *testing.T) {
 	require.Equal(t, int64(3+4*3), fs[0].Lost)
 	require.True(t, fs[0].LostKnown)
 	require.Equal(t, 3, wholeRows(t, readFile(t, cfg.OutputPath), full))
-	require.Equal(t, 18, other.points())
+	require.Equal(t, 18, other.Len())
 }
 
 // written returns the points given to the output's Writer so far.
@@ -391,26 +391,6 @@ func (o *FileOutput) written() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return int(o.w.pending) + len(o.w.buf)
-}
-
-type countingOutput struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (c *countingOutput) Write(_ context.Context, b *measure.Buffer) error {
-	c.mu.Lock()
-	c.n += len(b.Points)
-	c.mu.Unlock()
-	return nil
-}
-
-func (c *countingOutput) Close() error { return nil }
-
-func (c *countingOutput) points() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
 }
 
 type sourceFunc func(ctx context.Context, out pipeline.Emitter) error

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
 	"github.com/alumet-go/alumet-agent/plugin"
@@ -38,27 +39,6 @@ func readFile(t *testing.T, path string) string {
 	require.NoError(t, err)
 	return string(b)
 }
-
-// logRecorder collects log messages.
-type logRecorder struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (l *logRecorder) logger() *slog.Logger {
-	return slog.New(slogFunc(func(r slog.Record) {
-		l.mu.Lock()
-		l.msgs = append(l.msgs, r.Level.String()+" "+r.Message)
-		l.mu.Unlock()
-	}))
-}
-
-type slogFunc func(slog.Record)
-
-func (f slogFunc) Enabled(context.Context, slog.Level) bool      { return true }
-func (f slogFunc) Handle(_ context.Context, r slog.Record) error { f(r); return nil }
-func (f slogFunc) WithAttrs([]slog.Attr) slog.Handler            { return f }
-func (f slogFunc) WithGroup(string) slog.Handler                 { return f }
 
 // fileOrMissing is the file's content, or "(missing)".
 func fileOrMissing(t *testing.T, path string) string {
@@ -99,9 +79,9 @@ func TestOpenTruncatesAtFirstRow(t *testing.T) {
 			if tt.previous {
 				require.NoError(t, os.WriteFile(cfg.OutputPath, []byte(old), 0o644))
 			}
-			var logs logRecorder
+			var logs testkit.Logs
 			reg := measure.NewRegistry()
-			o, err := openFile(cfg, reg, logs.logger(), time.Now, time.Hour, false)
+			o, err := openFile(cfg, reg, logs.Logger(), time.Now, time.Hour, false)
 			require.NoError(t, err)
 			require.Equal(t, cfg.OutputPath, o.Path())
 			want := old
@@ -117,9 +97,9 @@ func TestOpenTruncatesAtFirstRow(t *testing.T) {
 			require.NoError(t, o.Close())
 			require.Equal(t, tt.want, fileOrMissing(t, cfg.OutputPath))
 			if tt.wantLog != "" {
-				require.Equal(t, []string{fmt.Sprintf(tt.wantLog, cfg.OutputPath)}, logs.msgs)
+				require.Equal(t, []string{fmt.Sprintf(tt.wantLog, cfg.OutputPath)}, logs.Lines())
 			} else {
-				require.Empty(t, logs.msgs)
+				require.Empty(t, logs.Lines())
 			}
 		})
 	}
@@ -235,9 +215,9 @@ func TestAppend(t *testing.T) {
 			if tc.existing != nil {
 				require.NoError(t, os.WriteFile(cfg.OutputPath, []byte(*tc.existing), 0o644))
 			}
-			var logs logRecorder
+			var logs testkit.Logs
 			reg := measure.NewRegistry()
-			o, err := OpenFile(cfg, reg, logs.logger())
+			o, err := OpenFile(cfg, reg, logs.Logger())
 			require.NoError(t, err)
 			require.NoError(t, o.Write(context.Background(), kwollectBuffer(t, reg)))
 			require.NoError(t, o.Close())
@@ -247,10 +227,10 @@ func TestAppend(t *testing.T) {
 				require.Contains(t, got, c)
 			}
 			if tc.warn != "" {
-				require.Len(t, logs.msgs, 1)
-				require.Contains(t, logs.msgs[0], "WARN "+cfg.OutputPath+": "+tc.warn)
+				require.Len(t, logs.Lines(), 1)
+				require.Contains(t, logs.Lines()[0], "WARN "+cfg.OutputPath+": "+tc.warn)
 			} else {
-				require.Empty(t, logs.msgs)
+				require.Empty(t, logs.Lines())
 			}
 			// Whatever was there, the result is valid CSV with one header.
 			r := stdcsv.NewReader(strings.NewReader(got))
@@ -558,9 +538,9 @@ func TestCreationFailsAtFirstRow(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "gone")
 			require.NoError(t, os.Mkdir(dir, 0o755))
 			cfg := &Config{OutputPath: filepath.Join(dir, "out.csv"), ForceFlush: force, CSVDelimiter: ";", CSVLateDelimiter: ","}
-			var logs logRecorder
+			var logs testkit.Logs
 			reg := measure.NewRegistry()
-			o, err := openFile(cfg, reg, logs.logger(), time.Now, time.Hour, false)
+			o, err := openFile(cfg, reg, logs.Logger(), time.Now, time.Hour, false)
 			require.NoError(t, err)
 			require.NoError(t, os.Remove(dir))
 			werr := o.Write(context.Background(), kwollectBuffer(t, reg))
@@ -574,7 +554,7 @@ func TestCreationFailsAtFirstRow(t *testing.T) {
 				require.ErrorIs(t, cerr, fs.ErrNotExist)
 				require.ErrorContains(t, cerr, cfg.OutputPath)
 			}
-			require.Empty(t, logs.msgs, "not a run without data")
+			require.Empty(t, logs.Lines(), "not a run without data")
 		})
 	}
 }

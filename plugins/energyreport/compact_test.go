@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
 )
@@ -56,7 +57,7 @@ func TestCompactionEqualsWhole(t *testing.T) {
 				dir := t.TempDir()
 				cfg := quietConfig()
 				cfg.SummaryFile = filepath.Join(dir, "e.json")
-				var logBuf lockedBuffer
+				var logBuf testkit.LockedBuffer
 				r, err := newReport(cfg, reg, slogTo(&logBuf), nil, t0)
 				require.NoError(t, err)
 				r.compact = compact
@@ -107,7 +108,7 @@ func TestCompactionLateSamples(t *testing.T) {
 	defer func() { compactAt, compactKeep = oldAt, oldKeep }()
 	reg := measure.NewRegistry()
 	ids := registerMetrics(t, reg)
-	var logBuf lockedBuffer
+	var logBuf testkit.LockedBuffer
 	cfg := quietConfig()
 	cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")
 	r, err := newReport(cfg, reg, slogTo(&logBuf), nil, t0)
@@ -135,7 +136,7 @@ func TestCompactionLateSamples(t *testing.T) {
 	require.Contains(t, sum.Warnings, "1 samples came after their time was integrated and are not in the energy (a/wattmetre_power_watt 1): the energy of those series may be off")
 }
 
-func slogTo(w *lockedBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+func slogTo(w *testkit.LockedBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
 
 // Compact points (pipeline.CompactReader) give the report the same energy
 // as the same points given as Points: same table, same summary.
@@ -144,7 +145,7 @@ func TestCompactPointsSameReport(t *testing.T) {
 	report := func(compact bool) (string, string) {
 		reg := measure.NewRegistry()
 		ids := registerMetrics(t, reg)
-		var table lockedBuffer
+		var table testkit.LockedBuffer
 		cfg := quietConfig()
 		cfg.Table = true
 		cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")

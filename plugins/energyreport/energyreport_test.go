@@ -1,7 +1,6 @@
 package energyreport
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,14 +11,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/pipeline/pipelinetest"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
 
@@ -89,42 +89,10 @@ func (f *feeder) HandleEvent(ctx context.Context, ev pipeline.Event, out pipelin
 	return out.Emit(ctx, &measure.Buffer{Points: slices.Clone(pts[:half])})
 }
 
-// recorder is an output that keeps every point in arrival order.
-type recorder struct {
-	mu     sync.Mutex
-	points []measure.Point
-}
-
-func (r *recorder) Write(_ context.Context, buf *measure.Buffer) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.points = append(r.points, buf.Points...)
-	return nil
-}
-
-func (r *recorder) Close() error { return nil }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// run is one pipeline run: the feeder, the report and a recorder.
+// run is one pipeline run: the feeder, the report and a pipelinetest.Recorder.
 type run struct {
 	reg    *measure.Registry
-	out    *recorder
+	out    *pipelinetest.Recorder
 	table  string
 	log    string
 	stopEr error
@@ -153,15 +121,15 @@ func runPipeline(t *testing.T, cfg *Config, agentStart time.Time, samples []samp
 	t.Helper()
 	reg := measure.NewRegistry()
 	ids := registerMetrics(t, reg)
-	var logBuf lockedBuffer
-	var tableBuf lockedBuffer
+	var logBuf testkit.LockedBuffer
+	var tableBuf testkit.LockedBuffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
 	b := pipeline.NewBuilder(reg, 4, log)
 	require.NoError(t, b.AddSource("feeder", &feeder{samples: samples, ids: ids}))
 	r, err := newReport(cfg, reg, log, &tableBuf, agentStart)
 	require.NoError(t, err)
 	require.NoError(t, install(b, nil, r))
-	out := &recorder{}
+	out := &pipelinetest.Recorder{}
 	require.NoError(t, b.AddOutput("rec", out))
 	p := b.Start(context.Background())
 	for _, ev := range events {
@@ -186,7 +154,7 @@ func execEvents(start, end time.Time, code int) []pipeline.Event {
 func split(t *testing.T, r run) (power, energy []measure.Point, lastPower, firstEnergy int) {
 	t.Helper()
 	lastPower, firstEnergy = -1, -1
-	for i, p := range r.out.points {
+	for i, p := range r.out.Points() {
 		m, ok := r.reg.Metric(p.Metric)
 		require.True(t, ok)
 		if strings.HasSuffix(m.Name, "_energy") {
@@ -451,7 +419,7 @@ func TestReportMetricsOption(t *testing.T) {
 func TestReportSiteAttributeAndOtherResources(t *testing.T) {
 	reg := measure.NewRegistry()
 	ids := registerMetrics(t, reg)
-	var tbl lockedBuffer
+	var tbl testkit.LockedBuffer
 	r, err := newReport(quietConfig(), reg, nil, &tbl, t0)
 	require.NoError(t, err)
 	var buf measure.Buffer

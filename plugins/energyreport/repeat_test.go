@@ -18,8 +18,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/alumet-go/alumet-agent/energy"
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/pipeline/pipelinetest"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
 
@@ -87,7 +89,7 @@ func (f *runFeeder) HandleEvent(ctx context.Context, ev pipeline.Event, out pipe
 
 type repeatRun struct {
 	reg   *measure.Registry
-	out   *recorder
+	out   *pipelinetest.Recorder
 	table string
 	log   string
 	err   error
@@ -98,7 +100,7 @@ func runRepeat(t *testing.T, cfg *Config, f *runFeeder, events []pipeline.Event)
 	reg := measure.NewRegistry()
 	ids := registerMetrics(t, reg)
 	f.id, f.starts = ids[watt], map[int]time.Time{}
-	var logBuf, tableBuf lockedBuffer
+	var logBuf, tableBuf testkit.LockedBuffer
 	log := slog.New(slog.NewTextHandler(&logBuf, nil))
 	b := pipeline.NewBuilder(reg, 4, log)
 	f.history = b.History()
@@ -106,7 +108,7 @@ func runRepeat(t *testing.T, cfg *Config, f *runFeeder, events []pipeline.Event)
 	r, err := newReport(cfg, reg, log, &tableBuf, t0)
 	require.NoError(t, err)
 	require.NoError(t, install(b, nil, r))
-	out := &recorder{}
+	out := &pipelinetest.Recorder{}
 	require.NoError(t, b.AddOutput("rec", out))
 	p := b.Start(context.Background())
 	for _, ev := range events {
@@ -540,7 +542,7 @@ func TestWaitIdle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var logBuf lockedBuffer
+			var logBuf testkit.LockedBuffer
 			cfg := quietConfig()
 			cfg.Baseline = tt.baseline
 			r, err := newReport(cfg, reg, slog.New(slog.NewTextHandler(&logBuf, nil)), nil, t0)
@@ -661,7 +663,7 @@ func TestJobSpanWindow(t *testing.T) {
 	b := pipeline.NewBuilder(reg, 4, nil)
 	dir := &plugin.Directory{}
 	dir.SetJobSpan(777, at(0), at(11))
-	var tbl lockedBuffer
+	var tbl testkit.LockedBuffer
 	r, err := newReport(quietConfig(), reg, nil, &tbl, t0)
 	require.NoError(t, err)
 	require.NoError(t, install(b, dir, r))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
 )
@@ -127,7 +128,7 @@ func streamSummary(t *testing.T, reg *measure.Registry, pts []measure.Point, bef
 	cfg := quietConfig()
 	cfg.SummaryFile = filepath.Join(dir, "e.json")
 	cfg.PlotFile = filepath.Join(dir, "p.svg")
-	var logBuf lockedBuffer
+	var logBuf testkit.LockedBuffer
 	r, err := newReport(cfg, reg, slogTo(&logBuf), nil, t0)
 	require.NoError(t, err)
 	r.keepAll = keepAll
@@ -257,7 +258,7 @@ func TestStreamingLateMark(t *testing.T) {
 	reg := measure.NewRegistry()
 	ids := registerMetrics(t, reg)
 	pts, _, end := longSeries(ids[watt], time.Second, 3000, false)
-	var logBuf lockedBuffer
+	var logBuf testkit.LockedBuffer
 	cfg := quietConfig()
 	cfg.SummaryFile = filepath.Join(t.TempDir(), "e.json")
 	r, err := newReport(cfg, reg, slogTo(&logBuf), nil, t0)

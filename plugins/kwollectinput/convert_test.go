@@ -11,6 +11,7 @@ import (
 
 	"github.com/alumet-go/alumet-agent/kwollect"
 	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/pipeline/pipelinetest"
 )
 
 // The points of rows that carry a kwollect.Row.Series are those of the same
@@ -59,19 +60,6 @@ func TestConverterSeriesHint(t *testing.T) {
 	require.Len(t, seen, len(series), "every series was converted")
 }
 
-// fakeEmitter records buffers; compact says whether it takes compact points.
-type fakeEmitter struct {
-	compact bool
-	bufs    []*measure.Buffer
-}
-
-func (e *fakeEmitter) Emit(_ context.Context, b *measure.Buffer) error {
-	e.bufs = append(e.bufs, b)
-	return nil
-}
-
-func (e *fakeEmitter) AcceptsCompact() bool { return e.compact }
-
 // The sink emits compact points to a consumer that takes them, the same
 // points as Points otherwise; null rows are skipped either way, and a
 // batch with a time past 2262 goes as Points.
@@ -86,24 +74,24 @@ func TestSinkCompact(t *testing.T) {
 	}
 	far := rows[0]
 	far.Timestamp = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
-	emit := func(compact bool, batches ...[]kwollect.Row) *fakeEmitter {
+	emit := func(compact bool, batches ...[]kwollect.Row) []*measure.Buffer {
 		s := &Source{cfg: DefaultConfig(), reg: measure.NewRegistry(), ids: map[string]measure.MetricID{}}
-		em := &fakeEmitter{compact: compact}
+		em := &pipelinetest.Recorder{AcceptCompact: compact}
 		sink := s.sink(context.Background(), em, 1)
 		for _, b := range batches {
 			require.NoError(t, sink(b))
 		}
-		return em
+		return em.Buffers()
 	}
 	plain := emit(false, rows, []kwollect.Row{far})
 	compact := emit(true, rows, []kwollect.Row{far})
-	require.Len(t, compact.bufs, 2)
-	require.Empty(t, compact.bufs[0].Points)
-	require.Len(t, compact.bufs[0].Compact, 29, "the null row is skipped")
-	require.Empty(t, compact.bufs[1].Compact, "2300 does not fit in int64 nanoseconds")
-	for i := range plain.bufs {
-		require.Empty(t, plain.bufs[i].Compact)
-		compact.bufs[i].Expand()
-		require.Empty(t, cmp.Diff(plain.bufs[i].Points, compact.bufs[i].Points, cmp.AllowUnexported(measure.Value{}, measure.AttrValue{})))
+	require.Len(t, compact, 2)
+	require.Empty(t, compact[0].Points)
+	require.Len(t, compact[0].Compact, 29, "the null row is skipped")
+	require.Empty(t, compact[1].Compact, "2300 does not fit in int64 nanoseconds")
+	for i := range plain {
+		require.Empty(t, plain[i].Compact)
+		compact[i].Expand()
+		require.Empty(t, cmp.Diff(plain[i].Points, compact[i].Points, cmp.AllowUnexported(measure.Value{}, measure.AttrValue{})))
 	}
 }

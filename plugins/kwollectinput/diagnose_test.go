@@ -2,51 +2,22 @@ package kwollectinput
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/kwollect/emulator"
+	"github.com/alumet-go/alumet-agent/kwollect/emulator/emutest"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
-
-// logRecorder keeps the log lines, "LEVEL message".
-type logRecorder struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, r.Level.String()+" "+r.Message)
-	return nil
-}
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
-
-func (l *logRecorder) text(level string) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, s := range l.lines {
-		if level == "" || strings.HasPrefix(s, level+" ") {
-			out = append(out, s)
-		}
-	}
-	return strings.Join(out, "\n")
-}
 
 // offGrid5000 is a host that is not a Grid'5000 node.
 func offGrid5000() environment {
@@ -64,23 +35,15 @@ type testAPI struct {
 
 // newTestSource builds a source against an in-process emulator; cfg's
 // api_url is set to it.
-func newTestSource(t *testing.T, cfg *Config, mode plugin.Mode, api testAPI) (*Source, *logRecorder) {
+func newTestSource(t *testing.T, cfg *Config, mode plugin.Mode, api testAPI) (*Source, *testkit.Logs) {
 	t.Helper()
 	if api.emu.Seed == 0 {
 		api.emu.Seed = 7
 	}
-	emu, err := emulator.New(api.emu)
-	require.NoError(t, err)
-	var h http.Handler = emu.Handler()
-	if api.wrap != nil {
-		h = api.wrap(h)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { srv.Close(); emu.Close() })
-	cfg.APIURL = srv.URL + "/stable"
+	cfg.APIURL = emutest.Start(t, api.emu, emutest.Wrap(api.wrap)).URL
 	require.NoError(t, cfg.Validate())
-	logs := &logRecorder{}
-	env := plugin.Env{Pipeline: pipeline.NewBuilder(measure.NewRegistry(), 8, nil), Logger: slog.New(logs), Mode: mode, StartTime: time.Now()}
+	logs := &testkit.Logs{}
+	env := plugin.Env{Pipeline: pipeline.NewBuilder(measure.NewRegistry(), 8, nil), Logger: logs.Logger(), Mode: mode, StartTime: time.Now()}
 	src, err := newSource(cfg, env, offGrid5000(), "")
 	require.NoError(t, err)
 	return src, logs
@@ -177,10 +140,10 @@ func TestDiagnose(t *testing.T) {
 				}
 			}
 			for _, w := range tt.wantWarn {
-				require.Contains(t, logs.text("WARN"), w)
+				require.Contains(t, logs.Text("WARN"), w)
 			}
 			for _, w := range tt.wantDbg {
-				require.Contains(t, logs.text("DEBUG"), w)
+				require.Contains(t, logs.Text("DEBUG"), w)
 			}
 			require.Equal(t, err, src.Diagnose(context.Background()), "the diagnosis runs once")
 		})
@@ -335,7 +298,7 @@ func TestPreflight(t *testing.T) {
 			src, logs := newTestSource(t, cfg, plugin.ModeExec, tt.api)
 			err := src.Preflight(context.Background())
 			if tt.wantErr == nil {
-				require.NoError(t, err, logs.text(""))
+				require.NoError(t, err, logs.Text(""))
 			} else {
 				require.Error(t, err)
 				for _, w := range tt.wantErr {
@@ -346,10 +309,10 @@ func TestPreflight(t *testing.T) {
 				}
 			}
 			for _, w := range tt.wantWarn {
-				require.Contains(t, logs.text("WARN"), w)
+				require.Contains(t, logs.Text("WARN"), w)
 			}
 			for _, w := range tt.wantInfo {
-				require.Contains(t, logs.text("INFO"), w)
+				require.Contains(t, logs.Text("INFO"), w)
 			}
 			for k, period := range tt.wantPrior {
 				node, metric, _ := strings.Cut(k, "/")

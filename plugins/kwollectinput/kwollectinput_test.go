@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,8 +12,10 @@ import (
 
 	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/kwollect/emulator"
+	"github.com/alumet-go/alumet-agent/kwollect/emulator/emutest"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/pipeline/pipelinetest"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
 
@@ -113,26 +113,10 @@ func TestSplitFQDN(t *testing.T) {
 	require.False(t, ok)
 }
 
-type collect struct {
-	mu  sync.Mutex
-	pts []measure.Point
-}
-
-func (c *collect) Emit(_ context.Context, b *measure.Buffer) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pts = append(c.pts, b.Points...)
-	return nil
-}
-
 // startSource starts the plugin against an in-process emulator.
 func startSource(t *testing.T, cfg *Config, mode plugin.Mode) (*Source, *measure.Registry) {
 	t.Helper()
-	emu, err := emulator.New(emulator.Config{Seed: 7})
-	require.NoError(t, err)
-	srv := httptest.NewServer(emu.Handler())
-	t.Cleanup(func() { srv.Close(); emu.Close() })
-	cfg.APIURL = srv.URL + "/stable"
+	cfg.APIURL = emutest.Start(t, emulator.Config{Seed: 7}).URL
 	require.NoError(t, cfg.Validate())
 	reg := measure.NewRegistry()
 	b := pipeline.NewBuilder(reg, 8, nil)
@@ -152,27 +136,25 @@ func TestExecWindowFetchedOnce(t *testing.T) {
 	cfg.Metrics = StringList{"wattmetre_power_watt", "bmc_node_power_watt"}
 	cfg.FetchTimeout = 0
 	src, reg := startSource(t, cfg, plugin.ModeExec)
-	out := &collect{}
+	out := &pipelinetest.Recorder{}
 	ctx := context.Background()
 	start := time.Now().Add(-20 * time.Second)
 	end := start.Add(10*time.Second + 300*time.Millisecond)
 	// An end event without a start is ignored; then the start, the end, and a second end.
 	require.NoError(t, src.HandleEvent(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}, out))
-	require.Empty(t, out.pts)
+	require.Empty(t, out.Points())
 	require.NoError(t, src.HandleEvent(ctx, pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: start}, out))
 	require.NoError(t, src.HandleEvent(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end}, out))
-	n := len(out.pts)
+	n := out.Len()
 	require.NoError(t, src.HandleEvent(ctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: end.Add(time.Second)}, out))
-	require.Len(t, out.pts, n, "the window is fetched exactly once")
+	require.Len(t, out.Points(), n, "the window is fetched exactly once")
 
-	emu, err := emulator.New(emulator.Config{Seed: 7})
-	require.NoError(t, err)
-	defer emu.Close()
+	emu := emutest.New(t, emulator.Config{Seed: 7})
 	want, err := emu.Expected("lyon", []string{"taurus-7", "gemini-1"}, []string{"wattmetre_power_watt", "bmc_node_power_watt"}, start.Truncate(time.Second), end)
 	require.NoError(t, err)
-	require.Len(t, out.pts, len(want))
+	require.Len(t, out.Points(), len(want))
 	perNode := map[string]int{}
-	for i, p := range out.pts {
+	for i, p := range out.Points() {
 		m, _ := reg.Metric(p.Metric)
 		require.Equal(t, want[i].MetricID, m.Name)
 		require.True(t, want[i].Timestamp.Equal(p.Timestamp))
@@ -201,15 +183,15 @@ func TestRunModeFetchesAtStop(t *testing.T) {
 	src, _ := startSource(t, cfg, plugin.ModeRun)
 	src.cfg.PollInterval = config.Duration(20 * time.Millisecond) // below the config's minimum: a test
 	src.start = time.Now().Add(-5 * time.Second)
-	out := &collect{}
+	out := &pipelinetest.Recorder{}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	require.NoError(t, src.Run(ctx, out))
-	require.GreaterOrEqual(t, len(out.pts), 4)
-	n := len(out.pts)
+	require.GreaterOrEqual(t, out.Len(), 4)
+	n := out.Len()
 	// Events after the run-mode fetch are ignored.
 	require.NoError(t, src.HandleEvent(context.Background(), pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: time.Now()}, out))
-	require.Len(t, out.pts, n)
+	require.Len(t, out.Points(), n)
 }
 
 // TestRunModeStoppedBeforeAnyPoll: an interrupted start stops the source
@@ -219,20 +201,20 @@ func TestRunModeStoppedBeforeAnyPoll(t *testing.T) {
 	cfg.Site, cfg.Hostname = "lyon", StringList{"taurus-7"}
 	src, _ := startSource(t, cfg, plugin.ModeRun)
 	src.start = time.Now().Add(-5 * time.Second)
-	out := &collect{}
+	out := &pipelinetest.Recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.NoError(t, src.Run(ctx, out))
-	require.Empty(t, out.pts)
+	require.Empty(t, out.Points())
 }
 
 func TestExecModeRunDoesNotFetch(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Site, cfg.Hostname = "lyon", StringList{"taurus-7"}
 	src, _ := startSource(t, cfg, plugin.ModeExec)
-	out := &collect{}
+	out := &pipelinetest.Recorder{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.NoError(t, src.Run(ctx, out))
-	require.Empty(t, out.pts)
+	require.Empty(t, out.Points())
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/kwollect/emulator"
 )
 
@@ -41,15 +42,8 @@ type chaosEmu struct {
 // the control token printed on the start line.
 func startControlledEmulator(t *testing.T, args ...string) chaosEmu {
 	t.Helper()
-	var e chaosEmu
-	e.api = startEmulatorLine(t, func(l string) {
-		for _, f := range strings.Fields(l) {
-			if v, ok := strings.CutPrefix(f, "control-token="); ok {
-				e.token = v
-			}
-		}
-	}, append([]string{"--control", "--quiet"}, args...)...)
-	e.base = strings.TrimSuffix(e.api, "/stable")
+	p := startEmulatorProcess(t, append([]string{"--control", "--quiet"}, args...)...)
+	e := chaosEmu{api: p.URL, base: p.Base, token: p.Token}
 	require.NotEmpty(t, e.token, "no control token on the emulator's start line")
 	return e
 }
@@ -138,7 +132,7 @@ func processesIn(t *testing.T, dir string) []string {
 }
 
 // waitCSVRows waits until the CSV at path holds at least n whole data rows.
-func waitCSVRows(t *testing.T, path string, n int, within time.Duration, log *lockedBuffer) {
+func waitCSVRows(t *testing.T, path string, n int, within time.Duration, log *testkit.LockedBuffer) {
 	t.Helper()
 	require.Eventually(t, func() bool {
 		b, err := os.ReadFile(path)
@@ -256,7 +250,7 @@ type chaosRun struct {
 	emu    chaosEmu
 	dir    string
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testkit.LockedBuffer
 }
 
 func (r *chaosRun) signal(t *testing.T, sig syscall.Signal, dup bool) {
@@ -699,7 +693,7 @@ func TestChaosOutputFails(t *testing.T) {
 		"--output-file", "out.csv", "--plugins", "csv,kwollect-input", "run")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "ALUMET_CONFIG=", "RUST_LOG=", "ALUMET_LOG=")
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })

@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"flag"
@@ -18,7 +17,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +24,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/kwollect/emulator"
+	"github.com/alumet-go/alumet-agent/kwollect/emulator/emutest"
 )
 
 const seed = 42
@@ -67,46 +67,15 @@ func TestMain(m *testing.M) {
 // returns the API base URL (…/stable).
 func startEmulator(t *testing.T, args ...string) string {
 	t.Helper()
-	return startEmulatorLine(t, nil, args...)
+	return startEmulatorProcess(t, args...).URL
 }
 
-// startEmulatorLine is startEmulator, passing its start line to onLine.
-func startEmulatorLine(t *testing.T, onLine func(string), args ...string) string {
+// startEmulatorProcess is startEmulator returning the process (its base,
+// control token, stderr): the binary with the seed, stopped at the end of
+// the test.
+func startEmulatorProcess(t *testing.T, args ...string) *emutest.Process {
 	t.Helper()
-	args = append([]string{"--listen", "127.0.0.1:0", "--seed", strconv.Itoa(seed)}, args...)
-	cmd := exec.Command(filepath.Join(binDir, "kwollect-emulator"), args...)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		for s.Scan() {
-		}
-	}()
-	select {
-	case l := <-line:
-		if onLine != nil {
-			onLine(l)
-		}
-		rest, ok := strings.CutPrefix(l, "kwollect-emulator listening on ")
-		require.True(t, ok, "unexpected first line %q; stderr: %s", l, stderr.String())
-		base, _, _ := strings.Cut(rest, " ") // with --control, " control-token=..." follows
-		return base + "/stable"
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the emulator did not start: %s", stderr.String())
-	}
-	return ""
+	return emutest.StartBinary(t, filepath.Join(binDir, "kwollect-emulator"), append([]string{"--seed", strconv.Itoa(seed)}, args...)...)
 }
 
 // seedConfig is the seed README's [plugins.kwollect-input] section, its exact
@@ -176,9 +145,7 @@ func epoch(t *testing.T, s string) time.Time {
 // expectedCSV is what the CSV must hold for the emulator's data in [start, end].
 func expectedCSV(t *testing.T, node string, start, end time.Time) []string {
 	t.Helper()
-	emu, err := emulator.New(emulator.Config{Seed: seed})
-	require.NoError(t, err)
-	defer emu.Close()
+	emu := emutest.New(t, emulator.Config{Seed: seed})
 	rows, err := emu.Expected("lyon", []string{node}, []string{"wattmetre_power_watt"}, start, end)
 	require.NoError(t, err)
 	lines := []string{"metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;metric_id;__late_attributes"}
@@ -277,7 +244,7 @@ func TestExecSignals(t *testing.T) {
 			dir := t.TempDir()
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(seedConfig("", "", api)), 0o600))
 			cmd := agentCmd(dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "60")
-			var stderr lockedBuffer
+			var stderr testkit.LockedBuffer
 			cmd.Stderr = &stderr
 			require.NoError(t, cmd.Start())
 			require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "spawned with pid") }, 20*time.Second, 20*time.Millisecond)
@@ -306,7 +273,7 @@ func TestRunModeSIGTERM(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(seedConfig("", "", api)), 0o600))
 	cmd := agentCmd(dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input")
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	// Alumet's line scripts wait for before they signal.
@@ -362,22 +329,4 @@ func TestBadCredentials(t *testing.T) {
 	require.Equal(t, 1, res.code, "a failed fetch is an agent failure")
 	require.Contains(t, res.stderr, "401")
 	require.NotContains(t, res.stderr, "wrong-pass-123")
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 )
 
 // outcomeConfig is a kwollect-input section for nodes on lyon.
@@ -260,7 +262,7 @@ func TestOutcomesInEveryMode(t *testing.T) {
 
 	t.Run("run", func(t *testing.T) {
 		cmd := agentCmd(dir, nil, "--output-file", "run.csv", "--plugins", "csv,kwollect-input")
-		var stderr lockedBuffer
+		var stderr testkit.LockedBuffer
 		cmd.Stderr = &stderr
 		require.NoError(t, cmd.Start())
 		require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "Plugin startup complete.") }, 20*time.Second, 20*time.Millisecond)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 )
 
@@ -24,7 +25,7 @@ func runAgentToFile(t *testing.T, dir, stdoutName string, env []string, args ...
 	f, err := os.Create(path)
 	require.NoError(t, err)
 	cmd := agentCmd(dir, env, args...)
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stdout, cmd.Stderr = f, &stderr
 	err = cmd.Run()
 	require.NoError(t, f.Close())
@@ -175,7 +176,7 @@ print("done")
 		defer f.Close()
 		cmd := agentCmd(dir, []string{"PYTHONUNBUFFERED=1"},
 			"--output-file", "out.csv", "--plugins", "csv,kwollect-input,energy-report", "exec", "--phases", "--", "python3", "-c", py, gatePath)
-		var stderr lockedBuffer
+		var stderr testkit.LockedBuffer
 		cmd.Stdout, cmd.Stderr = f, &stderr
 		launched := time.Now()
 		require.NoError(t, cmd.Start())

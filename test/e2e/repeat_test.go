@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 )
 
@@ -197,7 +198,7 @@ func TestExecStdoutClosed(t *testing.T) {
 		"exec", "--phases", "--", "sh", "-c", "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.3; done; exit 3")
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	first := make([]byte, len("line 1\n"))
@@ -224,7 +225,7 @@ func TestExecRepeatCutBySignal(t *testing.T) {
 	dir := t.TempDir()
 	writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\nsummary_file = \"energy.json\"\nplot_file = \"\"\n")
 	cmd := agentCmd(dir, nil, "--plugins", "kwollect-input,energy-report", "exec", "--repeat", "3", "--cooldown", "30s", "--", "true")
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "Cooling down before run 2 of 3") }, time.Minute, 20*time.Millisecond)

@@ -18,7 +18,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/kwollect/emulator"
+	"github.com/alumet-go/alumet-agent/kwollect/emulator/emutest"
 )
 
 // siteNodes is a node and its site.
@@ -32,9 +34,7 @@ type siteNodes struct {
 func expectedRows(t *testing.T, cfg emulator.Config, groups []siteNodes, metrics []string, start, end time.Time) []string {
 	t.Helper()
 	cfg.Seed = seed
-	emu, err := emulator.New(cfg)
-	require.NoError(t, err)
-	defer emu.Close()
+	emu := emutest.New(t, cfg)
 	var lines []string
 	for _, g := range groups {
 		rows, err := emu.Expected(g.site, g.nodes, metrics, start, end)
@@ -149,9 +149,7 @@ row_budget = 100000
 	queries := strings.Count(res.stderr, "API request should be triggered")
 	require.GreaterOrEqual(t, queries, 8, "720k rows in chunks of at most 100k")
 
-	emu, err := emulator.New(emulator.Config{Seed: seed, Monitored: []string{"gemini-1"}})
-	require.NoError(t, err)
-	defer emu.Close()
+	emu := emutest.New(t, emulator.Config{Seed: seed, Monitored: []string{"gemini-1"}})
 	// The emulator's rows, counted in 10-minute pieces: the whole window at
 	// once would hold 720,000 rows in this (race-instrumented) process.
 	wantRows := 0
@@ -288,7 +286,7 @@ api_url = %q
 poll_interval = "1s"
 `, api))
 	cmd := agentCmd(dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "run")
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -393,9 +391,7 @@ func TestFetchJob(t *testing.T) {
 	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "fetch", "--job-id", "777")
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Contains(t, res.stderr, "/sites/lyon/metrics?metrics=wattmetre_power_watt&job_id=777")
-	emu, err := emulator.New(emulator.Config{Seed: seed, Jobs: []emulator.Job{{ID: 777, Site: "lyon", Nodes: []string{"taurus-5", "taurus-6"}, Start: start, Stop: stop}}})
-	require.NoError(t, err)
-	defer emu.Close()
+	emu := emutest.New(t, emulator.Config{Seed: seed, Jobs: []emulator.Job{{ID: 777, Site: "lyon", Nodes: []string{"taurus-5", "taurus-6"}, Start: start, Stop: stop}}})
 	rows, err := emu.ExpectedQuery("lyon", url.Values{"job_id": {"777"}, "metrics": {"wattmetre_power_watt"}})
 	require.NoError(t, err)
 	require.Len(t, rows, 2*(20*60+1), "two nodes, both bounds inclusive")

@@ -12,13 +12,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 )
 
 // startAgent starts the agent in dir with its stderr captured.
-func startAgent(t *testing.T, dir string, args ...string) (*exec.Cmd, *lockedBuffer) {
+func startAgent(t *testing.T, dir string, args ...string) (*exec.Cmd, *testkit.LockedBuffer) {
 	t.Helper()
 	cmd := agentCmd(dir, nil, args...)
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
@@ -26,7 +28,7 @@ func startAgent(t *testing.T, dir string, args ...string) (*exec.Cmd, *lockedBuf
 }
 
 // waitLog waits until the agent's log contains s.
-func waitLog(t *testing.T, stderr *lockedBuffer, s string, within time.Duration) {
+func waitLog(t *testing.T, stderr *testkit.LockedBuffer, s string, within time.Duration) {
 	t.Helper()
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), s) }, within, 10*time.Millisecond, "waiting for %q in:\n%s", s, stderr)
 }
@@ -35,7 +37,7 @@ func waitLog(t *testing.T, stderr *lockedBuffer, s string, within time.Duration)
 // took after since; the test fails if it does not end within limit (a
 // bound far above what the agent documents: the test proves that it ends,
 // not how fast).
-func waitExit(t *testing.T, cmd *exec.Cmd, stderr *lockedBuffer, limit time.Duration) int {
+func waitExit(t *testing.T, cmd *exec.Cmd, stderr *testkit.LockedBuffer, limit time.Duration) int {
 	t.Helper()
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -286,7 +288,7 @@ func TestTerminalJobControl(t *testing.T) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	var out lockedBuffer
+	var out testkit.LockedBuffer
 	go func() {
 		buf := make([]byte, 4096)
 		for {
