@@ -18,6 +18,7 @@ import (
 
 	stdcsv "encoding/csv"
 
+	"github.com/alumet-go/alumet-agent/internal/writeback"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
 )
@@ -132,7 +133,7 @@ func openFile(cfg *Config, reg *measure.Registry, logger *slog.Logger, now func(
 	)
 	if cfg.Append {
 		f.f, header, base, err = openAppend(cfg.OutputPath, opts.Delimiter, logger)
-		f.pos, f.kicked = base, base
+		f.wb.Reset(base)
 	} else {
 		err = f.check()
 	}
@@ -345,16 +346,8 @@ type lazyFile struct {
 	// write, when set (tests), writes to f instead of f.Write: a disk that
 	// fills up after so many bytes.
 	write func(f *os.File, p []byte) (int, error)
-	// pos is the file offset after the last write; kicked is where the
-	// last writeback request ended (see startWriteback).
-	pos, kicked int64
-	noKick      bool // writeback requests failed once (not a regular file, not Linux)
+	wb    writeback.Tracker // starts the writeback of the rows as they are written
 }
-
-// writebackEvery is how many bytes are written between two requests to
-// start writing them to disk: the final fsync then waits for the last
-// few MiB only, not for a whole window's rows.
-const writebackEvery = 8 << 20
 
 // check opens a special file at once, and otherwise makes sure the file
 // can be created, without creating or truncating it: the same failure as
@@ -418,15 +411,7 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 	} else {
 		n, err = l.f.Write(p)
 	}
-	l.pos += int64(n)
-	if !l.noKick && l.pos-l.kicked >= writebackEvery {
-		// Advice only: the data is as durable as before, fsync at Close
-		// still decides.
-		if startWriteback(l.f, l.kicked, l.pos-l.kicked) != nil {
-			l.noKick = true
-		}
-		l.kicked = l.pos
-	}
+	l.wb.Wrote(l.f, n)
 	return n, err
 }
 

@@ -24,10 +24,10 @@ func TestLazyFileWriteback(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, len(chunk), n)
 		}
-		require.Equal(t, int64(6*len(chunk)), l.pos)
+		require.Equal(t, int64(6*len(chunk)), l.wb.Pos())
 		if runtime.GOOS == "linux" {
-			require.False(t, l.noKick, "sync_file_range works on a regular file")
-			require.Equal(t, int64(6*len(chunk)), l.kicked, "asked at 9 MiB, then at 18 MiB")
+			require.False(t, l.wb.Off(), "sync_file_range works on a regular file")
+			require.Equal(t, int64(6*len(chunk)), l.wb.Requested(), "asked at 9 MiB, then at 18 MiB")
 		}
 		require.NoError(t, l.f.Close())
 		st, err := os.Stat(path)
@@ -56,7 +56,7 @@ func TestLazyFileWriteback(t *testing.T) {
 			_, err := l.Write(chunk)
 			require.NoError(t, err)
 		}
-		require.True(t, l.noKick, "a pipe cannot be written back: asked once, then never again")
+		require.True(t, l.wb.Off(), "a pipe cannot be written back: asked once, then never again")
 		require.NoError(t, w.Close())
 		require.Equal(t, int64(4*len(chunk)), <-got)
 	})

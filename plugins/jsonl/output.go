@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alumet-go/alumet-agent/internal/writeback"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
 )
@@ -44,6 +45,7 @@ type Output struct {
 	buf       []byte
 	pending   int64 // points whose lines are in buf
 	committed int64 // bytes of the file that are whole lines
+	wb        writeback.Tracker
 	err       *WriteError
 	reported  bool
 	report    func(error)
@@ -108,6 +110,7 @@ func open(cfg *Config, reg *measure.Registry, logger *slog.Logger, now func() ti
 	o.regular = st.Mode().IsRegular()
 	if o.regular {
 		o.committed = st.Size()
+		o.wb.Reset(o.committed)
 		if cfg.Append && st.Size() > 0 {
 			if err := o.endLine(); err != nil {
 				f.Close()
@@ -220,6 +223,7 @@ func (o *Output) flushLocked() bool {
 		return true
 	}
 	n, err := o.f.Write(o.buf)
+	o.wb.Wrote(o.f, n)
 	if err == nil {
 		o.committed += int64(n)
 		o.buf, o.pending = o.buf[:0], 0

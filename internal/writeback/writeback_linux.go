@@ -1,4 +1,4 @@
-package csv
+package writeback
 
 import (
 	"os"
@@ -6,9 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startWriteback asks the kernel to start writing [off, off+n) of f to
+// start asks the kernel to start writing [off, off+n) of f to
 // disk, without waiting (sync_file_range with SYNC_FILE_RANGE_WRITE).
-func startWriteback(f *os.File, off, n int64) error {
+func start(f *os.File, off, n int64) error {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return err
