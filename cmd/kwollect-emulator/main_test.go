@@ -13,31 +13,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 )
-
-// syncBuffer is a goroutine-safe bytes.Buffer for the child's stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func buildBinary(t *testing.T) string {
 	t.Helper()
@@ -56,7 +39,7 @@ type command struct {
 	cmd    *exec.Cmd
 	base   string // http://127.0.0.1:PORT
 	token  string // the control token of the start line ("" without --control)
-	stderr *syncBuffer
+	stderr *testkit.LockedBuffer
 	done   chan error
 }
 
@@ -67,7 +50,7 @@ func startCommand(t *testing.T, bin string, args ...string) *command {
 	cmd := exec.Command(bin, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	c := &command{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	c := &command{cmd: cmd, stderr: &testkit.LockedBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = c.stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
