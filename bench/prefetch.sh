@@ -34,40 +34,8 @@ agents=("$@")
 end=$(($(date +%s) - 600)) # a past window: no tail to wait for
 start=$((end - secs))
 
-emu_pid=
-cleanup() { [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null; wait 2>/dev/null || true; }
-trap cleanup EXIT
-
-stat() { # stat URL TOKEN FIELD
-	python3 - "$1" "$2" "$3" <<'EOF'
-import json, sys, urllib.request
-req = urllib.request.Request(sys.argv[1] + "/_emulator/stats", headers={"Authorization": "Bearer " + sys.argv[2]})
-print(json.load(urllib.request.urlopen(req))[sys.argv[3]])
-EOF
-}
-
-cat >"$out/checks.py" <<'EOF'
-import sys
-last, rows, disorder, dups = {}, 0, 0, 0
-with open(sys.argv[1]) as f:
-    next(f)
-    for line in f:
-        c = line.split(";", 3)
-        if c[0] != "wattmetre_power_watt_W":
-            continue
-        key = c[0] + ";" + c[3]
-        sec, _, frac = c[1].rstrip("Z").partition(".")
-        t = (sec, frac.ljust(9, "0"))
-        p = last.get(key)
-        if p is not None:
-            if t < p:
-                disorder += 1
-            elif t == p:
-                dups += 1
-        last[key] = t
-        rows += 1
-print(rows, disorder, dups)
-EOF
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 
 printf '### prefetch.sh: %d s of taurus-1 at 50 Hz, server work 200,000 rows/s (emulator)\n\n' "$secs"
 printf 'Machine: %s CPUs, %s; load average before: %s\n\n' "$(nproc)" "$(go env GOVERSION)" "$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -77,13 +45,7 @@ fail=0
 i=0
 for agent in "${agents[@]}"; do
 	i=$((i + 1))
-	"$root/bin/kwollect-emulator" --lag 0s --control --monitor taurus-1 --statement-work --statement-rows-per-second 200000 \
-		>"$out/emu-$i.out" 2>"$out/emu-$i.err" &
-	emu_pid=$!
-	for _ in $(seq 100); do grep -q listening "$out/emu-$i.out" 2>/dev/null && break; sleep 0.1; done
-	line=$(head -1 "$out/emu-$i.out")
-	url=$(sed -E 's/.*listening on (http:[^ ]*).*/\1/' <<<"$line")
-	token=$(sed -E 's/.*control-token=([^ ]*).*/\1/' <<<"$line")
+	emu_start "$out/emu-$i" --monitor taurus-1 --statement-work --statement-rows-per-second 200000
 	cat >"$out/alumet-config.toml" <<EOF
 [plugins.kwollect-input]
 site = "lyon"
@@ -95,17 +57,12 @@ preflight = false
 [plugins.csv]
 output_path = "$out/run-$i.csv"
 EOF
-	set +e
-	/usr/bin/time -v -o "$out/run-$i.time" "$agent" --config "$out/alumet-config.toml" --no-default-config \
-		--plugins csv,kwollect-input fetch --from "$start" --to "$end" 2>"$out/run-$i.err"
-	code=$?
-	set -e
-	wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, a, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + a[i]; print s}' "$out/run-$i.time")
-	rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$out/run-$i.time")
-	gets=$(stat "$url" "$token" metrics_get)
-	inflight=$(stat "$url" "$token" max_in_flight)
-	kill "$emu_pid" 2>/dev/null; wait "$emu_pid" 2>/dev/null || true; emu_pid=
-	read -r rows disorder dups < <(python3 "$out/checks.py" "$out/run-$i.csv")
+	timed "run-$i" "$agent" --config "$out/alumet-config.toml" --no-default-config \
+		--plugins csv,kwollect-input fetch --from "$start" --to "$end"
+	gets=$(stat metrics_get)
+	inflight=$(stat max_in_flight)
+	emu_stop
+	read -r rows _ disorder dups < <(python3 "$root/bench/csvorder.py" "$out/run-$i.csv")
 	printf '| %s | %s | %d | %s | %d | %d | %d | %d | %d |\n' \
 		"$agent" "$wall" "$rows" "$rss" "$gets" "$inflight" "$disorder" "$dups" "$code"
 	want=$((secs * 50))
