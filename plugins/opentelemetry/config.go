@@ -1,0 +1,113 @@
+package opentelemetry
+
+import (
+	_ "embed"
+	"errors"
+	"net/textproto"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alumet-go/alumet-agent/config"
+	"github.com/alumet-go/alumet-agent/plugin"
+)
+
+// Config is the [plugins.opentelemetry] section: Alumet's keys, then the
+// Go agent's.
+type Config struct {
+	// CollectorHost is the collector's URL: http:// (gRPC without TLS, as
+	// Alumet) or https:// (TLS, verified).
+	CollectorHost      string `toml:"collector_host"`
+	Prefix             string `toml:"prefix"`
+	Suffix             string `toml:"suffix"`
+	UseUnitDisplayName bool   `toml:"use_unit_display_name"`
+	// AddAttributesToLabels adds the points' attributes to the data
+	// points' attributes (the resource and consumer always are).
+	AddAttributesToLabels bool `toml:"add_attributes_to_labels"`
+
+	// Go agent only (omitted from generated configs while at their
+	// defaults, so that Alumet can load them).
+
+	// Protocol is "grpc" (Alumet's) or "http/protobuf".
+	Protocol string `toml:"protocol,omitempty"`
+	// Headers are sent with every export (an API key, a tenant). A value
+	// may name environment variables as ${VAR}; values are never logged.
+	Headers map[string]string `toml:"headers,omitempty"`
+	// Compression is "none" or "gzip".
+	Compression string `toml:"compression,omitempty"`
+	// Timeout bounds one export (default 10s).
+	Timeout config.Duration `toml:"timeout,omitempty"`
+}
+
+// DefaultConfig returns Alumet's defaults.
+func DefaultConfig() *Config {
+	return &Config{CollectorHost: "http://localhost:4317", Suffix: "_alumet", UseUnitDisplayName: true, AddAttributesToLabels: true}
+}
+
+// SampleConfig is the commented default section (sample.toml).
+//
+//go:embed sample.toml
+var SampleConfig string
+
+const defaultTimeout = 10 * time.Second
+
+func (c *Config) protocol() string {
+	if c.Protocol == "" {
+		return ProtocolGRPC
+	}
+	return c.Protocol
+}
+
+func (c *Config) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return defaultTimeout
+	}
+	return time.Duration(c.Timeout)
+}
+
+// Validate checks the decoded values.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, err := newExporter(c.protocol(), c.CollectorHost, nil, false, time.Second); err != nil {
+		key := "collector_host"
+		if strings.HasPrefix(err.Error(), "protocol") {
+			key = "protocol"
+		}
+		errs = append(errs, plugin.FieldErrorf(key, "%s", strings.TrimPrefix(strings.TrimPrefix(err.Error(), "protocol "), "collector_host ")))
+	}
+	switch c.Compression {
+	case "", "none", "gzip":
+	default:
+		errs = append(errs, plugin.FieldErrorf("compression", "%q: want \"none\" or \"gzip\"", c.Compression))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, plugin.FieldErrorf("timeout", "must not be negative"))
+	}
+	for k := range c.Headers {
+		if k == "" || strings.ContainsAny(k, " :\r\n") {
+			errs = append(errs, plugin.FieldErrorf("headers", "%q is not a header name", k))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// header returns the headers with ${VAR} expanded; a variable that is not
+// set is an error naming it (never the value).
+func (c *Config) header() (map[string][]string, error) {
+	h := map[string][]string{}
+	for k, v := range c.Headers {
+		var missing []string
+		val := os.Expand(v, func(name string) string {
+			x, ok := os.LookupEnv(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return x
+		})
+		if len(missing) > 0 {
+			return nil, plugin.FieldErrorf("headers", "%s: environment variable %s is not set", k, strings.Join(missing, ", "))
+		}
+		h[textproto.CanonicalMIMEHeaderKey(k)] = append(h[textproto.CanonicalMIMEHeaderKey(k)], val)
+	}
+	return h, nil
+}

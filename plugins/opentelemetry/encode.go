@@ -1,0 +1,267 @@
+package opentelemetry
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/alumet-go/alumet-agent/measure"
+)
+
+// Field numbers of the OTLP protobuf messages (opentelemetry-proto v1:
+// collector/metrics/v1, metrics/v1, common/v1, resource/v1). The tests
+// decode what this file writes with the official Go definitions.
+const (
+	fRequestResourceMetrics = 1 // ExportMetricsServiceRequest.resource_metrics
+
+	fResourceMetricsResource = 1 // ResourceMetrics.resource
+	fResourceMetricsScope    = 2 // ResourceMetrics.scope_metrics
+
+	fResourceAttributes = 1 // Resource.attributes
+
+	fScopeMetricsScope   = 1 // ScopeMetrics.scope
+	fScopeMetricsMetrics = 2 // ScopeMetrics.metrics
+
+	fScopeName       = 1 // InstrumentationScope.name
+	fScopeVersion    = 2
+	fScopeAttributes = 3
+
+	fMetricName        = 1 // Metric.name
+	fMetricDescription = 2
+	fMetricUnit        = 3
+	fMetricGauge       = 5
+
+	fGaugeDataPoints = 1 // Gauge.data_points
+
+	fPointTime       = 3 // NumberDataPoint.time_unix_nano (fixed64)
+	fPointAsDouble   = 4
+	fPointAttributes = 7
+
+	fKeyValueKey   = 1 // KeyValue.key
+	fKeyValueValue = 2
+	fAnyString     = 1 // AnyValue.string_value
+)
+
+// mapping is how points become OTLP metrics: Alumet's opentelemetry
+// plugin's names and attributes.
+type mapping struct {
+	prefix, suffix     string
+	unitDisplay        bool
+	attributesToLabels bool
+	version            string // the scope's version: the plugin's
+}
+
+// encoder builds ExportMetricsServiceRequest messages. Everything but a
+// point's time and value is encoded once per series (a compact point's
+// series, or a Point's metric, resource, consumer and attributes) and
+// kept; a request groups the points by metric, as Alumet does (one Metric
+// per name, in the order the names first appear).
+type encoder struct {
+	m   mapping
+	reg *measure.Registry
+
+	metrics map[measure.MetricID]*metricBytes
+	series  map[*measure.Series][]byte // a compact point's attributes, encoded
+	attrs   map[string][]byte          // a Point's attributes, by their text key
+	keyBuf  []byte
+
+	// The request being built: the metrics in first-seen order, each with
+	// its data points.
+	order []*metricBytes
+}
+
+// metricBytes is a metric's name, description and unit (encoded) and the
+// data points of the request being built.
+type metricBytes struct {
+	head   []byte
+	points []byte
+	n      int
+}
+
+func newEncoder(m mapping, reg *measure.Registry) *encoder {
+	return &encoder{m: m, reg: reg, metrics: map[measure.MetricID]*metricBytes{},
+		series: map[*measure.Series][]byte{}, attrs: map[string][]byte{}}
+}
+
+func (e *encoder) metric(id measure.MetricID) *metricBytes {
+	mb := e.metrics[id]
+	if mb == nil {
+		name, desc, unit := "metric_"+strconv.Itoa(int(id)), "", ""
+		if m, ok := e.reg.Metric(id); ok {
+			name, desc = m.Name, m.Description
+			unit = m.Unit.UniqueName()
+			if e.m.unitDisplay {
+				unit = m.Unit.DisplayName()
+			}
+		}
+		var h []byte
+		h = protowire.AppendTag(h, fMetricName, protowire.BytesType)
+		h = protowire.AppendString(h, validUTF8(e.m.prefix+name+e.m.suffix))
+		if desc != "" {
+			h = protowire.AppendTag(h, fMetricDescription, protowire.BytesType)
+			h = protowire.AppendString(h, validUTF8(desc))
+		}
+		if unit != "" {
+			h = protowire.AppendTag(h, fMetricUnit, protowire.BytesType)
+			h = protowire.AppendString(h, validUTF8(unit))
+		}
+		mb = &metricBytes{head: h}
+		e.metrics[id] = mb
+	}
+	if mb.n == 0 {
+		e.order = append(e.order, mb)
+	}
+	return mb
+}
+
+// attributes encodes a point's attributes (NumberDataPoint.attributes, as
+// Alumet: all strings, sorted by key, an empty value written "empty").
+func (e *encoder) attributes(r measure.Resource, c measure.Consumer, attrs []measure.Attribute) []byte {
+	kv := []struct{ k, v string }{
+		{"resource_kind", r.Kind}, {"resource_id", r.ID},
+		{"resource_consumer_kind", c.Kind}, {"resource_consumer_id", c.ID},
+	}
+	if e.m.attributesToLabels {
+		for _, a := range attrs {
+			kv = append(kv, struct{ k, v string }{a.Key, a.Value.String()})
+		}
+	}
+	slices.SortStableFunc(kv, func(a, b struct{ k, v string }) int { return strings.Compare(a.k, b.k) })
+	var b []byte
+	for _, p := range kv {
+		v := p.v
+		if v == "" {
+			v = "empty"
+		}
+		b = appendStringKV(b, fPointAttributes, p.k, v)
+	}
+	return b
+}
+
+// appendStringKV appends field f holding KeyValue{key, AnyValue{string_value: v}}.
+func appendStringKV(b []byte, f protowire.Number, key, v string) []byte {
+	key, v = validUTF8(key), validUTF8(v)
+	av := protowire.AppendTag(nil, fAnyString, protowire.BytesType)
+	av = protowire.AppendString(av, v)
+	n := protowire.SizeTag(fKeyValueKey) + protowire.SizeBytes(len(key)) + protowire.SizeTag(fKeyValueValue) + protowire.SizeBytes(len(av))
+	b = protowire.AppendTag(b, f, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(n))
+	b = protowire.AppendTag(b, fKeyValueKey, protowire.BytesType)
+	b = protowire.AppendString(b, key)
+	b = protowire.AppendTag(b, fKeyValueValue, protowire.BytesType)
+	return protowire.AppendBytes(b, av)
+}
+
+// addPoint adds a data point with pre-encoded attributes.
+func (e *encoder) addPoint(mb *metricBytes, attrs []byte, ns int64, v float64) {
+	n := len(attrs) + protowire.SizeTag(fPointTime) + 8 + protowire.SizeTag(fPointAsDouble) + 8
+	b := mb.points
+	b = protowire.AppendTag(b, fGaugeDataPoints, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(n))
+	b = append(b, attrs...)
+	b = protowire.AppendTag(b, fPointTime, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, uint64(ns))
+	b = protowire.AppendTag(b, fPointAsDouble, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, math.Float64bits(v))
+	mb.points = b
+	mb.n++
+}
+
+// AddPoint adds p to the request being built.
+func (e *encoder) AddPoint(p *measure.Point) {
+	e.keyBuf = appendAttrKey(e.keyBuf[:0], p.Resource, p.Consumer, p.Attributes)
+	a, ok := e.attrs[string(e.keyBuf)]
+	if !ok {
+		if len(e.attrs) > maxCachedAttrs {
+			clear(e.attrs)
+		}
+		a = e.attributes(p.Resource, p.Consumer, p.Attributes)
+		e.attrs[string(e.keyBuf)] = a
+	}
+	e.addPoint(e.metric(p.Metric), a, p.Timestamp.UnixNano(), p.Value.Float64())
+}
+
+// AddCompact adds p to the request being built.
+func (e *encoder) AddCompact(p *measure.SeriesPoint) {
+	s := p.Series
+	a, ok := e.series[s]
+	if !ok {
+		a = e.attributes(s.Resource, s.Consumer, s.Attributes)
+		e.series[s] = a
+	}
+	e.addPoint(e.metric(s.Metric), a, p.Time, p.Value.Float64())
+}
+
+// maxCachedAttrs bounds the attribute cache of Points (a source with
+// ever-new attribute values must not grow it without end).
+const maxCachedAttrs = 1 << 14
+
+func appendAttrKey(b []byte, r measure.Resource, c measure.Consumer, attrs []measure.Attribute) []byte {
+	for _, s := range []string{r.Kind, r.ID, c.Kind, c.ID} {
+		b = append(b, s...)
+		b = append(b, 0)
+	}
+	for _, a := range attrs {
+		b = append(b, a.Key...)
+		b = append(b, 0)
+		b = a.Value.AppendText(b)
+		b = append(b, 0)
+	}
+	return b
+}
+
+// Points is the number of data points in the request being built.
+func (e *encoder) Points() int {
+	n := 0
+	for _, mb := range e.order {
+		n += mb.n
+	}
+	return n
+}
+
+// Finish returns the ExportMetricsServiceRequest of the points added since
+// the last Finish, appended to b, and starts a new one.
+func (e *encoder) Finish(b []byte) []byte {
+	var scope []byte
+	scope = protowire.AppendTag(scope, fScopeName, protowire.BytesType)
+	scope = protowire.AppendString(scope, "alumet")
+	scope = protowire.AppendTag(scope, fScopeVersion, protowire.BytesType)
+	scope = protowire.AppendString(scope, e.m.version)
+	scope = appendStringKV(scope, fScopeAttributes, "tool", "alumet")
+
+	sm := protowire.AppendTag(nil, fScopeMetricsScope, protowire.BytesType)
+	sm = protowire.AppendBytes(sm, scope)
+	for _, mb := range e.order {
+		gauge := mb.points
+		n := len(mb.head) + protowire.SizeTag(fMetricGauge) + protowire.SizeBytes(len(gauge))
+		sm = protowire.AppendTag(sm, fScopeMetricsMetrics, protowire.BytesType)
+		sm = protowire.AppendVarint(sm, uint64(n))
+		sm = append(sm, mb.head...)
+		sm = protowire.AppendTag(sm, fMetricGauge, protowire.BytesType)
+		sm = protowire.AppendBytes(sm, gauge)
+		mb.points, mb.n = mb.points[:0], 0
+	}
+	e.order = e.order[:0]
+
+	res := appendStringKV(nil, fResourceAttributes, "service.name", "alumet-otlp-grpc")
+	rm := protowire.AppendTag(nil, fResourceMetricsResource, protowire.BytesType)
+	rm = protowire.AppendBytes(rm, res)
+	rm = protowire.AppendTag(rm, fResourceMetricsScope, protowire.BytesType)
+	rm = protowire.AppendBytes(rm, sm)
+
+	b = protowire.AppendTag(b, fRequestResourceMetrics, protowire.BytesType)
+	return protowire.AppendBytes(b, rm)
+}
+
+// validUTF8 replaces invalid UTF-8 with U+FFFD: protobuf strings must be
+// UTF-8, and a collector rejects a whole request over one bad byte.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}

@@ -1,0 +1,177 @@
+package opentelemetry
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/stretchr/testify/require"
+	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+
+	"github.com/alumet-go/alumet-agent/measure"
+)
+
+func str(k, v string) measure.Attribute { return measure.Attribute{Key: k, Value: measure.String(v)} }
+
+// testPoints are Alumet's point P (spec §1), a second node, an unsigned
+// counter on local_machine (empty ids) and a point with typed attributes.
+func testPoints(t testing.TB, reg *measure.Registry) []measure.Point {
+	t.Helper()
+	w, err := reg.Register(measure.Metric{Name: "wattmetre_power_watt", Unit: measure.Plain(measure.Watt), Type: measure.F64,
+		Description: "Power of the node's wattmeter ports"})
+	require.NoError(t, err)
+	e, err := reg.Register(measure.Metric{Name: "rapl_consumed_energy", Unit: measure.Unit{Prefix: measure.Milli, Base: measure.Joule}, Type: measure.U64})
+	require.NoError(t, err)
+	ts := time.Unix(0, 1795556357000000000)
+	port := measure.Consumer{Kind: "device_origin", ID: "wattmetre1-port6"}
+	return []measure.Point{
+		{Metric: w, Timestamp: ts, Value: measure.Float(112.73), Resource: measure.Resource{Kind: "device_id", ID: "taurus-7"}, Consumer: port,
+			Attributes: []measure.Attribute{str("metric_id", "wattmetre_power_watt")}},
+		{Metric: e, Timestamp: ts.Add(time.Second), Value: measure.Uint(42), Resource: measure.LocalMachine, Consumer: measure.Consumer(measure.LocalMachine),
+			Attributes: []measure.Attribute{str("domain", "package_total"), {Key: "n", Value: measure.AttrValue{Type: measure.AttrU64, U64: 3}}, str("blank", "")}},
+		{Metric: w, Timestamp: ts.Add(20 * time.Millisecond), Value: measure.Float(math.NaN()), Resource: measure.Resource{Kind: "device_id", ID: "taurus-8"}, Consumer: port},
+	}
+}
+
+type kv = map[string]string
+
+type wantPoint struct {
+	Metric, Unit, Description string
+	Time                      uint64
+	Value                     float64
+	Attrs                     kv
+}
+
+// flatten reads a request with the official OTLP definitions.
+func flatten(t testing.TB, msg []byte) []wantPoint {
+	t.Helper()
+	var req colmetrics.ExportMetricsServiceRequest
+	require.NoError(t, proto.Unmarshal(msg, &req))
+	var out []wantPoint
+	require.Len(t, req.ResourceMetrics, 1)
+	rm := req.ResourceMetrics[0]
+	require.Equal(t, "service.name", rm.Resource.Attributes[0].Key)
+	require.Equal(t, "alumet-otlp-grpc", rm.Resource.Attributes[0].Value.GetStringValue())
+	require.Len(t, rm.ScopeMetrics, 1)
+	sm := rm.ScopeMetrics[0]
+	require.Equal(t, "alumet", sm.Scope.Name)
+	require.Equal(t, Version, sm.Scope.Version)
+	require.Equal(t, "tool", sm.Scope.Attributes[0].Key)
+	for _, m := range sm.Metrics {
+		g := m.GetGauge()
+		require.NotNil(t, g, "metric %s is a gauge", m.Name)
+		for _, dp := range g.DataPoints {
+			attrs := kv{}
+			var keys []string
+			for _, a := range dp.Attributes {
+				attrs[a.Key] = a.Value.GetStringValue()
+				keys = append(keys, a.Key)
+			}
+			require.IsIncreasing(t, keys, "attributes sorted by key")
+			require.Zero(t, dp.StartTimeUnixNano)
+			out = append(out, wantPoint{m.Name, m.Unit, m.Description, dp.TimeUnixNano, dp.GetAsDouble(), attrs})
+		}
+	}
+	return out
+}
+
+func TestEncode(t *testing.T) {
+	reg := measure.NewRegistry()
+	ps := testPoints(t, reg)
+	p0 := kv{"metric_id": "wattmetre_power_watt", "resource_consumer_id": "wattmetre1-port6", "resource_consumer_kind": "device_origin",
+		"resource_id": "taurus-7", "resource_kind": "device_id"}
+	p1 := kv{"blank": "empty", "domain": "package_total", "n": "3", "resource_consumer_id": "empty", "resource_consumer_kind": "local_machine",
+		"resource_id": "empty", "resource_kind": "local_machine"}
+	p2 := kv{"resource_consumer_id": "wattmetre1-port6", "resource_consumer_kind": "device_origin", "resource_id": "taurus-8", "resource_kind": "device_id"}
+	desc := "Power of the node's wattmeter ports"
+	for _, tc := range []struct {
+		name string
+		m    mapping
+		want []wantPoint
+	}{
+		{"alumet defaults", mapping{suffix: "_alumet", unitDisplay: true, attributesToLabels: true, version: Version}, []wantPoint{
+			// Grouped by metric, in first-seen order.
+			{"wattmetre_power_watt_alumet", "W", desc, 1795556357000000000, 112.73, p0},
+			{"wattmetre_power_watt_alumet", "W", desc, 1795556357020000000, math.NaN(), p2},
+			{"rapl_consumed_energy_alumet", "mJ", "", 1795556358000000000, 42, p1},
+		}},
+		{"prefix, unique units, no attributes", mapping{prefix: "g5k_", unitDisplay: false, version: Version}, []wantPoint{
+			{"g5k_wattmetre_power_watt", "W", desc, 1795556357000000000, 112.73, kv{"resource_consumer_id": "wattmetre1-port6",
+				"resource_consumer_kind": "device_origin", "resource_id": "taurus-7", "resource_kind": "device_id"}},
+			{"g5k_wattmetre_power_watt", "W", desc, 1795556357020000000, math.NaN(), p2},
+			{"g5k_rapl_consumed_energy", "milliJ", "", 1795556358000000000, 42, kv{"resource_consumer_id": "empty",
+				"resource_consumer_kind": "local_machine", "resource_id": "empty", "resource_kind": "local_machine"}},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEncoder(tc.m, reg)
+			for i := range ps {
+				e.AddPoint(&ps[i])
+			}
+			require.Equal(t, 3, e.Points())
+			got := flatten(t, e.Finish(nil))
+			require.Empty(t, cmp.Diff(tc.want, got, cmp.Comparer(func(a, b float64) bool { return a == b || a != a && b != b })))
+			require.Zero(t, e.Points(), "Finish starts a new request")
+
+			// Compact points give the same request.
+			series := make([]*measure.Series, len(ps))
+			for i, p := range ps {
+				series[i] = &measure.Series{Metric: p.Metric, Resource: p.Resource, Consumer: p.Consumer, Attributes: p.Attributes}
+			}
+			for i, p := range ps {
+				e.AddCompact(&measure.SeriesPoint{Series: series[i], Time: p.Timestamp.UnixNano(), Value: p.Value})
+			}
+			require.Empty(t, cmp.Diff(tc.want, flatten(t, e.Finish(nil)), cmp.Comparer(func(a, b float64) bool { return a == b || a != a && b != b })))
+		})
+	}
+}
+
+// The official definitions decode the request without unknown fields, and
+// marshal it back to the same message.
+func TestEncodeRoundTrip(t *testing.T) {
+	reg := measure.NewRegistry()
+	ps := testPoints(t, reg)
+	e := newEncoder(mapping{suffix: "_alumet", unitDisplay: true, attributesToLabels: true, version: Version}, reg)
+	for i := range ps {
+		e.AddPoint(&ps[i])
+	}
+	msg := e.Finish(nil)
+	var req colmetrics.ExportMetricsServiceRequest
+	require.NoError(t, proto.Unmarshal(msg, &req))
+	again, err := proto.MarshalOptions{Deterministic: true}.Marshal(&req)
+	require.NoError(t, err)
+	var back colmetrics.ExportMetricsServiceRequest
+	require.NoError(t, proto.Unmarshal(again, &back))
+	require.Empty(t, cmp.Diff(&req, &back, protocmp.Transform(), cmpopts.EquateNaNs()))
+	require.Empty(t, req.ProtoReflect().GetUnknown())
+	require.Equal(t, proto.Size(&req), len(msg), "nothing the definitions do not know")
+}
+
+// FuzzEncode: any names, units and attribute strings give a request the
+// official definitions decode, with the points' values and times.
+func FuzzEncode(f *testing.F) {
+	f.Add("wattmetre_power_watt", "W", "taurus-7", "metric_id", "x", 112.73, int64(1795556357000000000))
+	f.Add("\xff", "", "", "", "", math.Inf(-1), int64(-1))
+	f.Fuzz(func(t *testing.T, name, unit, id, k, v string, val float64, ns int64) {
+		reg := measure.NewRegistry()
+		m, err := reg.Register(measure.Metric{Name: name, Unit: measure.Custom(unit), Type: measure.F64})
+		if err != nil {
+			t.Skip()
+		}
+		p := measure.Point{Metric: m, Timestamp: time.Unix(0, ns), Value: measure.Float(val), Resource: measure.Resource{Kind: "device_id", ID: id},
+			Attributes: []measure.Attribute{str(k, v)}}
+		e := newEncoder(mapping{suffix: "_alumet", attributesToLabels: true, version: Version}, reg)
+		e.AddPoint(&p)
+		var req colmetrics.ExportMetricsServiceRequest
+		// Unmarshal checks that strings are UTF-8, as collectors do.
+		require.NoError(t, proto.Unmarshal(e.Finish(nil), &req))
+		dp := req.ResourceMetrics[0].ScopeMetrics[0].Metrics[0].GetGauge().DataPoints[0]
+		if dp.TimeUnixNano != uint64(ns) || !(dp.GetAsDouble() == val || val != val) {
+			t.Fatalf("point %d %v, want %d %v", dp.TimeUnixNano, dp.GetAsDouble(), ns, val)
+		}
+	})
+}

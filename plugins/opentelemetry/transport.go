@@ -1,0 +1,374 @@
+package opentelemetry
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Protocols of the exporter.
+const (
+	ProtocolGRPC = "grpc"          // OTLP/gRPC, as Alumet (collector port 4317)
+	ProtocolHTTP = "http/protobuf" // OTLP/HTTP with binary protobuf (port 4318, path /v1/metrics)
+)
+
+const grpcExportPath = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+
+// maxResponse bounds what is read of a response body.
+const maxResponse = 1 << 20
+
+// ExportError is a failed export. Retryable says whether sending the same
+// request again may succeed (the collector unavailable, overloaded, or
+// the network); RetryAfter is the wait the collector asked for, if any.
+type ExportError struct {
+	Status     string // "HTTP 503", "gRPC UNAVAILABLE (14)", or "" for a network error
+	Message    string // the collector's message, trimmed
+	Retryable  bool
+	RetryAfter time.Duration
+	Err        error // a network error, if any
+}
+
+func (e *ExportError) Error() string {
+	var b strings.Builder
+	b.WriteString("OTLP export failed")
+	if e.Status != "" {
+		b.WriteString(": " + e.Status)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if e.Err != nil {
+		b.WriteString(": " + e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *ExportError) Unwrap() error { return e.Err }
+
+// Result is what the collector said of a successful export: the points it
+// rejected (a partial success), and its message about them.
+type Result struct {
+	Rejected int64
+	Message  string
+}
+
+// exporter sends encoded ExportMetricsServiceRequests.
+type exporter struct {
+	protocol string
+	url      string
+	headers  http.Header
+	client   *http.Client
+	gzip     bool
+}
+
+// newExporter returns the exporter of collectorHost for protocol. TLS is
+// verified (https:// uses the system's roots); gRPC over http:// is
+// HTTP/2 without TLS (h2c), as collectors serve it on port 4317.
+func newExporter(protocol, collectorHost string, headers http.Header, gz bool, timeout time.Duration) (*exporter, error) {
+	u, err := url.Parse(collectorHost)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("collector_host %q: want http://host:port or https://host:port", collectorHost)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ForceAttemptHTTP2 = true
+	target := strings.TrimSuffix(u.String(), "/")
+	switch protocol {
+	case ProtocolGRPC:
+		// gRPC needs HTTP/2: over TLS negotiated with ALPN, over plain TCP
+		// with prior knowledge.
+		tr.Protocols = new(http.Protocols)
+		tr.Protocols.SetHTTP2(true)
+		tr.Protocols.SetUnencryptedHTTP2(true)
+		target = strings.TrimSuffix(target, grpcExportPath) + grpcExportPath
+	case ProtocolHTTP:
+		if !strings.HasSuffix(u.Path, "/v1/metrics") {
+			target += "/v1/metrics"
+		}
+	default:
+		return nil, fmt.Errorf("protocol %q: want %q or %q", protocol, ProtocolGRPC, ProtocolHTTP)
+	}
+	return &exporter{protocol: protocol, url: target, headers: headers, gzip: gz,
+		client: &http.Client{Transport: tr, Timeout: timeout}}, nil
+}
+
+// export sends one request (an encoded ExportMetricsServiceRequest).
+func (x *exporter) export(ctx context.Context, msg []byte) (Result, error) {
+	if x.protocol == ProtocolGRPC {
+		return x.exportGRPC(ctx, msg)
+	}
+	return x.exportHTTP(ctx, msg)
+}
+
+func (x *exporter) request(ctx context.Context, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, x.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range x.headers {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	req.Header.Set("User-Agent", "alumet-agent-opentelemetry/"+Version)
+	return req, nil
+}
+
+func compress(msg []byte) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	_, _ = w.Write(msg)
+	_ = w.Close()
+	return b.Bytes()
+}
+
+func (x *exporter) exportGRPC(ctx context.Context, msg []byte) (Result, error) {
+	flag := byte(0)
+	if x.gzip {
+		msg, flag = compress(msg), 1
+	}
+	body := make([]byte, 5, 5+len(msg))
+	body[0] = flag
+	binary.BigEndian.PutUint32(body[1:], uint32(len(msg)))
+	body = append(body, msg...)
+	req, err := x.request(ctx, body)
+	if err != nil {
+		return Result{}, err
+	}
+	req.Header.Set("Content-Type", "application/grpc+proto")
+	req.Header.Set("TE", "trailers")
+	if x.gzip {
+		req.Header.Set("grpc-encoding", "gzip")
+		req.Header.Set("grpc-accept-encoding", "gzip")
+	}
+	resp, err := x.client.Do(req)
+	if err != nil {
+		return Result{}, &ExportError{Retryable: true, Err: redactURL(err)}
+	}
+	defer resp.Body.Close()
+	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if resp.StatusCode != http.StatusOK {
+		// Not a gRPC answer (a proxy's): HTTP's status decides.
+		return Result{}, httpError(resp, data)
+	}
+	// The status is in the trailers, or in the headers of a
+	// "Trailers-Only" response.
+	st, stMsg := resp.Trailer.Get("grpc-status"), resp.Trailer.Get("grpc-message")
+	if st == "" {
+		st, stMsg = resp.Header.Get("grpc-status"), resp.Header.Get("grpc-message")
+	}
+	if rerr != nil && st == "" {
+		return Result{}, &ExportError{Retryable: true, Err: fmt.Errorf("reading the response: %w", rerr)}
+	}
+	code, err := strconv.Atoi(st)
+	if err != nil {
+		return Result{}, &ExportError{Status: "gRPC status " + strconv.Quote(st), Message: "the collector's answer has no grpc-status", Retryable: true}
+	}
+	if code != 0 {
+		msg, _ := url.PathUnescape(stMsg)
+		return Result{}, &ExportError{Status: fmt.Sprintf("gRPC %s (%d)", grpcCodeName(code), code), Message: trim(msg),
+			Retryable: grpcRetryable(code), RetryAfter: grpcRetryAfter(resp)}
+	}
+	if len(data) < 5 {
+		return Result{}, nil // an empty response message
+	}
+	n := binary.BigEndian.Uint32(data[1:5])
+	if int(n) > len(data)-5 {
+		return Result{}, nil // cut: the export itself succeeded
+	}
+	reply := data[5 : 5+n]
+	if data[0] == 1 {
+		// Compressed with the response's grpc-encoding (ours: gzip).
+		zr, err := gzip.NewReader(bytes.NewReader(reply))
+		if err != nil || resp.Header.Get("grpc-encoding") != "gzip" {
+			return Result{}, nil
+		}
+		if reply, err = io.ReadAll(io.LimitReader(zr, maxResponse)); err != nil {
+			return Result{}, nil
+		}
+	}
+	return partialSuccess(reply), nil
+}
+
+func (x *exporter) exportHTTP(ctx context.Context, msg []byte) (Result, error) {
+	if x.gzip {
+		msg = compress(msg)
+	}
+	req, err := x.request(ctx, msg)
+	if err != nil {
+		return Result{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	if x.gzip {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	resp, err := x.client.Do(req)
+	if err != nil {
+		return Result{}, &ExportError{Retryable: true, Err: redactURL(err)}
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if resp.StatusCode/100 != 2 {
+		return Result{}, httpError(resp, data)
+	}
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-protobuf") {
+		return Result{}, nil
+	}
+	return partialSuccess(data), nil
+}
+
+// httpError is the error of an HTTP answer other than success. OTLP/HTTP
+// says 429, 502, 503 and 504 are retryable, with Retry-After honoured.
+func httpError(resp *http.Response, body []byte) error {
+	e := &ExportError{Status: "HTTP " + strconv.Itoa(resp.StatusCode), Message: trim(statusMessage(resp, body))}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		e.Retryable = true
+		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return e
+}
+
+// statusMessage is the message of a google.rpc.Status body (OTLP/HTTP's
+// error body), or the body as text.
+func statusMessage(resp *http.Response, body []byte) string {
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-protobuf") {
+		if m, ok := stringField(body, 2); ok { // google.rpc.Status.message
+			return m
+		}
+	}
+	return string(body)
+}
+
+// partialSuccess reads ExportMetricsServiceResponse.partial_success.
+func partialSuccess(b []byte) Result {
+	var r Result
+	ps, ok := bytesField(b, 1)
+	if !ok {
+		return r
+	}
+	for len(ps) > 0 {
+		num, typ, n := protowire.ConsumeTag(ps)
+		if n < 0 {
+			return r
+		}
+		ps = ps[n:]
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(ps)
+			if m < 0 {
+				return r
+			}
+			r.Rejected = int64(v)
+			ps = ps[m:]
+		case num == 2 && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(ps)
+			if m < 0 {
+				return r
+			}
+			r.Message = trim(string(v))
+			ps = ps[m:]
+		default:
+			m := protowire.ConsumeFieldValue(num, typ, ps)
+			if m < 0 {
+				return r
+			}
+			ps = ps[m:]
+		}
+	}
+	return r
+}
+
+func bytesField(b []byte, want protowire.Number) ([]byte, bool) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, false
+		}
+		b = b[n:]
+		if num == want && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			return v, m >= 0
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return nil, false
+		}
+		b = b[m:]
+	}
+	return nil, false
+}
+
+func stringField(b []byte, want protowire.Number) (string, bool) {
+	v, ok := bytesField(b, want)
+	return string(v), ok
+}
+
+// gRPC status codes (google.golang.org/grpc/codes) the exporter names.
+var grpcCodes = map[int]string{1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
+	6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 10: "ABORTED",
+	11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE", 15: "DATA_LOSS", 16: "UNAUTHENTICATED"}
+
+func grpcCodeName(c int) string {
+	if n, ok := grpcCodes[c]; ok {
+		return n
+	}
+	return "code"
+}
+
+// grpcRetryable: the codes OTLP/gRPC says a client retries.
+func grpcRetryable(c int) bool {
+	switch c {
+	case 1, 4, 8, 10, 11, 14, 15:
+		return true
+	}
+	return false
+}
+
+// grpcRetryAfter: OTLP/gRPC's RetryInfo travels in grpc-status-details-bin,
+// which is not decoded here; a proxy's Retry-After is.
+func grpcRetryAfter(resp *http.Response) time.Duration {
+	return retryAfter(resp.Header.Get("Retry-After"), time.Now())
+}
+
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+func trim(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// redactURL drops the URL from a client error (*url.Error): it names the
+// collector already known from the config, and could carry credentials
+// if a user put them in collector_host.
+func redactURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
