@@ -3,8 +3,8 @@ package jsonl
 import (
 	"math"
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/alumet-go/alumet-agent/internal/jsontext"
 	"github.com/alumet-go/alumet-agent/measure"
 )
 
@@ -38,9 +38,9 @@ func (e *encoder) head(id measure.MetricID) []byte {
 	} else {
 		name = "metric#" + strconv.Itoa(int(id))
 	}
-	h := append([]byte(`{"metric":`), appendString(nil, name)...)
+	h := append([]byte(`{"metric":`), jsontext.AppendString(nil, name)...)
 	h = append(h, `,"unit":`...)
-	h = appendString(h, unit)
+	h = jsontext.AppendString(h, unit)
 	h = append(h, `,"timestamp":"`...)
 	e.heads[id] = h
 	return h
@@ -50,19 +50,19 @@ func (e *encoder) head(id measure.MetricID) []byte {
 // the attributes, the closing brace and the newline.
 func appendTail(b []byte, r measure.Resource, c measure.Consumer, attrs []measure.Attribute) []byte {
 	b = append(b, `,"resource_kind":`...)
-	b = appendString(b, r.Kind)
+	b = jsontext.AppendString(b, r.Kind)
 	b = append(b, `,"resource_id":`...)
-	b = appendString(b, r.ID)
+	b = jsontext.AppendString(b, r.ID)
 	b = append(b, `,"consumer_kind":`...)
-	b = appendString(b, c.Kind)
+	b = jsontext.AppendString(b, c.Kind)
 	b = append(b, `,"consumer_id":`...)
-	b = appendString(b, c.ID)
+	b = jsontext.AppendString(b, c.ID)
 	b = append(b, `,"attributes":{`...)
 	for i, a := range attrs {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, a.Key)
+		b = jsontext.AppendString(b, a.Key)
 		b = append(b, ':')
 		b = appendAttr(b, a.Value)
 	}
@@ -135,62 +135,6 @@ func appendAttr(b []byte, a measure.AttrValue) []byte {
 		}
 		return append(b, ']')
 	default:
-		return appendString(b, a.Str)
+		return jsontext.AppendString(b, a.Str)
 	}
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, escaped as encoding/json does
-// (without its HTML escaping): '"', '\\' and control characters escaped,
-// invalid UTF-8 replaced by U+FFFD, U+2028 and U+2029 escaped (some
-// JavaScript parsers reject them raw).
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, `\n`...)
-			case '\r':
-				b = append(b, `\r`...)
-			case '\t':
-				b = append(b, `\t`...)
-			default:
-				b = append(b, `\u00`...)
-				b = append(b, hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, `\u202`...)
-			b = append(b, hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

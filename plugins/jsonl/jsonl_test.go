@@ -148,25 +148,6 @@ func TestCompactSameBytes(t *testing.T) {
 	require.Equal(t, string(want), string(got))
 }
 
-// FuzzAppendString checks the escaping against encoding/json: the text is a
-// valid JSON string that decodes to s (invalid UTF-8 as U+FFFD).
-func FuzzAppendString(f *testing.F) {
-	for _, s := range []string{"", "plain", "a\"b\\c\nd\te\x01f", "\u2028\u2029", "\xff\xfe", "é😀", "</script>"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		b := appendString(nil, s)
-		var got string
-		if err := json.Unmarshal(b, &got); err != nil {
-			t.Fatalf("appendString(%q) = %s: %v", s, b, err)
-		}
-		// encoding/json's rule: one U+FFFD per invalid byte.
-		if want := string([]rune(s)); got != want {
-			t.Fatalf("appendString(%q) decodes to %q, want %q", s, got, want)
-		}
-	})
-}
-
 // FuzzLine checks that every point gives one valid JSON line.
 func FuzzLine(f *testing.F) {
 	f.Add("taurus-3", "wattmetre_power_watt", "k", "v", 88.9, int64(1753182326000468000), uint64(0), false)
