@@ -28,6 +28,10 @@ type Metric struct {
 	Type        ValueType
 	Semantics   Semantics
 	Description string
+	// Plugin is the plugin that registered the metric, when it says so
+	// (kwollect-output refuses to send kwollect-input's metrics back to
+	// Kwollect). Not part of the metric's identity.
+	Plugin string
 }
 
 // Registry holds the metrics of an agent. It is safe for concurrent use:

@@ -188,6 +188,7 @@ func (s *Source) metric(name string) (measure.MetricID, error) {
 		Type:        measure.F64,
 		Semantics:   measure.Gauge,
 		Description: "Metric: " + name,
+		Plugin:      Name,
 	})
 	if err != nil {
 		return 0, err

@@ -3,10 +3,13 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/plugins/all"
 )
 
 func TestCLI(t *testing.T) {
@@ -18,11 +21,11 @@ func TestCLI(t *testing.T) {
 		wantStdout string // exact when set
 		wantStderr []string
 	}{
-		{name: "plugins list", args: []string{"plugins", "list"}, wantStdout: "Available plugins:\n- csv v0.2.0\n- kwollect-input v1.0.0\n- energy-report v0.1.0\n\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n"},
+		{name: "plugins list", args: []string{"plugins", "list"}, wantStdout: "Available plugins:\n" + pluginLines() + pluginsTail},
 		{name: "plugins list status", args: []string{"--plugins", "csv", "plugins", "list", "--status"},
-			wantStdout: "Enabled plugins:\n- csv v0.2.0\n\nDisabled plugins:\n- kwollect-input v1.0.0\n- energy-report v0.1.0\n\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n"},
+			wantStdout: "Enabled plugins:\n- csv v0.2.0\n\nDisabled plugins:\n" + pluginLines("csv") + pluginsTail},
 		{name: "plugins status before list", args: []string{"--plugins", "csv", "plugins", "--status", "list"},
-			wantStdout: "Enabled plugins:\n- csv v0.2.0\n\nDisabled plugins:\n- kwollect-input v1.0.0\n- energy-report v0.1.0\n\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n"},
+			wantStdout: "Enabled plugins:\n- csv v0.2.0\n\nDisabled plugins:\n" + pluginLines("csv") + pluginsTail},
 		{name: "version", args: []string{"--version"}, wantStderr: nil},
 		{name: "help", args: []string{"--help"}, wantCode: 0},
 		{name: "unknown flag", args: []string{"--bogus"}, wantCode: 2, wantStderr: []string{"unknown flag: --bogus", "Run 'alumet-agent --help' for usage."}},
@@ -45,6 +48,25 @@ func TestCLI(t *testing.T) {
 			}
 		})
 	}
+}
+
+const pluginsTail = "\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n"
+
+// pluginLines lists the registry's plugins but those of except, as
+// `plugins list` does: "- name vVersion", in registration order (csv,
+// kwollect-input and energy-report first, as Alumet lists its own).
+func pluginLines(except ...string) string {
+	var b strings.Builder
+	for _, f := range all.Factories() {
+		if !slices.Contains(except, f.Name) {
+			b.WriteString("- " + f.Name + " v" + f.Version + "\n")
+		}
+	}
+	return b.String()
+}
+
+func TestPluginLinesStartWithAlumets(t *testing.T) {
+	require.True(t, strings.HasPrefix(pluginLines(), "- csv v0.2.0\n- kwollect-input v1.0.0\n- energy-report v0.1.0\n"), pluginLines())
 }
 
 func TestVersionAndHelp(t *testing.T) {
