@@ -23,7 +23,8 @@
 //     one node or many, several sites, long and high-frequency windows, and
 //     the lag-aware tail (see below). Session.StreamResume sends one query
 //     the engine cannot plan (an OAR job's whole window, whose bounds
-//     Kwollect fills in) with the same retries.
+//     Kwollect fills in) with the same retries, and Retry runs any other
+//     call (ClusterMetrics, the Reference API lists) through them.
 //   - Client.ClusterMetrics reads a cluster's metric catalogue, and Periods
 //     turns it into sampling periods for Session.
 //

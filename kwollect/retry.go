@@ -3,6 +3,7 @@ package kwollect
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -114,6 +115,30 @@ func (r *retrier) run(ctx context.Context, deadline time.Time, try func(attempt 
 			return serr, true
 		}
 	}
+}
+
+// Retry calls f with the retries of p, through the loop every query of a
+// Session goes through, for the other calls of a Client (ClusterMetrics,
+// the Reference API lists): it stops when f succeeds, fails with an error
+// that is not retryable (IsRetryable), has used p.MaxAttempts, or when ctx
+// ends, and waits between attempts p's backoff with its jitter, at least
+// the error's Retry-After. It returns f's last error, also when ctx ends
+// during a wait. sleep is the test seam, as SessionOptions.Sleep (nil: a
+// context-aware sleep).
+func Retry(ctx context.Context, p RetryPolicy, sleep func(ctx context.Context, d time.Duration) error, f func(ctx context.Context) error) error {
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	r := &retrier{policy: p.withDefaults(), clock: time.Now, sleep: sleep, rand: rand.Float64, hooks: &sync.Mutex{}}
+	var last error
+	err, exhausted := r.run(ctx, time.Time{}, func(int) (string, error, bool) {
+		last = f(ctx)
+		return "", last, last != nil && IsRetryable(last) && ctx.Err() == nil
+	})
+	if exhausted {
+		return last
+	}
+	return err
 }
 
 // sleepCtx is the default Sleep: it waits d unless ctx ends first.
