@@ -223,7 +223,7 @@ func (a *attempt) discover(k pairKey) *attPair {
 					known = known || t.name == k.node
 				}
 				if !known {
-					a.site.jobs = append(a.site.jobs, &target{name: k.node, send: k.node})
+					a.site.jobs = append(a.site.jobs, &target{name: k.node})
 				}
 				p = a.site.newPair(k.node, k.metric, false)
 			}
@@ -396,7 +396,7 @@ func (a *attempt) flush() error {
 		return err
 	}
 	a.doneTS, a.hasDone = a.lastTS, a.hasLast
-	if s.reuseBatch {
+	if s.o.ReuseBatches {
 		a.batch = a.batch[:0]
 	} else {
 		a.batch = make([]Row, 0, s.o.BatchSize)
@@ -432,11 +432,7 @@ func (x *execution) begin(c *chunk, qr *query, parked bool) {
 		q.JobID = c.st.site.jobID
 	}
 	for _, t := range c.nodes {
-		if t.device {
-			q.Devices = append(q.Devices, t.send)
-		} else {
-			q.Nodes = append(q.Nodes, t.send)
-		}
+		q.Nodes = append(q.Nodes, t.name)
 	}
 	u := s.c.URL(q)
 	qr.u = u
@@ -449,7 +445,7 @@ func (x *execution) begin(c *chunk, qr *query, parked bool) {
 	// after it; ctx's deadline bounds them through qctx.
 	timeout := s.o.QueryTimeout
 	var cause error = &TimeoutError{Wait: WaitQuery, After: timeout}
-	if !x.deadline.IsZero() && !s.pollDeadline {
+	if !x.deadline.IsZero() {
 		left := x.deadline.Add(s.tailGrace).Sub(s.o.Clock())
 		if left <= 0 {
 			qr.err = &NetworkError{URL: u, Err: errDeadline}

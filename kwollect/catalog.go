@@ -117,7 +117,7 @@ func msDuration(ms float64) time.Duration {
 	return time.Duration(math.Round(ms * float64(time.Millisecond)))
 }
 
-// Periods derives FetchOptions.Periods for node from a catalogue: for each
+// Periods derives SessionOptions.Periods for node from a catalogue: for each
 // metric that applies to the node, its sampling period, or its
 // OptionalPeriod when monitor is true (the node is in a monitor job) or
 // when the default period is 0. When a name repeats, the smallest period

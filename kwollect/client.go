@@ -59,7 +59,7 @@ type Options struct {
 	// UserAgent is optional.
 	UserAgent string
 	// OnBadRow, if set, is called for every malformed row that Stream and
-	// FetchWindow skip (see DecodeOptions).
+	// Session skip (see DecodeOptions).
 	OnBadRow func(*RowError)
 }
 

@@ -19,15 +19,14 @@
 //     (Options.ConnectTimeout, 10s, default client), response headers
 //     (HeaderTimeout, 30s) and a stalled body (StallTimeout, 20s without a
 //     byte).
-//   - Session is the fetch engine for many nodes, several sites, long and
-//     high-frequency windows (see below).
-//   - Client.FetchWindow is the lag-aware fetch of one window on one site,
-//     a Session with one query at a time: Kwollect ingests with a delay of
-//     a few seconds, so it polls for the missing tail until every (node,
-//     metric) reaches the window end or a timeout passes, delivering each
-//     row once, and reports the Coverage.
+//   - Session is the fetch engine, the one way to fetch with retries: for
+//     one node or many, several sites, long and high-frequency windows, and
+//     the lag-aware tail (see below). Session.StreamResume sends one query
+//     the engine cannot plan (an OAR job's whole window, whose bounds
+//     Kwollect fills in) with the same retries, and Retry runs any other
+//     call (ClusterMetrics, the Reference API lists) through them.
 //   - Client.ClusterMetrics reads a cluster's metric catalogue, and Periods
-//     turns it into sampling periods for FetchWindow and Session.
+//     turns it into sampling periods for Session.
 //
 // # Fetch engine
 //
@@ -47,8 +46,9 @@
 //   - Rows are streamed from the body into batches of BatchSize handed to
 //     the sink one call at a time: memory stays flat whatever the window.
 //   - Failed queries are retried with exponential backoff and jitter
-//     (RetryPolicy), honouring Retry-After; a retry resumes after what was
-//     delivered. Kwollect's "too much data" error splits the chunk and
+//     (RetryPolicy), honouring Retry-After, by one retry loop for every query,
+//     which sleeps with SessionOptions.Sleep, so that tests run it on a fake
+//     clock; a retry resumes after what was delivered. Kwollect's "too much data" error splits the chunk and
 //     lowers the budget. Chunks that still fail are reported (*PartialError)
 //     while the others are delivered; 4xx errors stop everything.
 //   - The session keeps, per (node, metric), the time spans verified

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// The fetch engine behind Session (and FetchWindow).
+// The fetch engine behind Session.
 //
 // Planning: per site, the parts of the window each (node, metric) still
 // needs are cut into segments (maximal time ranges needed by the same set
@@ -110,7 +110,6 @@ type chunk struct {
 	// giveBack: refused on a guessed estimate; its range goes back to the
 	// front of its stream, to be cut again with the fast periods.
 	giveBack bool
-	attempts int
 	est      int64 // estimated rows when it started (progress)
 	// pf is its query sent ahead of its turn (prefetch), until used.
 	pf *query
@@ -817,76 +816,51 @@ func isTooMuchData(err error) bool {
 	return errors.As(err, &ae) && strings.Contains(ae.Message, "too much data")
 }
 
-// runChunk fetches one chunk with its retries. It returns the halves of a
-// chunk split after "too much data".
+// runChunk fetches one chunk with its retries (the session's retrier). It
+// returns the halves of a chunk split after "too much data".
 func (x *execution) runChunk(c *chunk) []*chunk {
 	s := x.s
 	x.mu.Lock()
 	x.chunks++
 	x.mu.Unlock()
 	defer c.dropPrefetch() // aborted before its turn used it
-	for {
+	var halves []*chunk
+	r := s.retrier(func() {
+		x.mu.Lock()
+		x.retries++
+		x.mu.Unlock()
+	})
+	err, exhausted := r.run(x.ctx, x.deadline, func(attempt int) (string, error, bool) {
 		if x.aborted() {
-			return nil
+			return "", nil, false
 		}
-		c.attempts++
+		if attempt > 1 && !s.resume(c) {
+			return "", nil, false // everything verified after all
+		}
 		u, err, sinkErr := x.attempt(c)
 		switch {
 		case err == nil:
-			return nil
 		case sinkErr:
 			x.abort(err)
-			return nil
 		case x.aborted():
 			if errors.Is(x.ctx.Err(), context.DeadlineExceeded) {
 				x.fail(c, err) // the caller's deadline: say what is missing
 			}
-			return nil
 		case isTooMuchData(err):
-			if halves := x.split(c); halves != nil {
-				return halves
+			if halves = x.split(c); halves == nil {
+				x.fail(c, err)
 			}
-			x.fail(c, err)
-			return nil
 		case !IsRetryable(err):
 			x.abort(err)
-			return nil
+		default:
+			return u, err, true
 		}
-		pol := s.o.Retry
-		if pol.MaxAttempts > 0 && c.attempts >= pol.MaxAttempts {
-			x.fail(c, err)
-			return nil
-		}
-		s.hooksMu.Lock()
-		r := s.o.Rand()
-		s.hooksMu.Unlock()
-		wait := max(pol.wait(c.attempts, r), retryAfterOf(err))
-		if !x.deadline.IsZero() {
-			remaining := x.deadline.Sub(s.o.Clock())
-			if remaining <= 0 {
-				x.fail(c, err)
-				return nil
-			}
-			wait = min(wait, remaining)
-		}
-		x.mu.Lock()
-		x.retries++
-		x.mu.Unlock()
-		if s.o.OnRetry != nil {
-			s.hooksMu.Lock()
-			s.o.OnRetry(u, err, c.attempts, wait)
-			s.hooksMu.Unlock()
-		}
-		if err := s.o.Sleep(x.ctx, wait); err != nil {
-			if !x.aborted() {
-				x.fail(c, err) // a Sleep that failed on its own
-			}
-			return nil
-		}
-		if !s.resume(c) {
-			return nil // everything verified after all
-		}
+		return u, nil, false
+	})
+	if exhausted && !x.aborted() {
+		x.fail(c, err) // out of attempts or time, or a Sleep that failed on its own
 	}
+	return halves
 }
 
 // fail records a chunk that could not be fetched.

@@ -205,22 +205,74 @@ func newFetchEnv(t *testing.T, now time.Time, rows []fakeRow, lag func(dev, metr
 	return env
 }
 
-func (e *fetchEnv) opts(o FetchOptions) FetchOptions {
-	o.Clock, o.Sleep = e.clock.Now, e.clock.Sleep
-	o.OnQuery = func(u string) { e.urls = append(e.urls, u) }
-	o.OnRetry = func(err error, wait time.Duration) { e.retry = append(e.retry, fmt.Sprintf("%s after %v", err, wait)) }
-	return o
+// windowOpts is what the tests of one window vary.
+type windowOpts struct {
+	// Timeout is Complete's deadline after the first query (default 60s);
+	// negative: Fetch only, no polling.
+	Timeout    time.Duration
+	EmptyGrace time.Duration
+	Periods    map[string]time.Duration
+	BatchSize  int
 }
 
-// deliveredKeys runs FetchWindow and returns "series@time" per delivered row.
-func (e *fetchEnv) fetch(t *testing.T, ctx context.Context, q Query, o FetchOptions) ([]string, Coverage, error) {
+// opts: the fake clock, one query at a time, and the waits 0.5s, 1s, 2s...
+// without jitter or attempt limit, as the tail rounds.
+func (e *fetchEnv) opts(o windowOpts) SessionOptions {
+	return SessionOptions{
+		Concurrency: 1,
+		Periods:     o.Periods,
+		EmptyGrace:  o.EmptyGrace,
+		BatchSize:   o.BatchSize,
+		Retry:       RetryPolicy{Base: firstBackoff, Max: maxBackoff, Multiplier: 2},
+		OnQuery:     func(u string) { e.urls = append(e.urls, u) },
+		OnRetry: func(_ string, err error, _ int, wait time.Duration) {
+			e.retry = append(e.retry, fmt.Sprintf("%s after %v", err, wait))
+		},
+		Clock: e.clock.Now,
+		Sleep: e.clock.Sleep,
+		Rand:  func() float64 { return 0.5 },
+	}
+}
+
+// window fetches one window of q as the agent does: Session.Fetch, then
+// Session.Complete until Timeout after the first query. The report sums
+// both calls, with the Series of the last one.
+func (e *fetchEnv) window(t *testing.T, ctx context.Context, q Query, o windowOpts, sink func([]Row) error) (Report, error) {
+	t.Helper()
+	var plan Plan
+	for _, n := range q.Nodes {
+		plan.Targets = append(plan.Targets, Target{Site: q.Site, Node: n})
+	}
+	plan.Metrics = q.Metrics
+	s, err := e.client.NewSession(plan, e.opts(o))
+	require.NoError(t, err)
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	deadline := e.clock.Now().Add(timeout)
+	rep, err := s.Fetch(ctx, q.Start, q.End, sink)
+	if err != nil || timeout < 0 {
+		return rep, err
+	}
+	tail, err := s.Complete(ctx, q.End, deadline, sink)
+	tail.Queries += rep.Queries
+	tail.Rows += rep.Rows
+	tail.Retries += rep.Retries
+	return tail, err
+}
+
+// fetch runs window and returns "series@time" per delivered row.
+func (e *fetchEnv) fetch(t *testing.T, ctx context.Context, q Query, o windowOpts) ([]string, Report, error) {
 	t.Helper()
 	var got []string
-	cov, err := e.client.FetchWindow(ctx, q, e.opts(o), func(r *Row) error {
-		got = append(got, r.SeriesKey()+"@"+r.Timestamp.UTC().Format(time.RFC3339Nano))
+	rep, err := e.window(t, ctx, q, o, func(rows []Row) error {
+		for _, r := range rows {
+			got = append(got, r.SeriesKey()+"@"+r.Timestamp.UTC().Format(time.RFC3339Nano))
+		}
 		return nil
 	})
-	return got, cov, err
+	return got, rep, err
 }
 
 // expected lists the rows of the table inside [start, end] for the given
@@ -260,7 +312,7 @@ func TestFetchCompleteAtFirstQuery(t *testing.T) {
 	rows := standardRows(nodes...)
 	env := newFetchEnv(t, tEnd.Add(30*time.Second), rows, nil)
 	q := Query{Site: "lyon", Nodes: []string{"taurus-7.lyon.grid5000.fr", "taurus-8", "taurus-9"}, Metrics: []string{watt, bmc}, Start: t0, End: tEnd}
-	got, cov, err := env.fetch(t, context.Background(), q, FetchOptions{})
+	got, cov, err := env.fetch(t, context.Background(), q, windowOpts{})
 	require.NoError(t, err)
 	requireSameRows(t, expected(rows, t0, tEnd, nodes, []string{watt, bmc}), got)
 	require.Equal(t, []string{env.client.BaseURL() + "/sites/lyon/metrics?" +
@@ -303,7 +355,7 @@ func TestFetchLag(t *testing.T) {
 	}
 	env := newFetchEnv(t, tEnd, rows, func(dev, metric string) time.Duration { return lags[dev+"/"+metric] })
 	q := Query{Site: "lyon", Nodes: nodes, Metrics: []string{watt, bmc}, Start: t0, End: tEnd}
-	got, cov, err := env.fetch(t, context.Background(), q, FetchOptions{})
+	got, cov, err := env.fetch(t, context.Background(), q, windowOpts{})
 	require.NoError(t, err)
 	requireSameRows(t, expected(rows, t0, tEnd, nodes, []string{watt, bmc}), got)
 	both := watt + "," + bmc
@@ -327,7 +379,7 @@ func TestFetchLag(t *testing.T) {
 	require.Empty(t, env.retry)
 }
 
-// (c): one meter stops reporting; FetchWindow gives up at the deadline
+// (c): one meter stops reporting; Complete gives up at the deadline
 // without error and the coverage says what is missing.
 func TestFetchTimeout(t *testing.T) {
 	nodes := []string{"taurus-7", "taurus-8"}
@@ -340,7 +392,7 @@ func TestFetchTimeout(t *testing.T) {
 	}
 	env := newFetchEnv(t, tEnd.Add(time.Minute), rows, nil)
 	q := Query{Site: "lyon", Nodes: nodes, Metrics: []string{watt, bmc}, Start: t0, End: tEnd}
-	got, cov, err := env.fetch(t, context.Background(), q, FetchOptions{Timeout: 10 * time.Second})
+	got, cov, err := env.fetch(t, context.Background(), q, windowOpts{Timeout: 10 * time.Second})
 	require.NoError(t, err)
 	requireSameRows(t, expected(rows, t0, tEnd, nodes, []string{watt, bmc}), got)
 	sleeps := env.clock.Sleeps()
@@ -383,7 +435,7 @@ func TestFetchEmptyGrace(t *testing.T) {
 	}
 	env := newFetchEnv(t, tEnd.Add(time.Minute), rows, nil)
 	q := Query{Site: "lyon", Nodes: nodes, Metrics: []string{watt, bmc}, Start: t0, End: tEnd}
-	got, cov, err := env.fetch(t, context.Background(), q, FetchOptions{EmptyGrace: 3 * time.Second})
+	got, cov, err := env.fetch(t, context.Background(), q, windowOpts{EmptyGrace: 3 * time.Second})
 	require.NoError(t, err)
 	requireSameRows(t, expected(rows, t0, tEnd, nodes, []string{watt, bmc}), got)
 	require.Equal(t, []time.Duration{500 * time.Millisecond, time.Second, 1500 * time.Millisecond}, env.clock.Sleeps(),
@@ -398,7 +450,7 @@ func TestFetchEmptyGrace(t *testing.T) {
 	require.Zero(t, cov.Series[0].Fraction(t0, tEnd))
 	// EmptyGrace is capped by Timeout.
 	env2 := newFetchEnv(t, tEnd.Add(time.Minute), rows, nil)
-	_, cov, err = env2.fetch(t, context.Background(), q, FetchOptions{Timeout: time.Second, EmptyGrace: time.Hour})
+	_, cov, err = env2.fetch(t, context.Background(), q, windowOpts{Timeout: time.Second, EmptyGrace: time.Hour})
 	require.NoError(t, err)
 	require.Equal(t, []time.Duration{500 * time.Millisecond, 500 * time.Millisecond}, env2.clock.Sleeps())
 	require.False(t, cov.Complete())
@@ -435,7 +487,7 @@ func TestFetchRetry(t *testing.T) {
 		},
 	}
 	q := Query{Site: "lyon", Nodes: nodes, Metrics: []string{watt, bmc}, Start: t0, End: tEnd}
-	got, cov, err := env.fetch(t, context.Background(), q, FetchOptions{})
+	got, cov, err := env.fetch(t, context.Background(), q, windowOpts{})
 	require.NoError(t, err)
 	requireSameRows(t, expected(rows, t0, tEnd, nodes, []string{watt, bmc}), got)
 	require.True(t, cov.Complete())
@@ -465,7 +517,7 @@ func TestFetchUnauthorizedNotRetried(t *testing.T) {
 		},
 	}
 	q := Query{Site: "lyon", Nodes: []string{"taurus-7"}, Metrics: []string{watt}, Start: t0, End: tEnd}
-	got, cov, err := env.fetch(t, context.Background(), q, FetchOptions{})
+	got, cov, err := env.fetch(t, context.Background(), q, windowOpts{})
 	var ge *GatewayError
 	require.ErrorAs(t, err, &ge)
 	require.Equal(t, 401, ge.Status)
@@ -478,42 +530,53 @@ func TestFetchUnauthorizedNotRetried(t *testing.T) {
 	require.False(t, cov.Complete())
 }
 
-// The API never answers: the last error comes back at the deadline.
+// The API never answers: the chunk fails after its attempts, and the
+// error holds the last failure.
 func TestFetchNeverSucceeds(t *testing.T) {
 	env := newFetchEnv(t, tEnd, standardRows("taurus-7"), nil)
 	for i := 0; i < 100; i++ {
 		env.server.script = append(env.server.script, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(502) })
 	}
 	q := Query{Site: "lyon", Nodes: []string{"taurus-7"}, Metrics: []string{watt}, Start: t0, End: tEnd}
-	_, cov, err := env.fetch(t, context.Background(), q, FetchOptions{Timeout: 5 * time.Second})
-	require.ErrorContains(t, err, "giving up after 5 queries in 5s")
+	o := env.opts(windowOpts{})
+	o.Retry.MaxAttempts = 5
+	s, err := env.client.NewSession(Plan{Targets: []Target{{"lyon", "taurus-7"}}, Metrics: []string{watt}}, o)
+	require.NoError(t, err)
+	rep, err := s.Fetch(context.Background(), q.Start, q.End, func([]Row) error { return nil })
+	var pe *PartialError
+	require.ErrorAs(t, err, &pe)
+	require.ErrorContains(t, err, "1 chunk could not be fetched")
 	require.ErrorContains(t, err, "HTTP 502")
 	require.True(t, IsRetryable(err))
-	require.Equal(t, 5, cov.Queries)
+	require.Equal(t, 5, rep.Queries)
+	require.Equal(t, 4, rep.Retries)
 	require.Len(t, env.retry, 4)
+	require.Equal(t, []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 2 * time.Second}, env.clock.Sleeps())
 }
 
-// Rows the server sends outside [Start, End] are dropped; Delay is waited
-// before the first query; a fraction-free end of window works.
-func TestFetchDropsOutsideRowsAndDelays(t *testing.T) {
+// Rows the server sends outside [Start, End] are dropped; a fraction-free
+// end of window works.
+func TestFetchDropsOutsideRows(t *testing.T) {
 	rows := standardRows("taurus-7")
 	env := newFetchEnv(t, tEnd.Add(time.Minute), rows, nil)
 	env.server.ignoreBounds = true
 	end := t0.Add(10 * time.Second)
 	q := Query{Site: "lyon", Nodes: []string{"taurus-7"}, Metrics: []string{watt}, Start: t0, End: end}
-	got, cov, err := env.fetch(t, context.Background(), q, FetchOptions{Delay: 3 * time.Second})
+	got, cov, err := env.fetch(t, context.Background(), q, windowOpts{})
 	require.NoError(t, err)
 	requireSameRows(t, expected(rows, t0, end, []string{"taurus-7"}, []string{watt}), got)
-	require.Equal(t, []time.Duration{3 * time.Second}, env.clock.Sleeps())
+	require.Empty(t, env.clock.Sleeps())
 	require.True(t, cov.Complete())
 }
 
+// A sink error stops the fetch at once, is not retried and comes back
+// unchanged; the rows accepted before it count.
 func TestFetchCallbackErrorAndCancel(t *testing.T) {
 	env := newFetchEnv(t, tEnd.Add(time.Minute), standardRows("taurus-7"), nil)
 	q := Query{Site: "lyon", Nodes: []string{"taurus-7"}, Metrics: []string{watt}, Start: t0, End: tEnd}
 	stop := errors.New("disk full")
 	n := 0
-	cov, err := env.client.FetchWindow(context.Background(), q, env.opts(FetchOptions{}), func(*Row) error {
+	cov, err := env.window(t, context.Background(), q, windowOpts{BatchSize: 1}, func([]Row) error {
 		n++
 		if n == 3 {
 			return stop
@@ -523,22 +586,30 @@ func TestFetchCallbackErrorAndCancel(t *testing.T) {
 	require.ErrorIs(t, err, stop)
 	require.Equal(t, 2, cov.Rows)
 	require.Equal(t, 2, cov.Series[0].Rows)
+	require.Equal(t, 1, cov.Queries)
+	require.Empty(t, env.retry, "a sink error is not retried")
 
 	// Cancellation during a wait returns ctx.Err() and the coverage so far.
 	lagged := newFetchEnv(t, tEnd, standardRows("taurus-7"), func(string, string) time.Duration { return 3 * time.Second })
 	ctx, cancel := context.WithCancel(context.Background())
-	o := lagged.opts(FetchOptions{})
+	o := lagged.opts(windowOpts{})
 	o.Sleep = func(ctx context.Context, d time.Duration) error { cancel(); return ctx.Err() }
-	cov, err = lagged.client.FetchWindow(ctx, q, o, func(*Row) error { return nil })
+	s, err := lagged.client.NewSession(Plan{Targets: []Target{{"lyon", "taurus-7"}}, Metrics: []string{watt}}, o)
+	require.NoError(t, err)
+	none := func([]Row) error { return nil }
+	rep, err := s.Fetch(ctx, t0, tEnd, none)
+	require.NoError(t, err)
+	require.Equal(t, 1, rep.Queries)
+	require.Equal(t, 8, rep.Rows) // t0 .. t0+7
+	tail, err := s.Complete(ctx, tEnd, lagged.clock.Now().Add(time.Minute), none)
 	require.ErrorIs(t, err, context.Canceled)
-	require.Equal(t, 1, cov.Queries)
-	require.Equal(t, 8, cov.Rows) // t0 .. t0+7
-	require.False(t, cov.Complete())
+	require.Zero(t, tail.Queries)
+	require.False(t, tail.Complete())
 
 	// An already-canceled context sends nothing.
-	cov, err = lagged.client.FetchWindow(ctx, q, lagged.opts(FetchOptions{}), func(*Row) error { return nil })
+	rep, err = s.Fetch(ctx, t0, tEnd, none)
 	require.ErrorIs(t, err, context.Canceled)
-	require.Zero(t, cov.Queries)
+	require.Zero(t, rep.Queries)
 }
 
 // The default Sleep really waits and honours ctx.
@@ -550,49 +621,21 @@ func TestSleepCtx(t *testing.T) {
 	require.ErrorIs(t, sleepCtx(ctx, 0), context.Canceled)
 }
 
-func TestFetchValidation(t *testing.T) {
-	c, err := NewClient(Options{BaseURL: "http://127.0.0.1:1"})
-	require.NoError(t, err)
-	ok := Query{Site: "lyon", Nodes: []string{"a"}, Metrics: []string{watt}, Start: t0, End: tEnd}
-	tests := []struct {
-		name string
-		mod  func(*Query)
-		msg  string
-	}{
-		{"no start", func(q *Query) { q.Start = time.Time{} }, "needs both Start and End"},
-		{"no end", func(q *Query) { q.End = time.Time{} }, "needs both Start and End"},
-		{"reversed", func(q *Query) { q.Start, q.End = q.End, q.Start }, "before start"},
-		{"no nodes", func(q *Query) { q.Nodes = nil }, "no node"},
-		{"no metrics", func(q *Query) { q.Metrics = []string{" "} }, "needs Metrics"},
-		{"summary", func(q *Query) { q.Summary = true }, "Summary or AsRate"},
-		{"as_rate", func(q *Query) { q.AsRate = true }, "Summary or AsRate"},
-		{"no site", func(q *Query) { q.Site = "" }, "no site"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			q := ok
-			tt.mod(&q)
-			cov, err := c.FetchWindow(context.Background(), q, FetchOptions{}, func(*Row) error { return nil })
-			require.ErrorContains(t, err, tt.msg)
-			require.Zero(t, cov.Queries)
-		})
-	}
-}
-
-// Raw devices can be fetched too; their rows carry the device id.
+// Raw devices (a PDU outlet) are targets too, sent in nodes= (Kwollect
+// reads nodes and devices alike); their rows carry the device id.
 func TestFetchDevices(t *testing.T) {
 	var rows []fakeRow
 	for s := 0; s <= 12; s++ {
 		rows = append(rows, fakeRow{ts: t0.Add(time.Duration(s) * time.Second), dev: "gros-pdu3-port-1", metric: "pdu_outlet_power_watt", value: 100})
 	}
 	env := newFetchEnv(t, tEnd.Add(time.Minute), rows, nil)
-	q := Query{Site: "nancy", Devices: []string{"gros-pdu3-port-1"}, Metrics: []string{"pdu_outlet_power_watt"}, Start: t0, End: tEnd}
-	got, cov, err := env.fetch(t, context.Background(), q, FetchOptions{})
+	q := Query{Site: "nancy", Nodes: []string{"gros-pdu3-port-1"}, Metrics: []string{"pdu_outlet_power_watt"}, Start: t0, End: tEnd}
+	got, cov, err := env.fetch(t, context.Background(), q, windowOpts{})
 	require.NoError(t, err)
 	require.Len(t, got, 11)
 	require.True(t, cov.Complete())
 	require.Equal(t, "gros-pdu3-port-1", cov.Series[0].Node)
-	require.Equal(t, []string{"devices=gros-pdu3-port-1&metrics=pdu_outlet_power_watt&start_time=1754379876&end_time=1754379886.734"}, env.server.Queries())
+	require.Equal(t, []string{"nodes=gros-pdu3-port-1&metrics=pdu_outlet_power_watt&start_time=1754379876&end_time=1754379886.734"}, env.server.Queries())
 }
 
 // Jittered timestamps: the smallest gap underestimates the period, and the
@@ -608,7 +651,7 @@ func TestFetchJitter(t *testing.T) {
 	end := t0.Add(10*time.Second + 945*time.Millisecond)
 	env := newFetchEnv(t, end.Add(time.Minute), rows, nil)
 	q := Query{Site: "nancy", Nodes: []string{"n"}, Metrics: []string{"pdu_outlet_power_watt"}, Start: t0, End: end}
-	_, cov, err := env.fetch(t, context.Background(), q, FetchOptions{})
+	_, cov, err := env.fetch(t, context.Background(), q, windowOpts{})
 	require.NoError(t, err)
 	s := cov.Series[0]
 	require.Equal(t, 930*time.Millisecond, s.Period, "smallest gap")
@@ -638,29 +681,29 @@ func TestParseEpochHelper(t *testing.T) {
 }
 
 // A pair with a single row in the window has no gap to infer its period
-// from: FetchOptions.Periods supplies it, else 1s is assumed.
+// from: SessionOptions.Periods supplies it, else 1s is assumed.
 func TestFetchKnownPeriods(t *testing.T) {
 	rows := standardRows("taurus-7")
 	start, end := t0, t0.Add(3*time.Second) // a single BMC row, at t0+0.3
 	q := Query{Site: "lyon", Nodes: []string{"taurus-7"}, Metrics: []string{bmc}, Start: start, End: end}
 
 	env := newFetchEnv(t, end.Add(time.Minute), rows, nil)
-	_, cov, err := env.fetch(t, context.Background(), q, FetchOptions{Periods: map[string]time.Duration{bmc: 5 * time.Second}})
+	_, cov, err := env.fetch(t, context.Background(), q, windowOpts{Periods: map[string]time.Duration{bmc: 5 * time.Second}})
 	require.NoError(t, err)
 	require.True(t, cov.Complete())
 	require.Equal(t, 5*time.Second, cov.Series[0].Period)
 	require.Equal(t, 1, cov.Queries)
 
 	env = newFetchEnv(t, end.Add(time.Minute), rows, nil)
-	_, cov, err = env.fetch(t, context.Background(), q, FetchOptions{Timeout: 2 * time.Second})
+	_, cov, err = env.fetch(t, context.Background(), q, windowOpts{Timeout: 2 * time.Second})
 	require.NoError(t, err)
 	require.False(t, cov.Complete(), "1s assumed: t0+0.3 is too old for an end at t0+3")
 	require.Equal(t, time.Second, cov.Series[0].Period)
 	require.Equal(t, 3, cov.Queries, "rounds 2 s apart: the row is due 2.7 s after the end")
 
-	// A negative Timeout means one query, no polling.
+	// Fetch alone sends one query; only Complete polls.
 	env = newFetchEnv(t, end.Add(time.Minute), rows, nil)
-	_, cov, err = env.fetch(t, context.Background(), q, FetchOptions{Timeout: -1})
+	_, cov, err = env.fetch(t, context.Background(), q, windowOpts{Timeout: -1})
 	require.NoError(t, err)
 	require.Equal(t, 1, cov.Queries)
 	require.Empty(t, env.clock.Sleeps())

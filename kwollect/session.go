@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -31,58 +30,6 @@ type Plan struct {
 	// through their node queries only.
 	JobSite string
 	JobID   int64
-}
-
-// RetryPolicy is the exponential backoff of failed queries: the wait
-// before retry n (n = 1 after the first failure) is
-// min(Max, Base × Multiplier^(n-1)) × (1 ± Jitter), and at least the
-// server's Retry-After.
-type RetryPolicy struct {
-	Base, Max  time.Duration
-	Multiplier float64
-	// Jitter spreads each wait by ±Jitter (0.5 = ±50 %), 0 = none.
-	Jitter float64
-	// MaxAttempts bounds the attempts of one query (first one included);
-	// 0 = until the context ends or the deadline passes.
-	MaxAttempts int
-}
-
-// DefaultRetryPolicy is used when SessionOptions.Retry is the zero value:
-// 250 ms, 500 ms, 1 s, ... up to 10 s, ±50 %, 8 attempts.
-func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{Base: 250 * time.Millisecond, Max: 10 * time.Second, Multiplier: 2, Jitter: 0.5, MaxAttempts: 8}
-}
-
-// withDefaults: a zero policy is DefaultRetryPolicy; otherwise only the
-// zero durations and multiplier get defaults (Jitter 0 and MaxAttempts 0
-// keep their meaning: no jitter, no attempt limit).
-func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p == (RetryPolicy{}) {
-		return DefaultRetryPolicy()
-	}
-	d := DefaultRetryPolicy()
-	if p.Base <= 0 {
-		p.Base = d.Base
-	}
-	if p.Max <= 0 {
-		p.Max = max(d.Max, p.Base)
-	}
-	p.Max = max(p.Max, p.Base)
-	if p.Multiplier == 0 {
-		p.Multiplier = d.Multiplier
-	}
-	p.Multiplier = max(p.Multiplier, 1)
-	p.Jitter = min(max(p.Jitter, 0), 1)
-	p.MaxAttempts = max(p.MaxAttempts, 0)
-	return p
-}
-
-// wait returns the backoff before retry n (n >= 1); r is uniform in [0, 1).
-func (p RetryPolicy) wait(n int, r float64) time.Duration {
-	d := float64(p.Base) * math.Pow(p.Multiplier, float64(n-1))
-	d = min(d, float64(p.Max))
-	d *= 1 + p.Jitter*(2*r-1)
-	return time.Duration(d)
 }
 
 // SessionOptions tunes a Session. Zero values select the defaults.
@@ -304,9 +251,7 @@ func (r Report) Complete() bool {
 
 // target is one name to query on a site.
 type target struct {
-	name   string // as rows carry it in device_id (cut at '.')
-	send   string // as sent (devices keep their full id)
-	device bool   // sent as devices= (FetchWindow's Query.Devices)
+	name string // as sent, and as rows carry it in device_id (cut at '.')
 }
 
 type pairKey struct{ node, metric string }
@@ -463,9 +408,7 @@ type Session struct {
 	tailTo    time.Time
 	tailRound int
 
-	// Internal modes (FetchWindow).
-	reuseBatch    bool          // the sink does not keep the rows
-	pollDeadline  bool          // the deadline bounds the retries and polls only, not the queries
+	// Internal settings (tests shorten them).
 	tailGrace     time.Duration // Complete's queries end by its deadline plus this
 	splitMinChunk time.Duration // smallest chunk split on "too much data"
 }
@@ -473,15 +416,9 @@ type Session struct {
 // NewSession checks the plan and options and returns a Session. Nothing is
 // queried yet.
 func (c *Client) NewSession(p Plan, o SessionOptions) (*Session, error) {
-	return c.newSession(p, o, nil)
-}
-
-// newSession: devices lists, per site, target names to send as devices=.
-func (c *Client) newSession(p Plan, o SessionOptions, devices map[string]map[string]bool) (*Session, error) {
 	s := &Session{c: c, o: o.withDefaults(), bySite: map[string]*siteState{}, learned: map[string]time.Duration{},
 		splitMinChunk: minChunk, tailGrace: TailGrace}
 	s.budget = s.o.RowBudget
-	s.reuseBatch = s.o.ReuseBatches
 	s.metrics = normalizeList(p.Metrics, false)
 	if len(s.metrics) == 0 {
 		return nil, errors.New("kwollect: the plan needs Metrics (without them every metric of the nodes comes back)")
@@ -498,12 +435,7 @@ func (c *Client) newSession(p Plan, o SessionOptions, devices map[string]map[str
 	where := map[string]string{} // node -> site
 	for _, t := range p.Targets {
 		sn := strings.TrimSpace(t.Site)
-		send := strings.TrimSpace(t.Node)
-		dev := devices[sn][send]
-		if !dev {
-			send = cutAtDot(send)
-		}
-		name := cutAtDot(send)
+		name := cutAtDot(strings.TrimSpace(t.Node))
 		if sn == "" {
 			return nil, fmt.Errorf("kwollect: target %q has no site (one of %s)", t.Node, strings.Join(Sites, ", "))
 		}
@@ -518,7 +450,7 @@ func (c *Client) newSession(p Plan, o SessionOptions, devices map[string]map[str
 		if st.byName[name] != nil {
 			continue
 		}
-		tg := &target{name: name, send: send, device: dev}
+		tg := &target{name: name}
 		st.byName[name] = tg
 		st.targets = append(st.targets, tg)
 		for _, m := range s.metrics {
@@ -847,6 +779,20 @@ func (s *Session) Complete(ctx context.Context, to, deadline time.Time, sink fun
 	s.callMu.Lock()
 	defer s.callMu.Unlock()
 	return s.complete(ctx, to, deadline, batchSink(sink))
+}
+
+// retrier returns the session's retry loop (see retrier.run). counted,
+// if not nil, is called at each retry, before OnRetry.
+func (s *Session) retrier(counted func()) *retrier {
+	return &retrier{policy: s.o.Retry, clock: s.o.Clock, sleep: s.o.Sleep, rand: s.o.Rand, hooks: &s.hooksMu,
+		onRetry: func(u string, err error, attempt int, wait time.Duration) {
+			if counted != nil {
+				counted()
+			}
+			if s.o.OnRetry != nil {
+				s.o.OnRetry(u, err, attempt, wait)
+			}
+		}}
 }
 
 // TailGrace is how long after its deadline a query sent by Complete may

@@ -262,23 +262,15 @@ func fetchList(ctx context.Context, f func(context.Context) ([]string, error)) *
 	return &listResult{uids: uids, err: err}
 }
 
+// transientPolicy: 3 attempts, 250 ms then 500 ms apart (or the server's
+// Retry-After).
+var transientPolicy = kwollect.RetryPolicy{Base: 250 * time.Millisecond, Max: 500 * time.Millisecond, Multiplier: 2, MaxAttempts: 3}
+
 // retryTransient calls f up to 3 times while it fails with a transient
-// error (kwollect.IsRetryable), 250 ms then 500 ms apart, within ctx: the
-// start-up lookups (catalogue, Reference API) must not fail on one 503.
+// error (kwollect.IsRetryable), within ctx: the start-up lookups
+// (catalogue, Reference API) must not fail on one 503.
 func retryTransient(ctx context.Context, f func(context.Context) error) error {
-	wait := 250 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := f(ctx)
-		if err == nil || attempt == 3 || !kwollect.IsRetryable(err) || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return err
-		}
-		wait *= 2
-	}
+	return kwollect.Retry(ctx, transientPolicy, nil, f)
 }
 
 func (r *refChecker) siteList(ctx context.Context) *listResult {

@@ -56,14 +56,22 @@ func (s *Source) Preflight(ctx context.Context) error {
 		window = max(window, 3*p)
 	}
 	obs := newObserver(&s.prior)
+	var probe *kwollect.Session // sends each query as is, with its retries
 	query := func(q kwollect.Query) error {
+		if probe == nil {
+			p, err := s.client.NewSession(s.plan(), kwollect.SessionOptions{Retry: preflightPolicy,
+				OnRetry: func(_ string, err error, attempt int, wait time.Duration) {
+					s.log.Debug(fmt.Sprintf("pre-flight query failed (attempt %d), retrying in %v: %v", attempt, wait.Round(time.Millisecond), err))
+				}})
+			if err != nil {
+				return err
+			}
+			probe = p
+		}
 		qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		s.log.Debug("pre-flight query: " + s.client.URL(q))
-		onRetry := func(err error, attempt int, wait time.Duration) {
-			s.log.Debug(fmt.Sprintf("pre-flight query failed (attempt %d), retrying in %v: %v", attempt, wait.Round(time.Millisecond), err))
-		}
-		_, err := s.client.StreamResume(qctx, q, preflightPolicy, onRetry, func(r *kwollect.Row) error {
+		_, err := probe.StreamResume(qctx, q, func(r *kwollect.Row) error {
 			obs.add(r)
 			return nil
 		})

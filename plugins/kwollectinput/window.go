@@ -612,10 +612,14 @@ func (s *Source) fetchJob(ctx context.Context, jobID int64, out pipeline.Emitter
 		q := kwollect.Query{Site: site, Nodes: bySite[site], Metrics: s.cfg.Metrics, JobID: jobID}
 		s.log.Info("API request should be triggered with URL: " + s.client.URL(q))
 		batch := make([]kwollect.Row, 0, 4096)
-		onRetry := func(err error, attempt int, wait time.Duration) {
-			s.log.Warn(fmt.Sprintf("Kwollect query failed (attempt %d), retrying in %v and resuming after the rows already fetched: %v", attempt, wait.Round(time.Millisecond), err))
+		sess, err := s.client.NewSession(kwollect.Plan{JobSite: site, JobID: jobID, Metrics: s.cfg.Metrics}, kwollect.SessionOptions{
+			OnRetry: func(_ string, err error, attempt int, wait time.Duration) {
+				s.log.Warn(fmt.Sprintf("Kwollect query failed (attempt %d), retrying in %v and resuming after the rows already fetched: %v", attempt, wait.Round(time.Millisecond), err))
+			}})
+		if err != nil {
+			return err
 		}
-		n, err := s.client.StreamResume(ctx, q, kwollect.DefaultRetryPolicy(), onRetry, func(r *kwollect.Row) error {
+		n, err := sess.StreamResume(ctx, q, func(r *kwollect.Row) error {
 			if !r.Null {
 				seen[shortName(r.DeviceID)+"/"+r.MetricID]++
 				if first.IsZero() || r.Timestamp.Before(first) {

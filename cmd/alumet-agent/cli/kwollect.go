@@ -45,14 +45,9 @@ func (g *globals) kwollectCmd() *cobra.Command {
 			if cmd.Flags().Changed("api-url") {
 				cfg.APIURL = apiURL
 			}
+			creds := kwollectinput.CredentialOptions{ConfigPath: cfgPath, NetrcPath: netrc.Path(), Log: log}
 			if cmd.Flags().Changed("login") {
-				if login != cfg.Login {
-					cfg.Password, cfg.PasswordFile = "", "" // the config's password is not this login's
-				}
-				cfg.Login = login
-				if pw := os.Getenv("G5K_PASSWORD"); pw != "" && cfg.PasswordFile == "" {
-					cfg.Password = pw
-				}
+				creds.Login = &login // its password: $G5K_PASSWORD, else ~/.netrc
 			}
 			fromConfig := ""
 			if node == "" {
@@ -82,7 +77,7 @@ func (g *globals) kwollectCmd() *cobra.Command {
 			if fromConfig != "" {
 				log.Debug(fmt.Sprintf("node %s and site %s from %s", node, site, cfgPath))
 			}
-			client, credSource, err := kwollectinput.ClientFromConfig(cfg, cfgPath, netrc.Path(), log)
+			client, credSource, err := kwollectinput.ClientFromConfig(cfg, creds)
 			if err != nil {
 				return usageError{err}
 			}
