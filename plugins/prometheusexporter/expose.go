@@ -126,7 +126,7 @@ func acceptsGzip(ae string) bool {
 // order, each with # HELP and # TYPE gauge, and its series in label order.
 // Series not written for stale_after are dropped first.
 func (x *Exporter) Render(b []byte, openMetrics bool) []byte {
-	s := x.t.snapshot(x.now(), x.staleAfter)
+	s := x.t.snapshot(x.now())
 	k := 0
 	for i, f := range s.fams {
 		b = append(b, "# HELP "...)

@@ -18,7 +18,7 @@ func TestSanitize(t *testing.T) {
 		{"a.b-c:d", "a_b_c_d"}, // ':' is valid in Prometheus but not kept by Alumet
 		{"_x", "_x"},
 		{"9", "_"},
-		{"énergie", "_nergie"},     // one '_' per code point, not per byte
+		{"énergie", "_nergie"}, // one '_' per code point, not per byte
 		{"température°C", "temp_rature_C"},
 		{"a\xffb", "a_b"}, // an invalid byte is one character
 		{"A Z", "A_Z"},

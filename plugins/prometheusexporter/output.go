@@ -33,12 +33,11 @@ const ShutdownTimeout = 5 * time.Second
 // of every series in an in-memory table and an HTTP server renders it on
 // GET /metrics. Write is called from one goroutine (pipeline.Output).
 type Exporter struct {
-	cfg        Config
-	reg        *measure.Registry
-	log        *slog.Logger
-	now        func() time.Time
-	staleAfter time.Duration
-	t          *table
+	cfg Config
+	reg *measure.Registry
+	log *slog.Logger
+	now func() time.Time
+	t   *table
 
 	// Used by Write only.
 	metrics map[measure.MetricID]*family
@@ -94,11 +93,10 @@ func New(cfg *Config, reg *measure.Registry, logger *slog.Logger) (*Exporter, er
 func newExporter(cfg *Config, reg *measure.Registry, logger *slog.Logger, now func() time.Time) *Exporter {
 	return &Exporter{
 		cfg: *cfg, reg: reg, log: logger, now: now,
-		staleAfter: cfg.StaleAfter.D(),
-		t:          newTable(cfg.maxSeries()),
-		metrics:    map[measure.MetricID]*family{},
-		series:     map[*measure.Series]*entry{},
-		unknown:    map[measure.MetricID]bool{},
+		t:       newTable(cfg.maxSeries(), cfg.StaleAfter.D()),
+		metrics: map[measure.MetricID]*family{},
+		series:  map[*measure.Series]*entry{},
+		unknown: map[measure.MetricID]bool{},
 	}
 }
 
@@ -123,7 +121,7 @@ func (x *Exporter) Write(_ context.Context, buf *measure.Buffer) error {
 		t.mu.Lock()
 		for j := i; j < end; j++ {
 			p := &buf.Points[j]
-			e := x.entryOfLocked(p.Metric, p.Resource, p.Consumer, p.Attributes)
+			e := x.entryOfLocked(now, p.Metric, p.Resource, p.Consumer, p.Attributes)
 			if e == nil {
 				dropped++
 				continue
@@ -140,7 +138,7 @@ func (x *Exporter) Write(_ context.Context, buf *measure.Buffer) error {
 			e := x.series[p.Series]
 			if e == nil || e.removed {
 				s := p.Series
-				e = x.entryOfLocked(s.Metric, s.Resource, s.Consumer, s.Attributes)
+				e = x.entryOfLocked(now, s.Metric, s.Resource, s.Consumer, s.Attributes)
 				if e == nil {
 					dropped++
 					continue
@@ -168,7 +166,7 @@ func (x *Exporter) Write(_ context.Context, buf *measure.Buffer) error {
 
 // entryOfLocked returns the series of a point, created if the bound allows;
 // nil when it does not, or when the metric is unknown.
-func (x *Exporter) entryOfLocked(id measure.MetricID, r measure.Resource, c measure.Consumer, attrs []measure.Attribute) *entry {
+func (x *Exporter) entryOfLocked(now int64, id measure.MetricID, r measure.Resource, c measure.Consumer, attrs []measure.Attribute) *entry {
 	f := x.metrics[id]
 	if f == nil {
 		m, ok := x.reg.Metric(id)
@@ -183,7 +181,7 @@ func (x *Exporter) entryOfLocked(id measure.MetricID, r measure.Resource, c meas
 		x.metrics[id] = f
 	}
 	x.labels = x.appendLabels(x.labels[:0], r, c, attrs)
-	return x.t.entryLocked(f, x.labels)
+	return x.t.entryLocked(f, x.labels, now)
 }
 
 type labelPair struct{ name, value string }

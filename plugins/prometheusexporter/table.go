@@ -41,16 +41,22 @@ type table struct {
 	famDirty  bool
 	nseries   int
 	maxSeries int
-	dropped   int64 // points of series refused because of maxSeries
-	refused   int64 // series refused
-	writes    uint64
-	seen      uint64        // the writes the last scrape saw
-	scraped   chan struct{} // closed and replaced by every scrape
+	// staleAfter > 0 removes the series not written for that long (ns).
+	staleAfter int64
+	lastSweep  int64
+	dropped    int64 // points of series refused because of maxSeries
+	refused    int64 // series refused
+	writes     uint64
+	seen       uint64        // the writes the last scrape saw
+	scraped    chan struct{} // closed and replaced by every scrape
 }
 
-func newTable(maxSeries int) *table {
-	return &table{families: map[string]*family{}, maxSeries: maxSeries, scraped: make(chan struct{})}
+func newTable(maxSeries int, staleAfter time.Duration) *table {
+	return &table{families: map[string]*family{}, maxSeries: maxSeries, staleAfter: staleAfter.Nanoseconds(), scraped: make(chan struct{})}
 }
+
+// sweepEvery is how often a full table may be swept on write.
+const sweepEvery = int64(time.Second)
 
 // familyLocked returns the family of that name, created with help and unit
 // on first use (the first metric of that name gives them).
@@ -67,9 +73,14 @@ func (t *table) familyLocked(name, help, unit string) *family {
 
 // entryLocked returns the series of f with these labels, created if the
 // bound allows; nil when it does not (the point is counted as dropped).
-func (t *table) entryLocked(f *family, labels []byte) *entry {
+func (t *table) entryLocked(f *family, labels []byte, now int64) *entry {
 	if e := f.series[string(labels)]; e != nil {
 		return e
+	}
+	if t.nseries >= t.maxSeries && t.staleAfter > 0 && now-t.lastSweep >= sweepEvery {
+		// Full: make room from the stale series first (at most once a
+		// second, so that a flood of new series does not sweep per point).
+		t.sweepLocked(now)
 	}
 	if t.nseries >= t.maxSeries {
 		t.refused++
@@ -111,11 +122,11 @@ type snapshot struct {
 
 // snapshot copies the table out, first dropping the series not written for
 // staleAfter (when > 0).
-func (t *table) snapshot(now time.Time, staleAfter time.Duration) snapshot {
+func (t *table) snapshot(now time.Time) snapshot {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if staleAfter > 0 {
-		t.sweepLocked(now.UnixNano() - staleAfter.Nanoseconds())
+	if t.staleAfter > 0 {
+		t.sweepLocked(now.UnixNano())
 	}
 	if t.famDirty {
 		slices.SortFunc(t.fams, func(a, b *family) int { return cmp.Compare(a.name, b.name) })
@@ -142,8 +153,10 @@ func (t *table) snapshot(now time.Time, staleAfter time.Duration) snapshot {
 	return s
 }
 
-// sweepLocked removes the series last written before cutoff.
-func (t *table) sweepLocked(cutoff int64) {
+// sweepLocked removes the series not written for staleAfter at now.
+func (t *table) sweepLocked(now int64) {
+	t.lastSweep = now
+	cutoff := now - t.staleAfter
 	for _, f := range t.fams {
 		kept := f.order[:0]
 		for _, e := range f.order {
