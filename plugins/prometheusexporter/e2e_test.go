@@ -245,7 +245,7 @@ func queryLast(t *testing.T, prom string) map[string]promSample {
 		Data   struct {
 			ResultType string `json:"resultType"`
 			Result     []struct {
-				Metric map[string]string   `json:"metric"`
+				Metric map[string]string    `json:"metric"`
 				Values [][2]json.RawMessage `json:"values"`
 			} `json:"result"`
 		} `json:"data"`
