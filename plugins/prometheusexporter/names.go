@@ -12,9 +12,11 @@ import (
 // becomes '_', and so does a first character that is not an ASCII letter.
 // An invalid UTF-8 byte counts as one character.
 func Sanitize(s string) string {
-	ok := len(s) == 0 || isLetter(s[0])
+	// Fast path: '_' maps to itself, so a name of [A-Za-z0-9_] that does
+	// not start with a digit is returned as it is (without allocating).
+	ok := len(s) == 0 || isLetter(s[0]) || s[0] == '_'
 	for i := 1; ok && i < len(s); i++ {
-		ok = isLetter(s[i]) || isDigit(s[i])
+		ok = isLetter(s[i]) || isDigit(s[i]) || s[i] == '_'
 	}
 	if ok {
 		return s
