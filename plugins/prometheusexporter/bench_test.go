@@ -18,7 +18,7 @@ func benchBuffer(b *testing.B, reg *measure.Registry, compact bool, nseries int)
 	series := make([]measure.Series, nseries)
 	for i := range series {
 		series[i] = measure.Series{Metric: id, Resource: measure.Resource{Kind: "device_id", ID: fmt.Sprintf("taurus-%d", i)},
-			Consumer: measure.Consumer{Kind: "device_origin", ID: fmt.Sprintf("wattmetre1-port%d", i)},
+			Consumer:   measure.Consumer{Kind: "device_origin", ID: fmt.Sprintf("wattmetre1-port%d", i)},
 			Attributes: []measure.Attribute{str("metric_id", "wattmetre_power_watt")}}
 	}
 	buf := &measure.Buffer{}
