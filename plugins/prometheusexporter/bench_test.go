@@ -106,3 +106,22 @@ func BenchmarkSeriesMemory(b *testing.B) {
 		runtime.KeepAlive(buf)
 	}
 }
+
+// BenchmarkSnapshot is what a scrape does under the table's lock: copy the
+// values of 100 000 series out.
+func BenchmarkSnapshot(b *testing.B) {
+	x, reg, clk := testExporter(b, DefaultConfig())
+	id := wattmetre(b, reg)
+	buf := &measure.Buffer{}
+	for i := range 100_000 {
+		buf.Points = append(buf.Points, pPoint(id, fmt.Sprintf("node-%d", i), pTime, float64(i)))
+	}
+	if err := x.Write(context.Background(), buf); err != nil {
+		b.Fatal(err)
+	}
+	x.t.snapshot(clk.now())
+	b.ReportAllocs()
+	for b.Loop() {
+		x.t.snapshot(clk.now())
+	}
+}

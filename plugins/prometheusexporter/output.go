@@ -46,10 +46,9 @@ type Exporter struct {
 	pairs   []labelPair
 	unknown map[measure.MetricID]bool
 
-	ln       net.Listener
-	srv      *http.Server
-	served   chan struct{}
-	serveErr error
+	ln     net.Listener
+	srv    *http.Server
+	served chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -82,7 +81,6 @@ func New(cfg *Config, reg *measure.Registry, logger *slog.Logger) (*Exporter, er
 	go func() {
 		defer close(x.served)
 		if err := x.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			x.serveErr = err
 			logger.Error("prometheus-exporter: the HTTP server stopped: " + err.Error())
 		}
 	}()
