@@ -119,9 +119,9 @@ func BenchmarkSnapshot(b *testing.B) {
 	if err := x.Write(context.Background(), buf); err != nil {
 		b.Fatal(err)
 	}
-	x.t.snapshot(clk.now())
+	s := x.t.snapshot(clk.now(), nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		x.t.snapshot(clk.now())
+		s = x.t.snapshot(clk.now(), s.samples)
 	}
 }

@@ -101,8 +101,9 @@ func (x *Exporter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
-	bufPool  = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
-	gzipPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}
+	samplePool = sync.Pool{New: func() any { return new([]sample) }}
+	bufPool    = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+	gzipPool   = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}
 )
 
 func acceptsGzip(ae string) bool {
@@ -126,7 +127,13 @@ func acceptsGzip(ae string) bool {
 // order, each with # HELP and # TYPE gauge, and its series in label order.
 // Series not written for stale_after are dropped first.
 func (x *Exporter) Render(b []byte, openMetrics bool) []byte {
-	s := x.t.snapshot(x.now())
+	sp := samplePool.Get().(*[]sample)
+	s := x.t.snapshot(x.now(), *sp)
+	defer func() {
+		clear(s.samples) // no pointer kept to removed series
+		*sp = s.samples[:0]
+		samplePool.Put(sp)
+	}()
 	k := 0
 	for i, f := range s.fams {
 		b = append(b, "# HELP "...)

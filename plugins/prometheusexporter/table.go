@@ -120,9 +120,9 @@ type snapshot struct {
 	samples []sample
 }
 
-// snapshot copies the table out, first dropping the series not written for
-// staleAfter (when > 0).
-func (t *table) snapshot(now time.Time) snapshot {
+// snapshot copies the table out into dst's memory, first dropping the
+// series not written for staleAfter (when > 0).
+func (t *table) snapshot(now time.Time, dst []sample) snapshot {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.staleAfter > 0 {
@@ -132,7 +132,7 @@ func (t *table) snapshot(now time.Time) snapshot {
 		slices.SortFunc(t.fams, func(a, b *family) int { return cmp.Compare(a.name, b.name) })
 		t.famDirty = false
 	}
-	s := snapshot{samples: make([]sample, 0, t.nseries)}
+	s := snapshot{samples: slices.Grow(dst[:0], t.nseries)}
 	for _, f := range t.fams {
 		if len(f.order) == 0 {
 			continue
