@@ -121,3 +121,19 @@ func TestValidate(t *testing.T) {
 		require.NoError(t, c.Validate(), h)
 	}
 }
+
+// The section Alumet generates (all five keys, its defaults) decodes to
+// the defaults, and a partial one keeps the defaults of missing keys.
+func TestAlumetSection(t *testing.T) {
+	for _, text := range []string{
+		"host = \"0.0.0.0\"\nprefix = \"\"\nsuffix = \"_alumet\"\nport = 9091\nadd_attributes_to_labels = true\n",
+		"",
+	} {
+		cfg := DefaultConfig()
+		md, err := toml.Decode(text, cfg)
+		require.NoError(t, err)
+		require.Empty(t, md.Undecoded())
+		require.NoError(t, cfg.Validate())
+		require.Equal(t, DefaultConfig(), cfg)
+	}
+}
