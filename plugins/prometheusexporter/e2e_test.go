@@ -227,8 +227,9 @@ func labelKey(m map[string]string) string {
 
 // promSample is the last sample Prometheus holds for a series.
 type promSample struct {
-	ms    int64
-	value float64
+	ms       int64
+	value    float64
+	distinct int // distinct values scraped over the range
 }
 
 // queryLast returns the last sample of every series of job alumet but
@@ -262,13 +263,17 @@ func queryLast(t *testing.T, prom string) map[string]promSample {
 		require.NoError(t, json.Unmarshal(last[1], &vs))
 		v, err := strconv.ParseFloat(vs, 64)
 		require.NoError(t, err)
-		out[labelKey(r.Metric)] = promSample{ms: int64(math.Round(ts * 1000)), value: v}
+		seen := map[string]bool{}
+		for _, sv := range r.Values {
+			seen[string(sv[1])] = true
+		}
+		out[labelKey(r.Metric)] = promSample{ms: int64(math.Round(ts * 1000)), value: v, distinct: len(seen)}
 	}
 	return out
 }
 
-// TestE2EPrometheusScrapes runs the real agent (exec, kwollect-input from
-// the emulator, csv and prometheus-exporter) while a real Prometheus
+// TestE2EPrometheusScrapes runs the real agent (exec, or run until
+// SIGTERM; kwollect-input from the emulator, csv and prometheus-exporter) while a real Prometheus
 // scrapes it every second, and checks through Prometheus' query API that
 // it holds every series of the CSV with its last value (and, with
 // expose_timestamps, its Kwollect time), and the OpenMetrics metadata.
@@ -279,8 +284,22 @@ func TestE2EPrometheusScrapes(t *testing.T) {
 	lookServer(t, "prometheus", "prometheus")
 	bin := binaries(t)
 	api := startEmulator(t, bin, "--lag", "0s")
-	for _, timestamps := range []bool{false, true} {
-		t.Run(fmt.Sprintf("expose_timestamps=%v", timestamps), func(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string // after the global flags
+		timestamps bool
+		extra      string // more [plugins.kwollect-input] keys
+		runFor     time.Duration
+	}{
+		{name: "exec", args: []string{"exec", "--", "sleep", "6"}}, // bmc_node_power_watt samples every 5 s
+		{name: "exec with expose_timestamps", args: []string{"exec", "--", "sleep", "6"}, timestamps: true},
+		// run mode: the series update every poll while Prometheus scrapes,
+		// until SIGTERM.
+		{name: "run", args: []string{"run"}, extra: "poll_interval = \"1s\"\n", runFor: 7 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			timestamps := tt.timestamps
 			dir := t.TempDir()
 			cfg := fmt.Sprintf(`[plugins.kwollect-input]
 site = "lyon"
@@ -289,7 +308,7 @@ metrics = ["wattmetre_power_watt", "bmc_node_power_watt"]
 login = "alice"
 password = "secret"
 api_url = %q
-
+%s
 [plugins.csv]
 output_path = "out.csv"
 
@@ -298,9 +317,9 @@ host = "127.0.0.1"
 port = 0
 expose_timestamps = %v
 final_scrape_timeout = "20s"
-`, api, timestamps)
+`, api, tt.extra, timestamps)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(cfg), 0o600))
-			cmd := exec.Command(filepath.Join(bin, "alumet-agent"), "exec", "--", "sleep", "6") // bmc_node_power_watt samples every 5 s
+			cmd := exec.Command(filepath.Join(bin, "alumet-agent"), tt.args...)
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), "NO_COLOR=1")
 			var stderr lockedBuffer
@@ -321,6 +340,10 @@ final_scrape_timeout = "20s"
 			}
 			require.NotEmpty(t, target, "the exporter's address is logged:\n%s", stderr.String())
 			prom := startPrometheus(t, target)
+			if tt.runFor > 0 {
+				time.Sleep(tt.runFor)
+				require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+			}
 
 			select {
 			case err := <-exited:
@@ -347,6 +370,9 @@ final_scrape_timeout = "20s"
 			for k, w := range want {
 				g := got[k]
 				require.Equal(t, w.value, g.value, "last value of %s", k)
+				if tt.runFor > 0 && strings.Contains(k, "wattmetre") {
+					require.GreaterOrEqual(t, g.distinct, 2, "the series is updated while it is scraped: %s", k)
+				}
 				if timestamps {
 					require.InDelta(t, w.ts.UnixMilli(), g.ms, 1, "the sample's time is the Kwollect time: %s", k)
 				} else {
