@@ -118,9 +118,9 @@ func (e *encoder) metric(id measure.MetricID) *metricBytes {
 	return mb
 }
 
-// attributes encodes a point's attributes (NumberDataPoint.attributes, as
-// Alumet: all strings, sorted by key, an empty value written "empty").
-func (e *encoder) attributes(r measure.Resource, c measure.Consumer, attrs []measure.Attribute) []byte {
+// attributesOf encodes a point's attributes (NumberDataPoint.attributes,
+// as Alumet: all strings, sorted by key, an empty value written "empty").
+func (e *encoder) attributesOf(r measure.Resource, c measure.Consumer, attrs []measure.Attribute) []byte {
 	kv := []struct{ k, v string }{
 		{"resource_kind", r.Kind}, {"resource_id", r.ID},
 		{"resource_consumer_kind", c.Kind}, {"resource_consumer_id", c.ID},
@@ -179,7 +179,7 @@ func (e *encoder) AddPoint(p *measure.Point) {
 		if len(e.attrs) > maxCachedAttrs {
 			clear(e.attrs)
 		}
-		a = e.attributes(p.Resource, p.Consumer, p.Attributes)
+		a = e.attributesOf(p.Resource, p.Consumer, p.Attributes)
 		e.attrs[string(e.keyBuf)] = a
 	}
 	e.addPoint(e.metric(p.Metric), a, p.Timestamp.UnixNano(), p.Value.Float64())
@@ -190,7 +190,7 @@ func (e *encoder) AddCompact(p *measure.SeriesPoint) {
 	s := p.Series
 	a, ok := e.series[s]
 	if !ok {
-		a = e.attributes(s.Resource, s.Consumer, s.Attributes)
+		a = e.attributesOf(s.Resource, s.Consumer, s.Attributes)
 		e.series[s] = a
 	}
 	e.addPoint(e.metric(s.Metric), a, p.Time, p.Value.Float64())

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/alumet-go/alumet-agent/plugins/internal/push"
 )
 
 // Protocols of the exporter.
@@ -27,34 +29,6 @@ const grpcExportPath = "/opentelemetry.proto.collector.metrics.v1.MetricsService
 
 // maxResponse bounds what is read of a response body.
 const maxResponse = 1 << 20
-
-// ExportError is a failed export. Retryable says whether sending the same
-// request again may succeed (the collector unavailable, overloaded, or
-// the network); RetryAfter is the wait the collector asked for, if any.
-type ExportError struct {
-	Status     string // "HTTP 503", "gRPC UNAVAILABLE (14)", or "" for a network error
-	Message    string // the collector's message, trimmed
-	Retryable  bool
-	RetryAfter time.Duration
-	Err        error // a network error, if any
-}
-
-func (e *ExportError) Error() string {
-	var b strings.Builder
-	b.WriteString("OTLP export failed")
-	if e.Status != "" {
-		b.WriteString(": " + e.Status)
-	}
-	if e.Message != "" {
-		b.WriteString(": " + e.Message)
-	}
-	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
-	}
-	return b.String()
-}
-
-func (e *ExportError) Unwrap() error { return e.Err }
 
 // Result is what the collector said of a successful export: the points it
 // rejected (a partial success), and its message about them.
@@ -80,7 +54,8 @@ func newExporter(protocol, collectorHost string, headers http.Header, gz bool, t
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("collector_host %q: want http://host:port or https://host:port", collectorHost)
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	client := push.NewHTTPClient(timeout)
+	tr := client.Transport.(*http.Transport)
 	tr.ForceAttemptHTTP2 = true
 	target := strings.TrimSuffix(u.String(), "/")
 	switch protocol {
@@ -98,11 +73,13 @@ func newExporter(protocol, collectorHost string, headers http.Header, gz bool, t
 	default:
 		return nil, fmt.Errorf("protocol %q: want %q or %q", protocol, ProtocolGRPC, ProtocolHTTP)
 	}
-	return &exporter{protocol: protocol, url: target, headers: headers, gzip: gz,
-		client: &http.Client{Transport: tr, Timeout: timeout}}, nil
+	return &exporter{protocol: protocol, url: target, headers: headers, gzip: gz, client: client}, nil
 }
 
-// export sends one request (an encoded ExportMetricsServiceRequest).
+// export sends one request (an encoded ExportMetricsServiceRequest). Its
+// errors are push's: a *push.StatusError for a status (gRPC's mapped to
+// HTTP's, as grpc-gateway does, so that push.Classify retries UNAVAILABLE
+// and fails the output for UNAUTHENTICATED), a network error otherwise.
 func (x *exporter) export(ctx context.Context, msg []byte) (Result, error) {
 	if x.protocol == ProtocolGRPC {
 		return x.exportGRPC(ctx, msg)
@@ -153,7 +130,7 @@ func (x *exporter) exportGRPC(ctx context.Context, msg []byte) (Result, error) {
 	}
 	resp, err := x.client.Do(req)
 	if err != nil {
-		return Result{}, &ExportError{Retryable: true, Err: redactURL(err)}
+		return Result{}, redactURL(err)
 	}
 	defer resp.Body.Close()
 	data, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -168,16 +145,20 @@ func (x *exporter) exportGRPC(ctx context.Context, msg []byte) (Result, error) {
 		st, stMsg = resp.Header.Get("grpc-status"), resp.Header.Get("grpc-message")
 	}
 	if rerr != nil && st == "" {
-		return Result{}, &ExportError{Retryable: true, Err: fmt.Errorf("reading the response: %w", rerr)}
+		return Result{}, fmt.Errorf("reading the response: %w", rerr)
 	}
 	code, err := strconv.Atoi(st)
 	if err != nil {
-		return Result{}, &ExportError{Status: "gRPC status " + strconv.Quote(st), Message: "the collector's answer has no grpc-status", Retryable: true}
+		return Result{}, &push.StatusError{Status: http.StatusBadGateway, Message: "the collector's answer has no grpc-status"}
 	}
 	if code != 0 {
 		msg, _ := url.PathUnescape(stMsg)
-		return Result{}, &ExportError{Status: fmt.Sprintf("gRPC %s (%d)", grpcCodeName(code), code), Message: trim(msg),
-			Retryable: grpcRetryable(code), RetryAfter: grpcRetryAfter(resp)}
+		m := fmt.Sprintf("gRPC %s (%d)", grpcCodeName(code), code)
+		if msg = trim(msg); msg != "" {
+			m += ": " + msg
+		}
+		return Result{}, &push.StatusError{Status: grpcHTTPStatus(code), Message: m,
+			RetryAfter: push.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	if len(data) < 5 {
 		return Result{}, nil // an empty response message
@@ -214,7 +195,7 @@ func (x *exporter) exportHTTP(ctx context.Context, msg []byte) (Result, error) {
 	}
 	resp, err := x.client.Do(req)
 	if err != nil {
-		return Result{}, &ExportError{Retryable: true, Err: redactURL(err)}
+		return Result{}, redactURL(err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
@@ -227,16 +208,12 @@ func (x *exporter) exportHTTP(ctx context.Context, msg []byte) (Result, error) {
 	return partialSuccess(data), nil
 }
 
-// httpError is the error of an HTTP answer other than success. OTLP/HTTP
-// says 429, 502, 503 and 504 are retryable, with Retry-After honoured.
+// httpError is the error of an HTTP answer other than success (OTLP/HTTP
+// says 429, 502, 503 and 504 are retried, with Retry-After honoured:
+// push.Classify does so).
 func httpError(resp *http.Response, body []byte) error {
-	e := &ExportError{Status: "HTTP " + strconv.Itoa(resp.StatusCode), Message: trim(statusMessage(resp, body))}
-	switch resp.StatusCode {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		e.Retryable = true
-		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
-	}
-	return e
+	return &push.StatusError{Status: resp.StatusCode, Message: trim(statusMessage(resp, body)),
+		RetryAfter: push.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 }
 
 // statusMessage is the message of a google.rpc.Status body (OTLP/HTTP's
@@ -326,32 +303,27 @@ func grpcCodeName(c int) string {
 	return "code"
 }
 
-// grpcRetryable: the codes OTLP/gRPC says a client retries.
-func grpcRetryable(c int) bool {
+// grpcHTTPStatus maps a gRPC code to an HTTP status for push.Classify,
+// with OTLP/gRPC's rules: CANCELLED, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
+// ABORTED, OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS are retried;
+// UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND and UNIMPLEMENTED (a wrong
+// token or endpoint) fail the output; the others drop the batch.
+func grpcHTTPStatus(c int) int {
 	switch c {
-	case 1, 4, 8, 10, 11, 14, 15:
-		return true
+	case 1, 10, 11, 14, 15:
+		return http.StatusServiceUnavailable
+	case 4:
+		return http.StatusGatewayTimeout
+	case 8:
+		return http.StatusTooManyRequests
+	case 5, 12:
+		return http.StatusNotFound
+	case 7:
+		return http.StatusForbidden
+	case 16:
+		return http.StatusUnauthorized
 	}
-	return false
-}
-
-// grpcRetryAfter: OTLP/gRPC's RetryInfo travels in grpc-status-details-bin,
-// which is not decoded here; a proxy's Retry-After is.
-func grpcRetryAfter(resp *http.Response) time.Duration {
-	return retryAfter(resp.Header.Get("Retry-After"), time.Now())
-}
-
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return http.StatusBadRequest // INVALID_ARGUMENT, FAILED_PRECONDITION, ALREADY_EXISTS, UNKNOWN, INTERNAL
 }
 
 func trim(s string) string {

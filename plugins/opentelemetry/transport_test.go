@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/plugins/internal/push"
 )
 
 // receiver is an in-process OTLP/gRPC collector built on the official
@@ -106,25 +108,29 @@ func TestGRPCExport(t *testing.T) {
 func TestGRPCErrors(t *testing.T) {
 	msg, _ := request(t)
 	for _, tc := range []struct {
-		err       error
-		status    string
-		retryable bool
+		err    error
+		status int
+		class  push.Class
 	}{
-		{status.Error(codes.Unavailable, "overloaded"), "gRPC UNAVAILABLE (14)", true},
-		{status.Error(codes.ResourceExhausted, "slow down"), "gRPC RESOURCE_EXHAUSTED (8)", true},
-		{status.Error(codes.InvalidArgument, "bad: 100% wrong"), "gRPC INVALID_ARGUMENT (3)", false},
-		{status.Error(codes.Unauthenticated, "no token"), "gRPC UNAUTHENTICATED (16)", false},
+		{status.Error(codes.Unavailable, "overloaded"), 503, push.Retry},
+		{status.Error(codes.ResourceExhausted, "slow down"), 429, push.Retry},
+		{status.Error(codes.InvalidArgument, "bad: 100% wrong"), 400, push.Refused},
+		{status.Error(codes.Internal, "bug"), 400, push.Refused},
+		{status.Error(codes.Unauthenticated, "no token"), 401, push.Fatal},
+		{status.Error(codes.Unimplemented, "no metrics here"), 404, push.Fatal},
 	} {
 		r, addr := startGRPC(t)
 		r.fail = tc.err
 		x, err := newExporter(ProtocolGRPC, addr, nil, false, 5*time.Second)
 		require.NoError(t, err)
 		_, err = x.export(context.Background(), msg)
-		var ee *ExportError
-		require.True(t, errors.As(err, &ee), "%v", err)
-		require.Equal(t, tc.status, ee.Status)
-		require.Equal(t, status.Convert(tc.err).Message(), ee.Message)
-		require.Equal(t, tc.retryable, ee.Retryable)
+		var se *push.StatusError
+		require.True(t, errors.As(err, &se), "%v", err)
+		require.Equal(t, tc.status, se.Status)
+		st := status.Convert(tc.err)
+		require.Equal(t, fmt.Sprintf("gRPC %s (%d): %s", grpcCodeName(int(st.Code())), st.Code(), st.Message()), se.Message)
+		class, _ := push.Classify(err)
+		require.Equal(t, tc.class, class)
 	}
 
 	// Nobody listening: a network error, retryable.
@@ -135,9 +141,9 @@ func TestGRPCErrors(t *testing.T) {
 	x, err := newExporter(ProtocolGRPC, addr, nil, false, 5*time.Second)
 	require.NoError(t, err)
 	_, err = x.export(context.Background(), msg)
-	var ee *ExportError
-	require.True(t, errors.As(err, &ee), "%v", err)
-	require.True(t, ee.Retryable)
+	require.Error(t, err)
+	class, _ := push.Classify(err)
+	require.Equal(t, push.Retry, class)
 	require.NotContains(t, err.Error(), "http://", "the URL is not repeated")
 
 	// A server that accepts and never answers: the timeout.
@@ -148,8 +154,8 @@ func TestGRPCErrors(t *testing.T) {
 	require.NoError(t, err)
 	start := time.Now()
 	_, err = x.export(context.Background(), msg)
-	require.True(t, errors.As(err, &ee), "%v", err)
-	require.True(t, ee.Retryable)
+	class, _ = push.Classify(err)
+	require.Equal(t, push.Retry, class, "%v", err)
 	require.Less(t, time.Since(start), 5*time.Second)
 }
 
@@ -242,13 +248,13 @@ func TestHTTPExport(t *testing.T) {
 	require.NoError(t, err)
 	answer = http.StatusServiceUnavailable
 	_, err = x.export(context.Background(), msg)
-	var ee *ExportError
-	require.True(t, errors.As(err, &ee))
-	require.Equal(t, &ExportError{Status: "HTTP 503", Message: "busy", Retryable: true, RetryAfter: 7 * time.Second}, ee)
+	var se *push.StatusError
+	require.True(t, errors.As(err, &se))
+	require.Equal(t, &push.StatusError{Status: 503, Message: "busy", RetryAfter: 7 * time.Second}, se)
 	answer = http.StatusBadRequest
 	_, err = x.export(context.Background(), msg)
-	require.True(t, errors.As(err, &ee))
-	require.Equal(t, &ExportError{Status: "HTTP 400", Message: "bad points"}, ee)
+	require.True(t, errors.As(err, &se))
+	require.Equal(t, &push.StatusError{Status: 400, Message: "bad points"}, se)
 }
 
 func TestNewExporterErrors(t *testing.T) {

@@ -77,7 +77,7 @@ func TestUsageAlumetPluginNotShipped(t *testing.T) {
 	api := startEmulator(t, "--lag", "0s")
 	dir := t.TempDir()
 	writeConfig(t, dir, seedConfig("", "", api))
-	notShipped := []string{"rapl", "socket-control", "kwollect-output", "prometheus-exporter", "relay-client"}
+	notShipped := []string{"rapl", "socket-control", "kwollect-output", "mongodb", "relay-client"}
 	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input,"+strings.Join(notShipped, ","),
 		"exec", "--", "sh", "-c", "touch marker; sleep 1")
 	require.Equal(t, 0, res.code, res.stderr)

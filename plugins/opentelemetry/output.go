@@ -1,0 +1,223 @@
+package opentelemetry
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/plugins/internal/push"
+)
+
+var (
+	_ pipeline.Output          = (*Output)(nil)
+	_ pipeline.CompactWriter   = (*Output)(nil)
+	_ pipeline.FailureReporter = (*Output)(nil)
+)
+
+// Output exports the points through a push.Queue: Write only records each
+// point as (series, time, value) in the batch being filled; the queue's
+// sender builds each OTLP request from a batch, grouped by metric, and
+// sends it. A slow or absent collector never holds the pipeline back.
+type Output struct {
+	q   *push.Queue
+	log *slog.Logger
+	x   *exporter
+	enc *encoder // the sender's (Send is sequential)
+
+	// Series are numbered by Write and read by Send.
+	mu       sync.RWMutex
+	series   []seriesEntry
+	bySeries map[*measure.Series]uint32 // Write's only
+	byKey    map[string]uint32          // Write's only
+	keyBuf   []byte
+	rejected atomic.Int64 // points the collector refused in partial successes
+}
+
+type seriesEntry struct {
+	metric measure.MetricID
+	attrs  []byte // encoded data point attributes
+}
+
+// maxSeries bounds the series an output numbers (their attributes stay
+// in memory, about 200 bytes each).
+const maxSeries = 1 << 20
+
+// recordSize is a record's bytes: a series number (uvarint, up to 3
+// bytes for maxSeries), the time and the value (8 bytes each).
+const recordSize = 3 + 16
+
+func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Options) (*Output, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h, err := c.header()
+	if err != nil {
+		return nil, err
+	}
+	x, err := newExporter(c.protocol(), c.CollectorHost, http.Header(h), c.Compression == "gzip", c.timeout())
+	if err != nil {
+		return nil, err
+	}
+	out := &Output{log: logger, x: x, bySeries: map[*measure.Series]uint32{}, byKey: map[string]uint32{},
+		enc: newEncoder(mapping{prefix: c.Prefix, suffix: c.Suffix, unitDisplay: c.UseUnitDisplayName,
+			attributesToLabels: c.AddAttributesToLabels, version: Version}, reg)}
+	o.Name, o.Target, o.Logger, o.Send = Name, push.RedactedURL(x.url), logger, out.send
+	if o.BatchBytes == 0 {
+		o.BatchBytes = o.BatchPoints * recordSize
+	}
+	if out.q, err = push.New(o); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// WritesCompact says Write reads Buffer.Compact (pipeline.CompactWriter).
+func (o *Output) WritesCompact() {}
+
+// ReportFailuresTo implements pipeline.FailureReporter.
+func (o *Output) ReportFailuresTo(report func(error)) { o.q.ReportFailuresTo(report) }
+
+func (o *Output) add(metric measure.MetricID, attrs func() []byte) (uint32, bool) {
+	if len(o.series) >= maxSeries {
+		return 0, false
+	}
+	o.mu.Lock()
+	o.series = append(o.series, seriesEntry{metric, attrs()})
+	id := uint32(len(o.series) - 1)
+	o.mu.Unlock()
+	return id, true
+}
+
+func (o *Output) pointSeries(p *measure.Point) (uint32, bool) {
+	o.keyBuf = strconv.AppendUint(o.keyBuf[:0], uint64(p.Metric), 10)
+	o.keyBuf = appendAttrKey(append(o.keyBuf, 0), p.Resource, p.Consumer, p.Attributes)
+	if id, ok := o.byKey[string(o.keyBuf)]; ok {
+		return id, true
+	}
+	id, ok := o.add(p.Metric, func() []byte { return o.enc.attributesOf(p.Resource, p.Consumer, p.Attributes) })
+	if ok {
+		o.byKey[string(o.keyBuf)] = id
+	}
+	return id, ok
+}
+
+func (o *Output) compactSeries(s *measure.Series) (uint32, bool) {
+	if id, ok := o.bySeries[s]; ok {
+		return id, true
+	}
+	id, ok := o.add(s.Metric, func() []byte { return o.enc.attributesOf(s.Resource, s.Consumer, s.Attributes) })
+	if ok {
+		o.bySeries[s] = id
+	}
+	return id, ok
+}
+
+func appendRecord(b []byte, id uint32, ns int64, v float64) []byte {
+	b = binary.AppendUvarint(b, uint64(id))
+	b = binary.LittleEndian.AppendUint64(b, uint64(ns))
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+}
+
+// Write records buf's points in the queue.
+func (o *Output) Write(_ context.Context, buf *measure.Buffer) error {
+	n := buf.Len()
+	if n == 0 {
+		return nil
+	}
+	var over int64
+	err := o.q.Append(n, func(a *push.Appender) {
+		for i := range buf.Points {
+			p := &buf.Points[i]
+			id, ok := o.pointSeries(p)
+			if !ok {
+				over++
+				continue
+			}
+			a.Buf = appendRecord(a.Buf, id, p.Timestamp.UnixNano(), p.Value.Float64())
+			a.End()
+		}
+		for i := range buf.Compact {
+			p := &buf.Compact[i]
+			id, ok := o.compactSeries(p.Series)
+			if !ok {
+				over++
+				continue
+			}
+			a.Buf = appendRecord(a.Buf, id, p.Time, p.Value.Float64())
+			a.End()
+		}
+	})
+	if over > 0 {
+		o.log.Error(fmt.Sprintf("%s: more than %d series: %d points left out", Name, maxSeries, over))
+		o.rejected.Add(over)
+	}
+	return err
+}
+
+// send builds the request of a batch of records and exports it.
+func (o *Output) send(ctx context.Context, body []byte, points int) error {
+	o.mu.RLock()
+	for len(body) > 0 {
+		id, n := binary.Uvarint(body)
+		if n <= 0 || len(body) < n+16 || id >= uint64(len(o.series)) {
+			o.mu.RUnlock()
+			return &push.PermanentError{Err: errors.New("opentelemetry: a corrupt batch")}
+		}
+		ns := int64(binary.LittleEndian.Uint64(body[n:]))
+		v := math.Float64frombits(binary.LittleEndian.Uint64(body[n+8:]))
+		s := o.series[id]
+		o.enc.addPoint(o.enc.metric(s.metric), s.attrs, ns, v)
+		body = body[n+16:]
+	}
+	o.mu.RUnlock()
+	msg := o.enc.Finish(nil)
+	res, err := o.x.export(ctx, msg)
+	if err == nil && res.Rejected > 0 {
+		o.rejected.Add(res.Rejected)
+		o.log.Error(fmt.Sprintf("%s: the collector rejected %d of %d points: %s", Name, res.Rejected, points, res.Message))
+	}
+	return err
+}
+
+// Close delivers what is buffered, within the queue's close timeout.
+func (o *Output) Close() error {
+	err := o.q.Close()
+	if r := o.rejected.Load(); r > 0 {
+		return &lossError{rejected: r, err: err}
+	}
+	return err
+}
+
+// lossError adds the points the collector rejected (partial successes)
+// to the queue's losses.
+type lossError struct {
+	rejected int64
+	err      error // the queue's *push.LossError, or nil
+}
+
+func (e *lossError) LostPoints() int64 {
+	var le pipeline.LossError
+	if errors.As(e.err, &le) {
+		return le.LostPoints() + e.rejected
+	}
+	return e.rejected
+}
+
+func (e *lossError) Error() string {
+	msg := fmt.Sprintf("%s: %d points rejected by the collector", Name, e.rejected)
+	if e.err != nil {
+		msg = e.err.Error() + "; " + msg
+	}
+	return msg
+}
+
+func (e *lossError) Unwrap() error { return e.err }
