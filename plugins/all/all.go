@@ -8,6 +8,7 @@ import (
 	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 	"github.com/alumet-go/alumet-agent/plugins/jsonl"
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
+	"github.com/alumet-go/alumet-agent/plugins/rapl"
 )
 
 // Factories returns every plugin of this binary.
@@ -17,5 +18,6 @@ func Factories() []plugin.Factory {
 		kwollectinput.Factory(),
 		energyreport.Factory(),
 		jsonl.Factory(),
+		rapl.Factory(),
 	}
 }
