@@ -97,7 +97,10 @@ func perfEventName(file string) (name string, ok bool) {
 		return "", false
 	}
 	name, ok = strings.CutPrefix(file, "energy-")
-	return name, ok && name != ""
+	if !ok || name == "" {
+		return "", false
+	}
+	return name, true
 }
 
 // perfDomain maps a perf event name to its domain, as Alumet does.
