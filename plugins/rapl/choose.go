@@ -96,6 +96,7 @@ func choose(d discovery, noPerf bool, log *slog.Logger) (plan, error) {
 			log.Warn("Powercap:    " + zd.String())
 			p.domains, p.origin = pd.and(zd), ` ("safe subset")`
 			if p.domains == 0 {
+				//lint:ignore ST1005 Alumet's words, which users look for
 				return p, fmt.Errorf("I can use neither perf_events nor powercap: they agree on no RAPL domain (perf_events: %s; powercap: %s)", pd, zd)
 			}
 		}
