@@ -32,7 +32,7 @@ func TestConfigTOMLKeys(t *testing.T) {
 		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("toml"), ",")
 		keys = append(keys, name)
 	}
-	require.Equal(t, []string{"poll_interval", "flush_interval", "no_perf_events", "sysfs_root"}, keys)
+	require.Equal(t, []string{"enabled", "poll_interval", "flush_interval", "no_perf_events", "sysfs_root"}, keys)
 }
 
 // sample.toml is the default section, every key documented in it.
@@ -47,8 +47,8 @@ func TestSampleConfig(t *testing.T) {
 	md, err := toml.Decode(SampleConfig, &doc)
 	require.NoError(t, err)
 	require.Empty(t, md.Undecoded())
-	require.Equal(t, DefaultConfig(), doc.Plugins.Rapl)
-	for _, k := range []string{"poll_interval = ", "flush_interval = ", "no_perf_events = ", "# sysfs_root = \"/sys\""} {
+	require.Equal(t, GeneratedConfig(), doc.Plugins.Rapl)
+	for _, k := range []string{"enabled = false\n", "poll_interval = ", "flush_interval = ", "no_perf_events = ", "# sysfs_root = \"/sys\""} {
 		require.Contains(t, SampleConfig, k)
 	}
 }
@@ -59,6 +59,9 @@ func TestEncodeDefaultIsAlumets(t *testing.T) {
 	var sb strings.Builder
 	require.NoError(t, toml.NewEncoder(&sb).Encode(DefaultConfig()))
 	require.Equal(t, "poll_interval = \"1s\"\nflush_interval = \"5s\"\nno_perf_events = false\n", sb.String())
+	sb.Reset()
+	require.NoError(t, toml.NewEncoder(&sb).Encode(GeneratedConfig()))
+	require.Equal(t, "enabled = false\npoll_interval = \"1s\"\nflush_interval = \"5s\"\nno_perf_events = false\n", sb.String())
 }
 
 func TestConfigValidate(t *testing.T) {

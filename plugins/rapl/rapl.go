@@ -56,12 +56,13 @@ const MetricName = "rapl_consumed_energy"
 // Factory returns the rapl plugin.
 func Factory() plugin.Factory {
 	return plugin.Typed[Config, *Config]{
-		Name:          Name,
-		Version:       Version,
-		LogTarget:     LogTarget,
-		DefaultConfig: DefaultConfig,
-		Sample:        SampleConfig,
-		Start:         start,
+		Name:            Name,
+		Version:         Version,
+		LogTarget:       LogTarget,
+		DefaultConfig:   DefaultConfig,
+		GeneratedConfig: GeneratedConfig,
+		Sample:          SampleConfig,
+		Start:           start,
 	}.Factory()
 }
 

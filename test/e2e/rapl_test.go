@@ -244,3 +244,24 @@ func TestRaplAlumetSection(t *testing.T) {
 		"  perf_events: "+empty+"/devices/power does not exist")
 	require.Contains(t, res.stderr, "\n  powercap: "+empty+"/devices/virtual/powercap/intel-rapl does not exist")
 }
+
+// TestRaplGeneratedConfig: a generated configuration has the rapl section
+// off (the default config must start where RAPL is root-only or absent);
+// --plugins turns it on.
+func TestRaplGeneratedConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	res := runAgent(t, dir, nil, "config", "regen")
+	require.Equal(t, 0, res.code, res.stderr)
+	b, err := os.ReadFile(filepath.Join(dir, "alumet-config.toml"))
+	require.NoError(t, err)
+	require.Contains(t, string(b), "\n[plugins.rapl]\n# Off in a generated configuration: on Grid'5000 the RAPL counters are\n")
+	require.Contains(t, string(b), "--plugins, to measure them.\nenabled = false\n# Time between two readings")
+
+	root := raplTree(t, []uint64{1, 2, 3, 4, 5, 6, 7})
+	res = runAgent(t, dir, nil, "--plugins", "csv,rapl", "--output-file", "out.csv",
+		"--config-override", "plugins.rapl.sysfs_root='"+root+"'", "--config-override", "plugins.rapl.poll_interval='100ms'",
+		"exec", "--", "sleep", "0.5")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.GreaterOrEqual(t, len(raplRows(t, filepath.Join(dir, "out.csv"))), 2*len(raplSeries))
+}
