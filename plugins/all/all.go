@@ -9,6 +9,7 @@ import (
 	"github.com/alumet-go/alumet-agent/plugins/jsonl"
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
 	"github.com/alumet-go/alumet-agent/plugins/prometheusexporter"
+	"github.com/alumet-go/alumet-agent/plugins/rapl"
 )
 
 // Factories returns every plugin of this binary.
@@ -19,5 +20,6 @@ func Factories() []plugin.Factory {
 		energyreport.Factory(),
 		jsonl.Factory(),
 		prometheusexporter.Factory(),
+		rapl.Factory(),
 	}
 }

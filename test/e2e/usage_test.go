@@ -77,7 +77,7 @@ func TestUsageAlumetPluginNotShipped(t *testing.T) {
 	api := startEmulator(t, "--lag", "0s")
 	dir := t.TempDir()
 	writeConfig(t, dir, seedConfig("", "", api))
-	notShipped := []string{"rapl", "socket-control", "kwollect-output", "mongodb", "relay-client"}
+	notShipped := []string{"procfs", "socket-control", "mongodb", "relay-client", "k8s"}
 	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input,"+strings.Join(notShipped, ","),
 		"exec", "--", "sh", "-c", "touch marker; sleep 1")
 	require.Equal(t, 0, res.code, res.stderr)
@@ -93,7 +93,7 @@ func TestUsageAlumetPluginNotShipped(t *testing.T) {
 // spawned and the CSV of an earlier run is not truncated.
 func TestUsageNoSource(t *testing.T) {
 	t.Parallel()
-	const viaFlag = "error: no source is enabled: nothing would be measured; add kwollect-input to --plugins"
+	const viaFlag = "error: no source is enabled: nothing would be measured; add kwollect-input or rapl to --plugins"
 	tests := []struct {
 		name     string
 		config   string // "" for the seed section
@@ -107,8 +107,8 @@ func TestUsageNoSource(t *testing.T) {
 			wantErr: viaFlag + " (e.g. --plugins csv,kwollect-input)"},
 		{name: "exec with energy-report only", args: []string{"--plugins", "csv,energy-report", "exec", "--", "touch", "marker"},
 			wantErr: viaFlag + " (e.g. --plugins csv,energy-report,kwollect-input)"},
-		{name: "exec with an Alumet source", args: []string{"--plugins", "csv,rapl", "exec", "--", "touch", "marker"},
-			wantErr: viaFlag + " (e.g. --plugins csv,rapl,kwollect-input)"},
+		{name: "exec with an Alumet source", args: []string{"--plugins", "csv,procfs", "exec", "--", "touch", "marker"},
+			wantErr: viaFlag + " (e.g. --plugins csv,procfs,kwollect-input)"},
 		{name: "watch", args: []string{"--plugins", "csv", "watch", strconv.Itoa(os.Getpid())},
 			wantErr: viaFlag + " (e.g. --plugins csv,kwollect-input)"},
 		{name: "fetch", args: []string{"--plugins", "csv", "fetch", "--from", "-2m", "--to", "-1m"},

@@ -310,7 +310,7 @@ func (g *globals) checkPluginNames() error {
 // measurementSources are the plugins that measure: without one of them,
 // exec, watch, run and fetch would produce nothing. energy-report adds a
 // pipeline source too, but it only derives energies from what these measure.
-var measurementSources = []string{kwollectinput.Name}
+var measurementSources = []string{kwollectinput.Name, "rapl"}
 
 // checkMeasures refuses to measure without any measurement source, before
 // the plugins start (the csv output truncates its file when it starts). With
