@@ -33,6 +33,11 @@ func Generate(specs []PluginSpec) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("plugin %s: cannot encode the default configuration: %w", s.Name, err)
 		}
+		if s.GeneratedOff {
+			// After the table's header: the loader reads enabled itself.
+			header, rest, _ := strings.Cut(text, "\n")
+			text = header + "\nenabled = false\n" + rest
+		}
 		text = withComments(text, s.Sample)
 		if out.Len() > 0 {
 			out.WriteByte('\n')

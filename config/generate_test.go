@@ -239,3 +239,14 @@ d = true
 	require.Equal(t, want, withComments(text, sample))
 	require.Equal(t, text, withComments(text, ""))
 }
+
+// GeneratedOff writes enabled = false first in the section, and the
+// generated file loads with the plugin off.
+func TestGenerateOff(t *testing.T) {
+	spec := PluginSpec{Name: "csv", GeneratedOff: true, DefaultConfig: func() plugin.Config {
+		return &specCSV{OutputPath: "alumet-output.csv"}
+	}}
+	got, err := Generate([]PluginSpec{spec})
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(got), "[plugins.csv]\nenabled = false\noutput_path = \"alumet-output.csv\"\n"), string(got))
+}

@@ -54,11 +54,13 @@ type PluginSpec struct {
 	// Sample, if set, is the plugin's commented section: Generate puts its
 	// comments next to the generated values.
 	Sample string
+	// GeneratedOff: Generate writes the section with enabled = false.
+	GeneratedOff bool
 }
 
 // SpecOf returns the PluginSpec of a plugin factory.
 func SpecOf(f plugin.Factory) PluginSpec {
-	return PluginSpec{Name: f.Name, Version: f.Version, DefaultConfig: f.DefaultConfig, GeneratedConfig: f.GeneratedConfig, Sample: f.Sample}
+	return PluginSpec{Name: f.Name, Version: f.Version, DefaultConfig: f.DefaultConfig, GeneratedConfig: f.GeneratedConfig, Sample: f.Sample, GeneratedOff: f.GeneratedOff}
 }
 
 // SpecsOf returns the PluginSpecs of plugin factories, in the same order.

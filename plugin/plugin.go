@@ -92,6 +92,13 @@ type Factory struct {
 	// Sample, optional, is the plugin's commented section (its sample.toml):
 	// a generated file carries its comments next to the generated values.
 	Sample string
+	// GeneratedOff writes `enabled = false` in the generated section: for
+	// plugins that must be asked for (one that opens a port, one that needs
+	// root), since a missing config file enables every generated section.
+	GeneratedOff bool
+	// Measures says the plugin is a measurement source: exec, watch, run and
+	// fetch refuse to start without one (nothing would be measured).
+	Measures bool
 	// Start validates nothing (the loader did), creates the plugin's elements
 	// and adds them to env.Pipeline.
 	Start func(ctx context.Context, cfg Config, env Env) error
@@ -111,6 +118,8 @@ type Typed[C any, PC interface {
 	GeneratedConfig func() PC
 	// Sample, optional: see Factory.Sample.
 	Sample string
+	// GeneratedOff and Measures: see Factory.
+	GeneratedOff, Measures bool
 	// Start creates the plugin's elements and adds them to env.Pipeline.
 	Start func(ctx context.Context, cfg PC, env Env) error
 }
@@ -118,7 +127,7 @@ type Typed[C any, PC interface {
 // Factory returns the plugin's Factory.
 func (t Typed[C, PC]) Factory() Factory {
 	f := Factory{
-		Name: t.Name, Version: t.Version, LogTarget: t.LogTarget, Sample: t.Sample,
+		Name: t.Name, Version: t.Version, LogTarget: t.LogTarget, Sample: t.Sample, GeneratedOff: t.GeneratedOff, Measures: t.Measures,
 		DefaultConfig: func() Config { return t.DefaultConfig() },
 		Start: func(ctx context.Context, c Config, env Env) error {
 			cfg, ok := c.(PC)

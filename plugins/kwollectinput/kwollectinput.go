@@ -47,6 +47,7 @@ func Factory() plugin.Factory {
 		DefaultConfig:   DefaultConfig,
 		GeneratedConfig: func() *Config { return generatedConfig(realEnvironment()) },
 		Sample:          SampleConfig,
+		Measures:        true,
 		Start:           start,
 	}.Factory()
 }

@@ -56,16 +56,6 @@ func DefaultConfig() *Config {
 	}
 }
 
-// generated is what a generated configuration file holds: the default
-// section with enabled = false, since an exporter opens a port on every
-// interface and must be asked for.
-type generated struct {
-	Enabled bool `toml:"enabled"`
-	Config
-}
-
-func generatedConfig() plugin.Config { return &generated{Enabled: false, Config: *DefaultConfig()} }
-
 // SampleConfig is the commented default section (sample.toml).
 //
 //go:embed sample.toml

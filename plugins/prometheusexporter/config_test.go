@@ -39,15 +39,20 @@ func TestConfigTOMLKeys(t *testing.T) {
 func TestSampleConfig(t *testing.T) {
 	var doc struct {
 		Plugins struct {
-			P *generated `toml:"prometheus-exporter"`
+			P *Config `toml:"prometheus-exporter"`
 		} `toml:"plugins"`
 	}
-	doc.Plugins.P = &generated{Enabled: true, Config: *DefaultConfig()}
+	doc.Plugins.P = DefaultConfig()
 	doc.Plugins.P.Port = 1
-	md, err := toml.Decode(SampleConfig, &doc)
+	// The loader reads enabled itself (GeneratedOff writes it).
+	sample, found := strings.CutPrefix(SampleConfig, "[plugins.prometheus-exporter]\n")
+	require.True(t, found)
+	i := strings.Index(sample, "\nenabled = false\n")
+	require.GreaterOrEqual(t, i, 0)
+	md, err := toml.Decode("[plugins.prometheus-exporter]\n"+sample[:i+1]+sample[i+len("\nenabled = false\n"):], &doc)
 	require.NoError(t, err)
 	require.Empty(t, md.Undecoded())
-	require.Equal(t, generatedConfig(), doc.Plugins.P)
+	require.Equal(t, DefaultConfig(), doc.Plugins.P)
 	for _, k := range []string{"host", "port", "prefix", "suffix", "add_attributes_to_labels"} {
 		require.Contains(t, SampleConfig, "\n"+k+" = ")
 	}

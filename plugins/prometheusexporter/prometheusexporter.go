@@ -35,16 +35,17 @@ const (
 
 // Factory returns the prometheus-exporter plugin.
 func Factory() plugin.Factory {
-	f := plugin.Typed[Config, *Config]{
+	return plugin.Typed[Config, *Config]{
 		Name:          Name,
 		Version:       Version,
 		LogTarget:     LogTarget,
 		DefaultConfig: DefaultConfig,
 		Sample:        SampleConfig,
-		Start:         start,
+		// An exporter opens a port (on every interface by default): it
+		// must be asked for.
+		GeneratedOff: true,
+		Start:        start,
 	}.Factory()
-	f.GeneratedConfig = generatedConfig
-	return f
 }
 
 func start(_ context.Context, c *Config, env plugin.Env) error {

@@ -19,12 +19,6 @@ const MinPollInterval = time.Millisecond
 
 // Config is the [plugins.rapl] section: Alumet's keys, and sysfs_root.
 type Config struct {
-	// Enabled is only written by GeneratedConfig (enabled = false): the
-	// loader reads enabled itself and removes it before decoding, so it is
-	// never decoded here. A generated configuration leaves rapl off, since
-	// RAPL needs root on Grid'5000 and is absent from most VMs: the agent's
-	// default configuration must start everywhere.
-	Enabled *bool `toml:"enabled,omitempty"`
 	// PollInterval is the time between two readings of the counters.
 	PollInterval config.Duration `toml:"poll_interval" duration:"min=1ms,max=1h"`
 	// FlushInterval is how often the points read are sent to the outputs.
@@ -45,15 +39,6 @@ func DefaultConfig() *Config {
 		FlushInterval: config.Duration(5 * time.Second),
 		NoPerfEvents:  false,
 	}
-}
-
-// GeneratedConfig is the section `config regen` and a missing config file
-// get: the defaults, with enabled = false.
-func GeneratedConfig() *Config {
-	c := DefaultConfig()
-	off := false
-	c.Enabled = &off
-	return c
 }
 
 // SampleConfig is the commented default section (sample.toml).

@@ -60,8 +60,9 @@ func Factory() plugin.Factory {
 		Version:         Version,
 		LogTarget:       LogTarget,
 		DefaultConfig:   DefaultConfig,
-		GeneratedConfig: GeneratedConfig,
 		Sample:          SampleConfig,
+		GeneratedOff:    true, // root-only on Grid'5000, absent from VMs: the default config must start
+		Measures:        true,
 		Start:           start,
 	}.Factory()
 }
