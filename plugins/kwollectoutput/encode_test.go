@@ -130,7 +130,7 @@ func TestEmulatorRoundTrip(t *testing.T) {
 	var rows []kwollect.Row
 	_, err = c.Stream(context.Background(), kwollect.Query{Site: "lyon", Nodes: []string{"taurus-7"},
 		Metrics: []string{"wattmetre_power_watt_energy_J", "rapl_consumed_energy_J", "app_phase"},
-		Start: at.Add(-time.Second), End: at.Add(5 * time.Second)}, func(r *kwollect.Row) error {
+		Start:   at.Add(-time.Second), End: at.Add(5 * time.Second)}, func(r *kwollect.Row) error {
 		rows = append(rows, *r)
 		return nil
 	})

@@ -56,14 +56,14 @@ const MetricName = "rapl_consumed_energy"
 // Factory returns the rapl plugin.
 func Factory() plugin.Factory {
 	return plugin.Typed[Config, *Config]{
-		Name:            Name,
-		Version:         Version,
-		LogTarget:       LogTarget,
-		DefaultConfig:   DefaultConfig,
-		Sample:          SampleConfig,
-		GeneratedOff:    true, // root-only on Grid'5000, absent from VMs: the default config must start
-		Measures:        true,
-		Start:           start,
+		Name:          Name,
+		Version:       Version,
+		LogTarget:     LogTarget,
+		DefaultConfig: DefaultConfig,
+		Sample:        SampleConfig,
+		GeneratedOff:  true, // root-only on Grid'5000, absent from VMs: the default config must start
+		Measures:      true,
+		Start:         start,
 	}.Factory()
 }
 
