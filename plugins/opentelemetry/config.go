@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/plugin"
+	"github.com/alumet-go/alumet-agent/plugins/internal/push"
 )
 
 // Config is the [plugins.opentelemetry] section: Alumet's keys, then the
@@ -35,8 +35,9 @@ type Config struct {
 	Headers map[string]string `toml:"headers,omitempty"`
 	// Compression is "none" or "gzip".
 	Compression string `toml:"compression,omitempty"`
-	// Timeout bounds one export (default 10s).
-	Timeout config.Duration `toml:"timeout,omitempty"`
+	// The delivery keys: batch_size, flush_interval, buffer_size, timeout,
+	// close_timeout.
+	push.Delivery
 }
 
 // DefaultConfig returns Alumet's defaults.
@@ -49,20 +50,11 @@ func DefaultConfig() *Config {
 //go:embed sample.toml
 var SampleConfig string
 
-const defaultTimeout = 10 * time.Second
-
 func (c *Config) protocol() string {
 	if c.Protocol == "" {
 		return ProtocolGRPC
 	}
 	return c.Protocol
-}
-
-func (c *Config) timeout() time.Duration {
-	if c.Timeout <= 0 {
-		return defaultTimeout
-	}
-	return time.Duration(c.Timeout)
 }
 
 // Validate checks the decoded values.
@@ -80,9 +72,7 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, plugin.FieldErrorf("compression", "%q: want \"none\" or \"gzip\"", c.Compression))
 	}
-	if c.Timeout < 0 {
-		errs = append(errs, plugin.FieldErrorf("timeout", "must not be negative"))
-	}
+	errs = append(errs, c.Delivery.Validate()...)
 	for k := range c.Headers {
 		if k == "" || strings.ContainsAny(k, " :\r\n") {
 			errs = append(errs, plugin.FieldErrorf("headers", "%q is not a header name", k))

@@ -63,7 +63,7 @@ func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Opt
 	if err != nil {
 		return nil, err
 	}
-	x, err := newExporter(c.protocol(), c.CollectorHost, http.Header(h), c.Compression == "gzip", c.timeout())
+	x, err := newExporter(c.protocol(), c.CollectorHost, http.Header(h), c.Compression == "gzip", c.RequestTimeout())
 	if err != nil {
 		return nil, err
 	}
