@@ -8,6 +8,7 @@ import (
 	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 	"github.com/alumet-go/alumet-agent/plugins/jsonl"
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
+	"github.com/alumet-go/alumet-agent/plugins/kwollectoutput"
 	"github.com/alumet-go/alumet-agent/plugins/opentelemetry"
 	"github.com/alumet-go/alumet-agent/plugins/prometheusexporter"
 	"github.com/alumet-go/alumet-agent/plugins/rapl"
@@ -19,6 +20,7 @@ func Factories() []plugin.Factory {
 		csv.Factory(),
 		kwollectinput.Factory(),
 		energyreport.Factory(),
+		kwollectoutput.Factory(),
 		jsonl.Factory(),
 		prometheusexporter.Factory(),
 		opentelemetry.Factory(),

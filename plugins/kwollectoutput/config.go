@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/alumet-go/alumet-agent/plugin"
+	"github.com/alumet-go/alumet-agent/plugins/internal/push"
 )
 
 // Config is the [plugins.kwollect-output] section: Alumet's keys, then the
@@ -23,6 +24,9 @@ type Config struct {
 	// outside Grid'5000; a node needs none).
 	Login    string `toml:"login,omitempty"`
 	Password string `toml:"password,omitempty"`
+	// The delivery keys (Go agent only): batch_size, flush_interval,
+	// buffer_size, timeout, close_timeout.
+	push.Delivery
 }
 
 // defaultURL is Alumet's: the site is the second label of the host's
@@ -71,5 +75,6 @@ func (c *Config) Validate() error {
 		}
 		errs = append(errs, plugin.FieldErrorf(key, "login and password go together (Basic auth), or neither"))
 	}
+	errs = append(errs, c.Delivery.Validate()...)
 	return errors.Join(errs...)
 }

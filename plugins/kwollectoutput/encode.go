@@ -15,14 +15,18 @@ import (
 //
 // "ressource" is Alumet's spelling, kept because dashboards may rely on it.
 // Everything but the timestamp and the value is encoded once per series.
+// device_id is the configured hostname, as Alumet, except for a point on a
+// Grid'5000 node (resource device_id, as kwollect-input's rows and
+// energy-report's totals have): its node, so that a total computed on a
+// frontend lands on the node it measures.
 type encoder struct {
 	reg         *measure.Registry
 	device      string
 	appendUnit  bool
 	unitDisplay bool
 
-	names  map[measure.MetricID][]byte // `,"metric_id":"…","device_id":"…","value":`
-	series map[*measure.Series][]byte  // `,"labels":{…}}`
+	names  map[measure.MetricID][]byte // `,"metric_id":"…","value":`
+	series map[*measure.Series][]byte  // `,"device_id":"…","labels":{…}}`
 	keyBuf []byte
 	labels map[string][]byte // a Point's labels by their text key
 }
@@ -57,14 +61,18 @@ func (e *encoder) middle(id measure.MetricID) []byte {
 		name = e.metricID(m)
 	}
 	b := append([]byte(`,"metric_id":`), jsontext.AppendString(nil, name)...)
-	b = append(b, `,"device_id":`...)
-	b = jsontext.AppendString(b, e.device)
 	b = append(b, `,"value":`...)
 	e.names[id] = b
 	return b
 }
 
-func appendLabels(b []byte, r measure.Resource, c measure.Consumer, attrs []measure.Attribute) []byte {
+func (e *encoder) appendLabels(b []byte, r measure.Resource, c measure.Consumer, attrs []measure.Attribute) []byte {
+	dev := e.device
+	if r.Kind == "device_id" && r.ID != "" {
+		dev = r.ID
+	}
+	b = append(b, `,"device_id":`...)
+	b = jsontext.AppendString(b, dev)
 	b = append(b, `,"labels":{"ressource_kind":`...)
 	b = jsontext.AppendString(b, r.Kind)
 	b = append(b, `,"ressource_id":`...)
@@ -90,7 +98,7 @@ func (e *encoder) appendPoint(b []byte, p *measure.Point) []byte {
 		if len(e.labels) > 1<<14 {
 			clear(e.labels)
 		}
-		l = appendLabels(nil, p.Resource, p.Consumer, p.Attributes)
+		l = e.appendLabels(nil, p.Resource, p.Consumer, p.Attributes)
 		e.labels[string(e.keyBuf)] = l
 	}
 	return e.appendObject(b, p.Metric, p.Timestamp.UnixNano(), p.Value, l)
@@ -101,7 +109,7 @@ func (e *encoder) appendCompact(b []byte, p *measure.SeriesPoint) []byte {
 	l, ok := e.series[p.Series]
 	if !ok {
 		s := p.Series
-		l = appendLabels(nil, s.Resource, s.Consumer, s.Attributes)
+		l = e.appendLabels(nil, s.Resource, s.Consumer, s.Attributes)
 		e.series[p.Series] = l
 	}
 	return e.appendObject(b, p.Series.Metric, p.Time, p.Value, l)

@@ -223,3 +223,21 @@ func FuzzObject(f *testing.F) {
 		}
 	})
 }
+
+// device_id: a point on a node is that node's; any other the hostname's.
+func TestDeviceID(t *testing.T) {
+	reg := measure.NewRegistry()
+	m, err := reg.Register(measure.Metric{Name: "x", Unit: measure.Plain(measure.Joule), Type: measure.F64})
+	require.NoError(t, err)
+	e := newEncoder(reg, "flyon", true, true)
+	for _, tc := range []struct {
+		r    measure.Resource
+		want string
+	}{{measure.Resource{Kind: "device_id", ID: "taurus-8"}, "taurus-8"}, {measure.LocalMachine, "flyon"}, {measure.Resource{Kind: "cpu_package", ID: "0"}, "flyon"}} {
+		var obj struct {
+			DeviceID string `json:"device_id"`
+		}
+		require.NoError(t, json.Unmarshal(e.appendPoint(nil, &measure.Point{Metric: m, Timestamp: time.Unix(1, 0), Value: measure.Float(1), Resource: tc.r}), &obj))
+		require.Equal(t, tc.want, obj.DeviceID)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	_ "embed"
 	"errors"
 	"net/textproto"
-	"os"
 	"strings"
 	"time"
 
@@ -30,8 +29,9 @@ type Config struct {
 
 	// Protocol is "grpc" (Alumet's) or "http/protobuf".
 	Protocol string `toml:"protocol,omitempty"`
-	// Headers are sent with every export (an API key, a tenant). A value
-	// may name environment variables as ${VAR}; values are never logged.
+	// Headers are sent with every export (an API key, a tenant); values are
+	// never logged. The loader substitutes environment variables, as in
+	// every value.
 	Headers map[string]string `toml:"headers,omitempty"`
 	// Compression is "none" or "gzip".
 	Compression string `toml:"compression,omitempty"`
@@ -81,23 +81,12 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// header returns the headers with ${VAR} expanded; a variable that is not
-// set is an error naming it (never the value).
+// header returns the headers, keys in canonical form.
 func (c *Config) header() (map[string][]string, error) {
 	h := map[string][]string{}
 	for k, v := range c.Headers {
-		var missing []string
-		val := os.Expand(v, func(name string) string {
-			x, ok := os.LookupEnv(name)
-			if !ok {
-				missing = append(missing, name)
-			}
-			return x
-		})
-		if len(missing) > 0 {
-			return nil, plugin.FieldErrorf("headers", "%s: environment variable %s is not set", k, strings.Join(missing, ", "))
-		}
-		h[textproto.CanonicalMIMEHeaderKey(k)] = append(h[textproto.CanonicalMIMEHeaderKey(k)], val)
+		k = textproto.CanonicalMIMEHeaderKey(k)
+		h[k] = append(h[k], v)
 	}
 	return h, nil
 }
