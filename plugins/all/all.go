@@ -11,6 +11,7 @@ import (
 	"github.com/alumet-go/alumet-agent/plugins/kwollectoutput"
 	"github.com/alumet-go/alumet-agent/plugins/opentelemetry"
 	"github.com/alumet-go/alumet-agent/plugins/prometheusexporter"
+	"github.com/alumet-go/alumet-agent/plugins/promremotewrite"
 	"github.com/alumet-go/alumet-agent/plugins/rapl"
 )
 
@@ -23,6 +24,7 @@ func Factories() []plugin.Factory {
 		kwollectoutput.Factory(),
 		jsonl.Factory(),
 		prometheusexporter.Factory(),
+		promremotewrite.Factory(),
 		opentelemetry.Factory(),
 		rapl.Factory(),
 	}

@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -111,23 +112,30 @@ func appendLabels(b []byte, ls []label) []byte {
 	return b
 }
 
-// encoder builds WriteRequests: one TimeSeries per series with its samples
-// in the order they came (kwollect-input gives each series in time order),
-// the series in first-seen order.
+// encoder numbers the series (Write's side: seriesOf) and builds the
+// WriteRequests (the sender's side: add, Finish): one TimeSeries per
+// series with its samples in the order they came (kwollect-input gives
+// each series in time order), the series in first-seen order.
 type encoder struct {
 	reg       *measure.Registry
 	withAttrs bool
 
+	// Write's side.
 	names  map[measure.MetricID]string
-	series map[*measure.Series]*seriesBytes // of compact points
-	byKey  map[string]*seriesBytes          // of Points, by their labels
+	series map[*measure.Series]uint32 // of compact points
+	byKey  map[string]uint32          // of Points, by their labels
 	keyBuf []byte
+
+	mu    sync.RWMutex
+	table []*seriesBytes // by number; an entry's labels never change
+
+	// The sender's side.
 	order  []*seriesBytes
 	sameMs int64 // samples left out: in the millisecond of the previous one
 }
 
-// seriesBytes is a series' encoded labels and the samples of the request
-// being built.
+// seriesBytes is a series' encoded labels and, for the sender, the
+// samples of the request being built.
 type seriesBytes struct {
 	labels  []byte
 	samples []byte
@@ -138,7 +146,7 @@ type seriesBytes struct {
 
 func newEncoder(reg *measure.Registry, withAttrs bool) *encoder {
 	return &encoder{reg: reg, withAttrs: withAttrs, names: map[measure.MetricID]string{},
-		series: map[*measure.Series]*seriesBytes{}, byKey: map[string]*seriesBytes{}}
+		series: map[*measure.Series]uint32{}, byKey: map[string]uint32{}}
 }
 
 func (e *encoder) name(id measure.MetricID) string {
@@ -154,8 +162,62 @@ func (e *encoder) name(id measure.MetricID) string {
 	return n
 }
 
-// maxSeries bounds the series kept between requests (their labels).
-const maxSeries = 1 << 16
+// maxSeries bounds the series an output numbers (their labels stay in
+// memory, about 200 bytes each).
+const maxSeries = 1 << 20
+
+func (e *encoder) newSeries(ls []label) (uint32, bool) {
+	if len(e.table) >= maxSeries {
+		return 0, false
+	}
+	e.mu.Lock()
+	e.table = append(e.table, &seriesBytes{labels: appendLabels(nil, ls)})
+	id := uint32(len(e.table) - 1)
+	e.mu.Unlock()
+	return id, true
+}
+
+// pointSeries numbers p's series; false beyond maxSeries.
+func (e *encoder) pointSeries(p *measure.Point) (uint32, bool) {
+	ls := seriesLabels(e.name(p.Metric), p.Resource, p.Consumer, p.Attributes, e.withAttrs)
+	e.keyBuf = e.keyBuf[:0]
+	for _, l := range ls {
+		e.keyBuf = append(e.keyBuf, l.name...)
+		e.keyBuf = append(e.keyBuf, 0)
+		e.keyBuf = append(e.keyBuf, l.value...)
+		e.keyBuf = append(e.keyBuf, 0)
+	}
+	if id, ok := e.byKey[string(e.keyBuf)]; ok {
+		return id, true
+	}
+	id, ok := e.newSeries(ls)
+	if ok {
+		e.byKey[string(e.keyBuf)] = id
+	}
+	return id, ok
+}
+
+// compactSeries numbers s; false beyond maxSeries.
+func (e *encoder) compactSeries(s *measure.Series) (uint32, bool) {
+	if id, ok := e.series[s]; ok {
+		return id, true
+	}
+	id, ok := e.newSeries(seriesLabels(e.name(s.Metric), s.Resource, s.Consumer, s.Attributes, e.withAttrs))
+	if ok {
+		e.series[s] = id
+	}
+	return id, ok
+}
+
+// lookup returns series id (the sender's side).
+func (e *encoder) lookup(id uint32) (*seriesBytes, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if int(id) >= len(e.table) {
+		return nil, false
+	}
+	return e.table[id], true
+}
 
 // add adds a sample to sb. Remote write has millisecond timestamps: a
 // sample in the same millisecond as the series' previous one is left out
@@ -189,38 +251,6 @@ func floorMillis(ns int64) int64 {
 		ms--
 	}
 	return ms
-}
-
-// AddPoint adds p to the request being built.
-func (e *encoder) AddPoint(p *measure.Point) {
-	ls := seriesLabels(e.name(p.Metric), p.Resource, p.Consumer, p.Attributes, e.withAttrs)
-	e.keyBuf = e.keyBuf[:0]
-	for _, l := range ls {
-		e.keyBuf = append(e.keyBuf, l.name...)
-		e.keyBuf = append(e.keyBuf, 0)
-		e.keyBuf = append(e.keyBuf, l.value...)
-		e.keyBuf = append(e.keyBuf, 0)
-	}
-	sb, ok := e.byKey[string(e.keyBuf)]
-	if !ok {
-		if len(e.byKey) >= maxSeries && len(e.order) == 0 {
-			clear(e.byKey)
-		}
-		sb = &seriesBytes{labels: appendLabels(nil, ls)}
-		e.byKey[string(e.keyBuf)] = sb
-	}
-	e.add(sb, p.Timestamp.UnixNano(), p.Value.Float64())
-}
-
-// AddCompact adds p to the request being built.
-func (e *encoder) AddCompact(p *measure.SeriesPoint) {
-	sb, ok := e.series[p.Series]
-	if !ok {
-		s := p.Series
-		sb = &seriesBytes{labels: appendLabels(nil, seriesLabels(e.name(s.Metric), s.Resource, s.Consumer, s.Attributes, e.withAttrs))}
-		e.series[p.Series] = sb
-	}
-	e.add(sb, p.Time, p.Value.Float64())
 }
 
 // Samples is the number of samples in the request being built.

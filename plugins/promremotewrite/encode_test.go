@@ -89,6 +89,19 @@ func each(t testing.TB, b []byte, fn func(protowire.Number, []byte, uint64)) {
 	}
 }
 
+// AddPoint and AddCompact are Write's then the sender's side at once.
+func (e *encoder) AddPoint(p *measure.Point) {
+	id, _ := e.pointSeries(p)
+	sb, _ := e.lookup(id)
+	e.add(sb, p.Timestamp.UnixNano(), p.Value.Float64())
+}
+
+func (e *encoder) AddCompact(p *measure.SeriesPoint) {
+	id, _ := e.compactSeries(p.Series)
+	sb, _ := e.lookup(id)
+	e.add(sb, p.Time, p.Value.Float64())
+}
+
 func str(k, v string) measure.Attribute { return measure.Attribute{Key: k, Value: measure.String(v)} }
 
 func TestEncode(t *testing.T) {
