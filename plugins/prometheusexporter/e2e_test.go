@@ -1,12 +1,10 @@
 package prometheusexporter
 
 import (
-	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,6 +22,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/servertest"
+	"github.com/alumet-go/alumet-agent/internal/testkit"
+	"github.com/alumet-go/alumet-agent/kwollect/emulator/emutest"
 	"github.com/alumet-go/alumet-agent/measure"
 )
 
@@ -62,111 +63,16 @@ func TestMain(m *testing.M) {
 // returns its API base URL (…/stable).
 func startEmulator(t *testing.T, bin string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "kwollect-emulator"), append([]string{"--listen", "127.0.0.1:0", "--seed", "42"}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		for s.Scan() {
-		}
-	}()
-	select {
-	case l := <-line:
-		rest, ok := strings.CutPrefix(l, "kwollect-emulator listening on ")
-		require.True(t, ok, "unexpected first line %q; stderr: %s", l, stderr.String())
-		base, _, _ := strings.Cut(rest, " ")
-		return base + "/stable"
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the emulator did not start: %s", stderr.String())
-	}
-	return ""
-}
-
-// freePort returns a TCP port free on 127.0.0.1 a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return emutest.StartBinary(t, filepath.Join(bin, "kwollect-emulator"), append([]string{"--seed", "42"}, args...)...).URL
 }
 
 // startPrometheus runs a real Prometheus (Debian package prometheus) on
 // 127.0.0.1, scraping scrapeTarget (host:port) every second as job
-// "alumet", and returns its base URL once /-/ready answers. It skips when
-// the binary is missing, except with ALUMET_REQUIRE_SERVERS=1 (CI), where
-// it fails.
+// "alumet", and returns its base URL once it is ready.
 func startPrometheus(t *testing.T, scrapeTarget string) (url string) {
 	t.Helper()
-	bin := lookServer(t, "prometheus", "prometheus")
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: alumet
-    static_configs:
-      - targets: [%q]
-`, scrapeTarget)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600))
-	var lastErr error
-	for range 3 { // the free port may be taken in between
-		port := freePort(t)
-		var logs lockedBuffer
-		cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(dir, "data"),
-			"--web.listen-address=127.0.0.1:"+strconv.Itoa(port), "--log.level=warn")
-		cmd.Stdout, cmd.Stderr = &logs, &logs
-		require.NoError(t, cmd.Start())
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		base := "http://127.0.0.1:" + strconv.Itoa(port)
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			select {
-			case err := <-exited:
-				lastErr = fmt.Errorf("prometheus exited: %v\n%s", err, logs.String())
-				deadline = time.Time{}
-				continue
-			default:
-			}
-			resp, err := http.Get(base + "/-/ready")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					t.Cleanup(func() {
-						_ = cmd.Process.Signal(syscall.SIGTERM)
-						select {
-						case <-exited:
-						case <-time.After(10 * time.Second):
-							_ = cmd.Process.Kill()
-							<-exited
-						}
-					})
-					return base
-				}
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if lastErr == nil {
-			_ = cmd.Process.Kill()
-			<-exited
-			lastErr = fmt.Errorf("prometheus was not ready within 30 s:\n%s", logs.String())
-		}
-	}
-	t.Fatal(lastErr)
-	return ""
+	return servertest.Prometheus(t, servertest.PrometheusOptions{ScrapeConfigs: fmt.Sprintf(
+		"\n  - job_name: alumet\n    scrape_timeout: 1s\n    static_configs:\n      - targets: [%q]", scrapeTarget)}).URL
 }
 
 // csvSeries is a series of the CSV and its last point (by time, then by row).
@@ -281,7 +187,7 @@ func TestE2EPrometheusScrapes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: builds the binaries and runs Prometheus")
 	}
-	lookServer(t, "prometheus", "prometheus")
+	servertest.Binary(t, "prometheus", "prometheus")
 	bin := binaries(t)
 	api := startEmulator(t, bin, "--lag", "0s")
 	tests := []struct {
@@ -322,7 +228,7 @@ final_scrape_timeout = "20s"
 			cmd := exec.Command(filepath.Join(bin, "alumet-agent"), tt.args...)
 			cmd.Dir = dir
 			cmd.Env = append(os.Environ(), "NO_COLOR=1")
-			var stderr lockedBuffer
+			var stderr testkit.LockedBuffer
 			cmd.Stdout, cmd.Stderr = &stderr, &stderr
 			require.NoError(t, cmd.Start())
 			exited := make(chan error, 1)

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/measure"
 )
 
@@ -300,25 +301,13 @@ func startTestServer(t *testing.T, cfg *Config) (*Exporter, *measure.Registry, s
 	t.Helper()
 	cfg.Host, cfg.Port = "127.0.0.1", 0
 	reg := measure.NewRegistry()
-	var logs lockedBuffer
+	var logs testkit.LockedBuffer
 	x, err := New(cfg, reg, slog.New(slog.NewTextHandler(&logs, nil)))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = x.Close() })
 	require.Contains(t, logs.String(), "Prometheus metrics exporter available on http://"+x.Addr().String()+"/metrics")
 	return x, reg, "http://" + x.Addr().String()
 }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 func get(t *testing.T, method, url string, hdr map[string]string) (*http.Response, string) {
 	t.Helper()

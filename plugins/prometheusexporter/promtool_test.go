@@ -4,37 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/servertest"
 	"github.com/alumet-go/alumet-agent/measure"
 )
-
-// lookServer returns the path of a server binary of the Debian packages
-// the tests use, or skips the test (fails it when ALUMET_REQUIRE_SERVERS=1,
-// as in CI, where .ci/run installs them).
-func lookServer(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	msg := name + " not found: install the Debian package " + pkg + " (apt-get install -y --no-install-recommends " + pkg + ")"
-	if os.Getenv("ALUMET_REQUIRE_SERVERS") == "1" {
-		t.Fatal(msg + "; ALUMET_REQUIRE_SERVERS=1 requires it")
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // promtool check metrics lints the text format (it cannot parse
 // OpenMetrics) as the exporter serves it to a scraper that asks for it.
 func TestPromtoolCheckMetrics(t *testing.T) {
-	promtool := lookServer(t, "promtool", "prometheus")
+	promtool := servertest.Binary(t, "promtool", "prometheus")
 	kwollect := func(t *testing.T, reg *measure.Registry) *measure.Buffer {
 		id := wattmetre(t, reg)
 		return &measure.Buffer{Points: []measure.Point{pPoint(id, "taurus-7", pTime, 112.73), pPoint(id, "taurus-8", pTime, 98)}}
