@@ -420,8 +420,8 @@ func TestRedactedURL(t *testing.T) {
 	redact.Register("hunter2-long")
 	for in, want := range map[string]string{
 		"http://127.0.0.1:8086/write?db=alumet&u=bob&p=hunter2-long": "http://127.0.0.1:8086/write?db=alumet&p=xxxxx&u=bob",
-		"https://bob:pw@influx.example/api/v2/write?org=o":            "https://bob:xxxxx@influx.example/api/v2/write?org=o",
-		"http://h/x":                                                  "http://h/x",
+		"https://bob:pw@influx.example/api/v2/write?org=o":           "https://bob:xxxxx@influx.example/api/v2/write?org=o",
+		"http://h/x": "http://h/x",
 	} {
 		require.Equal(t, want, RedactedURL(in))
 	}
