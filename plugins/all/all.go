@@ -6,6 +6,7 @@ import (
 	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/csv"
 	"github.com/alumet-go/alumet-agent/plugins/energyreport"
+	"github.com/alumet-go/alumet-agent/plugins/influxdb"
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
 )
 
@@ -15,5 +16,6 @@ func Factories() []plugin.Factory {
 		csv.Factory(),
 		kwollectinput.Factory(),
 		energyreport.Factory(),
+		influxdb.Factory(),
 	}
 }
