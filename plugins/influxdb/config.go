@@ -61,6 +61,12 @@ type Config struct {
 	// BufferSize bounds the bytes of line protocol waiting for the
 	// server (default 64 MiB); beyond it the oldest batches are dropped.
 	BufferSize int64 `toml:"buffer_size,omitzero"`
+	// WhenFull is what a full buffer does while the server accepts
+	// batches: "wait" for it (the server sets the pace) or "drop" the
+	// oldest batches. Unset: "wait" in fetch mode (history, where waiting
+	// loses nothing), "drop" in the live modes (exec, watch, run). A
+	// failing server is always dropped from.
+	WhenFull string `toml:"when_full,omitempty"`
 	// Timeout bounds each request (default 10s).
 	Timeout *config.Duration `toml:"timeout,omitempty" duration:"min=1ms,max=1h"`
 	// CloseTimeout bounds the final delivery at shutdown (default 10s).
@@ -82,6 +88,9 @@ func DefaultConfig() *Config {
 //
 //go:embed sample.toml
 var SampleConfig string
+
+// WaitBufferSize is buffer_size's default when a full buffer waits.
+const WaitBufferSize = 8 << 20
 
 const (
 	minBatch      = 1
@@ -125,6 +134,11 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchSize != 0 && (c.BatchSize < minBatch || c.BatchSize > maxBatch) {
 		errs = append(errs, plugin.FieldErrorf("batch_size", "must be between %d and %d, got %d", minBatch, maxBatch, c.BatchSize))
+	}
+	switch c.WhenFull {
+	case "", "wait", "drop":
+	default:
+		errs = append(errs, plugin.FieldErrorf("when_full", `must be "wait" or "drop", got %q`, c.WhenFull))
 	}
 	if c.BufferSize != 0 && c.BufferSize < minBufferSize {
 		errs = append(errs, plugin.FieldErrorf("buffer_size", "must be at least %d bytes, got %d", minBufferSize, c.BufferSize))
@@ -214,13 +228,18 @@ func readSecret(key, path string) (string, error) {
 	return line, nil
 }
 
-// queueOptions are the delivery options of the config.
-func (c *Config) queueOptions() push.Options {
+// queueOptions are the delivery options of the config in mode.
+func (c *Config) queueOptions(mode plugin.Mode) push.Options {
 	o := push.Options{
 		BatchPoints:   c.BatchSize,
 		FlushInterval: dur(c.FlushInterval, push.DefaultFlushInterval),
 		BufferBytes:   c.BufferSize,
 		CloseTimeout:  dur(c.CloseTimeout, push.DefaultCloseTimeout),
+		Wait:          c.WhenFull == "wait" || c.WhenFull == "" && mode == plugin.ModeFetch,
+	}
+	if o.Wait && o.BufferBytes == 0 {
+		// Waiting, the buffer only needs to keep the sender busy.
+		o.BufferBytes = WaitBufferSize
 	}
 	return o
 }

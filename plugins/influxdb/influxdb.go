@@ -74,7 +74,7 @@ func start(ctx context.Context, c *Config, env plugin.Env) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	out, err := open(ctx, c, env.Pipeline.Registry(), log, nil, nil)
+	out, err := open(ctx, c, env.Pipeline.Registry(), log, env.Mode, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func start(ctx context.Context, c *Config, env plugin.Env) error {
 
 // open reads the credentials, checks them with an empty write and starts
 // the output. hc and opts (tests) may be nil.
-func open(ctx context.Context, c *Config, reg *measure.Registry, log *slog.Logger, hc *http.Client, opts *push.Options) (*Output, error) {
+func open(ctx context.Context, c *Config, reg *measure.Registry, log *slog.Logger, mode plugin.Mode, hc *http.Client, opts *push.Options) (*Output, error) {
 	s, err := c.secrets()
 	if err != nil {
 		return nil, err
@@ -111,5 +111,5 @@ func open(ctx context.Context, c *Config, reg *measure.Registry, log *slog.Logge
 		log.Warn(fmt.Sprintf("InfluxDB (%s) does not answer yet: %s; the points wait in the buffer (buffer_size) until it does",
 			c.describe(), redact.String(perr.Error())))
 	}
-	return newOutput(c, reg, log, cl, opts)
+	return newOutput(c, reg, log, cl, mode, opts)
 }

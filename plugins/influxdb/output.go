@@ -13,6 +13,7 @@ import (
 
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/internal/push"
 )
 
@@ -96,12 +97,12 @@ func (cl *client) send(ctx context.Context, body []byte, _ int) error {
 
 // newOutput builds the output; opts (tests) overrides the delivery options
 // but Send, Name, Target and Logger.
-func newOutput(c *Config, reg *measure.Registry, log *slog.Logger, cl *client, opts *push.Options) (*Output, error) {
+func newOutput(c *Config, reg *measure.Registry, log *slog.Logger, cl *client, mode plugin.Mode, opts *push.Options) (*Output, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	o := &Output{cfg: c, log: log, enc: newEncoder(reg, c.asTag(), c.api() == APIv1), target: push.RedactedURL(cl.url)}
-	qo := c.queueOptions()
+	qo := c.queueOptions(mode)
 	if opts != nil {
 		qo = *opts
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/internal/push"
 )
 
@@ -124,7 +125,7 @@ func TestOutputRequests(t *testing.T) {
 			reg := measure.NewRegistry()
 			id := register(t, reg, "wattmetre_power_watt", measure.F64)
 			log, logs := newLogger()
-			out, err := open(context.Background(), c, reg, log, nil, nil)
+			out, err := open(context.Background(), c, reg, log, plugin.ModeRun, nil, nil)
 			require.NoError(t, err)
 			buf := &measure.Buffer{Points: []measure.Point{pointP(id), pointP(id)}}
 			buf.Points[1].Value = measure.Float(math.NaN())
@@ -159,7 +160,7 @@ func TestOpenProbe(t *testing.T) {
 		c := DefaultConfig()
 		c.Host, c.Token, c.TokenFile, c.Org, c.Bucket = f.srv.URL, "", tokFile, "o", "b"
 		log, logs := newLogger()
-		_, err := open(context.Background(), c, reg, log, nil, nil)
+		_, err := open(context.Background(), c, reg, log, plugin.ModeRun, nil, nil)
 		require.Error(t, err)
 		require.Contains(t, err.Error(), `cannot write to InfluxDB (host `+f.srv.URL+`, org "o", bucket "b"): HTTP 401 Unauthorized`)
 		require.NotContains(t, err.Error()+logs.String(), "file-token-98765")
@@ -174,7 +175,7 @@ func TestOpenProbe(t *testing.T) {
 		ms := config.Duration(50 * time.Millisecond)
 		c.CloseTimeout = &ms
 		log, logs := newLogger()
-		out, err := open(context.Background(), c, reg, log, nil, nil)
+		out, err := open(context.Background(), c, reg, log, plugin.ModeRun, nil, nil)
 		require.NoError(t, err)
 		require.Contains(t, logs.String(), "does not answer yet")
 		id := register(t, reg, "wattmetre_power_watt", measure.F64)
@@ -198,7 +199,7 @@ func TestOutputRefusals(t *testing.T) {
 	reg := measure.NewRegistry()
 	id := register(t, reg, "wattmetre_power_watt", measure.F64)
 	log, logs := newLogger()
-	out, err := open(context.Background(), c, reg, log, nil, nil)
+	out, err := open(context.Background(), c, reg, log, plugin.ModeRun, nil, nil)
 	require.NoError(t, err)
 	reported := make(chan error, 1)
 	out.ReportFailuresTo(func(err error) { reported <- err })
@@ -265,7 +266,7 @@ func TestConfigKeys(t *testing.T) {
 	}
 	require.Equal(t, []string{"host", "token", "org", "bucket", "attributes_as", "attributes_as_tags", "attributes_as_fields",
 		"api", "database", "retention_policy", "username", "password", "token_file", "password_file", "gzip",
-		"batch_size", "flush_interval", "buffer_size", "timeout", "close_timeout"}, keys)
+		"batch_size", "flush_interval", "buffer_size", "when_full", "timeout", "close_timeout"}, keys)
 }
 
 // sample.toml decodes to the defaults and documents every key; the
@@ -315,7 +316,7 @@ buffer_size = 1048576
 	require.NoError(t, err)
 	require.Empty(t, md.Undecoded())
 	require.NoError(t, c.Validate())
-	o := c.queueOptions()
+	o := c.queueOptions(plugin.ModeRun)
 	require.Equal(t, 100, o.BatchPoints)
 	require.Equal(t, 250*time.Millisecond, o.FlushInterval)
 	require.Equal(t, 3*time.Second, o.CloseTimeout)
