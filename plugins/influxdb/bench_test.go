@@ -97,4 +97,3 @@ func BenchmarkOutput(b *testing.B) {
 		})
 	}
 }
-
