@@ -478,6 +478,7 @@ func (q *Queue) finish(b *batch, count func(*Stats)) {
 func (q *Queue) failFatal(err error) {
 	q.mu.Lock()
 	q.fatal = err
+	q.room.Broadcast() // an Append waiting for room
 	q.abandonLocked()
 	report := q.report
 	loss := q.lossLocked()

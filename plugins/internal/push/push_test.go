@@ -502,3 +502,36 @@ func TestQueueWait(t *testing.T) {
 		})
 	}
 }
+
+// With Wait, a fatal refusal while Append waits for room releases it.
+func TestQueueWaitFatal(t *testing.T) {
+	q, err := New(Options{
+		Name: "test", Target: "x",
+		Send: func(ctx context.Context, body []byte, _ int) error {
+			time.Sleep(5 * time.Millisecond)
+			return &StatusError{Status: 401}
+		},
+		BatchPoints: 10, BufferBytes: 100, FlushInterval: time.Hour, Wait: true, CloseTimeout: time.Second,
+	})
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 300; i += 10 {
+			_ = q.Append(10, func(a *Appender) {
+				for j := i; j < i+10; j++ {
+					a.Buf = append(strconv.AppendInt(a.Buf, int64(j), 10), '\n')
+					a.End()
+				}
+			})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Append still waits after the fatal refusal")
+	}
+	var le *LossError
+	require.ErrorAs(t, q.Close(), &le)
+	require.Equal(t, int64(300), le.LostPoints())
+}
