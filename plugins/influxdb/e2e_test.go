@@ -140,7 +140,15 @@ api_url = %q
 		require.True(t, ok, "%v: %s", err, stderr.String())
 		code = ee.ExitCode()
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "out.csv"))
+	rows := readCSV(t, filepath.Join(dir, "out.csv"))
+	require.GreaterOrEqual(t, len(rows), 400, "the window holds 500 rows at 50 Hz")
+	return rows, stderr.String(), code
+}
+
+// readCSV returns the rows of the agent's CSV.
+func readCSV(t *testing.T, path string) []row {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	require.Equal(t, "metric;timestamp;value;resource_kind;resource_id;consumer_kind;consumer_id;metric_id;__late_attributes", lines[0])
@@ -153,8 +161,7 @@ api_url = %q
 		require.NoError(t, err)
 		rows = append(rows, row{NS: ts.UnixNano(), Value: c[2], ResourceID: c[4], Origin: c[6]})
 	}
-	require.GreaterOrEqual(t, len(rows), 400, "the window holds 500 rows at 50 Hz")
-	return rows, stderr.String(), code
+	return rows
 }
 
 func sortRows(rs []row) {
@@ -187,6 +194,18 @@ attributes_as = "tag"
 batch_size = 128
 `, vm.URL, tokenFile))
 	require.NotContains(t, stderr, "vm-token-0123456789")
+	got := vmRows(t, vm)
+	want := msRows(rows)
+	sortRows(want)
+	sortRows(got)
+	require.Empty(t, cmp.Diff(want, got), "VictoriaMetrics holds other points than the CSV")
+	t.Logf("%d points read back from VictoriaMetrics", len(got))
+}
+
+// vmRows reads every wattmetre point back from VictoriaMetrics, checking
+// its labels.
+func vmRows(t *testing.T, vm *servertest.Server) []row {
+	t.Helper()
 	out := vm.VMExport(t, `{__name__=~"wattmetre_power_watt.*"}`)
 	var got []row
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -204,15 +223,17 @@ batch_size = 128
 				ResourceID: s.Metric["resource_id"], Origin: s.Metric["resource_consumer_id"]})
 		}
 	}
+	return got
+}
+
+// msRows is rows at VictoriaMetrics' millisecond precision.
+func msRows(rows []row) []row {
 	want := make([]row, len(rows))
 	for i, r := range rows {
 		r.NS = r.NS / 1e6 * 1e6
 		want[i] = r
 	}
-	sortRows(want)
-	sortRows(got)
-	require.Empty(t, cmp.Diff(want, got), "VictoriaMetrics holds other points than the CSV")
-	t.Logf("%d points read back from VictoriaMetrics", len(got))
+	return want
 }
 
 // InfluxDB 1.x in v1 mode (basic auth off, gzip): every CSV row, at its
@@ -283,4 +304,74 @@ func groupDigits(n int) string {
 		s = s[:i] + " " + s[i:]
 	}
 	return s
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Run mode with a 3 s outage of VictoriaMetrics in the middle: the batches
+// are retried until it is back (Alumet drops them), and after SIGTERM it
+// holds exactly the CSV's points.
+func TestE2ERunModeOutage(t *testing.T) {
+	bin := binaries(t)
+	vm := servertest.VictoriaMetrics(t)
+	api := startEmulator(t, bin)
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`[plugins.kwollect-input]
+site = "lyon"
+hostname = "taurus-7"
+metrics = "wattmetre_power_watt"
+api_url = %q
+poll_interval = "1s"
+
+[plugins.influxdb]
+host = %q
+token = "t"
+org = "o"
+bucket = "b"
+attributes_as = "tag"
+flush_interval = "200ms"
+close_timeout = "30s"
+`, api, vm.URL)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(cfg), 0o600))
+	cmd := exec.Command(filepath.Join(bin, "alumet-agent"), "--config", "alumet-config.toml", "--output-file", "out.csv",
+		"--plugins", "csv,kwollect-input,influxdb")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ALUMET_CONFIG=", "RUST_LOG=", "ALUMET_LOG=")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "ALUMET agent is ready.") },
+		30*time.Second, 20*time.Millisecond)
+	time.Sleep(3 * time.Second)
+	vm.Stop()
+	time.Sleep(3 * time.Second)
+	vm.Start(t)
+	time.Sleep(3 * time.Second)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), stderr.String())
+	require.Contains(t, stderr.String(), "retrying in", "the outage was not seen")
+	rows := readCSV(t, filepath.Join(dir, "out.csv"))
+	require.Greater(t, len(rows), 100, stderr.String())
+	want := msRows(rows)
+	got := vmRows(t, vm)
+	sortRows(want)
+	sortRows(got)
+	require.Empty(t, cmp.Diff(want, got), "VictoriaMetrics holds other points than the CSV after the outage")
+	t.Logf("%d points in the CSV and VictoriaMetrics, across a 3 s outage", len(got))
 }
