@@ -38,9 +38,12 @@ type Server struct {
 	Dir  string // its data directory
 	Log  *bytes.Buffer
 
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	done chan struct{}
+	cmd       *exec.Cmd
+	mu        sync.Mutex
+	done      chan struct{}
+	bin       string
+	args      []string
+	readyPath string
 }
 
 // Binary returns the path of the named executable, or skips t (fails it
@@ -80,15 +83,11 @@ func start(t testing.TB, name, bin, readyPath string, args func(addr, dir string
 	var last string
 	for try := 0; try < 3; try++ {
 		addr := FreeAddr(t)
-		s := &Server{Name: name, Addr: addr, URL: "http://" + addr, Dir: dir, Log: &bytes.Buffer{}, done: make(chan struct{})}
-		s.cmd = exec.Command(bin, args(addr, dir)...)
-		s.cmd.Dir = dir
-		w := &lockedWriter{s: s}
-		s.cmd.Stdout, s.cmd.Stderr = w, w
-		if err := s.cmd.Start(); err != nil {
+		s := &Server{Name: name, Addr: addr, URL: "http://" + addr, Dir: dir, Log: &bytes.Buffer{},
+			bin: bin, args: args(addr, dir), readyPath: readyPath}
+		if err := s.run(); err != nil {
 			t.Fatalf("starting %s: %v", name, err)
 		}
-		go func() { _ = s.cmd.Wait(); close(s.done) }()
 		if err := s.waitReady(readyPath, 30*time.Second); err != nil {
 			s.stop()
 			last = fmt.Sprintf("%s on %s: %v\n%s", name, addr, err, s.logText())
@@ -104,6 +103,36 @@ func start(t testing.TB, name, bin, readyPath string, args func(addr, dir string
 	}
 	t.Fatalf("%s never became ready: %s", name, last)
 	return nil
+}
+
+func (s *Server) run() error {
+	s.done = make(chan struct{})
+	s.cmd = exec.Command(s.bin, s.args...)
+	s.cmd.Dir = s.Dir
+	w := &lockedWriter{s: s}
+	s.cmd.Stdout, s.cmd.Stderr = w, w
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	done := s.done
+	cmd := s.cmd
+	go func() { _ = cmd.Wait(); close(done) }()
+	return nil
+}
+
+// Stop stops the server (an outage); Start starts it again on the same
+// address with the same data.
+func (s *Server) Stop() { s.stop() }
+
+// Start starts a stopped server again and waits until it is ready.
+func (s *Server) Start(t testing.TB) {
+	t.Helper()
+	if err := s.run(); err != nil {
+		t.Fatalf("restarting %s: %v", s.Name, err)
+	}
+	if err := s.waitReady(s.readyPath, 30*time.Second); err != nil {
+		t.Fatalf("restarting %s on %s: %v\n%s", s.Name, s.Addr, err, s.logText())
+	}
 }
 
 type lockedWriter struct{ s *Server }
@@ -148,8 +177,13 @@ func (s *Server) waitReady(path string, limit time.Duration) error {
 }
 
 func (s *Server) stop() {
-	if s.cmd.Process == nil {
+	if s.cmd == nil || s.cmd.Process == nil {
 		return
+	}
+	select {
+	case <-s.done:
+		return // stopped already
+	default:
 	}
 	_ = s.cmd.Process.Signal(os.Interrupt)
 	select {

@@ -13,6 +13,10 @@ func TestVictoriaMetrics(t *testing.T) {
 	out := string(vm.VMExport(t, `{__name__="m_value"}`))
 	require.Contains(t, out, `"host":"a"`)
 	require.Contains(t, out, `"values":[1.5],"timestamps":[1795556357000]`)
+	// An outage: the same address and data after a restart.
+	vm.Stop()
+	vm.Start(t)
+	require.Contains(t, string(vm.VMExport(t, `{__name__="m_value"}`)), `"values":[1.5]`)
 }
 
 func TestInfluxDB1(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/csv"
 	"github.com/alumet-go/alumet-agent/plugins/energyreport"
+	"github.com/alumet-go/alumet-agent/plugins/influxdb"
 	"github.com/alumet-go/alumet-agent/plugins/jsonl"
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
 	"github.com/alumet-go/alumet-agent/plugins/kwollectoutput"
@@ -27,5 +28,6 @@ func Factories() []plugin.Factory {
 		promremotewrite.Factory(),
 		opentelemetry.Factory(),
 		rapl.Factory(),
+		influxdb.Factory(),
 	}
 }

@@ -89,6 +89,14 @@ type Options struct {
 	InitialBackoff time.Duration // first retry delay
 	MaxBackoff     time.Duration // longest retry delay (before jitter)
 	CloseTimeout   time.Duration // how long Close waits for the final delivery
+	// Wait makes a full buffer hold Append back, instead of dropping the
+	// oldest batches, for as long as the server accepts batches (its last
+	// answer was a success, or none came yet): a slow but working server
+	// then sets the pace, which suits reading history (fetch), where
+	// waiting loses nothing. While the server fails (the batch in flight
+	// is being retried), the buffer drops as without Wait: a dead server
+	// never holds the pipeline back.
+	Wait bool
 
 	// Sleep waits for d or until ctx is done (tests make it instant);
 	// nil is a timer.
@@ -191,6 +199,8 @@ type Queue struct {
 	dropSince  int64 // points dropped since the last message
 	lastDropAt time.Time
 	inflight   *batch // taken by the sender
+	failing    bool   // the last attempt failed and is being retried
+	room       *sync.Cond
 
 	wake     chan struct{} // a batch was sealed, or closing
 	done     chan struct{} // the sender returned
@@ -209,6 +219,7 @@ func New(opts Options) (*Queue, error) {
 	}
 	opts.setDefaults()
 	q := &Queue{o: opts, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	q.room = sync.NewCond(&q.mu)
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	go q.run()
 	return q, nil
@@ -302,6 +313,12 @@ func (q *Queue) sealLocked() {
 		q.free.Put(c)
 		return
 	}
+	if q.o.Wait {
+		q.kick()
+		for q.waiting+int64(len(c.data)) > q.o.BufferBytes && len(q.sealed) > 0 && !q.failing && !q.closing && q.fatal == nil && !q.senderDone() {
+			q.room.Wait()
+		}
+	}
 	q.sealed = append(q.sealed, c)
 	q.waiting += int64(len(c.data))
 	var dropped int64
@@ -323,9 +340,22 @@ func (q *Queue) sealLocked() {
 			q.dropSince, q.lastDropAt = 0, now
 		}
 	}
+	q.kick()
+}
+
+func (q *Queue) kick() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
+	}
+}
+
+func (q *Queue) senderDone() bool {
+	select {
+	case <-q.done:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -341,7 +371,12 @@ func formatBytes(n int64) string {
 
 // run is the sender goroutine.
 func (q *Queue) run() {
-	defer close(q.done)
+	defer func() {
+		close(q.done)
+		q.mu.Lock()
+		q.room.Broadcast()
+		q.mu.Unlock()
+	}()
 	tick := time.NewTicker(q.o.FlushInterval)
 	defer tick.Stop()
 	for {
@@ -357,6 +392,7 @@ func (q *Queue) run() {
 			q.sealed = q.sealed[1:]
 			q.waiting -= int64(len(b.data))
 			q.inflight = b
+			q.room.Broadcast()
 		}
 		closing := q.closing
 		q.mu.Unlock()
@@ -391,6 +427,10 @@ func (q *Queue) deliver(b *batch) bool {
 			return false
 		}
 		class, retryAfter := Classify(err)
+		q.mu.Lock()
+		q.failing = class == Retry
+		q.room.Broadcast()
+		q.mu.Unlock()
 		switch class {
 		case Delivered:
 			q.finish(b, func(s *Stats) { s.Sent += int64(b.points) })
@@ -438,6 +478,7 @@ func (q *Queue) finish(b *batch, count func(*Stats)) {
 func (q *Queue) failFatal(err error) {
 	q.mu.Lock()
 	q.fatal = err
+	q.room.Broadcast() // an Append waiting for room
 	q.abandonLocked()
 	report := q.report
 	loss := q.lossLocked()

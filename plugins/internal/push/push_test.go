@@ -454,3 +454,84 @@ func gunzip(t *testing.T, z []byte) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// With Wait, a slow server that accepts sets the pace: nothing is dropped.
+// A failing one is dropped from as without Wait.
+func TestQueueWait(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		fail    bool
+		dropped bool
+	}{
+		{"slow server: Append waits, nothing dropped", false, false},
+		{"failing server: the buffer drops", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var got []string
+			q, err := New(Options{
+				Name: "test", Target: "x",
+				Send: func(ctx context.Context, body []byte, _ int) error {
+					time.Sleep(2 * time.Millisecond)
+					if tc.fail {
+						return &StatusError{Status: 503}
+					}
+					mu.Lock()
+					got = append(got, string(body))
+					mu.Unlock()
+					return nil
+				},
+				BatchPoints: 10, BufferBytes: 100, FlushInterval: time.Hour, Wait: true,
+				InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, CloseTimeout: 200 * time.Millisecond,
+			})
+			require.NoError(t, err)
+			for i := 0; i < 300; i += 10 {
+				appendRecords(t, q, i, i+10)
+			}
+			err = q.Close()
+			s := q.Stats()
+			if !tc.dropped {
+				require.NoError(t, err)
+				require.Equal(t, int64(300), s.Sent)
+				require.Equal(t, records(0, 300), strings.Join(got, ""))
+				return
+			}
+			require.Error(t, err)
+			require.Positive(t, s.Dropped)
+			require.Equal(t, int64(300), s.Lost())
+		})
+	}
+}
+
+// With Wait, a fatal refusal while Append waits for room releases it.
+func TestQueueWaitFatal(t *testing.T) {
+	q, err := New(Options{
+		Name: "test", Target: "x",
+		Send: func(ctx context.Context, body []byte, _ int) error {
+			time.Sleep(5 * time.Millisecond)
+			return &StatusError{Status: 401}
+		},
+		BatchPoints: 10, BufferBytes: 100, FlushInterval: time.Hour, Wait: true, CloseTimeout: time.Second,
+	})
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 300; i += 10 {
+			_ = q.Append(10, func(a *Appender) {
+				for j := i; j < i+10; j++ {
+					a.Buf = append(strconv.AppendInt(a.Buf, int64(j), 10), '\n')
+					a.End()
+				}
+			})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Append still waits after the fatal refusal")
+	}
+	var le *LossError
+	require.ErrorAs(t, q.Close(), &le)
+	require.Equal(t, int64(300), le.LostPoints())
+}
