@@ -44,23 +44,15 @@ const (
 // section, and an agent must not start pushing to localhost:8086 with
 // placeholder credentials because of it.
 func Factory() plugin.Factory {
-	f := plugin.Typed[Config, *Config]{
+	return plugin.Typed[Config, *Config]{
 		Name:          Name,
 		Version:       Version,
 		LogTarget:     LogTarget,
 		DefaultConfig: DefaultConfig,
 		Sample:        SampleConfig,
+		GeneratedOff:  true,
 		Start:         start,
 	}.Factory()
-	f.GeneratedConfig = func() plugin.Config { return &generatedConfig{Enabled: false, Config: DefaultConfig()} }
-	return f
-}
-
-// generatedConfig is the section a generated file holds: the defaults,
-// disabled.
-type generatedConfig struct {
-	Enabled bool `toml:"enabled"`
-	*Config
 }
 
 // probeTimeout bounds the start-up check.
