@@ -7,6 +7,7 @@ import (
 	"github.com/alumet-go/alumet-agent/plugins/csv"
 	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
+	"github.com/alumet-go/alumet-agent/plugins/parquet"
 )
 
 // Factories returns every plugin of this binary.
@@ -15,5 +16,6 @@ func Factories() []plugin.Factory {
 		csv.Factory(),
 		kwollectinput.Factory(),
 		energyreport.Factory(),
+		parquet.Factory(),
 	}
 }
