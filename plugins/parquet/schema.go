@@ -80,7 +80,8 @@ func Schema(attrs []string, compression string) *pq.Schema {
 		g.order = append(g.order, name)
 	}
 	add("metric", dict(pq.String()))
-	add("timestamp", plain(pq.Timestamp(pq.Nanosecond)))
+	// Delta encoding: regular sampling makes the deltas nearly constant.
+	add("timestamp", pq.Compressed(pq.Encoded(pq.Timestamp(pq.Nanosecond), &pq.DeltaBinaryPacked), c))
 	add("value", plain(pq.Leaf(pq.DoubleType)))
 	add("resource_kind", dict(pq.String()))
 	add("resource_id", dict(pq.String()))
