@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -112,4 +113,18 @@ func compactOf(buf *measure.Buffer) *measure.Buffer {
 		c.Compact = append(c.Compact, measure.SeriesPoint{Series: seriesOf(p), Time: p.Timestamp.UnixNano(), Value: p.Value})
 	}
 	return c
+}
+
+func parseInt(t testing.TB, s string) int64 {
+	t.Helper()
+	v, err := strconv.ParseInt(s, 10, 64)
+	require.NoError(t, err)
+	return v
+}
+
+func parseFloat(t testing.TB, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(s, 64)
+	require.NoError(t, err)
+	return v
 }
