@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -111,6 +112,25 @@ func jsRecords(t *testing.T, f jsFile, attrCols []string) []record {
 	return out
 }
 
+// lockedBuffer is a bytes.Buffer written by a child process's copier and
+// read by the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // buildBinaries builds alumet-agent and kwollect-emulator into a
 // temporary directory.
 func buildBinaries(t *testing.T) string {
@@ -129,7 +149,7 @@ func startEmulator(t *testing.T, bin string, args ...string) string {
 	cmd := exec.Command(filepath.Join(bin, "kwollect-emulator"), append([]string{"--listen", "127.0.0.1:0", "--seed", "42"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr bytes.Buffer
+	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {

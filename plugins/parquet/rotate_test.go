@@ -288,10 +288,7 @@ func TestFailuresAreLoud(t *testing.T) {
 			require.Equal(t, tc.lost, le.LostPoints())
 			var oe *OutputError
 			require.True(t, errors.As(last, &oe))
-			var names []string
-			for _, n := range dirNames(t, dir) {
-				names = append(names, n)
-			}
+			names := dirNames(t, dir)
 			require.Equal(t, tc.published, names, "no unfinished or truncated file is left")
 			for _, p := range tc.published {
 				require.Len(t, readRows(t, filepath.Join(dir, p)), 1000)

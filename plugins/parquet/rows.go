@@ -43,8 +43,6 @@ type rowBuilder struct {
 	// scratch, reused from point to point
 	which   []int // attribute index per attribute column, -1 for none
 	lateIdx []int
-	ints    []byte
-	json    []byte
 }
 
 type metricName struct {
