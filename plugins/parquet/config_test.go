@@ -162,3 +162,23 @@ func FuzzLateJSON(f *testing.F) {
 		}
 	})
 }
+
+// The README's configuration block is the default section.
+func TestReadmeConfigBlock(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(b), "```toml\n")
+	require.True(t, ok)
+	block, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	var doc struct {
+		Plugins struct {
+			Parquet *Config `toml:"parquet"`
+		} `toml:"plugins"`
+	}
+	doc.Plugins.Parquet = &Config{}
+	md, err := toml.Decode(block, &doc)
+	require.NoError(t, err)
+	require.Empty(t, md.Undecoded())
+	require.Equal(t, DefaultConfig(), doc.Plugins.Parquet)
+}
