@@ -18,11 +18,11 @@ func TestCLI(t *testing.T) {
 		wantStdout string // exact when set
 		wantStderr []string
 	}{
-		{name: "plugins list", args: []string{"plugins", "list"}, wantStdout: "Available plugins:\n- csv v0.2.0\n- kwollect-input v1.0.0\n- energy-report v0.1.0\n\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n"},
+		{name: "plugins list", args: []string{"plugins", "list"}, wantStdout: "Available plugins:\n- csv v0.2.0\n- kwollect-input v1.0.0\n- energy-report v0.1.0\n- parquet v0.1.0\n\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n"},
 		{name: "plugins list status", args: []string{"--plugins", "csv", "plugins", "list", "--status"},
-			wantStdout: "Enabled plugins:\n- csv v0.2.0\n\nDisabled plugins:\n- kwollect-input v1.0.0\n- energy-report v0.1.0\n\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n"},
+			wantStdout: "Enabled plugins:\n- csv v0.2.0\n\nDisabled plugins:\n- kwollect-input v1.0.0\n- energy-report v0.1.0\n- parquet v0.1.0\n\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n"},
 		{name: "plugins status before list", args: []string{"--plugins", "csv", "plugins", "--status", "list"},
-			wantStdout: "Enabled plugins:\n- csv v0.2.0\n\nDisabled plugins:\n- kwollect-input v1.0.0\n- energy-report v0.1.0\n\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n"},
+			wantStdout: "Enabled plugins:\n- csv v0.2.0\n\nDisabled plugins:\n- kwollect-input v1.0.0\n- energy-report v0.1.0\n- parquet v0.1.0\n\nEdit the configuration file or use the --plugins flag to enable/disable plugins.\n"},
 		{name: "version", args: []string{"--version"}, wantStderr: nil},
 		{name: "help", args: []string{"--help"}, wantCode: 0},
 		{name: "unknown flag", args: []string{"--bogus"}, wantCode: 2, wantStderr: []string{"unknown flag: --bogus", "Run 'alumet-agent --help' for usage."}},
