@@ -131,15 +131,35 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// buildBinaries builds alumet-agent and kwollect-emulator into a
-// temporary directory.
+var build struct {
+	once sync.Once
+	dir  string
+	err  error
+	out  []byte
+}
+
+// buildBinaries builds alumet-agent and kwollect-emulator, once per test
+// binary, into a temporary directory (removed by TestMain).
 func buildBinaries(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "github.com/alumet-go/alumet-agent/cmd/alumet-agent", "github.com/alumet-go/alumet-agent/cmd/kwollect-emulator")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "building the binaries: %s", out)
-	return dir
+	build.once.Do(func() {
+		build.dir, build.err = os.MkdirTemp("", "alumet-parquet-e2e-")
+		if build.err != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", build.dir+"/", "github.com/alumet-go/alumet-agent/cmd/alumet-agent", "github.com/alumet-go/alumet-agent/cmd/kwollect-emulator")
+		build.out, build.err = cmd.CombinedOutput()
+	})
+	require.NoError(t, build.err, "building the binaries: %s", build.out)
+	return build.dir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		os.RemoveAll(build.dir)
+	}
+	os.Exit(code)
 }
 
 // startEmulator runs kwollect-emulator on 127.0.0.1, port 0, and returns
@@ -244,6 +264,68 @@ summary_file = "energy.json"
 	require.Positive(t, energy)
 	require.Positive(t, late, "cpu and value_str labels")
 	require.Positive(t, nan)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		require.False(t, strings.HasSuffix(e.Name(), ".tmp"), "temporary file left: %s", e.Name())
+	}
+}
+
+// Run mode: rotated files, each published whole by rename; together they
+// hold exactly the CSV's rows, the last one published at SIGTERM.
+func TestEndToEndRunModeRotation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the binaries")
+	}
+	needHyparquet(t)
+	bin := buildBinaries(t)
+	api := startEmulator(t, bin, "--lag", "1s", "--monitor", "gemini-1")
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`[plugins.kwollect-input]
+site = "lyon"
+hostname = "gemini-1"
+metrics = "wattmetre_power_watt"
+api_url = %q
+poll_interval = "1s"
+
+[plugins.csv]
+output_path = "out.csv"
+
+[plugins.parquet]
+output_path = "out.parquet"
+rotate_rows = 150
+`, api)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "alumet-config.toml"), []byte(cfg), 0o600))
+	cmd := exec.Command(filepath.Join(bin, "alumet-agent"), "--plugins", "csv,parquet,kwollect-input")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ALUMET_CONFIG=", "RUST_LOG=", "ALUMET_LOG=")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	published := func() []string {
+		m, _ := filepath.Glob(filepath.Join(dir, "out-*.parquet"))
+		return m
+	}
+	require.Eventually(t, func() bool { return len(published()) >= 2 }, 30*time.Second, 50*time.Millisecond, "no rotated file: %s", stderr.String())
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait(), stderr.String())
+
+	want := csvRecords(t, filepath.Join(dir, "out.csv"))
+	files := published()
+	var got []record
+	for i, f := range files {
+		require.Equal(t, numbered(filepath.Join(dir, "out.parquet"), i+1), f, "numbered from 1, no gap")
+		js := readWithHyparquet(t, f)
+		if i < len(files)-1 {
+			require.Len(t, js.Rows, 150, f)
+		}
+		got = append(got, jsRecords(t, js, DefaultConfig().AttributeColumns)...)
+	}
+	require.Equal(t, len(want), len(got), "%d files", len(files))
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("the rotated files differ from the CSV (-csv +parquet):\n%s", diff)
+	}
+	t.Logf("%d rows in %d files", len(got), len(files))
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	for _, e := range entries {
