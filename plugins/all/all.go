@@ -14,6 +14,7 @@ import (
 	"github.com/alumet-go/alumet-agent/plugins/prometheusexporter"
 	"github.com/alumet-go/alumet-agent/plugins/promremotewrite"
 	"github.com/alumet-go/alumet-agent/plugins/rapl"
+	"github.com/alumet-go/alumet-agent/plugins/parquet"
 )
 
 // Factories returns every plugin of this binary.
@@ -29,5 +30,6 @@ func Factories() []plugin.Factory {
 		opentelemetry.Factory(),
 		rapl.Factory(),
 		influxdb.Factory(),
+		parquet.Factory(),
 	}
 }

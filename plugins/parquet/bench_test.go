@@ -1,0 +1,111 @@
+package parquet
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/plugins/csv"
+)
+
+// referenceRows is the reference workload: 1,000,000 rows, 10 nodes at
+// 50 Hz for 2000 s (docs/performance.md).
+const referenceRows = 1_000_000
+
+// workload yields n rows of 10 nodes at 50 Hz as kwollect-input gives
+// them (compact points, one series per node, buffers of 4096), the
+// values a random walk with two decimals as the wattmeters'. It calls
+// emit with each buffer, reused.
+func workload(tb testing.TB, reg *measure.Registry, n int, emit func(*measure.Buffer)) {
+	id, err := reg.Register(measure.Metric{Name: "wattmetre_power_watt", Unit: measure.Plain(measure.Watt), Type: measure.F64})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	const nodes = 10
+	series := make([]*measure.Series, nodes)
+	level := make([]float64, nodes)
+	for i := range series {
+		series[i] = &measure.Series{Metric: id,
+			Resource:   measure.Resource{Kind: "device_id", ID: fmt.Sprintf("taurus-%d", i+1)},
+			Consumer:   measure.Consumer{Kind: "device_origin", ID: fmt.Sprintf("wattmetre1-port%d", i)},
+			Attributes: []measure.Attribute{str("metric_id", "wattmetre_power_watt")}}
+		level[i] = 120 + 10*float64(i)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	start := time.Date(2025, 7, 22, 11, 5, 26, 0, time.UTC).UnixNano()
+	buf := &measure.Buffer{Compact: make([]measure.SeriesPoint, 0, 4096)}
+	for i := range n {
+		node := i % nodes
+		level[node] += float64(rng.IntN(41)-20) / 100
+		v := float64(int64(level[node]*100+0.5)) / 100
+		ts := start + int64(i/nodes)*20e6 + int64(rng.IntN(50))*1000
+		buf.Compact = append(buf.Compact, measure.SeriesPoint{Series: series[node], Time: ts, Value: measure.Float(v)})
+		if len(buf.Compact) == cap(buf.Compact) {
+			emit(buf)
+			buf.Compact = buf.Compact[:0]
+		}
+	}
+	if len(buf.Compact) > 0 {
+		emit(buf)
+	}
+}
+
+// BenchmarkReference writes the reference workload to a Parquet file (and,
+// for the size ratio, the CSV plugin's file of the same rows): rows/s,
+// the file size and the CSV's.
+func BenchmarkReference(b *testing.B) {
+	dir := b.TempDir()
+	var size, csvSize int64
+	rows := 0
+	for b.Loop() {
+		reg := measure.NewRegistry()
+		cfg := testConfig(dir)
+		o, err := Open(cfg, reg, nil, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		workload(b, reg, referenceRows, func(buf *measure.Buffer) {
+			if err := o.Write(context.Background(), buf); err != nil {
+				b.Fatal(err)
+			}
+		})
+		if err := o.Close(); err != nil {
+			b.Fatal(err)
+		}
+		rows += referenceRows
+		st, err := os.Stat(cfg.OutputPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = st.Size()
+	}
+	b.StopTimer()
+	{
+		reg := measure.NewRegistry()
+		c := csv.DefaultConfig()
+		c.OutputPath = filepath.Join(dir, "out.csv")
+		c.ForceFlush = false
+		o, err := csv.OpenFile(c, reg, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		workload(b, reg, referenceRows, func(buf *measure.Buffer) {
+			if err := o.Write(context.Background(), buf); err != nil {
+				b.Fatal(err)
+			}
+		})
+		if err := o.Close(); err != nil {
+			b.Fatal(err)
+		}
+		st, _ := os.Stat(c.OutputPath)
+		csvSize = st.Size()
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(size)/1e6, "parquet-MB")
+	b.ReportMetric(float64(csvSize)/1e6, "csv-MB")
+}

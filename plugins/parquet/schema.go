@@ -1,0 +1,116 @@
+package parquet
+
+import (
+	"slices"
+
+	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	"github.com/parquet-go/parquet-go/compress/gzip"
+	"github.com/parquet-go/parquet-go/compress/lz4"
+	"github.com/parquet-go/parquet-go/compress/snappy"
+	"github.com/parquet-go/parquet-go/compress/uncompressed"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+)
+
+// LateColumn is the last column: the attributes without a column of their
+// own, as a JSON object (null when there are none).
+const LateColumn = "__late_attributes"
+
+// FixedColumns are the first seven columns, the CSV's.
+var FixedColumns = [...]string{"metric", "timestamp", "value", "resource_kind", "resource_id", "consumer_kind", "consumer_id"}
+
+// Column indexes of the fixed columns.
+const (
+	colMetric = iota
+	colTimestamp
+	colValue
+	colResourceKind
+	colResourceID
+	colConsumerKind
+	colConsumerID
+	nFixed
+)
+
+// reservedColumn reports whether name is a fixed column or the late one.
+func reservedColumn(name string) bool {
+	return name == LateColumn || slices.Contains(FixedColumns[:], name)
+}
+
+// attrKind is the Parquet type of an attribute column.
+type attrKind uint8
+
+const (
+	attrString attrKind = iota // the attribute's text form (the CSV cell)
+	attrInt64                  // an unsigned integer attribute up to 2^63-1
+)
+
+// typedAttributes are the known attributes whose column is not a string:
+// run, the repetition number that kwollect-input and energy-report set
+// as an integer.
+var typedAttributes = map[string]attrKind{"run": attrInt64}
+
+func kindOf(name string) attrKind { return typedAttributes[name] }
+
+// codec returns the compression codec of a validated compression name.
+func codec(name string) compress.Codec {
+	switch name {
+	case "snappy":
+		return &snappy.Codec{}
+	case "gzip":
+		return &gzip.Codec{}
+	case "lz4":
+		return &lz4.Codec{}
+	case "none":
+		return &uncompressed.Codec{}
+	default:
+		return &zstd.Codec{Level: zstd.SpeedDefault}
+	}
+}
+
+// Schema returns the file schema for the attribute columns attrs: the
+// fixed columns, one optional column per attribute, the late column, in
+// this order (the CSV's order; parquet.Group alone would sort them).
+func Schema(attrs []string, compression string) *pq.Schema {
+	c := codec(compression)
+	dict := func(n pq.Node) pq.Node { return pq.Compressed(pq.Encoded(n, &pq.RLEDictionary), c) }
+	plain := func(n pq.Node) pq.Node { return pq.Compressed(n, c) }
+	g := orderedGroup{Group: pq.Group{}}
+	add := func(name string, n pq.Node) {
+		g.Group[name] = n
+		g.order = append(g.order, name)
+	}
+	add("metric", dict(pq.String()))
+	// Delta encoding: regular sampling makes the deltas nearly constant.
+	add("timestamp", pq.Compressed(pq.Encoded(pq.Timestamp(pq.Nanosecond), &pq.DeltaBinaryPacked), c))
+	add("value", plain(pq.Leaf(pq.DoubleType)))
+	add("resource_kind", dict(pq.String()))
+	add("resource_id", dict(pq.String()))
+	add("consumer_kind", dict(pq.String()))
+	add("consumer_id", dict(pq.String()))
+	for _, a := range attrs {
+		switch kindOf(a) {
+		case attrInt64:
+			add(a, pq.Optional(plain(pq.Int(64))))
+		default:
+			add(a, pq.Optional(dict(pq.String())))
+		}
+	}
+	add(LateColumn, pq.Optional(dict(pq.JSON())))
+	return pq.NewSchema("alumet", g)
+}
+
+// orderedGroup is a parquet.Group whose fields come in a given order.
+type orderedGroup struct {
+	pq.Group
+	order []string
+}
+
+func (g orderedGroup) Fields() []pq.Field {
+	fields := g.Group.Fields()
+	rank := make(map[string]int, len(g.order))
+	for i, n := range g.order {
+		rank[n] = i
+	}
+	slices.SortStableFunc(fields, func(a, b pq.Field) int { return rank[a.Name()] - rank[b.Name()] })
+	return fields
+}
