@@ -11,10 +11,10 @@ import (
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
 	"github.com/alumet-go/alumet-agent/plugins/kwollectoutput"
 	"github.com/alumet-go/alumet-agent/plugins/opentelemetry"
+	"github.com/alumet-go/alumet-agent/plugins/parquet"
 	"github.com/alumet-go/alumet-agent/plugins/prometheusexporter"
 	"github.com/alumet-go/alumet-agent/plugins/promremotewrite"
 	"github.com/alumet-go/alumet-agent/plugins/rapl"
-	"github.com/alumet-go/alumet-agent/plugins/parquet"
 )
 
 // Factories returns every plugin of this binary.

@@ -56,7 +56,7 @@ func points(t testing.TB, reg *measure.Registry) []measure.Point {
 		{Metric: w, Timestamp: ts.Add(time.Second), Value: measure.Float(math.Inf(1)), Resource: dev, Consumer: port},
 		{Metric: w, Timestamp: ts.Add(-time.Hour * 24 * 365 * 60), Value: measure.Float(math.Inf(-1)), Resource: dev, Consumer: port},
 		{Metric: w, Timestamp: ts, Value: measure.Float(1e-7), Resource: dev, Consumer: port},
-		{Metric: w, Timestamp: ts, Value: measure.Float(-0.0), Resource: dev, Consumer: port},
+		{Metric: w, Timestamp: ts, Value: measure.Float(math.Copysign(0, -1)), Resource: dev, Consumer: port},
 		{Metric: w, Timestamp: ts, Value: measure.Float(1.7976931348623157e308), Resource: dev, Consumer: port},
 		{Metric: e, Timestamp: ts, Value: measure.Uint(math.MaxUint64), Resource: measure.LocalMachine, Consumer: measure.Consumer(measure.LocalMachine),
 			Attributes: []measure.Attribute{
