@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"strings"
-	"time"
 
-	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/internal/redact"
 	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/internal/push"
@@ -54,23 +50,9 @@ type Config struct {
 	PasswordFile string `toml:"password_file,omitempty"`
 	// Gzip compresses the requests (default true).
 	Gzip *bool `toml:"gzip,omitempty"`
-	// BatchSize is the most points per request (default 5000).
-	BatchSize int `toml:"batch_size,omitzero"`
-	// FlushInterval is the longest a point waits for its batch (default 1s).
-	FlushInterval *config.Duration `toml:"flush_interval,omitempty" duration:"min=1ms,max=1h"`
-	// BufferSize bounds the bytes of line protocol waiting for the
-	// server (default 64 MiB); beyond it the oldest batches are dropped.
-	BufferSize int64 `toml:"buffer_size,omitzero"`
-	// WhenFull is what a full buffer does while the server accepts
-	// batches: "wait" for it (the server sets the pace) or "drop" the
-	// oldest batches. Unset: "wait" in fetch mode (history, where waiting
-	// loses nothing), "drop" in the live modes (exec, watch, run). A
-	// failing server is always dropped from.
-	WhenFull string `toml:"when_full,omitempty"`
-	// Timeout bounds each request (default 10s).
-	Timeout *config.Duration `toml:"timeout,omitempty" duration:"min=1ms,max=1h"`
-	// CloseTimeout bounds the final delivery at shutdown (default 10s).
-	CloseTimeout *config.Duration `toml:"close_timeout,omitempty" duration:"min=1ms,max=1h"`
+	// The delivery keys: batch_size, flush_interval, buffer_size,
+	// when_full, timeout, close_timeout (see push.Delivery).
+	push.Delivery
 }
 
 // DefaultConfig returns Alumet's default section.
@@ -88,9 +70,6 @@ func DefaultConfig() *Config {
 //
 //go:embed sample.toml
 var SampleConfig string
-
-// WaitBufferSize is buffer_size's default when a full buffer waits.
-const WaitBufferSize = 8 << 20
 
 const (
 	minBatch      = 1
@@ -132,17 +111,7 @@ func (c *Config) Validate() error {
 	if (c.Password != "" || c.PasswordFile != "") && c.Username == "" {
 		errs = append(errs, plugin.FieldErrorf("username", "must be set with password or password_file"))
 	}
-	if c.BatchSize != 0 && (c.BatchSize < minBatch || c.BatchSize > maxBatch) {
-		errs = append(errs, plugin.FieldErrorf("batch_size", "must be between %d and %d, got %d", minBatch, maxBatch, c.BatchSize))
-	}
-	switch c.WhenFull {
-	case "", "wait", "drop":
-	default:
-		errs = append(errs, plugin.FieldErrorf("when_full", `must be "wait" or "drop", got %q`, c.WhenFull))
-	}
-	if c.BufferSize != 0 && c.BufferSize < minBufferSize {
-		errs = append(errs, plugin.FieldErrorf("buffer_size", "must be at least %d bytes, got %d", minBufferSize, c.BufferSize))
-	}
+	errs = append(errs, c.Delivery.Validate()...)
 	return errors.Join(errs...)
 }
 
@@ -172,13 +141,6 @@ func (c *Config) asTag() func(string) bool {
 	return func(k string) bool { return tags[k] }
 }
 
-func dur(d *config.Duration, def time.Duration) time.Duration {
-	if d == nil {
-		return def
-	}
-	return d.D()
-}
-
 // secrets are the credentials to send, read from the config (with ${VAR}
 // already substituted) or the *_file keys, and registered with redact.
 type secrets struct {
@@ -191,14 +153,14 @@ func (c *Config) secrets() (secrets, error) {
 		s.token = ""
 	}
 	if c.TokenFile != "" {
-		t, err := readSecret("token_file", c.TokenFile)
+		t, err := push.ReadSecret("token_file", c.TokenFile)
 		if err != nil {
 			return s, err
 		}
 		s.token = t
 	}
 	if c.PasswordFile != "" {
-		p, err := readSecret("password_file", c.PasswordFile)
+		p, err := push.ReadSecret("password_file", c.PasswordFile)
 		if err != nil {
 			return s, err
 		}
@@ -209,40 +171,8 @@ func (c *Config) secrets() (secrets, error) {
 	return s, nil
 }
 
-// readSecret reads the first line of a secret file.
-func readSecret(key, path string) (string, error) {
-	if strings.HasPrefix(path, "~/") {
-		if home, err := os.UserHomeDir(); err == nil {
-			path = home + path[1:]
-		}
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", &plugin.FieldError{Key: key, Err: err}
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	line = strings.TrimRight(line, "\r")
-	if line == "" {
-		return "", plugin.FieldErrorf(key, "%s: the first line is empty", path)
-	}
-	return line, nil
-}
-
 // queueOptions are the delivery options of the config in mode.
-func (c *Config) queueOptions(mode plugin.Mode) push.Options {
-	o := push.Options{
-		BatchPoints:   c.BatchSize,
-		FlushInterval: dur(c.FlushInterval, push.DefaultFlushInterval),
-		BufferBytes:   c.BufferSize,
-		CloseTimeout:  dur(c.CloseTimeout, push.DefaultCloseTimeout),
-		Wait:          c.WhenFull == "wait" || c.WhenFull == "" && mode == plugin.ModeFetch,
-	}
-	if o.Wait && o.BufferBytes == 0 {
-		// Waiting, the buffer only needs to keep the sender busy.
-		o.BufferBytes = WaitBufferSize
-	}
-	return o
-}
+func (c *Config) queueOptions(mode plugin.Mode) push.Options { return c.Delivery.Options(mode) }
 
 func (c *Config) gzip() bool { return c.Gzip == nil || *c.Gzip }
 

@@ -75,7 +75,7 @@ func newClient(c *Config, s secrets, hc *http.Client) (*client, error) {
 		}
 	}
 	if hc == nil {
-		hc = push.NewHTTPClient(dur(c.Timeout, DefaultTimeout))
+		hc = push.NewHTTPClient(c.RequestTimeout())
 	}
 	return &client{http: hc, url: u, header: h, gzip: c.gzip()}, nil
 }

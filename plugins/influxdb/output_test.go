@@ -172,8 +172,7 @@ func TestOpenProbe(t *testing.T) {
 		srv.Close()
 		c := DefaultConfig()
 		c.Host, c.Token, c.Org, c.Bucket = url, "tok-abcdef", "o", "b"
-		ms := config.Duration(50 * time.Millisecond)
-		c.CloseTimeout = &ms
+		c.CloseTimeout = config.Duration(50 * time.Millisecond)
 		log, logs := newLogger()
 		out, err := open(context.Background(), c, reg, log, plugin.ModeRun, nil, nil)
 		require.NoError(t, err)
@@ -259,11 +258,19 @@ func TestConfigValidate(t *testing.T) {
 // The keys are Alumet's, in Alumet's order, then the Go-only ones.
 func TestConfigKeys(t *testing.T) {
 	var keys []string
-	typ := reflect.TypeFor[Config]()
-	for i := range typ.NumField() {
-		name, _, _ := strings.Cut(typ.Field(i).Tag.Get("toml"), ",")
-		keys = append(keys, name)
+	var walk func(reflect.Type)
+	walk = func(typ reflect.Type) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			if f.Anonymous {
+				walk(f.Type) // push.Delivery, flattened
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			keys = append(keys, name)
+		}
 	}
+	walk(reflect.TypeFor[Config]())
 	require.Equal(t, []string{"host", "token", "org", "bucket", "attributes_as", "attributes_as_tags", "attributes_as_fields",
 		"api", "database", "retention_policy", "username", "password", "token_file", "password_file", "gzip",
 		"batch_size", "flush_interval", "buffer_size", "when_full", "timeout", "close_timeout"}, keys)
@@ -320,5 +327,5 @@ buffer_size = 1048576
 	require.Equal(t, 3*time.Second, o.CloseTimeout)
 	require.Equal(t, int64(1<<20), o.BufferBytes)
 	require.False(t, c.gzip())
-	require.Equal(t, 2*time.Second, dur(c.Timeout, 0))
+	require.Equal(t, 2*time.Second, c.RequestTimeout())
 }

@@ -40,7 +40,7 @@ func start(_ context.Context, c *Config, env plugin.Env) error {
 	if strings.Contains(c.URL, "CHANGEME") && env.Logger != nil {
 		env.Logger.Error(fmt.Sprintf("url %q has no site (this host's name is not a Grid'5000 node's): nothing will reach Kwollect; set url and hostname in [plugins.kwollect-output]", c.URL))
 	}
-	out, err := newOutput(c, env.Pipeline.Registry(), env.Logger, c.Delivery.Options())
+	out, err := newOutput(c, env.Pipeline.Registry(), env.Logger, c.Delivery.Options(env.Mode))
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func start(_ context.Context, c *Config, env plugin.Env) error {
 	if env.Pipeline == nil {
 		return fmt.Errorf("prometheus-remote-write: no pipeline to add the output to")
 	}
-	out, err := newOutput(c, env.Pipeline.Registry(), env.Logger, c.Delivery.Options())
+	out, err := newOutput(c, env.Pipeline.Registry(), env.Logger, c.Delivery.Options(env.Mode))
 	if err != nil {
 		return err
 	}

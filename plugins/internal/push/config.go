@@ -1,6 +1,8 @@
 package push
 
 import (
+	"os"
+	"strings"
 	"time"
 
 	"github.com/alumet-go/alumet-agent/config"
@@ -16,9 +18,16 @@ type Delivery struct {
 	BatchSize int `toml:"batch_size,omitzero"`
 	// FlushInterval is the longest a point waits for its batch (default 1s).
 	FlushInterval config.Duration `toml:"flush_interval,omitzero" duration:"min=1ms,max=1h"`
-	// BufferSize bounds the bytes waiting for the server (default 64 MiB);
-	// beyond it the oldest batches are dropped, with an ERROR.
+	// BufferSize bounds the bytes waiting for the server (default 64 MiB,
+	// 8 MiB when a full buffer waits); beyond it the oldest batches are
+	// dropped, with an ERROR.
 	BufferSize int64 `toml:"buffer_size,omitzero"`
+	// WhenFull is what a full buffer does while the server accepts
+	// batches: "wait" for it (the server sets the pace) or "drop" the
+	// oldest batches. Unset: "wait" in fetch mode (history, where waiting
+	// loses nothing), "drop" in the live modes (exec, watch, run). A
+	// failing server is always dropped from.
+	WhenFull string `toml:"when_full,omitempty"`
 	// Timeout bounds each request (default 10s).
 	Timeout config.Duration `toml:"timeout,omitzero" duration:"min=1ms,max=1h"`
 	// CloseTimeout bounds the final delivery at shutdown (default 10s).
@@ -27,6 +36,10 @@ type Delivery struct {
 
 // DefaultTimeout bounds one request unless Delivery.Timeout says otherwise.
 const DefaultTimeout = 10 * time.Second
+
+// WaitBufferSize is buffer_size's default when a full buffer waits: it
+// only needs to keep the sender busy.
+const WaitBufferSize = 8 << 20
 
 // Bounds of the delivery keys.
 const (
@@ -43,6 +56,11 @@ func (d *Delivery) Validate() []error {
 	if d.BufferSize != 0 && d.BufferSize < MinBufferSize {
 		errs = append(errs, plugin.FieldErrorf("buffer_size", "must be at least %d bytes, got %d", MinBufferSize, d.BufferSize))
 	}
+	switch d.WhenFull {
+	case "", "wait", "drop":
+	default:
+		errs = append(errs, plugin.FieldErrorf("when_full", `must be "wait" or "drop", got %q`, d.WhenFull))
+	}
 	return errs
 }
 
@@ -54,9 +72,35 @@ func (d *Delivery) RequestTimeout() time.Duration {
 	return DefaultTimeout
 }
 
-// Options returns the Queue options of the keys (Name, Target, Send and
-// Logger are the output's to set).
-func (d *Delivery) Options() Options {
-	return Options{BatchPoints: d.BatchSize, FlushInterval: time.Duration(d.FlushInterval),
-		BufferBytes: d.BufferSize, CloseTimeout: time.Duration(d.CloseTimeout)}
+// Options returns the Queue options of the keys in mode (Name, Target,
+// Send and Logger are the output's to set).
+func (d *Delivery) Options(mode plugin.Mode) Options {
+	o := Options{BatchPoints: d.BatchSize, FlushInterval: time.Duration(d.FlushInterval),
+		BufferBytes: d.BufferSize, CloseTimeout: time.Duration(d.CloseTimeout),
+		Wait: d.WhenFull == "wait" || d.WhenFull == "" && mode == plugin.ModeFetch}
+	if o.Wait && o.BufferBytes == 0 {
+		o.BufferBytes = WaitBufferSize
+	}
+	return o
+}
+
+// ReadSecret returns the first line of the file at path (a token or a
+// password kept out of the config file; ~/ is the home directory). Errors
+// name key and the path, never the content.
+func ReadSecret(key, path string) (string, error) {
+	if strings.HasPrefix(path, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			path = home + path[1:]
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", &plugin.FieldError{Key: key, Err: err}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	line = strings.TrimRight(line, "\r")
+	if line == "" {
+		return "", plugin.FieldErrorf(key, "%s: the first line is empty", path)
+	}
+	return line, nil
 }
