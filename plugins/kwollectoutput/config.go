@@ -24,6 +24,8 @@ type Config struct {
 	// outside Grid'5000; a node needs none).
 	Login    string `toml:"login,omitempty"`
 	Password string `toml:"password,omitempty"`
+	// PasswordFile (Go agent only) holds the password on its first line.
+	PasswordFile string `toml:"password_file,omitempty"`
 	// The delivery keys (Go agent only): batch_size, flush_interval,
 	// buffer_size, timeout, close_timeout.
 	push.Delivery
@@ -68,7 +70,10 @@ func (c *Config) Validate() error {
 	case u.User != nil:
 		errs = append(errs, plugin.FieldErrorf("url", "credentials in the URL are not accepted: use login and password"))
 	}
-	if (c.Login == "") != (c.Password == "") {
+	if c.PasswordFile != "" && c.Password != "" {
+		errs = append(errs, plugin.FieldErrorf("password_file", "password and password_file are both set: keep one"))
+	}
+	if (c.Login == "") != (c.Password == "" && c.PasswordFile == "") {
 		key := "password"
 		if c.Login == "" {
 			key = "login"

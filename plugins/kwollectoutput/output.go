@@ -42,10 +42,18 @@ func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Opt
 	out := &Output{log: logger, reg: reg, url: c.URL, client: push.NewHTTPClient(c.RequestTimeout()),
 		enc:    newEncoder(reg, c.Hostname, c.AppendUnitToMetricName, c.UseUnitDisplayName),
 		header: http.Header{"Content-Type": {"application/json"}}, looped: map[measure.MetricID]bool{}}
-	if c.Login != "" && c.Password != "" {
-		redact.Register(c.Password)
+	password := c.Password
+	if c.PasswordFile != "" {
+		p, err := push.ReadSecret("password_file", c.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		password = p
+	}
+	if c.Login != "" && password != "" {
+		redact.Register(password)
 		req, _ := http.NewRequest(http.MethodPost, c.URL, nil)
-		req.SetBasicAuth(c.Login, c.Password)
+		req.SetBasicAuth(c.Login, password)
 		out.header.Set("Authorization", req.Header.Get("Authorization"))
 	}
 	o.Name, o.Target, o.Logger, o.Send = Name, push.RedactedURL(c.URL), logger, out.send

@@ -25,6 +25,9 @@ type Config struct {
 	Username    string `toml:"username,omitempty"`
 	Password    string `toml:"password,omitempty"`
 	BearerToken string `toml:"bearer_token,omitempty"`
+	// PasswordFile and BearerTokenFile hold the secret on their first line.
+	PasswordFile    string `toml:"password_file,omitempty"`
+	BearerTokenFile string `toml:"bearer_token_file,omitempty"`
 	// Headers are sent with every request (a tenant: X-Scope-OrgID).
 	Headers map[string]string `toml:"headers,omitempty"`
 	// The delivery keys: batch_size, flush_interval, buffer_size, timeout,
@@ -52,10 +55,16 @@ func (c *Config) Validate() error {
 	case u.User != nil:
 		errs = append(errs, plugin.FieldErrorf("url", "credentials in the URL are not accepted: use username and password"))
 	}
-	if (c.Username == "") != (c.Password == "") {
+	if c.PasswordFile != "" && c.Password != "" {
+		errs = append(errs, plugin.FieldErrorf("password_file", "password and password_file are both set: keep one"))
+	}
+	if c.BearerTokenFile != "" && c.BearerToken != "" {
+		errs = append(errs, plugin.FieldErrorf("bearer_token_file", "bearer_token and bearer_token_file are both set: keep one"))
+	}
+	if (c.Username == "") != (c.Password == "" && c.PasswordFile == "") {
 		errs = append(errs, plugin.FieldErrorf("password", "username and password go together (Basic auth), or neither"))
 	}
-	if c.BearerToken != "" && c.Username != "" {
+	if (c.BearerToken != "" || c.BearerTokenFile != "") && c.Username != "" {
 		errs = append(errs, plugin.FieldErrorf("bearer_token", "set bearer_token or username and password, not both"))
 	}
 	for k := range c.Headers {
@@ -79,4 +88,21 @@ func (c *Config) header() map[string][]string {
 		h[k] = append(h[k], v)
 	}
 	return h
+}
+
+// secrets returns the password and the bearer token, from the keys or
+// their *_file.
+func (c *Config) secrets() (password, token string, err error) {
+	password, token = c.Password, c.BearerToken
+	if c.PasswordFile != "" {
+		if password, err = push.ReadSecret("password_file", c.PasswordFile); err != nil {
+			return "", "", err
+		}
+	}
+	if c.BearerTokenFile != "" {
+		if token, err = push.ReadSecret("bearer_token_file", c.BearerTokenFile); err != nil {
+			return "", "", err
+		}
+	}
+	return password, token, nil
 }

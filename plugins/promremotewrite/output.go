@@ -49,21 +49,24 @@ func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Opt
 	}
 	out := &Output{log: logger, enc: newEncoder(reg, c.AddAttributesToLabels), url: c.URL,
 		client: push.NewHTTPClient(c.RequestTimeout()), header: http.Header(c.header())}
+	password, token, err := c.secrets()
+	if err != nil {
+		return nil, err
+	}
 	req, _ := http.NewRequest(http.MethodPost, c.URL, nil)
 	switch {
 	case c.Username != "":
-		redact.Register(c.Password)
-		req.SetBasicAuth(c.Username, c.Password)
+		redact.Register(password)
+		req.SetBasicAuth(c.Username, password)
 		out.header.Set("Authorization", req.Header.Get("Authorization"))
-	case c.BearerToken != "":
-		redact.Register(c.BearerToken)
-		out.header.Set("Authorization", "Bearer "+c.BearerToken)
+	case token != "":
+		redact.Register(token)
+		out.header.Set("Authorization", "Bearer "+token)
 	}
 	o.Name, o.Target, o.Logger, o.Send = Name, push.RedactedURL(c.URL), logger, out.send
 	if o.BatchBytes == 0 {
 		o.BatchBytes = max(o.BatchPoints, push.DefaultBatchPoints) * recordSize
 	}
-	var err error
 	if out.q, err = push.New(o); err != nil {
 		return nil, err
 	}

@@ -2,11 +2,16 @@ package promremotewrite
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -186,4 +191,42 @@ func TestSampleConfig(t *testing.T) {
 	for _, k := range []string{"username", "password", "bearer_token", "headers", "batch_size", "flush_interval", "buffer_size", "timeout", "close_timeout"} {
 		require.Contains(t, SampleConfig, "\n# "+k+" = ")
 	}
+}
+
+// Credentials from *_file keys reach the receiver; they are never logged.
+func TestCredentialFiles(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	tok := filepath.Join(dir, "tok")
+	require.NoError(t, os.WriteFile(pw, []byte("s3cret-pw\n"), 0o600))
+	require.NoError(t, os.WriteFile(tok, []byte("s3cret-tok\r\nignored"), 0o600))
+	got := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Authorization")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	reg := measure.NewRegistry()
+	buf, _ := history(t, reg, 1)
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Username: "alumet", PasswordFile: pw}, "Basic " + base64.StdEncoding.EncodeToString([]byte("alumet:s3cret-pw"))},
+		{Config{BearerTokenFile: tok}, "Bearer s3cret-tok"},
+	} {
+		c := tc.c
+		c.URL = srv.URL + "/api/v1/write"
+		require.NoError(t, c.Validate())
+		logs := &testkit.Logs{}
+		out, err := newOutput(&c, reg, logs.Logger(), push.Options{})
+		require.NoError(t, err)
+		require.NoError(t, out.Write(context.Background(), buf))
+		require.NoError(t, out.Close())
+		require.Equal(t, tc.want, <-got)
+		require.NotContains(t, strings.Join(logs.Lines(), "\n"), "s3cret")
+	}
+	c := Config{URL: srv.URL, BearerTokenFile: filepath.Join(dir, "missing")}
+	_, err := newOutput(&c, reg, nil, push.Options{})
+	require.ErrorContains(t, err, "bearer_token_file: ")
 }
