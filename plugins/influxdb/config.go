@@ -71,12 +71,6 @@ func DefaultConfig() *Config {
 //go:embed sample.toml
 var SampleConfig string
 
-const (
-	minBatch      = 1
-	maxBatch      = 1_000_000
-	minBufferSize = 1 << 10
-)
-
 // Validate checks the decoded values; every problem is a plugin.FieldError.
 func (c *Config) Validate() error {
 	var errs []error
