@@ -72,7 +72,8 @@ func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Opt
 			attributesToLabels: c.AddAttributesToLabels, version: Version}, reg)}
 	o.Name, o.Target, o.Logger, o.Send = Name, push.RedactedURL(x.url), logger, out.send
 	if o.BatchBytes == 0 {
-		o.BatchBytes = o.BatchPoints * recordSize
+		// Sealed by points: a batch's buffer is sized for them.
+		o.BatchBytes = max(o.BatchPoints, push.DefaultBatchPoints) * recordSize
 	}
 	if out.q, err = push.New(o); err != nil {
 		return nil, err

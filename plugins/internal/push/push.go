@@ -190,7 +190,7 @@ type Queue struct {
 	mu      sync.Mutex
 	cur     *batch   // being filled
 	sealed  []*batch // waiting for the sender, oldest first
-	waiting int64    // bytes of sealed
+	waiting int64    // memory of sealed (their capacity: what the bound is about)
 	stats   Stats
 	fatal   error // a 401/403/404: nothing more is sent
 	closing bool
@@ -315,18 +315,18 @@ func (q *Queue) sealLocked() {
 	}
 	if q.o.Wait {
 		q.kick()
-		for q.waiting+int64(len(c.data)) > q.o.BufferBytes && len(q.sealed) > 0 && !q.failing && !q.closing && q.fatal == nil && !q.senderDone() {
+		for q.waiting+int64(cap(c.data)) > q.o.BufferBytes && len(q.sealed) > 0 && !q.failing && !q.closing && q.fatal == nil && !q.senderDone() {
 			q.room.Wait()
 		}
 	}
 	q.sealed = append(q.sealed, c)
-	q.waiting += int64(len(c.data))
+	q.waiting += int64(cap(c.data))
 	var dropped int64
 	for q.waiting > q.o.BufferBytes && len(q.sealed) > 1 { // the newest batch stays
 		old := q.sealed[0]
 		q.sealed[0] = nil
 		q.sealed = q.sealed[1:]
-		q.waiting -= int64(len(old.data))
+		q.waiting -= int64(cap(old.data))
 		dropped += int64(old.points)
 		q.free.Put(old)
 	}
@@ -390,7 +390,7 @@ func (q *Queue) run() {
 			b = q.sealed[0]
 			q.sealed[0] = nil
 			q.sealed = q.sealed[1:]
-			q.waiting -= int64(len(b.data))
+			q.waiting -= int64(cap(b.data))
 			q.inflight = b
 			q.room.Broadcast()
 		}
