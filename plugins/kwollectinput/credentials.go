@@ -1,25 +1,15 @@
 package kwollectinput
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
-	"strings"
 
-	"github.com/alumet-go/alumet-agent/internal/netrc"
-	"github.com/alumet-go/alumet-agent/internal/redact"
 	"github.com/alumet-go/alumet-agent/kwollect"
 )
 
-// Credentials are what a Kwollect client sends (none: both empty) and
-// Source, which ones they are, for the messages about a 401 (never the
-// password).
-type Credentials struct {
-	Login, Password string
-	Source          string
-}
+// Credentials are what a Kwollect client sends (see kwollect.Credentials).
+type Credentials = kwollect.Credentials
 
 // CredentialOptions says where ResolveCredentials looks besides the
 // config.
@@ -70,65 +60,10 @@ func ResolveCredentials(cfg *Config, o CredentialOptions) (Credentials, error) {
 			password = pw
 		}
 	}
-	cr, err := resolve(login, password, passwordFile, cfg.APIURL, o.ConfigPath, o.NetrcPath, log)
+	cr, err := kwollect.ResolveCredentials(kwollect.CredentialSources{Login: login, Password: password, PasswordFile: passwordFile,
+		APIURL: cfg.APIURL, ConfigPath: o.ConfigPath, NetrcPath: o.NetrcPath, Log: log})
 	cfg.credSource = cr.Source
 	return cr, err
-}
-
-func resolve(login, password, passwordFile, apiURL, configPath, netrcPath string, log *slog.Logger) (Credentials, error) {
-	redact.Register(password)
-	source := "no credentials"
-	if password != "" {
-		source = fmt.Sprintf("login %q with the password of the config", login)
-		if configPath != "" && !fileContains(configPath, password) {
-			source = fmt.Sprintf("login %q with the password of the config, from an environment variable", login)
-		}
-	}
-	if password != "" && configPath != "" && readableByOthers(configPath) && fileContains(configPath, password) {
-		log.Warn(fmt.Sprintf("%s holds a Grid'5000 password and can be read by other users: run chmod 600 %s, or use password = \"${G5K_PASSWORD}\", password_file or ~/.netrc", configPath, configPath))
-	}
-	if passwordFile != "" {
-		path := expandHome(passwordFile)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return Credentials{Source: source}, fmt.Errorf("password_file: %w", err)
-		}
-		line, _, _ := strings.Cut(string(b), "\n")
-		password = strings.TrimRight(line, "\r")
-		redact.Register(password)
-		if password == "" {
-			return Credentials{Source: source}, fmt.Errorf("password_file %s: the first line is empty", path)
-		}
-		if readableByOthers(path) {
-			log.Warn(fmt.Sprintf("password_file %s can be read by other users: run chmod 600 %s", path, path))
-		}
-		source = fmt.Sprintf("login %q with the password of password_file %s", login, path)
-	}
-	if password != "" {
-		return Credentials{Login: login, Password: password, Source: source}, nil
-	}
-	host := ""
-	if u, err := url.Parse(apiURL); err == nil {
-		host = u.Hostname()
-	}
-	e, found, insecure, err := netrc.Lookup(netrcPath, host)
-	if err != nil {
-		return Credentials{Source: source}, err
-	}
-	if found && (login == "" || login == e.Login) && e.Password != "" {
-		if insecure {
-			log.Warn(fmt.Sprintf("%s can be read by other users and holds your Grid'5000 password: run chmod 600 %s", netrcPath, netrcPath))
-		}
-		log.Debug(fmt.Sprintf("using the credentials of %q from %s", e.Login, netrcPath))
-		return Credentials{Login: e.Login, Password: e.Password, Source: fmt.Sprintf("login %q from %s (machine %s)", e.Login, netrcPath, host)}, nil
-	}
-	if login != "" {
-		log.Warn(fmt.Sprintf("login %q is set but no password (password, password_file or %s): sending no credentials", login, netrcPath))
-		source = fmt.Sprintf("no credentials: login %q is set but no password (password, password_file or %s)", login, netrcPath)
-	} else {
-		source = fmt.Sprintf("no credentials: none in the config (login, password, password_file) nor in %s for %s", netrcPath, host)
-	}
-	return Credentials{Source: source}, nil
 }
 
 // credentials is ResolveCredentials for the plugin (no --login).
@@ -150,23 +85,4 @@ func ClientFromConfig(cfg *Config, o CredentialOptions) (*kwollect.Client, strin
 		return nil, "", fmt.Errorf("api_url: %w", err)
 	}
 	return client, cr.Source, nil
-}
-
-func expandHome(path string) string {
-	if rest, ok := strings.CutPrefix(path, "~/"); ok {
-		if home, err := os.UserHomeDir(); err == nil {
-			return home + "/" + rest
-		}
-	}
-	return path
-}
-
-func readableByOthers(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().Perm()&0o044 != 0
-}
-
-func fileContains(path, s string) bool {
-	b, err := os.ReadFile(path)
-	return err == nil && bytes.Contains(b, []byte(s))
 }

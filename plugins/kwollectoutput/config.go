@@ -73,12 +73,8 @@ func (c *Config) Validate() error {
 	if c.PasswordFile != "" && c.Password != "" {
 		errs = append(errs, plugin.FieldErrorf("password_file", "password and password_file are both set: keep one"))
 	}
-	if (c.Login == "") != (c.Password == "" && c.PasswordFile == "") {
-		key := "password"
-		if c.Login == "" {
-			key = "login"
-		}
-		errs = append(errs, plugin.FieldErrorf(key, "login and password go together (Basic auth), or neither"))
+	if c.Login == "" && (c.Password != "" || c.PasswordFile != "") {
+		errs = append(errs, plugin.FieldErrorf("login", "a password needs its login (Basic auth)"))
 	}
 	errs = append(errs, c.Delivery.Validate()...)
 	return errors.Join(errs...)

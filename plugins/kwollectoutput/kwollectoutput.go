@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/alumet-go/alumet-agent/internal/netrc"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
 
@@ -40,7 +41,7 @@ func start(_ context.Context, c *Config, env plugin.Env) error {
 	if strings.Contains(c.URL, "CHANGEME") && env.Logger != nil {
 		env.Logger.Error(fmt.Sprintf("url %q has no site (this host's name is not a Grid'5000 node's): nothing will reach Kwollect; set url and hostname in [plugins.kwollect-output]", c.URL))
 	}
-	out, err := newOutput(c, env.Pipeline.Registry(), env.Logger, c.Delivery.Options(env.Mode))
+	out, err := newOutput(c, env.Pipeline.Registry(), env.Logger, c.Delivery.Options(env.Mode), env.ConfigPath, netrc.Path())
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
-	"github.com/alumet-go/alumet-agent/internal/redact"
+	"github.com/alumet-go/alumet-agent/kwollect"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
 	"github.com/alumet-go/alumet-agent/plugins/internal/push"
@@ -35,29 +35,28 @@ type Output struct {
 	looped map[measure.MetricID]bool
 }
 
-func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Options) (*Output, error) {
+// newOutput: configPath and netrcPath are where credentials may also come
+// from (kwollect.ResolveCredentials).
+func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Options, configPath, netrcPath string) (*Output, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	out := &Output{log: logger, reg: reg, url: c.URL, client: push.NewHTTPClient(c.RequestTimeout()),
 		enc:    newEncoder(reg, c.Hostname, c.AppendUnitToMetricName, c.UseUnitDisplayName),
 		header: http.Header{"Content-Type": {"application/json"}}, looped: map[measure.MetricID]bool{}}
-	password := c.Password
-	if c.PasswordFile != "" {
-		p, err := push.ReadSecret("password_file", c.PasswordFile)
-		if err != nil {
-			return nil, err
-		}
-		password = p
+	// The same credentials as kwollect-input's: the config's, password_file,
+	// or the netrc entry of the API host (none on a node).
+	cr, err := kwollect.ResolveCredentials(kwollect.CredentialSources{Login: c.Login, Password: c.Password, PasswordFile: c.PasswordFile,
+		APIURL: c.URL, ConfigPath: configPath, NetrcPath: netrcPath, Log: logger})
+	if err != nil {
+		return nil, err
 	}
-	if c.Login != "" && password != "" {
-		redact.Register(password)
+	if cr.Password != "" {
 		req, _ := http.NewRequest(http.MethodPost, c.URL, nil)
-		req.SetBasicAuth(c.Login, password)
+		req.SetBasicAuth(cr.Login, cr.Password)
 		out.header.Set("Authorization", req.Header.Get("Authorization"))
 	}
 	o.Name, o.Target, o.Logger, o.Send = Name, push.RedactedURL(c.URL), logger, out.send
-	var err error
 	if out.q, err = push.New(o); err != nil {
 		return nil, err
 	}

@@ -2,9 +2,13 @@ package kwollectoutput
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +35,7 @@ func newTestOutput(t *testing.T, c *Config, reg *measure.Registry, logs *testkit
 	if o.InitialBackoff == 0 {
 		o.InitialBackoff = time.Millisecond
 	}
-	out, err := newOutput(c, reg, logs.Logger(), o)
+	out, err := newOutput(c, reg, logs.Logger(), o, "", "")
 	require.NoError(t, err)
 	return out
 }
@@ -141,7 +145,8 @@ func TestConfig(t *testing.T) {
 		{`url = "https://api.grid5000.fr/stable/sites/lyon/metrics"`, ""},
 		{`url = "api.grid5000.fr/x"`, "url"},
 		{`url = "https://bob:pw@api.grid5000.fr/x"`, "url"},
-		{`login = "bob"`, "password"},
+		{`login = "bob"`, ""}, // its password from ~/.netrc
+		{`password = "pw"`, "login"},
 		{`batch_size = -3`, "batch_size"},
 	} {
 		c := DefaultConfig()
@@ -179,4 +184,27 @@ func TestSampleConfig(t *testing.T) {
 	c := &Config{URL: "https://api.grid5000.fr/stable/sites/lyon/metrics", Hostname: "taurus-7", AppendUnitToMetricName: true, UseUnitDisplayName: true}
 	require.NoError(t, toml.NewEncoder(&sb).Encode(c))
 	require.Equal(t, "url = \"https://api.grid5000.fr/stable/sites/lyon/metrics\"\nhostname = \"taurus-7\"\nappend_unit_to_metric_name = true\nuse_unit_display_name = true\n", sb.String(), "Alumet's keys only")
+}
+
+// Without a password in the config, the netrc entry of the API host is
+// used, as kwollect-input does.
+func TestNetrcCredentials(t *testing.T) {
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Authorization")
+	}))
+	defer srv.Close()
+	netrcPath := filepath.Join(t.TempDir(), "netrc")
+	require.NoError(t, os.WriteFile(netrcPath, []byte("machine 127.0.0.1 login alice password n3trc-Pa55\n"), 0o600))
+	reg := measure.NewRegistry()
+	ps := testPoints(t, reg, time.Now())
+	c := DefaultConfig()
+	c.URL = srv.URL + "/sites/lyon/metrics"
+	logs := &testkit.Logs{}
+	out, err := newOutput(c, reg, logs.Logger(), push.Options{}, "", netrcPath)
+	require.NoError(t, err)
+	require.NoError(t, out.Write(context.Background(), &measure.Buffer{Points: ps[:1]}))
+	require.NoError(t, out.Close())
+	require.Equal(t, "Basic "+base64.StdEncoding.EncodeToString([]byte("alice:n3trc-Pa55")), <-got)
+	require.NotContains(t, strings.Join(logs.Lines(), "\n"), "n3trc")
 }
