@@ -224,7 +224,9 @@ func (e *encoder) Points() int {
 }
 
 // Finish returns the ExportMetricsServiceRequest of the points added since
-// the last Finish, appended to b, and starts a new one.
+// the last Finish, appended to b, and starts a new one. The lengths of the
+// nested messages are computed first, so that the data points are copied
+// once.
 func (e *encoder) Finish(b []byte) []byte {
 	var scope []byte
 	scope = protowire.AppendTag(scope, fScopeName, protowire.BytesType)
@@ -232,29 +234,36 @@ func (e *encoder) Finish(b []byte) []byte {
 	scope = protowire.AppendTag(scope, fScopeVersion, protowire.BytesType)
 	scope = protowire.AppendString(scope, e.m.version)
 	scope = appendStringKV(scope, fScopeAttributes, "tool", "alumet")
+	res := appendStringKV(nil, fResourceAttributes, "service.name", "alumet-otlp-grpc")
 
-	sm := protowire.AppendTag(nil, fScopeMetricsScope, protowire.BytesType)
-	sm = protowire.AppendBytes(sm, scope)
+	metricLen := func(mb *metricBytes) int {
+		return len(mb.head) + protowire.SizeTag(fMetricGauge) + protowire.SizeBytes(len(mb.points))
+	}
+	smLen := protowire.SizeTag(fScopeMetricsScope) + protowire.SizeBytes(len(scope))
 	for _, mb := range e.order {
-		gauge := mb.points
-		n := len(mb.head) + protowire.SizeTag(fMetricGauge) + protowire.SizeBytes(len(gauge))
-		sm = protowire.AppendTag(sm, fScopeMetricsMetrics, protowire.BytesType)
-		sm = protowire.AppendVarint(sm, uint64(n))
-		sm = append(sm, mb.head...)
-		sm = protowire.AppendTag(sm, fMetricGauge, protowire.BytesType)
-		sm = protowire.AppendBytes(sm, gauge)
+		smLen += protowire.SizeTag(fScopeMetricsMetrics) + protowire.SizeBytes(metricLen(mb))
+	}
+	rmLen := protowire.SizeTag(fResourceMetricsResource) + protowire.SizeBytes(len(res)) +
+		protowire.SizeTag(fResourceMetricsScope) + protowire.SizeBytes(smLen)
+
+	b = protowire.AppendTag(b, fRequestResourceMetrics, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(rmLen))
+	b = protowire.AppendTag(b, fResourceMetricsResource, protowire.BytesType)
+	b = protowire.AppendBytes(b, res)
+	b = protowire.AppendTag(b, fResourceMetricsScope, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(smLen))
+	b = protowire.AppendTag(b, fScopeMetricsScope, protowire.BytesType)
+	b = protowire.AppendBytes(b, scope)
+	for _, mb := range e.order {
+		b = protowire.AppendTag(b, fScopeMetricsMetrics, protowire.BytesType)
+		b = protowire.AppendVarint(b, uint64(metricLen(mb)))
+		b = append(b, mb.head...)
+		b = protowire.AppendTag(b, fMetricGauge, protowire.BytesType)
+		b = protowire.AppendBytes(b, mb.points)
 		mb.points, mb.n = mb.points[:0], 0
 	}
 	e.order = e.order[:0]
-
-	res := appendStringKV(nil, fResourceAttributes, "service.name", "alumet-otlp-grpc")
-	rm := protowire.AppendTag(nil, fResourceMetricsResource, protowire.BytesType)
-	rm = protowire.AppendBytes(rm, res)
-	rm = protowire.AppendTag(rm, fResourceMetricsScope, protowire.BytesType)
-	rm = protowire.AppendBytes(rm, sm)
-
-	b = protowire.AppendTag(b, fRequestResourceMetrics, protowire.BytesType)
-	return protowire.AppendBytes(b, rm)
+	return b
 }
 
 // validUTF8 replaces invalid UTF-8 with U+FFFD: protobuf strings must be

@@ -40,6 +40,7 @@ type Output struct {
 	byKey    map[string]uint32          // Write's only
 	keyBuf   []byte
 	rejected atomic.Int64 // points the collector refused in partial successes
+	msg      []byte       // the sender's request buffer
 }
 
 type seriesEntry struct {
@@ -180,8 +181,8 @@ func (o *Output) send(ctx context.Context, body []byte, points int) error {
 		body = body[n+16:]
 	}
 	o.mu.RUnlock()
-	msg := o.enc.Finish(nil)
-	res, err := o.x.export(ctx, msg)
+	o.msg = o.enc.Finish(o.msg[:0])
+	res, err := o.x.export(ctx, o.msg)
 	if err == nil && res.Rejected > 0 {
 		o.rejected.Add(res.Rejected)
 		o.log.Error(fmt.Sprintf("%s: the collector rejected %d of %d points: %s", Name, res.Rejected, points, res.Message))
