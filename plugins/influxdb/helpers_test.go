@@ -8,13 +8,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/measure"
 )
 
@@ -67,26 +67,8 @@ func compactOf(buf *measure.Buffer) *measure.Buffer {
 	return c
 }
 
-// logSink is a log sink safe for the sender goroutine.
-type logSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newLogger() (*slog.Logger, *logSink) {
-	s := &logSink{}
+func newLogger() (*slog.Logger, *testkit.LockedBuffer) {
+	s := &testkit.LockedBuffer{}
 	return slog.New(slog.NewTextHandler(s, &slog.HandlerOptions{Level: slog.LevelDebug})), s
 }
 

@@ -55,19 +55,15 @@ type mapping struct {
 	version            string // the scope's version: the plugin's
 }
 
-// encoder builds ExportMetricsServiceRequest messages. Everything but a
-// point's time and value is encoded once per series (a compact point's
-// series, or a Point's metric, resource, consumer and attributes) and
-// kept; a request groups the points by metric, as Alumet does (one Metric
-// per name, in the order the names first appear).
+// encoder builds ExportMetricsServiceRequest messages from data points
+// whose attributes are encoded once per series (attributesOf, kept by the
+// output); a request groups the points by metric, as Alumet does (one
+// Metric per name, in the order the names first appear).
 type encoder struct {
 	m   mapping
 	reg *measure.Registry
 
 	metrics map[measure.MetricID]*metricBytes
-	series  map[*measure.Series][]byte // a compact point's attributes, encoded
-	attrs   map[string][]byte          // a Point's attributes, by their text key
-	keyBuf  []byte
 
 	// The request being built: the metrics in first-seen order, each with
 	// its data points.
@@ -83,8 +79,7 @@ type metricBytes struct {
 }
 
 func newEncoder(m mapping, reg *measure.Registry) *encoder {
-	return &encoder{m: m, reg: reg, metrics: map[measure.MetricID]*metricBytes{},
-		series: map[*measure.Series][]byte{}, attrs: map[string][]byte{}}
+	return &encoder{m: m, reg: reg, metrics: map[measure.MetricID]*metricBytes{}}
 }
 
 func (e *encoder) metric(id measure.MetricID) *metricBytes {
@@ -171,35 +166,7 @@ func (e *encoder) addPoint(mb *metricBytes, attrs []byte, ns int64, v float64) {
 	mb.n++
 }
 
-// AddPoint adds p to the request being built.
-func (e *encoder) AddPoint(p *measure.Point) {
-	e.keyBuf = appendAttrKey(e.keyBuf[:0], p.Resource, p.Consumer, p.Attributes)
-	a, ok := e.attrs[string(e.keyBuf)]
-	if !ok {
-		if len(e.attrs) > maxCachedAttrs {
-			clear(e.attrs)
-		}
-		a = e.attributesOf(p.Resource, p.Consumer, p.Attributes)
-		e.attrs[string(e.keyBuf)] = a
-	}
-	e.addPoint(e.metric(p.Metric), a, p.Timestamp.UnixNano(), p.Value.Float64())
-}
-
-// AddCompact adds p to the request being built.
-func (e *encoder) AddCompact(p *measure.SeriesPoint) {
-	s := p.Series
-	a, ok := e.series[s]
-	if !ok {
-		a = e.attributesOf(s.Resource, s.Consumer, s.Attributes)
-		e.series[s] = a
-	}
-	e.addPoint(e.metric(s.Metric), a, p.Time, p.Value.Float64())
-}
-
-// maxCachedAttrs bounds the attribute cache of Points (a source with
-// ever-new attribute values must not grow it without end).
-const maxCachedAttrs = 1 << 14
-
+// appendAttrKey appends the text key of a Point's attributes.
 func appendAttrKey(b []byte, r measure.Resource, c measure.Consumer, attrs []measure.Attribute) []byte {
 	for _, s := range []string{r.Kind, r.ID, c.Kind, c.ID} {
 		b = append(b, s...)

@@ -15,6 +15,17 @@ import (
 	"github.com/alumet-go/alumet-agent/measure"
 )
 
+// AddPoint and AddCompact add a point to the request being built (the
+// output numbers series first; the tests go straight to the encoder).
+func (e *encoder) AddPoint(p *measure.Point) {
+	e.addPoint(e.metric(p.Metric), e.attributesOf(p.Resource, p.Consumer, p.Attributes), p.Timestamp.UnixNano(), p.Value.Float64())
+}
+
+func (e *encoder) AddCompact(p *measure.SeriesPoint) {
+	s := p.Series
+	e.addPoint(e.metric(s.Metric), e.attributesOf(s.Resource, s.Consumer, s.Attributes), p.Time, p.Value.Float64())
+}
+
 func str(k, v string) measure.Attribute { return measure.Attribute{Key: k, Value: measure.String(v)} }
 
 // testPoints are Alumet's point P (spec §1), a second node, an unsigned

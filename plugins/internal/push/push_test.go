@@ -20,29 +20,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/alumet-go/alumet-agent/internal/redact"
+	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/pipeline"
 )
 
-// syncBuf is a log sink safe for the sender goroutine.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newLogger() (*slog.Logger, *syncBuf) {
-	sb := &syncBuf{}
+func newLogger() (*slog.Logger, *testkit.LockedBuffer) {
+	sb := &testkit.LockedBuffer{}
 	return slog.New(slog.NewTextHandler(sb, &slog.HandlerOptions{Level: slog.LevelDebug})), sb
 }
 
