@@ -3,7 +3,12 @@
 // which encoding/json cannot do.
 package jsontext
 
-import "unicode/utf8"
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/alumet-go/alumet-agent/measure"
+)
 
 const hexDigits = "0123456789abcdef"
 
@@ -57,4 +62,29 @@ func AppendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// AppendAttr appends an attribute's value as JSON of its type: a string,
+// a number (float through appendFloat, which decides what NaN and the
+// infinities become), a boolean or an array of numbers.
+func AppendAttr(b []byte, a measure.AttrValue, appendFloat func([]byte, float64) []byte) []byte {
+	switch a.Type {
+	case measure.AttrU64:
+		return strconv.AppendUint(b, a.U64, 10)
+	case measure.AttrF64:
+		return appendFloat(b, a.F64)
+	case measure.AttrBool:
+		return strconv.AppendBool(b, a.Bool)
+	case measure.AttrU64List:
+		b = append(b, '[')
+		for i, u := range a.List {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(b, u, 10)
+		}
+		return append(b, ']')
+	default:
+		return AppendString(b, a.Str)
+	}
 }

@@ -64,7 +64,7 @@ func appendTail(b []byte, r measure.Resource, c measure.Consumer, attrs []measur
 		}
 		b = jsontext.AppendString(b, a.Key)
 		b = append(b, ':')
-		b = appendAttr(b, a.Value)
+		b = jsontext.AppendAttr(b, a.Value, appendFloat)
 	}
 	return append(b, "}}\n"...)
 }
@@ -115,26 +115,4 @@ func appendFloat(b []byte, f float64) []byte {
 	// The CSV's text (Rust's Display: no exponent) is a valid JSON number
 	// for every finite value.
 	return measure.AppendFloat(b, f)
-}
-
-func appendAttr(b []byte, a measure.AttrValue) []byte {
-	switch a.Type {
-	case measure.AttrU64:
-		return strconv.AppendUint(b, a.U64, 10)
-	case measure.AttrF64:
-		return appendFloat(b, a.F64)
-	case measure.AttrBool:
-		return strconv.AppendBool(b, a.Bool)
-	case measure.AttrU64List:
-		b = append(b, '[')
-		for i, u := range a.List {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendUint(b, u, 10)
-		}
-		return append(b, ']')
-	default:
-		return jsontext.AppendString(b, a.Str)
-	}
 }

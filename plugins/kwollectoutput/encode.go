@@ -85,7 +85,7 @@ func (e *encoder) appendLabels(b []byte, r measure.Resource, c measure.Consumer,
 		b = append(b, ',')
 		b = jsontext.AppendString(b, a.Key)
 		b = append(b, ':')
-		b = appendAttr(b, a.Value)
+		b = jsontext.AppendAttr(b, a.Value, appendFloat)
 	}
 	return append(b, "}}"...)
 }
@@ -165,28 +165,6 @@ func appendFloat(b []byte, f float64) []byte {
 		return append(b, "null"...)
 	}
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
-}
-
-func appendAttr(b []byte, a measure.AttrValue) []byte {
-	switch a.Type {
-	case measure.AttrU64:
-		return strconv.AppendUint(b, a.U64, 10)
-	case measure.AttrF64:
-		return appendFloat(b, a.F64)
-	case measure.AttrBool:
-		return strconv.AppendBool(b, a.Bool)
-	case measure.AttrU64List:
-		b = append(b, '[')
-		for i, u := range a.List {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendUint(b, u, 10)
-		}
-		return append(b, ']')
-	default:
-		return jsontext.AppendString(b, a.Str)
-	}
 }
 
 func appendKey(b []byte, p *measure.Point) []byte {
