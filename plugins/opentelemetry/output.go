@@ -2,11 +2,8 @@ package opentelemetry
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -40,6 +37,7 @@ type Output struct {
 	byKey    map[string]uint32          // Write's only
 	keyBuf   []byte
 	rejected atomic.Int64 // points the collector refused in partial successes
+	over     atomic.Int64 // points of series beyond push.MaxSeries
 	msg      []byte       // the sender's request buffer
 }
 
@@ -47,14 +45,6 @@ type seriesEntry struct {
 	metric measure.MetricID
 	attrs  []byte // encoded data point attributes
 }
-
-// maxSeries bounds the series an output numbers (their attributes stay
-// in memory, about 200 bytes each).
-const maxSeries = 1 << 20
-
-// recordSize is a record's bytes: a series number (uvarint, up to 3
-// bytes for maxSeries), the time and the value (8 bytes each).
-const recordSize = 3 + 16
 
 func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Options) (*Output, error) {
 	if logger == nil {
@@ -73,8 +63,7 @@ func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Opt
 			attributesToLabels: c.AddAttributesToLabels, version: Version}, reg)}
 	o.Name, o.Target, o.Logger, o.Send = Name, push.RedactedURL(x.url), logger, out.send
 	if o.BatchBytes == 0 {
-		// Sealed by points: a batch's buffer is sized for them.
-		o.BatchBytes = max(o.BatchPoints, push.DefaultBatchPoints) * recordSize
+		o.BatchBytes = push.SampleBatchBytes(o.BatchPoints)
 	}
 	if out.q, err = push.New(o); err != nil {
 		return nil, err
@@ -89,7 +78,7 @@ func (o *Output) WritesCompact() {}
 func (o *Output) ReportFailuresTo(report func(error)) { o.q.ReportFailuresTo(report) }
 
 func (o *Output) add(metric measure.MetricID, attrs func() []byte) (uint32, bool) {
-	if len(o.series) >= maxSeries {
+	if len(o.series) >= push.MaxSeries {
 		return 0, false
 	}
 	o.mu.Lock()
@@ -123,44 +112,11 @@ func (o *Output) compactSeries(s *measure.Series) (uint32, bool) {
 	return id, ok
 }
 
-func appendRecord(b []byte, id uint32, ns int64, v float64) []byte {
-	b = binary.AppendUvarint(b, uint64(id))
-	b = binary.LittleEndian.AppendUint64(b, uint64(ns))
-	return binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-}
-
 // Write records buf's points in the queue.
 func (o *Output) Write(_ context.Context, buf *measure.Buffer) error {
-	n := buf.Len()
-	if n == 0 {
-		return nil
-	}
-	var over int64
-	err := o.q.Append(n, func(a *push.Appender) {
-		for i := range buf.Points {
-			p := &buf.Points[i]
-			id, ok := o.pointSeries(p)
-			if !ok {
-				over++
-				continue
-			}
-			a.Buf = appendRecord(a.Buf, id, p.Timestamp.UnixNano(), p.Value.Float64())
-			a.End()
-		}
-		for i := range buf.Compact {
-			p := &buf.Compact[i]
-			id, ok := o.compactSeries(p.Series)
-			if !ok {
-				over++
-				continue
-			}
-			a.Buf = appendRecord(a.Buf, id, p.Time, p.Value.Float64())
-			a.End()
-		}
-	})
-	if over > 0 {
-		o.log.Error(fmt.Sprintf("%s: more than %d series: %d points left out", Name, maxSeries, over))
-		o.rejected.Add(over)
+	over, err := push.AppendSamples(o.q, buf, o.pointSeries, o.compactSeries)
+	if over > 0 && o.over.Add(over) == over {
+		o.log.Error(fmt.Sprintf("%s: more than %d series: the points of new series are left out (counted as lost)", Name, push.MaxSeries))
 	}
 	return err
 }
@@ -169,16 +125,14 @@ func (o *Output) Write(_ context.Context, buf *measure.Buffer) error {
 func (o *Output) send(ctx context.Context, body []byte, points int) error {
 	o.mu.RLock()
 	for len(body) > 0 {
-		id, n := binary.Uvarint(body)
-		if n <= 0 || len(body) < n+16 || id >= uint64(len(o.series)) {
+		id, ns, v, rest, ok := push.NextSample(body)
+		if !ok || int(id) >= len(o.series) {
 			o.mu.RUnlock()
-			return &push.PermanentError{Err: errors.New("opentelemetry: a corrupt batch")}
+			return &push.PermanentError{Err: push.ErrCorruptBatch}
 		}
-		ns := int64(binary.LittleEndian.Uint64(body[n:]))
-		v := math.Float64frombits(binary.LittleEndian.Uint64(body[n+8:]))
 		s := o.series[id]
 		o.enc.addPoint(o.enc.metric(s.metric), s.attrs, ns, v)
-		body = body[n+16:]
+		body = rest
 	}
 	o.mu.RUnlock()
 	o.msg = o.enc.Finish(o.msg[:0])
@@ -193,33 +147,11 @@ func (o *Output) send(ctx context.Context, body []byte, points int) error {
 // Close delivers what is buffered, within the queue's close timeout.
 func (o *Output) Close() error {
 	err := o.q.Close()
+	if n := o.over.Load(); n > 0 {
+		err = &push.ExtraLoss{Name: Name, Why: fmt.Sprintf("of series beyond %d left out", push.MaxSeries), N: n, Err: err}
+	}
 	if r := o.rejected.Load(); r > 0 {
-		return &lossError{rejected: r, err: err}
+		err = &push.ExtraLoss{Name: Name, Why: "rejected by the collector", N: r, Err: err}
 	}
 	return err
 }
-
-// lossError adds the points the collector rejected (partial successes)
-// to the queue's losses.
-type lossError struct {
-	rejected int64
-	err      error // the queue's *push.LossError, or nil
-}
-
-func (e *lossError) LostPoints() int64 {
-	var le pipeline.LossError
-	if errors.As(e.err, &le) {
-		return le.LostPoints() + e.rejected
-	}
-	return e.rejected
-}
-
-func (e *lossError) Error() string {
-	msg := fmt.Sprintf("%s: %d points rejected by the collector", Name, e.rejected)
-	if e.err != nil {
-		msg = e.err.Error() + "; " + msg
-	}
-	return msg
-}
-
-func (e *lossError) Unwrap() error { return e.err }

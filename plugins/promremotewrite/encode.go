@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/plugins/internal/push"
 )
 
 // Field numbers of Prometheus' remote write 1.0 protobuf (prompb):
@@ -162,12 +163,8 @@ func (e *encoder) name(id measure.MetricID) string {
 	return n
 }
 
-// maxSeries bounds the series an output numbers (their labels stay in
-// memory, about 200 bytes each).
-const maxSeries = 1 << 20
-
 func (e *encoder) newSeries(ls []label) (uint32, bool) {
-	if len(e.table) >= maxSeries {
+	if len(e.table) >= push.MaxSeries {
 		return 0, false
 	}
 	e.mu.Lock()

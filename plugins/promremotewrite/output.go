@@ -2,11 +2,8 @@ package promremotewrite
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"sync/atomic"
 
@@ -35,13 +32,9 @@ type Output struct {
 	client *http.Client
 	url    string
 	header http.Header
-	over   atomic.Int64 // points of series beyond maxSeries
+	over   atomic.Int64 // points of series beyond push.MaxSeries
 	buf    []byte       // the sender's request buffer
 }
-
-// recordSize: a series number (uvarint, up to 3 bytes), the time and the
-// value (8 bytes each).
-const recordSize = 3 + 16
 
 func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Options) (*Output, error) {
 	if logger == nil {
@@ -65,7 +58,7 @@ func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Opt
 	}
 	o.Name, o.Target, o.Logger, o.Send = Name, push.RedactedURL(c.URL), logger, out.send
 	if o.BatchBytes == 0 {
-		o.BatchBytes = max(o.BatchPoints, push.DefaultBatchPoints) * recordSize
+		o.BatchBytes = push.SampleBatchBytes(o.BatchPoints)
 	}
 	if out.q, err = push.New(o); err != nil {
 		return nil, err
@@ -79,42 +72,11 @@ func (o *Output) WritesCompact() {}
 // ReportFailuresTo implements pipeline.FailureReporter.
 func (o *Output) ReportFailuresTo(report func(error)) { o.q.ReportFailuresTo(report) }
 
-func appendRecord(b []byte, id uint32, ns int64, v float64) []byte {
-	b = binary.AppendUvarint(b, uint64(id))
-	b = binary.LittleEndian.AppendUint64(b, uint64(ns))
-	return binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
-}
-
 // Write records buf's points in the queue.
 func (o *Output) Write(_ context.Context, buf *measure.Buffer) error {
-	if buf.Len() == 0 {
-		return nil
-	}
-	var over int64
-	err := o.q.Append(buf.Len(), func(a *push.Appender) {
-		for i := range buf.Points {
-			p := &buf.Points[i]
-			id, ok := o.enc.pointSeries(p)
-			if !ok {
-				over++
-				continue
-			}
-			a.Buf = appendRecord(a.Buf, id, p.Timestamp.UnixNano(), p.Value.Float64())
-			a.End()
-		}
-		for i := range buf.Compact {
-			p := &buf.Compact[i]
-			id, ok := o.enc.compactSeries(p.Series)
-			if !ok {
-				over++
-				continue
-			}
-			a.Buf = appendRecord(a.Buf, id, p.Time, p.Value.Float64())
-			a.End()
-		}
-	})
+	over, err := push.AppendSamples(o.q, buf, o.enc.pointSeries, o.enc.compactSeries)
 	if over > 0 && o.over.Add(over) == over {
-		o.log.Error(fmt.Sprintf("%s: more than %d series: the points of new series are left out (counted as lost)", Name, maxSeries))
+		o.log.Error(fmt.Sprintf("%s: more than %d series: the points of new series are left out (counted as lost)", Name, push.MaxSeries))
 	}
 	return err
 }
@@ -122,16 +84,13 @@ func (o *Output) Write(_ context.Context, buf *measure.Buffer) error {
 // send builds, compresses and POSTs the WriteRequest of a batch.
 func (o *Output) send(ctx context.Context, body []byte, _ int) error {
 	for len(body) > 0 {
-		id, n := binary.Uvarint(body)
-		if n <= 0 || len(body) < n+16 {
-			return &push.PermanentError{Err: errors.New("prometheus-remote-write: a corrupt batch")}
+		id, ns, v, rest, ok := push.NextSample(body)
+		sb, found := o.enc.lookup(id)
+		if !ok || !found {
+			return &push.PermanentError{Err: push.ErrCorruptBatch}
 		}
-		sb, ok := o.enc.lookup(uint32(id))
-		if !ok {
-			return &push.PermanentError{Err: errors.New("prometheus-remote-write: a corrupt batch")}
-		}
-		o.enc.add(sb, int64(binary.LittleEndian.Uint64(body[n:])), math.Float64frombits(binary.LittleEndian.Uint64(body[n+8:])))
-		body = body[n+16:]
+		o.enc.add(sb, ns, v)
+		body = rest
 	}
 	o.buf = o.enc.Finish(o.buf[:0])
 	return push.Post(ctx, o.client, o.url, o.header, snappy.Encode(nil, o.buf))
@@ -144,30 +103,7 @@ func (o *Output) Close() error {
 		o.log.Warn(fmt.Sprintf("%s: %d sample(s) left out: in the same millisecond as their series' previous one (remote write has ms timestamps)", Name, n))
 	}
 	if n := o.over.Load(); n > 0 {
-		return &lossError{n, err}
+		err = &push.ExtraLoss{Name: Name, Why: fmt.Sprintf("of series beyond %d left out", push.MaxSeries), N: n, Err: err}
 	}
 	return err
 }
-
-type lossError struct {
-	over int64
-	err  error
-}
-
-func (e *lossError) LostPoints() int64 {
-	var le pipeline.LossError
-	if errors.As(e.err, &le) {
-		return le.LostPoints() + e.over
-	}
-	return e.over
-}
-
-func (e *lossError) Error() string {
-	msg := fmt.Sprintf("%s: %d points of series beyond %d left out", Name, e.over, maxSeries)
-	if e.err != nil {
-		msg = e.err.Error() + "; " + msg
-	}
-	return msg
-}
-
-func (e *lossError) Unwrap() error { return e.err }
