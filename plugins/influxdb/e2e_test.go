@@ -1,7 +1,6 @@
 package influxdb
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/alumet-go/alumet-agent/internal/servertest"
+	"github.com/alumet-go/alumet-agent/internal/testkit"
+	"github.com/alumet-go/alumet-agent/kwollect/emulator/emutest"
+	"github.com/alumet-go/alumet-agent/pipeline"
 )
 
 // The end-to-end tests run the real binaries: kwollect-emulator on
@@ -28,70 +29,18 @@ import (
 // InfluxDB 1.x (api = "v1"); what the server holds is read back and
 // compared with the CSV, point for point.
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-func binaries(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: the end-to-end tests build the binaries")
-	}
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "alumet-influx-e2e-")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "github.com/alumet-go/alumet-agent/cmd/...")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("building the binaries: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return binDir
-}
+func binaries(t *testing.T) string { return testkit.Binaries(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testkit.RemoveBinaries()
 	os.Exit(code)
 }
 
 // startEmulator runs kwollect-emulator and returns its API base URL.
 func startEmulator(t *testing.T, bin string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "kwollect-emulator"), "--listen", "127.0.0.1:0", "--seed", "42", "--lag", "1s", "--monitor", "taurus-7")
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		for s.Scan() {
-		}
-	}()
-	select {
-	case l := <-line:
-		rest, ok := strings.CutPrefix(l, "kwollect-emulator listening on ")
-		require.True(t, ok, "unexpected first line %q", l)
-		base, _, _ := strings.Cut(rest, " ")
-		return base + "/stable"
-	case <-time.After(30 * time.Second):
-		t.Fatal("the emulator did not start")
-	}
-	return ""
+	return emutest.StartBinary(t, filepath.Join(bin, "kwollect-emulator"), "--seed", "42", "--lag", "1s", "--monitor", "taurus-7").URL
 }
 
 // row is a point as the CSV has it.
@@ -294,33 +243,8 @@ close_timeout = "1s"
 	require.NotZero(t, code, stderr)
 	require.Contains(t, stderr, "does not answer yet")
 	require.Contains(t, stderr, fmt.Sprintf("output influxdb failed: influxdb: %s points not delivered to http://%s/api/v2/write?bucket=b&org=o&precision=ns (%s not delivered)",
-		groupDigits(len(rows)), addr, groupDigits(len(rows))))
+		pipeline.GroupDigits(int64(len(rows))), addr, pipeline.GroupDigits(int64(len(rows)))))
 	require.NotContains(t, stderr, "env-token-13579")
-}
-
-func groupDigits(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + " " + s[i:]
-	}
-	return s
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Run mode with a 3 s outage of VictoriaMetrics in the middle: the batches
@@ -352,7 +276,7 @@ close_timeout = "30s"
 		"--plugins", "csv,kwollect-input,influxdb")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "ALUMET_CONFIG=", "RUST_LOG=", "ALUMET_LOG=")
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })

@@ -1,8 +1,6 @@
 package parquet
 
 import (
-	"bufio"
-	"bytes"
 	stdcsv "encoding/csv"
 	"fmt"
 	"math"
@@ -11,11 +9,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/alumet-go/alumet-agent/internal/testkit"
+	"github.com/alumet-go/alumet-agent/kwollect/emulator/emutest"
 	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 )
@@ -112,53 +111,13 @@ func jsRecords(t *testing.T, f jsFile, attrCols []string) []record {
 	return out
 }
 
-// lockedBuffer is a bytes.Buffer written by a child process's copier and
-// read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-var build struct {
-	once sync.Once
-	dir  string
-	err  error
-	out  []byte
-}
-
 // buildBinaries builds alumet-agent and kwollect-emulator, once per test
-// binary, into a temporary directory (removed by TestMain).
-func buildBinaries(t *testing.T) string {
-	t.Helper()
-	build.once.Do(func() {
-		build.dir, build.err = os.MkdirTemp("", "alumet-parquet-e2e-")
-		if build.err != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", build.dir+"/", "github.com/alumet-go/alumet-agent/cmd/alumet-agent", "github.com/alumet-go/alumet-agent/cmd/kwollect-emulator")
-		build.out, build.err = cmd.CombinedOutput()
-	})
-	require.NoError(t, build.err, "building the binaries: %s", build.out)
-	return build.dir
-}
+// binary (removed by TestMain).
+func buildBinaries(t *testing.T) string { return testkit.Binaries(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if build.dir != "" {
-		os.RemoveAll(build.dir)
-	}
+	testkit.RemoveBinaries()
 	os.Exit(code)
 }
 
@@ -166,36 +125,7 @@ func TestMain(m *testing.M) {
 // its API base URL.
 func startEmulator(t *testing.T, bin string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "kwollect-emulator"), append([]string{"--listen", "127.0.0.1:0", "--seed", "42"}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	var stderr lockedBuffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		if s.Scan() {
-			line <- s.Text()
-		}
-		close(line)
-		for s.Scan() {
-		}
-	}()
-	select {
-	case l := <-line:
-		rest, ok := strings.CutPrefix(l, "kwollect-emulator listening on ")
-		require.True(t, ok, "unexpected first line %q: %s", l, stderr.String())
-		base, _, _ := strings.Cut(rest, " ")
-		return base + "/stable"
-	case <-time.After(30 * time.Second):
-		t.Fatal("the emulator did not start")
-	}
-	return ""
+	return emutest.StartBinary(t, filepath.Join(bin, "kwollect-emulator"), append([]string{"--seed", "42"}, args...)...).URL
 }
 
 // The real binary, fetching from the emulator with the csv and parquet
@@ -299,7 +229,7 @@ rotate_rows = 150
 	cmd := exec.Command(filepath.Join(bin, "alumet-agent"), "--plugins", "csv,parquet,kwollect-input")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "ALUMET_CONFIG=", "RUST_LOG=", "ALUMET_LOG=")
-	var stderr lockedBuffer
+	var stderr testkit.LockedBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	published := func() []string {

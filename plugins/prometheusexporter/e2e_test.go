@@ -14,7 +14,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,34 +27,12 @@ import (
 	"github.com/alumet-go/alumet-agent/measure"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
 // binaries builds alumet-agent and kwollect-emulator once per test binary.
-func binaries(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "alumet-promexp-e2e-")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", binDir+"/", "github.com/alumet-go/alumet-agent/cmd/...").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("building the binaries: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return binDir
-}
+func binaries(t *testing.T) string { return testkit.Binaries(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testkit.RemoveBinaries()
 	os.Exit(code)
 }
 
