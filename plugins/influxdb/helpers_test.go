@@ -6,12 +6,9 @@ import (
 	"flag"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/alumet-go/alumet-agent/internal/testkit"
@@ -22,17 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "missing golden file; run go test -update")
-	if !bytes.Equal(want, got) {
-		t.Errorf("%s differs (-want +got):\n%s", path, cmp.Diff(string(want), string(got)))
-	}
+	testkit.Golden(t, name, got, *update)
 }
 
 func register(t testing.TB, reg *measure.Registry, name string, typ measure.ValueType) measure.MetricID {
