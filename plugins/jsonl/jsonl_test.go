@@ -302,3 +302,35 @@ func TestOpenErrors(t *testing.T) {
 	_, err = Open(&Config{}, measure.NewRegistry(), nil)
 	require.ErrorContains(t, err, "output_path")
 }
+
+// A run without data (a refused pre-flight, an unreachable API) keeps an
+// earlier run's file as it was, and leaves no empty file behind.
+func TestNoDataKeepsEarlierFile(t *testing.T) {
+	reg := measure.NewRegistry()
+	ps := points(t, reg)
+	dir := t.TempDir()
+	earlier := filepath.Join(dir, "earlier.jsonl")
+	require.NoError(t, os.WriteFile(earlier, []byte("{\"earlier\":1}\n"), 0o644))
+	logs := &testkit.Logs{}
+	o, err := Open(&Config{OutputPath: earlier, ForceFlush: true}, reg, logs.Logger())
+	require.NoError(t, err)
+	require.NoError(t, o.Write(context.Background(), &measure.Buffer{}))
+	require.NoError(t, o.Close())
+	b, err := os.ReadFile(earlier)
+	require.NoError(t, err)
+	require.Equal(t, "{\"earlier\":1}\n", string(b))
+	require.Contains(t, logs.Text("INFO"), "no data: "+earlier+" not written, the previous file is kept")
+
+	fresh := filepath.Join(dir, "fresh.jsonl")
+	o, err = Open(&Config{OutputPath: fresh}, reg, nil)
+	require.NoError(t, err)
+	require.NoError(t, o.Close())
+	_, err = os.Stat(fresh)
+	require.ErrorIs(t, err, os.ErrNotExist)
+
+	// With data, the earlier file is replaced.
+	require.NoError(t, writeFile(t, &Config{OutputPath: earlier, ForceFlush: true}, reg, &measure.Buffer{Points: ps[:1]}))
+	b, err = os.ReadFile(earlier)
+	require.NoError(t, err)
+	require.Equal(t, string(encodeAll(reg, ps[:1])), string(b))
+}

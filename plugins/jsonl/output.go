@@ -2,7 +2,9 @@ package jsonl
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"sync"
@@ -45,6 +47,9 @@ type Output struct {
 	buf       []byte
 	pending   int64 // points whose lines are in buf
 	committed int64 // bytes of the file that are whole lines
+	truncate  bool  // the earlier content goes at the first write
+	created   bool  // the file did not exist before Open
+	wrote     bool  // lines were written
 	wb        writeback.Tracker
 	err       *WriteError
 	reported  bool
@@ -79,8 +84,10 @@ func (e *WriteError) Unwrap() error { return e.Err }
 // LostPoints is the number of points not written (pipeline.LossError).
 func (e *WriteError) LostPoints() int64 { return e.Lost }
 
-// Open creates (or, with cfg.Append, opens for appending) the file of cfg.
-// logger may be nil.
+// Open opens the file of cfg for writing, creating it if needed; without
+// cfg.Append it is truncated by the first lines, not at start, so that a
+// run without data (a refused pre-flight, an unreachable API) keeps an
+// earlier run's file as it was, as the csv output does. logger may be nil.
 func Open(cfg *Config, reg *measure.Registry, logger *slog.Logger) (*Output, error) {
 	return open(cfg, reg, logger, time.Now, flushInterval)
 }
@@ -92,10 +99,11 @@ func open(cfg *Config, reg *measure.Registry, logger *slog.Logger, now func() ti
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	flags := os.O_WRONLY | os.O_CREATE
 	if cfg.Append {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+		flags |= os.O_APPEND
 	}
+	_, statErr := os.Stat(cfg.OutputPath)
 	f, err := os.OpenFile(cfg.OutputPath, flags, 0o644)
 	if err != nil {
 		return nil, err // names the path
@@ -108,7 +116,9 @@ func open(cfg *Config, reg *measure.Registry, logger *slog.Logger, now func() ti
 		return nil, fmt.Errorf("%s: %w", cfg.OutputPath, err)
 	}
 	o.regular = st.Mode().IsRegular()
-	if o.regular {
+	o.created = errors.Is(statErr, fs.ErrNotExist)
+	o.truncate = o.regular && !cfg.Append
+	if o.regular && cfg.Append {
 		o.committed = st.Size()
 		o.wb.Reset(o.committed)
 		if cfg.Append && st.Size() > 0 {
@@ -222,6 +232,17 @@ func (o *Output) flushLocked() bool {
 		o.lastFlush = o.now()
 		return true
 	}
+	if o.truncate {
+		// The first lines replace the earlier file.
+		if err := o.f.Truncate(0); err != nil {
+			o.err = &WriteError{Path: o.path, Err: err, Lost: o.pending, End: "the earlier file is unchanged"}
+			o.buf, o.pending = o.buf[:0], 0
+			o.log.Error(o.err.Error())
+			return false
+		}
+		o.truncate = false
+	}
+	o.wrote = true
 	n, err := o.f.Write(o.buf)
 	o.wb.Wrote(o.f, n)
 	if err == nil {
@@ -291,6 +312,13 @@ func (o *Output) Close() error {
 		}
 		if cerr := o.f.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("closing %s: %w", o.path, cerr)
+		}
+		if !o.wrote && o.truncate {
+			// Nothing came: an earlier run's file stays as it was.
+			if o.created {
+				os.Remove(o.path)
+			}
+			o.log.Info(fmt.Sprintf("no data: %s not written, the previous file is kept", o.path))
 		}
 		o.closeErr = err
 	})
