@@ -15,6 +15,7 @@ type Directory struct {
 	sites       map[string]string
 	defaultSite string
 	jobs        map[int64][2]time.Time
+	carbon      *CarbonIntensity
 }
 
 // SetJobSpan records the time of the first and last rows a source fetched

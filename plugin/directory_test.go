@@ -17,3 +17,14 @@ func TestDirectory(t *testing.T) {
 		require.Equal(t, want, d.Site(node), node)
 	}
 }
+
+func TestDirectoryCarbonIntensity(t *testing.T) {
+	var d Directory
+	_, ok := d.CarbonIntensity()
+	require.False(t, ok)
+	want := CarbonIntensity{GramsPerKWh: 475, Mode: "world_avg", Source: "world average (IEA)"}
+	d.SetCarbonIntensity(want)
+	got, ok := d.CarbonIntensity()
+	require.True(t, ok)
+	require.Equal(t, want, got)
+}
