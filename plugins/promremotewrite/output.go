@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
-	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/alumet-go/alumet-agent/internal/redact"
 	"github.com/alumet-go/alumet-agent/measure"
@@ -34,6 +34,7 @@ type Output struct {
 	header http.Header
 	over   atomic.Int64 // points of series beyond push.MaxSeries
 	buf    []byte       // the sender's request buffer
+	zbuf   []byte       // its compressed body
 }
 
 func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Options) (*Output, error) {
@@ -83,17 +84,33 @@ func (o *Output) Write(_ context.Context, buf *measure.Buffer) error {
 
 // send builds, compresses and POSTs the WriteRequest of a batch.
 func (o *Output) send(ctx context.Context, body []byte, _ int) error {
+	z, err := o.request(body)
+	if err != nil {
+		return err
+	}
+	return push.Post(ctx, o.client, o.url, o.header, z)
+}
+
+// request is the compressed WriteRequest of a batch of sample records,
+// valid until the next call.
+func (o *Output) request(body []byte) ([]byte, error) {
 	for len(body) > 0 {
 		id, ns, v, rest, ok := push.NextSample(body)
 		sb, found := o.enc.lookup(id)
 		if !ok || !found {
-			return &push.PermanentError{Err: push.ErrCorruptBatch}
+			return nil, &push.PermanentError{Err: push.ErrCorruptBatch}
 		}
 		o.enc.add(sb, ns, v)
 		body = rest
 	}
 	o.buf = o.enc.Finish(o.buf[:0])
-	return push.Post(ctx, o.client, o.url, o.header, snappy.Encode(nil, o.buf))
+	// s2's snappy-compatible block at its default level: the "better" level
+	// (snappy.Encode) took half of this output's CPU for bodies a few
+	// percent smaller.
+	if n := s2.MaxEncodedLen(len(o.buf)); cap(o.zbuf) < n {
+		o.zbuf = make([]byte, n)
+	}
+	return s2.EncodeSnappy(o.zbuf[:cap(o.zbuf)], o.buf), nil
 }
 
 // Close delivers what is buffered, within close_timeout.
