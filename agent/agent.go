@@ -45,8 +45,13 @@ func (a *Agent) ReadsPhases() bool { return a.pipeline.ReadsPhases() }
 // phases = true), as exec --phases does.
 func (a *Agent) WantsPhaseLines() bool { return a.pipeline.WantsPhaseLines() }
 
+// Hook adds elements of the agent's own to the pipeline before any plugin
+// starts (the run directory's recorder, which must see the sources' points
+// before any transform).
+type Hook func(b *pipeline.Builder, dir *plugin.Directory) error
+
 // Start starts the enabled plugins, in config order, then the pipeline.
-func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factories []plugin.Factory, logger *slog.Logger) (*Agent, error) {
+func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factories []plugin.Factory, logger *slog.Logger, hooks ...Hook) (*Agent, error) {
 	byName := map[string]plugin.Factory{}
 	for _, f := range factories {
 		byName[f.Name] = f
@@ -56,6 +61,12 @@ func Start(ctx context.Context, mode plugin.Mode, loaded *config.Loaded, factori
 	b := pipeline.NewBuilder(reg, loaded.General.SourceChannelSize, builderLog)
 	startTime := time.Now()
 	dir := &plugin.Directory{} // shared by every plugin
+	for _, h := range hooks {
+		if err := h(b, dir); err != nil {
+			_ = b.Abort()
+			return nil, err
+		}
+	}
 	var started []string
 	for _, ep := range loaded.Enabled {
 		f, ok := byName[ep.Spec.Name]

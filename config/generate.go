@@ -88,24 +88,54 @@ func Redacted(cfg any) string {
 	if err := enc.Encode(cfg); err != nil {
 		return fmt.Sprintf("<cannot render the configuration: %v>", err)
 	}
-	text := urlPassword.ReplaceAllString(normalizeTables(redactLines(buf.String()), ""), "${1}:"+redactedText+"@")
+	text, err := redactTOML(buf.String(), "")
+	if err != nil {
+		return "<cannot render the configuration>"
+	}
+	return text
+}
+
+// redactTOML replaces the secrets of an encoder's TOML output (skip: see
+// normalizeTables).
+func redactTOML(raw, skip string) (string, error) {
+	text := urlPassword.ReplaceAllString(normalizeTables(redactLines(raw), skip), "${1}:"+redactedText+"@")
 	if !leaksSecret(text) {
-		return text
+		return text, nil
 	}
 	// The line-based redaction missed something (e.g. an inline table):
 	// redact the decoded tree instead, losing the key order.
 	var m map[string]any
-	if _, err := toml.Decode(buf.String(), &m); err != nil {
-		return "<cannot render the configuration>"
+	if _, err := toml.Decode(raw, &m); err != nil {
+		return "", err
 	}
 	redactTree(nil, m)
 	var out bytes.Buffer
-	enc = toml.NewEncoder(&out)
+	enc := toml.NewEncoder(&out)
 	enc.Indent = ""
 	if err := enc.Encode(m); err != nil {
-		return "<cannot render the configuration>"
+		return "", err
 	}
-	return normalizeTables(out.String(), "")
+	return normalizeTables(out.String(), skip), nil
+}
+
+// Effective renders what l runs with as one TOML file, secrets redacted:
+// the top-level keys, then every enabled plugin's section with every key
+// (defaults, ${VAR} substitutions and overrides applied), in start order.
+// It is what a run directory keeps as config.toml, and it loads again.
+func Effective(l *Loaded) (string, error) {
+	var buf bytes.Buffer
+	g := l.General
+	fmt.Fprintf(&buf, "max_update_interval = %q\nsource_channel_size = %d\nshutdown_timeout = %q\nadd_host_attribute = %t\n",
+		FormatDuration(g.MaxUpdateInterval.D()), g.SourceChannelSize, FormatDuration(g.ShutdownTimeout.D()), g.AddHostAttribute)
+	enc := toml.NewEncoder(&buf)
+	enc.Indent = ""
+	for _, ep := range l.Enabled {
+		buf.WriteString("\n")
+		if err := enc.Encode(map[string]any{"plugins": map[string]any{ep.Spec.Name: ep.Config}}); err != nil {
+			return "", fmt.Errorf("plugin %s: %w", ep.Spec.Name, err)
+		}
+	}
+	return redactTOML(buf.String(), "[plugins]")
 }
 
 // urlPassword matches the password of a URL's userinfo (https://user:pw@host).

@@ -27,6 +27,17 @@ func (t ValueType) String() string {
 	return "F64"
 }
 
+// ParseValueType is the inverse of ValueType.String.
+func ParseValueType(s string) (ValueType, bool) {
+	switch s {
+	case "F64":
+		return F64, true
+	case "U64":
+		return U64, true
+	}
+	return F64, false
+}
+
 // Value is a u64 or an f64, without boxing.
 type Value struct {
 	typ ValueType

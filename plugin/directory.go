@@ -75,3 +75,26 @@ func shortName(node string) string {
 	}
 	return node
 }
+
+// Sites returns a copy of the sites recorded with SetSite (node -> site)
+// and the default site.
+func (d *Directory) Sites() (sites map[string]string, defaultSite string) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	sites = make(map[string]string, len(d.sites))
+	for n, s := range d.sites {
+		sites[n] = s
+	}
+	return sites, d.defaultSite
+}
+
+// JobSpans returns a copy of the spans recorded with SetJobSpan.
+func (d *Directory) JobSpans() map[int64][2]time.Time {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	spans := make(map[int64][2]time.Time, len(d.jobs))
+	for id, s := range d.jobs {
+		spans[id] = s
+	}
+	return spans
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,6 +58,7 @@ type globals struct {
 	relayOut, relayIn string
 
 	stdout, stderr io.Writer
+	runDir         *runDir // exec/fetch --run-dir
 	logger         *slog.Logger
 	filter         logging.Filter // the logger's
 }
@@ -70,6 +72,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	root.SetErr(stderr)
 	g.longHelp = longHelpAsked(args)
 	cmd, err := root.ExecuteC()
+	return g.finishRunDir(g.exitCode(root, cmd, err))
+}
+
+// exitCode says err and returns the exit code it stands for.
+func (g *globals) exitCode(root, cmd *cobra.Command, err error) int {
 	var ee exitError
 	var ue usageError
 	switch {
@@ -86,7 +93,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		case cmd.Name() == "help" && cmd.HasParent():
 			cmd = cmd.Parent() // `config help x` points at config's help
 		}
-		fmt.Fprintf(stderr, "error: %s\nRun '%s --help' for usage.\n", redact.String(ue.err.Error()), cmd.CommandPath())
+		fmt.Fprintf(g.stderr, "error: %s\nRun '%s --help' for usage.\n", redact.String(ue.err.Error()), cmd.CommandPath())
 		return 2
 	default:
 		// The error is said even when the log filter hides the agent's
@@ -94,7 +101,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if msg := fmt.Sprintf("Error: %v", err); g.logger != nil && g.filter.Enabled(agent.TargetAgent, slog.LevelError, msg) {
 			logging.Target(g.logger, agent.TargetAgent).Error(msg)
 		} else {
-			fmt.Fprintf(stderr, "Error: %s\n", redact.String(err.Error()))
+			fmt.Fprintf(g.stderr, "Error: %s\n", redact.String(err.Error()))
 		}
 		return 1
 	}
@@ -122,7 +129,19 @@ func newRoot(g *globals) *cobra.Command {
 			if err := g.setupLogging(); err != nil {
 				return err
 			}
-			return g.checkPluginNames()
+			if err := g.checkPluginNames(); err != nil {
+				return err
+			}
+			if f := cmd.Flags().Lookup("run-dir"); f != nil && f.Value.String() != "" {
+				name := cmd.Name()
+				if cmd.Name() == "exec" && len(args) > 0 {
+					name = filepath.Base(args[0])
+				}
+				if err := g.openRunDir(f.Value.String(), cmd.Name(), name); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -180,7 +199,7 @@ func newRoot(g *globals) *cobra.Command {
 	// of their own in the help).
 	cobra.EnableCommandSorting = false
 	root.AddCommand(g.runCmd(), g.execCmd(), g.watchCmd(), g.configCmd(), g.pluginsCmd())
-	for _, c := range []*cobra.Command{g.fetchCmd(), g.kwollectCmd(), g.markCmd()} {
+	for _, c := range []*cobra.Command{g.fetchCmd(), g.kwollectCmd(), g.markCmd(), g.reportCmd()} {
 		c.Annotations = map[string]string{cmdHeading: oursCommands}
 		root.AddCommand(c)
 	}
@@ -415,7 +434,15 @@ func (g *globals) start(ctx context.Context, mode plugin.Mode) (*agent.Agent, er
 	if err := g.checkMeasures(loaded); err != nil {
 		return nil, err
 	}
-	a, err := agent.Start(ctx, mode, loaded, g.factories(), g.logger)
+	var hooks []agent.Hook
+	if g.runDir != nil {
+		hook, err := g.runDirHook(loaded)
+		if err != nil {
+			return nil, err
+		}
+		hooks = append(hooks, hook)
+	}
+	a, err := agent.Start(ctx, mode, loaded, g.factories(), g.logger, hooks...)
 	if err != nil {
 		return nil, err
 	}
@@ -547,6 +574,8 @@ func (g *globals) execCmd() *cobra.Command {
 	fs.StringVar(&cooldownMax, "cooldown-max", "", "longest wait for the power to be back to the idle level between runs")
 	fs.BoolVar(&phaseLines, "phases", false, "also read phase marks from the command's stdout ("+agent.PhasePrefix+" lines; it becomes a pipe the agent copies)")
 	fs.BoolVar(&noPhases, "no-phases", false, "do not accept alumet-agent mark nor read "+agent.PhasePrefix+" lines (wins over --phases and phases = true)")
+	var runDirPattern string
+	addRunDirFlag(fs, &runDirPattern)
 	annotate(fs, "repeat", annValue, "<N>")
 	annotate(fs, "repeat", annDefault, "1")
 	annotate(fs, "cooldown", annValue, "<DURATION>")

@@ -295,6 +295,8 @@ func (g *globals) fetchCmd() *cobra.Command {
 	annotate(c.Flags(), "from", annValue, "<TIME>")
 	annotate(c.Flags(), "to", annValue, "<TIME>")
 	annotate(c.Flags(), "job-id", annValue, "<ID>")
+	var runDirPattern string
+	addRunDirFlag(c.Flags(), &runDirPattern)
 	return c
 }
 

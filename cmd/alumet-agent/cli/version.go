@@ -82,3 +82,25 @@ func agentVersion() string {
 	v, _ := versionInfo()
 	return v
 }
+
+// vcsRevision is the commit this binary was built from ("" if unknown),
+// "+dirty" when the tree was modified.
+func vcsRevision() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	rev, dirty := "", false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev != "" && dirty {
+		rev += "+dirty"
+	}
+	return rev
+}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package rundir
+
+func readClock() *ClockState { return nil }

@@ -1,0 +1,147 @@
+package rundir
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/alumet-go/alumet-agent/internal/logging"
+	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/plugin"
+)
+
+// ReplaySourceName is the replay's source among the pipeline's sources.
+const ReplaySourceName = "run-dir-replay"
+
+// Element is a plugin to start for a replay, with its configuration.
+type Element struct {
+	Factory plugin.Factory
+	Config  plugin.Config
+}
+
+// Replay runs the recorded stream again through a new pipeline with the
+// given plugins (energy-report, with the same or other options): the same
+// metrics in the same order, the node sites, job spans, carbon intensity
+// and the sources' outcomes as the live run had them, every buffer and
+// event in the recorded order. It returns once the pipeline has stopped
+// (the plugins have written their files). The files are verified first.
+func (r *Run) Replay(ctx context.Context, elements []Element, logger *slog.Logger) error {
+	if err := r.Verify(); err != nil {
+		return err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := &r.Manifest
+	reg := measure.NewRegistry()
+	for _, mi := range m.Metrics {
+		mt, err := mi.Metric()
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.path(ManifestName), err)
+		}
+		if _, err := reg.Register(mt); err != nil {
+			return fmt.Errorf("%s: %w", r.path(ManifestName), err)
+		}
+	}
+	b := pipeline.NewBuilder(reg, 0, logger)
+	dir := &plugin.Directory{}
+	for node, site := range m.Sites {
+		dir.SetSite(node, site)
+	}
+	if m.DefaultSite != "" {
+		dir.SetDefaultSite(m.DefaultSite)
+	}
+	for _, js := range m.JobSpans {
+		dir.SetJobSpan(js.JobID, time.Unix(0, js.FirstNs), time.Unix(0, js.LastNs))
+	}
+	if c := m.Carbon; c != nil {
+		dir.SetCarbonIntensity(plugin.CarbonIntensity{GramsPerKWh: c.GramsPerKWh, Mode: c.Mode, Source: c.Source})
+	}
+	for _, o := range m.Outcomes {
+		b.Outcomes().Record(o.Outcome())
+	}
+	src := &replaySource{emitter: make(chan pipeline.Emitter, 1), finished: make(chan struct{})}
+	if err := b.AddSource(ReplaySourceName, src); err != nil {
+		return err
+	}
+	for _, e := range elements {
+		env := plugin.Env{Pipeline: b, Logger: logging.Target(logger, e.Factory.LogTarget), Mode: plugin.Mode(m.Mode), StartTime: time.Unix(0, m.StartedNs),
+			ConfigPath: r.path(ConfigName), Directory: dir}
+		if err := e.Factory.Start(ctx, e.Config, env); err != nil {
+			_ = b.Abort()
+			return fmt.Errorf("plugin %s failed to start: %w", e.Factory.Name, err)
+		}
+	}
+	p := b.Start(ctx)
+	out := <-src.emitter
+	playErr := r.play(ctx, p, reg, b.History(), out)
+	close(src.finished)
+	stopErr := p.Stop(context.WithoutCancel(ctx))
+	return errors.Join(playErr, stopErr)
+}
+
+func (r *Run) path(name string) string { return filepath.Join(r.Dir, filepath.FromSlash(name)) }
+
+// play emits the stream's buffers and publishes its events, in order.
+func (r *Run) play(ctx context.Context, p *pipeline.Pipeline, reg *measure.Registry, h *pipeline.History, out pipeline.Emitter) error {
+	f, err := os.Open(r.path(StreamName))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sr, err := newStreamReader(f, r.path(StreamName), reg)
+	if err != nil {
+		return err
+	}
+	defer sr.close()
+	compact := false
+	if ce, ok := out.(pipeline.CompactEmitter); ok {
+		compact = ce.AcceptsCompact()
+	}
+	for {
+		it, err := sr.next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case it.Event != nil:
+			ev, err := it.Event.Event()
+			if err != nil {
+				return fmt.Errorf("%s: line %d: %w", sr.name, sr.line, err)
+			}
+			if err := p.Publish(ctx, ev); err != nil {
+				return err
+			}
+		case it.History:
+			h.Deliver(it.Buffer)
+		default:
+			if !compact {
+				it.Buffer.Expand()
+			}
+			if err := out.Emit(ctx, it.Buffer); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// replaySource hands its emitter to the replay, then waits for the end.
+type replaySource struct {
+	emitter  chan pipeline.Emitter
+	finished chan struct{}
+}
+
+func (s *replaySource) Run(ctx context.Context, out pipeline.Emitter) error {
+	s.emitter <- out
+	<-s.finished
+	return nil
+}
