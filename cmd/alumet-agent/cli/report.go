@@ -58,7 +58,7 @@ func (g *globals) reportCmd() *cobra.Command {
 			}
 			stamp := time.Now().UTC().Format("20060102T150405Z")
 			if jsonFile == "" {
-				jsonFile = filepath.Join(run.Dir, "energy.report-"+stamp+".json")
+				jsonFile = freeName(filepath.Join(run.Dir, "energy.report-"+stamp), ".json")
 			}
 			if plotFile == "" {
 				ext := ".png"
@@ -69,7 +69,7 @@ func (g *globals) reportCmd() *cobra.Command {
 						}
 					}
 				}
-				plotFile = filepath.Join(run.Dir, "power.report-"+stamp+ext)
+				plotFile = freeName(filepath.Join(run.Dir, "power.report-"+stamp), ext)
 			}
 			if noPlot {
 				plotFile = ""
@@ -130,6 +130,18 @@ func (g *globals) reportCmd() *cobra.Command {
 	annotate(fs, "baseline", annValue, "<BASELINE>")
 	annotate(fs, "metrics", annValue, "<METRIC,...>")
 	return c
+}
+
+// freeName is base+ext, or base-2+ext, base-3+ext... when it exists: a
+// default name never overwrites a file.
+func freeName(base, ext string) string {
+	name := base + ext
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(name); errors.Is(err, fs.ErrNotExist) {
+			return name
+		}
+		name = fmt.Sprintf("%s-%d%s", base, i, ext)
+	}
 }
 
 func flagOf(key string) string {

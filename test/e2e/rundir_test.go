@@ -1,0 +1,185 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/kwollect/emulator/emutest"
+	"github.com/alumet-go/alumet-agent/rundir"
+)
+
+// stopEmulator kills the emulator and waits until its port refuses
+// connections: what follows runs without Kwollect.
+func stopEmulator(t *testing.T, p *emutest.Process) {
+	t.Helper()
+	require.NoError(t, p.Cmd.Process.Kill())
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(p.URL + "/sites")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	}, 10*time.Second, 20*time.Millisecond)
+}
+
+func readManifest(t *testing.T, dir string) rundir.Manifest {
+	t.Helper()
+	run, err := rundir.Open(dir)
+	require.NoError(t, err)
+	require.NoError(t, run.Verify())
+	return run.Manifest
+}
+
+// TestRunDirExecRepeatReport is issue 15's loop: exec --repeat 3 with phases
+// and a baseline leaves a run directory; with the emulator stopped, report
+// reproduces the live summary byte for byte, recomputes it with another
+// baseline, never overwrites a file without --force, and refuses a damaged
+// directory, naming the file.
+func TestRunDirExecRepeatReport(t *testing.T) {
+	t.Parallel()
+	const password = "s3cret-Pa55"
+	p := startEmulatorProcess(t, "--lag", "1s", "--user", "alice:"+password)
+	dir := t.TempDir()
+	writeConfig(t, dir, seedConfig("alice", password, p.URL)+`
+[plugins.csv]
+output_path = "elsewhere.csv"
+
+[plugins.energy-report]
+baseline = "before:10s"
+`)
+	script := "echo ALUMET_PHASE load; sleep 1; echo ALUMET_PHASE store; sleep 0.5"
+	res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report",
+		"exec", "--run-dir", "runs/{name}-{start}", "--phases", "--repeat", "3", "--cooldown-max", "3s", "--", "sh", "-c", script)
+	require.Equal(t, 0, res.code, res.stderr)
+	matches, err := filepath.Glob(filepath.Join(dir, "runs", "sh-*"))
+	require.NoError(t, err)
+	require.Len(t, matches, 1, "one run directory, its name expanded")
+	run := matches[0]
+	require.Contains(t, res.stderr, "Run directory "+filepath.Join("runs", filepath.Base(run))+" complete")
+	require.NoFileExists(t, filepath.Join(dir, "elsewhere.csv"), "the CSV goes into the run directory")
+	require.NoFileExists(t, filepath.Join(dir, "alumet-energy.json"))
+
+	m := readManifest(t, run)
+	require.Equal(t, rundir.Schema, m.Schema)
+	require.Equal(t, "exec", m.Mode)
+	require.Equal(t, []string{"sh", "-c", script}, m.Command.Program)
+	require.NotNil(t, m.Command.ExitCode)
+	require.Equal(t, 0, *m.Command.ExitCode)
+	require.Len(t, m.Windows, 3)
+	for i, w := range m.Windows {
+		require.Equal(t, i+1, w.Run)
+		require.Less(t, w.StartNs, w.EndNs)
+		require.Len(t, w.Phases, 2, "load, store")
+		require.Equal(t, "load", w.Phases[0].Name)
+		require.Equal(t, w.EndNs, w.Phases[1].EndNs, "the last phase ends with the run")
+	}
+	require.Equal(t, "lyon", m.Sites["taurus-7"])
+	require.Len(t, m.Outcomes, 3, "one per run")
+	require.Positive(t, m.Stream.Points)
+	require.Positive(t, m.Stream.History, "history is kept for a later baseline")
+	names := map[string]bool{}
+	for _, f := range m.Files {
+		names[f.Name] = true
+		require.Len(t, f.SHA256, 64)
+	}
+	for _, n := range []string{"config.toml", "raw/points.jsonl.zst", "measurements.csv", "energy.json", "power.png", "agent.log"} {
+		require.True(t, names[n], "%s in the manifest: %v", n, names)
+	}
+	cfgText, err := os.ReadFile(filepath.Join(run, "config.toml"))
+	require.NoError(t, err)
+	require.NotContains(t, string(cfgText), password)
+	require.Contains(t, string(cfgText), `password = "<redacted>"`)
+	for _, f := range []string{"agent.log", "manifest.json"} {
+		b, err := os.ReadFile(filepath.Join(run, f))
+		require.NoError(t, err)
+		require.NotContains(t, string(b), password, f)
+	}
+	logText, err := os.ReadFile(filepath.Join(run, "agent.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(logText), "Child process exited")
+	require.NotContains(t, string(logText), "\x1b[", "no colours in the log file")
+
+	stopEmulator(t, p)
+
+	// The same options: the live summary, byte for byte.
+	res = runAgent(t, dir, nil, "report", "--json", "again.json", "--no-plot", run)
+	require.Equal(t, 0, res.code, res.stderr)
+	live, err := os.ReadFile(filepath.Join(run, "energy.json"))
+	require.NoError(t, err)
+	again, err := os.ReadFile(filepath.Join(dir, "again.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(live), string(again))
+
+	// Another baseline: dynamic energy = energy - 100 W x duration.
+	res = runAgent(t, dir, nil, "report", "--baseline", "100W", "--json", "b100.json", "--no-table", run)
+	require.Equal(t, 0, res.code, res.stderr)
+	s := readRepeatSummary(t, filepath.Join(dir, "b100.json"))
+	require.Len(t, s.Runs, 3)
+	for _, r := range s.Runs {
+		sr := r.Series[0]
+		require.Equal(t, 100.0, *sr.BaselineW)
+		require.InDelta(t, *sr.EnergyJ-100*sr.DurationS, *sr.DynamicEnergyJ, 1e-9)
+	}
+	plots, _ := filepath.Glob(filepath.Join(run, "power.report-*.png"))
+	require.Len(t, plots, 1, "the plot next to the live one, under a new name")
+
+	// Never overwritten without --force.
+	res = runAgent(t, dir, nil, "report", "--json", "b100.json", "--no-plot", run)
+	require.Equal(t, 2, res.code, res.stderr)
+	require.Contains(t, res.stderr, "b100.json exists: not overwritten (--force overwrites it)")
+	res = runAgent(t, dir, nil, "report", "--json", "b100.json", "--no-plot", "--force", run)
+	require.Equal(t, 0, res.code, res.stderr)
+	b, err := os.ReadFile(filepath.Join(dir, "b100.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(live), string(b), "--force: the run's own baseline again")
+
+	// A damaged directory: a clear error naming the file.
+	raw := filepath.Join(run, "raw", "points.jsonl.zst")
+	data, err := os.ReadFile(raw)
+	require.NoError(t, err)
+	data[len(data)/2] ^= 0xff
+	require.NoError(t, os.WriteFile(raw, data, 0o644))
+	require.NoError(t, os.Remove(filepath.Join(run, "measurements.csv")))
+	res = runAgent(t, dir, nil, "report", "--json", "broken.json", run)
+	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, raw+": damaged")
+	require.Contains(t, res.stderr, filepath.Join(run, "measurements.csv")+": missing")
+	require.NoFileExists(t, filepath.Join(dir, "broken.json"))
+}
+
+// TestRunDirFetch: fetch --run-dir keeps a past window the same way.
+func TestRunDirFetch(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "0s")
+	dir := t.TempDir()
+	writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\n")
+	res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report", "fetch", "--from", "-2m", "--to", "-1m", "--run-dir", "past")
+	require.Equal(t, 0, res.code, res.stderr)
+	m := readManifest(t, filepath.Join(dir, "past"))
+	require.Equal(t, "fetch", m.Mode)
+	require.Len(t, m.Windows, 1)
+	require.Equal(t, int64(time.Minute), m.Windows[0].EndNs-m.Windows[0].StartNs)
+	res = runAgent(t, dir, nil, "report", "--json", "re.json", "--no-plot", "past")
+	require.Equal(t, 0, res.code, res.stderr)
+	live, err := os.ReadFile(filepath.Join(dir, "past", "energy.json"))
+	require.NoError(t, err)
+	again, err := os.ReadFile(filepath.Join(dir, "re.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(live), string(again))
+	var sum struct{ Series []struct{ Samples int } }
+	require.NoError(t, json.Unmarshal(live, &sum))
+	require.GreaterOrEqual(t, sum.Series[0].Samples, 60, "a minute of 1 Hz data")
+
+	// A run directory is never reused.
+	res = runAgent(t, dir, nil, "--plugins", "csv,kwollect-input", "fetch", "--from", "-2m", "--to", "-1m", "--run-dir", "past")
+	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, "run directory past is not empty")
+	require.True(t, strings.Contains(res.stderr, "choose a new one"), res.stderr)
+}
