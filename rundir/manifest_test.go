@@ -62,7 +62,9 @@ func writeRun(t *testing.T, m *Manifest, files map[string]string) string {
 }
 
 func TestOpenVerify(t *testing.T) {
-	good := func() *Manifest { return &Manifest{Schema: Schema, Version: SchemaVersion, Agent: AgentInfo{Version: "1.2.3"}} }
+	good := func() *Manifest {
+		return &Manifest{Schema: Schema, Version: SchemaVersion, Agent: AgentInfo{Version: "1.2.3"}}
+	}
 	t.Run("whole", func(t *testing.T) {
 		dir := writeRun(t, good(), map[string]string{"a.csv": "x;y\n", "raw/points.jsonl.zst": "zz"})
 		run, err := Open(dir)
