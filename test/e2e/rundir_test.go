@@ -89,7 +89,7 @@ baseline = "before:10s"
 		names[f.Name] = true
 		require.Len(t, f.SHA256, 64)
 	}
-	for _, n := range []string{"config.toml", "raw/points.jsonl.zst", "measurements.csv", "energy.json", "power.png", "agent.log"} {
+	for _, n := range []string{"config.toml", "raw/points.jsonl.zst", "measurements.csv", "energy.json", "power.png", "agent.log", "runs.csv"} {
 		require.True(t, names[n], "%s in the manifest: %v", n, names)
 	}
 	cfgText, err := os.ReadFile(filepath.Join(run, "config.toml"))
@@ -106,11 +106,19 @@ baseline = "before:10s"
 	require.Contains(t, string(logText), "Child process exited")
 	require.NotContains(t, string(logText), "\x1b[", "no colours in the log file")
 
+	table := readLines(t, filepath.Join(run, "runs.csv"))
+	require.Equal(t, strings.Join(rundir.RunTableHeader, ","), table[0])
+	require.Len(t, table, 1+3*(1+3), "per run: the whole run, then its phases: the moment before the first mark, load, store")
+	require.True(t, strings.HasPrefix(table[1], "1,,taurus-7,lyon,wattmetre_power_watt,"), table[1])
+	require.True(t, strings.HasPrefix(table[3], "1,load,taurus-7,lyon,wattmetre_power_watt,"), table[3])
+	require.True(t, strings.HasSuffix(table[4], ",0"), "the exit code: %s", table[4])
+
 	stopEmulator(t, p)
 
 	// The same options: the live summary, byte for byte.
-	res = runAgent(t, dir, nil, "report", "--json", "again.json", "--no-plot", run)
+	res = runAgent(t, dir, nil, "report", "--json", "again.json", "--csv", "again.csv", "--no-plot", run)
 	require.Equal(t, 0, res.code, res.stderr)
+	require.Equal(t, table, readLines(t, filepath.Join(dir, "again.csv")), "the same run table")
 	live, err := os.ReadFile(filepath.Join(run, "energy.json"))
 	require.NoError(t, err)
 	again, err := os.ReadFile(filepath.Join(dir, "again.json"))

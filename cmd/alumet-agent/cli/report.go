@@ -21,7 +21,7 @@ import (
 const reportName = "energy-report"
 
 func (g *globals) reportCmd() *cobra.Command {
-	var jsonFile, plotFile, baseline string
+	var jsonFile, plotFile, csvFile, baseline string
 	var metrics []string
 	var force, noTable, noPlot bool
 	c := &cobra.Command{
@@ -32,8 +32,9 @@ func (g *globals) reportCmd() *cobra.Command {
 			"points the sources gave are replayed, in their order, through the same energy-report code as the live\n" +
 			"run, with the run's energy-report settings unless options change them: with none, the summary is the\n" +
 			"live run's energy.json, byte for byte.\n\n" +
-			"The summary goes to --json (default: RUN_DIR/energy.report-<time>.json) and the plot to --plot (default:\n" +
-			"RUN_DIR/power.report-<time>.png); an existing file is never overwritten without --force.\n\n" +
+			"The summary goes to --json (default: RUN_DIR/energy.report-<time>.json), the plot to --plot (default:\n" +
+			"RUN_DIR/power.report-<time>.png) and the run table to --csv (default: RUN_DIR/runs.report-<time>.csv);\n" +
+			"an existing file is never overwritten without --force.\n\n" +
 			"Examples:\n" +
 			"  alumet-agent report runs/2026-12-02T21-46-14Z-bench\n" +
 			"  alumet-agent report --baseline before:60s --json energy-idle60.json runs/2026-12-02T21-46-14Z-bench",
@@ -74,6 +75,9 @@ func (g *globals) reportCmd() *cobra.Command {
 			if noPlot {
 				plotFile = ""
 			}
+			if csvFile == "" {
+				csvFile = freeName(filepath.Join(run.Dir, "runs.report-"+stamp), ".csv")
+			}
 			set := map[string]string{"summary_file": jsonFile, "plot_file": plotFile}
 			if cmd.Flags().Changed("baseline") {
 				set["baseline"] = baseline
@@ -100,7 +104,7 @@ func (g *globals) reportCmd() *cobra.Command {
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			for _, p := range []string{jsonFile, plotFile} {
+			for _, p := range []string{jsonFile, plotFile, csvFile} {
 				if p == "" || force {
 					continue
 				}
@@ -113,18 +117,29 @@ func (g *globals) reportCmd() *cobra.Command {
 			log := logging.Target(g.logger, "alumet::agent::report")
 			log.Info(fmt.Sprintf("Replaying %s (%s %s, %s): %d points, %d of history", run.Dir, run.Manifest.Agent.Name, run.Manifest.Agent.Version,
 				run.Manifest.Started, run.Manifest.Stream.Points, run.Manifest.Stream.History))
-			return run.Replay(cmd.Context(), []rundir.Element{{Factory: f, Config: cfg}}, g.logger)
+			if err := run.Replay(cmd.Context(), []rundir.Element{{Factory: f, Config: cfg}}, g.logger); err != nil {
+				return err
+			}
+			if _, err := os.Stat(jsonFile); err != nil {
+				return nil // no data in the window: said by energy-report
+			}
+			if err := rundir.WriteRunTable(jsonFile, csvFile); err != nil {
+				return err
+			}
+			log.Info("Run table written to " + csvFile)
+			return nil
 		},
 	}
 	fs := c.Flags()
 	fs.StringVar(&jsonFile, "json", "", "write the summary there (default: RUN_DIR/energy.report-<time>.json)")
 	fs.StringVar(&plotFile, "plot", "", "write the plot there, .png or .svg (default: RUN_DIR/power.report-<time>.png)")
 	fs.BoolVar(&noPlot, "no-plot", false, "draw no plot")
+	fs.StringVar(&csvFile, "csv", "", "write the run table there: one row per run, phase, node and metric (default: RUN_DIR/runs.report-<time>.csv)")
 	fs.StringVar(&baseline, "baseline", "", `idle power: "none", a constant ("95W"), or "before:D" (at most the history the run kept)`)
 	fs.StringSliceVar(&metrics, "metrics", nil, "the metrics to integrate (default: the run's setting)")
 	fs.BoolVar(&noTable, "no-table", false, "do not print the table")
 	fs.BoolVar(&force, "force", false, "overwrite the --json and --plot files if they exist")
-	for _, n := range []string{"json", "plot"} {
+	for _, n := range []string{"json", "plot", "csv"} {
 		annotate(fs, n, annValue, "<FILE>")
 	}
 	annotate(fs, "baseline", annValue, "<BASELINE>")

@@ -148,6 +148,20 @@ func (g *globals) finishRunDir(code int) int {
 		Agent: rundir.AgentInfo{Name: "alumet-agent", Version: version, Commit: vcsRevision()},
 		Argv:  os.Args, Mode: rd.mode, AgentExitCode: code, Roles: rd.roles,
 	}
+	for name, role := range rd.roles {
+		if role != reportName+" summary_file" {
+			continue
+		}
+		if _, err := os.Stat(rd.rec.Path(name)); err != nil {
+			continue // no data: no summary
+		}
+		if err := rundir.WriteRunTable(rd.rec.Path(name), rd.rec.Path(rundir.RunTableName)); err != nil {
+			logging.Target(g.logger, agent.TargetAgent).Error(fmt.Sprintf("Run directory: the run table: %v", err))
+			code = max(code, 1)
+		} else {
+			rd.roles[rundir.RunTableName] = "run table: one row per run, phase, node and metric"
+		}
+	}
 	logging.Target(g.logger, agent.TargetAgent).Info(fmt.Sprintf("Writing %s of %s (the log ends here).", rundir.ManifestName, rd.rec.Dir()))
 	g.logger = rd.stderrLog
 	logCloseErr := rd.log.Close()
