@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -190,4 +191,60 @@ func TestRunDirFetch(t *testing.T) {
 	require.Equal(t, 1, res.code, res.stderr)
 	require.Contains(t, res.stderr, "run directory past is not empty")
 	require.True(t, strings.Contains(res.stderr, "choose a new one"), res.stderr)
+}
+
+// TestRunDirCompare: two experiments (a node at 100 W, then at 150 W), three
+// runs each, compared offline: the difference per run is 50 W × the run's
+// length, with Welch's test; --runs concatenates their run tables.
+func TestRunDirCompare(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, exp := range []struct {
+		name  string
+		watts int
+	}{{"slow", 100}, {"fast", 150}} {
+		api := startEmulator(t, "--lag", "1s", "--signal", "nodes=taurus-7;kind=constant;watts="+strconv.Itoa(exp.watts))
+		writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\n")
+		res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report",
+			"exec", "--run-dir", exp.name, "--repeat", "3", "--cooldown", "100ms", "--", "sleep", "1")
+		require.Equal(t, 0, res.code, res.stderr)
+	}
+	res := runAgent(t, dir, nil, "report", "--json", "cmp.json", "--csv", "cmp.csv", "slow", "fast")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, "Comparison: B = fast against A = slow")
+	var out struct {
+		Comparisons []struct {
+			A, B   string
+			Series []rundir.Comparison
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cmp.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &out))
+	require.Len(t, out.Comparisons, 1)
+	c := out.Comparisons[0].Series[0]
+	require.Equal(t, "taurus-7", c.Node)
+	require.Equal(t, 3, c.A.Runs)
+	require.Equal(t, 3, c.B.Runs)
+	// Runs last about a second: 150 W − 100 W over ~1 s.
+	require.InDelta(t, 50, c.DiffJ, 15)
+	require.InDelta(t, 50, *c.DiffPct, 15)
+	require.NotNil(t, c.P)
+	require.Less(t, *c.CI95[0], c.DiffJ)
+	require.Greater(t, *c.CI95[1], c.DiffJ)
+	require.Len(t, readLines(t, filepath.Join(dir, "cmp.csv")), 2)
+
+	res = runAgent(t, dir, nil, "report", "--runs", "slow", "fast")
+	require.Equal(t, 0, res.code, res.stderr)
+	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+	require.Equal(t, "run_dir,"+strings.Join(rundir.RunTableHeader, ","), lines[0])
+	require.Len(t, lines, 1+6)
+	require.True(t, strings.HasPrefix(lines[1], "slow,1,,taurus-7,"), lines[1])
+	require.True(t, strings.HasPrefix(lines[6], "fast,3,,taurus-7,"), lines[6])
+
+	// A recomputed comparison: a baseline of 100 W leaves fast's dynamic
+	// energy; the energies themselves do not change.
+	res = runAgent(t, dir, nil, "report", "--baseline", "100W", "slow", "fast")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, "taurus-7")
 }

@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,13 +25,22 @@ import (
 // reportName is the energy report plugin, which `report` replays.
 const reportName = "energy-report"
 
+// reportOptions are report's flags.
+type reportOptions struct {
+	jsonFile, plotFile, csvFile, baseline string
+	metrics                               []string
+	force, noTable, noPlot, runs          bool
+	changed                               func(string) bool
+}
+
+// recomputes says whether the options change the energy report.
+func (o *reportOptions) recomputes() bool { return o.changed("baseline") || o.changed("metrics") }
+
 func (g *globals) reportCmd() *cobra.Command {
-	var jsonFile, plotFile, csvFile, baseline string
-	var metrics []string
-	var force, noTable, noPlot bool
+	o := &reportOptions{}
 	c := &cobra.Command{
-		Use:   "report [OPTIONS] <RUN_DIR>",
-		Short: "Recompute the energy report of a run directory, offline",
+		Use:   "report [OPTIONS] <RUN_DIR>...",
+		Short: "Recompute, compare or tabulate run directories, offline",
 		Long: "Recompute the energy report of a run directory (exec or fetch --run-dir), offline: no Kwollect, no\n" +
 			"configuration file. The directory's files are checked against the SHA-256 of its manifest, then the\n" +
 			"points the sources gave are replayed, in their order, through the same energy-report code as the live\n" +
@@ -35,116 +49,336 @@ func (g *globals) reportCmd() *cobra.Command {
 			"The summary goes to --json (default: RUN_DIR/energy.report-<time>.json), the plot to --plot (default:\n" +
 			"RUN_DIR/power.report-<time>.png) and the run table to --csv (default: RUN_DIR/runs.report-<time>.csv);\n" +
 			"an existing file is never overwritten without --force.\n\n" +
+			"With several RUN_DIRs, compare them: each against the first, per node and metric, the mean energy per run,\n" +
+			"the difference with its 95 % confidence interval and Welch's t-test (runs whose command failed are left out),\n" +
+			"on stdout, and in --json/--csv when given. With --baseline or --metrics each is recomputed first.\n\n" +
+			"With --runs, concatenate the run tables (runs.csv) of the RUN_DIRs, a run_dir column first, on stdout or\n" +
+			"in --csv.\n\n" +
 			"Examples:\n" +
 			"  alumet-agent report runs/2026-12-02T21-46-14Z-bench\n" +
-			"  alumet-agent report --baseline before:60s --json energy-idle60.json runs/2026-12-02T21-46-14Z-bench",
+			"  alumet-agent report --baseline before:60s --json energy-idle60.json runs/2026-12-02T21-46-14Z-bench\n" +
+			"  alumet-agent report runs/baseline runs/optimised\n" +
+			"  alumet-agent report --runs runs/* > all-runs.csv",
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError{fmt.Errorf("report takes one RUN_DIR, got %d arguments", len(args))}
+			if len(args) == 0 {
+				return usageError{errors.New("report needs a RUN_DIR")}
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			run, err := rundir.Open(args[0])
-			if err != nil {
-				return err
+			o.changed = cmd.Flags().Changed
+			switch {
+			case o.runs:
+				return g.reportRuns(o, args)
+			case len(args) > 1:
+				return g.reportCompare(cmd, o, args)
 			}
-			f, ok := g.factory(reportName)
-			if !ok {
-				return fmt.Errorf("this binary has no %s plugin", reportName)
-			}
-			cfg, err := runPluginConfig(run, f)
-			if err != nil {
-				return err
-			}
-			stamp := time.Now().UTC().Format("20060102T150405Z")
-			if jsonFile == "" {
-				jsonFile = freeName(filepath.Join(run.Dir, "energy.report-"+stamp), ".json")
-			}
-			if plotFile == "" {
-				ext := ".png"
-				if fc, ok := cfg.(plugin.FilesConfig); ok {
-					for _, fl := range fc.Files() {
-						if fl.Key == "plot_file" && filepath.Ext(fl.Path) != "" {
-							ext = filepath.Ext(fl.Path)
-						}
-					}
-				}
-				plotFile = freeName(filepath.Join(run.Dir, "power.report-"+stamp), ext)
-			}
-			if noPlot {
-				plotFile = ""
-			}
-			if csvFile == "" {
-				csvFile = freeName(filepath.Join(run.Dir, "runs.report-"+stamp), ".csv")
-			}
-			set := map[string]string{"summary_file": jsonFile, "plot_file": plotFile}
-			if cmd.Flags().Changed("baseline") {
-				set["baseline"] = baseline
-			}
-			for _, key := range []string{"summary_file", "plot_file", "baseline"} {
-				v, ok := set[key]
-				if !ok {
-					continue
-				}
-				if err := setKey(cfg, key, v); err != nil {
-					return usageError{fmt.Errorf("--%s: %w", flagOf(key), err)}
-				}
-			}
-			if cmd.Flags().Changed("metrics") {
-				if _, err := toml.Decode("metrics = "+tomlList(metrics), cfg); err != nil {
-					return usageError{fmt.Errorf("--metrics: %w", err)}
-				}
-			}
-			if noTable {
-				if _, err := toml.Decode("table = false", cfg); err != nil {
-					return err
-				}
-			}
-			if err := cfg.Validate(); err != nil {
-				return usageError{err}
-			}
-			for _, p := range []string{jsonFile, plotFile, csvFile} {
-				if p == "" || force {
-					continue
-				}
-				if _, err := os.Stat(p); err == nil {
-					return usageError{fmt.Errorf("%s exists: not overwritten (--force overwrites it)", p)}
-				} else if !errors.Is(err, fs.ErrNotExist) {
-					return err
-				}
-			}
-			log := logging.Target(g.logger, "alumet::agent::report")
-			log.Info(fmt.Sprintf("Replaying %s (%s %s, %s): %d points, %d of history", run.Dir, run.Manifest.Agent.Name, run.Manifest.Agent.Version,
-				run.Manifest.Started, run.Manifest.Stream.Points, run.Manifest.Stream.History))
-			if err := run.Replay(cmd.Context(), []rundir.Element{{Factory: f, Config: cfg}}, g.logger); err != nil {
-				return err
-			}
-			if _, err := os.Stat(jsonFile); err != nil {
-				return nil // no data in the window: said by energy-report
-			}
-			if err := rundir.WriteRunTable(jsonFile, csvFile); err != nil {
-				return err
-			}
-			log.Info("Run table written to " + csvFile)
-			return nil
+			return g.reportOne(cmd, o, args[0])
 		},
 	}
 	fs := c.Flags()
-	fs.StringVar(&jsonFile, "json", "", "write the summary there (default: RUN_DIR/energy.report-<time>.json)")
-	fs.StringVar(&plotFile, "plot", "", "write the plot there, .png or .svg (default: RUN_DIR/power.report-<time>.png)")
-	fs.BoolVar(&noPlot, "no-plot", false, "draw no plot")
-	fs.StringVar(&csvFile, "csv", "", "write the run table there: one row per run, phase, node and metric (default: RUN_DIR/runs.report-<time>.csv)")
-	fs.StringVar(&baseline, "baseline", "", `idle power: "none", a constant ("95W"), or "before:D" (at most the history the run kept)`)
-	fs.StringSliceVar(&metrics, "metrics", nil, "the metrics to integrate (default: the run's setting)")
-	fs.BoolVar(&noTable, "no-table", false, "do not print the table")
-	fs.BoolVar(&force, "force", false, "overwrite the --json and --plot files if they exist")
+	fs.StringVar(&o.jsonFile, "json", "", "write the summary (or the comparison) there (default: RUN_DIR/energy.report-<time>.json)")
+	fs.StringVar(&o.plotFile, "plot", "", "write the plot there, .png or .svg (default: RUN_DIR/power.report-<time>.png)")
+	fs.BoolVar(&o.noPlot, "no-plot", false, "draw no plot")
+	fs.StringVar(&o.csvFile, "csv", "", "write the run table (or the comparison) there (default: RUN_DIR/runs.report-<time>.csv)")
+	fs.StringVar(&o.baseline, "baseline", "", `idle power: "none", a constant ("95W"), or "before:D" (at most the history the run kept)`)
+	fs.StringSliceVar(&o.metrics, "metrics", nil, "the metrics to integrate (default: the run's setting)")
+	fs.BoolVar(&o.noTable, "no-table", false, "do not print the energy table")
+	fs.BoolVar(&o.runs, "runs", false, "concatenate the run tables of the RUN_DIRs")
+	fs.BoolVar(&o.force, "force", false, "overwrite the --json, --plot and --csv files if they exist")
 	for _, n := range []string{"json", "plot", "csv"} {
 		annotate(fs, n, annValue, "<FILE>")
 	}
 	annotate(fs, "baseline", annValue, "<BASELINE>")
 	annotate(fs, "metrics", annValue, "<METRIC,...>")
 	return c
+}
+
+// reportConfig is energy-report's configuration for a replay of run: the
+// run's, with the options' changes, writing the summary to jsonFile (the
+// caller sets plot_file).
+func (g *globals) reportConfig(run *rundir.Run, o *reportOptions, jsonFile string, table bool) (plugin.Factory, plugin.Config, error) {
+	f, ok := g.factory(reportName)
+	if !ok {
+		return f, nil, fmt.Errorf("this binary has no %s plugin", reportName)
+	}
+	cfg, err := runPluginConfig(run, f)
+	if err != nil {
+		return f, nil, err
+	}
+	set := [][2]string{{"summary_file", jsonFile}}
+	if o.changed("baseline") {
+		set = append(set, [2]string{"baseline", o.baseline})
+	}
+	for _, kv := range set {
+		if err := setKey(cfg, kv[0], kv[1]); err != nil {
+			return f, nil, usageError{fmt.Errorf("--%s: %w", flagOf(kv[0]), err)}
+		}
+	}
+	if o.changed("metrics") {
+		if _, err := toml.Decode("metrics = "+tomlList(o.metrics), cfg); err != nil {
+			return f, nil, usageError{fmt.Errorf("--metrics: %w", err)}
+		}
+	}
+	if _, err := toml.Decode("table = "+strconv.FormatBool(table), cfg); err != nil {
+		return f, nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return f, nil, usageError{err}
+	}
+	return f, cfg, nil
+}
+
+// plotExt is the extension of the run's plot (.png unless it drew SVG).
+func plotExt(cfg plugin.Config) string {
+	if fc, ok := cfg.(plugin.FilesConfig); ok {
+		for _, fl := range fc.Files() {
+			if fl.Key == "plot_file" && filepath.Ext(fl.Path) != "" {
+				return filepath.Ext(fl.Path)
+			}
+		}
+	}
+	return ".png"
+}
+
+// refuseExisting refuses to overwrite files without --force.
+func (o *reportOptions) refuseExisting(paths ...string) error {
+	for _, p := range paths {
+		if p == "" || o.force {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return usageError{fmt.Errorf("%s exists: not overwritten (--force overwrites it)", p)}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// reportOne recomputes the report of one run directory.
+func (g *globals) reportOne(cmd *cobra.Command, o *reportOptions, dir string) error {
+	run, err := rundir.Open(dir)
+	if err != nil {
+		return err
+	}
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	jsonFile, plotFile, csvFile := o.jsonFile, o.plotFile, o.csvFile
+	if jsonFile == "" {
+		jsonFile = freeName(filepath.Join(run.Dir, "energy.report-"+stamp), ".json")
+	}
+	if csvFile == "" {
+		csvFile = freeName(filepath.Join(run.Dir, "runs.report-"+stamp), ".csv")
+	}
+	f, cfg, err := g.reportConfig(run, o, jsonFile, !o.noTable)
+	if err != nil {
+		return err
+	}
+	if plotFile == "" {
+		plotFile = freeName(filepath.Join(run.Dir, "power.report-"+stamp), plotExt(cfg))
+	}
+	if o.noPlot {
+		plotFile = ""
+	}
+	if err := setKey(cfg, "plot_file", plotFile); err != nil {
+		return usageError{fmt.Errorf("--plot: %w", err)}
+	}
+	if err := o.refuseExisting(jsonFile, plotFile, csvFile); err != nil {
+		return err
+	}
+	log := logging.Target(g.logger, "alumet::agent::report")
+	log.Info(fmt.Sprintf("Replaying %s (%s %s, %s): %d points, %d of history", run.Dir, run.Manifest.Agent.Name, run.Manifest.Agent.Version,
+		run.Manifest.Started, run.Manifest.Stream.Points, run.Manifest.Stream.History))
+	if err := run.Replay(cmd.Context(), []rundir.Element{{Factory: f, Config: cfg}}, g.logger); err != nil {
+		return err
+	}
+	if _, err := os.Stat(jsonFile); err != nil {
+		return nil // no data in the window: energy-report said so
+	}
+	if err := rundir.WriteRunTable(jsonFile, csvFile); err != nil {
+		return err
+	}
+	log.Info("Run table written to " + csvFile)
+	return nil
+}
+
+// summaryOf is the energy summary of a run directory: its own (verified),
+// or recomputed with the options when they change it.
+func (g *globals) summaryOf(cmd *cobra.Command, o *reportOptions, dir string) ([]byte, error) {
+	run, err := rundir.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := run.Verify(); err != nil {
+		return nil, err
+	}
+	if !o.recomputes() {
+		for _, file := range run.Manifest.Files {
+			if file.Role == reportName+" summary_file" {
+				return os.ReadFile(filepath.Join(run.Dir, filepath.FromSlash(file.Name)))
+			}
+		}
+		// energy-report was not on during the run: compute it now.
+	}
+	tmp, err := os.MkdirTemp("", "alumet-report-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	path := filepath.Join(tmp, "energy.json")
+	f, cfg, err := g.reportConfig(run, o, path, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := setKey(cfg, "plot_file", ""); err != nil {
+		return nil, err
+	}
+	quiet := logging.Target(g.logger, "alumet::agent::report")
+	if err := run.Replay(cmd.Context(), []rundir.Element{{Factory: f, Config: cfg}}, quiet); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no power sample in the measured window: nothing to compare", dir)
+	}
+	return b, err
+}
+
+// reportCompare compares each run directory with the first.
+func (g *globals) reportCompare(cmd *cobra.Command, o *reportOptions, dirs []string) error {
+	if err := o.refuseExisting(o.jsonFile, o.csvFile); err != nil {
+		return err
+	}
+	energies := make([]rundir.Energies, len(dirs))
+	for i, d := range dirs {
+		b, err := g.summaryOf(cmd, o, d)
+		if err != nil {
+			return err
+		}
+		if energies[i], err = rundir.EnergiesOf(b); err != nil {
+			return fmt.Errorf("%s: the energy summary: %w", d, err)
+		}
+	}
+	type versus struct {
+		A      string              `json:"a"`
+		B      string              `json:"b"`
+		Series []rundir.Comparison `json:"series"`
+	}
+	var all []versus
+	var text strings.Builder
+	for i := 1; i < len(dirs); i++ {
+		cs := rundir.Compare(energies[0], energies[i])
+		all = append(all, versus{A: dirs[0], B: dirs[i], Series: cs})
+		if i > 1 {
+			text.WriteString("\n")
+		}
+		text.WriteString(rundir.FormatComparisons(dirs[0], dirs[i], cs))
+	}
+	if _, err := io.WriteString(g.stdout, text.String()); err != nil {
+		return err
+	}
+	if o.jsonFile != "" {
+		b, err := json.MarshalIndent(map[string]any{"schema": "alumet-agent/comparison", "version": 1, "comparisons": all}, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := writeAtomic(o.jsonFile, append(b, '\n')); err != nil {
+			return err
+		}
+	}
+	if o.csvFile != "" {
+		var buf bytes.Buffer
+		w := csv.NewWriter(&buf)
+		_ = w.Write([]string{"a", "b", "node", "metric", "runs_a", "mean_a_j", "sd_a_j", "runs_b", "mean_b_j", "sd_b_j", "diff_j", "diff_pct", "ci95_low", "ci95_high", "welch_t", "df", "p", "note"})
+		for _, v := range all {
+			for _, c := range v.Series {
+				lo, hi := "", ""
+				if len(c.CI95) == 2 {
+					lo, hi = fnum(c.CI95[0]), fnum(c.CI95[1])
+				}
+				_ = w.Write([]string{v.A, v.B, c.Node, c.Metric, strconv.Itoa(c.A.Runs), fnum(&c.A.MeanJ), fnum(c.A.SDJ), strconv.Itoa(c.B.Runs),
+					fnum(&c.B.MeanJ), fnum(c.B.SDJ), fnum(&c.DiffJ), fnum(c.DiffPct), lo, hi, fnum(c.T), fnum(c.DF), fnum(c.P), c.Note})
+			}
+		}
+		w.Flush()
+		if err := writeAtomic(o.csvFile, buf.Bytes()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reportRuns concatenates the run tables of the run directories.
+func (g *globals) reportRuns(o *reportOptions, dirs []string) error {
+	if err := o.refuseExisting(o.csvFile); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write(append([]string{"run_dir"}, rundir.RunTableHeader...))
+	for _, d := range dirs {
+		run, err := rundir.Open(d)
+		if err != nil {
+			return err
+		}
+		if err := run.Verify(); err != nil {
+			return err
+		}
+		if _, ok := run.File(rundir.RunTableName); !ok {
+			return fmt.Errorf("%s: no %s (energy-report was off during the run: `alumet-agent report %s` computes one)", d, rundir.RunTableName, d)
+		}
+		path := filepath.Join(run.Dir, rundir.RunTableName)
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		rows, err := csv.NewReader(f).ReadAll()
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if len(rows) == 0 || strings.Join(rows[0], ",") != strings.Join(rundir.RunTableHeader, ",") {
+			return fmt.Errorf("%s: not a run table of this version (header %v)", path, rows)
+		}
+		for _, r := range rows[1:] {
+			_ = w.Write(append([]string{d}, r...))
+		}
+	}
+	w.Flush()
+	if o.csvFile != "" {
+		return writeAtomic(o.csvFile, buf.Bytes())
+	}
+	_, err := g.stdout.Write(buf.Bytes())
+	return err
+}
+
+func fnum(f *float64) string {
+	if f == nil {
+		return ""
+	}
+	return strconv.FormatFloat(*f, 'g', -1, 64)
+}
+
+// writeAtomic writes path through a temporary file in its directory.
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // freeName is base+ext, or base-2+ext, base-3+ext... when it exists: a
@@ -172,7 +406,7 @@ func flagOf(key string) string {
 func tomlList(items []string) string {
 	q := make([]string, len(items))
 	for i, s := range items {
-		q[i] = fmt.Sprintf("%q", s)
+		q[i] = strconv.Quote(s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
 }
