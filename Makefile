@@ -3,7 +3,8 @@ GO       ?= go
 BIN      ?= bin
 VERSION  ?= $(shell v=$$(git describe --tags --always --dirty 2>/dev/null) && echo "$${v#v}" || echo dev)
 DATE     := $(shell date -u +%Y-%m-%d)
-LDFLAGS  := -X github.com/alumet-go/alumet-agent/cmd/alumet-agent/cli.Version=$(VERSION) -X github.com/alumet-go/alumet-agent/cmd/alumet-agent/cli.BuildDate=$(DATE)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS  := -X github.com/alumet-go/alumet-agent/cmd/alumet-agent/cli.Version=$(VERSION) -X github.com/alumet-go/alumet-agent/cmd/alumet-agent/cli.BuildDate=$(DATE) -X github.com/alumet-go/alumet-agent/cmd/alumet-agent/cli.Commit=$(COMMIT)
 STATICCHECK_VERSION := v0.8.2
 DIST     ?= dist
 DIST_PLATFORMS ?= linux/amd64 linux/arm64

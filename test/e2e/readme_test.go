@@ -49,7 +49,16 @@ const (
 // readmeNotRunnable lists the README's agent command lines that this test
 // does not run, with the reason. Keep it short: a command that needs the real
 // API or a real OAR job runs against the emulator instead.
-var readmeNotRunnable = map[string]string{}
+var readmeNotRunnable = map[string]string{
+	"alumet-agent report runs/A                          # the same summary, in runs/A/energy.report-<time>.json (+ plot, run table)": reportNeedsRun,
+	"alumet-agent report --baseline before:60s --json idle60.json runs/A   # another baseline":                                        reportNeedsRun,
+	"alumet-agent report runs/A runs/B                   # B against A: mean energy per run, B − A, 95 % CI, Welch's t":               reportNeedsRun,
+	"alumet-agent report --runs runs/A runs/B > all-runs.csv               # the run tables, concatenated":                            reportNeedsRun,
+}
+
+// reportNeedsRun: the README's report lines read run directories made
+// before; test/e2e/rundir_test.go runs that loop.
+const reportNeedsRun = "needs run directories made before (rundir_test.go runs the loop)"
 
 type readmeCommand struct {
 	line    string // as written in the README
@@ -169,6 +178,9 @@ func readmeWrites(line string) []string {
 	var files []string
 	if m := outputFileArg.FindStringSubmatch(line); m != nil {
 		files = append(files, strings.Trim(m[1], `"'`))
+	}
+	if strings.Contains(line, " --run-dir ") {
+		return nil // the files go into the run directory (rundir_test.go checks them)
 	}
 	if m := pluginsArg.FindStringSubmatch(line); m != nil && strings.Contains(m[1], "energy-report") {
 		if len(files) == 0 {

@@ -12,6 +12,9 @@ import (
 var (
 	Version   = devVersion
 	BuildDate = unknownDate
+	// Commit is the git commit, for run directories' manifests (make sets
+	// it; otherwise Go's build information, when it has it).
+	Commit = ""
 )
 
 const (
@@ -86,6 +89,9 @@ func agentVersion() string {
 // vcsRevision is the commit this binary was built from ("" if unknown),
 // "+dirty" when the tree was modified.
 func vcsRevision() string {
+	if Commit != "" {
+		return Commit
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return ""
