@@ -23,8 +23,15 @@ import (
 type History struct {
 	mu     sync.Mutex
 	want   time.Duration
-	subs   []func(*measure.Buffer)
+	subs   []historySub
+	taps   []func(buf *measure.Buffer, end time.Time)
 	recent RecentFunc
+}
+
+// historySub is a subscriber and the span it asked for (0: everything).
+type historySub struct {
+	span time.Duration
+	fn   func(*measure.Buffer)
 }
 
 // RecentFunc returns the points a source has between from and to,
@@ -50,25 +57,60 @@ func (h *History) Wanted() time.Duration {
 	return h.want
 }
 
-// Subscribe registers fn to receive the history; fn must not keep buf after
-// it returns, nor modify it.
-func (h *History) Subscribe(fn func(buf *measure.Buffer)) {
+// Subscribe registers fn to receive the history, all of it; fn must not
+// keep buf after it returns, nor modify it.
+func (h *History) Subscribe(fn func(buf *measure.Buffer)) { h.SubscribeSpan(0, fn) }
+
+// SubscribeSpan registers fn to receive the points of the history in the
+// span d before its end (what it asked with Want(d)): another element may
+// have asked the sources for a longer history. d = 0 is everything.
+func (h *History) SubscribeSpan(d time.Duration, fn func(buf *measure.Buffer)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.subs = append(h.subs, fn)
+	h.subs = append(h.subs, historySub{span: d, fn: fn})
 }
 
-// Deliver hands buf to every subscriber, synchronously.
-func (h *History) Deliver(buf *measure.Buffer) {
+// Tap registers fn to receive the history as delivered, with its end (a
+// run directory records both, so that a replay delivers the same).
+func (h *History) Tap(fn func(buf *measure.Buffer, end time.Time)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.taps = append(h.taps, fn)
+}
+
+// Deliver hands buf to every subscriber, synchronously, without an end
+// (SubscribeSpan's subscribers get all of it).
+func (h *History) Deliver(buf *measure.Buffer) { h.DeliverBefore(buf, time.Time{}) }
+
+// DeliverBefore hands buf, the history before end (the start of the
+// measured window as the source fetched it), to every subscriber,
+// synchronously: a SubscribeSpan subscriber gets only its span.
+func (h *History) DeliverBefore(buf *measure.Buffer, end time.Time) {
 	if buf == nil || buf.Len() == 0 {
 		return
 	}
 	buf.Expand() // the subscribers read Points
 	h.mu.Lock()
-	subs := h.subs
+	subs, taps := h.subs, h.taps
 	h.mu.Unlock()
-	for _, fn := range subs {
-		fn(buf)
+	for _, fn := range taps {
+		fn(buf, end)
+	}
+	for _, s := range subs {
+		if s.span <= 0 || end.IsZero() {
+			s.fn(buf)
+			continue
+		}
+		from := end.Add(-s.span)
+		part := &measure.Buffer{}
+		for _, p := range buf.Points {
+			if !p.Timestamp.Before(from) {
+				part.Points = append(part.Points, p)
+			}
+		}
+		if part.Len() > 0 {
+			s.fn(part)
+		}
 	}
 }
 

@@ -134,3 +134,38 @@ func (c *countOutput) Write(_ context.Context, buf *measure.Buffer) error {
 	return nil
 }
 func (c *countOutput) Close() error { return nil }
+
+// TestHistorySpans: a subscriber gets the span it asked for, whatever
+// another asked the sources for; a tap gets all of it with its end.
+func TestHistorySpans(t *testing.T) {
+	end := time.Date(2026, 12, 2, 22, 0, 0, 0, time.UTC)
+	buf := &measure.Buffer{}
+	for s := 120; s > 0; s-- {
+		buf.Push(measure.Point{Timestamp: end.Add(-time.Duration(s) * time.Second)})
+	}
+	var h History
+	h.Want(10 * time.Second)
+	h.Want(2 * time.Minute)
+	require.Equal(t, 2*time.Minute, h.Wanted())
+	var all, ten, none int
+	var tapped time.Time
+	h.Subscribe(func(b *measure.Buffer) { all += b.Len() })
+	var first time.Time
+	h.SubscribeSpan(10*time.Second, func(b *measure.Buffer) {
+		if ten == 0 {
+			first = b.Points[0].Timestamp
+		}
+		ten += b.Len()
+	})
+	h.SubscribeSpan(time.Nanosecond, func(b *measure.Buffer) { none += b.Len() })
+	h.Tap(func(b *measure.Buffer, e time.Time) { tapped = e })
+	h.DeliverBefore(buf, end)
+	require.Equal(t, 120, all)
+	require.Equal(t, 10, ten, "the 10 s before the end, its first second included")
+	require.Equal(t, end.Add(-10*time.Second), first)
+	require.Equal(t, 0, none, "nothing in its span: not called")
+	require.Equal(t, end, tapped)
+	h.Deliver(buf) // no end: everything, to everyone
+	require.Equal(t, 240, all)
+	require.Equal(t, 130, ten)
+}

@@ -108,7 +108,7 @@ func (r *Recorder) Hook(b *pipeline.Builder, dir *plugin.Directory) error {
 	if err := b.AddTransform(TransformName, r); err != nil {
 		return err
 	}
-	b.History().Subscribe(func(buf *measure.Buffer) { r.record(buf, true) })
+	b.History().Tap(func(buf *measure.Buffer, end time.Time) { r.record(buf, true, end) })
 	return nil
 }
 
@@ -117,17 +117,17 @@ func (r *Recorder) ReadsCompact() {}
 
 // Apply records buf, unchanged.
 func (r *Recorder) Apply(buf *measure.Buffer) error {
-	r.record(buf, false)
+	r.record(buf, false, time.Time{})
 	return nil
 }
 
-func (r *Recorder) record(buf *measure.Buffer, history bool) {
+func (r *Recorder) record(buf *measure.Buffer, history bool, end time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || buf.Len() == 0 {
 		return
 	}
-	r.stream.buffer(buf, history)
+	r.stream.buffer(buf, history, end)
 	r.buffers++
 	if history {
 		r.history += int64(buf.Len())

@@ -19,6 +19,69 @@ import (
 // ReplaySourceName is the replay's source among the pipeline's sources.
 const ReplaySourceName = "run-dir-replay"
 
+// ReplayOptions change what the replay gives the plugins.
+type ReplayOptions struct {
+	// ExcludeRuns leaves these runs of exec --repeat out: their events,
+	// and the points tagged with their run attribute.
+	ExcludeRuns map[int]bool
+	// TrimStart and TrimEnd shorten every run's window: its start event
+	// comes TrimStart later, its end event TrimEnd earlier (without the
+	// warm-up, without the tail).
+	TrimStart, TrimEnd time.Duration
+}
+
+// check refuses options that leave a run without a window, or exclude a
+// run the directory does not have, before anything is replayed.
+func (o *ReplayOptions) check(windows []Window) error {
+	runs := map[int]bool{}
+	for _, w := range windows {
+		runs[w.Run] = true
+		if o.ExcludeRuns[w.Run] || w.StartNs == 0 || w.EndNs == 0 {
+			continue
+		}
+		if d := time.Duration(w.EndNs - w.StartNs); o.TrimStart+o.TrimEnd >= d {
+			return fmt.Errorf("trimming %v at the start and %v at the end leaves nothing of run %d (%v long)", o.TrimStart, o.TrimEnd, w.Run, d)
+		}
+	}
+	for n := range o.ExcludeRuns {
+		if !runs[n] {
+			return fmt.Errorf("--exclude-runs: the run directory has no run %d", n)
+		}
+	}
+	return nil
+}
+
+// runOf is the run attribute of a point's attributes (0 without one).
+func runOf(attrs []measure.Attribute) int {
+	for _, a := range attrs {
+		if a.Key == "run" && a.Value.Type == measure.AttrU64 {
+			return int(a.Value.U64)
+		}
+	}
+	return 0
+}
+
+// keep filters buf in place to the points of runs not excluded.
+func (o *ReplayOptions) keep(buf *measure.Buffer) {
+	if len(o.ExcludeRuns) == 0 {
+		return
+	}
+	pts := buf.Points[:0]
+	for _, p := range buf.Points {
+		if !o.ExcludeRuns[runOf(p.Attributes)] {
+			pts = append(pts, p)
+		}
+	}
+	buf.Points = pts
+	cps := buf.Compact[:0]
+	for _, p := range buf.Compact {
+		if !o.ExcludeRuns[runOf(p.Series.Attributes)] {
+			cps = append(cps, p)
+		}
+	}
+	buf.Compact = cps
+}
+
 // Element is a plugin to start for a replay, with its configuration.
 type Element struct {
 	Factory plugin.Factory
@@ -31,8 +94,11 @@ type Element struct {
 // and the sources' outcomes as the live run had them, every buffer and
 // event in the recorded order. It returns once the pipeline has stopped
 // (the plugins have written their files). The files are verified first.
-func (r *Run) Replay(ctx context.Context, elements []Element, logger *slog.Logger) error {
+func (r *Run) Replay(ctx context.Context, elements []Element, logger *slog.Logger, opts ReplayOptions) error {
 	if err := r.Verify(); err != nil {
+		return err
+	}
+	if err := opts.check(r.Manifest.Windows); err != nil {
 		return err
 	}
 	if logger == nil {
@@ -80,7 +146,7 @@ func (r *Run) Replay(ctx context.Context, elements []Element, logger *slog.Logge
 	}
 	p := b.Start(ctx)
 	out := <-src.emitter
-	playErr := r.play(ctx, p, reg, b.History(), out)
+	playErr := r.play(ctx, p, reg, b.History(), out, opts)
 	close(src.finished)
 	stopErr := p.Stop(context.WithoutCancel(ctx))
 	return errors.Join(playErr, stopErr)
@@ -89,7 +155,7 @@ func (r *Run) Replay(ctx context.Context, elements []Element, logger *slog.Logge
 func (r *Run) path(name string) string { return filepath.Join(r.Dir, filepath.FromSlash(name)) }
 
 // play emits the stream's buffers and publishes its events, in order.
-func (r *Run) play(ctx context.Context, p *pipeline.Pipeline, reg *measure.Registry, h *pipeline.History, out pipeline.Emitter) error {
+func (r *Run) play(ctx context.Context, p *pipeline.Pipeline, reg *measure.Registry, h *pipeline.History, out pipeline.Emitter, opts ReplayOptions) error {
 	f, err := os.Open(r.path(StreamName))
 	if err != nil {
 		return err
@@ -100,6 +166,7 @@ func (r *Run) play(ctx context.Context, p *pipeline.Pipeline, reg *measure.Regis
 		return err
 	}
 	defer sr.close()
+	starts := map[int]time.Time{} // run -> its (trimmed) start
 	compact := false
 	if ce, ok := out.(pipeline.CompactEmitter); ok {
 		compact = ce.AcceptsCompact()
@@ -118,12 +185,26 @@ func (r *Run) play(ctx context.Context, p *pipeline.Pipeline, reg *measure.Regis
 			if err != nil {
 				return fmt.Errorf("%s: line %d: %w", sr.name, sr.line, err)
 			}
+			if opts.ExcludeRuns[ev.Run] && ev.Run > 0 {
+				continue
+			}
+			switch ev.Kind {
+			case pipeline.StartConsumerMeasurement:
+				ev.Time = ev.Time.Add(opts.TrimStart)
+				starts[ev.Run] = ev.Time
+			case pipeline.EndConsumerMeasurement:
+				ev.Time = ev.Time.Add(-opts.TrimEnd)
+				if st, ok := starts[ev.Run]; ok && !ev.Time.After(st) {
+					return fmt.Errorf("trimming %v at the start and %v at the end leaves nothing of run %d", opts.TrimStart, opts.TrimEnd, ev.Run)
+				}
+			}
 			if err := p.Publish(ctx, ev); err != nil {
 				return err
 			}
 		case it.History:
-			h.Deliver(it.Buffer)
+			h.DeliverBefore(it.Buffer, it.HistoryEnd)
 		default:
+			opts.keep(it.Buffer)
 			if !compact {
 				it.Buffer.Expand()
 			}

@@ -53,8 +53,11 @@ type seriesLine struct {
 
 type bufferLine struct {
 	History bool `json:"history,omitempty"`
-	Points  int  `json:"points"`
-	Compact int  `json:"compact"`
+	// HistoryEnd is the end of the history (Unix ns): the window's start
+	// the source fetched it for (pipeline.History.DeliverBefore).
+	HistoryEnd int64 `json:"history_end,omitempty"`
+	Points     int   `json:"points"`
+	Compact    int   `json:"compact"`
 }
 
 // EventRecord is a measurement event as the run directory keeps it.
@@ -254,8 +257,9 @@ func (s *streamWriter) point(series uint32, ns int64, v measure.Value) {
 	s.points++
 }
 
-// buffer writes buf (history: a history buffer).
-func (s *streamWriter) buffer(buf *measure.Buffer, history bool) {
+// buffer writes buf (history: a history buffer, delivered for the window
+// starting at end).
+func (s *streamWriter) buffer(buf *measure.Buffer, history bool, end time.Time) {
 	if buf.Len() == 0 {
 		return
 	}
@@ -268,7 +272,11 @@ func (s *streamWriter) buffer(buf *measure.Buffer, history bool) {
 	for i := range buf.Compact {
 		ids = append(ids, s.compactSeries(buf.Compact[i].Series))
 	}
-	s.writeJSON("buffer", bufferLine{History: history, Points: len(buf.Points), Compact: len(buf.Compact)})
+	bl := bufferLine{History: history, Points: len(buf.Points), Compact: len(buf.Compact)}
+	if history && !end.IsZero() {
+		bl.HistoryEnd = end.UnixNano()
+	}
+	s.writeJSON("buffer", bl)
 	for i := range buf.Points {
 		p := &buf.Points[i]
 		s.point(ids[i], p.Timestamp.UnixNano(), p.Value)
@@ -295,9 +303,10 @@ func (s *streamWriter) close() error {
 // StreamItem is one element of the raw stream: a buffer (with the metrics
 // registered) or an event.
 type StreamItem struct {
-	Buffer  *measure.Buffer
-	History bool
-	Event   *EventRecord
+	Buffer     *measure.Buffer
+	History    bool
+	HistoryEnd time.Time // zero if not said
+	Event      *EventRecord
 }
 
 // streamReader reads a raw stream back.
@@ -374,7 +383,11 @@ func (r *streamReader) next() (StreamItem, error) {
 			if err != nil {
 				return StreamItem{}, err
 			}
-			return StreamItem{Buffer: buf, History: bl.History}, nil
+			it := StreamItem{Buffer: buf, History: bl.History}
+			if bl.HistoryEnd != 0 {
+				it.HistoryEnd = time.Unix(0, bl.HistoryEnd)
+			}
+			return it, nil
 		default:
 			return StreamItem{}, r.errorf("not a stream record: %.80q", line)
 		}

@@ -90,10 +90,10 @@ func TestStreamRoundTrip(t *testing.T) {
 	sw, err := newStreamWriter(&out, reg)
 	require.NoError(t, err)
 	sw.event(events[0])
-	sw.buffer(history, true)
-	sw.buffer(points, false)
+	sw.buffer(history, true, t0.Truncate(time.Second))
+	sw.buffer(points, false, time.Time{})
 	sw.event(events[1])
-	sw.buffer(points, false) // the same series again: no new series lines
+	sw.buffer(points, false, time.Time{}) // the same series again: no new series lines
 	sw.event(events[2])
 	require.NoError(t, sw.close())
 
@@ -122,6 +122,7 @@ func TestStreamRoundTrip(t *testing.T) {
 			require.Empty(t, cmp.Diff(events[eventAt[i]], got, timeCmp))
 		case 1:
 			require.True(t, it.History)
+			require.Equal(t, t0.Truncate(time.Second).UnixNano(), it.HistoryEnd.UnixNano())
 			require.Empty(t, cmp.Diff(history, it.Buffer, valueCmp, attrCmp, timeCmp, cmpopts.EquateEmpty(), cmp.AllowUnexported(measure.Buffer{})))
 		default:
 			require.False(t, it.History)

@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -78,7 +77,7 @@ func install(b *pipeline.Builder, dir *plugin.Directory, r *report) error {
 	r.outcomes = b.Outcomes()
 	if r.base.Kind == HistoryBaseline {
 		r.history.Want(r.base.Before)
-		r.history.Subscribe(r.addHistory)
+		r.history.SubscribeSpan(r.base.Before, r.addHistory)
 	}
 	return b.AddTransform(Name, &Transform{r: r})
 }
@@ -268,33 +267,15 @@ func (t *Transform) OnEvent(_ context.Context, ev pipeline.Event) error {
 func (r *report) addHistory(buf *measure.Buffer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	// Only the span asked for: another element may have asked the sources
-	// for a longer history (a run directory keeps a few minutes).
-	from := int64(math.MinInt64)
-	if first := r.firstStart(); !first.IsZero() {
-		from = first.UnixNano() - int64(r.base.Before)
-	}
 	for i := range buf.Points {
 		p := &buf.Points[i]
 		m, ok := r.reg.Metric(p.Metric)
-		if !ok || !r.selects(m) || p.Timestamp.UnixNano() < from {
+		if !ok || !r.selects(m) {
 			continue
 		}
 		k := nodeMetric{nodeOf(p.Resource), m.Name}
 		r.hist[k] = append(r.hist[k], rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
 	}
-}
-
-// firstStart is the start of the earliest window known (zero if none);
-// r.mu is held.
-func (r *report) firstStart() time.Time {
-	var first time.Time
-	for _, w := range r.wins {
-		if w.hasStart && (first.IsZero() || w.start.Before(first)) {
-			first = w.start
-		}
-	}
-	return first
 }
 
 // wall drops the monotonic clock reading of t: the window is integrated on

@@ -1,7 +1,6 @@
 package energyreport
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -31,8 +30,9 @@ func TestHistoryLongerThanAsked(t *testing.T) {
 			cfg.Baseline = tc.baseline
 			r, err := newReport(cfg, reg, nil, nil, t0)
 			require.NoError(t, err)
-			tr := &Transform{r: r}
-			require.NoError(t, tr.OnEvent(context.Background(), pipeline.Event{Kind: pipeline.StartConsumerMeasurement, Time: t0}))
+			b := pipeline.NewBuilder(reg, 4, nil)
+			require.NoError(t, install(b, nil, r))
+			b.History().Want(2 * time.Minute) // another element asks for more
 			// 2 min of history: 300 W from 2 min to 1 min before, then 100 W.
 			buf := &measure.Buffer{}
 			for s := 120; s > 0; s-- {
@@ -43,7 +43,7 @@ func TestHistoryLongerThanAsked(t *testing.T) {
 				buf.Push(measure.Point{Metric: ids[watt], Timestamp: t0.Add(-time.Duration(s) * time.Second), Value: measure.Float(w),
 					Resource: measure.Resource{Kind: "device_id", ID: "taurus-7"}})
 			}
-			r.addHistory(buf)
+			b.History().DeliverBefore(buf, t0)
 			got := r.historyBaselines()
 			require.Len(t, got, 1)
 			for _, v := range got {

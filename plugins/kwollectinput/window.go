@@ -315,7 +315,7 @@ func (s *Source) fetchHistory(ctx context.Context, runStart time.Time) error {
 		// second belongs to the run, not to the idle level.
 		buf.Points = slices.DeleteFunc(buf.Points, func(p measure.Point) bool { return !p.Timestamp.Before(end) })
 		n = len(buf.Points)
-		s.history.Deliver(buf)
+		s.history.DeliverBefore(buf, end)
 	}
 	s.log.Info(fmt.Sprintf("Kwollect: %d rows of history fetched for the idle baseline [%s, %s]", n, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)))
 	if err != nil {

@@ -136,6 +136,26 @@ baseline = "before:10s"
 		require.Equal(t, 100.0, *sr.BaselineW)
 		require.InDelta(t, *sr.EnergyJ-100*sr.DurationS, *sr.DynamicEnergyJ, 1e-9)
 	}
+	// Without the first run, and without the first 0.5 s of each run.
+	res = runAgent(t, dir, nil, "report", "--exclude-runs", "1", "--trim-start", "500ms", "--json", "trim.json", "--no-plot", "--no-table", run)
+	require.Equal(t, 0, res.code, res.stderr)
+	trimmed := readRepeatSummary(t, filepath.Join(dir, "trim.json"))
+	require.Len(t, trimmed.Runs, 2)
+	require.Equal(t, []int{2, 3}, trimmed.StatsRuns)
+	for i, r := range trimmed.Runs {
+		require.Equal(t, i+2, r.Run)
+		full := s.Runs[i+1].Series[0]
+		require.InDelta(t, full.DurationS-0.5, r.Series[0].DurationS, 1e-9)
+		require.Less(t, *r.Series[0].EnergyJ, *full.EnergyJ)
+	}
+	res = runAgent(t, dir, nil, "report", "--trim-start", "10s", "--json", "none.json", run)
+	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, "trimming 10s at the start and 0s at the end leaves nothing of run 1 (1.5")
+	require.NoFileExists(t, filepath.Join(dir, "none.json"))
+	res = runAgent(t, dir, nil, "report", "--exclude-runs", "4", "--json", "none.json", run)
+	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, "--exclude-runs: the run directory has no run 4")
+
 	plots, _ := filepath.Glob(filepath.Join(run, "power.report-*.png"))
 	require.Len(t, plots, 1, "the plot next to the live one, under a new name")
 

@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/spf13/cobra"
 
+	"github.com/alumet-go/alumet-agent/config"
 	"github.com/alumet-go/alumet-agent/internal/logging"
 	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/rundir"
@@ -30,11 +31,48 @@ type reportOptions struct {
 	jsonFile, plotFile, csvFile, baseline string
 	metrics                               []string
 	force, noTable, noPlot, runs          bool
+	excludeRuns                           []int
+	trimStart, trimEnd                    string
+	replay                                rundir.ReplayOptions
 	changed                               func(string) bool
 }
 
 // recomputes says whether the options change the energy report.
-func (o *reportOptions) recomputes() bool { return o.changed("baseline") || o.changed("metrics") }
+func (o *reportOptions) recomputes() bool {
+	for _, f := range []string{"baseline", "metrics", "exclude-runs", "trim-start", "trim-end"} {
+		if o.changed(f) {
+			return true
+		}
+	}
+	return false
+}
+
+// parse checks the replay's options.
+func (o *reportOptions) parse() error {
+	for _, n := range o.excludeRuns {
+		if n < 1 {
+			return usageError{fmt.Errorf("--exclude-runs: runs are numbered from 1, got %d", n)}
+		}
+		if o.replay.ExcludeRuns == nil {
+			o.replay.ExcludeRuns = map[int]bool{}
+		}
+		o.replay.ExcludeRuns[n] = true
+	}
+	for _, d := range []struct {
+		flag, val string
+		dst       *time.Duration
+	}{{"--trim-start", o.trimStart, &o.replay.TrimStart}, {"--trim-end", o.trimEnd, &o.replay.TrimEnd}} {
+		if d.val == "" {
+			continue
+		}
+		v, err := config.ParseDuration(d.val)
+		if err != nil || v < 0 {
+			return usageError{fmt.Errorf("%s: want a duration such as 5s, got %q", d.flag, d.val)}
+		}
+		*d.dst = v
+	}
+	return nil
+}
 
 func (g *globals) reportCmd() *cobra.Command {
 	o := &reportOptions{}
@@ -67,6 +105,9 @@ func (g *globals) reportCmd() *cobra.Command {
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.changed = cmd.Flags().Changed
+			if err := o.parse(); err != nil {
+				return err
+			}
 			switch {
 			case o.runs:
 				return g.reportRuns(o, args)
@@ -84,6 +125,9 @@ func (g *globals) reportCmd() *cobra.Command {
 	fs.StringVar(&o.baseline, "baseline", "", `idle power: "none", a constant ("95W"), or "before:D" (at most the history the run kept)`)
 	fs.StringSliceVar(&o.metrics, "metrics", nil, "the metrics to integrate (default: the run's setting)")
 	fs.BoolVar(&o.noTable, "no-table", false, "do not print the energy table")
+	fs.IntSliceVar(&o.excludeRuns, "exclude-runs", nil, "leave these runs of exec --repeat out (e.g. 1 for the warm-up run)")
+	fs.StringVar(&o.trimStart, "trim-start", "", "start every run's window this much later (without its warm-up)")
+	fs.StringVar(&o.trimEnd, "trim-end", "", "end every run's window this much earlier")
 	fs.BoolVar(&o.runs, "runs", false, "concatenate the run tables of the RUN_DIRs")
 	fs.BoolVar(&o.force, "force", false, "overwrite the --json, --plot and --csv files if they exist")
 	for _, n := range []string{"json", "plot", "csv"} {
@@ -91,6 +135,9 @@ func (g *globals) reportCmd() *cobra.Command {
 	}
 	annotate(fs, "baseline", annValue, "<BASELINE>")
 	annotate(fs, "metrics", annValue, "<METRIC,...>")
+	annotate(fs, "exclude-runs", annValue, "<N,...>")
+	annotate(fs, "trim-start", annValue, "<DURATION>")
+	annotate(fs, "trim-end", annValue, "<DURATION>")
 	return c
 }
 
@@ -189,7 +236,7 @@ func (g *globals) reportOne(cmd *cobra.Command, o *reportOptions, dir string) er
 	log := logging.Target(g.logger, "alumet::agent::report")
 	log.Info(fmt.Sprintf("Replaying %s (%s %s, %s): %d points, %d of history", run.Dir, run.Manifest.Agent.Name, run.Manifest.Agent.Version,
 		run.Manifest.Started, run.Manifest.Stream.Points, run.Manifest.Stream.History))
-	if err := run.Replay(cmd.Context(), []rundir.Element{{Factory: f, Config: cfg}}, g.logger); err != nil {
+	if err := run.Replay(cmd.Context(), []rundir.Element{{Factory: f, Config: cfg}}, g.logger, o.replay); err != nil {
 		return err
 	}
 	if _, err := os.Stat(jsonFile); err != nil {
@@ -234,7 +281,7 @@ func (g *globals) summaryOf(cmd *cobra.Command, o *reportOptions, dir string) ([
 		return nil, err
 	}
 	quiet := logging.Target(g.logger, "alumet::agent::report")
-	if err := run.Replay(cmd.Context(), []rundir.Element{{Factory: f, Config: cfg}}, quiet); err != nil {
+	if err := run.Replay(cmd.Context(), []rundir.Element{{Factory: f, Config: cfg}}, quiet, o.replay); err != nil {
 		return nil, err
 	}
 	b, err := os.ReadFile(path)
