@@ -21,9 +21,10 @@ type Energies map[SeriesKey][]float64
 type SeriesKey struct{ Node, Metric string }
 
 // EnergiesOf reads the energies of an energy summary (single run or exec
-// --repeat); runs whose command failed are left out, as the summary's own
-// statistics leave them out.
-func EnergiesOf(summary []byte) (Energies, error) {
+// --repeat), of the whole runs or, with phase, of that phase of each run;
+// runs whose command failed are left out, as the summary's own statistics
+// leave them out.
+func EnergiesOf(summary []byte, phase string) (Energies, error) {
 	var probe struct {
 		Runs json.RawMessage `json:"runs"`
 	}
@@ -51,10 +52,24 @@ func EnergiesOf(summary []byte) (Energies, error) {
 		if r.ExitCode != nil && *r.ExitCode != 0 {
 			continue
 		}
-		for _, s := range r.Series {
-			if s.EnergyJ != nil {
-				k := SeriesKey{s.Node, s.Metric}
-				out[k] = append(out[k], *s.EnergyJ)
+		if phase == "" {
+			for _, s := range r.Series {
+				if s.EnergyJ != nil {
+					k := SeriesKey{s.Node, s.Metric}
+					out[k] = append(out[k], *s.EnergyJ)
+				}
+			}
+			continue
+		}
+		for _, p := range r.Phases {
+			if p.Name != phase {
+				continue
+			}
+			for _, s := range p.Series {
+				if s.EnergyJ != nil {
+					k := SeriesKey{s.Node, s.Metric}
+					out[k] = append(out[k], *s.EnergyJ)
+				}
 			}
 		}
 	}

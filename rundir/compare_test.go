@@ -43,13 +43,22 @@ func TestCompare(t *testing.T) {
 }
 
 func TestEnergiesOf(t *testing.T) {
-	e, err := EnergiesOf([]byte(`{"runs":[
-		{"run":1,"exit_code":0,"series":[{"node":"n","metric":"m","energy_j":10},{"node":"o","metric":"m","energy_j":null}]},
+	repeat := []byte(`{"runs":[
+		{"run":1,"exit_code":0,"series":[{"node":"n","metric":"m","energy_j":10},{"node":"o","metric":"m","energy_j":null}],
+		 "phases":[{"name":"load","series":[{"node":"n","metric":"m","energy_j":4}]},{"name":"store","series":[{"node":"n","metric":"m","energy_j":6}]}]},
 		{"run":2,"exit_code":1,"series":[{"node":"n","metric":"m","energy_j":99}]},
-		{"run":3,"exit_code":null,"series":[{"node":"n","metric":"m","energy_j":12}]}]}`))
+		{"run":3,"exit_code":null,"series":[{"node":"n","metric":"m","energy_j":12}],
+		 "phases":[{"name":"load","series":[{"node":"n","metric":"m","energy_j":5}]}]}]}`)
+	e, err := EnergiesOf(repeat, "")
 	require.NoError(t, err)
 	require.Equal(t, Energies{{"n", "m"}: {10, 12}}, e, "failed runs and empty series left out")
-	e, err = EnergiesOf([]byte(`{"exit_code":0,"series":[{"node":"n","metric":"m","energy_j":10}]}`))
+	e, err = EnergiesOf(repeat, "load")
+	require.NoError(t, err)
+	require.Equal(t, Energies{{"n", "m"}: {4, 5}}, e, "the phase of each run")
+	e, err = EnergiesOf(repeat, "nope")
+	require.NoError(t, err)
+	require.Empty(t, e)
+	e, err = EnergiesOf([]byte(`{"exit_code":0,"series":[{"node":"n","metric":"m","energy_j":10}]}`), "")
 	require.NoError(t, err)
 	require.Equal(t, Energies{{"n", "m"}: {10}}, e)
 }

@@ -78,6 +78,9 @@ type Manifest struct {
 	Carbon *Carbon `json:"carbon,omitempty"`
 	// Metrics are the metrics the agent registered, in registration order.
 	Metrics []MetricInfo `json:"metrics"`
+	// Series are the series the sources gave (their meters' ports are the
+	// consumers), with their point counts.
+	Series []SeriesInfo `json:"series"`
 	// Stream describes the raw stream.
 	Stream StreamInfo `json:"stream"`
 	// Files are every file of the directory but the manifest, with their
@@ -162,6 +165,17 @@ type Outcome struct {
 	PeriodNs       int64      `json:"period_ns,omitempty"`
 	FetchedLaterOK bool       `json:"fetched_later_ok,omitempty"`
 	Anomalies      string     `json:"anomalies,omitempty"`
+}
+
+// SeriesInfo is a series of the raw stream: its metric, resource (the node)
+// and consumer (a wattmeter port, a PDU outlet), and how many points it
+// had in the windows and in the history.
+type SeriesInfo struct {
+	Metric   string    `json:"metric"`
+	Resource [2]string `json:"resource"` // kind, id
+	Consumer [2]string `json:"consumer"` // kind, id
+	Points   int64     `json:"points"`
+	History  int64     `json:"history_points"`
 }
 
 // MetricInfo is a registered metric.

@@ -188,8 +188,9 @@ func (r *Recorder) Finish(info FinishInfo) error {
 	streamErr = r.err
 	events := slices.Clone(r.events)
 	var points int64
+	var series []SeriesInfo
 	if r.stream != nil {
-		points = r.stream.points
+		points, series = r.stream.points, slices.Clone(r.stream.series)
 	}
 	history, buffers := r.history, r.buffers
 	r.mu.Unlock()
@@ -204,7 +205,7 @@ func (r *Recorder) Finish(info FinishInfo) error {
 		Clock:   readClock(),
 		Started: r.started.UTC().Format(time.RFC3339Nano), StartedNs: r.started.UnixNano(),
 		Finished: finished.UTC().Format(time.RFC3339Nano), FinishedNs: finished.UnixNano(),
-		Mode: info.Mode, Events: events, Windows: windowsOf(events),
+		Mode: info.Mode, Events: events, Windows: windowsOf(events), Series: series,
 		Stream: StreamInfo{File: StreamName, Format: "jsonl+zstd", Version: streamVersion, Points: points - history, History: history, Buffers: buffers},
 	}
 	for _, ev := range events {

@@ -126,6 +126,10 @@ type streamWriter struct {
 	line    []byte
 	points  int64
 	err     error
+	// series describes every series, by id, with its point counts, for
+	// the manifest.
+	series []SeriesInfo
+	inHist bool // the buffer being written is history
 }
 
 func newStreamWriter(w io.Writer, reg *measure.Registry) (*streamWriter, error) {
@@ -202,6 +206,11 @@ func (s *streamWriter) newSeries(m measure.MetricID, r measure.Resource, c measu
 		l.Attributes = append(l.Attributes, attrJSON(a))
 	}
 	s.writeJSON("series", l)
+	info := SeriesInfo{Resource: l.Resource, Consumer: l.Consumer}
+	if m, ok := s.reg.Metric(m); ok {
+		info.Metric = m.Name
+	}
+	s.series = append(s.series, info)
 	return id
 }
 
@@ -255,6 +264,11 @@ func (s *streamWriter) point(series uint32, ns int64, v measure.Value) {
 		_, s.err = s.w.Write(b)
 	}
 	s.points++
+	if si := &s.series[series]; s.inHist {
+		si.History++
+	} else {
+		si.Points++
+	}
 }
 
 // buffer writes buf (history: a history buffer, delivered for the window
@@ -277,6 +291,7 @@ func (s *streamWriter) buffer(buf *measure.Buffer, history bool, end time.Time) 
 		bl.HistoryEnd = end.UnixNano()
 	}
 	s.writeJSON("buffer", bl)
+	s.inHist = history
 	for i := range buf.Points {
 		p := &buf.Points[i]
 		s.point(ids[i], p.Timestamp.UnixNano(), p.Value)

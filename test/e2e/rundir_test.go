@@ -82,6 +82,13 @@ baseline = "before:10s"
 		require.Equal(t, w.EndNs, w.Phases[1].EndNs, "the last phase ends with the run")
 	}
 	require.Equal(t, "lyon", m.Sites["taurus-7"])
+	require.NotEmpty(t, m.Series)
+	for _, sr := range m.Series {
+		require.Equal(t, "wattmetre_power_watt", sr.Metric)
+		require.Equal(t, [2]string{"device_id", "taurus-7"}, sr.Resource)
+		require.Equal(t, "device_origin", sr.Consumer[0], "the wattmeter port")
+		require.Positive(t, sr.Points+sr.History)
+	}
 	require.Len(t, m.Outcomes, 3, "one per run")
 	require.Positive(t, m.Stream.Points)
 	require.Positive(t, m.Stream.History, "history is kept for a later baseline")
@@ -159,6 +166,10 @@ baseline = "before:10s"
 	plots, _ := filepath.Glob(filepath.Join(run, "power.report-*.png"))
 	require.Len(t, plots, 1, "the plot next to the live one, under a new name")
 
+	res = runAgent(t, dir, nil, "report", "--phase", "load", run)
+	require.Equal(t, 2, res.code, res.stderr)
+	require.Contains(t, res.stderr, "--phase goes with several RUN_DIRs")
+
 	// Never overwritten without --force.
 	res = runAgent(t, dir, nil, "report", "--json", "b100.json", "--no-plot", run)
 	require.Equal(t, 2, res.code, res.stderr)
@@ -226,7 +237,7 @@ func TestRunDirCompare(t *testing.T) {
 		api := startEmulator(t, "--lag", "1s", "--signal", "nodes=taurus-7;kind=constant;watts="+strconv.Itoa(exp.watts))
 		writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\n")
 		res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report",
-			"exec", "--run-dir", exp.name, "--repeat", "3", "--cooldown", "100ms", "--", "sleep", "1")
+			"exec", "--run-dir", exp.name, "--phases", "--repeat", "3", "--cooldown", "100ms", "--", "sh", "-c", "sleep 0.2; echo ALUMET_PHASE work; sleep 1")
 		require.Equal(t, 0, res.code, res.stderr)
 	}
 	res := runAgent(t, dir, nil, "report", "--json", "cmp.json", "--csv", "cmp.csv", "slow", "fast")
@@ -246,21 +257,33 @@ func TestRunDirCompare(t *testing.T) {
 	require.Equal(t, "taurus-7", c.Node)
 	require.Equal(t, 3, c.A.Runs)
 	require.Equal(t, 3, c.B.Runs)
-	// Runs last about a second: 150 W − 100 W over ~1 s.
-	require.InDelta(t, 50, c.DiffJ, 15)
+	// Runs last about 1.2 s: 150 W − 100 W over ~1.2 s.
+	require.InDelta(t, 60, c.DiffJ, 20)
 	require.InDelta(t, 50, *c.DiffPct, 15)
 	require.NotNil(t, c.P)
 	require.Less(t, *c.CI95[0], c.DiffJ)
 	require.Greater(t, *c.CI95[1], c.DiffJ)
 	require.Len(t, readLines(t, filepath.Join(dir, "cmp.csv")), 2)
 
+	// The phase only: ~1 s of it.
+	res = runAgent(t, dir, nil, "report", "--phase", "work", "--json", "work.json", "slow", "fast")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, "B = fast (phase work) against A = slow (phase work)")
+	b, err = os.ReadFile(filepath.Join(dir, "work.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &out))
+	w := out.Comparisons[0].Series[0]
+	require.Less(t, w.DiffJ, c.DiffJ, "a part of each run")
+	require.InDelta(t, 50, w.DiffJ, 15)
+
 	res = runAgent(t, dir, nil, "report", "--runs", "slow", "fast")
 	require.Equal(t, 0, res.code, res.stderr)
 	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
 	require.Equal(t, "run_dir,"+strings.Join(rundir.RunTableHeader, ","), lines[0])
-	require.Len(t, lines, 1+6)
+	require.Len(t, lines, 1+6*3, "per run: the run, the moment before the mark, the phase")
 	require.True(t, strings.HasPrefix(lines[1], "slow,1,,taurus-7,"), lines[1])
-	require.True(t, strings.HasPrefix(lines[6], "fast,3,,taurus-7,"), lines[6])
+	require.True(t, strings.HasPrefix(lines[3], "slow,1,work,taurus-7,"), lines[3])
+	require.True(t, strings.HasPrefix(lines[18], "fast,3,work,taurus-7,"), lines[18])
 
 	// A recomputed comparison: a baseline of 100 W leaves fast's dynamic
 	// energy; the energies themselves do not change.

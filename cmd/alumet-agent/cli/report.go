@@ -32,7 +32,7 @@ type reportOptions struct {
 	metrics                               []string
 	force, noTable, noPlot, runs          bool
 	excludeRuns                           []int
-	trimStart, trimEnd                    string
+	trimStart, trimEnd, phase             string
 	replay                                rundir.ReplayOptions
 	changed                               func(string) bool
 }
@@ -108,6 +108,9 @@ func (g *globals) reportCmd() *cobra.Command {
 			if err := o.parse(); err != nil {
 				return err
 			}
+			if o.phase != "" && (o.runs || len(args) < 2) {
+				return usageError{errors.New("--phase goes with several RUN_DIRs (a comparison); the run table has every phase")}
+			}
 			switch {
 			case o.runs:
 				return g.reportRuns(o, args)
@@ -129,6 +132,7 @@ func (g *globals) reportCmd() *cobra.Command {
 	fs.StringVar(&o.trimStart, "trim-start", "", "start every run's window this much later (without its warm-up)")
 	fs.StringVar(&o.trimEnd, "trim-end", "", "end every run's window this much earlier")
 	fs.BoolVar(&o.runs, "runs", false, "concatenate the run tables of the RUN_DIRs")
+	fs.StringVar(&o.phase, "phase", "", "compare the energy of this phase of each run, not of the whole runs")
 	fs.BoolVar(&o.force, "force", false, "overwrite the --json, --plot and --csv files if they exist")
 	for _, n := range []string{"json", "plot", "csv"} {
 		annotate(fs, n, annValue, "<FILE>")
@@ -136,6 +140,7 @@ func (g *globals) reportCmd() *cobra.Command {
 	annotate(fs, "baseline", annValue, "<BASELINE>")
 	annotate(fs, "metrics", annValue, "<METRIC,...>")
 	annotate(fs, "exclude-runs", annValue, "<N,...>")
+	annotate(fs, "phase", annValue, "<NAME>")
 	annotate(fs, "trim-start", annValue, "<DURATION>")
 	annotate(fs, "trim-end", annValue, "<DURATION>")
 	return c
@@ -302,8 +307,11 @@ func (g *globals) reportCompare(cmd *cobra.Command, o *reportOptions, dirs []str
 		if err != nil {
 			return err
 		}
-		if energies[i], err = rundir.EnergiesOf(b); err != nil {
+		if energies[i], err = rundir.EnergiesOf(b, o.phase); err != nil {
 			return fmt.Errorf("%s: the energy summary: %w", d, err)
+		}
+		if len(energies[i]) == 0 && o.phase != "" {
+			return fmt.Errorf("%s: no run has a phase %q with data", d, o.phase)
 		}
 	}
 	type versus struct {
@@ -319,7 +327,11 @@ func (g *globals) reportCompare(cmd *cobra.Command, o *reportOptions, dirs []str
 		if i > 1 {
 			text.WriteString("\n")
 		}
-		text.WriteString(rundir.FormatComparisons(dirs[0], dirs[i], cs))
+		a, b := dirs[0], dirs[i]
+		if o.phase != "" {
+			a, b = a+" (phase "+o.phase+")", b+" (phase "+o.phase+")"
+		}
+		text.WriteString(rundir.FormatComparisons(a, b, cs))
 	}
 	if _, err := io.WriteString(g.stdout, text.String()); err != nil {
 		return err
