@@ -50,10 +50,12 @@ const (
 // does not run, with the reason. Keep it short: a command that needs the real
 // API or a real OAR job runs against the emulator instead.
 var readmeNotRunnable = map[string]string{
-	"alumet-agent report runs/A                          # the same summary, in runs/A/energy.report-<time>.json (+ plot, run table)": reportNeedsRun,
-	"alumet-agent report --baseline before:60s --json idle60.json runs/A   # another baseline":                                        reportNeedsRun,
-	"alumet-agent report runs/A runs/B                   # B against A: mean energy per run, B − A, 95 % CI, Welch's t":               reportNeedsRun,
-	"alumet-agent report --runs runs/A runs/B > all-runs.csv               # the run tables, concatenated":                            reportNeedsRun,
+	"alumet-agent report runs/A                          # the same summary, in runs/A/energy.report-<time>.json (+ plot, run table)":     reportNeedsRun,
+	"alumet-agent report --baseline before:60s --json idle60.json runs/A   # another baseline":                                            reportNeedsRun,
+	"alumet-agent report --exclude-runs 1 --trim-start 5s --json steady.json runs/A   # without the warm-up run and each run's first 5 s": reportNeedsRun,
+	"alumet-agent report runs/A runs/B                   # B against A: mean energy per run, B − A, 95 % CI, Welch's t":                   reportNeedsRun,
+	"alumet-agent report --phase compute runs/A runs/B   # the same for one phase of each run":                                            reportNeedsRun,
+	"alumet-agent report --runs runs/A runs/B > all-runs.csv               # the run tables, concatenated":                                reportNeedsRun,
 }
 
 // reportNeedsRun: the README's report lines read run directories made
