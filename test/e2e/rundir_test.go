@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -290,4 +291,27 @@ func TestRunDirCompare(t *testing.T) {
 	res = runAgent(t, dir, nil, "report", "--baseline", "100W", "slow", "fast")
 	require.Equal(t, 0, res.code, res.stderr)
 	require.Contains(t, res.stdout, "taurus-7")
+}
+
+// TestRunDirWatch: watch --run-dir, {name} being the watched process's.
+func TestRunDirWatch(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	dir := t.TempDir()
+	writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\n")
+	sleeper := exec.Command("sleep", "2")
+	require.NoError(t, sleeper.Start())
+	go func() { _ = sleeper.Wait() }()
+	res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report", "watch", "--run-dir", "w-{name}", strconv.Itoa(sleeper.Process.Pid))
+	require.Equal(t, 0, res.code, res.stderr)
+	m := readManifest(t, filepath.Join(dir, "w-sleep"))
+	require.Equal(t, "watch", m.Mode)
+	require.Len(t, m.Windows, 1)
+	res = runAgent(t, dir, nil, "report", "--json", "re.json", "--no-plot", "w-sleep")
+	require.Equal(t, 0, res.code, res.stderr)
+	live, err := os.ReadFile(filepath.Join(dir, "w-sleep", "energy.json"))
+	require.NoError(t, err)
+	again, err := os.ReadFile(filepath.Join(dir, "re.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(live), string(again))
 }

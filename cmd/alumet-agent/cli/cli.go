@@ -134,8 +134,13 @@ func newRoot(g *globals) *cobra.Command {
 			}
 			if f := cmd.Flags().Lookup("run-dir"); f != nil && f.Value.String() != "" {
 				name := cmd.Name()
-				if cmd.Name() == "exec" && len(args) > 0 {
+				switch {
+				case cmd.Name() == "exec" && len(args) > 0:
 					name = filepath.Base(args[0])
+				case cmd.Name() == "watch" && len(args) > 0:
+					if comm, err := os.ReadFile("/proc/" + args[0] + "/comm"); err == nil {
+						name = strings.TrimSpace(string(comm))
+					}
 				}
 				if err := g.openRunDir(f.Value.String(), cmd.Name(), name); err != nil {
 					return err
@@ -575,7 +580,7 @@ func (g *globals) execCmd() *cobra.Command {
 	fs.BoolVar(&phaseLines, "phases", false, "also read phase marks from the command's stdout ("+agent.PhasePrefix+" lines; it becomes a pipe the agent copies)")
 	fs.BoolVar(&noPhases, "no-phases", false, "do not accept alumet-agent mark nor read "+agent.PhasePrefix+" lines (wins over --phases and phases = true)")
 	var runDirPattern string
-	addRunDirFlag(fs, &runDirPattern)
+	addRunDirFlag(fs, &runDirPattern, true)
 	annotate(fs, "repeat", annValue, "<N>")
 	annotate(fs, "repeat", annDefault, "1")
 	annotate(fs, "cooldown", annValue, "<DURATION>")
@@ -614,7 +619,8 @@ func (g *globals) markCmd() *cobra.Command {
 }
 
 func (g *globals) watchCmd() *cobra.Command {
-	return &cobra.Command{
+	var runDirPattern string
+	c := &cobra.Command{
 		Use:   "watch <PID>",
 		Short: "Watch a PID and observe it until its end",
 		Args:  func(cmd *cobra.Command, args []string) error { return wrapUsage(cobra.ExactArgs(1)(cmd, args)) },
@@ -636,6 +642,8 @@ func (g *globals) watchCmd() *cobra.Command {
 			return exitError{a.Watch(cmd.Context(), pid, ints)}
 		},
 	}
+	addRunDirFlag(c.Flags(), &runDirPattern, false)
+	return c
 }
 
 // noArgs is cobra.NoArgs as a usage error (exit code 2).

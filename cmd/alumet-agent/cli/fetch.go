@@ -296,7 +296,7 @@ func (g *globals) fetchCmd() *cobra.Command {
 	annotate(c.Flags(), "to", annValue, "<TIME>")
 	annotate(c.Flags(), "job-id", annValue, "<ID>")
 	var runDirPattern string
-	addRunDirFlag(c.Flags(), &runDirPattern)
+	addRunDirFlag(c.Flags(), &runDirPattern, true)
 	return c
 }
 

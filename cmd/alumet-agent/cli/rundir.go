@@ -31,14 +31,19 @@ type runDir struct {
 	stderrLog *slog.Logger
 }
 
-// addRunDirFlag adds --run-dir to an exec or fetch command.
-func addRunDirFlag(fs *pflag.FlagSet, dst *string) {
+// addRunDirFlag adds --run-dir to an exec, watch or fetch command.
+// Without long, the flag has no long help: watch's -h stays Alumet's
+// ("Print help", not "(see more with '--help')").
+func addRunDirFlag(fs *pflag.FlagSet, dst *string, long bool) {
 	fs.StringVar(dst, "run-dir", "", "keep the run as evidence in DIR: manifest, raw data, config, CSV, energy summary, plot, log ({start}, {name} expand)")
 	annotate(fs, "run-dir", annValue, "<DIR>")
 	annotate(fs, "run-dir", annHeading, oursOptions)
+	if !long {
+		return
+	}
 	annotate(fs, "run-dir", annLong, "keep the run as evidence in DIR: manifest, raw data, config, CSV, energy summary, plot, log ({start}, {name} expand).\n\n"+
 		"DIR must be new or empty. {start} becomes the start time (UTC, 2026-12-02T21-46-14Z), {name} the program's name\n"+
-		"(exec) or \"fetch\". The outputs' files (csv, jsonl, parquet) and energy-report's summary and plot go there instead\n"+
+		"(exec, watch) or \"fetch\". The outputs' files (csv, jsonl, parquet) and energy-report's summary and plot go there instead\n"+
 		"of their configured paths. `alumet-agent report DIR` recomputes the energy report from it, offline.")
 }
 
