@@ -86,6 +86,9 @@ type Manifest struct {
 	// Files are every file of the directory but the manifest, with their
 	// size and SHA-256.
 	Files []File `json:"files"`
+	// Refetches are the rebuilds of the raw stream from Kwollect (report
+	// --refetch), oldest first.
+	Refetches []Refetch `json:"refetches,omitempty"`
 }
 
 // AgentInfo is the agent that measured.
@@ -384,21 +387,40 @@ func Open(dir string) (*Run, error) {
 	return &Run{Dir: dir, Manifest: m}, nil
 }
 
-// Verify checks that every file the manifest lists is there with its size
-// and SHA-256. The error names every file that is missing or differs.
-func (r *Run) Verify() error {
-	var errs []error
+// Problem is a file of the manifest that is not as the manifest says.
+type Problem struct {
+	Name    string // as in the manifest
+	Missing bool
+	Err     error
+}
+
+// Check returns the files that are missing or differ from the manifest.
+func (r *Run) Check() []Problem {
+	var probs []Problem
 	for _, f := range r.Manifest.Files {
 		path := filepath.Join(r.Dir, filepath.FromSlash(f.Name))
 		n, sum, err := hashFile(path)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			errs = append(errs, fmt.Errorf("%s: missing (the manifest lists it: %s, %d bytes)", path, f.Role, f.Bytes))
+			probs = append(probs, Problem{f.Name, true, fmt.Errorf("%s: missing (the manifest lists it: %s, %d bytes)", path, f.Role, f.Bytes)})
 		case err != nil:
-			errs = append(errs, err)
+			probs = append(probs, Problem{f.Name, false, err})
 		case n != f.Bytes || sum != f.SHA256:
-			errs = append(errs, fmt.Errorf("%s: damaged: %d bytes, SHA-256 %s; the manifest says %d bytes, %s", path, n, short(sum), f.Bytes, short(f.SHA256)))
+			probs = append(probs, Problem{f.Name, false, fmt.Errorf("%s: damaged: %d bytes, SHA-256 %s; the manifest says %d bytes, %s", path, n, short(sum), f.Bytes, short(f.SHA256))})
 		}
+	}
+	return probs
+}
+
+// Verify checks that every file the manifest lists is there with its size
+// and SHA-256. The error names every file that is missing or differs.
+func (r *Run) Verify() error {
+	var errs []error
+	for _, p := range r.Check() {
+		errs = append(errs, p.Err)
+	}
+	if len(errs) > 0 {
+		errs = append(errs, fmt.Errorf("%s: `alumet-agent report --refetch %s` rebuilds the raw data from Kwollect and the files derived from it", r.Dir, r.Dir))
 	}
 	return errors.Join(errs...)
 }

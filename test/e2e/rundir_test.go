@@ -218,6 +218,40 @@ func TestRunDirFetch(t *testing.T) {
 	require.NoError(t, json.Unmarshal(live, &sum))
 	require.GreaterOrEqual(t, sum.Series[0].Samples, 60, "a minute of 1 Hz data")
 
+	// Damaged: the raw stream flipped, the summary and the log gone.
+	// --refetch fetches the windows again and rebuilds what derives from
+	// them: the emulator gives the same rows, so the same summary.
+	raw := filepath.Join(dir, "past", "raw", "points.jsonl.zst")
+	data, err := os.ReadFile(raw)
+	require.NoError(t, err)
+	data[len(data)/3] ^= 0x55
+	require.NoError(t, os.WriteFile(raw, data, 0o644))
+	require.NoError(t, os.Remove(filepath.Join(dir, "past", "energy.json")))
+	require.NoError(t, os.Remove(filepath.Join(dir, "past", "agent.log")))
+	res = runAgent(t, dir, nil, "report", "--json", "bad.json", "past")
+	require.Equal(t, 1, res.code, res.stderr)
+	require.Contains(t, res.stderr, "`alumet-agent report --refetch past` rebuilds the raw data")
+	res = runAgent(t, dir, nil, "report", "--refetch", "--json", "fixed.json", "--no-plot", "past")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stderr, "past repaired")
+	m = readManifest(t, filepath.Join(dir, "past"))
+	require.Len(t, m.Refetches, 1)
+	rf := m.Refetches[0]
+	require.Len(t, rf.Reason, 3)
+	require.NotEmpty(t, rf.KeptAs)
+	require.FileExists(t, filepath.Join(dir, "past", filepath.FromSlash(rf.KeptAs)), "the damaged stream is kept")
+	require.Len(t, rf.Lost, 1)
+	require.Equal(t, "agent.log", rf.Lost[0].Name, "nothing rebuilds the live run's log")
+	rebuilt, err := os.ReadFile(filepath.Join(dir, "past", "energy.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(live), string(rebuilt), "the same rows again: the same summary")
+	fixed, err := os.ReadFile(filepath.Join(dir, "fixed.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(live), string(fixed))
+	res = runAgent(t, dir, nil, "report", "--refetch", "--json", "again2.json", "--no-plot", "past")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stderr, "nothing to refetch")
+
 	// A run directory is never reused.
 	res = runAgent(t, dir, nil, "--plugins", "csv,kwollect-input", "fetch", "--from", "-2m", "--to", "-1m", "--run-dir", "past")
 	require.Equal(t, 1, res.code, res.stderr)

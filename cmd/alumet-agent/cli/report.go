@@ -30,7 +30,7 @@ const reportName = "energy-report"
 type reportOptions struct {
 	jsonFile, plotFile, csvFile, baseline string
 	metrics                               []string
-	force, noTable, noPlot, runs          bool
+	force, noTable, noPlot, runs, refetch bool
 	excludeRuns                           []int
 	trimStart, trimEnd, phase             string
 	replay                                rundir.ReplayOptions
@@ -90,6 +90,9 @@ func (g *globals) reportCmd() *cobra.Command {
 			"With several RUN_DIRs, compare them: each against the first, per node and metric, the mean energy per run,\n" +
 			"the difference with its 95 % confidence interval and Welch's t-test (runs whose command failed are left out),\n" +
 			"on stdout, and in --json/--csv when given. With --baseline or --metrics each is recomputed first.\n\n" +
+			"With --refetch, a directory whose files are missing or damaged is repaired first: the raw stream is fetched\n" +
+			"again from Kwollect over the manifest's windows (the password is not kept: password_file or netrc), the\n" +
+			"damaged outputs, summary, plot and run table are rebuilt from it, and the manifest records the refetch.\n\n" +
 			"With --runs, concatenate the run tables (runs.csv) of the RUN_DIRs, a run_dir column first, on stdout or\n" +
 			"in --csv.\n\n" +
 			"Examples:\n" +
@@ -110,6 +113,14 @@ func (g *globals) reportCmd() *cobra.Command {
 			}
 			if o.phase != "" && (o.runs || len(args) < 2) {
 				return usageError{errors.New("--phase goes with several RUN_DIRs (a comparison); the run table has every phase")}
+			}
+			if o.refetch {
+				if len(args) != 1 || o.runs {
+					return usageError{errNoRefetch}
+				}
+				if err := g.refetch(cmd, args[0]); err != nil {
+					return err
+				}
 			}
 			switch {
 			case o.runs:
@@ -133,6 +144,7 @@ func (g *globals) reportCmd() *cobra.Command {
 	fs.StringVar(&o.trimEnd, "trim-end", "", "end every run's window this much earlier")
 	fs.BoolVar(&o.runs, "runs", false, "concatenate the run tables of the RUN_DIRs")
 	fs.StringVar(&o.phase, "phase", "", "compare the energy of this phase of each run, not of the whole runs")
+	fs.BoolVar(&o.refetch, "refetch", false, "rebuild a damaged or missing raw stream from Kwollect (the manifest's windows), and the files derived from it, then report")
 	fs.BoolVar(&o.force, "force", false, "overwrite the --json, --plot and --csv files if they exist")
 	for _, n := range []string{"json", "plot", "csv"} {
 		annotate(fs, n, annValue, "<FILE>")
