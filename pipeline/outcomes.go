@@ -62,8 +62,9 @@ type Outcome struct {
 // at the end and exit accordingly, and elements (energy-report) can put it
 // in their reports. It is safe for concurrent use.
 type Outcomes struct {
-	mu   sync.Mutex
-	list []Outcome
+	mu      sync.Mutex
+	list    []Outcome
+	fetches []Fetch
 }
 
 // Record adds or replaces (same run, node, metric and window start) the
@@ -188,4 +189,33 @@ func HumanDuration(d time.Duration) string {
 		return fmt.Sprintf("%.0f s", d.Seconds())
 	}
 	return fmt.Sprintf("%.1f s", d.Seconds())
+}
+
+// Fetch is what a source did to get one window: its queries, for the
+// provenance of a run directory.
+type Fetch struct {
+	Source  string // the source's plugin
+	Run     int
+	Window  Interval
+	Rows    int
+	Queries int
+	Retries int
+	// FailedChunks counts the parts of the window whose queries failed for
+	// good.
+	FailedChunks int
+	Anomalies    string
+}
+
+// RecordFetch adds what a source did for a window.
+func (o *Outcomes) RecordFetch(f Fetch) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.fetches = append(o.fetches, f)
+}
+
+// Fetches returns the fetches recorded, in order.
+func (o *Outcomes) Fetches() []Fetch {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.fetches)
 }

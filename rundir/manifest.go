@@ -74,6 +74,9 @@ type Manifest struct {
 	// Outcomes are the sources' verdicts per run, node and metric:
 	// samples, coverage, gaps, observed ingestion lag.
 	Outcomes []Outcome `json:"outcomes"`
+	// Fetches are what the sources did for each window: rows, queries,
+	// retries, failed parts, anomalies of the answers.
+	Fetches []FetchInfo `json:"fetches"`
 	// Carbon is the energy-to-carbon transform's intensity, when it ran.
 	Carbon *Carbon `json:"carbon,omitempty"`
 	// Metrics are the metrics the agent registered, in registration order.
@@ -205,6 +208,18 @@ func (m MetricInfo) Metric() (measure.Metric, error) {
 	}
 	return measure.Metric{Name: m.Name, Type: typ, Semantics: measure.Semantics(m.Semantics), Description: m.Description, Plugin: m.Plugin,
 		Unit: measure.Unit{Prefix: measure.Prefix{Unique: m.UnitParts[0], Display: m.UnitParts[1]}, Base: measure.BaseUnit{Unique: m.UnitParts[2], Display: m.UnitParts[3]}}}, nil
+}
+
+// FetchInfo is a pipeline.Fetch as the manifest keeps it.
+type FetchInfo struct {
+	Source       string   `json:"source"`
+	Run          int      `json:"run"`
+	WindowNs     [2]int64 `json:"window_ns"`
+	Rows         int      `json:"rows"`
+	Queries      int      `json:"queries"`
+	Retries      int      `json:"retries"`
+	FailedChunks int      `json:"failed_chunks"`
+	Anomalies    string   `json:"anomalies,omitempty"`
 }
 
 // Carbon is the carbon intensity the run converted energy with.

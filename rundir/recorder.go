@@ -239,6 +239,10 @@ func (r *Recorder) Finish(info FinishInfo) error {
 		for _, o := range r.outcomes.All() {
 			m.Outcomes = append(m.Outcomes, outcomeOf(o))
 		}
+		for _, f := range r.outcomes.Fetches() {
+			m.Fetches = append(m.Fetches, FetchInfo{Source: f.Source, Run: f.Run, WindowNs: [2]int64{f.Window.From.UnixNano(), f.Window.To.UnixNano()},
+				Rows: f.Rows, Queries: f.Queries, Retries: f.Retries, FailedChunks: f.FailedChunks, Anomalies: f.Anomalies})
+		}
 	}
 	files, err := r.listFiles(info.Roles)
 	if err != nil {

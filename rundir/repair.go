@@ -29,6 +29,8 @@ type Refetch struct {
 	// Outcomes are the refetch's outcomes (the manifest's outcomes are
 	// replaced by them; the live run's are here too, under LiveOutcomes).
 	LiveOutcomes []Outcome `json:"live_outcomes"`
+	// LiveFetches are the live run's fetches.
+	LiveFetches []FetchInfo `json:"live_fetches"`
 }
 
 // AdoptStream makes the raw stream of fresh (a directory the same windows
@@ -38,7 +40,7 @@ type Refetch struct {
 func (r *Run) AdoptStream(fresh *Run, agent AgentInfo, reason []string) error {
 	m := &r.Manifest
 	stream := filepath.Join(r.Dir, filepath.FromSlash(StreamName))
-	rf := Refetch{At: time.Now().UTC().Format(time.RFC3339Nano), Agent: agent, Reason: reason, LiveOutcomes: m.Outcomes}
+	rf := Refetch{At: time.Now().UTC().Format(time.RFC3339Nano), Agent: agent, Reason: reason, LiveOutcomes: m.Outcomes, LiveFetches: m.Fetches}
 	if old, ok := r.File(StreamName); ok {
 		rf.Replaced = append(rf.Replaced, old)
 	}
@@ -57,7 +59,7 @@ func (r *Run) AdoptStream(fresh *Run, agent AgentInfo, reason []string) error {
 		return err
 	}
 	fm := &fresh.Manifest
-	m.Stream, m.Series, m.Outcomes, m.Metrics = fm.Stream, fm.Series, fm.Outcomes, fm.Metrics
+	m.Stream, m.Series, m.Outcomes, m.Metrics, m.Fetches = fm.Stream, fm.Series, fm.Outcomes, fm.Metrics, fm.Fetches
 	m.Refetches = append(m.Refetches, rf)
 	return nil
 }

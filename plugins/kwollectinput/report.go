@@ -63,6 +63,10 @@ func (s *Source) report(start, end time.Time, run int, fetch, tail kwollect.Repo
 	// for long enough to tell: lag is not ruled out.
 	recent := s.clock().Sub(end) < pastWindowAge
 	anomalies := s.anomalies(fetch, tail)
+	if s.outcomes != nil {
+		s.outcomes.RecordFetch(pipeline.Fetch{Source: Name, Run: run, Window: pipeline.Interval{From: start, To: end}, Rows: rows,
+			Queries: fetch.Queries + tail.Queries, Retries: fetch.Retries + tail.Retries, FailedChunks: len(failed), Anomalies: anomalies})
+	}
 	if anomalies != "" {
 		s.log.Warn("Kwollect's answers for this window had anomalies: " + anomalies + " (the rows kept are sound)")
 	}

@@ -91,6 +91,13 @@ baseline = "before:10s"
 		require.Positive(t, sr.Points+sr.History)
 	}
 	require.Len(t, m.Outcomes, 3, "one per run")
+	require.Len(t, m.Fetches, 3, "one per run")
+	for i, f := range m.Fetches {
+		require.Equal(t, "kwollect-input", f.Source)
+		require.Equal(t, i+1, f.Run)
+		require.Positive(t, f.Rows)
+		require.Positive(t, f.Queries)
+	}
 	require.Positive(t, m.Stream.Points)
 	require.Positive(t, m.Stream.History, "history is kept for a later baseline")
 	names := map[string]bool{}
