@@ -226,6 +226,16 @@ func (r *Recorder) Finish(info FinishInfo) error {
 			m.JobSpans = append(m.JobSpans, JobSpan{JobID: id, FirstNs: s[0].UnixNano(), LastNs: s[1].UnixNano()})
 		}
 		slices.SortFunc(m.JobSpans, func(a, b JobSpan) int { return int(a.JobID - b.JobID) })
+		// fetch --job-id: the window is the job's span, from its first row
+		// to its last (its end event is only the moment of the fetch).
+		for i, w := range m.Windows {
+			if w.StartNs != 0 || len(m.JobSpans) != 1 {
+				continue
+			}
+			js := m.JobSpans[0]
+			m.Windows[i].Start, m.Windows[i].StartNs = nsTime(js.FirstNs), js.FirstNs
+			m.Windows[i].End, m.Windows[i].EndNs = nsTime(js.LastNs), js.LastNs
+		}
 		if c, ok := r.directory.CarbonIntensity(); ok {
 			m.Carbon = &Carbon{GramsPerKWh: c.GramsPerKWh, Mode: c.Mode, Source: c.Source}
 		}

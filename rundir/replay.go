@@ -33,6 +33,14 @@ type ReplayOptions struct {
 	Unverified bool
 }
 
+// Measured says why the run has nothing to replay, if it has not.
+func (r *Run) Measured() error {
+	if len(r.Manifest.Events) == 0 {
+		return fmt.Errorf("%s: the run measured nothing (the agent exited with %d before any window: see its %s)", r.Dir, r.Manifest.Command.AgentExitCode, LogName)
+	}
+	return nil
+}
+
 // check refuses options that leave a run without a window, or exclude a
 // run the directory does not have, before anything is replayed.
 func (o *ReplayOptions) check(windows []Window) error {
@@ -98,6 +106,9 @@ type Element struct {
 // event in the recorded order. It returns once the pipeline has stopped
 // (the plugins have written their files). The files are verified first.
 func (r *Run) Replay(ctx context.Context, elements []Element, logger *slog.Logger, opts ReplayOptions) error {
+	if err := r.Measured(); err != nil {
+		return err
+	}
 	if !opts.Unverified {
 		if err := r.Verify(); err != nil {
 			return err

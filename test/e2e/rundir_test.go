@@ -205,10 +205,25 @@ baseline = "before:10s"
 // TestRunDirFetch: fetch --run-dir keeps a past window the same way.
 func TestRunDirFetch(t *testing.T) {
 	t.Parallel()
-	api := startEmulator(t, "--lag", "0s")
+	api := startEmulator(t, "--lag", "0s", "--job", "id=42;site=lyon;nodes=taurus-7;start=-10m;stop=-8m")
 	dir := t.TempDir()
 	writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\n")
-	res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report", "fetch", "--from", "-2m", "--to", "-1m", "--run-dir", "past")
+
+	// A finished OAR job: its window is the span of its rows.
+	res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report", "fetch", "--job-id", "42", "--run-dir", "job")
+	require.Equal(t, 0, res.code, res.stderr)
+	jm := readManifest(t, filepath.Join(dir, "job"))
+	require.Len(t, jm.JobSpans, 1)
+	require.Equal(t, []rundir.Window{{Start: jm.Windows[0].Start, StartNs: jm.JobSpans[0].FirstNs, End: jm.Windows[0].End, EndNs: jm.JobSpans[0].LastNs}}, jm.Windows)
+	res = runAgent(t, dir, nil, "report", "--json", "job.json", "--no-plot", "job")
+	require.Equal(t, 0, res.code, res.stderr)
+	jobLive, err := os.ReadFile(filepath.Join(dir, "job", "energy.json"))
+	require.NoError(t, err)
+	jobAgain, err := os.ReadFile(filepath.Join(dir, "job.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(jobLive), string(jobAgain))
+
+	res = runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report", "fetch", "--from", "-2m", "--to", "-1m", "--run-dir", "past")
 	require.Equal(t, 0, res.code, res.stderr)
 	m := readManifest(t, filepath.Join(dir, "past"))
 	require.Equal(t, "fetch", m.Mode)

@@ -226,6 +226,9 @@ func (g *globals) reportOne(cmd *cobra.Command, o *reportOptions, dir string) er
 	if err != nil {
 		return err
 	}
+	if err := run.Measured(); err != nil {
+		return err
+	}
 	stamp := time.Now().UTC().Format("20060102T150405Z")
 	jsonFile, plotFile, csvFile := o.jsonFile, o.plotFile, o.csvFile
 	if jsonFile == "" {
@@ -271,6 +274,9 @@ func (g *globals) reportOne(cmd *cobra.Command, o *reportOptions, dir string) er
 func (g *globals) summaryOf(cmd *cobra.Command, o *reportOptions, dir string) ([]byte, error) {
 	run, err := rundir.Open(dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := run.Measured(); err != nil {
 		return nil, err
 	}
 	if err := run.Verify(); err != nil {
