@@ -321,8 +321,12 @@ func (q *Queue) sealLocked() {
 	}
 	q.sealed = append(q.sealed, c)
 	q.waiting += int64(cap(c.data))
+	// Close's last batch, with Wait and a server that accepts, may pass the
+	// bound by one batch: nothing more will come, and dropping the oldest
+	// waiting batch here lost history that fetch had waited for.
+	keepAll := q.o.Wait && q.closing && !q.failing && q.fatal == nil
 	var dropped int64
-	for q.waiting > q.o.BufferBytes && len(q.sealed) > 1 { // the newest batch stays
+	for q.waiting > q.o.BufferBytes && len(q.sealed) > 1 && !keepAll { // the newest batch stays
 		old := q.sealed[0]
 		q.sealed[0] = nil
 		q.sealed = q.sealed[1:]

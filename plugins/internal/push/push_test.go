@@ -443,11 +443,15 @@ func gunzip(t *testing.T, z []byte) string {
 func TestQueueWait(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
+		n       int
 		fail    bool
 		dropped bool
 	}{
-		{"slow server: Append waits, nothing dropped", false, false},
-		{"failing server: the buffer drops", true, true},
+		{"slow server: Append waits, nothing dropped", 300, false, false},
+		// Close seals a last partial batch while the buffer is full: it
+		// must wait its turn, not push the oldest waiting batch out.
+		{"slow server, a partial batch at Close: nothing dropped", 305, false, false},
+		{"failing server: the buffer drops", 300, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mu sync.Mutex
@@ -468,20 +472,20 @@ func TestQueueWait(t *testing.T) {
 				InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, CloseTimeout: 200 * time.Millisecond,
 			})
 			require.NoError(t, err)
-			for i := 0; i < 300; i += 10 {
-				appendRecords(t, q, i, i+10)
+			for i := 0; i < tc.n; i += 10 {
+				appendRecords(t, q, i, min(i+10, tc.n))
 			}
 			err = q.Close()
 			s := q.Stats()
 			if !tc.dropped {
 				require.NoError(t, err)
-				require.Equal(t, int64(300), s.Sent)
-				require.Equal(t, records(0, 300), strings.Join(got, ""))
+				require.Equal(t, int64(tc.n), s.Sent)
+				require.Equal(t, records(0, tc.n), strings.Join(got, ""))
 				return
 			}
 			require.Error(t, err)
 			require.Positive(t, s.Dropped)
-			require.Equal(t, int64(300), s.Lost())
+			require.Equal(t, int64(tc.n), s.Lost())
 		})
 	}
 }
