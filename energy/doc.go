@@ -29,6 +29,18 @@
 // function, energy is additive over adjacent windows:
 // E[a, c] = E[a, b] + E[b, c].
 //
+// Counter and Increments (energy counters: Prometheus' *_joules_total, a
+// BMC's watt-hour counter, rapl_consumed_energy's per-poll joules). Each
+// reading interval (t_{i-1}, t_i] holds a known energy (the difference of
+// two Counter readings, wrap-corrected with Options.Wrap, or an
+// increment), spread evenly over it: f is that energy over the interval's
+// length, so a window takes the clipped share of the intervals it cuts and
+// all of those inside it, however long. What is bridged: the edges (f
+// extrapolated from the nearest interval), an interval over which the
+// Counter went down with no wrap to explain it (a reset: its energy is the
+// new reading, a lower bound), and the cut part of an interval longer than
+// GapFactor × P (its energy is known only for the whole interval).
+//
 // # Gaps, coverage, bridged share
 //
 // Missing data is bridged (interpolated or extrapolated as above; its

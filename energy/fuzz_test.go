@@ -15,19 +15,24 @@ import (
 // and checks the invariants: no panic, errors only for no sample or an empty
 // window, Coverage and Bridged in [0, 1] summing to 1, finite Energy and
 // Uncertainty, Mean ≤ Peak, gaps ordered inside the window, and additivity
-// over a split window. With raw set, values are arbitrary float64 bits and
+// over a split window. Every method is fuzzed, Counter with and without a wrap. With raw set, values are arbitrary float64 bits and
 // only the value-independent invariants are checked.
 func FuzzIntegrate(f *testing.F) {
 	f.Add([]byte{0, 10, 100, 1, 10, 100, 2, 10, 120, 9, 10, 90}, uint8(0), uint16(1000), int16(-5), uint16(300), uint16(7), uint8(20), false)
 	f.Add([]byte{5, 0, 1, 4, 0, 2, 3, 0, 3, 3, 0, 4, 0x80, 0, 0}, uint8(1), uint16(0), int16(1), uint16(3), uint16(0), uint8(0), false)
 	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24}, uint8(1), uint16(20), int16(100), uint16(100), uint16(999), uint8(255), true)
+	f.Add([]byte{0, 0, 100, 1, 0, 120, 2, 0, 5, 3, 0, 30}, uint8(6), uint16(10), int16(-5), uint16(300), uint16(7), uint8(20), false)
+	f.Add([]byte{0, 0, 100, 1, 0, 120, 2, 0, 5, 3, 0, 30}, uint8(3), uint16(0), int16(50), uint16(30), uint16(7), uint8(20), false)
 	f.Add([]byte{}, uint8(0), uint16(0), int16(0), uint16(0), uint16(0), uint8(0), false)
 	f.Fuzz(func(t *testing.T, data []byte, method uint8, periodMs uint16, start int16, length uint16, startNs uint16, gapTenth uint8, raw bool) {
 		o := energy.Options{
-			Method:     energy.Method(method % 2),
+			Method:     energy.Method(method % 4),
 			Period:     time.Duration(periodMs) * time.Millisecond,
 			GapFactor:  float64(gapTenth) / 10,
 			Resolution: 0.1,
+		}
+		if method&4 != 0 {
+			o.Wrap = 200 // Counter: some decreases are wraps
 		}
 		in := energy.NewIntegrator(o)
 		bounded := true

@@ -36,6 +36,9 @@ type Options struct {
 	// decides (ResolutionFor gives 0.1 W for wattmetres, 1 W otherwise);
 	// 0 leaves the resolution term out.
 	Resolution Watts
+	// Wrap is where a Counter wraps (J): a decrease of the readings is a
+	// wrap of this much. 0: unknown, a decrease is a reset to zero.
+	Wrap float64
 }
 
 // Sample is one power reading: W watts at T.

@@ -40,6 +40,7 @@ func Merge(a, b Result) (Result, error) {
 		Uncertainty:   a.Uncertainty + b.Uncertainty,
 		Method:        a.Method,
 		Using:         a.Using,
+		Resets:        a.Resets + b.Resets,
 	}
 	if a.Using == Trapezoid {
 		// The sample at the cut is inside both windows: counted once.

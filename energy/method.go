@@ -17,6 +17,19 @@ const (
 	// Trapezoid: each sample is an instantaneous reading (raw 50/100 Hz
 	// wattmetre frames, BMC, PDU): the power is linear between samples.
 	Trapezoid
+	// Counter: each sample is the reading of a cumulative energy counter,
+	// in joules (Prometheus' *_joules_total, a BMC's watt-hour counter
+	// converted to J). The energy between two readings is their
+	// difference, spread evenly between them; a decrease is a wrap when
+	// Options.Wrap says where the counter wraps (and the last reading is
+	// below it), otherwise a reset to zero (the energy is the new reading,
+	// as Prometheus' increase() counts it), which is bridged.
+	Counter
+	// Increments: each sample is the energy, in joules, counted over the
+	// interval that ends at its timestamp, since the previous sample
+	// (Alumet's CounterDiff, as rapl_consumed_energy); the first sample's
+	// interval is one period long.
+	Increments
 )
 
 // WattmetreMetric is the Kwollect metric of the OmegaWatt wattmetres.
@@ -61,6 +74,10 @@ func (m Method) String() string {
 		return "step-average"
 	case Trapezoid:
 		return "trapezoid"
+	case Counter:
+		return "counter"
+	case Increments:
+		return "increments"
 	}
 	return "Method(" + strconv.Itoa(int(m)) + ")"
 }
@@ -78,6 +95,10 @@ func (m Method) Describe(period time.Duration) string {
 			periodText(period), period)
 	case Trapezoid:
 		return "trapezoidal integration of instantaneous samples"
+	case Counter:
+		return fmt.Sprintf("differences of an energy counter read every %s (wraps and resets corrected)", periodText(period))
+	case Increments:
+		return fmt.Sprintf("sum of the energy increments of every %s (each covers the interval that ends at its timestamp)", periodText(period))
 	}
 	return m.String()
 }

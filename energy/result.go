@@ -50,6 +50,10 @@ type Result struct {
 	Method string
 	// Using is the method used.
 	Using Method
+	// Resets counts, for a Counter, the reading intervals in the window
+	// over which it decreased (wraps, corrected with Options.Wrap, and
+	// resets, bridged).
+	Resets int
 }
 
 // Result integrates the samples over the window [start, end] (ns edges).
@@ -64,7 +68,7 @@ func (in *Integrator) Result(start, end time.Time) (Result, error) {
 	if o.Period < 0 {
 		return Result{}, fmt.Errorf("%w: negative period %v", ErrBadOptions, o.Period)
 	}
-	if o.Method != StepAverage && o.Method != Trapezoid {
+	if o.Method < StepAverage || o.Method > Increments {
 		return Result{}, fmt.Errorf("%w: unknown method %d", ErrBadOptions, int(o.Method))
 	}
 	in.normalize()
@@ -84,10 +88,16 @@ func (in *Integrator) Result(start, end time.Time) (Result, error) {
 		res = 0
 	}
 	a := acc{s: s, e: e, gap: gf * float64(p), peak: math.Inf(-1), loc: start.Location()}
-	if o.Method == StepAverage {
+	switch o.Method {
+	case StepAverage:
 		a.step(in.s, int64(p))
-	} else {
+	case Trapezoid:
 		a.trapezoid(in.s)
+	default:
+		if o.Method == Counter && len(in.s) < 2 {
+			return Result{}, ErrNoSamples
+		}
+		a.counter(in.s, o.Method, int64(p), o.Wrap)
 	}
 
 	d := time.Duration(e - s)
@@ -108,6 +118,7 @@ func (in *Integrator) Result(start, end time.Time) (Result, error) {
 		Uncertainty:   Joules(res*sec + a.unc),
 		Method:        o.Method.Describe(p),
 		Using:         o.Method,
+		Resets:        a.resets,
 	}
 	r.Bridged = 1 - r.Coverage
 	return r, nil
@@ -124,6 +135,7 @@ type acc struct {
 	unc       float64 // bridged term of the uncertainty, J
 	peak      float64
 	samples   int
+	resets    int
 	gaps      []Gap
 }
 
