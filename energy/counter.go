@@ -16,12 +16,12 @@ type span struct {
 // spanAt is the interval that ends at sample i (ok false for a Counter's
 // first reading, which only sets its origin).
 func spanAt(s []sample, i int, m Method, p int64, wrap float64) (sp span, ok bool) {
-	if m == Increments {
+	if m == IntervalMean {
 		a := s[i].t - p
 		if i > 0 {
 			a = s[i-1].t
 		}
-		return span{a: a, b: s[i].t, w: s[i].w / (float64(s[i].t-a) / 1e9)}, true
+		return span{a: a, b: s[i].t, w: s[i].w}, true
 	}
 	if i == 0 {
 		return span{}, false
@@ -40,9 +40,10 @@ func spanAt(s []sample, i int, m Method, p int64, wrap float64) (sp span, ok boo
 	return sp, true
 }
 
-// counter integrates energy readings (Counter, Increments): each reading
+// counter integrates energy readings (Counter, IntervalMean): each reading
 // interval (a, b] holds a known energy, spread evenly over it (constant
-// power); the window takes the clipped share of each. Before the first
+// power: a Counter's difference over the interval's length, an
+// IntervalMean's value); the window takes the clipped share of each. Before the first
 // interval and after the last one the nearest interval's power is
 // extrapolated, as for the power methods.
 //

@@ -35,7 +35,7 @@ func counterOf(g signal, period float64, n int, base, wrap float64) []energy.Sam
 	return out
 }
 
-func TestCounterAndIncrements(t *testing.T) {
+func TestCounterAndIntervalMean(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		samples    []energy.Sample
@@ -99,21 +99,21 @@ func TestCounterAndIncrements(t *testing.T) {
 			from:    -1, to: 7, energy: 800, coverage: 2.0 / 8, gaps: [][2]float64{{-1, 2}, {4, 7}}, samplesIn: 2, uncNonZero: true,
 		},
 		{
-			name:    "increments: each covers the interval ending at it",
+			name:    "interval means: each covers the interval ending at it",
 			samples: readings(1, 100, 2, 100, 3, 200, 4, 100),
-			opt:     energy.Options{Method: energy.Increments},
+			opt:     energy.Options{Method: energy.IntervalMean},
 			from:    0, to: 4, energy: 500, coverage: 1, samplesIn: 4,
 		},
 		{
-			name:    "increments: a late poll covers the whole interval",
-			samples: readings(1, 100, 2, 100, 5, 300, 6, 100),
-			opt:     energy.Options{Method: energy.Increments},
+			name:    "interval means: a late reading covers the whole interval",
+			samples: readings(1, 100, 2, 100, 5, 100, 6, 100),
+			opt:     energy.Options{Method: energy.IntervalMean},
 			from:    0, to: 6, energy: 600, coverage: 1, samplesIn: 4,
 		},
 		{
-			name:    "increments: window cutting an interval takes its share",
+			name:    "interval means: window cutting an interval takes its share",
 			samples: readings(1, 100, 2, 200, 3, 100),
-			opt:     energy.Options{Method: energy.Increments},
+			opt:     energy.Options{Method: energy.IntervalMean},
 			from:    1.5, to: 2.5, energy: 150, coverage: 1, samplesIn: 2, uncNonZero: true,
 		},
 	} {
@@ -143,7 +143,7 @@ func TestCounterAndIncrements(t *testing.T) {
 // integration, whatever the cut, wraps included.
 func TestCounterAdditiveAndMerge(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, m := range []energy.Method{energy.Counter, energy.Increments} {
+	for _, m := range []energy.Method{energy.Counter, energy.IntervalMean} {
 		var s []energy.Sample
 		v, tt := 250000.0, 0.0
 		for i := 0; i < 400; i++ {
@@ -207,7 +207,7 @@ func TestCounterAdditiveAndMerge(t *testing.T) {
 func TestCounterNeedsTwoReadings(t *testing.T) {
 	_, err := energy.Integrate(readings(1, 100), at(0), at(2), energy.Options{Method: energy.Counter})
 	require.ErrorIs(t, err, energy.ErrNoSamples)
-	r, err := energy.Integrate(readings(1, 100), at(0), at(2), energy.Options{Method: energy.Increments, Period: time.Second})
+	r, err := energy.Integrate(readings(1, 100), at(0), at(2), energy.Options{Method: energy.IntervalMean, Period: time.Second})
 	require.NoError(t, err)
 	require.InDelta(t, 200, float64(r.Energy), 1e-9)
 }

@@ -29,11 +29,11 @@
 // function, energy is additive over adjacent windows:
 // E[a, c] = E[a, b] + E[b, c].
 //
-// Counter and Increments (energy counters: Prometheus' *_joules_total, a
+// Counter and IntervalMean (energy counters: Prometheus' *_joules_total, a
 // BMC's watt-hour counter, rapl_consumed_energy's per-poll joules). Each
 // reading interval (t_{i-1}, t_i] holds a known energy (the difference of
 // two Counter readings, wrap-corrected with Options.Wrap, or an
-// increment), spread evenly over it: f is that energy over the interval's
+// IntervalMean's power times the interval), spread evenly over it: f is that energy over the interval's
 // length, so a window takes the clipped share of the intervals it cuts and
 // all of those inside it, however long. What is bridged: the edges (f
 // extrapolated from the nearest interval), an interval over which the

@@ -25,11 +25,13 @@ const (
 	// below it), otherwise a reset to zero (the energy is the new reading,
 	// as Prometheus' increase() counts it), which is bridged.
 	Counter
-	// Increments: each sample is the energy, in joules, counted over the
-	// interval that ends at its timestamp, since the previous sample
-	// (Alumet's CounterDiff, as rapl_consumed_energy); the first sample's
-	// interval is one period long.
-	Increments
+	// IntervalMean: each sample is the mean power (W) over the interval
+	// that ends at its timestamp, since the previous sample: what the
+	// differences of an energy counter give (energy-report derives them
+	// from Prometheus' *_joules_total, a BMC's watt-hour counter and
+	// rapl_consumed_energy's per-poll joules). The first sample's interval
+	// is one period long.
+	IntervalMean
 )
 
 // WattmetreMetric is the Kwollect metric of the OmegaWatt wattmetres.
@@ -76,8 +78,8 @@ func (m Method) String() string {
 		return "trapezoid"
 	case Counter:
 		return "counter"
-	case Increments:
-		return "increments"
+	case IntervalMean:
+		return "interval-mean"
 	}
 	return "Method(" + strconv.Itoa(int(m)) + ")"
 }
@@ -97,8 +99,8 @@ func (m Method) Describe(period time.Duration) string {
 		return "trapezoidal integration of instantaneous samples"
 	case Counter:
 		return fmt.Sprintf("differences of an energy counter read every %s (wraps and resets corrected)", periodText(period))
-	case Increments:
-		return fmt.Sprintf("sum of the energy increments of every %s (each covers the interval that ends at its timestamp)", periodText(period))
+	case IntervalMean:
+		return fmt.Sprintf("step integration of the mean power between energy counter readings every %s (each covers the interval that ends at its timestamp)", periodText(period))
 	}
 	return m.String()
 }

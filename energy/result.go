@@ -68,7 +68,7 @@ func (in *Integrator) Result(start, end time.Time) (Result, error) {
 	if o.Period < 0 {
 		return Result{}, fmt.Errorf("%w: negative period %v", ErrBadOptions, o.Period)
 	}
-	if o.Method < StepAverage || o.Method > Increments {
+	if o.Method < StepAverage || o.Method > IntervalMean {
 		return Result{}, fmt.Errorf("%w: unknown method %d", ErrBadOptions, int(o.Method))
 	}
 	in.normalize()
