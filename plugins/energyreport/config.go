@@ -38,6 +38,11 @@ type Config struct {
 	// then a pipe the agent copies, not the user's (isatty, buffering).
 	// alumet-agent mark works either way.
 	Phases bool `toml:"phases"`
+	// LocalNode names the node the agent runs on, for the points of
+	// on-node sources (rapl), so that they are compared with the node's
+	// Kwollect series; "" guesses (see report.localNode). Left out of
+	// generated configurations while unset.
+	LocalNode string `toml:"local_node,omitempty"`
 }
 
 // DefaultConfig returns the defaults: the summary in alumet-energy.json,

@@ -147,14 +147,19 @@ type report struct {
 	jobID      int64           // an end event named an OAR job (fetch --job-id)
 	agentStart time.Time
 	hist       map[nodeMetric][]rawSample // the history's power samples, for the baselines and the plot
+	histConv   map[nodeMetric]*converter  // the history's energy series, by lineKey
 
 	// Transform goroutine only.
 	metrics  map[measure.MetricID]metricInfo
 	wanted   map[string]bool // the configured metrics, nil for every power metric
 	seenName map[string]bool
 	series   map[seriesKey]*series
+	byNMR    map[seriesKey][]*series // the series of each (node, metric, run), by part
 	compact  bool // run mode: the window starts at the agent's start (see compact.go)
 	keepAll  bool // tests: keep every sample until the end, as before compaction
+	localMu  sync.Mutex
+	local    string // the node of on-node sources' points, see localNode
+	hostname string
 	// scratch space of the compaction, reused from one to the next
 	scratch   []rawSample
 	scratchIn *energy.Integrator
@@ -165,6 +170,8 @@ type report struct {
 type metricInfo struct {
 	name     string
 	selected bool
+	kind     seriesKind
+	scale    float64 // J per unit, for energy metrics
 }
 
 func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writer, agentStart time.Time) (*report, error) {
@@ -185,9 +192,12 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 		wins:       map[int]*window{},
 		agentStart: wall(agentStart),
 		hist:       map[nodeMetric][]rawSample{},
+		histConv:   map[nodeMetric]*converter{},
 		metrics:    map[measure.MetricID]metricInfo{},
 		seenName:   map[string]bool{},
 		series:     map[seriesKey]*series{},
+		byNMR:      map[seriesKey][]*series{},
+		hostname:   hostname(),
 	}
 	if len(cfg.Metrics) > 0 {
 		r.wanted = map[string]bool{}
@@ -263,7 +273,9 @@ func (t *Transform) OnEvent(_ context.Context, ev pipeline.Event) error {
 	return nil
 }
 
-// addHistory keeps the power values of the history (baseline = before:D).
+// addHistory keeps the power values of the history (baseline = before:D);
+// an energy series' values are converted to power, each of its counters
+// on its own.
 func (r *report) addHistory(buf *measure.Buffer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -273,8 +285,30 @@ func (r *report) addHistory(buf *measure.Buffer) {
 		if !ok || !r.selects(m) {
 			continue
 		}
-		k := nodeMetric{nodeOf(p.Resource), m.Name}
-		r.hist[k] = append(r.hist[k], rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
+		k := seriesKey{node: nodeOf(p.Resource), metric: m.Name}
+		kind, scale, _ := classify(m)
+		if kind == powerKind {
+			nm := k.nodeMetric()
+			r.hist[nm] = append(r.hist[nm], rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
+			continue
+		}
+		name, skip := energyName(m.Name, p.Attributes)
+		if skip {
+			continue
+		}
+		k.metric, k.part = name, partOf(p.Consumer, p.Attributes)
+		if p.Resource.Kind == measure.KindLocalMachine {
+			k.node = r.localNode()
+		}
+		lk := k.lineKey()
+		c := r.histConv[lk]
+		if c == nil {
+			c = newConverter(kind, scale)
+			r.histConv[lk] = c
+		}
+		c.add(p.Timestamp.UnixNano(), p.Value.Float64(), func(t int64, w float64) {
+			r.hist[lk] = append(r.hist[lk], rawSample{t: t, w: w})
+		})
 	}
 }
 

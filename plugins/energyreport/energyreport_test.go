@@ -207,8 +207,7 @@ func TestReportThroughPipeline(t *testing.T) {
 			cfg.Baseline = tt.baseline
 			cfg.SummaryFile = filepath.Join(dir, "energy.json")
 			samples := append(append(ramp("b"), constant100("a")...),
-				sample{"a", "bmc_cpu_temp_celsius", 1, 45}, // not a power: ignored
-				sample{"a", "bmc_node_power_watthour_total", 1, 12})
+				sample{"a", "bmc_cpu_temp_celsius", 1, 45}) // not a power: ignored
 			r := runPipeline(t, cfg, t0, samples, execEvents(at(0.3), at(10.7), 0)...)
 			require.NoError(t, r.stopEr)
 
@@ -411,7 +410,7 @@ func TestReportMetricsOption(t *testing.T) {
 	m, _ := r.reg.Metric(en[0].Metric)
 	require.Equal(t, "bmc_node_power_watt_energy", m.Name)
 	require.InDelta(t, 90*10.4, en[0].Value.Float64(), 1e-9)
-	require.Contains(t, r.log, "bmc_cpu_temp_celsius is in °C, not W: it is not integrated")
+	require.Contains(t, r.log, "bmc_cpu_temp_celsius is in °C, neither a power in W nor an energy")
 	require.Contains(t, r.log, "no point of pdu_outlet_power_watt reached energy-report")
 	require.NotContains(t, r.table, watt+" ")
 }

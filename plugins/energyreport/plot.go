@@ -43,7 +43,7 @@ func (r *report) figure(runs []runReport, baselines map[nodeMetric]float64) powe
 	marked := map[nodeMetric]int64{}
 	for _, k := range keys {
 		if c := r.series[k].done; c != nil {
-			nm := k.nodeMetric()
+			nm := k.lineKey()
 			if g, ok := marked[nm]; !ok || c.plotGap() < g {
 				marked[nm] = c.plotGap()
 			}
@@ -85,7 +85,7 @@ func (r *report) figure(runs []runReport, baselines map[nodeMetric]float64) powe
 	r.mu.Unlock()
 	for _, k := range keys {
 		s := r.series[k]
-		nm := k.nodeMetric()
+		nm := k.lineKey()
 		if c := s.done; c != nil {
 			if lp := last[nm]; lp != nil && len(c.plot) > 0 && c.plot[0].t-*lp > marked[nm] {
 				l := line(nm)

@@ -360,7 +360,7 @@ func TestSelectRuns(t *testing.T) {
 				case c >= 0:
 					w.exitCode = &c
 				}
-				rr = append(rr, runReport{win: w, rows: []row{{key: seriesKey{"n", watt, i}, hasData: true, res: resultOf(float64(i))}}})
+				rr = append(rr, runReport{win: w, rows: []row{{key: seriesKey{node: "n", metric: watt, run: i}, hasData: true, res: resultOf(float64(i))}}})
 			}
 			sel := selectRuns(rr)
 			require.Empty(t, cmp.Diff(tt.wantUsed, sel.used))
@@ -480,7 +480,7 @@ func TestStatistics(t *testing.T) {
 	for _, tt := range tests {
 		var rr []runReport
 		for i, v := range tt.vals {
-			rr = append(rr, runReport{win: window{run: i + 1}, rows: []row{{key: seriesKey{"n", watt, i + 1}, hasData: true, res: resultOf(v)}}})
+			rr = append(rr, runReport{win: window{run: i + 1}, rows: []row{{key: seriesKey{node: "n", metric: watt, run: i + 1}, hasData: true, res: resultOf(v)}}})
 		}
 		st := statsOf(rr)
 		require.Len(t, st, 1)
@@ -598,10 +598,10 @@ func TestSiteFromDirectory(t *testing.T) {
 		{Metric: ids[watt], Timestamp: at(0), Value: measure.Float(100), Resource: measure.Resource{Kind: "device_id", ID: "b"}},
 	}})
 	rr := &runReport{win: window{start: at(0), end: at(1)}}
-	ra, err := r.integrateRow(r.series[seriesKey{"a", watt, 0}], rr, nil)
+	ra, err := r.integrateRow(r.series[seriesKey{node: "a", metric: watt, run: 0}], rr, nil)
 	require.NoError(t, err)
 	require.Equal(t, "nancy", ra.site)
-	rb, err := r.integrateRow(r.series[seriesKey{"b", watt, 0}], rr, nil)
+	rb, err := r.integrateRow(r.series[seriesKey{node: "b", metric: watt, run: 0}], rr, nil)
 	require.NoError(t, err)
 	require.Equal(t, "", rb.site, "unknown")
 }

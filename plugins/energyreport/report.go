@@ -22,9 +22,22 @@ import (
 type seriesKey struct {
 	node, metric string
 	run          int
+	// part tells apart the counters of one node and energy metric (one
+	// per CPU socket): each is converted on its own, and the node's row
+	// is their sum. "" for power series.
+	part string
 }
 
 func (k seriesKey) nodeMetric() nodeMetric { return nodeMetric{k.node, k.metric} }
+
+// lineKey names the part of a series (one counter of several) where a
+// (node, metric) is not enough: its plot line and history baseline.
+func (k seriesKey) lineKey() nodeMetric {
+	if k.part == "" {
+		return k.nodeMetric()
+	}
+	return nodeMetric{k.node, k.metric + " " + k.part}
+}
 
 // rawSample is one reading as kept until Finish: 16 bytes.
 type rawSample struct {
@@ -43,6 +56,10 @@ type series struct {
 	done     *compacted // the part already integrated (see compact.go)
 	retryAt  int        // no compaction before this many samples
 	count    int        // samples added
+	kind     seriesKind
+	// conv turns an energy series' values into power samples (nil for
+	// power series).
+	conv *converter
 }
 
 // sampleBlock is the size of the blocks the samples are kept in: growing
@@ -92,13 +109,14 @@ func nodeOf(r measure.Resource) string {
 }
 
 // selects reports whether the report integrates metric m: a configured
-// metric in W, or, with no metrics configured, any gauge in W.
+// metric in W or of energy (see classify), or, with no metrics
+// configured, any gauge in W and any energy metric.
 func (r *report) selects(m measure.Metric) bool {
-	isPower := m.Unit == measure.Plain(measure.Watt)
+	_, _, ok := classify(m)
 	if r.wanted != nil {
-		return r.wanted[m.Name] && isPower
+		return r.wanted[m.Name] && (ok || m.Unit == measure.Plain(measure.Watt))
 	}
-	return isPower && m.Semantics == measure.Gauge
+	return ok
 }
 
 // info returns what the transform knows of a metric id, looking it up in
@@ -113,10 +131,11 @@ func (r *report) info(id measure.MetricID) (metricInfo, bool) {
 		return metricInfo{}, false
 	}
 	mi := metricInfo{name: m.Name, selected: r.selects(m)}
+	mi.kind, mi.scale, _ = classify(m)
 	if r.wanted != nil && r.wanted[m.Name] {
 		r.seenName[m.Name] = true
-		if m.Unit != measure.Plain(measure.Watt) {
-			r.log.Warn(fmt.Sprintf("metrics: %s is in %s, not W: it is not integrated", m.Name, unitText(m.Unit)))
+		if !mi.selected {
+			r.log.Warn(fmt.Sprintf("metrics: %s is in %s, neither a power in W nor an energy (J or Wh, a counter or increments): it is not integrated", m.Name, unitText(m.Unit)))
 		}
 	}
 	r.metrics[id] = mi
@@ -173,10 +192,27 @@ func (r *report) seriesOf(metric measure.MetricID, res measure.Resource, cons me
 		return nil
 	}
 	k := seriesKey{node: nodeOf(res), metric: mi.name, run: runOf(attrs)}
+	if mi.kind != powerKind {
+		name, skip := energyName(mi.name, attrs)
+		if skip {
+			return nil
+		}
+		k.metric, k.part = name, partOf(cons, attrs)
+		if res.Kind == measure.KindLocalMachine {
+			k.node = r.localNode()
+		}
+	}
 	s := r.series[k]
 	if s == nil {
-		s = &series{key: k, resource: res, consumer: cons}
+		s = &series{key: k, resource: res, consumer: cons, kind: mi.kind}
+		if mi.kind != powerKind {
+			s.conv = newConverter(mi.kind, mi.scale)
+		}
 		r.series[k] = s
+		nmr := k
+		nmr.part = ""
+		r.byNMR[nmr] = append(r.byNMR[nmr], s)
+		slices.SortFunc(r.byNMR[nmr], func(a, b *series) int { return strings.Compare(a.key.part, b.key.part) })
 	}
 	if s.site == "" {
 		for _, a := range attrs {
@@ -189,8 +225,17 @@ func (r *report) seriesOf(metric measure.MetricID, res measure.Resource, cons me
 	return s
 }
 
-// push adds a sample (Unix ns, W) to s.
+// push adds a sample (Unix ns, W; an energy series' value, converted to
+// power) to s.
 func (r *report) push(s *series, t int64, w float64) {
+	if s.conv != nil {
+		s.conv.add(t, w, func(t int64, w float64) { r.pushPower(s, t, w) })
+		return
+	}
+	r.pushPower(s, t, w)
+}
+
+func (r *report) pushPower(s *series, t int64, w float64) {
 	s.samples.push(rawSample{t: t, w: w})
 	s.count++
 	r.maybeCompact(s)
@@ -221,6 +266,9 @@ type row struct {
 	// late counts the samples that came after their time was integrated:
 	// they are not in the energy.
 	late int
+	// resets counts the decreases of an energy counter (resets, wraps).
+	resets int
+	kind   seriesKind
 }
 
 // incompleteWarning says, for the report, that some series of a run are
@@ -280,10 +328,18 @@ func integrator(s *series, start, end time.Time) (*energy.Integrator, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := energy.NewIntegrator(energy.OptionsFor(s.key.metric, r0.Period))
+	in := energy.NewIntegrator(s.options(r0.Period))
 	in.Grow(probe.Len())
 	s.samples.all(func(x rawSample) { in.Add(time.Unix(0, x.t), x.w) })
 	return in, nil
+}
+
+// options is how s is integrated, given its sampling period.
+func (s *series) options(period time.Duration) energy.Options {
+	if s.kind != powerKind {
+		return energyOptions(period)
+	}
+	return energy.OptionsFor(s.key.metric, period)
 }
 
 // runReport is the report of one run: its window, its phases and a row
@@ -419,15 +475,27 @@ func (r *report) integrateRuns(runs []runReport, baselines map[nodeMetric]float6
 		rr := &runs[i]
 		for _, nm := range pairs {
 			k := seriesKey{node: nm.node, metric: nm.metric, run: rr.win.run}
-			s := r.series[k]
-			if s == nil {
+			parts := r.partsOf(k)
+			if len(parts) == 0 {
 				like := seenPair[nm]
-				s = &series{key: k, resource: like.resource, consumer: like.consumer, site: like.site}
+				parts = []*series{{key: k, resource: like.resource, consumer: like.consumer, site: like.site, kind: like.kind}}
 			}
-			rw, err := r.integrateRow(s, rr, baselines)
+			var prows []row
+			var err error
+			for _, s := range parts {
+				var rw row
+				if rw, err = r.integrateRow(s, rr, baselines); err != nil {
+					break
+				}
+				prows = append(prows, rw)
+			}
 			if err != nil {
 				errs = append(errs, err)
 				continue
+			}
+			rw := prows[0]
+			if parts[0].kind != powerKind {
+				rw = sumParts(prows, parts, r.base.Kind == HistoryBaseline)
 			}
 			if r.outcomes != nil {
 				rw.outcome, rw.hasOutcome = r.outcomes.Of(rr.win.run, nm.node, nm.metric)
@@ -531,11 +599,11 @@ func runText(run int) string {
 func (r *report) integrateRow(s *series, rr *runReport, baselines map[nodeMetric]float64) (row, error) {
 	w := rr.win
 	k := s.key
-	rw := row{key: k, site: s.site, resource: s.resource, consumer: s.consumer, method: noDataMethod, baseline: math.NaN()}
+	rw := row{key: k, site: s.site, resource: s.resource, consumer: s.consumer, method: noDataMethod, baseline: math.NaN(), kind: s.kind}
 	if rw.site == "" && s.resource.Kind == "device_id" {
 		rw.site = r.directory.Site(k.node)
 	}
-	if b, ok := r.baselineOf(k.nodeMetric(), baselines); ok {
+	if b, ok := r.baselineOf(k.lineKey(), baselines); ok {
 		rw.baseline = b
 	}
 	var in *energy.Integrator
@@ -655,7 +723,10 @@ func (r *report) points(runs []runReport) (*measure.Buffer, error) {
 	for _, rr := range runs {
 		for _, rw := range rr.rows {
 			name := rw.key.metric + "_energy"
-			if !rw.hasData || !finite(float64(rw.res.Energy)) || failed[name] {
+			// An energy metric's own points are its energy already: no
+			// <metric>_energy point (rapl_consumed_energy.package_total
+			// would not even be a metric name).
+			if rw.kind != powerKind || !rw.hasData || !finite(float64(rw.res.Energy)) || failed[name] {
 				continue
 			}
 			id, ok := ids[name]
@@ -666,7 +737,7 @@ func (r *report) points(runs []runReport) (*measure.Buffer, error) {
 					Unit:        measure.Plain(measure.Joule),
 					Type:        measure.F64,
 					Semantics:   measure.Delta,
-					Description: "Energy of " + rw.key.metric + " over the measured window",
+					Description: "Energy of " + rw.key.metric + energyDescription,
 				})
 				if err != nil {
 					errs = append(errs, err)

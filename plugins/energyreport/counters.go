@@ -1,0 +1,352 @@
+package energyreport
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/alumet-go/alumet-agent/energy"
+	"github.com/alumet-go/alumet-agent/measure"
+)
+
+// seriesKind says what the values of a reported metric are.
+type seriesKind uint8
+
+const (
+	// powerKind: power readings (W), integrated as they are.
+	powerKind seriesKind = iota
+	// counterKind: the readings of a cumulative energy counter
+	// (Prometheus' *_joules_total, a BMC's *_watthour_total).
+	counterKind
+	// incrementKind: the energy of the interval that ends at each point
+	// (Delta semantics: rapl_consumed_energy, Alumet's CounterDiff).
+	incrementKind
+)
+
+// raplMetric is the rapl source's metric: its per-domain totals over the
+// sockets (domain "<d>_total", on local_machine) are reported, each as
+// its own series; the per-socket points, which they sum, are not.
+const raplMetric = "rapl_consumed_energy"
+
+// classify says whether the report integrates m, as what, and the joules
+// of one unit of its values. Power: a gauge in W. Energy: a metric in J
+// or Wh (any prefix) with Delta semantics (increments) or Counter ones, a
+// *_total gauge in J or Wh, and Kwollect's *_joules_total (whose unit the
+// name gives as "joules") and *_watthour_total. The report's own
+// <metric>_energy points are not read back.
+func classify(m measure.Metric) (kind seriesKind, scale float64, ok bool) {
+	if m.Unit == measure.Plain(measure.Watt) {
+		return powerKind, 1, m.Semantics == measure.Gauge
+	}
+	if isReportEnergy(m) {
+		return 0, 0, false
+	}
+	total := strings.HasSuffix(m.Name, "_total")
+	switch {
+	case m.Unit.Base == measure.Joule || m.Unit.Base == measure.WattHour:
+		scale = prefixFactor(m.Unit.Prefix)
+		if m.Unit.Base == measure.WattHour {
+			scale *= 3600
+		}
+	case strings.HasSuffix(m.Name, "_joules_total"):
+		scale = 1
+	default:
+		return 0, 0, false
+	}
+	switch {
+	case m.Semantics == measure.Delta:
+		return incrementKind, scale, true
+	case m.Semantics == measure.Counter || total:
+		return counterKind, scale, true
+	}
+	return 0, 0, false
+}
+
+// energyDescription is the description of the report's <metric>_energy
+// points, which tells them apart from a source's energy metric.
+const energyDescription = " over the measured window"
+
+func isReportEnergy(m measure.Metric) bool {
+	return strings.HasSuffix(m.Name, "_energy") && m.Semantics == measure.Delta &&
+		strings.HasPrefix(m.Description, "Energy of ") && strings.HasSuffix(m.Description, energyDescription)
+}
+
+// prefixFactor is what an SI prefix multiplies by.
+func prefixFactor(p measure.Prefix) float64 {
+	switch p {
+	case measure.Nano:
+		return 1e-9
+	case measure.Micro:
+		return 1e-6
+	case measure.Milli:
+		return 1e-3
+	case measure.Kilo:
+		return 1e3
+	case measure.Mega:
+		return 1e6
+	case measure.Giga:
+		return 1e9
+	}
+	return 1
+}
+
+// energyName is the series name of an energy metric's point: the metric,
+// with the rapl source's domain ("rapl_consumed_energy.package_total");
+// skip is true for the rapl source's per-socket points.
+func energyName(metric string, attrs []measure.Attribute) (name string, skip bool) {
+	if metric != raplMetric {
+		return metric, false
+	}
+	for _, a := range attrs {
+		if a.Key == "domain" && a.Value.Type == measure.AttrString {
+			if !strings.HasSuffix(a.Value.Str, "_total") {
+				return "", true
+			}
+			return metric + "." + a.Value.Str, false
+		}
+	}
+	return metric, false
+}
+
+// partOf names, among the series of one node and energy metric, the one
+// of a point: its labels (a counter per CPU socket: index=0, index=1) and
+// device origin. Each part is a counter of its own, converted on its own,
+// and the node's energy is the sum of its parts.
+func partOf(cons measure.Consumer, attrs []measure.Attribute) string {
+	var parts []string
+	for _, a := range attrs {
+		switch a.Key {
+		case "metric_id", "run", "site", "domain":
+			continue
+		}
+		parts = append(parts, a.Key+"="+a.Value.String())
+	}
+	if cons.Kind == "device_origin" {
+		parts = append(parts, "origin="+cons.ID)
+	}
+	return strings.Join(parts, ",")
+}
+
+// converter turns one energy series (a counter's readings, or the
+// increments of its intervals) into the mean power of each interval,
+// stamped at the interval's end (energy.IntervalMean): the report then
+// integrates, plots and baselines it like any power series. Points come
+// in time order (the sources deliver a series so); an older or repeated
+// one is dropped and counted.
+type converter struct {
+	kind  seriesKind
+	scale float64 // J per unit of the values
+	has   bool
+	lastT int64
+	lastV float64
+	// An increment series' first point: its interval is not known until
+	// the second one gives the period.
+	pending      bool
+	pendT        int64
+	pendJ        float64
+	resets       int     // decreases of a counter (a reset or a wrap)
+	resetSeconds float64 // the length of the intervals they hid
+	disorder     int     // points older than the previous one, dropped
+	integral     bool    // every reading so far is an integer (a coarse counter)
+}
+
+func newConverter(kind seriesKind, scale float64) *converter {
+	return &converter{kind: kind, scale: scale, integral: true}
+}
+
+// add converts the point (t ns, v in the metric's unit), giving emit the
+// power samples it yields.
+func (c *converter) add(t int64, v float64, emit func(t int64, w float64)) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return // a counter's missing reading: the next one covers its interval
+	}
+	if v != math.Trunc(v) {
+		c.integral = false
+	}
+	if c.has && t <= c.lastT {
+		c.disorder++
+		return
+	}
+	j := v * c.scale
+	switch c.kind {
+	case counterKind:
+		if c.has {
+			d := j - c.lastV
+			if d >= 0 {
+				emit(t, d/(float64(t-c.lastT)/1e9))
+			} else {
+				// A reset or a wrap of unknown range: no energy for this
+				// interval from the readings; IntervalMean gives it the
+				// next interval's power (the next sample covers both).
+				c.resets++
+				c.resetSeconds += float64(t-c.lastT) / 1e9
+			}
+		}
+	case incrementKind:
+		switch {
+		case !c.has:
+			c.pending, c.pendT, c.pendJ = true, t, j
+		case c.pending:
+			d := float64(t-c.lastT) / 1e9
+			emit(c.pendT, c.pendJ/d)
+			emit(t, j/d)
+			c.pending = false
+		default:
+			emit(t, j/(float64(t-c.lastT)/1e9))
+		}
+	}
+	c.has, c.lastT, c.lastV = true, t, j
+}
+
+// quantum is the energy of one step of a coarse counter (integer readings:
+// a BMC's watt-hour counter steps by 3600 J): the readings at the two ends
+// of a window are each off by up to one step, so the energy is off by up
+// to one step.
+func (c *converter) quantum() float64 {
+	if c.kind == counterKind && c.integral && c.has {
+		return c.scale
+	}
+	return 0
+}
+
+// energyOptions is the integration of the power derived from an energy
+// series: each sample covers the interval that ends at it.
+func energyOptions(period time.Duration) energy.Options {
+	return energy.Options{Method: energy.IntervalMean, Period: period, GapFactor: energy.DefaultGapFactor}
+}
+
+// localNode names the node of the points of on-node sources (resource
+// local_machine: the rapl source's totals), so that they sit next to the
+// same node's Kwollect series: the local_node key; else, on a Grid'5000
+// node, its short name; else the one node kwollect-input measures; else
+// "local_machine".
+func (r *report) localNode() string {
+	r.localMu.Lock()
+	defer r.localMu.Unlock()
+	if r.local != "" {
+		return r.local
+	}
+	r.local = "local_machine"
+	switch {
+	case r.cfg.LocalNode != "":
+		r.local = r.cfg.LocalNode
+	case r.hostname != "" && strings.HasSuffix(r.hostname, ".grid5000.fr"):
+		r.local, _, _ = strings.Cut(r.hostname, ".")
+	default:
+		if sites, _ := r.directory.Sites(); len(sites) == 1 {
+			for n := range sites {
+				r.local = n
+			}
+		}
+	}
+	return r.local
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+// energyMethod is a row's method text for an energy series: the
+// integration, what the power came from, and how many counters were
+// summed and reset.
+func energyMethod(base string, kind seriesKind, parts []string, resets int) string {
+	from := "counter readings"
+	if kind == incrementKind {
+		from = "per-interval energy"
+	}
+	out := base + ", from " + from
+	if len(parts) > 1 || len(parts) == 1 && parts[0] != "" {
+		out += fmt.Sprintf("; the sum of %d counters (%s)", len(parts), strings.Join(slices.Clone(parts), "; "))
+	}
+	if resets > 0 {
+		out += fmt.Sprintf("; %d decrease(s) of the counter (a reset or a wrap): the energy of those intervals is estimated from the next reading's", resets)
+	}
+	return out
+}
+
+// partsOf returns the series of k's node, metric and run, one per part
+// (k.part is ignored), in part order; with r.byNMR kept up to date by
+// seriesOf.
+func (r *report) partsOf(k seriesKey) []*series {
+	k.part = ""
+	return r.byNMR[k]
+}
+
+// sumParts is the row of a node and energy metric: the sum of its
+// counters' rows (one row: it only gets the method text). The energy,
+// uncertainty, samples and bridged energy add up; the coverage is the
+// worst part's, the gaps those of every part; the mean and the peak are
+// of the sum (the peak an upper bound: the parts' peaks added).
+//
+// sumBaselines: the parts' baselines (their history's medians) add up too;
+// a constant baseline is the row's as it is.
+func sumParts(rows []row, parts []*series, sumBaselines bool) row {
+	out := rows[0]
+	out.key.part = ""
+	var names []string
+	resets := 0
+	quantum := 0.0
+	for i, s := range parts {
+		names = append(names, s.key.part)
+		if s.conv != nil {
+			resets += s.conv.resets
+			quantum += s.conv.quantum()
+		}
+		if i == 0 {
+			continue
+		}
+		rw := rows[i]
+		if !rw.hasData {
+			continue
+		}
+		if !out.hasData {
+			keep := out.key
+			out = rw
+			out.key = keep
+			continue
+		}
+		out.res = addResults(out.res, rw.res)
+		out.gaps = append(out.gaps, rw.gaps...)
+		out.late += rw.late
+		for j := range out.phases {
+			if j < len(rw.phases) {
+				out.phases[j] = addResults(out.phases[j], rw.phases[j])
+			}
+		}
+		if sumBaselines {
+			out.baseline += rw.baseline // NaN when a part has none
+		}
+	}
+	slices.SortFunc(out.gaps, func(a, b energy.Gap) int { return a.From.Compare(b.From) })
+	out.res.Gaps = out.gaps
+	if out.hasData {
+		out.res.Uncertainty += energy.Joules(quantum)
+		for j := range out.phases {
+			out.phases[j].Uncertainty += energy.Joules(quantum)
+		}
+		out.method = energyMethod(out.res.Method, parts[0].kind, names, resets)
+		out.resets = resets
+	}
+	return out
+}
+
+// addResults adds b, a part of the same node and metric over the same
+// window, to a.
+func addResults(a, b energy.Result) energy.Result {
+	a.Samples += b.Samples
+	a.Energy += b.Energy
+	a.BridgedEnergy += b.BridgedEnergy
+	a.Uncertainty += b.Uncertainty
+	a.Peak += b.Peak
+	a.Coverage = min(a.Coverage, b.Coverage)
+	a.Bridged = 1 - a.Coverage
+	a.Resets += b.Resets
+	if sec := a.Duration.Seconds(); sec > 0 {
+		a.Mean = energy.Watts(float64(a.Energy) / sec)
+	}
+	return a
+}

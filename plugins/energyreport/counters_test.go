@@ -1,0 +1,200 @@
+package energyreport
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/alumet-go/alumet-agent/internal/testkit"
+	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/pipeline/pipelinetest"
+)
+
+// pointFeeder emits its points, in order, on the end event.
+type pointFeeder struct{ points []measure.Point }
+
+func (f *pointFeeder) Run(ctx context.Context, _ pipeline.Emitter) error {
+	<-ctx.Done()
+	return nil
+}
+
+func (f *pointFeeder) HandleEvent(ctx context.Context, ev pipeline.Event, out pipeline.Emitter) error {
+	if ev.Kind != pipeline.EndConsumerMeasurement {
+		return nil
+	}
+	return out.Emit(ctx, &measure.Buffer{Points: f.points})
+}
+
+// The metrics as the sources register them: kwollect-input registers
+// every Kwollect metric as a gauge with the unit its name gives.
+var energyMetrics = []measure.Metric{
+	{Name: "prom_node_rapl_package_joules_total", Unit: measure.UnitFromKwollectMetric("prom_node_rapl_package_joules_total"), Type: measure.F64, Semantics: measure.Gauge},
+	{Name: "bmc_node_power_watthour_total", Unit: measure.UnitFromKwollectMetric("bmc_node_power_watthour_total"), Type: measure.F64, Semantics: measure.Gauge},
+	{Name: raplMetric, Unit: measure.Plain(measure.Joule), Type: measure.F64, Semantics: measure.Delta},
+	{Name: watt, Unit: measure.Plain(measure.Watt), Type: measure.F64, Semantics: measure.Gauge},
+}
+
+type energyRun struct {
+	summary map[string]any
+	energy  []measure.Point
+	log     string
+	table   string
+}
+
+func runEnergyPipeline(t *testing.T, cfg *Config, mk func(ids map[string]measure.MetricID) []measure.Point, start, end time.Time) energyRun {
+	t.Helper()
+	reg := measure.NewRegistry()
+	ids := map[string]measure.MetricID{}
+	for _, m := range energyMetrics {
+		id, err := reg.Register(m)
+		require.NoError(t, err)
+		ids[m.Name] = id
+	}
+	var logBuf, tableBuf testkit.LockedBuffer
+	log := slog.New(slog.NewTextHandler(&logBuf, nil))
+	b := pipeline.NewBuilder(reg, 4, log)
+	require.NoError(t, b.AddSource("feeder", &pointFeeder{points: mk(ids)}))
+	r, err := newReport(cfg, reg, log, &tableBuf, start)
+	require.NoError(t, err)
+	require.NoError(t, install(b, nil, r))
+	out := &pipelinetest.Recorder{}
+	require.NoError(t, b.AddOutput("rec", out))
+	p := b.Start(context.Background())
+	for _, ev := range execEvents(start, end, 0) {
+		require.NoError(t, p.Publish(context.Background(), ev))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, p.Stop(ctx))
+	var en []measure.Point
+	for _, pt := range out.Points() {
+		if m, _ := reg.Metric(pt.Metric); isReportEnergy(m) {
+			en = append(en, pt)
+		}
+	}
+	return energyRun{summary: readSummary(t, cfg.SummaryFile), energy: en, log: logBuf.String(), table: tableBuf.String()}
+}
+
+func seriesOfSummary(t *testing.T, s map[string]any, node, metric string) map[string]any {
+	t.Helper()
+	for _, x := range s["series"].([]any) {
+		m := x.(map[string]any)
+		if m["node"] == node && m["metric"] == metric {
+			return m
+		}
+	}
+	t.Fatalf("no series %s %s in %v", node, metric, s["series"])
+	return nil
+}
+
+func kwPoint(id measure.MetricID, node string, sec, v float64, labels ...string) measure.Point {
+	attrs := []measure.Attribute{{Key: "metric_id", Value: measure.String("x")}}
+	for i := 0; i+1 < len(labels); i += 2 {
+		attrs = append(attrs, measure.Attribute{Key: labels[i], Value: measure.String(labels[i+1])})
+	}
+	return measure.Point{Metric: id, Timestamp: at(sec), Value: measure.Float(v),
+		Resource: measure.Resource{Kind: "device_id", ID: node}, Consumer: measure.Consumer{Kind: measure.KindLocalMachine}, Attributes: attrs}
+}
+
+func TestEnergyCounters(t *testing.T) {
+	const wrap = 262143.328850
+	for _, tc := range []struct {
+		name     string
+		cfg      func(*Config)
+		points   func(ids map[string]measure.MetricID) []measure.Point
+		node     string
+		metric   string
+		energy   float64
+		coverage float64
+		method   []string
+		uncMin   float64
+	}{
+		{
+			name: "prometheus joules counters, one per socket, one wrapping: summed, the wrap estimated",
+			points: func(ids map[string]measure.MetricID) []measure.Point {
+				var out []measure.Point
+				id := ids["prom_node_rapl_package_joules_total"]
+				for s := -15.0; s <= 75; s += 15 {
+					out = append(out, kwPoint(id, "a", s, 1000+60*s, "index", "0"),
+						kwPoint(id, "a", s+0.2, math.Mod(wrap-2000+40*(s+0.2), wrap), "index", "1"))
+				}
+				return out
+			},
+			node: "a", metric: "prom_node_rapl_package_joules_total",
+			energy: 100 * 60, coverage: 1,
+			method: []string{"mean power between energy counter readings every 15 s", "the sum of 2 counters (index=0; index=1)", "1 decrease(s) of the counter"},
+		},
+		{
+			name: "a BMC's watt-hour counter: integer readings, one step of uncertainty",
+			points: func(ids map[string]measure.MetricID) []measure.Point {
+				var out []measure.Point
+				for s := -5.0; s <= 65; s += 5 {
+					out = append(out, kwPoint(ids["bmc_node_power_watthour_total"], "a", s, math.Floor(30000+360*s/3600)))
+				}
+				return out
+			},
+			node: "a", metric: "bmc_node_power_watthour_total",
+			energy: 360 * 60, coverage: 1, uncMin: 3600,
+			method: []string{"from counter readings"},
+		},
+		{
+			name: "the rapl source's per-domain totals, on the local node; the per-socket points left out",
+			cfg:  func(c *Config) { c.LocalNode = "a" },
+			points: func(ids map[string]measure.MetricID) []measure.Point {
+				var out []measure.Point
+				id := ids[raplMetric]
+				for s := 1.0; s <= 12; s++ {
+					for _, d := range []struct {
+						res    measure.Resource
+						domain string
+						j      float64
+					}{
+						{measure.Resource{Kind: "cpu_package", ID: "0"}, "package", 30},
+						{measure.Resource{Kind: "cpu_package", ID: "1"}, "package", 20},
+						{measure.LocalMachine, "package_total", 50},
+						{measure.LocalMachine, "dram_total", 10},
+					} {
+						out = append(out, measure.Point{Metric: id, Timestamp: at(s), Value: measure.Float(d.j), Resource: d.res,
+							Consumer: measure.Consumer{Kind: measure.KindLocalMachine}, Attributes: []measure.Attribute{{Key: "domain", Value: measure.String(d.domain)}}})
+					}
+				}
+				return out
+			},
+			node: "a", metric: "rapl_consumed_energy.package_total",
+			energy: 50 * 10, coverage: 1,
+			method: []string{"every 1 s", "from per-interval energy"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quietConfig()
+			cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")
+			if tc.cfg != nil {
+				tc.cfg(cfg)
+			}
+			start, end := at(0), at(60)
+			if strings.HasPrefix(tc.metric, raplMetric) {
+				start, end = at(0.5), at(10.5)
+			}
+			res := runEnergyPipeline(t, cfg, tc.points, start, end)
+			s := seriesOfSummary(t, res.summary, tc.node, tc.metric)
+			require.InDelta(t, tc.energy, s["energy_j"], 1e-6*tc.energy, s["method"])
+			require.InDelta(t, tc.coverage, s["coverage"], 1e-9)
+			for _, m := range tc.method {
+				require.Contains(t, s["method"], m)
+			}
+			require.GreaterOrEqual(t, s["uncertainty_j"], tc.uncMin)
+			require.Empty(t, res.energy, "no <metric>_energy point for energy metrics")
+			for _, x := range res.summary["series"].([]any) {
+				require.NotEqual(t, raplMetric+".package", x.(map[string]any)["metric"])
+				require.NotEqual(t, "cpu_package/0", x.(map[string]any)["node"])
+			}
+		})
+	}
+}
