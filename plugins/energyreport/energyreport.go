@@ -155,8 +155,8 @@ type report struct {
 	seenName map[string]bool
 	series   map[seriesKey]*series
 	byNMR    map[seriesKey][]*series // the series of each (node, metric, run), by part
-	compact  bool // run mode: the window starts at the agent's start (see compact.go)
-	keepAll  bool // tests: keep every sample until the end, as before compaction
+	compact  bool                    // run mode: the window starts at the agent's start (see compact.go)
+	keepAll  bool                    // tests: keep every sample until the end, as before compaction
 	localMu  sync.Mutex
 	local    string // the node of on-node sources' points, see localNode
 	hostname string
