@@ -98,8 +98,19 @@ type Figure struct {
 	// Height*0.75 points (the same size on a 96 dpi screen). Zero means
 	// DefaultWidth and DefaultHeight. Text and strokes scale with the size.
 	// Sizes below MinWidth x MinHeight or above MaxSide are an error.
+	// With Panels, a zero Height is PanelHeight per panel (at most
+	// MaxSide).
 	Width, Height int
+	// Panels, when set, are drawn one below the other, each as a figure of
+	// its own (title, lines, spans, baselines, legend) over the full
+	// width and an equal share of the height, under Title; the Lines,
+	// spans and Baselines of the outer figure are then not drawn. The
+	// panels' own sizes are ignored.
+	Panels []Figure
 }
+
+// PanelHeight is the default height of one panel, in pixels.
+const PanelHeight = 560
 
 // Picture size limits, in pixels.
 const (
@@ -253,6 +264,12 @@ func renderTo(w io.Writer, format string, f Figure) (err error) {
 
 // validate checks what Render cannot draw.
 func validate(f Figure) error {
+	for _, p := range f.Panels {
+		p.Width, p.Height, p.Panels = MinWidth, MinHeight, nil
+		if err := validate(p); err != nil {
+			return err
+		}
+	}
 	for i, l := range f.Lines {
 		if len(l.Times) != len(l.Watts) {
 			return fmt.Errorf("line %d (%q %q): %d times, %d watts: %w",
@@ -275,6 +292,9 @@ func (f Figure) size() (w, h int) {
 	}
 	if h == 0 {
 		h = DefaultHeight
+		if n := len(f.Panels); n > 0 {
+			h = min(max(n*PanelHeight, MinHeight), MaxSide)
+		}
 	}
 	return w, h
 }

@@ -97,6 +97,12 @@ func figures() map[string]Figure {
 		"tiny":           tiny,
 		"negative-watts": small(Figure{Lines: []Line{{Node: "a", Times: []int64{1e9, 2e9, 3e9}, Watts: []float64{-5, 10, 3}}}}),
 		"spans-only":     small(Figure{Phases: []Span{{Label: "p", Start: t0, End: t0.Add(time.Second)}, {Label: "zero-ignored"}}}),
+		// One panel per node, 560 px each: the comparison's figure.
+		"panels": {Title: "two nodes", Panels: []Figure{
+			{Title: "a", Lines: []Line{{Metric: "m1", Times: []int64{1e9, 2e9}, Watts: []float64{1, 2}}, {Metric: "m2", Times: []int64{1e9, 2e9}, Watts: []float64{2, 1}}}},
+			{Title: "b", Lines: []Line{{Metric: "m1", Times: []int64{1e9, 2e9}, Watts: []float64{3, 2}}}, Window: Span{Start: t0, End: t0.Add(time.Second)}},
+		}},
+		"panel-empty": {Panels: []Figure{{}}},
 	}
 }
 

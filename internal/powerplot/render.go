@@ -73,9 +73,8 @@ type figure struct {
 }
 
 func render(format string, f Figure) (vg.CanvasWriterTo, error) {
-	fig := prepare(f)
-	fig.format = format
-	wpt, hpt := pxToPt(fig.wpx), pxToPt(fig.hpx)
+	wpx, hpx := f.size()
+	wpt, hpt := pxToPt(wpx), pxToPt(hpx)
 	var cw vg.CanvasWriterTo
 	switch format {
 	case "png":
@@ -85,8 +84,38 @@ func render(format string, f Figure) (vg.CanvasWriterTo, error) {
 	default:
 		return nil, fmt.Errorf("format %q: %w", format, ErrFormat)
 	}
-	fig.draw(draw.New(cw))
+	c := draw.New(cw)
+	if len(f.Panels) == 0 {
+		fig := prepare(f)
+		fig.format = format
+		fig.draw(c)
+		return cw, nil
+	}
+	drawPanels(c, format, f, wpx, hpx)
 	return cw, nil
+}
+
+// drawPanels draws f's title, then its panels one below the other.
+func drawPanels(c draw.Canvas, format string, f Figure, wpx, hpx int) {
+	n := len(f.Panels)
+	st := newStyle(wpx, hpx/n, 1)
+	top := c.Max.Y
+	if f.Title != "" {
+		ts := st.title
+		for ts.Width(f.Title) > c.Size().X*0.95 && ts.Font.Size > 6 {
+			ts.Font.Size *= 0.92
+		}
+		c.FillText(ts, vg.Point{X: (c.Min.X + c.Max.X) / 2, Y: top - st.pt(6)}, f.Title)
+		top -= ts.Height(f.Title) + st.pt(12)
+	}
+	ph := (top - c.Min.Y) / vg.Length(n)
+	for i, p := range f.Panels {
+		p.Width, p.Height, p.Panels = wpx, max(hpx/n, MinHeight), nil
+		fig := prepare(p)
+		fig.format = format
+		hi := top - vg.Length(i)*ph
+		fig.draw(draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{Min: vg.Point{X: c.Min.X, Y: hi - ph}, Max: vg.Point{X: c.Max.X, Y: hi}}})
+	}
 }
 
 // prepare converts f to plot coordinates and reduces its lines.
