@@ -130,14 +130,14 @@ func (c *Config) Validate() error {
 		switch {
 		case cc.codeErr != "":
 			errs = append(errs, plugin.FieldErrorf("country.code", "expected a string, an ISO 3166-1 alpha-3 code such as \"FRA\", got %s", cc.codeErr))
-		case !cc.hasCode && len(cc.unknown) > 0:
-			// The unknown key is the misspelt code: one error is enough.
-		case !cc.hasCode || cc.Code == "":
-			errs = append(errs, plugin.FieldErrorf("country.code", "missing: the country's ISO 3166-1 alpha-3 code, such as \"FRA\""))
-		default:
+		case cc.Code != "":
 			if _, err := lookupCountry(cc.Code); err != nil {
 				errs = append(errs, &plugin.FieldError{Key: "country.code", Err: err})
 			}
+		case !cc.hasCode && len(cc.unknown) > 0:
+			// The unknown key is the misspelt code: one error is enough.
+		default:
+			errs = append(errs, plugin.FieldErrorf("country.code", "missing: the country's ISO 3166-1 alpha-3 code, such as \"FRA\""))
 		}
 	} else if c.Mode == ModeCountry {
 		errs = append(errs, plugin.FieldErrorf("mode", "mode = %q needs a [plugins.%s.country] table with code = \"FRA\" (an ISO 3166-1 alpha-3 code; Alumet's README writes [plugin.%s.country], which is not read)", ModeCountry, Name, Name))

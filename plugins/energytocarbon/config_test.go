@@ -218,6 +218,27 @@ func TestEffectiveRoundTrip(t *testing.T) {
 	}
 }
 
+// A configuration built in code validates as a decoded one.
+func TestValidateBuilt(t *testing.T) {
+	tests := []struct {
+		cfg *Config
+		err string
+	}{
+		{&Config{Mode: ModeCountry, Country: &CountryConfig{Code: "FRA"}}, ""},
+		{&Config{Mode: ModeCountry, Country: &CountryConfig{}}, "country.code: missing"},
+		{&Config{Mode: ModeIntensityOverride, IntensityOverride: &OverrideConfig{Intensity: ptr(1.5)}}, ""},
+		{&Config{Mode: ""}, `mode: "" is not a mode`},
+	}
+	for _, tt := range tests {
+		err := tt.cfg.Validate()
+		if tt.err == "" {
+			require.NoError(t, err)
+			continue
+		}
+		require.ErrorContains(t, err, tt.err)
+	}
+}
+
 func TestUnusedTables(t *testing.T) {
 	tests := []struct {
 		cfg  Config

@@ -394,3 +394,43 @@ func TestCSVGolden(t *testing.T) {
 	require.NoError(t, w.Flush())
 	testkit.Golden(t, "rapl.csv", out.Bytes(), *update)
 }
+
+// finisher stands for energy-report: at the end it adds an energy total.
+type finisher struct{ id measure.MetricID }
+
+func (finisher) Apply(*measure.Buffer) error { return nil }
+func (f finisher) Finish() (*measure.Buffer, error) {
+	return &measure.Buffer{Points: []measure.Point{{Metric: f.id, Timestamp: t0, Value: measure.Float(3.6e6),
+		Attributes: []measure.Attribute{attr("metric_id", "wattmetre_power_watt_energy")}}}}, nil
+}
+
+// The points a transform before it adds at the end get carbon points; a
+// transform after it adds them past it.
+func TestAfterAFinisher(t *testing.T) {
+	for _, after := range []bool{true, false} {
+		m := newMetrics(t)
+		b := pipeline.NewBuilder(m.reg, 4, slog.New(slog.DiscardHandler))
+		start := func() {
+			require.NoError(t, Factory().Start(context.Background(), DefaultConfig(), plugin.Env{Pipeline: b}))
+		}
+		if !after {
+			start()
+		}
+		require.NoError(t, b.AddTransform("report", finisher{m.kilo}))
+		if after {
+			start()
+		}
+		rec := &pipelinetest.Recorder{}
+		require.NoError(t, b.AddOutput("out", rec))
+		p := b.Start(context.Background())
+		require.NoError(t, p.Stop(context.Background()))
+		pts := rec.Points()
+		if !after {
+			require.Len(t, pts, 1)
+			continue
+		}
+		require.Len(t, pts, 2)
+		require.Equal(t, alumet(3.6e6, 1e3, 475), pts[1].Value.Float64())
+		require.Equal(t, "wattmetre_power_watt_energy", pts[1].Attributes[0].Value.Str)
+	}
+}
