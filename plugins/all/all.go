@@ -6,6 +6,7 @@ import (
 	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/csv"
 	"github.com/alumet-go/alumet-agent/plugins/energyreport"
+	"github.com/alumet-go/alumet-agent/plugins/energytocarbon"
 	"github.com/alumet-go/alumet-agent/plugins/influxdb"
 	"github.com/alumet-go/alumet-agent/plugins/jsonl"
 	"github.com/alumet-go/alumet-agent/plugins/kwollectinput"
@@ -23,6 +24,9 @@ func Factories() []plugin.Factory {
 		csv.Factory(),
 		kwollectinput.Factory(),
 		energyreport.Factory(),
+		// After energy-report: its sections come after in a generated file,
+		// so the energy points the report adds at the end get carbon points.
+		energytocarbon.Factory(),
 		kwollectoutput.Factory(),
 		jsonl.Factory(),
 		prometheusexporter.Factory(),
