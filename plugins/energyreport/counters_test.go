@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,6 +40,7 @@ var energyMetrics = []measure.Metric{
 	{Name: "bmc_node_power_watthour_total", Unit: measure.UnitFromKwollectMetric("bmc_node_power_watthour_total"), Type: measure.F64, Semantics: measure.Gauge},
 	{Name: raplMetric, Unit: measure.Plain(measure.Joule), Type: measure.F64, Semantics: measure.Delta},
 	{Name: watt, Unit: measure.Plain(measure.Watt), Type: measure.F64, Semantics: measure.Gauge},
+	{Name: "bmc_node_power_watt", Unit: measure.Plain(measure.Watt), Type: measure.F64, Semantics: measure.Gauge},
 }
 
 type energyRun struct {
@@ -197,4 +199,80 @@ func TestEnergyCounters(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wallPower is a node's power: 100 W, 200 W from 10 s to 20 s and from 40 s to
+// 45 s of every minute, so that the clocks can be aligned on the steps.
+func wallPower(sec float64) float64 {
+	m := math.Mod(sec, 60)
+	if m >= 10 && m < 20 || m >= 40 && m < 45 {
+		return 200
+	}
+	return 100
+}
+
+// wallEnergy is ∫ wallPower over [a, b], by 1 ms steps.
+func wallEnergy(a, b float64) float64 {
+	e := 0.0
+	for t := a; t < b; t += 0.001 {
+		e += wallPower(t+0.0005) * 0.001
+	}
+	return e
+}
+
+func TestComparison(t *testing.T) {
+	const skew = 0.4 // the node's clock is 0.4 s ahead
+	cfg := quietConfig()
+	cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")
+	cfg.LocalNode = "a"
+	cfg.Table = true
+	points := func(ids map[string]measure.MetricID) []measure.Point {
+		var out []measure.Point
+		for s := -2.0; s < 125; s++ { // Kwollect's 1 s means, stamped at the start of their second
+			out = append(out, kwPoint(ids[watt], "a", s, wallEnergy(s, s+1)))
+		}
+		for s := -5.0; s < 125; s += 5 { // the BMC reads 4 % high
+			out = append(out, kwPoint(ids["bmc_node_power_watt"], "a", s, 1.04*wallPower(s)))
+		}
+		for s := -2.0; s < 125; s++ { // RAPL: 55 % of the wall power in the package, 5 % in dram
+			for _, d := range []struct {
+				domain string
+				share  float64
+			}{{"package_total", 0.55}, {"dram_total", 0.05}} {
+				out = append(out, measure.Point{Metric: ids[raplMetric], Timestamp: at(s + skew), Value: measure.Float(d.share * wallEnergy(s-1, s)),
+					Resource: measure.LocalMachine, Consumer: measure.Consumer{Kind: measure.KindLocalMachine},
+					Attributes: []measure.Attribute{{Key: "domain", Value: measure.String(d.domain)}}})
+			}
+		}
+		slices.SortStableFunc(out, func(a, b measure.Point) int { return a.Timestamp.Compare(b.Timestamp) })
+		return out
+	}
+	res := runEnergyPipeline(t, cfg, points, at(0), at(120))
+	cs, ok := res.summary["comparison"].([]any)
+	require.True(t, ok, "a comparison: %v", res.summary)
+	require.Len(t, cs, 1)
+	c := cs[0].(map[string]any)
+	require.Equal(t, "a", c["node"])
+	require.Equal(t, watt, c["reference"])
+	ratios := map[string]float64{}
+	for _, x := range c["sources"].([]any) {
+		s := x.(map[string]any)
+		ratios[s["metric"].(string)] = s["ratio_to_reference"].(float64)
+	}
+	require.InDelta(t, 1, ratios[watt], 1e-12)
+	require.InDelta(t, 1.04, ratios["bmc_node_power_watt"], 0.02)
+	require.InDelta(t, 0.55, ratios[raplMetric+".package_total"], 0.01)
+	require.InDelta(t, 0.05, ratios[raplMetric+".dram_total"], 0.005)
+	rapl := c["rapl"].([]any)
+	require.Len(t, rapl, 1)
+	r0 := rapl[0].(map[string]any)
+	require.Equal(t, "on-node", r0["origin"])
+	require.InDelta(t, 0.60, r0["share_of_reference"], 0.01)
+	require.InDelta(t, 0.40, r0["unseen_share"], 0.01)
+	clock := c["clock"].(map[string]any)
+	require.NotNil(t, clock["offset_s"], clock)
+	require.InDelta(t, skew, clock["offset_s"], 0.15)
+	require.Contains(t, res.table, "comparison, a (ratios to the wattmeter, wattmetre_power_watt)")
+	require.Contains(t, res.table, "RAPL package+dram (on-node)")
+	require.Contains(t, res.table, "s ahead of Kwollect's timestamps")
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/alumet-go/alumet-agent/energy"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
+	"github.com/alumet-go/alumet-agent/plugin"
 )
 
 // seriesKey identifies a series: the node (or the resource), the metric
@@ -348,6 +349,11 @@ type runReport struct {
 	win    window
 	phases []phase
 	rows   []row
+	// compared is the per-node comparison of the sources (nodes with two
+	// or more).
+	compared []nodeComparison
+	// carbon is the energy-to-carbon transform's intensity, when it runs.
+	carbon *plugin.CarbonIntensity
 }
 
 // finish computes the report over the recorded windows; see Transform.Finish.
@@ -376,6 +382,13 @@ func (r *report) finish() (*measure.Buffer, error) {
 		return nil, nil
 	}
 	errs := r.integrateRuns(runs, baselines)
+	carbon, hasCarbon := r.directory.CarbonIntensity()
+	for i := range runs {
+		runs[i].compared = r.comparisons(runs[i])
+		if hasCarbon {
+			runs[i].carbon = &carbon
+		}
+	}
 	if r.base.Kind == HistoryBaseline {
 		r.warnMissingBaselines(runs, baselines)
 	}

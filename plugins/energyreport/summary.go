@@ -27,6 +27,145 @@ type Summary struct {
 	// (phase marks that arrived in a burst at the command's exit): the
 	// phases, at least, must not be taken for good then.
 	Warnings []string `json:"warnings,omitempty"`
+	// Comparison is there when a node has two sources or more (wattmeter,
+	// BMC, PDU, RAPL): their energies side by side.
+	Comparison []NodeComparisonSummary `json:"comparison,omitempty"`
+	// Carbon is there when the energy-to-carbon transform runs.
+	Carbon *CarbonSummary `json:"carbon,omitempty"`
+}
+
+// NodeComparisonSummary sets the sources of one node side by side.
+type NodeComparisonSummary struct {
+	Node string `json:"node"`
+	// Reference is the metric the ratios are to (the wattmeter's), null
+	// when the node has none.
+	Reference *string                 `json:"reference"`
+	Sources   []ComparedSourceSummary `json:"sources"`
+	// RAPL is what RAPL (package + dram) saw, per origin, and the part of
+	// the reference's energy it did not see.
+	RAPL     []RAPLShareSummary `json:"rapl"`
+	Clock    *ClockSummary      `json:"clock"`
+	Warnings []string           `json:"warnings,omitempty"`
+}
+
+// ComparedSourceSummary is one source of a node in the comparison.
+type ComparedSourceSummary struct {
+	Source           string   `json:"source"`
+	Metric           string   `json:"metric"`
+	EnergyJ          *float64 `json:"energy_j"`
+	UncertaintyJ     *float64 `json:"uncertainty_j"`
+	Coverage         float64  `json:"coverage"`
+	MeanW            *float64 `json:"mean_w"`
+	RatioToReference *float64 `json:"ratio_to_reference"`
+	// RatioUncertainty bounds the ratio's error from the two energies'
+	// uncertainties.
+	RatioUncertainty *float64 `json:"ratio_uncertainty"`
+}
+
+// RAPLShareSummary is RAPL's package + dram energy of one origin
+// ("on-node": the rapl source; "Kwollect": prom_node_rapl_*).
+type RAPLShareSummary struct {
+	Origin           string   `json:"origin"`
+	Metrics          []string `json:"metrics"`
+	EnergyJ          *float64 `json:"energy_j"`
+	UncertaintyJ     *float64 `json:"uncertainty_j"`
+	MeanW            *float64 `json:"mean_w"`
+	Coverage         float64  `json:"coverage"`
+	ShareOfReference *float64 `json:"share_of_reference"`
+	UnseenEnergyJ    *float64 `json:"unseen_energy_j"`
+	UnseenShare      *float64 `json:"unseen_share"`
+}
+
+// ClockSummary is the on-node clock checked against Kwollect's
+// timestamps (offset_s: on-node minus Kwollect, null when not determined,
+// with note saying why).
+type ClockSummary struct {
+	OffsetS     *float64 `json:"offset_s"`
+	Correlation *float64 `json:"correlation"`
+	ResolutionS float64  `json:"resolution_s"`
+	Method      string   `json:"method"`
+	Note        *string  `json:"note"`
+}
+
+// CarbonSummary is the run's emissions at the energy-to-carbon
+// transform's intensity.
+type CarbonSummary struct {
+	IntensityGPerKWh float64             `json:"intensity_g_per_kwh"`
+	Mode             string              `json:"mode"`
+	Source           string              `json:"source"`
+	TotalG           map[string]*float64 `json:"total_g"`
+	Series           []CarbonSeries      `json:"series"`
+}
+
+// CarbonSeries is one series' emissions.
+type CarbonSeries struct {
+	Node   string   `json:"node"`
+	Metric string   `json:"metric"`
+	G      *float64 `json:"g"`
+}
+
+// clockMethod says how the clock offset is found.
+var clockMethod = fmt.Sprintf("the lag (±%v, %v steps) that best correlates the node's RAPL package power with the wattmeter's; it includes the meters' own delays", clockMaxLag, clockStep)
+
+// grams is the carbon of e joules at intensity g/kWh.
+func grams(e, intensity float64) float64 { return e / 3.6e6 * intensity }
+
+func comparisonSummaries(cs []nodeComparison) []NodeComparisonSummary {
+	var out []NodeComparisonSummary
+	for _, c := range cs {
+		j := NodeComparisonSummary{Node: c.node, Sources: []ComparedSourceSummary{}, RAPL: []RAPLShareSummary{}, Warnings: c.warnings}
+		if c.reference != nil {
+			m := c.reference.key.metric
+			j.Reference = &m
+		}
+		for _, s := range c.sources {
+			j.Sources = append(j.Sources, ComparedSourceSummary{
+				Source: s.src.label, Metric: s.row.key.metric,
+				EnergyJ: num(float64(s.row.res.Energy)), UncertaintyJ: num(float64(s.row.res.Uncertainty)),
+				Coverage: s.row.res.Coverage, MeanW: num(float64(s.row.res.Mean)),
+				RatioToReference: num(s.ratio), RatioUncertainty: num(s.ratioUnc),
+			})
+		}
+		for _, r := range c.rapl {
+			j.RAPL = append(j.RAPL, RAPLShareSummary{Origin: r.origin, Metrics: r.metrics, EnergyJ: num(r.energy), UncertaintyJ: num(r.unc),
+				MeanW: num(r.mean), Coverage: r.coverage, ShareOfReference: num(r.ratio), UnseenEnergyJ: num(r.unseen), UnseenShare: num(1 - r.ratio)})
+		}
+		if k := c.clock; k != nil {
+			cs := ClockSummary{ResolutionS: clockStep.Seconds(), Method: clockMethod, Correlation: num(k.correlation)}
+			if k.ok {
+				cs.OffsetS = num(k.offset.Seconds())
+			} else {
+				note := k.note
+				cs.Note = &note
+			}
+			j.Clock = &cs
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+func carbonSummary(rr runReport) *CarbonSummary {
+	c := rr.carbon
+	if c == nil {
+		return nil
+	}
+	out := &CarbonSummary{IntensityGPerKWh: c.GramsPerKWh, Mode: c.Mode, Source: c.Source, TotalG: map[string]*float64{}, Series: []CarbonSeries{}}
+	for _, t := range totals(rr.rows) {
+		if t.hasData {
+			out.TotalG[t.metric] = num(grams(t.energy, c.GramsPerKWh))
+		} else {
+			out.TotalG[t.metric] = nil
+		}
+	}
+	for _, rw := range rr.rows {
+		cs := CarbonSeries{Node: rw.key.node, Metric: rw.key.metric}
+		if rw.hasData {
+			cs.G = num(grams(float64(rw.res.Energy), c.GramsPerKWh))
+		}
+		out.Series = append(out.Series, cs)
+	}
+	return out
 }
 
 // SeriesSummary is one series (node, metric) over the run's window.
@@ -244,6 +383,8 @@ func runSummary(rr runReport) Summary {
 	if len(w.warnings) > 0 {
 		s.Warnings = slices.Clone(w.warnings)
 	}
+	s.Comparison = comparisonSummaries(rr.compared)
+	s.Carbon = carbonSummary(rr)
 	return s
 }
 

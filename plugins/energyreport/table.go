@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/alumet-go/alumet-agent/energy"
@@ -157,6 +158,79 @@ func (r *report) runTable(b *strings.Builder, rr runReport) {
 	}
 	if gapLines > maxGapLines {
 		fmt.Fprintf(b, "… and %d more gaps\n", gapLines-maxGapLines)
+	}
+	comparisonTable(b, rr)
+	carbonLines(b, rr)
+}
+
+// comparisonTable sets the sources of each node side by side.
+func comparisonTable(b *strings.Builder, rr runReport) {
+	for _, c := range rr.compared {
+		ref := "no wattmeter: no reference for the ratios"
+		if c.reference != nil {
+			ref = "ratios to the wattmeter, " + c.reference.key.metric
+		}
+		fmt.Fprintf(b, "comparison, %s (%s):\n", c.node, ref)
+		cells := [][]string{{"source", "metric", "coverage %", "mean W", "energy J", "± J", "ratio", "± ratio"}}
+		for _, s := range c.sources {
+			res := s.row.res
+			cells = append(cells, []string{s.src.label, s.row.key.metric, coveragePct(res.Coverage), fixed(float64(res.Mean), 2),
+				fixed(float64(res.Energy), 2), fixed(float64(res.Uncertainty), 2), fixed(s.ratio, 3), fixed(s.ratioUnc, 3)})
+		}
+		b.WriteString(renderColumns(cells, 2))
+		for _, sh := range c.rapl {
+			fmt.Fprintf(b, "RAPL %s (%s): %s J, %s W", raplDomainsText(sh.metrics), sh.origin, fixed(sh.energy, 2), fixed(sh.mean, 2))
+			if finite(sh.ratio) {
+				fmt.Fprintf(b, ", %s %% of the wall energy; not seen by RAPL: %s J (%s %%)", fixed(100*sh.ratio, 1), fixed(sh.unseen, 2), fixed(100*(1-sh.ratio), 1))
+			}
+			b.WriteString("\n")
+		}
+		if k := c.clock; k != nil {
+			if k.ok {
+				fmt.Fprintf(b, "clock (%s): the on-node clock is %s Kwollect's timestamps (correlation %.2f of RAPL package and wattmeter power, ± %s s)\n",
+					c.node, offsetText(k.offset), k.correlation, fixed(clockStep.Seconds(), 1))
+			} else {
+				fmt.Fprintf(b, "clock (%s): not checked: %s\n", c.node, k.note)
+			}
+		}
+		for _, w := range c.warnings {
+			fmt.Fprintf(b, "warning (%s): %s\n", c.node, w)
+		}
+	}
+}
+
+func raplDomainsText(metrics []string) string {
+	var ds []string
+	for _, m := range metrics {
+		if s, ok := sourceOf(m); ok {
+			ds = append(ds, s.rapl)
+		}
+	}
+	return strings.Join(ds, "+")
+}
+
+// offsetText says how the on-node clock stands to Kwollect's.
+func offsetText(d time.Duration) string {
+	switch {
+	case d > 0:
+		return fixed(d.Seconds(), 2) + " s ahead of"
+	case d < 0:
+		return fixed(-d.Seconds(), 2) + " s behind"
+	}
+	return "in step with"
+}
+
+// carbonLines gives the emissions of each metric's total at the
+// energy-to-carbon transform's intensity.
+func carbonLines(b *strings.Builder, rr runReport) {
+	c := rr.carbon
+	if c == nil {
+		return
+	}
+	for _, t := range totals(rr.rows) {
+		if t.hasData {
+			fmt.Fprintf(b, "carbon (%s): %s gCO₂e for %s J, at %s gCO₂e/kWh (%s)\n", t.metric, fixed(grams(t.energy, c.GramsPerKWh), 3), fixed(t.energy, 2), fixed(c.GramsPerKWh, -1), c.Source)
+		}
 	}
 }
 
