@@ -226,9 +226,10 @@ func (s *Signal) lowest() float64 {
 // since t0Us (0 before it); non-decreasing in t.
 //
 // It sums the model and signal segments up to t one by one, rather than
-// correcting the model's energy like energy does, so that over a zero-power
-// signal level the result is exactly constant: the counters never step back
-// by a rounding error, which a consumer would take for a wrap.
+// correcting the model's energy like energy does: the earlier segments are
+// the same float operations whatever t, so over a zero-power signal level
+// the result is exactly constant and a counter cannot step back by a
+// rounding error, which a consumer would take for a wrap.
 func (n *nodeModel) raplEnergy(t int64) (pkg, dram float64) {
 	if t <= t0Us {
 		return 0, 0

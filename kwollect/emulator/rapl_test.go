@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -205,6 +206,7 @@ func TestRAPLZeroLevel(t *testing.T) {
 			zero := func(ts int64) bool { return n.signalAt(ts) != nil && sig.At(time.UnixMicro(ts)) == 0 }
 			const step = 37_003 // µs
 			prevP, prevD := n.raplEnergy(t0)
+			stills := 0
 			for ts := t0 + step; ts < t0+12*60*usPerSec; ts += step {
 				p, d := n.raplEnergy(ts)
 				require.GreaterOrEqual(t, p, prevP, "package at %d", ts)
@@ -212,8 +214,12 @@ func TestRAPLZeroLevel(t *testing.T) {
 				if zero(ts) && zero(ts-step) {
 					require.Equal(t, prevP, p, "0 W: the counters stand still")
 					require.Equal(t, prevD, d)
+					stills++
 				}
 				prevP, prevD = p, d
+			}
+			if sig.Kind != SignalRamp && sig.lowest() == 0 {
+				require.Greater(t, stills, 1000, "0 W stretches checked")
 			}
 		})
 	}
@@ -342,4 +348,41 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// TestRAPLAsRate: as_rate turns the counters into watts; under a constant
+// signal each socket's package power is constant, except at a wrap, where
+// Kwollect's running max (not the true range) gives a lower rate.
+func TestRAPLAsRate(t *testing.T) {
+	now := winterNow
+	const seed, node, watts = 2, "chirop-2", 15000.0
+	e, _ := newEmu(t, Config{Seed: seed, Monitored: []string{node},
+		Signals: []SignalSpec{{Nodes: []string{node}, Signal: Signal{Kind: SignalConstant, Watts: watts}}}}, now)
+	rows := rowsOf(t, e, "lille", vals("nodes", node, "metrics", raplPackageMetric, "as_rate", "true",
+		"start_time", epoch(now.Add(-20*time.Minute)), "end_time", epoch(now)))
+	static := min(raplStaticFrac*newNodeModel(seed, node, 120).idle, watts/2)
+	for _, tc := range []struct {
+		index string
+		share float64
+	}{{"0", raplShare(0, 2, 0.06)}, {"1", raplShare(1, 2, 0.06)}} {
+		want := raplPackageFrac * (watts - static) * tc.share
+		var exact, low int
+		for i, r := range rows {
+			if r.Labels["index"] != tc.index || string(r.Value) == "null" {
+				continue
+			}
+			v := r.float(t)
+			switch {
+			case math.Abs(v-want) < 1e-3*want:
+				exact++
+			case v < want:
+				low++ // a wrap
+			default:
+				t.Fatalf("row %d: %v W, want %v W", i, v, want)
+			}
+		}
+		// ~6.5 kW per socket: a wrap every ~40 s, ~30 of the 80 scrapes.
+		require.Greater(t, exact, 40, "socket %s", tc.index)
+		require.Greater(t, low, 20, "socket %s", tc.index)
+	}
 }
