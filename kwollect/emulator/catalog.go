@@ -68,11 +68,14 @@ func bmcRedfish() []MetricDesc {
 	}}
 }
 
+// promDefault is the node_exporter default group of the clusters whose
+// catalogue the emulator makes up: the reference group plus the RAPL
+// counters (an emulator extension, see rapl.go).
 func promDefault() MetricDesc {
 	return MetricDesc{
 		Description: "Default subset of metrics from Prometheus Node Exporter", Name: "prom_default_metrics",
 		OptionalPeriod: 15000, Period: 0,
-		Source: MetricSource{ID: []string{"node_boot_time_seconds", "node_cpu_scaling_frequency_hertz", "node_cpu_seconds_total", "node_filesystem_free_bytes", "node_filesystem_size_bytes", "node_load1", "node_load15", "node_load5", "node_memory_Buffers_bytes", "node_memory_Cached_bytes", "node_memory_MemAvailable_bytes", "node_memory_MemFree_bytes", "node_memory_MemTotal_bytes", "node_memory_Shmem_bytes", "node_memory_SwapFree_bytes", "node_memory_SwapTotal_bytes", "node_network_receive_bytes_total", "node_network_receive_packets_total", "node_network_transmit_bytes_total", "node_network_transmit_packets_total", "node_procs_blocked", "node_procs_running", "kwollect_custom"}, Port: 9100, Protocol: "prometheus"},
+		Source: MetricSource{ID: []string{"node_boot_time_seconds", "node_cpu_scaling_frequency_hertz", "node_cpu_seconds_total", "node_filesystem_free_bytes", "node_filesystem_size_bytes", "node_load1", "node_load15", "node_load5", "node_memory_Buffers_bytes", "node_memory_Cached_bytes", "node_memory_MemAvailable_bytes", "node_memory_MemFree_bytes", "node_memory_MemTotal_bytes", "node_memory_Shmem_bytes", "node_memory_SwapFree_bytes", "node_memory_SwapTotal_bytes", "node_network_receive_bytes_total", "node_network_receive_packets_total", "node_network_transmit_bytes_total", "node_network_transmit_packets_total", "node_procs_blocked", "node_procs_running", "node_rapl_dram_joules_total", "node_rapl_package_joules_total", "kwollect_custom"}, Port: 9100, Protocol: "prometheus"},
 	}
 }
 

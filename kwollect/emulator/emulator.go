@@ -72,6 +72,12 @@ type Config struct {
 	// CallerDevice is the device_id of POSTed rows that have none (on
 	// Grid'5000 the calling node); default "emulator-caller".
 	CallerDevice string
+	// RAPL selects the clusters that serve node_exporter's RAPL counters
+	// (prom_node_rapl_package_joules_total, prom_node_rapl_dram_joules_total,
+	// an emulator extension): the zero value RAPLDefault = every cluster but
+	// lyon/taurus, whose catalogue is the verbatim reference excerpt; RAPLAll
+	// = taurus too; RAPLOff = none.
+	RAPL RAPLMode
 	// BMCNaNRate is the probability that a bmc_node_power_watt reading is
 	// missing (value "NaN" with label value_str "N/A"); default 0.
 	BMCNaNRate float64
@@ -264,6 +270,11 @@ func New(cfg Config) (*Emulator, error) {
 	if err := e.faults.set(cfg.Faults); err != nil {
 		return nil, err
 	}
+	topo, err := applyRAPLMode(e.topo, cfg.RAPL)
+	if err != nil {
+		return nil, err
+	}
+	e.topo = topo
 	idx, err := e.topo.index()
 	if err != nil {
 		return nil, err
@@ -510,7 +521,8 @@ func contains(list []string, s string) bool {
 // Generated: wattmetre_power_watt, pdu_outlet_power_watt,
 // bmc_node_power_watt, bmc_node_power_watthour_total, bmc_cpu_temp_celsius,
 // network_ifacein_bytes_total, and from the Prometheus groups
-// prom_node_load1 and prom_DCGM_FI_DEV_POWER_USAGE. Other entries have no data.
+// prom_node_load1, prom_node_rapl_{package,dram}_joules_total and
+// prom_DCGM_FI_DEV_POWER_USAGE. Other entries have no data.
 func (e *Emulator) nodeSeries(s *Site, c *Cluster, n *Node, nm *nodeModel, md MetricDesc, rules []monitorRule) []*seriesDesc {
 	seed := e.cfg.Seed
 	ms := int64(1000)
@@ -603,6 +615,17 @@ func (e *Emulator) nodeSeries(s *Site, c *Cluster, n *Node, nm *nodeModel, md Me
 			d := mk(kPromLoad1, n.UID, "", "prom_node_load1", nil)
 			d.phase = phase
 			out = append(out, d)
+		}
+		// One scrape: the RAPL counters share node_load1's timestamps.
+		if has("node_rapl_package_joules_total") || has("node_rapl_dram_joules_total") {
+			for _, d := range raplSeries(seed, n, func(kind genKind, metric string, labels map[string]string) *seriesDesc {
+				return mk(kind, n.UID, "", metric, labels)
+			}) {
+				if has(strings.TrimPrefix(d.metric, "prom_")) {
+					d.phase = phase
+					out = append(out, d)
+				}
+			}
 		}
 		if has("DCGM_FI_DEV_POWER_USAGE") {
 			for g := 0; g < n.GPUs; g++ {

@@ -55,6 +55,8 @@ const (
 	kNetIn
 	kPromLoad1
 	kGPUPower
+	kRAPLPackage
+	kRAPLDRAM
 )
 
 // seriesDesc describes one stored series and how to generate it.
@@ -78,11 +80,11 @@ type seriesDesc struct {
 	// wattmetre
 	frameUs int64
 	wmHash  uint64
-	share   float64
+	share   float64 // port share of the node's power; RAPL: socket share
 	// misc
-	idx     int     // cpu index (temperature) or gpu index
+	idx     int     // cpu index (temperature), gpu index or RAPL socket
 	nanRate float64 // probability of a NaN reading (BMC power)
-	base    float64 // counter base
+	base    float64 // counter base (RAPL: µJ)
 	// gaps are the sorted, disjoint ranges without rows (Config.Gaps)
 	gaps []interval
 	// output identities
@@ -200,6 +202,12 @@ func (d *seriesDesc) value(g, ts int64, monitored bool) (v float64, nan bool) {
 		return round2(0.03 + 30*n.util(ts) + 0.03*math.Abs(noise(d.h, k))), false
 	case kGPUPower:
 		return math.Round((38.5+0.8*float64(d.idx)+1.5*noise(d.h, k))*1000) / 1000, false
+	case kRAPLPackage, kRAPLDRAM:
+		pkg, dram := n.raplEnergy(ts)
+		if d.kind == kRAPLDRAM {
+			pkg = dram
+		}
+		return raplCounter(d.base, d.share*pkg), false
 	}
 	return 0, false
 }

@@ -43,6 +43,9 @@ type Node struct {
 	SwitchPort int
 	// GPUs is the number of GPUs (used by the DCGM exporter metrics).
 	GPUs int
+	// Sockets is the number of CPU sockets, i.e. of RAPL package and DRAM
+	// zones; 0 = 2.
+	Sockets int
 }
 
 // NodePDU is one entry of a node's "pdu" list.
@@ -202,7 +205,8 @@ func DefaultTopology() *Topology {
 		nancy.PDUs = append(nancy.PDUs, p)
 	}
 	for i := 1; i <= 76; i++ {
-		n := &Node{UID: fmt.Sprintf("gros-%d", i), SwitchPort: i}
+		// One socket per node (1 × Xeon Gold 5220): one RAPL zone per domain.
+		n := &Node{UID: fmt.Sprintf("gros-%d", i), SwitchPort: i, Sockets: 1}
 		pdu, port := pdus[(i-1)/20], (i-1)%20+1 // gros-41 -> gros-pdu3 port 1
 		n.PDU = append(n.PDU, NodePDU{UID: pdu.UID, Port: port})
 		pdu.Ports[port] = n.UID
@@ -220,7 +224,9 @@ func DefaultTopology() *Topology {
 	grenoble.PDUs = append(grenoble.PDUs, gwm1)
 	yeti := &Cluster{UID: "yeti", Model: "Dell PowerEdge R940", Metrics: stdCatalogue(wattV2, bmcSNMP(5000)), Switch: "sw-yeti"}
 	for i := 1; i <= 4; i++ {
-		yeti.Nodes = append(yeti.Nodes, wattNode(fmt.Sprintf("yeti-%d", i), gwm1, i))
+		n := wattNode(fmt.Sprintf("yeti-%d", i), gwm1, i)
+		n.Sockets = 4 // 4 × Xeon Gold 6130
+		yeti.Nodes = append(yeti.Nodes, n)
 	}
 	dahu := &Cluster{UID: "dahu", Model: "Dell PowerEdge C6420", Metrics: stdCatalogue(bmcSNMP(5000)), Switch: "sw-dahu"}
 	for i := 1; i <= 4; i++ {
