@@ -2,8 +2,10 @@ package energyreport
 
 import (
 	"context"
+	"image/png"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/alumet-go/alumet-agent/internal/powerplot"
 	"github.com/alumet-go/alumet-agent/internal/testkit"
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
@@ -226,6 +229,7 @@ func TestComparison(t *testing.T) {
 	cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")
 	cfg.LocalNode = "a"
 	cfg.Table = true
+	cfg.PlotFile = filepath.Join(t.TempDir(), "power.png")
 	points := func(ids map[string]measure.MetricID) []measure.Point {
 		var out []measure.Point
 		for s := -2.0; s < 125; s++ { // Kwollect's 1 s means, stamped at the start of their second
@@ -275,4 +279,16 @@ func TestComparison(t *testing.T) {
 	require.Contains(t, res.table, "comparison, a (ratios to the wattmeter, wattmetre_power_watt)")
 	require.Contains(t, res.table, "RAPL package+dram (on-node)")
 	require.Contains(t, res.table, "s ahead of Kwollect's timestamps")
+
+	// The plot: one panel per node (one here, 560 px high).
+	f, err := os.Open(cfg.PlotFile)
+	require.NoError(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	require.NoError(t, err)
+	require.Equal(t, [2]int{powerplot.DefaultWidth, powerplot.PanelHeight}, [2]int{img.Bounds().Dx(), img.Bounds().Dy()})
+	if dst := os.Getenv("ALUMET_KEEP_PLOT"); dst != "" {
+		b, _ := os.ReadFile(cfg.PlotFile)
+		require.NoError(t, os.WriteFile(dst, b, 0o644))
+	}
 }

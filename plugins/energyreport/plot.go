@@ -16,8 +16,52 @@ import (
 // line per (node, metric) across the runs, the window (all the runs)
 // shaded, each run and phase shaded, the baselines dashed, and the total
 // energy in the title.
+//
+// When a node's sources are compared, the plot has one panel per node
+// instead, its sources as lines (see panels).
 func (r *report) plot(runs []runReport, baselines map[nodeMetric]float64) error {
-	return powerplot.Write(r.cfg.PlotFile, r.figure(runs, baselines))
+	return powerplot.Write(r.cfg.PlotFile, panels(runs, r.figure(runs, baselines)))
+}
+
+// maxPanels bounds the panels of a plot (560 px each, 10,000 px at most).
+const maxPanels = 16
+
+// panels splits f into one panel per node when some node of the runs has
+// a comparison (and there are at most maxPanels nodes): each panel has
+// the node's lines, labelled by source, under the node's name; the spans
+// are the figure's. Otherwise f is returned as it is.
+func panels(runs []runReport, f powerplot.Figure) powerplot.Figure {
+	compared := false
+	for _, rr := range runs {
+		compared = compared || len(rr.compared) > 0
+	}
+	var nodes []string
+	for _, l := range f.Lines {
+		if !slices.Contains(nodes, l.Node) {
+			nodes = append(nodes, l.Node)
+		}
+	}
+	if !compared || len(nodes) > maxPanels {
+		return f
+	}
+	out := powerplot.Figure{Title: f.Title, Width: f.Width}
+	for _, n := range nodes {
+		p := powerplot.Figure{Title: n, Window: f.Window, Runs: f.Runs, Phases: f.Phases}
+		for _, l := range f.Lines {
+			if l.Node == n {
+				l.Node, l.Metric = "", sourceLabel(l.Metric)
+				p.Lines = append(p.Lines, l)
+			}
+		}
+		for _, b := range f.Baselines {
+			if b.Node == n {
+				b.Node, b.Metric = "", sourceLabel(b.Metric)
+				p.Baselines = append(p.Baselines, b)
+			}
+		}
+		out.Panels = append(out.Panels, p)
+	}
+	return out
 }
 
 // figure is the plot of plot_file; see plot.
@@ -174,4 +218,14 @@ func (r *report) figure(runs []runReport, baselines map[nodeMetric]float64) powe
 	}
 	f.Title = title
 	return f
+}
+
+// sourceLabel names a line of a panel: the source, then the metric (a
+// line key: the metric and maybe a counter's part).
+func sourceLabel(metric string) string {
+	name, _, _ := strings.Cut(metric, " ")
+	if src, ok := sourceOf(name); ok {
+		return src.label + " — " + metric
+	}
+	return metric
 }
