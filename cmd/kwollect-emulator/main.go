@@ -136,6 +136,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	stmtRate := fs.Float64("statement-rows-per-second", emulator.DefaultStatementRowsPerSecond, "server work rate (result rows per second) for --statement-timeout and --statement-work")
 	stmtFailFast := fs.Bool("statement-fail-fast", false, "answer the --statement-timeout error after --statement-timeout-delay instead of after the timeout")
 	stmtWork := fs.Bool("statement-work", false, "every metrics GET answered with rows waits rows / --statement-rows-per-second before its first byte (the server time of a valid query)")
+	raplMode := fs.String("rapl", "default", "which clusters serve node_exporter's RAPL counters prom_node_rapl_{package,dram}_joules_total (an emulator extension): default (every cluster but taurus, whose catalogue is the reference excerpt), all, off")
 	gzipOn := fs.Bool("gzip", false, "gzip the metrics rows responses (streamed) when the request's Accept-Encoding accepts gzip")
 	faultSeed := fs.Int64("fault-seed", 0, "seed of the probabilistic fault rules")
 	control := fs.Bool("control", false, "mount the control endpoint /_emulator/ (faults, stats, jobs, monitor, blackhole)")
@@ -189,6 +190,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		StatementWork: *stmtWork,
 		Gzip:          *gzipOn,
 	}
+	rm, err := emulator.ParseRAPLMode(*raplMode)
+	if err != nil {
+		return fail("--rapl: %v", err)
+	}
+	cfg.RAPL = rm
 	if *controlToken != "" && !*control {
 		return fail("--control-token needs --control")
 	}

@@ -31,7 +31,7 @@ func readEnergySummary(t *testing.T, path string) energySummary {
 	require.NoError(t, err)
 	var raw map[string]any
 	require.NoError(t, json.Unmarshal(b, &raw), string(b))
-	keys := slices.DeleteFunc(slices.Collect(maps.Keys(raw)), func(k string) bool { return k == "warnings" }) // only when there is one
+	keys := slices.DeleteFunc(slices.Collect(maps.Keys(raw)), func(k string) bool { return k == "warnings" || k == "comparison" || k == "carbon" }) // only when they apply
 	require.ElementsMatch(t, []string{"start", "end", "command", "exit_code", "total_energy_j", "series"}, keys)
 	for _, s := range raw["series"].([]any) {
 		require.ElementsMatch(t, []string{"node", "site", "metric", "samples", "coverage", "duration_s", "mean_w", "peak_w",
