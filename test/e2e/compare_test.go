@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -180,4 +181,44 @@ func TestCompareFetchKwollectRAPL(t *testing.T) {
 			require.Contains(t, sr.Method, "the sum of 2 counters (index=0; index=1)")
 		}
 	}
+}
+
+// TestAlumetRaplCarbonSections: a configuration with Alumet's
+// kwollect-input (the seed README's), rapl and energy-to-carbon sections,
+// as Alumet writes them, runs unchanged (sysfs_root from an override, as
+// this machine has no RAPL): carbon points at the world average, 475
+// g/kWh, for every joule point (rapl's), as Alumet.
+func TestAlumetRaplCarbonSections(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	root := raplTree(t, []uint64{1, 2, 3, 4, 5, 6, 7})
+	dir := t.TempDir()
+	cfg := "[plugins.csv]\noutput_path = \"out.csv\"\n\n" + seedConfig("", "", api) +
+		"\n[plugins.rapl]\npoll_interval = \"1s\"\nflush_interval = \"5s\"\nno_perf_events = false\n" +
+		"\n[plugins.energy-to-carbon]\nmode = \"world_avg\"\n"
+	writeConfig(t, dir, cfg)
+	script := fmt.Sprintf("sleep 0.5; printf '%%020d\\n' 2000001 1<> %s; sleep 1", filepath.Join(raplZoneDir(root, raplZones[0].dir), "energy_uj"))
+	res := runAgent(t, dir, nil, "--config-override", "plugins.rapl.sysfs_root='"+root+"'", "exec", "--", "sh", "-c", script)
+	require.Equal(t, 0, res.code, res.stderr)
+	var joules, carbon []float64
+	for _, l := range readLines(t, filepath.Join(dir, "out.csv"))[1:] {
+		c := strings.Split(l, ";")
+		v, err := strconv.ParseFloat(c[2], 64)
+		require.NoError(t, err, l)
+		// The CSV's columns come from its first row (a wattmetre one):
+		// domain is a late attribute.
+		pkg := c[8] == "domain=package"
+		switch {
+		case c[0] == "rapl_consumed_energy_J" && pkg:
+			joules = append(joules, v)
+		case c[0] == "carbon_emission_gCO₂" && pkg:
+			carbon = append(carbon, v)
+		}
+	}
+	require.NotEmpty(t, joules)
+	require.Len(t, carbon, len(joules), "one carbon point per joule point")
+	for i := range joules {
+		require.InDelta(t, joules[i]/3.6e6*475, carbon[i], 1e-12)
+	}
+	require.Contains(t, res.stderr, "wattmetre_power_watt", "kwollect-input measured too")
 }
