@@ -11,7 +11,7 @@ DIST_PLATFORMS ?= linux/amd64 linux/arm64
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 FUZZTIME ?= 10s
 
-.PHONY: all build dist demo energy-demo test test-short lint fuzz bench install clean
+.PHONY: all build dist demo energy-demo compare-demo test test-short lint fuzz bench install clean
 
 all: build
 
@@ -35,6 +35,10 @@ demo: build
 ## energy-demo: a command with phases, run 3 times against the emulator: energy table, JSON, plot, CSV
 energy-demo: build
 	./scripts/energy-demo.sh
+
+## compare-demo: one node's energy by every source Kwollect has (wattmetre, BMC, node_exporter's RAPL) side by side
+compare-demo: build
+	./scripts/compare-demo.sh
 
 # NORACE_TESTS: heavy single-threaded work (a 100 MB element, 720,000 rows,
 # the decoder's template table, PNG rendering) that the race detector slows

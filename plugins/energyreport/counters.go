@@ -148,9 +148,9 @@ type converter struct {
 	pendT        int64
 	pendJ        float64
 	resets       int     // decreases of a counter (a reset or a wrap)
-	resetSeconds float64 // the length of the intervals they hid
 	disorder     int     // points older than the previous one, dropped
 	integral     bool    // every reading so far is an integer (a coarse counter)
+	stepped      bool    // a coarse counter stepped once: its differences start there
 }
 
 func newConverter(kind seriesKind, scale float64) *converter {
@@ -175,14 +175,26 @@ func (c *converter) add(t int64, v float64, emit func(t int64, w float64)) {
 	case counterKind:
 		if c.has {
 			d := j - c.lastV
-			if d >= 0 {
+			switch {
+			case d == 0 && c.integral:
+				// A coarse counter (a BMC's integer watt-hours) that has
+				// not stepped yet: the interval joins the next one, whose
+				// step then spreads over both, rather than reading 0 W
+				// then a step's worth over one interval.
+				return
+			case d > 0 && c.integral && !c.stepped:
+				// Its first step: the counter's fraction of a step before
+				// it is unknown, so the differences start here (one step
+				// between two steps is exact); before, the power is
+				// extrapolated (bridged) from the next intervals'.
+				c.stepped = true
+			case d >= 0:
 				emit(t, d/(float64(t-c.lastT)/1e9))
-			} else {
+			default:
 				// A reset or a wrap of unknown range: no energy for this
 				// interval from the readings; IntervalMean gives it the
 				// next interval's power (the next sample covers both).
 				c.resets++
-				c.resetSeconds += float64(t-c.lastT) / 1e9
 			}
 		}
 	case incrementKind:
@@ -349,4 +361,51 @@ func addResults(a, b energy.Result) energy.Result {
 		a.Mean = energy.Watts(float64(a.Energy) / sec)
 	}
 	return a
+}
+
+// leadSpan is the history span addLeadIn reads: a counter's last reading
+// before the run is in it (kwollect-input fetches a minute for them).
+const leadSpan = time.Minute
+
+// addLeadIn keeps, from the history, the last reading of every energy
+// counter before the first run: its series starts its differences from
+// it, so that the run's first interval is measured, not bridged.
+func (r *report) addLeadIn(buf *measure.Buffer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range buf.Points {
+		p := &buf.Points[i]
+		m, ok := r.reg.Metric(p.Metric)
+		if !ok || !r.selects(m) {
+			continue
+		}
+		if kind, _, _ := classify(m); kind != counterKind {
+			continue
+		}
+		name, skip := energyName(m.Name, p.Attributes)
+		if skip {
+			continue
+		}
+		k := seriesKey{node: nodeOf(p.Resource), metric: name, part: partOf(p.Consumer, p.Attributes)}
+		t := p.Timestamp.UnixNano()
+		if old, ok := r.leadIn[k]; !ok || t > old.t {
+			r.leadIn[k] = rawSample{t: t, w: p.Value.Float64()}
+		}
+	}
+}
+
+// seedLeadIn starts the converter of s, a new counter series of the first
+// run, from its reading before the run.
+func (r *report) seedLeadIn(s *series) {
+	if s.conv == nil || s.kind != counterKind || s.key.run > 1 {
+		return
+	}
+	k := s.key
+	k.run = 0
+	r.mu.Lock()
+	x, ok := r.leadIn[k]
+	r.mu.Unlock()
+	if ok {
+		s.conv.add(x.t, x.w, func(int64, float64) {})
+	}
 }

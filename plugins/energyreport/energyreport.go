@@ -79,6 +79,9 @@ func install(b *pipeline.Builder, dir *plugin.Directory, r *report) error {
 		r.history.Want(r.base.Before)
 		r.history.SubscribeSpan(r.base.Before, r.addHistory)
 	}
+	// The energy counters' readings before the first run, when a source
+	// fetched them (kwollect-input does for its counters).
+	r.history.SubscribeSpan(leadSpan, r.addLeadIn)
 	return b.AddTransform(Name, &Transform{r: r})
 }
 
@@ -148,6 +151,7 @@ type report struct {
 	agentStart time.Time
 	hist       map[nodeMetric][]rawSample // the history's power samples, for the baselines and the plot
 	histConv   map[nodeMetric]*converter  // the history's energy series, by lineKey
+	leadIn     map[seriesKey]rawSample    // the last reading of each counter before the first run (run 0), see addLeadIn
 
 	// Transform goroutine only.
 	metrics  map[measure.MetricID]metricInfo
@@ -193,6 +197,7 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 		agentStart: wall(agentStart),
 		hist:       map[nodeMetric][]rawSample{},
 		histConv:   map[nodeMetric]*converter{},
+		leadIn:     map[seriesKey]rawSample{},
 		metrics:    map[measure.MetricID]metricInfo{},
 		seenName:   map[string]bool{},
 		series:     map[seriesKey]*series{},

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,13 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 		outcomes:   env.Pipeline.Outcomes(),
 	}
 	src.history.ProvideRecent(src.recent)
+	if hasEnergyCounter(cfg.Metrics) {
+		// A counter's energy over a window is a difference of readings: the
+		// reading before the window's start must be known, or the first
+		// interval is bridged (15 s of a node_exporter counter).
+		src.counterLead = true
+		src.history.Want(CounterLead)
+	}
 	dir := env.Directory
 	if dir == nil {
 		dir = &plugin.Directory{} // alone (tests): nobody else reads it
@@ -152,6 +160,7 @@ type Source struct {
 	runs        map[int]*runWindow // by run index (0 without exec --repeat)
 	jobFetched  bool               // fetch --job-id done
 	historyDone bool               // the span before the first run was fetched
+	counterLead bool               // an energy counter is read: CounterLead of history is wanted
 	idsMu       sync.Mutex
 	ids         map[string]measure.MetricID
 
@@ -333,3 +342,20 @@ var (
 	_ pipeline.EventHandler = (*Source)(nil)
 	_ pipeline.Preflighter  = (*Source)(nil)
 )
+
+// CounterLead is the history kwollect-input asks for before the first
+// run when it reads an energy counter (*_joules_total, *_watthour_total):
+// the counter's readings before the window, that energy-report starts
+// the counter's differences from. Two of node_exporter's 15 s scrapes,
+// with room for jitter and lag.
+const CounterLead = time.Minute
+
+// hasEnergyCounter reports whether metrics has an energy counter.
+func hasEnergyCounter(metrics []string) bool {
+	for _, m := range metrics {
+		if strings.HasSuffix(m, "_joules_total") || strings.HasSuffix(m, "_watthour_total") {
+			return true
+		}
+	}
+	return false
+}

@@ -317,11 +317,19 @@ func (s *Source) fetchHistory(ctx context.Context, runStart time.Time) error {
 		n = len(buf.Points)
 		s.history.DeliverBefore(buf, end)
 	}
-	s.log.Info(fmt.Sprintf("Kwollect: %d rows of history fetched for the idle baseline [%s, %s]", n, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)))
+	purpose := "the idle baseline"
+	switch {
+	case s.counterLead && d <= CounterLead:
+		purpose = "the energy counters' readings before the run"
+	case s.counterLead:
+		purpose = "the idle baseline and the energy counters' readings before the run"
+	}
+	s.log.Info(fmt.Sprintf("Kwollect: %d rows of history fetched for %s [%s, %s]", n, purpose, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)))
 	if err != nil {
-		// Only the baseline suffers (energy-report says which series have
-		// none): the measurement itself is not failed for it.
-		s.log.Warn(fmt.Sprintf("Fetching the history before the run (for the idle baseline) failed: %v", err))
+		// Only the baseline and the counters' first interval suffer
+		// (energy-report says which series have no baseline, and bridges
+		// the interval): the measurement itself is not failed for it.
+		s.log.Warn(fmt.Sprintf("Fetching the history before the run (for %s) failed: %v", purpose, err))
 	}
 	return nil
 }
