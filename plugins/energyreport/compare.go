@@ -75,9 +75,9 @@ type nodeComparison struct {
 }
 
 type comparedRow struct {
-	row   row
-	src   source
-	ratio float64 // to the reference, NaN without one
+	row      row
+	src      source
+	ratio    float64 // to the reference, NaN without one
 	ratioUnc float64
 }
 

@@ -144,13 +144,13 @@ type converter struct {
 	lastV float64
 	// An increment series' first point: its interval is not known until
 	// the second one gives the period.
-	pending      bool
-	pendT        int64
-	pendJ        float64
-	resets       int     // decreases of a counter (a reset or a wrap)
-	disorder     int     // points older than the previous one, dropped
-	integral     bool    // every reading so far is an integer (a coarse counter)
-	stepped      bool    // a coarse counter stepped once: its differences start there
+	pending  bool
+	pendT    int64
+	pendJ    float64
+	resets   int  // decreases of a counter (a reset or a wrap)
+	disorder int  // points older than the previous one, dropped
+	integral bool // every reading so far is an integer (a coarse counter)
+	stepped  bool // a coarse counter stepped once: its differences start there
 }
 
 func newConverter(kind seriesKind, scale float64) *converter {
