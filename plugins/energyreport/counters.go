@@ -300,12 +300,13 @@ func sumParts(rows []row, parts []*series, sumBaselines bool) row {
 	out := rows[0]
 	out.key.part = ""
 	var names []string
-	resets := 0
+	resets, disorder := 0, 0
 	quantum := 0.0
 	for i, s := range parts {
 		names = append(names, s.key.part)
 		if s.conv != nil {
 			resets += s.conv.resets
+			disorder += s.conv.disorder
 			quantum += s.conv.quantum()
 		}
 		if i == 0 {
@@ -341,6 +342,9 @@ func sumParts(rows []row, parts []*series, sumBaselines bool) row {
 			out.phases[j].Uncertainty += energy.Joules(quantum)
 		}
 		out.method = energyMethod(out.res.Method, parts[0].kind, names, resets)
+		if disorder > 0 {
+			out.method += fmt.Sprintf("; %d readings older than the one before skipped (the later readings cover their intervals)", disorder)
+		}
 		out.resets = resets
 	}
 	return out

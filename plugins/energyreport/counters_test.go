@@ -292,3 +292,85 @@ func TestComparison(t *testing.T) {
 		require.NoError(t, os.WriteFile(dst, b, 0o644))
 	}
 }
+
+func TestConverter(t *testing.T) {
+	type out struct {
+		t int64
+		w float64
+	}
+	for _, tc := range []struct {
+		name   string
+		kind   seriesKind
+		scale  float64
+		in     [][2]float64 // (s, value)
+		want   []out        // (s as ns, W)
+		resets int
+		disord int
+	}{
+		{
+			name: "a counter: the mean power of each interval at its end",
+			kind: counterKind, scale: 1,
+			in:   [][2]float64{{0, 1000.5}, {15, 2500.5}, {30, 4000.5}},
+			want: []out{{15e9, 100}, {30e9, 100}},
+		},
+		{
+			name: "a decrease: no power for its interval (the next covers it)",
+			kind: counterKind, scale: 1,
+			in:   [][2]float64{{0, 1000.5}, {15, 2500.5}, {30, 40.5}, {45, 1540.5}},
+			want: []out{{15e9, 100}, {45e9, 100}}, resets: 1,
+		},
+		{
+			name: "NaN, older and repeated readings are skipped",
+			kind: counterKind, scale: 1,
+			in:   [][2]float64{{0, 0.5}, {10, math.NaN()}, {15, 1500.5}, {5, 100.5}, {15, 1500.5}, {30, 3000.5}},
+			want: []out{{15e9, 100}, {30e9, 100}}, disord: 2,
+		},
+		{
+			name: "watt-hours: 3600 J a unit; a coarse counter starts at its first step and joins the unchanged readings",
+			kind: counterKind, scale: 3600,
+			in:   [][2]float64{{0, 10}, {5, 10}, {10, 11}, {15, 11}, {20, 11}, {25, 11}, {30, 12}},
+			want: []out{{30e9, 180}},
+		},
+		{
+			name: "increments: the first one waits for the period the second gives",
+			kind: incrementKind, scale: 1,
+			in:   [][2]float64{{1, 50}, {2, 50}, {4, 100}},
+			want: []out{{1e9, 50}, {2e9, 50}, {4e9, 50}},
+		},
+		{
+			name: "increments in mJ",
+			kind: incrementKind, scale: 1e-3,
+			in:   [][2]float64{{1, 5000}, {2, 5000}},
+			want: []out{{1e9, 5}, {2e9, 5}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newConverter(tc.kind, tc.scale)
+			var got []out
+			for _, x := range tc.in {
+				c.add(int64(x[0]*1e9), x[1], func(t int64, w float64) { got = append(got, out{t, w}) })
+			}
+			require.Len(t, got, len(tc.want), "%v", got)
+			for i := range got {
+				require.Equal(t, tc.want[i].t, got[i].t)
+				require.InDelta(t, tc.want[i].w, got[i].w, 1e-9)
+			}
+			require.Equal(t, tc.resets, c.resets)
+			require.Equal(t, tc.disord, c.disorder)
+		})
+	}
+}
+
+func TestEstimateOffsetNeedsVariation(t *testing.T) {
+	var flat, dev []rawSample
+	for s := int64(0); s < 120; s++ {
+		flat = append(flat, rawSample{t: s * 1e9, w: 100 + 0.1*float64(s%2)})
+		dev = append(dev, rawSample{t: s * 1e9, w: 50})
+	}
+	c := estimateOffset(flat, dev, 0, 120e9)
+	require.False(t, c.ok)
+	require.Contains(t, c.note, "the wall power hardly varied")
+	c = estimateOffset(flat[:5], dev[:5], 0, 5e9)
+	require.False(t, c.ok)
+	require.Contains(t, c.note, "too few samples")
+}
