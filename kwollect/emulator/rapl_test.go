@@ -265,9 +265,9 @@ func TestRAPLConsistency(t *testing.T) {
 
 			// Counter energy, per domain, from the differences of each series.
 			type series struct {
-				prev, first, last time.Time
-				v                 float64
-				started           bool
+				first, last time.Time
+				v           float64
+				started     bool
 			}
 			st := map[string]*series{}
 			energy := map[string]float64{}
