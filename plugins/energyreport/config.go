@@ -43,6 +43,11 @@ type Config struct {
 	// Kwollect series; "" guesses (see report.localNode). Left out of
 	// generated configurations while unset.
 	LocalNode string `toml:"local_node,omitempty"`
+	// RunDir keeps every exec, watch and fetch as a run directory there
+	// ({start} and {name} expand), as their --run-dir option does (which
+	// wins); the run mode keeps none. Left out of generated
+	// configurations while unset.
+	RunDir string `toml:"run_dir,omitempty"`
 }
 
 // DefaultConfig returns the defaults: the summary in alumet-energy.json,

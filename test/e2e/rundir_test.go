@@ -371,3 +371,31 @@ func TestRunDirWatch(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(live), string(again))
 }
+
+// TestRunDirKey: energy-report's run_dir key keeps an exec as --run-dir
+// does, {name} expanded; the flag wins over it.
+func TestRunDirKey(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	dir := t.TempDir()
+	writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\nrun_dir = \"kept-{name}\"\n")
+	res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report", "exec", "--", "sleep", "1")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stderr, "(energy-report's run_dir)")
+	m := readManifest(t, filepath.Join(dir, "kept-sleep"))
+	require.Equal(t, "exec", m.Mode)
+	require.Len(t, m.Windows, 1)
+	res = runAgent(t, dir, nil, "report", "--json", "re.json", "--no-plot", "kept-sleep")
+	require.Equal(t, 0, res.code, res.stderr)
+	live, err := os.ReadFile(filepath.Join(dir, "kept-sleep", "energy.json"))
+	require.NoError(t, err)
+	again, err := os.ReadFile(filepath.Join(dir, "re.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(live), string(again))
+
+	res = runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report", "exec", "--run-dir", "flag-{name}", "--", "true")
+	require.Equal(t, 0, res.code, res.stderr)
+	readManifest(t, filepath.Join(dir, "flag-true"))
+	_, err = os.Stat(filepath.Join(dir, "kept-true"))
+	require.True(t, os.IsNotExist(err), "the flag wins over the key")
+}

@@ -59,6 +59,10 @@ type globals struct {
 
 	stdout, stderr io.Writer
 	runDir         *runDir // exec/fetch --run-dir
+	// runDirMode and runDirName are the command that may keep a run
+	// directory (exec, watch, fetch) and its {name}, for energy-report's
+	// run_dir key; runDirMode is "" for the other commands.
+	runDirMode, runDirName string
 	logger         *slog.Logger
 	filter         logging.Filter // the logger's
 }
@@ -132,7 +136,7 @@ func newRoot(g *globals) *cobra.Command {
 			if err := g.checkPluginNames(); err != nil {
 				return err
 			}
-			if f := cmd.Flags().Lookup("run-dir"); f != nil && f.Value.String() != "" {
+			if f := cmd.Flags().Lookup("run-dir"); f != nil {
 				name := cmd.Name()
 				switch {
 				case cmd.Name() == "exec" && len(args) > 0:
@@ -142,8 +146,13 @@ func newRoot(g *globals) *cobra.Command {
 						name = strings.TrimSpace(string(comm))
 					}
 				}
-				if err := g.openRunDir(f.Value.String(), cmd.Name(), name); err != nil {
-					return err
+				// energy-report's run_dir key, read once the
+				// configuration is loaded, opens the same way.
+				g.runDirMode, g.runDirName = cmd.Name(), name
+				if f.Value.String() != "" {
+					if err := g.openRunDir(f.Value.String(), cmd.Name(), name); err != nil {
+						return err
+					}
 				}
 			}
 			return nil
@@ -440,6 +449,9 @@ func (g *globals) start(ctx context.Context, mode plugin.Mode) (*agent.Agent, er
 		return nil, err
 	}
 	var hooks []agent.Hook
+	if err := g.openConfiguredRunDir(loaded); err != nil {
+		return nil, err
+	}
 	if g.runDir != nil {
 		hook, err := g.runDirHook(loaded)
 		if err != nil {

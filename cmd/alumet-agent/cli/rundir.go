@@ -17,6 +17,7 @@ import (
 	"github.com/alumet-go/alumet-agent/internal/logging"
 	"github.com/alumet-go/alumet-agent/plugin"
 	"github.com/alumet-go/alumet-agent/plugins/csv"
+	"github.com/alumet-go/alumet-agent/plugins/energyreport"
 	"github.com/alumet-go/alumet-agent/rundir"
 )
 
@@ -73,6 +74,24 @@ func (g *globals) openRunDir(pattern, mode, name string) error {
 	g.runDir = &runDir{rec: rec, log: logf, mode: mode, roles: map[string]string{}, stderrLog: g.logger}
 	// From now on the log goes to DIR/agent.log too (without colours).
 	g.logger = slog.New(slog.NewMultiHandler(g.logger.Handler(), logging.NewHandler(logf, g.filter, false)))
+	return nil
+}
+
+// openConfiguredRunDir opens the run directory of energy-report's run_dir
+// key when --run-dir did not (the flag wins). Its agent.log starts here,
+// at the configuration's load: the lines before it are on stderr only.
+func (g *globals) openConfiguredRunDir(loaded *config.Loaded) error {
+	if g.runDir != nil || g.runDirMode == "" {
+		return nil
+	}
+	for _, p := range loaded.Enabled {
+		if c, ok := p.Config.(*energyreport.Config); ok && c.RunDir != "" {
+			if err := g.openRunDir(c.RunDir, g.runDirMode, g.runDirName); err != nil {
+				return fmt.Errorf("%s: [plugins.energy-report] run_dir: %w", loaded.Path, err)
+			}
+			logging.Target(g.logger, agent.TargetAgent).Info("Keeping the run in " + g.runDir.rec.Path("") + " (energy-report's run_dir)")
+		}
+	}
 	return nil
 }
 
