@@ -63,8 +63,8 @@ type globals struct {
 	// directory (exec, watch, fetch) and its {name}, for energy-report's
 	// run_dir key; runDirMode is "" for the other commands.
 	runDirMode, runDirName string
-	logger         *slog.Logger
-	filter         logging.Filter // the logger's
+	logger                 *slog.Logger
+	filter                 logging.Filter // the logger's
 }
 
 // Main runs the command line and returns the process exit code.
