@@ -166,7 +166,7 @@ func (r *report) maybeCompact(s *series) {
 			s.samples.refill(all)
 			return
 		}
-		c = &compacted{opts: s.options(r0.Period), from: from, cut: from, fromFirst: !wi.known}
+		c = &compacted{opts: s.options(r0.Period, r.forced), from: from, cut: from, fromFirst: !wi.known}
 		if c.fromFirst {
 			i, _ := slices.BinarySearchFunc(all, from, func(x rawSample, t int64) int { return cmp.Compare(x.t, t) })
 			c.head = slices.Clone(all[:i+1])

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alumet-go/alumet-agent/config"
+	"github.com/alumet-go/alumet-agent/energy"
 	"github.com/alumet-go/alumet-agent/internal/powerplot"
 	"github.com/alumet-go/alumet-agent/plugin"
 )
@@ -48,6 +49,26 @@ type Config struct {
 	// wins); the run mode keeps none. Left out of generated
 	// configurations while unset.
 	RunDir string `toml:"run_dir,omitempty"`
+	// Method forces the integration of the power series: "auto" (or
+	// unset) picks it from the metric and its period (step integration
+	// of Kwollect's 1 s wattmetre means, trapezoids for instantaneous
+	// readings); "step-average" or "trapezoid" use that one for every
+	// power series (energy counters are always differences). Go only,
+	// left out of generated configurations while unset.
+	Method string `toml:"method,omitempty"`
+}
+
+// methodOf is the method key's forced method; ok is false for "auto".
+func methodOf(s string) (m energy.Method, ok bool, err error) {
+	switch strings.TrimSpace(s) {
+	case "", "auto":
+		return 0, false, nil
+	case "step-average", "step":
+		return energy.StepAverage, true, nil
+	case "trapezoid":
+		return energy.Trapezoid, true, nil
+	}
+	return 0, false, fmt.Errorf(`expected "auto", "step-average" or "trapezoid", got %q`, s)
 }
 
 // DefaultConfig returns the defaults: the summary in alumet-energy.json,
@@ -79,6 +100,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if _, err := ParseBaseline(c.Baseline); err != nil {
 		errs = append(errs, &plugin.FieldError{Key: "baseline", Err: err})
+	}
+	if _, _, err := methodOf(c.Method); err != nil {
+		errs = append(errs, &plugin.FieldError{Key: "method", Err: err})
 	}
 	seen := map[string]bool{}
 	for _, m := range c.Metrics {

@@ -374,3 +374,28 @@ func TestEstimateOffsetNeedsVariation(t *testing.T) {
 	require.False(t, c.ok)
 	require.Contains(t, c.note, "too few samples")
 }
+
+// The method key forces the integration of the power series.
+func TestMethodKey(t *testing.T) {
+	for _, tc := range []struct {
+		method, text string
+	}{
+		{"", "step integration of 1 s averages"},
+		{"auto", "step integration of 1 s averages"},
+		{"trapezoid", "trapezoidal integration of instantaneous samples"},
+		{"step-average", "step integration of 1 s averages"},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			cfg := quietConfig()
+			cfg.Method = tc.method
+			cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")
+			r := runPipeline(t, cfg, t0, ramp("b"), execEvents(at(0.3), at(10.7), 0)...)
+			require.NoError(t, r.stopEr)
+			s := readSummary(t, cfg.SummaryFile)
+			require.Contains(t, s["series"].([]any)[0].(map[string]any)["method"], tc.text)
+		})
+	}
+	cfg := DefaultConfig()
+	cfg.Method = "simpson"
+	require.ErrorContains(t, cfg.Validate(), `expected "auto", "step-average" or "trapezoid", got "simpson"`)
+}

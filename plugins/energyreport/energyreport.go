@@ -161,6 +161,7 @@ type report struct {
 	byNMR    map[seriesKey][]*series // the series of each (node, metric, run), by part
 	compact  bool                    // run mode: the window starts at the agent's start (see compact.go)
 	keepAll  bool                    // tests: keep every sample until the end, as before compaction
+	forced   *energy.Method // the method key, when it is not "auto"
 	localMu  sync.Mutex
 	local    string // the node of on-node sources' points, see localNode
 	hostname string
@@ -189,6 +190,10 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 	if out == nil {
 		out = io.Discard
 	}
+	forced, isForced, err := methodOf(cfg.Method)
+	if err != nil {
+		return nil, fmt.Errorf("method: %w", err)
+	}
 	r := &report{
 		cfg: cfg, base: base, reg: reg, log: log, out: out,
 		history:    &pipeline.History{},
@@ -203,6 +208,9 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 		series:     map[seriesKey]*series{},
 		byNMR:      map[seriesKey][]*series{},
 		hostname:   hostname(),
+	}
+	if isForced {
+		r.forced = &forced
 	}
 	if len(cfg.Metrics) > 0 {
 		r.wanted = map[string]bool{}

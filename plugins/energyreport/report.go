@@ -322,7 +322,7 @@ const noDataMethod = "none: no sample in the window"
 // Kwollect's 1 s wattmetre averages, trapezoids for instantaneous
 // readings). The same integrator then serves every sub-window (the phases),
 // so that they add up to the whole.
-func integrator(s *series, start, end time.Time) (*energy.Integrator, error) {
+func integrator(s *series, start, end time.Time, forced *energy.Method) (*energy.Integrator, error) {
 	probe := energy.NewIntegrator(energy.Options{Method: energy.Trapezoid})
 	probe.Grow(s.samples.n)
 	s.samples.all(func(x rawSample) { probe.Add(time.Unix(0, x.t), x.w) })
@@ -330,18 +330,23 @@ func integrator(s *series, start, end time.Time) (*energy.Integrator, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := energy.NewIntegrator(s.options(r0.Period))
+	in := energy.NewIntegrator(s.options(r0.Period, forced))
 	in.Grow(probe.Len())
 	s.samples.all(func(x rawSample) { in.Add(time.Unix(0, x.t), x.w) })
 	return in, nil
 }
 
-// options is how s is integrated, given its sampling period.
-func (s *series) options(period time.Duration) energy.Options {
+// options is how s is integrated, given its sampling period (and the
+// method key, forced is set).
+func (s *series) options(period time.Duration, forced *energy.Method) energy.Options {
 	if s.kind != powerKind {
 		return energyOptions(period)
 	}
-	return energy.OptionsFor(s.key.metric, period)
+	o := energy.OptionsFor(s.key.metric, period)
+	if forced != nil {
+		o.Method = *forced
+	}
+	return o
 }
 
 // runReport is the report of one run: its window, its phases and a row
@@ -631,7 +636,7 @@ func (r *report) integrateRow(s *series, rr *runReport, baselines map[nodeMetric
 			r.log.Warn(fmt.Sprintf("%s%s %s: %d samples came after their time was integrated (older than the series' samples already integrated): they are not in the energy, which may be off", runText(k.run), k.node, k.metric, s.done.late))
 		}
 		res, err = r.finalResult(s, rest, w.start, w.end)
-	} else if in, err = integrator(s, w.start, w.end); err == nil {
+	} else if in, err = integrator(s, w.start, w.end, r.forced); err == nil {
 		res, err = in.Result(w.start, w.end)
 	}
 	switch {

@@ -393,6 +393,15 @@ func TestRunDirKey(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, string(live), string(again))
 
+	// Another method, offline: the 1 Hz means integrated as readings.
+	res = runAgent(t, dir, nil, "report", "--method", "trapezoid", "--json", "trap.json", "--no-plot", "kept-sleep")
+	require.Equal(t, 0, res.code, res.stderr)
+	s := readEnergySummary(t, filepath.Join(dir, "trap.json"))
+	require.Equal(t, "trapezoidal integration of instantaneous samples", s.Series[0].Method)
+	res = runAgent(t, dir, nil, "report", "--method", "simpson", "--no-plot", "kept-sleep")
+	require.Equal(t, 2, res.code, res.stderr)
+	require.Contains(t, res.stderr, `--method: method: expected "auto", "step-average" or "trapezoid", got "simpson"`)
+
 	res = runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report", "exec", "--run-dir", "flag-{name}", "--", "true")
 	require.Equal(t, 0, res.code, res.stderr)
 	readManifest(t, filepath.Join(dir, "flag-true"))

@@ -29,6 +29,7 @@ const reportName = "energy-report"
 // reportOptions are report's flags.
 type reportOptions struct {
 	jsonFile, plotFile, csvFile, baseline string
+	method                                string
 	metrics                               []string
 	force, noTable, noPlot, runs, refetch bool
 	excludeRuns                           []int
@@ -39,7 +40,7 @@ type reportOptions struct {
 
 // recomputes says whether the options change the energy report.
 func (o *reportOptions) recomputes() bool {
-	for _, f := range []string{"baseline", "metrics", "exclude-runs", "trim-start", "trim-end"} {
+	for _, f := range []string{"baseline", "method", "metrics", "exclude-runs", "trim-start", "trim-end"} {
 		if o.changed(f) {
 			return true
 		}
@@ -89,7 +90,7 @@ func (g *globals) reportCmd() *cobra.Command {
 			"an existing file is never overwritten without --force.\n\n" +
 			"With several RUN_DIRs, compare them: each against the first, per node and metric, the mean energy per run,\n" +
 			"the difference with its 95 % confidence interval and Welch's t-test (runs whose command failed are left out),\n" +
-			"on stdout, and in --json/--csv when given. With --baseline or --metrics each is recomputed first.\n\n" +
+			"on stdout, and in --json/--csv when given. With --baseline, --method or --metrics each is recomputed first.\n\n" +
 			"With --refetch, a directory whose files are missing or damaged is repaired first: the raw stream is fetched\n" +
 			"again from Kwollect over the manifest's windows (the password is not kept: password_file or netrc), the\n" +
 			"damaged outputs, summary, plot and run table are rebuilt from it, and the manifest records the refetch.\n\n" +
@@ -137,6 +138,7 @@ func (g *globals) reportCmd() *cobra.Command {
 	fs.BoolVar(&o.noPlot, "no-plot", false, "draw no plot")
 	fs.StringVar(&o.csvFile, "csv", "", "write the run table (or the comparison) there (default: RUN_DIR/runs.report-<time>.csv)")
 	fs.StringVar(&o.baseline, "baseline", "", `idle power: "none", a constant ("95W"), or "before:D" (at most the history the run kept)`)
+	fs.StringVar(&o.method, "method", "", `integrate every power series with "step-average" or "trapezoid" ("auto": from each series' metric and period, the default)`)
 	fs.StringSliceVar(&o.metrics, "metrics", nil, "the metrics to integrate (default: the run's setting)")
 	fs.BoolVar(&o.noTable, "no-table", false, "do not print the energy table")
 	fs.IntSliceVar(&o.excludeRuns, "exclude-runs", nil, "leave these runs of exec --repeat out (e.g. 1 for the warm-up run)")
@@ -150,6 +152,7 @@ func (g *globals) reportCmd() *cobra.Command {
 		annotate(fs, n, annValue, "<FILE>")
 	}
 	annotate(fs, "baseline", annValue, "<BASELINE>")
+	annotate(fs, "method", annValue, "<METHOD>")
 	annotate(fs, "metrics", annValue, "<METRIC,...>")
 	annotate(fs, "exclude-runs", annValue, "<N,...>")
 	annotate(fs, "phase", annValue, "<NAME>")
@@ -173,6 +176,9 @@ func (g *globals) reportConfig(run *rundir.Run, o *reportOptions, jsonFile strin
 	set := [][2]string{{"summary_file", jsonFile}}
 	if o.changed("baseline") {
 		set = append(set, [2]string{"baseline", o.baseline})
+	}
+	if o.changed("method") {
+		set = append(set, [2]string{"method", o.method})
 	}
 	for _, kv := range set {
 		if err := setKey(cfg, kv[0], kv[1]); err != nil {
