@@ -161,7 +161,7 @@ type report struct {
 	byNMR    map[seriesKey][]*series // the series of each (node, metric, run), by part
 	compact  bool                    // run mode: the window starts at the agent's start (see compact.go)
 	keepAll  bool                    // tests: keep every sample until the end, as before compaction
-	forced   *energy.Method // the method key, when it is not "auto"
+	forced   *energy.Method          // the method key, when it is not "auto"
 	localMu  sync.Mutex
 	local    string // the node of on-node sources' points, see localNode
 	hostname string
