@@ -707,8 +707,10 @@ func (r *report) warnMissingBaselines(runs []runReport, baselines map[nodeMetric
 	seen := map[nodeMetric]bool{}
 	for _, rr := range runs {
 		for _, rw := range rr.rows {
+			// rw.baseline: a node's counters' baselines are summed, so a
+			// part without history leaves the row without one.
 			k := rw.key.nodeMetric()
-			if _, ok := baselines[k]; !ok && !seen[k] {
+			if math.IsNaN(rw.baseline) && !seen[k] {
 				seen[k] = true
 				r.log.Warn(fmt.Sprintf("baseline: no sample of %s %s in the %v before the run: no baseline, no dynamic energy for it", k.node, k.metric, r.base.Before))
 			}
