@@ -20,12 +20,19 @@ import (
 // (kwollect-input) reads Wanted and calls Deliver once it has fetched that
 // span, and offers ProvideRecent for fresh readings. It is safe for
 // concurrent use.
+//
+// The span after a run (energy-report's baseline = "after:D", an energy
+// counter's first reading after the window) goes the same way: WantAfter,
+// WantedAfter, DeliverAfter, SubscribeAfter, TapAfter.
 type History struct {
-	mu     sync.Mutex
-	want   time.Duration
-	subs   []historySub
-	taps   []func(buf *measure.Buffer, end time.Time)
-	recent RecentFunc
+	mu        sync.Mutex
+	want      time.Duration
+	subs      []historySub
+	taps      []func(buf *measure.Buffer, end time.Time)
+	recent    RecentFunc
+	wantAfter time.Duration
+	subsAfter []func(buf *measure.Buffer, from time.Time)
+	tapsAfter []func(buf *measure.Buffer, from time.Time)
 }
 
 // historySub is a subscriber and the span it asked for (0: everything).
@@ -111,6 +118,56 @@ func (h *History) DeliverBefore(buf *measure.Buffer, end time.Time) {
 		if part.Len() > 0 {
 			s.fn(part)
 		}
+	}
+}
+
+// WantAfter asks the sources for the d after each measured window (they
+// wait for it in exec and watch); the longest request wins.
+func (h *History) WantAfter(d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.wantAfter = max(h.wantAfter, d)
+}
+
+// WantedAfter is the span after each measured window the sources should
+// fetch and DeliverAfter; 0 when nobody asked.
+func (h *History) WantedAfter() time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.wantAfter
+}
+
+// SubscribeAfter registers fn to receive the spans after the windows,
+// each with the window's end (from); fn must not keep buf nor modify it.
+func (h *History) SubscribeAfter(fn func(buf *measure.Buffer, from time.Time)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.subsAfter = append(h.subsAfter, fn)
+}
+
+// TapAfter registers fn to receive the spans after the windows as
+// delivered (a run directory records them).
+func (h *History) TapAfter(fn func(buf *measure.Buffer, from time.Time)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tapsAfter = append(h.tapsAfter, fn)
+}
+
+// DeliverAfter hands buf, the data after a window that ended at from, to
+// the taps and the subscribers, synchronously.
+func (h *History) DeliverAfter(buf *measure.Buffer, from time.Time) {
+	if buf == nil || buf.Len() == 0 {
+		return
+	}
+	buf.Expand()
+	h.mu.Lock()
+	subs, taps := h.subsAfter, h.tapsAfter
+	h.mu.Unlock()
+	for _, fn := range taps {
+		fn(buf, from)
+	}
+	for _, fn := range subs {
+		fn(buf, from)
 	}
 }
 

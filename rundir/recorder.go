@@ -108,7 +108,8 @@ func (r *Recorder) Hook(b *pipeline.Builder, dir *plugin.Directory) error {
 	if err := b.AddTransform(TransformName, r); err != nil {
 		return err
 	}
-	b.History().Tap(func(buf *measure.Buffer, end time.Time) { r.record(buf, true, end) })
+	b.History().Tap(func(buf *measure.Buffer, end time.Time) { r.record(buf, true, false, end) })
+	b.History().TapAfter(func(buf *measure.Buffer, from time.Time) { r.record(buf, false, true, from) })
 	return nil
 }
 
@@ -117,19 +118,19 @@ func (r *Recorder) ReadsCompact() {}
 
 // Apply records buf, unchanged.
 func (r *Recorder) Apply(buf *measure.Buffer) error {
-	r.record(buf, false, time.Time{})
+	r.record(buf, false, false, time.Time{})
 	return nil
 }
 
-func (r *Recorder) record(buf *measure.Buffer, history bool, end time.Time) {
+func (r *Recorder) record(buf *measure.Buffer, history, after bool, end time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed || buf.Len() == 0 {
 		return
 	}
-	r.stream.buffer(buf, history, end)
+	r.stream.buffer(buf, history, after, end)
 	r.buffers++
-	if history {
+	if history || after {
 		r.history += int64(buf.Len())
 	}
 	if r.stream.err != nil && r.err == nil {

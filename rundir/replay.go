@@ -217,6 +217,8 @@ func (r *Run) play(ctx context.Context, p *pipeline.Pipeline, reg *measure.Regis
 			if err := p.Publish(ctx, ev); err != nil {
 				return err
 			}
+		case it.After:
+			h.DeliverAfter(it.Buffer, it.AfterFrom)
 		case it.History:
 			h.DeliverBefore(it.Buffer, it.HistoryEnd)
 		default:

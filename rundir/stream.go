@@ -56,8 +56,14 @@ type bufferLine struct {
 	// HistoryEnd is the end of the history (Unix ns): the window's start
 	// the source fetched it for (pipeline.History.DeliverBefore).
 	HistoryEnd int64 `json:"history_end,omitempty"`
-	Points     int   `json:"points"`
-	Compact    int   `json:"compact"`
+	// After: the buffer is the span after a window that ended at
+	// AfterFrom (Unix ns; pipeline.History.DeliverAfter). It is History
+	// too, so that a reader that does not know After keeps it out of the
+	// outputs.
+	After     bool  `json:"after,omitempty"`
+	AfterFrom int64 `json:"after_from,omitempty"`
+	Points    int   `json:"points"`
+	Compact   int   `json:"compact"`
 }
 
 // EventRecord is a measurement event as the run directory keeps it.
@@ -272,8 +278,8 @@ func (s *streamWriter) point(series uint32, ns int64, v measure.Value) {
 }
 
 // buffer writes buf (history: a history buffer, delivered for the window
-// starting at end).
-func (s *streamWriter) buffer(buf *measure.Buffer, history bool, end time.Time) {
+// starting at end; after: the span after the window that ended at end).
+func (s *streamWriter) buffer(buf *measure.Buffer, history, after bool, end time.Time) {
 	if buf.Len() == 0 {
 		return
 	}
@@ -286,12 +292,15 @@ func (s *streamWriter) buffer(buf *measure.Buffer, history bool, end time.Time) 
 	for i := range buf.Compact {
 		ids = append(ids, s.compactSeries(buf.Compact[i].Series))
 	}
-	bl := bufferLine{History: history, Points: len(buf.Points), Compact: len(buf.Compact)}
-	if history && !end.IsZero() {
+	bl := bufferLine{History: history || after, After: after, Points: len(buf.Points), Compact: len(buf.Compact)}
+	switch {
+	case after:
+		bl.AfterFrom = end.UnixNano()
+	case history && !end.IsZero():
 		bl.HistoryEnd = end.UnixNano()
 	}
 	s.writeJSON("buffer", bl)
-	s.inHist = history
+	s.inHist = history || after
 	for i := range buf.Points {
 		p := &buf.Points[i]
 		s.point(ids[i], p.Timestamp.UnixNano(), p.Value)
@@ -321,7 +330,11 @@ type StreamItem struct {
 	Buffer     *measure.Buffer
 	History    bool
 	HistoryEnd time.Time // zero if not said
-	Event      *EventRecord
+	// After: the span after the window that ended at AfterFrom (History
+	// is set too).
+	After     bool
+	AfterFrom time.Time
+	Event     *EventRecord
 }
 
 // streamReader reads a raw stream back.
@@ -398,9 +411,12 @@ func (r *streamReader) next() (StreamItem, error) {
 			if err != nil {
 				return StreamItem{}, err
 			}
-			it := StreamItem{Buffer: buf, History: bl.History}
+			it := StreamItem{Buffer: buf, History: bl.History, After: bl.After}
 			if bl.HistoryEnd != 0 {
 				it.HistoryEnd = time.Unix(0, bl.HistoryEnd)
+			}
+			if bl.After {
+				it.AfterFrom = time.Unix(0, bl.AfterFrom)
 			}
 			return it, nil
 		default:

@@ -90,11 +90,12 @@ func TestStreamRoundTrip(t *testing.T) {
 	sw, err := newStreamWriter(&out, reg)
 	require.NoError(t, err)
 	sw.event(events[0])
-	sw.buffer(history, true, t0.Truncate(time.Second))
-	sw.buffer(points, false, time.Time{})
+	sw.buffer(history, true, false, t0.Truncate(time.Second))
+	sw.buffer(points, false, false, time.Time{})
 	sw.event(events[1])
-	sw.buffer(points, false, time.Time{}) // the same series again: no new series lines
+	sw.buffer(points, false, false, time.Time{}) // the same series again: no new series lines
 	sw.event(events[2])
+	sw.buffer(history, false, true, t0.Add(time.Second)) // the span after the window
 	require.NoError(t, sw.close())
 
 	reg2 := measure.NewRegistry()
@@ -110,7 +111,7 @@ func TestStreamRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		items = append(items, it)
 	}
-	require.Len(t, items, 6)
+	require.Len(t, items, 7)
 	require.Len(t, sr.series, 3, "one line per series")
 	eventAt := map[int]int{0: 0, 3: 1, 5: 2} // item -> event
 	for i, it := range items {
@@ -120,8 +121,14 @@ func TestStreamRoundTrip(t *testing.T) {
 			got, err := it.Event.Event()
 			require.NoError(t, err)
 			require.Empty(t, cmp.Diff(events[eventAt[i]], got, timeCmp))
+		case 6:
+			require.True(t, it.After)
+			require.True(t, it.History, "history too, for readers that do not know after")
+			require.Equal(t, t0.Add(time.Second).UnixNano(), it.AfterFrom.UnixNano())
+			require.Empty(t, cmp.Diff(history, it.Buffer, valueCmp, attrCmp, timeCmp, cmpopts.EquateEmpty(), cmp.AllowUnexported(measure.Buffer{})))
 		case 1:
 			require.True(t, it.History)
+			require.False(t, it.After)
 			require.Equal(t, t0.Truncate(time.Second).UnixNano(), it.HistoryEnd.UnixNano())
 			require.Empty(t, cmp.Diff(history, it.Buffer, valueCmp, attrCmp, timeCmp, cmpopts.EquateEmpty(), cmp.AllowUnexported(measure.Buffer{})))
 		default:
@@ -130,7 +137,7 @@ func TestStreamRoundTrip(t *testing.T) {
 			require.Empty(t, cmp.Diff(points, it.Buffer, valueCmp, attrCmp, timeCmp, cmpopts.EquateEmpty(), cmp.AllowUnexported(measure.Buffer{})))
 		}
 	}
-	require.Equal(t, int64(1+2*8), sw.points, "points written: 1 of history, then twice 2 + 6")
+	require.Equal(t, int64(1+2*8+1), sw.points, "points written: 1 of history, then twice 2 + 6, then 1 after")
 	m, ok := reg2.Metric(e)
 	require.True(t, ok)
 	require.Equal(t, "mJ", m.Unit.DisplayName())

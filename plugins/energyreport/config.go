@@ -137,6 +137,9 @@ const (
 	ConstantBaseline
 	// HistoryBaseline: the median power of each series before the run.
 	HistoryBaseline
+	// AfterBaseline: the median power of each series after the (last)
+	// run, which the agent waits for.
+	AfterBaseline
 )
 
 // Baseline is the parsed baseline key.
@@ -144,16 +147,33 @@ type Baseline struct {
 	Kind   BaselineKind
 	Watts  float64       // ConstantBaseline
 	Before time.Duration // HistoryBaseline
+	After  time.Duration // AfterBaseline
+}
+
+// fromData says whether the baseline is measured (before or after the
+// run), one per series, rather than given.
+func (b Baseline) fromData() bool { return b.Kind == HistoryBaseline || b.Kind == AfterBaseline }
+
+// span is the data a measured baseline is the median of, for messages:
+// "the 30s before the run", "the 1m0s after the run".
+func (b Baseline) span() string {
+	if b.Kind == AfterBaseline {
+		return fmt.Sprintf("the %v after the run", b.After)
+	}
+	return fmt.Sprintf("the %v before the run", b.Before)
 }
 
 // maxBefore bounds before:D: the history is kept in memory and fetched in
 // one go (an hour of 100 Hz frames is 360,000 rows a node).
 const maxBefore = time.Hour
 
+// maxAfter bounds after:D: the agent waits that long after the command.
+const maxAfter = 10 * time.Minute
+
 // ParseBaseline reads the baseline key: "none" (or empty) is no baseline;
 // "<number>W" or "<number> W" a constant idle power in watts; "before:D"
 // (D a duration such as 30s or 5m) the median power over the D before the
-// run.
+// run; "after:D" the median power over the D after the (last) run.
 func ParseBaseline(s string) (Baseline, error) {
 	s = strings.TrimSpace(s)
 	switch {
@@ -175,10 +195,26 @@ func ParseBaseline(s string) (Baseline, error) {
 			return Baseline{}, fmt.Errorf("%q: at most %v of history", s, maxBefore)
 		}
 		return Baseline{Kind: HistoryBaseline, Before: d}, nil
+	case strings.HasPrefix(s, "after:"):
+		ds := strings.TrimSpace(strings.TrimPrefix(s, "after:"))
+		if ds == "" {
+			return Baseline{}, fmt.Errorf("%q: say how long after the run, such as \"after:60s\"", s)
+		}
+		d, err := config.ParseDuration(ds)
+		if err != nil {
+			return Baseline{}, fmt.Errorf("%q: %w", s, err)
+		}
+		switch {
+		case d < time.Second:
+			return Baseline{}, fmt.Errorf("%q: at least 1s after the run is needed for an idle level", s)
+		case d > maxAfter:
+			return Baseline{}, fmt.Errorf("%q: at most %v after the run (the agent waits for it)", s, maxAfter)
+		}
+		return Baseline{Kind: AfterBaseline, After: d}, nil
 	}
 	m := baselineWatts.FindStringSubmatch(s)
 	if m == nil {
-		return Baseline{}, fmt.Errorf("expected \"none\", a constant power such as \"95W\" or \"95.5 W\", or \"before:30s\", got %q", s)
+		return Baseline{}, fmt.Errorf("expected \"none\", a constant power such as \"95W\" or \"95.5 W\", \"before:30s\" or \"after:60s\", got %q", s)
 	}
 	w, perr := strconv.ParseFloat(m[1], 64)
 	if perr != nil || math.IsInf(w, 0) {

@@ -2,6 +2,7 @@ package energyreport
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -411,5 +412,64 @@ func (r *report) seedLeadIn(s *series) {
 	r.mu.Unlock()
 	if ok {
 		s.conv.add(x.t, x.w, func(int64, float64) {})
+	}
+}
+
+// tailKey is a counter's series after the window that ended at end (ns).
+type tailKey struct {
+	node, metric, part string
+	end                int64
+}
+
+// addTail keeps, from the span after a window, the first reading of every
+// energy counter: the window's series ends its differences there, so that
+// its last interval is measured, not extrapolated, until finish applies
+// them.
+func (r *report) addTail(buf *measure.Buffer, from time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := from.UnixNano()
+	for i := range buf.Points {
+		p := &buf.Points[i]
+		m, ok := r.reg.Metric(p.Metric)
+		if !ok || !r.selects(m) {
+			continue
+		}
+		if kind, _, _ := classify(m); kind != counterKind {
+			continue
+		}
+		name, skip := energyName(m.Name, p.Attributes)
+		if skip {
+			continue
+		}
+		t := p.Timestamp.UnixNano()
+		if t <= f {
+			continue
+		}
+		k := tailKey{node: nodeOf(p.Resource), metric: name, part: partOf(p.Consumer, p.Attributes), end: f}
+		if old, ok := r.tailIn[k]; !ok || t < old.t {
+			r.tailIn[k] = rawSample{t: t, w: p.Value.Float64()}
+		}
+	}
+}
+
+// applyTails ends every counter series with its first reading after its
+// run's window, when the span after it was fetched. Transform goroutine,
+// at finish: every point of the windows has come.
+func (r *report) applyTails(ends map[int]int64) {
+	r.mu.Lock()
+	tails := maps.Clone(r.tailIn)
+	r.mu.Unlock()
+	if len(tails) == 0 {
+		return
+	}
+	for k, s := range r.series {
+		end, ok := ends[k.run]
+		if s.conv == nil || s.kind != counterKind || !ok {
+			continue
+		}
+		if x, ok := tails[tailKey{node: k.node, metric: k.metric, part: k.part, end: end}]; ok {
+			s.conv.add(x.t, x.w, func(t int64, w float64) { r.pushPower(s, t, w) })
+		}
 	}
 }

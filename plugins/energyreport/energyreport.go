@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -75,10 +76,17 @@ func install(b *pipeline.Builder, dir *plugin.Directory, r *report) error {
 		r.directory = dir
 	}
 	r.outcomes = b.Outcomes()
-	if r.base.Kind == HistoryBaseline {
+	switch r.base.Kind {
+	case HistoryBaseline:
 		r.history.Want(r.base.Before)
 		r.history.SubscribeSpan(r.base.Before, r.addHistory)
+	case AfterBaseline:
+		r.history.WantAfter(r.base.After)
+		r.history.SubscribeAfter(r.addAfter)
 	}
+	// The energy counters' readings after each window, when a source
+	// fetched them (kwollect-input does in fetch).
+	r.history.SubscribeAfter(r.addTail)
 	// The energy counters' readings before the first run, when a source
 	// fetched them (kwollect-input does for its counters).
 	r.history.SubscribeSpan(leadSpan, r.addLeadIn)
@@ -152,6 +160,10 @@ type report struct {
 	hist       map[nodeMetric][]rawSample // the history's power samples, for the baselines and the plot
 	histConv   map[nodeMetric]*converter  // the history's energy series, by lineKey
 	leadIn     map[seriesKey]rawSample    // the last reading of each counter before the first run (run 0), see addLeadIn
+	tailIn     map[tailKey]rawSample      // the first reading of each counter after a window, see addTail
+	after      map[nodeMetric][]rawSample // the power samples after the last run (baseline = after:D), by lineKey
+	afterConv  map[nodeMetric]*converter
+	afterFrom  int64 // the end of the window after which r.after was measured
 
 	// Transform goroutine only.
 	metrics  map[measure.MetricID]metricInfo
@@ -203,6 +215,9 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 		hist:       map[nodeMetric][]rawSample{},
 		histConv:   map[nodeMetric]*converter{},
 		leadIn:     map[seriesKey]rawSample{},
+		tailIn:     map[tailKey]rawSample{},
+		after:      map[nodeMetric][]rawSample{},
+		afterConv:  map[nodeMetric]*converter{},
 		metrics:    map[measure.MetricID]metricInfo{},
 		seenName:   map[string]bool{},
 		series:     map[seriesKey]*series{},
@@ -292,8 +307,35 @@ func (t *Transform) OnEvent(_ context.Context, ev pipeline.Event) error {
 func (r *report) addHistory(buf *measure.Buffer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.addPowerTo(buf, r.hist, r.histConv, math.MinInt64, math.MaxInt64)
+}
+
+// addAfter keeps the power values of the span after the last run
+// (baseline = after:D): each run's replaces the one before.
+func (r *report) addAfter(buf *measure.Buffer, from time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := from.UnixNano()
+	if f < r.afterFrom {
+		return
+	}
+	if f > r.afterFrom {
+		clear(r.after)
+		clear(r.afterConv)
+		r.afterFrom = f
+	}
+	r.addPowerTo(buf, r.after, r.afterConv, f, f+r.base.After.Nanoseconds())
+}
+
+// addPowerTo adds the points of buf in (lo, hi] to the power samples of
+// dst, by lineKey, converting energy series with the converters of conv.
+// r.mu must be held.
+func (r *report) addPowerTo(buf *measure.Buffer, dst map[nodeMetric][]rawSample, conv map[nodeMetric]*converter, lo, hi int64) {
 	for i := range buf.Points {
 		p := &buf.Points[i]
+		if t := p.Timestamp.UnixNano(); t <= lo || t > hi {
+			continue
+		}
 		m, ok := r.reg.Metric(p.Metric)
 		if !ok || !r.selects(m) {
 			continue
@@ -302,7 +344,7 @@ func (r *report) addHistory(buf *measure.Buffer) {
 		kind, scale, _ := classify(m)
 		if kind == powerKind {
 			nm := k.nodeMetric()
-			r.hist[nm] = append(r.hist[nm], rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
+			dst[nm] = append(dst[nm], rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
 			continue
 		}
 		name, skip := energyName(m.Name, p.Attributes)
@@ -314,13 +356,13 @@ func (r *report) addHistory(buf *measure.Buffer) {
 			k.node = r.localNode()
 		}
 		lk := k.lineKey()
-		c := r.histConv[lk]
+		c := conv[lk]
 		if c == nil {
 			c = newConverter(kind, scale)
-			r.histConv[lk] = c
+			conv[lk] = c
 		}
 		c.add(p.Timestamp.UnixNano(), p.Value.Float64(), func(t int64, w float64) {
-			r.hist[lk] = append(r.hist[lk], rawSample{t: t, w: w})
+			dst[lk] = append(dst[lk], rawSample{t: t, w: w})
 		})
 	}
 }

@@ -32,8 +32,8 @@ const idleFloor = 1.0 // W
 // baseline (or a source of recent readings): the agent then waits its
 // fixed cooldown.
 func (r *report) waitIdle(ctx context.Context, tolerance float64, limit time.Duration) (handled bool, err error) {
-	if r.base.Kind == NoBaseline {
-		return false, nil
+	if r.base.Kind == NoBaseline || r.base.Kind == AfterBaseline {
+		return false, nil // after:D: the idle level is known only after the last run
 	}
 	r.mu.Lock()
 	var hist map[nodeMetric]float64

@@ -387,6 +387,11 @@ func (r *report) finish() (*measure.Buffer, error) {
 	if len(runs) == 0 {
 		return nil, nil
 	}
+	ends := map[int]int64{}
+	for _, rr := range runs {
+		ends[rr.win.run] = rr.win.end.UnixNano()
+	}
+	r.applyTails(ends)
 	errs := r.integrateRuns(runs, baselines)
 	carbon, hasCarbon := r.directory.CarbonIntensity()
 	for i := range runs {
@@ -395,7 +400,7 @@ func (r *report) finish() (*measure.Buffer, error) {
 			runs[i].carbon = &carbon
 		}
 	}
-	if r.base.Kind == HistoryBaseline {
+	if r.base.fromData() {
 		r.warnMissingBaselines(runs, baselines)
 	}
 	buf, err := r.points(runs)
@@ -514,7 +519,7 @@ func (r *report) integrateRuns(runs []runReport, baselines map[nodeMetric]float6
 			}
 			rw := prows[0]
 			if parts[0].kind != powerKind {
-				rw = sumParts(prows, parts, r.base.Kind == HistoryBaseline)
+				rw = sumParts(prows, parts, r.base.fromData())
 			}
 			if r.outcomes != nil {
 				rw.outcome, rw.hasOutcome = r.outcomes.Of(rr.win.run, nm.node, nm.metric)
@@ -671,13 +676,19 @@ func (r *report) integrateRow(s *series, rr *runReport, baselines map[nodeMetric
 }
 
 // historyBaselines is the idle power of each series with history
-// (baseline = before:D): the median of its values. r.mu must be held.
+// (baseline = before:D, or the span after the last run with after:D): the
+// median of its values. r.mu must be held.
 func (r *report) historyBaselines() map[nodeMetric]float64 {
 	out := map[nodeMetric]float64{}
-	if r.base.Kind != HistoryBaseline {
+	src := r.hist
+	switch r.base.Kind {
+	case HistoryBaseline:
+	case AfterBaseline:
+		src = r.after
+	default:
 		return out
 	}
-	for k, samples := range r.hist {
+	for k, samples := range src {
 		vs := make([]float64, len(samples))
 		for i, x := range samples {
 			vs[i] = x.w
@@ -695,7 +706,7 @@ func (r *report) baselineOf(k nodeMetric, hist map[nodeMetric]float64) (float64,
 	switch r.base.Kind {
 	case ConstantBaseline:
 		return r.base.Watts, true
-	case HistoryBaseline:
+	case HistoryBaseline, AfterBaseline:
 		b, ok := hist[k]
 		return b, ok
 	}
@@ -712,7 +723,7 @@ func (r *report) warnMissingBaselines(runs []runReport, baselines map[nodeMetric
 			k := rw.key.nodeMetric()
 			if math.IsNaN(rw.baseline) && !seen[k] {
 				seen[k] = true
-				r.log.Warn(fmt.Sprintf("baseline: no sample of %s %s in the %v before the run: no baseline, no dynamic energy for it", k.node, k.metric, r.base.Before))
+				r.log.Warn(fmt.Sprintf("baseline: no sample of %s %s in %s: no baseline, no dynamic energy for it", k.node, k.metric, r.base.span()))
 			}
 		}
 	}

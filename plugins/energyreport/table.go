@@ -142,6 +142,12 @@ func (r *report) runTable(b *strings.Builder, rr runReport) {
 			parts = append(parts, fmt.Sprintf("%s %s %s W", rw.key.node, rw.key.metric, fixed(rw.baseline, 2)))
 		}
 		fmt.Fprintf(b, "baseline: median power over the %v before the first run (%s); dynamic J = energy J − baseline W × duration s\n", r.base.Before, strings.Join(parts, ", "))
+	case AfterBaseline:
+		var parts []string
+		for _, rw := range rows {
+			parts = append(parts, fmt.Sprintf("%s %s %s W", rw.key.node, rw.key.metric, fixed(rw.baseline, 2)))
+		}
+		fmt.Fprintf(b, "baseline: median power over the %v after the last run (%s); dynamic J = energy J − baseline W × duration s\n", r.base.After, strings.Join(parts, ", "))
 	}
 	gapLines := 0
 	for _, rw := range rows {

@@ -120,6 +120,12 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 		// interval is bridged (15 s of a node_exporter counter).
 		src.counterLead = true
 		src.history.Want(CounterLead)
+		if env.Mode == plugin.ModeFetch {
+			// A past window: the reading after its end is there already,
+			// and closes the counter's last interval.
+			src.counterTail = true
+			src.history.WantAfter(CounterLead)
+		}
 	}
 	dir := env.Directory
 	if dir == nil {
@@ -161,6 +167,7 @@ type Source struct {
 	jobFetched  bool               // fetch --job-id done
 	historyDone bool               // the span before the first run was fetched
 	counterLead bool               // an energy counter is read: CounterLead of history is wanted
+	counterTail bool               // and, in fetch, CounterLead after the window
 	idsMu       sync.Mutex
 	ids         map[string]measure.MetricID
 
@@ -320,13 +327,16 @@ func (s *Source) HandleEvent(ctx context.Context, ev pipeline.Event, out pipelin
 		first := !s.historyDone
 		s.historyDone = true
 		s.mu.Unlock()
+		parent := ctx
 		ctx, cancel := s.budget(ctx, rw.start, ev.Time)
 		defer cancel()
 		var histErr error
 		if first {
 			histErr = s.fetchHistory(ctx, rw.start)
 		}
-		return errors.Join(s.fetchWindow(ctx, rw.start, ev.Time, ev.Run, out), histErr)
+		err := errors.Join(s.fetchWindow(ctx, rw.start, ev.Time, ev.Run, out), histErr)
+		// The span after the window has a budget of its own (it may wait).
+		return errors.Join(err, s.fetchAfter(parent, ev.Time))
 	}
 	s.mu.Unlock()
 	return nil

@@ -334,6 +334,56 @@ func (s *Source) fetchHistory(ctx context.Context, runStart time.Time) error {
 	return nil
 }
 
+// afterMargin is how long past the span after a window kwollect-input
+// waits before fetching it, for Kwollect to ingest its last rows.
+const afterMargin = 5 * time.Second
+
+// fetchAfter reads the span after a window that ended at from, that an
+// element asked for (energy-report's baseline = "after:D"; in fetch, the
+// energy counters' readings after the window), waiting for it to pass,
+// and hands it over the history channel: those points never reach the
+// outputs. A failure only costs what it was for: a warning.
+func (s *Source) fetchAfter(ctx context.Context, from time.Time) error {
+	d := s.history.WantedAfter()
+	if d <= 0 {
+		return nil
+	}
+	purpose := "the baseline after the run"
+	switch {
+	case s.counterTail && d <= CounterLead:
+		purpose = "the energy counters' readings after the window"
+	case s.counterTail:
+		purpose = "the baseline after the run and the energy counters' readings after it"
+	}
+	to := from.Add(d)
+	if wait := time.Until(to.Add(afterMargin)); wait > 0 {
+		s.log.Info(fmt.Sprintf("Waiting %s for the %s after the run (%s)", pipeline.HumanDuration(wait), pipeline.HumanDuration(d), purpose))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			s.log.Warn(fmt.Sprintf("Not waiting for the span after the run any more (%v): no data for %s", context.Cause(ctx), purpose))
+			return nil
+		}
+	}
+	fctx, cancel := context.WithTimeout(ctx, singleQueryBudget+d/60)
+	defer cancel()
+	buf, err := s.fetchBuffer(fctx, from, to)
+	n := 0
+	if buf != nil {
+		// The row at the window's end belongs to the window.
+		buf.Points = slices.DeleteFunc(buf.Points, func(p measure.Point) bool { return !p.Timestamp.After(from) })
+		n = len(buf.Points)
+		s.history.DeliverAfter(buf, from)
+	}
+	s.log.Info(fmt.Sprintf("Kwollect: %d rows fetched for %s [%s, %s]", n, purpose, from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339)))
+	if err != nil {
+		s.log.Warn(fmt.Sprintf("Fetching the span after the run (for %s) failed: %v", purpose, err))
+	}
+	return nil
+}
+
 // recent serves the pipeline's fresh readings (between repeated runs, to
 // tell when the nodes are back to idle).
 func (s *Source) recent(ctx context.Context, from, to time.Time) (*measure.Buffer, error) {

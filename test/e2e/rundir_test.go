@@ -408,3 +408,35 @@ func TestRunDirKey(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, "kept-true"))
 	require.True(t, os.IsNotExist(err), "the flag wins over the key")
 }
+
+// TestBaselineAfter: baseline = "after:D" waits the D after the command
+// and takes each series' median there; a run directory keeps that span,
+// so that report reproduces it offline and can change it (the stream's
+// span is the longest asked).
+func TestBaselineAfter(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	dir := t.TempDir()
+	writeConfig(t, dir, seedConfig("", "", api)+"\n[plugins.energy-report]\nbaseline = \"after:4s\"\n")
+	res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report", "exec", "--run-dir", "a", "--", "sleep", "1")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stderr, "for the 4.0 s after the run (the baseline after the run)")
+	require.Regexp(t, `Kwollect: [1-9]\d* rows fetched for the baseline after the run`, res.stderr)
+	require.Contains(t, res.stderr, "baseline: median power over the 4s after the last run (taurus-7 wattmetre_power_watt ")
+	s := readEnergySummary(t, filepath.Join(dir, "a", "energy.json"))
+	require.NotNil(t, s.Series[0].BaselineW)
+	require.NotNil(t, s.Series[0].DynamicEnergyJ)
+
+	res = runAgent(t, dir, nil, "report", "--json", "re.json", "--no-plot", "a")
+	require.Equal(t, 0, res.code, res.stderr)
+	live, err := os.ReadFile(filepath.Join(dir, "a", "energy.json"))
+	require.NoError(t, err)
+	again, err := os.ReadFile(filepath.Join(dir, "re.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(live), string(again), "the span after the run is in the run directory")
+
+	res = runAgent(t, dir, nil, "report", "--baseline", "after:2s", "--json", "two.json", "--no-plot", "a")
+	require.Equal(t, 0, res.code, res.stderr)
+	s2 := readEnergySummary(t, filepath.Join(dir, "two.json"))
+	require.NotNil(t, s2.Series[0].BaselineW, "2 s of the 4 s kept")
+}

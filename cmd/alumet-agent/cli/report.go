@@ -137,7 +137,7 @@ func (g *globals) reportCmd() *cobra.Command {
 	fs.StringVar(&o.plotFile, "plot", "", "write the plot there, .png or .svg (default: RUN_DIR/power.report-<time>.png)")
 	fs.BoolVar(&o.noPlot, "no-plot", false, "draw no plot")
 	fs.StringVar(&o.csvFile, "csv", "", "write the run table (or the comparison) there (default: RUN_DIR/runs.report-<time>.csv)")
-	fs.StringVar(&o.baseline, "baseline", "", `idle power: "none", a constant ("95W"), or "before:D" (at most the history the run kept)`)
+	fs.StringVar(&o.baseline, "baseline", "", `idle power: "none", a constant ("95W"), "before:D" or "after:D" (at most the span the run kept)`)
 	fs.StringVar(&o.method, "method", "", `integrate every power series with "step-average" or "trapezoid" ("auto": from each series' metric and period, the default)`)
 	fs.StringSliceVar(&o.metrics, "metrics", nil, "the metrics to integrate (default: the run's setting)")
 	fs.BoolVar(&o.noTable, "no-table", false, "do not print the energy table")
