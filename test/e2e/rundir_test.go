@@ -105,7 +105,7 @@ baseline = "before:10s"
 		names[f.Name] = true
 		require.Len(t, f.SHA256, 64)
 	}
-	for _, n := range []string{"config.toml", "raw/points.jsonl.zst", "measurements.csv", "energy.json", "power.png", "agent.log", "runs.csv"} {
+	for _, n := range []string{"config.toml", "raw/points.jsonl.zst", "measurements.csv", "measurements.parquet", "energy.json", "power.png", "agent.log", "runs.csv"} {
 		require.True(t, names[n], "%s in the manifest: %v", n, names)
 	}
 	cfgText, err := os.ReadFile(filepath.Join(run, "config.toml"))

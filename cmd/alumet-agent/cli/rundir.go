@@ -100,6 +100,7 @@ func (g *globals) openConfiguredRunDir(loaded *config.Loaded) error {
 // hook that records the pipeline.
 func (g *globals) runDirHook(loaded *config.Loaded) (agent.Hook, error) {
 	rd := g.runDir
+	addParquet(loaded)
 	for _, ep := range loaded.Enabled {
 		var files []plugin.File
 		if c, ok := ep.Config.(*csv.Config); ok {
@@ -130,6 +131,28 @@ func (g *globals) runDirHook(loaded *config.Loaded) (agent.Hook, error) {
 	logging.Target(g.logger, agent.TargetAgent).Info(fmt.Sprintf("Run directory: %s", rd.rec.Dir()))
 	return rd.rec.Hook, nil
 }
+
+// addParquet turns the parquet output on, with its defaults, when the
+// run does not use it: a run directory always has its measurements as a
+// typed, compressed table (measurements.parquet) for pandas or DuckDB,
+// next to the exact raw stream that report replays.
+func addParquet(loaded *config.Loaded) {
+	for _, ep := range loaded.Enabled {
+		if ep.Spec.Name == parquetName {
+			return
+		}
+	}
+	for i, d := range loaded.Disabled {
+		if d.Name == parquetName && d.DefaultConfig != nil {
+			loaded.Enabled = append(loaded.Enabled, config.EnabledPlugin{Spec: d, Config: d.DefaultConfig()})
+			loaded.Disabled = append(loaded.Disabled[:i:i], loaded.Disabled[i+1:]...)
+			return
+		}
+	}
+}
+
+// parquetName is the Parquet output a run directory always writes.
+const parquetName = "parquet"
 
 // runDirFileName is the name a plugin's file gets in the run directory:
 // the measurements, the energy summary and the plot by what they are,
