@@ -138,7 +138,7 @@ func (r *report) comparisons(rr runReport) []nodeComparison {
 				cr.ratio, cr.ratioUnc = ratioOf(cr.row.res, nc.reference.res)
 			}
 			if c := cr.row.res.Coverage; c < minComparableCoverage {
-				nc.warnings = append(nc.warnings, fmt.Sprintf("%s (%s) covers %s %% of the window: its energy rests on bridged data, compare with care", cr.src.label, cr.row.key.metric, coveragePct(c)))
+				nc.warnings = append(nc.warnings, fmt.Sprintf("%s (%s) covers %s %% of the window: the rest is extrapolated or bridged, compare with care", cr.src.label, cr.row.key.metric, coveragePct(c)))
 			}
 		}
 		nc.sources = rows

@@ -60,12 +60,12 @@ type Config struct {
 
 // methodOf is the method key's forced method; ok is false for "auto".
 func methodOf(s string) (m energy.Method, ok bool, err error) {
-	switch strings.TrimSpace(s) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "", "auto":
 		return 0, false, nil
 	case "step-average", "step":
 		return energy.StepAverage, true, nil
-	case "trapezoid":
+	case "trapezoid", "trapezoidal":
 		return energy.Trapezoid, true, nil
 	}
 	return 0, false, fmt.Errorf(`expected "auto", "step-average" or "trapezoid", got %q`, s)

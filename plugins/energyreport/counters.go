@@ -1,11 +1,13 @@
 package energyreport
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -152,7 +154,14 @@ type converter struct {
 	disorder int  // points older than the previous one, dropped
 	integral bool // every reading so far is an integer (a coarse counter)
 	stepped  bool // a coarse counter stepped once: its differences start there
+	// firsts are the first readings given (at most maxFirsts, in the
+	// metric's unit): the run before ends its differences with them.
+	firsts []rawSample
 }
+
+// maxFirsts bounds converter.firsts: a coarse counter's next step is
+// within a few readings.
+const maxFirsts = 16
 
 func newConverter(kind seriesKind, scale float64) *converter {
 	return &converter{kind: kind, scale: scale, integral: true}
@@ -163,6 +172,9 @@ func newConverter(kind seriesKind, scale float64) *converter {
 func (c *converter) add(t int64, v float64, emit func(t int64, w float64)) {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return // a counter's missing reading: the next one covers its interval
+	}
+	if len(c.firsts) < maxFirsts {
+		c.firsts = append(c.firsts, rawSample{t: t, w: v})
 	}
 	if v != math.Trunc(v) {
 		c.integral = false
@@ -281,6 +293,12 @@ func energyMethod(base string, kind seriesKind, parts []string, resets int) stri
 	return out
 }
 
+// coarseText is said of a coarse counter: its intervals are those between
+// its steps, not between its readings.
+func coarseText(step float64) string {
+	return fmt.Sprintf("; a coarse counter (integer readings, %s J a step): the intervals are those between its steps, and one step is in the uncertainty", strconv.FormatFloat(step, 'f', -1, 64))
+}
+
 // partsOf returns the series of k's node, metric and run, one per part
 // (k.part is ignored), in part order; with r.byNMR kept up to date by
 // seriesOf.
@@ -343,6 +361,9 @@ func sumParts(rows []row, parts []*series, sumBaselines bool) row {
 			out.phases[j].Uncertainty += energy.Joules(quantum)
 		}
 		out.method = energyMethod(out.res.Method, parts[0].kind, names, resets)
+		if quantum > 0 {
+			out.method += coarseText(parts[0].conv.scale)
+		}
 		if disorder > 0 {
 			out.method += fmt.Sprintf("; %d readings older than the one before skipped (the later readings cover their intervals)", disorder)
 		}
@@ -368,13 +389,14 @@ func addResults(a, b energy.Result) energy.Result {
 	return a
 }
 
-// leadSpan is the history span addLeadIn reads: a counter's last reading
-// before the run is in it (kwollect-input fetches a minute for them).
+// leadSpan is the history span addLeadIn reads: a counter's readings
+// before the run are in it (kwollect-input fetches a minute for them).
 const leadSpan = time.Minute
 
-// addLeadIn keeps, from the history, the last reading of every energy
-// counter before the first run: its series starts its differences from
-// it, so that the run's first interval is measured, not bridged.
+// addLeadIn keeps, from the history, every energy counter's readings in
+// the minute before the first run: its series starts its differences from
+// them, so that the run's first interval is measured, not bridged (a
+// coarse counter's step before the window included).
 func (r *report) addLeadIn(buf *measure.Buffer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -392,25 +414,37 @@ func (r *report) addLeadIn(buf *measure.Buffer) {
 			continue
 		}
 		k := seriesKey{node: nodeOf(p.Resource), metric: name, part: partOf(p.Consumer, p.Attributes)}
-		t := p.Timestamp.UnixNano()
-		if old, ok := r.leadIn[k]; !ok || t > old.t {
-			r.leadIn[k] = rawSample{t: t, w: p.Value.Float64()}
-		}
+		r.leadIn[k] = append(r.leadIn[k], rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
 	}
 }
 
-// seedLeadIn starts the converter of s, a new counter series of the first
-// run, from its reading before the run.
+// seedLeadIn starts the converter of s, a new energy series: the first
+// run's from its readings before the run; a later run's where the run
+// before it left off (exec --repeat: one counter across the runs, so the
+// interval that spans a window's start is measured in every run).
 func (r *report) seedLeadIn(s *series) {
-	if s.conv == nil || s.kind != counterKind || s.key.run > 1 {
+	if s.conv == nil {
 		return
 	}
 	k := s.key
+	if k.run > 1 {
+		k.run--
+		if prev := r.series[k]; prev != nil && prev.conv != nil && prev.conv.has {
+			c := *prev.conv
+			c.resets, c.disorder, c.firsts = 0, 0, nil
+			*s.conv = c
+		}
+		return
+	}
+	if s.kind != counterKind {
+		return
+	}
 	k.run = 0
 	r.mu.Lock()
-	x, ok := r.leadIn[k]
+	xs := slices.Clone(r.leadIn[k])
 	r.mu.Unlock()
-	if ok {
+	slices.SortFunc(xs, func(a, b rawSample) int { return cmp.Compare(a.t, b.t) })
+	for _, x := range xs {
 		s.conv.add(x.t, x.w, func(int64, float64) {})
 	}
 }
@@ -421,10 +455,11 @@ type tailKey struct {
 	end                int64
 }
 
-// addTail keeps, from the span after a window, the first reading of every
-// energy counter: the window's series ends its differences there, so that
-// its last interval is measured, not extrapolated, until finish applies
-// them.
+// addTail keeps, from the span after a window, every energy counter's
+// readings in the minute after it: the window's series ends its
+// differences with them, so that its last interval is measured, not
+// extrapolated (a coarse counter's next step included), until finish
+// applies them.
 func (r *report) addTail(buf *measure.Buffer, from time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -443,32 +478,38 @@ func (r *report) addTail(buf *measure.Buffer, from time.Time) {
 			continue
 		}
 		t := p.Timestamp.UnixNano()
-		if t <= f {
+		if t <= f || t > f+leadSpan.Nanoseconds() {
 			continue
 		}
 		k := tailKey{node: nodeOf(p.Resource), metric: name, part: partOf(p.Consumer, p.Attributes), end: f}
-		if old, ok := r.tailIn[k]; !ok || t < old.t {
-			r.tailIn[k] = rawSample{t: t, w: p.Value.Float64()}
-		}
+		r.tailIn[k] = append(r.tailIn[k], rawSample{t: t, w: p.Value.Float64()})
 	}
 }
 
-// applyTails ends every counter series with its first reading after its
-// run's window, when the span after it was fetched. Transform goroutine,
-// at finish: every point of the windows has come.
+// applyTails ends every energy series with the readings after its run's
+// window: those of the span after it, when it was fetched, else the first
+// ones of the next run's series (exec --repeat). Transform goroutine, at
+// finish: every point of the windows has come.
 func (r *report) applyTails(ends map[int]int64) {
 	r.mu.Lock()
 	tails := maps.Clone(r.tailIn)
 	r.mu.Unlock()
-	if len(tails) == 0 {
-		return
-	}
 	for k, s := range r.series {
 		end, ok := ends[k.run]
-		if s.conv == nil || s.kind != counterKind || !ok {
+		if s.conv == nil || !ok {
 			continue
 		}
-		if x, ok := tails[tailKey{node: k.node, metric: k.metric, part: k.part, end: end}]; ok {
+		xs := tails[tailKey{node: k.node, metric: k.metric, part: k.part, end: end}]
+		if len(xs) == 0 && k.run > 0 {
+			nk := k
+			nk.run++
+			if next := r.series[nk]; next != nil && next.conv != nil {
+				xs = next.conv.firsts
+			}
+		}
+		xs = slices.Clone(xs)
+		slices.SortFunc(xs, func(a, b rawSample) int { return cmp.Compare(a.t, b.t) })
+		for _, x := range xs {
 			s.conv.add(x.t, x.w, func(t int64, w float64) { r.pushPower(s, t, w) })
 		}
 	}

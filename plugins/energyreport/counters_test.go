@@ -2,6 +2,7 @@ package energyreport
 
 import (
 	"context"
+	"encoding/json"
 	"image/png"
 	"log/slog"
 	"math"
@@ -398,4 +399,85 @@ func TestMethodKey(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Method = "simpson"
 	require.ErrorContains(t, cfg.Validate(), `expected "auto", "step-average" or "trapezoid", got "simpson"`)
+}
+
+// runPointFeeder emits, at each run's end event, that run's points.
+// With before, the first run's end delivers it as the history before the
+// window; with after, each run's end delivers it as the span after its
+// window (as kwollect-input does).
+type runPointFeeder struct {
+	byRun         map[int][]measure.Point
+	before, after map[int][]measure.Point
+	h             *pipeline.History
+}
+
+func (f *runPointFeeder) Run(ctx context.Context, _ pipeline.Emitter) error {
+	<-ctx.Done()
+	return nil
+}
+
+func (f *runPointFeeder) HandleEvent(ctx context.Context, ev pipeline.Event, out pipeline.Emitter) error {
+	if ev.Kind != pipeline.EndConsumerMeasurement || len(f.byRun[ev.Run]) == 0 {
+		return nil
+	}
+	if pts := f.before[ev.Run]; len(pts) > 0 {
+		f.h.DeliverBefore(&measure.Buffer{Points: slices.Clone(pts)}, pts[len(pts)-1].Timestamp.Add(time.Nanosecond))
+	}
+	if err := out.Emit(ctx, &measure.Buffer{Points: f.byRun[ev.Run]}); err != nil {
+		return err
+	}
+	if pts := f.after[ev.Run]; len(pts) > 0 {
+		f.h.DeliverAfter(&measure.Buffer{Points: slices.Clone(pts)}, ev.Time)
+	}
+	return nil
+}
+
+// exec --repeat with a 15 s counter: every run gets the intervals that
+// overlap its window, from the counter's readings of the runs around it
+// (each run's points carry its run attribute and come at its end).
+func TestEnergyCountersRepeat(t *testing.T) {
+	reg := measure.NewRegistry()
+	id, err := reg.Register(energyMetrics[0]) // prom_node_rapl_package_joules_total, 100 W
+	require.NoError(t, err)
+	windows := [][2]float64{{0.5, 20.5}, {25.5, 45.5}}
+	byRun := map[int][]measure.Point{}
+	for s := 0.0; s <= 60; s += 15 {
+		for run, w := range windows {
+			if s >= w[0]-0.001 && s <= w[1] { // Kwollect's rows in the window, as kwollect-input fetches them
+				p := kwPoint(id, "a", s, 100*s+1e5+0.5)
+				p.Attributes = append(p.Attributes, measure.Attribute{Key: "run", Value: measure.AttrValue{Type: measure.AttrU64, U64: uint64(run + 1)}})
+				byRun[run+1] = append(byRun[run+1], p)
+			}
+		}
+	}
+	// The minute before the first run (kwollect-input's lead for
+	// counters) and the span after the last one (fetch's tail).
+	before := map[int][]measure.Point{1: {kwPoint(id, "a", 0, 1e5+0.5)}}
+	after := map[int][]measure.Point{2: {kwPoint(id, "a", 60, 100*60+1e5+0.5)}}
+	var logBuf, tableBuf testkit.LockedBuffer
+	log := slog.New(slog.NewTextHandler(&logBuf, nil))
+	b := pipeline.NewBuilder(reg, 4, log)
+	require.NoError(t, b.AddSource("feeder", &runPointFeeder{byRun: byRun, before: before, after: after, h: b.History()}))
+	cfg := quietConfig()
+	cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")
+	r, err := newReport(cfg, reg, log, &tableBuf, at(0))
+	require.NoError(t, err)
+	require.NoError(t, install(b, nil, r))
+	require.NoError(t, b.AddOutput("rec", &pipelinetest.Recorder{}))
+	p := b.Start(context.Background())
+	for _, ev := range repeatEvents(windows, nil) {
+		require.NoError(t, p.Publish(context.Background(), ev))
+	}
+	require.NoError(t, p.Stop(context.Background()))
+	var s RepeatSummary
+	b2, err := os.ReadFile(cfg.SummaryFile)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b2, &s))
+	require.Len(t, s.Runs, 2)
+	for i, run := range s.Runs {
+		sr := run.Series[0]
+		require.NotNil(t, sr.EnergyJ, "run %d: %+v", i+1, sr)
+		require.InDelta(t, 2000, *sr.EnergyJ, 1e-6, "run %d: 100 W over 20 s", i+1)
+		require.InDelta(t, 1, sr.Coverage, 1e-9, "run %d", i+1)
+	}
 }

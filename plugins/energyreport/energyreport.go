@@ -159,8 +159,8 @@ type report struct {
 	agentStart time.Time
 	hist       map[nodeMetric][]rawSample // the history's power samples, for the baselines and the plot
 	histConv   map[nodeMetric]*converter  // the history's energy series, by lineKey
-	leadIn     map[seriesKey]rawSample    // the last reading of each counter before the first run (run 0), see addLeadIn
-	tailIn     map[tailKey]rawSample      // the first reading of each counter after a window, see addTail
+	leadIn     map[seriesKey][]rawSample  // each counter's readings before the first run (run 0), see addLeadIn
+	tailIn     map[tailKey][]rawSample    // each counter's readings after a window, see addTail
 	after      map[nodeMetric][]rawSample // the power samples after the last run (baseline = after:D), by lineKey
 	afterConv  map[nodeMetric]*converter
 	afterFrom  int64 // the end of the window after which r.after was measured
@@ -214,8 +214,8 @@ func newReport(cfg *Config, reg *measure.Registry, log *slog.Logger, out io.Writ
 		agentStart: wall(agentStart),
 		hist:       map[nodeMetric][]rawSample{},
 		histConv:   map[nodeMetric]*converter{},
-		leadIn:     map[seriesKey]rawSample{},
-		tailIn:     map[tailKey]rawSample{},
+		leadIn:     map[seriesKey][]rawSample{},
+		tailIn:     map[tailKey][]rawSample{},
 		after:      map[nodeMetric][]rawSample{},
 		afterConv:  map[nodeMetric]*converter{},
 		metrics:    map[measure.MetricID]metricInfo{},

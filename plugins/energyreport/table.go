@@ -233,10 +233,14 @@ func carbonLines(b *strings.Builder, rr runReport) {
 	if c == nil {
 		return
 	}
-	for _, t := range totals(rr.rows) {
+	tots := totals(rr.rows)
+	for _, t := range tots {
 		if t.hasData {
 			fmt.Fprintf(b, "carbon (%s): %s gCO₂e for %s J, at %s gCO₂e/kWh (%s)\n", t.metric, fixed(grams(t.energy, c.GramsPerKWh), 3), fixed(t.energy, 2), fixed(c.GramsPerKWh, -1), c.Source)
 		}
+	}
+	if len(tots) > 1 {
+		b.WriteString("carbon: each line is one meter's view of the same nodes' energy, not a part of a sum: quote one (the wattmeter's, the wall's)\n")
 	}
 }
 
