@@ -2,7 +2,10 @@ package kwollectinput
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/alumet-go/alumet-agent/kwollect"
@@ -133,6 +136,30 @@ func (c *catalog) shortest(metrics []string, periodsOf func(kwollect.MetricInfo)
 	return out
 }
 
+// promGroup finds the Prometheus group of the catalogue that collects
+// metric (prom_X: a group whose source ids list X): the catalogue lists
+// the groups, not their metrics.
+func promGroup(ms []kwollect.MetricInfo, metric string) (kwollect.MetricInfo, bool) {
+	id, ok := strings.CutPrefix(metric, "prom_")
+	if !ok {
+		return kwollect.MetricInfo{}, false
+	}
+	for _, info := range ms {
+		var src struct {
+			Protocol string          `json:"protocol"`
+			ID       json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(info.Source, &src) != nil || src.Protocol != "prometheus" {
+			continue
+		}
+		var ids []string
+		if json.Unmarshal(src.ID, &ids) == nil && slices.Contains(ids, id) {
+			return info, true
+		}
+	}
+	return kwollect.MetricInfo{}, false
+}
+
 // noDataHint says why a node may have no data for a metric.
 func (c *catalog) noDataHint(node, metric string) string {
 	if reason, ok := c.absent(node, metric); ok {
@@ -162,6 +189,17 @@ func (c *catalog) absent(node, metric string) (reason string, ok bool) {
 	}
 	info, found := find(ms, metric)
 	switch {
+	case !found && strings.HasPrefix(metric, "prom_"):
+		// The catalogue lists Prometheus groups, not their metrics: say
+		// which group collects it, and when. (Not waited for at the end
+		// of a window, as before: its rows come as they are.)
+		if g, ok := promGroup(ms, metric); ok {
+			if g.Period == 0 {
+				return fmt.Sprintf("on-demand metric: the catalogue's Prometheus group %s collects it only during an OAR job of type monitor (oarsub -t monitor='%s')", g.Name, g.Name), true
+			}
+			return fmt.Sprintf("the catalogue's Prometheus group %s collects it every %v: the node's exporter may be down", g.Name, g.Period), true
+		}
+		return fmt.Sprintf("no Prometheus group of the catalogue of cluster %s collects it: only a custom exporter would give it", kwollect.ClusterOf(node)), true
 	case !found:
 		return fmt.Sprintf("cluster %s has no metric %s in its catalogue", kwollect.ClusterOf(node), metric), true
 	case !info.AppliesTo(node):
