@@ -361,7 +361,7 @@ wait:
 	for _, w := range warnings {
 		a.lateWarnings = append(a.lateWarnings, runPrefix(index)+w)
 	}
-	err = a.Publish(fctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &code, Run: index, Warnings: warnings})
+	err = a.Publish(fctx, pipeline.Event{Kind: pipeline.EndConsumerMeasurement, Time: endTime, Consumers: consumer, Command: o.Argv, ExitCode: &code, Run: index, Runs: runsOf(o, index), Warnings: warnings})
 	if sig := release(); sig != nil {
 		res.signals++
 		res.lastSignal = sig
@@ -504,4 +504,12 @@ func signalName(s os.Signal) string {
 		return fmt.Sprintf("signal %d", int(ss))
 	}
 	return s.String()
+}
+
+// runsOf is Event.Runs: the planned runs with --repeat, 0 without.
+func runsOf(o ExecOptions, index int) int {
+	if index == 0 {
+		return 0
+	}
+	return o.Repeat
 }

@@ -152,6 +152,10 @@ type Event struct {
 	// event of that run; 0 when the command runs once. Sources tag their
 	// points with a run attribute when it is set.
 	Run int
+	// Runs is, with exec --repeat, how many runs are planned (on the end
+	// events): a source may leave what comes after a window to the next
+	// run, but for the last one.
+	Runs int
 	// Phase is the name of the phase a PhaseMark event starts.
 	Phase string
 	// Warnings, on the end event of exec, are what the agent found wrong

@@ -393,10 +393,38 @@ func addResults(a, b energy.Result) energy.Result {
 // before the run are in it (kwollect-input fetches a minute for them).
 const leadSpan = time.Minute
 
-// addLeadIn keeps, from the history, every energy counter's readings in
-// the minute before the first run: its series starts its differences from
-// them, so that the run's first interval is measured, not bridged (a
-// coarse counter's step before the window included).
+// edgeKey is the series (run 0) of a history point whose readings matter
+// at a window's edges: an energy counter's, or a power series' other than
+// the wattmetres' (a 5 s BMC reading is far from the edge; a wattmetre's
+// are 1 s means the window's query covers, or dense frames). r.mu held.
+func (r *report) edgeKey(m measure.Metric, p *measure.Point) (seriesKey, bool) {
+	kind, _, ok := classify(m)
+	switch {
+	case !ok || kind == incrementKind:
+		return seriesKey{}, false
+	case kind == powerKind:
+		if m.Name == energy.WattmetreMetric {
+			return seriesKey{}, false
+		}
+		return seriesKey{node: nodeOf(p.Resource), metric: m.Name}, true
+	}
+	name, skip := energyName(m.Name, p.Attributes)
+	if skip {
+		return seriesKey{}, false
+	}
+	k := seriesKey{node: nodeOf(p.Resource), metric: name, part: partOf(p.Consumer, p.Attributes)}
+	if p.Resource.Kind == measure.KindLocalMachine {
+		k.node = r.localNode()
+	}
+	return k, true
+}
+
+// addLeadIn keeps, from the history, the readings in the minute before
+// the first run of every series edgeKey takes: a counter starts its
+// differences from them, so that the run's first interval is measured,
+// not bridged (a coarse counter's step before the window included); a
+// power series gets its last reading before the window, which the
+// integration interpolates the window's start from.
 func (r *report) addLeadIn(buf *measure.Buffer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -406,14 +434,10 @@ func (r *report) addLeadIn(buf *measure.Buffer) {
 		if !ok || !r.selects(m) {
 			continue
 		}
-		if kind, _, _ := classify(m); kind != counterKind {
+		k, ok := r.edgeKey(m, p)
+		if !ok {
 			continue
 		}
-		name, skip := energyName(m.Name, p.Attributes)
-		if skip {
-			continue
-		}
-		k := seriesKey{node: nodeOf(p.Resource), metric: name, part: partOf(p.Consumer, p.Attributes)}
 		r.leadIn[k] = append(r.leadIn[k], rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
 	}
 }
@@ -424,6 +448,7 @@ func (r *report) addLeadIn(buf *measure.Buffer) {
 // interval that spans a window's start is measured in every run).
 func (r *report) seedLeadIn(s *series) {
 	if s.conv == nil {
+		r.seedPowerLead(s)
 		return
 	}
 	k := s.key
@@ -449,6 +474,37 @@ func (r *report) seedLeadIn(s *series) {
 	}
 }
 
+// seedPowerLead gives s, a new power series (not a wattmetre's), the last
+// reading before its window: the history's for the first run, the run
+// before's last one for a later run.
+func (r *report) seedPowerLead(s *series) {
+	if s.kind != powerKind || s.key.metric == energy.WattmetreMetric {
+		return
+	}
+	k := s.key
+	if k.run > 1 {
+		k.run--
+		if prev := r.series[k]; prev != nil && prev.samples.n > 0 {
+			last := prev.samples.blocks[len(prev.samples.blocks)-1]
+			r.pushPower(s, last[len(last)-1].t, last[len(last)-1].w)
+		}
+		return
+	}
+	k.run = 0
+	r.mu.Lock()
+	xs := r.leadIn[k]
+	var last rawSample
+	for _, x := range xs {
+		if x.t > last.t {
+			last = x
+		}
+	}
+	r.mu.Unlock()
+	if len(xs) > 0 {
+		r.pushPower(s, last.t, last.w)
+	}
+}
+
 // tailKey is a counter's series after the window that ended at end (ns).
 type tailKey struct {
 	node, metric, part string
@@ -470,18 +526,15 @@ func (r *report) addTail(buf *measure.Buffer, from time.Time) {
 		if !ok || !r.selects(m) {
 			continue
 		}
-		if kind, _, _ := classify(m); kind != counterKind {
-			continue
-		}
-		name, skip := energyName(m.Name, p.Attributes)
-		if skip {
+		sk, ok := r.edgeKey(m, p)
+		if !ok {
 			continue
 		}
 		t := p.Timestamp.UnixNano()
 		if t <= f || t > f+leadSpan.Nanoseconds() {
 			continue
 		}
-		k := tailKey{node: nodeOf(p.Resource), metric: name, part: partOf(p.Consumer, p.Attributes), end: f}
+		k := tailKey{node: sk.node, metric: sk.metric, part: sk.part, end: f}
 		r.tailIn[k] = append(r.tailIn[k], rawSample{t: t, w: p.Value.Float64()})
 	}
 }
@@ -496,7 +549,11 @@ func (r *report) applyTails(ends map[int]int64) {
 	r.mu.Unlock()
 	for k, s := range r.series {
 		end, ok := ends[k.run]
-		if s.conv == nil || !ok {
+		if !ok {
+			continue
+		}
+		if s.conv == nil {
+			r.powerTail(s, tails[tailKey{node: k.node, metric: k.metric, end: end}])
 			continue
 		}
 		xs := tails[tailKey{node: k.node, metric: k.metric, part: k.part, end: end}]
@@ -512,5 +569,34 @@ func (r *report) applyTails(ends map[int]int64) {
 		for _, x := range xs {
 			s.conv.add(x.t, x.w, func(t int64, w float64) { r.pushPower(s, t, w) })
 		}
+	}
+}
+
+// powerTail ends s, a power series (not a wattmetre's), with the first
+// reading after its window: the span after it's, or the next run's first
+// one (exec --repeat, uncompacted).
+func (r *report) powerTail(s *series, after []rawSample) {
+	if s.kind != powerKind || s.key.metric == energy.WattmetreMetric {
+		return
+	}
+	var first rawSample
+	for _, x := range after {
+		if first.t == 0 || x.t < first.t {
+			first = x
+		}
+	}
+	if first.t == 0 && s.key.run > 0 {
+		nk := s.key
+		nk.run++
+		if next := r.series[nk]; next != nil && next.done == nil && next.samples.n > 0 {
+			next.samples.all(func(x rawSample) {
+				if first.t == 0 || x.t < first.t {
+					first = x
+				}
+			})
+		}
+	}
+	if first.t != 0 {
+		r.pushPower(s, first.t, first.w)
 	}
 }

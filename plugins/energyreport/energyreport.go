@@ -84,10 +84,10 @@ func install(b *pipeline.Builder, dir *plugin.Directory, r *report) error {
 		r.history.WantAfter(r.base.After)
 		r.history.SubscribeAfter(r.addAfter)
 	}
-	// The energy counters' readings after each window, when a source
+	// The readings just after each window, when a source
 	// fetched them (kwollect-input does in fetch).
 	r.history.SubscribeAfter(r.addTail)
-	// The energy counters' readings before the first run, when a source
+	// The readings just before the first run, when a source
 	// fetched them (kwollect-input does for its counters).
 	r.history.SubscribeSpan(leadSpan, r.addLeadIn)
 	return b.AddTransform(Name, &Transform{r: r})

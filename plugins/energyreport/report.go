@@ -208,8 +208,8 @@ func (r *report) seriesOf(metric measure.MetricID, res measure.Resource, cons me
 		s = &series{key: k, resource: res, consumer: cons, kind: mi.kind}
 		if mi.kind != powerKind {
 			s.conv = newConverter(mi.kind, mi.scale)
-			r.seedLeadIn(s)
 		}
+		r.seedLeadIn(s)
 		r.series[k] = s
 		nmr := k
 		nmr.part = ""

@@ -114,17 +114,23 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 		outcomes:   env.Pipeline.Outcomes(),
 	}
 	src.history.ProvideRecent(src.recent)
-	if hasEnergyCounter(cfg.Metrics) {
-		// A counter's energy over a window is a difference of readings: the
-		// reading before the window's start must be known, or the first
-		// interval is bridged (15 s of a node_exporter counter).
-		src.counterLead = true
-		src.history.Want(CounterLead)
-		if env.Mode == plugin.ModeFetch {
-			// A past window: the reading after its end is there already,
-			// and closes the counter's last interval.
-			src.counterTail = true
-			src.history.WantAfter(CounterLead)
+	if wantsEdges(cfg.Metrics) {
+		// A counter's energy over a window is a difference of readings, and
+		// a 5 s BMC reading is far from the window's edge: the readings just
+		// before the window must be known, or its first interval is bridged
+		// (15 s of a node_exporter counter, 5 s of a BMC).
+		src.edgeLead = true
+		src.history.Want(EdgeSpan)
+		switch env.Mode {
+		case plugin.ModeFetch:
+			// A past window: the readings after its end are there already,
+			// and close its last interval.
+			src.edgeTail = true
+			src.history.WantAfter(EdgeSpan)
+		case plugin.ModeExec, plugin.ModeWatch:
+			// The next reading after the command: waited for (about one
+			// period of the slowest such metric, see edgeTailSpan).
+			src.edgeTail = true
 		}
 	}
 	dir := env.Directory
@@ -166,8 +172,8 @@ type Source struct {
 	runs        map[int]*runWindow // by run index (0 without exec --repeat)
 	jobFetched  bool               // fetch --job-id done
 	historyDone bool               // the span before the first run was fetched
-	counterLead bool               // an energy counter is read: CounterLead of history is wanted
-	counterTail bool               // and, in fetch, CounterLead after the window
+	edgeLead    bool               // a metric whose readings are far apart is read: EdgeSpan of history is wanted
+	edgeTail    bool               // and, in fetch, EdgeSpan after the window
 	idsMu       sync.Mutex
 	ids         map[string]measure.MetricID
 
@@ -335,7 +341,12 @@ func (s *Source) HandleEvent(ctx context.Context, ev pipeline.Event, out pipelin
 			histErr = s.fetchHistory(ctx, rw.start)
 		}
 		err := errors.Join(s.fetchWindow(ctx, rw.start, ev.Time, ev.Run, out), histErr)
-		// The span after the window has a budget of its own (it may wait).
+		// The span after the window has a budget of its own (it may wait);
+		// with exec --repeat, the next run's readings close this one (and
+		// an after:D baseline is the last run's).
+		if ev.Runs > 0 && ev.Run < ev.Runs {
+			return err
+		}
 		return errors.Join(err, s.fetchAfter(parent, ev.Time))
 	}
 	s.mu.Unlock()
@@ -353,17 +364,52 @@ var (
 	_ pipeline.Preflighter  = (*Source)(nil)
 )
 
-// CounterLead is the history kwollect-input asks for before the first
-// run when it reads an energy counter (*_joules_total, *_watthour_total):
-// the counter's readings before the window, that energy-report starts
-// the counter's differences from. Two of node_exporter's 15 s scrapes,
-// with room for jitter and lag.
-const CounterLead = time.Minute
+// EdgeSpan is the history kwollect-input asks for before the first run
+// (and, in fetch, after each window) when it reads a metric whose readings
+// are far apart (every metric but the wattmetres': an energy counter, a
+// BMC, a PDU): energy-report starts and ends the window's series with
+// those readings instead of extrapolating. Two of node_exporter's 15 s
+// scrapes, with room for jitter and lag.
+const EdgeSpan = time.Minute
 
-// hasEnergyCounter reports whether metrics has an energy counter.
-func hasEnergyCounter(metrics []string) bool {
+// edgeTailSpan is the span after a window that holds the next reading of
+// every metric wantsEdges counts: in fetch EdgeSpan (it is there
+// already); in exec and watch, which wait for it, one and a half times the
+// longest period of those metrics (the catalogue's; when it does not
+// say, 15 s for a Prometheus metric, 5 s for the others), at most
+// EdgeSpan.
+func (s *Source) edgeTailSpan(ctx context.Context) time.Duration {
+	if !s.edgeTail {
+		return 0
+	}
+	if s.mode == plugin.ModeFetch {
+		return EdgeSpan
+	}
+	periods := s.catalogFor(ctx).periods(s.cfg.Metrics)
+	longest := time.Duration(0)
+	for _, m := range s.cfg.Metrics {
+		if !wantsEdges([]string{m}) {
+			continue
+		}
+		p, ok := periods[m]
+		switch {
+		case ok && p > 0:
+		case strings.HasPrefix(m, "prom_"):
+			p = 15 * time.Second // a Prometheus scrape
+		default:
+			p = 5 * time.Second // a BMC's
+		}
+		longest = max(longest, p)
+	}
+	return min(longest*3/2, EdgeSpan)
+}
+
+// wantsEdges reports whether metrics has one whose readings around a
+// window matter: any but wattmetre_power_watt (whose 1 Hz means the
+// query's floored start covers, and whose frames are dense).
+func wantsEdges(metrics []string) bool {
 	for _, m := range metrics {
-		if strings.HasSuffix(m, "_joules_total") || strings.HasSuffix(m, "_watthour_total") {
+		if m != "wattmetre_power_watt" {
 			return true
 		}
 	}

@@ -319,16 +319,16 @@ func (s *Source) fetchHistory(ctx context.Context, runStart time.Time) error {
 	}
 	purpose := "the idle baseline"
 	switch {
-	case s.counterLead && d <= CounterLead:
-		purpose = "the energy counters' readings before the run"
-	case s.counterLead:
-		purpose = "the idle baseline and the energy counters' readings before the run"
+	case s.edgeLead && d <= EdgeSpan:
+		purpose = "the readings just before the run"
+	case s.edgeLead:
+		purpose = "the idle baseline and the readings just before the run"
 	}
 	s.log.Info(fmt.Sprintf("Kwollect: %d rows of history fetched for %s [%s, %s]", n, purpose, start.UTC().Format(time.RFC3339), end.UTC().Format(time.RFC3339)))
 	if err != nil {
-		// Only the baseline and the counters' first interval suffer
-		// (energy-report says which series have no baseline, and bridges
-		// the interval): the measurement itself is not failed for it.
+		// Only the baseline and the first interval suffer (energy-report
+		// says which series have no baseline, and bridges the interval):
+		// the measurement itself is not failed for it.
 		s.log.Warn(fmt.Sprintf("Fetching the history before the run (for %s) failed: %v", purpose, err))
 	}
 	return nil
@@ -340,20 +340,21 @@ const afterMargin = 5 * time.Second
 
 // fetchAfter reads the span after a window that ended at from, that an
 // element asked for (energy-report's baseline = "after:D"; in fetch, the
-// energy counters' readings after the window), waiting for it to pass,
+// readings just after the window), waiting for it to pass,
 // and hands it over the history channel: those points never reach the
 // outputs. A failure only costs what it was for: a warning.
 func (s *Source) fetchAfter(ctx context.Context, from time.Time) error {
-	d := s.history.WantedAfter()
+	wanted, edge := s.history.WantedAfter(), s.edgeTailSpan(ctx)
+	d := max(wanted, edge)
 	if d <= 0 {
 		return nil
 	}
 	purpose := "the baseline after the run"
 	switch {
-	case s.counterTail && d <= CounterLead:
-		purpose = "the energy counters' readings after the window"
-	case s.counterTail:
-		purpose = "the baseline after the run and the energy counters' readings after it"
+	case edge > 0 && wanted <= edge:
+		purpose = "the readings just after the window"
+	case edge > 0:
+		purpose = "the baseline after the run and the readings just after the window"
 	}
 	to := from.Add(d)
 	if wait := time.Until(to.Add(afterMargin)); wait > 0 {
