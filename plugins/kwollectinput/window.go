@@ -334,6 +334,14 @@ func (s *Source) fetchHistory(ctx context.Context, runStart time.Time) error {
 	return nil
 }
 
+// settledAge is how old a window's end must be for Kwollect to have
+// ingested it, whatever its lag; settledGrace is then how long a series
+// without any row is still asked for.
+const (
+	settledAge   = 10 * time.Minute
+	settledGrace = 5 * time.Second
+)
+
 // afterMargin is how long past the span after a window kwollect-input
 // waits before fetching it, for Kwollect to ingest its last rows.
 const afterMargin = 5 * time.Second
@@ -439,6 +447,13 @@ func (s *Source) fetchWindow(ctx context.Context, start, end time.Time, run int,
 	opts := s.sessionOptions(ctx)
 	prog := newProgress(s.log)
 	opts.OnProgress = prog.update
+	if age := s.clock().Sub(end); age > settledAge {
+		// A window this old is ingested (Kwollect lags by minutes at
+		// worst): a series without any row in it has none to come (an
+		// on-demand metric outside a monitor job), and waiting for it
+		// until fetch_timeout would only delay the EMPTY verdict.
+		opts.EmptyGrace = settledGrace
+	}
 	sess, err := s.client.NewSession(s.plan(), opts)
 	if err != nil {
 		return err

@@ -360,3 +360,20 @@ func TestLogFilterKeepsTheVerdict(t *testing.T) {
 		})
 	}
 }
+
+// TestFetchSettledWindowEmpty: an on-demand metric of a node outside any
+// monitor job has no row in a window that ended long ago: fetch says
+// EMPTY without waiting for it until fetch_timeout (Kwollect has long
+// ingested such a window).
+func TestFetchSettledWindowEmpty(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	dir := t.TempDir()
+	writeConfig(t, dir, fmt.Sprintf("[plugins.kwollect-input]\nsite = \"lyon\"\nhostname = \"orion-4\"\nmetrics = [\"wattmetre_power_watt\", \"bmc_node_power_watthour_total\"]\napi_url = %q\n", api))
+	start := time.Now()
+	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "fetch", "--from", "now-15m", "--to", "now-14m")
+	require.Less(t, time.Since(start), 30*time.Second, "not waited for until fetch_timeout:\n%s", res.stderr)
+	require.Equal(t, 3, res.code, res.stderr)
+	require.Contains(t, res.stderr, "orion-4/bmc_node_power_watthour_total: EMPTY, no sample: no data from Kwollect in the window: on-demand metric")
+	require.NotEmpty(t, csvRows(t, filepath.Join(dir, "out.csv")), "the wattmetre's rows are written")
+}
