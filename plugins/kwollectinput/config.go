@@ -119,6 +119,9 @@ func (m *PreflightMode) UnmarshalTOML(v any) error {
 	return fmt.Errorf(`expected true, false, "warn", "fail" or "off", got %v`, v)
 }
 
+// edgeReadings is the edge_readings key, true when unset.
+func (c *Config) edgeReadings() bool { return c.EdgeReadings == nil || *c.EdgeReadings }
+
 // MarshalTOML writes true, false or "warn".
 func (m PreflightMode) MarshalTOML() ([]byte, error) {
 	switch m {
@@ -149,6 +152,12 @@ type Config struct {
 	Preflight    PreflightMode   `toml:"preflight"`
 	RowBudget    int             `toml:"row_budget"`
 	Concurrency  int             `toml:"concurrency"`
+	// EdgeReadings (Go only, default true) reads the readings around the
+	// window of the metrics whose readings are far apart (counters, BMC,
+	// PDU): the minute before the first run, and after the window, which
+	// exec and watch wait for (about 1.5 periods). false reads neither:
+	// energy-report then extrapolates those series' edges.
+	EdgeReadings *bool `toml:"edge_readings,omitempty"`
 
 	// credSource says which credentials credentials() chose, for the
 	// messages about a 401 (never the password).

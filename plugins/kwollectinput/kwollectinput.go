@@ -114,7 +114,7 @@ func newSource(cfg *Config, env plugin.Env, hostEnv environment, netrcPath strin
 		outcomes:   env.Pipeline.Outcomes(),
 	}
 	src.history.ProvideRecent(src.recent)
-	if wantsEdges(cfg.Metrics) {
+	if cfg.edgeReadings() && wantsEdges(cfg.Metrics) {
 		// A counter's energy over a window is a difference of readings, and
 		// a 5 s BMC reading is far from the window's edge: the readings just
 		// before the window must be known, or its first interval is bridged

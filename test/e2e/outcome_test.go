@@ -377,3 +377,22 @@ func TestFetchSettledWindowEmpty(t *testing.T) {
 	require.Contains(t, res.stderr, "orion-4/bmc_node_power_watthour_total: EMPTY, no sample: no data from Kwollect in the window: on-demand metric")
 	require.NotEmpty(t, csvRows(t, filepath.Join(dir, "out.csv")), "the wattmetre's rows are written")
 }
+
+// TestEdgeReadingsOff: edge_readings = false reads nothing around the
+// window: no history, no wait after the command.
+func TestEdgeReadingsOff(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	dir := t.TempDir()
+	writeConfig(t, dir, fmt.Sprintf("[plugins.kwollect-input]\nsite = \"lyon\"\nhostname = \"taurus-7\"\nmetrics = [\"wattmetre_power_watt\", \"bmc_node_power_watt\"]\napi_url = %q\n", api))
+	// A 1 s window may hold no 5 s BMC sample: EMPTY (exit 3) is fine here.
+	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "exec", "--", "sleep", "1")
+	require.Contains(t, []int{0, 3}, res.code, res.stderr)
+	require.Contains(t, res.stderr, "rows of history fetched for the readings just before the run")
+	require.Contains(t, res.stderr, "for the readings just after the window")
+
+	res = runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input", "--config-override", "plugins.kwollect-input.edge_readings=false", "exec", "--", "sleep", "1")
+	require.Contains(t, []int{0, 3}, res.code, res.stderr)
+	require.NotContains(t, res.stderr, "readings just")
+	require.NotContains(t, res.stderr, "Waiting")
+}
