@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ type Interrupts struct {
 	stop chan struct{}
 	once sync.Once
 	now  func() time.Time
+	got  atomic.Bool // a signal was caught
 }
 
 // NotifyInterrupts starts catching SIGINT, SIGTERM and SIGHUP.
@@ -49,6 +51,7 @@ func (in *Interrupts) dedupe() {
 	for {
 		select {
 		case sig := <-in.raw:
+			in.got.Store(true)
 			at := in.now()
 			if sig == last && at.Sub(lastAt) < DuplicateWindow {
 				continue
@@ -72,12 +75,18 @@ func (in *Interrupts) C() <-chan os.Signal {
 	return in.out
 }
 
-// Stop stops catching the signals (the default action is restored).
+// Stop stops catching the signals: the default action is restored, but
+// once a signal was caught they are ignored instead, so that the same
+// signal sent twice (a terminal's SIGHUP to the process group and the
+// shell's) cannot kill the agent while it exits with the first one's code.
 func (in *Interrupts) Stop() {
 	if in == nil {
 		return
 	}
 	in.once.Do(func() {
+		if in.got.Load() {
+			signal.Ignore(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+		}
 		signal.Stop(in.raw)
 		close(in.stop)
 	})
