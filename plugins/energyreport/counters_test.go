@@ -481,3 +481,13 @@ func TestEnergyCountersRepeat(t *testing.T) {
 		require.InDelta(t, 1, sr.Coverage, 1e-9, "run %d", i+1)
 	}
 }
+
+func TestIntervalSteps(t *testing.T) {
+	l := powerplot.Line{Node: "a", Metric: "m", Times: []int64{20, 10, 30}, Watts: []float64{2, 1, 3}}
+	got := intervalSteps(l)
+	require.Equal(t, []int64{0, 10, 10, 20, 20, 30}, got.Times)
+	require.Equal(t, []float64{1, 1, 2, 2, 3, 3}, got.Watts)
+	require.Equal(t, time.Duration(-1), got.MaxStep, "breaks at NaN only")
+	one := powerplot.Line{Times: []int64{5}, Watts: []float64{1}}
+	require.Equal(t, one, intervalSteps(one))
+}

@@ -127,9 +127,15 @@ func (r *report) figure(runs []runReport, baselines map[nodeMetric]float64) powe
 		add(k, samples)
 	}
 	r.mu.Unlock()
+	// An energy series' samples are the mean power of the interval that
+	// ends at each: drawn as steps over those intervals.
+	intervalLines := map[nodeMetric]bool{}
 	for _, k := range keys {
 		s := r.series[k]
 		nm := k.lineKey()
+		if s.kind != powerKind {
+			intervalLines[nm] = true
+		}
 		if c := s.done; c != nil {
 			if lp := last[nm]; lp != nil && len(c.plot) > 0 && c.plot[0].t-*lp > marked[nm] {
 				l := line(nm)
@@ -170,7 +176,11 @@ func (r *report) figure(runs []runReport, baselines map[nodeMetric]float64) powe
 	for _, k := range slices.SortedFunc(maps.Keys(lines), func(a, b nodeMetric) int {
 		return cmp.Or(strings.Compare(a.node, b.node), strings.Compare(a.metric, b.metric))
 	}) {
-		f.Lines = append(f.Lines, *lines[k])
+		if intervalLines[k] {
+			f.Lines = append(f.Lines, intervalSteps(*lines[k]))
+		} else {
+			f.Lines = append(f.Lines, *lines[k])
+		}
 		if b, ok := r.baselineOf(k, baselines); ok {
 			f.Baselines = append(f.Baselines, powerplot.Level{Node: k.node, Metric: k.metric, Watts: b})
 		}
@@ -228,4 +238,40 @@ func sourceLabel(metric string) string {
 		return src.label + " — " + metric
 	}
 	return metric
+}
+
+// intervalSteps draws l, whose samples are each the mean power of the
+// interval since the one before (the first one's: one median interval), as
+// steps: each value held over its interval, a vertical line between.
+func intervalSteps(l powerplot.Line) powerplot.Line {
+	n := len(l.Times)
+	if n < 2 {
+		return l
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(l.Times[a], l.Times[b]) })
+	var steps []int64
+	for j := 1; j < n; j++ {
+		if d := l.Times[idx[j]] - l.Times[idx[j-1]]; d > 0 {
+			steps = append(steps, d)
+		}
+	}
+	if len(steps) == 0 {
+		return l
+	}
+	slices.Sort(steps)
+	med := steps[len(steps)/2]
+	out := powerplot.Line{Node: l.Node, Metric: l.Metric, MaxStep: -1, Times: make([]int64, 0, 2*n), Watts: make([]float64, 0, 2*n)}
+	for j, i := range idx {
+		start := l.Times[i] - med
+		if j > 0 {
+			start = l.Times[idx[j-1]]
+		}
+		out.Times = append(out.Times, start, l.Times[i])
+		out.Watts = append(out.Watts, l.Watts[i], l.Watts[i])
+	}
+	return out
 }
