@@ -440,3 +440,16 @@ func TestBaselineAfter(t *testing.T) {
 	s2 := readEnergySummary(t, filepath.Join(dir, "two.json"))
 	require.NotNil(t, s2.Series[0].BaselineW, "2 s of the 4 s kept")
 }
+
+// TestRunDirFetchStart: with fetch, {start} is the window's start, not
+// the agent's: a past window's directory says which window it holds.
+func TestRunDirFetchStart(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s")
+	dir := t.TempDir()
+	writeConfig(t, dir, seedConfig("", "", api))
+	from := time.Now().Add(-20 * time.Minute).UTC().Truncate(time.Second)
+	res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input", "fetch", "--from", from.Format(time.RFC3339), "--to", from.Add(10*time.Second).Format(time.RFC3339), "--run-dir", "w-{start}")
+	require.Equal(t, 0, res.code, res.stderr)
+	readManifest(t, filepath.Join(dir, "w-"+from.Format("2006-01-02T15-04-05Z")))
+}

@@ -63,6 +63,7 @@ type globals struct {
 	// directory (exec, watch, fetch) and its {name}, for energy-report's
 	// run_dir key; runDirMode is "" for the other commands.
 	runDirMode, runDirName string
+	runDirStart            time.Time // {start}: now, or fetch --from's window start
 	logger                 *slog.Logger
 	filter                 logging.Filter // the logger's
 }
@@ -149,6 +150,13 @@ func newRoot(g *globals) *cobra.Command {
 				// energy-report's run_dir key, read once the
 				// configuration is loaded, opens the same way.
 				g.runDirMode, g.runDirName = cmd.Name(), name
+				g.runDirStart = time.Now()
+				if ff := cmd.Flags().Lookup("from"); cmd.Name() == "fetch" && ff != nil && ff.Value.String() != "" {
+					// A past window's directory is named by the window's start.
+					if in, err := parseInstant(ff.Value.String(), g.runDirStart, time.Local); err == nil && !in.sinceFrom {
+						g.runDirStart = in.at
+					}
+				}
 				if f.Value.String() != "" {
 					if err := g.openRunDir(f.Value.String(), cmd.Name(), name); err != nil {
 						return err

@@ -43,7 +43,7 @@ func addRunDirFlag(fs *pflag.FlagSet, dst *string, long bool) {
 		return
 	}
 	annotate(fs, "run-dir", annLong, "keep the run as evidence in DIR: manifest, raw data, config, CSV, energy summary, plot, log ({start}, {name} expand).\n\n"+
-		"DIR must be new or empty. {start} becomes the start time (UTC, 2026-12-02T21-46-14Z), {name} the program's name\n"+
+		"DIR must be new or empty. {start} becomes the start time (UTC, 2026-12-02T21-46-14Z; fetch: the window's), {name} the program's name\n"+
 		"(exec, watch) or \"fetch\". The outputs' files (csv, jsonl, parquet) and energy-report's summary and plot go there instead\n"+
 		"of their configured paths. `alumet-agent report DIR` recomputes the energy report from it, offline.")
 }
@@ -62,7 +62,11 @@ func expandRunDir(pattern string, start time.Time, name string) string {
 // openRunDir creates the run directory and its log: the log goes to stderr
 // and to DIR/agent.log.
 func (g *globals) openRunDir(pattern, mode, name string) error {
-	path := expandRunDir(pattern, time.Now(), name)
+	start := g.runDirStart
+	if start.IsZero() {
+		start = time.Now()
+	}
+	path := expandRunDir(pattern, start, name)
 	rec, err := rundir.Create(path)
 	if err != nil {
 		return err
