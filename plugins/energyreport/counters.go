@@ -402,18 +402,27 @@ func (r *report) edgeKey(m measure.Metric, p *measure.Point) (seriesKey, bool) {
 	switch {
 	case !ok || kind == incrementKind:
 		return seriesKey{}, false
-	case kind == powerKind:
-		if m.Name == energy.WattmetreMetric {
-			return seriesKey{}, false
-		}
-		return seriesKey{node: nodeOf(p.Resource), metric: m.Name}, true
+	case kind == powerKind && m.Name == energy.WattmetreMetric:
+		return seriesKey{}, false
 	}
-	name, skip := energyName(m.Name, p.Attributes)
+	return r.keyOf(m.Name, kind, p.Resource, p.Consumer, p.Attributes)
+}
+
+// keyOf is the series (run 0) of a point of metric, of kind: a power
+// series is its node's and metric's; an energy series is also named by
+// the rapl source's domain, told apart by its part, and on-node points go
+// under localNode. ok is false for the points energyName skips.
+func (r *report) keyOf(metric string, kind seriesKind, res measure.Resource, cons measure.Consumer, attrs []measure.Attribute) (k seriesKey, ok bool) {
+	k = seriesKey{node: nodeOf(res), metric: metric}
+	if kind == powerKind {
+		return k, true
+	}
+	name, skip := energyName(metric, attrs)
 	if skip {
 		return seriesKey{}, false
 	}
-	k := seriesKey{node: nodeOf(p.Resource), metric: name, part: partOf(p.Consumer, p.Attributes)}
-	if p.Resource.Kind == measure.KindLocalMachine {
+	k.metric, k.part = name, partOf(cons, attrs)
+	if res.Kind == measure.KindLocalMachine {
 		k.node = r.localNode()
 	}
 	return k, true

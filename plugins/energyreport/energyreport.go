@@ -340,22 +340,16 @@ func (r *report) addPowerTo(buf *measure.Buffer, dst map[nodeMetric][]rawSample,
 		if !ok || !r.selects(m) {
 			continue
 		}
-		k := seriesKey{node: nodeOf(p.Resource), metric: m.Name}
 		kind, scale, _ := classify(m)
-		if kind == powerKind {
-			nm := k.nodeMetric()
-			dst[nm] = append(dst[nm], rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
+		k, ok := r.keyOf(m.Name, kind, p.Resource, p.Consumer, p.Attributes)
+		if !ok {
 			continue
-		}
-		name, skip := energyName(m.Name, p.Attributes)
-		if skip {
-			continue
-		}
-		k.metric, k.part = name, partOf(p.Consumer, p.Attributes)
-		if p.Resource.Kind == measure.KindLocalMachine {
-			k.node = r.localNode()
 		}
 		lk := k.lineKey()
+		if kind == powerKind {
+			dst[lk] = append(dst[lk], rawSample{t: p.Timestamp.UnixNano(), w: p.Value.Float64()})
+			continue
+		}
 		c := conv[lk]
 		if c == nil {
 			c = newConverter(kind, scale)

@@ -192,17 +192,11 @@ func (r *report) seriesOf(metric measure.MetricID, res measure.Resource, cons me
 	if !ok || !mi.selected {
 		return nil
 	}
-	k := seriesKey{node: nodeOf(res), metric: mi.name, run: runOf(attrs)}
-	if mi.kind != powerKind {
-		name, skip := energyName(mi.name, attrs)
-		if skip {
-			return nil
-		}
-		k.metric, k.part = name, partOf(cons, attrs)
-		if res.Kind == measure.KindLocalMachine {
-			k.node = r.localNode()
-		}
+	k, ok := r.keyOf(mi.name, mi.kind, res, cons, attrs)
+	if !ok {
+		return nil
 	}
+	k.run = runOf(attrs)
 	s := r.series[k]
 	if s == nil {
 		s = &series{key: k, resource: res, consumer: cons, kind: mi.kind}
