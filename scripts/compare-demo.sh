@@ -8,21 +8,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"
+. "$root/scripts/lib.sh"
 out="$root/demo-out/compare"
 rm -rf "$out" && mkdir -p "$out"
 
 # orion-3 is monitored (50 Hz wattmetre frames, the BMC's counter, the
 # Prometheus metrics) and its power follows this machine's CPU load.
-"$bin/kwollect-emulator" --listen 127.0.0.1:0 --lag 2s --monitor orion-3 --cpu-load-node orion-3 \
-  >"$out/emulator.stdout" 2>"$out/emulator.log" &
-emu=$!
-trap 'kill $emu 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  url=$(sed -n 's/^kwollect-emulator listening on \([^ ]*\).*/\1/p' "$out/emulator.stdout")
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "${url:-}" ] || { echo "the emulator did not start:"; cat "$out/emulator.log"; exit 1; }
+start_emulator "$out" --lag 2s --monitor orion-3 --cpu-load-node orion-3
 
 cat >"$out/alumet-config.toml" <<TOML
 [plugins.kwollect-input]

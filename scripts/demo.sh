@@ -4,20 +4,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"
+. "$root/scripts/lib.sh"
 out="$root/demo-out"
 rm -rf "$out" && mkdir -p "$out"
 
 # taurus-7's power follows this machine's CPU load, so a busy command draws more.
-"$bin/kwollect-emulator" --listen 127.0.0.1:0 --lag 2s --cpu-load-node taurus-7 \
-  --user demo:demo-secret >"$out/emulator.stdout" 2>"$out/emulator.log" &
-emu=$!
-trap 'kill $emu 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  url=$(sed -n 's/^kwollect-emulator listening on \([^ ]*\).*/\1/p' "$out/emulator.stdout")
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "${url:-}" ] || { echo "the emulator did not start:"; cat "$out/emulator.log"; exit 1; }
+start_emulator "$out" --lag 2s --cpu-load-node taurus-7 --user demo:demo-secret
 echo "Kwollect emulator: $url/stable (lag 2 s, taurus-7 follows this machine's CPU load)"
 
 # The seed's configuration, word for word, plus api_url; the password comes from the environment.

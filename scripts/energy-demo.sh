@@ -5,20 +5,12 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"
+. "$root/scripts/lib.sh"
 out="$root/demo-out/energy"
 rm -rf "$out" && mkdir -p "$out"
 
 # taurus-7's power follows this machine's CPU load; taurus-8 is another node of the job.
-"$bin/kwollect-emulator" --listen 127.0.0.1:0 --lag 2s --cpu-load-node taurus-7 \
-  >"$out/emulator.stdout" 2>"$out/emulator.log" &
-emu=$!
-trap 'kill $emu 2>/dev/null || true' EXIT
-for _ in $(seq 100); do
-  url=$(sed -n 's/^kwollect-emulator listening on \([^ ]*\).*/\1/p' "$out/emulator.stdout")
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "${url:-}" ] || { echo "the emulator did not start:"; cat "$out/emulator.log"; exit 1; }
+start_emulator "$out" --lag 2s --cpu-load-node taurus-7
 
 cat >"$out/alumet-config.toml" <<TOML
 [plugins.kwollect-input]
