@@ -229,13 +229,7 @@ func TestRunDirFetch(t *testing.T) {
 	require.Equal(t, "fetch", m.Mode)
 	require.Len(t, m.Windows, 1)
 	require.Equal(t, int64(time.Minute), m.Windows[0].EndNs-m.Windows[0].StartNs)
-	res = runAgent(t, dir, nil, "report", "--json", "re.json", "--no-plot", "past")
-	require.Equal(t, 0, res.code, res.stderr)
-	live, err := os.ReadFile(filepath.Join(dir, "past", "energy.json"))
-	require.NoError(t, err)
-	again, err := os.ReadFile(filepath.Join(dir, "re.json"))
-	require.NoError(t, err)
-	require.Equal(t, string(live), string(again))
+	live := reportReproduces(t, dir, "past")
 	var sum struct{ Series []struct{ Samples int } }
 	require.NoError(t, json.Unmarshal(live, &sum))
 	require.GreaterOrEqual(t, sum.Series[0].Samples, 60, "a minute of 1 Hz data")
@@ -363,13 +357,7 @@ func TestRunDirWatch(t *testing.T) {
 	m := readManifest(t, filepath.Join(dir, "w-sleep"))
 	require.Equal(t, "watch", m.Mode)
 	require.Len(t, m.Windows, 1)
-	res = runAgent(t, dir, nil, "report", "--json", "re.json", "--no-plot", "w-sleep")
-	require.Equal(t, 0, res.code, res.stderr)
-	live, err := os.ReadFile(filepath.Join(dir, "w-sleep", "energy.json"))
-	require.NoError(t, err)
-	again, err := os.ReadFile(filepath.Join(dir, "re.json"))
-	require.NoError(t, err)
-	require.Equal(t, string(live), string(again))
+	reportReproduces(t, dir, "w-sleep")
 }
 
 // TestRunDirKey: energy-report's run_dir key keeps an exec as --run-dir
@@ -385,13 +373,7 @@ func TestRunDirKey(t *testing.T) {
 	m := readManifest(t, filepath.Join(dir, "kept-sleep"))
 	require.Equal(t, "exec", m.Mode)
 	require.Len(t, m.Windows, 1)
-	res = runAgent(t, dir, nil, "report", "--json", "re.json", "--no-plot", "kept-sleep")
-	require.Equal(t, 0, res.code, res.stderr)
-	live, err := os.ReadFile(filepath.Join(dir, "kept-sleep", "energy.json"))
-	require.NoError(t, err)
-	again, err := os.ReadFile(filepath.Join(dir, "re.json"))
-	require.NoError(t, err)
-	require.Equal(t, string(live), string(again))
+	reportReproduces(t, dir, "kept-sleep")
 
 	// Another method, offline: the 1 Hz means integrated as readings.
 	res = runAgent(t, dir, nil, "report", "--method", "trapezoid", "--json", "trap.json", "--no-plot", "kept-sleep")
@@ -405,7 +387,7 @@ func TestRunDirKey(t *testing.T) {
 	res = runAgent(t, dir, nil, "--plugins", "csv,kwollect-input,energy-report", "exec", "--run-dir", "flag-{name}", "--", "true")
 	require.Equal(t, 0, res.code, res.stderr)
 	readManifest(t, filepath.Join(dir, "flag-true"))
-	_, err = os.Stat(filepath.Join(dir, "kept-true"))
+	_, err := os.Stat(filepath.Join(dir, "kept-true"))
 	require.True(t, os.IsNotExist(err), "the flag wins over the key")
 }
 
@@ -427,13 +409,7 @@ func TestBaselineAfter(t *testing.T) {
 	require.NotNil(t, s.Series[0].BaselineW)
 	require.NotNil(t, s.Series[0].DynamicEnergyJ)
 
-	res = runAgent(t, dir, nil, "report", "--json", "re.json", "--no-plot", "a")
-	require.Equal(t, 0, res.code, res.stderr)
-	live, err := os.ReadFile(filepath.Join(dir, "a", "energy.json"))
-	require.NoError(t, err)
-	again, err := os.ReadFile(filepath.Join(dir, "re.json"))
-	require.NoError(t, err)
-	require.Equal(t, string(live), string(again), "the span after the run is in the run directory")
+	reportReproduces(t, dir, "a")
 
 	res = runAgent(t, dir, nil, "report", "--baseline", "after:2s", "--json", "two.json", "--no-plot", "a")
 	require.Equal(t, 0, res.code, res.stderr)
@@ -452,4 +428,19 @@ func TestRunDirFetchStart(t *testing.T) {
 	res := runAgent(t, dir, nil, "--plugins", "csv,kwollect-input", "fetch", "--from", from.Format(time.RFC3339), "--to", from.Add(10*time.Second).Format(time.RFC3339), "--run-dir", "w-{start}")
 	require.Equal(t, 0, res.code, res.stderr)
 	readManifest(t, filepath.Join(dir, "w-"+from.Format("2006-01-02T15-04-05Z")))
+}
+
+// reportReproduces runs report on the run directory run (in dir), offline,
+// and checks that it gives the live energy.json back, byte for byte; it
+// returns that summary.
+func reportReproduces(t *testing.T, dir, run string) []byte {
+	t.Helper()
+	res := runAgent(t, dir, nil, "report", "--json", run+"-re.json", "--no-plot", run)
+	require.Equal(t, 0, res.code, res.stderr)
+	live, err := os.ReadFile(filepath.Join(dir, run, "energy.json"))
+	require.NoError(t, err)
+	again, err := os.ReadFile(filepath.Join(dir, run+"-re.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(live), string(again), "report %s gives the live summary back", run)
+	return live
 }
