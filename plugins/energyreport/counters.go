@@ -393,19 +393,21 @@ func addResults(a, b energy.Result) energy.Result {
 // before the run are in it (kwollect-input fetches a minute for them).
 const leadSpan = time.Minute
 
-// edgeKey is the series (run 0) of a history point whose readings matter
-// at a window's edges: an energy counter's, or a power series' other than
-// the wattmetres' (a 5 s BMC reading is far from the edge; a wattmetre's
-// are 1 s means the window's query covers, or dense frames). r.mu held.
+// edgeSeries says whether the readings just outside a window matter to a
+// series of metric and kind: an energy counter's, or a power series' other
+// than the wattmetres' (a 5 s BMC reading is far from the edge; a
+// wattmetre's are 1 s means the window's query covers, or dense frames).
+func edgeSeries(kind seriesKind, metric string) bool {
+	return kind == counterKind || kind == powerKind && metric != energy.WattmetreMetric
+}
+
+// edgeKey is the series (run 0) of a history point when edgeSeries says
+// its readings around the window matter. r.mu held.
 func (r *report) edgeKey(m measure.Metric, p *measure.Point) (seriesKey, bool) {
-	kind, _, ok := classify(m)
-	switch {
-	case !ok || kind == incrementKind:
-		return seriesKey{}, false
-	case kind == powerKind && m.Name == energy.WattmetreMetric:
-		return seriesKey{}, false
+	if kind, _, ok := classify(m); ok && edgeSeries(kind, m.Name) {
+		return r.keyOf(m.Name, kind, p.Resource, p.Consumer, p.Attributes)
 	}
-	return r.keyOf(m.Name, kind, p.Resource, p.Consumer, p.Attributes)
+	return seriesKey{}, false
 }
 
 // keyOf is the series (run 0) of a point of metric, of kind: a power
@@ -487,7 +489,7 @@ func (r *report) seedLeadIn(s *series) {
 // reading before its window: the history's for the first run, the run
 // before's last one for a later run.
 func (r *report) seedPowerLead(s *series) {
-	if s.kind != powerKind || s.key.metric == energy.WattmetreMetric {
+	if s.kind != powerKind || !edgeSeries(s.kind, s.key.metric) {
 		return
 	}
 	k := s.key
@@ -585,7 +587,7 @@ func (r *report) applyTails(ends map[int]int64) {
 // reading after its window: the span after it's, or the next run's first
 // one (exec --repeat, uncompacted).
 func (r *report) powerTail(s *series, after []rawSample) {
-	if s.kind != powerKind || s.key.metric == energy.WattmetreMetric {
+	if s.kind != powerKind || !edgeSeries(s.kind, s.key.metric) {
 		return
 	}
 	var first rawSample
