@@ -83,6 +83,7 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 		// log does not read as all good.
 		log.Warn("Warning: " + w)
 	}
+	doubts := a.pipeline.Doubts()
 	if fs := a.pipeline.OutputFailures(); len(fs) > 0 {
 		// Whatever the sources fetched, an output lost some of it: the
 		// measurement is not complete where it was meant to be stored.
@@ -101,10 +102,12 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 				}
 			}
 		}
+		sayDoubts(log, doubts)
 		log.Error(b.String())
 		return true
 	}
 	if len(all) == 0 {
+		sayDoubts(log, doubts)
 		return false
 	}
 	var bad []pipeline.Outcome
@@ -147,9 +150,23 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 		if !a.writes() {
 			msg += " No output is enabled: nothing is written."
 		}
-		if an := anomalies(all); an != "" {
+		an := anomalies(all)
+		if an != "" {
 			// Complete, but a reader of the numbers should know.
-			log.Warn(msg + " But the API's answers had anomalies: " + an + ".")
+			msg += " But the API's answers had anomalies: " + an + "."
+		}
+		if len(doubts) > 0 {
+			// The data is complete, a result made of it is not: the last
+			// line says so.
+			if an == "" {
+				msg += " But"
+			} else {
+				msg += " And"
+			}
+			msg += " a result is doubtful: " + strings.Join(doubts, "; ")
+		}
+		if an != "" || len(doubts) > 0 {
+			log.Warn(msg)
 			return false
 		}
 		log.Info(msg)
@@ -217,8 +234,16 @@ func (a *Agent) tellOutcomes() (incomplete bool) {
 	if an := anomalies(all); an != "" {
 		b.WriteString("\nThe API's answers also had anomalies: " + an + ".")
 	}
+	sayDoubts(log, doubts)
 	log.Error(b.String())
 	return true
+}
+
+// sayDoubts logs each doubt of the pipeline's components as a warning.
+func sayDoubts(log *slog.Logger, doubts []string) {
+	for _, d := range doubts {
+		log.Warn("Doubtful result: " + d)
+	}
 }
 
 // anomalies joins the distinct anomalies the sources saw in their answers.

@@ -48,19 +48,25 @@ func TestFinishTellsOutcomes(t *testing.T) {
 		code     int
 		want     []string
 		not      []string
+		doubts   []string // of a transform (pipeline.Doubter)
 	}{
-		{"nothing recorded", nil, false, 0, []string{"All plugins have stopped."}, []string{"Measurement", "all data written", "All plugins stopped"}},
+		{"nothing recorded", nil, false, 0, []string{"All plugins have stopped."}, []string{"Measurement", "all data written", "All plugins stopped"}, nil},
 		{"complete", []pipeline.Outcome{complete}, false, 0,
 			[]string{"All plugins have stopped.\n", "All plugins stopped, all data written.", "Measurement complete: taurus-7/wattmetre_power_watt covers the whole window (8 samples). Kwollect was behind by at most: taurus-7 4.2 s."},
-			[]string{"INCOMPLETE", "fetch --from"}},
-		{"complete, but the agent failed", []pipeline.Outcome{complete}, true, 1, []string{"Measurement complete"}, nil},
+			[]string{"INCOMPLETE", "fetch --from"}, nil},
+		{"complete, but the agent failed", []pipeline.Outcome{complete}, true, 1, []string{"Measurement complete"}, nil, nil},
 		{"partial", []pipeline.Outcome{complete, partial}, false, ExitIncomplete,
 			[]string{"some series are incomplete (below)",
 				"Measurement INCOMPLETE: 1 of 2 series are not complete (1 partial, 1 complete); what was fetched is written.",
 				"  taurus-8/wattmetre_power_watt: PARTIAL, 56.1 % covered, 4 samples, missing [22:44:52Z, 22:44:56.122Z]: the meter stopped",
 				"later (Kwollect may have ingested the rest by then):\n  resume 1796165089 1796165096.122230499"},
-			[]string{"all data written", "taurus-7/wattmetre_power_watt: complete"}},
-		{"partial and failed: incomplete wins over the failure", []pipeline.Outcome{partial}, true, ExitIncomplete, []string{"INCOMPLETE"}, nil},
+			[]string{"all data written", "taurus-7/wattmetre_power_watt: complete"}, nil},
+		{"partial and failed: incomplete wins over the failure", []pipeline.Outcome{partial}, true, ExitIncomplete, []string{"INCOMPLETE"}, nil, nil},
+		{"complete, but a result is doubtful: the last line says it", []pipeline.Outcome{complete}, false, 0,
+			[]string{"WARN  alumet_agent] Measurement complete: taurus-7/wattmetre_power_watt covers the whole window (8 samples). Kwollect was behind by at most: taurus-7 4.2 s. But a result is doubtful: doubter: x has no energy"},
+			[]string{"INFO  alumet_agent] Measurement complete"}, []string{"x has no energy"}},
+		{"partial and doubtful: the doubt before the outcome", []pipeline.Outcome{partial}, false, ExitIncomplete,
+			[]string{"Doubtful result: doubter: x has no energy\n", "Measurement INCOMPLETE"}, nil, []string{"x has no energy"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -69,6 +75,9 @@ func TestFinishTellsOutcomes(t *testing.T) {
 			b := pipeline.NewBuilder(measure.NewRegistry(), 0, log)
 			for _, oc := range tt.outcomes {
 				b.Outcomes().Record(oc)
+			}
+			if tt.doubts != nil {
+				require.NoError(t, b.AddTransform("doubter", doubter(tt.doubts)))
 			}
 			a := &Agent{log: log, pipeline: b.Start(t.Context()), shutdownTimeout: time.Second, outputs: 1}
 			a.SetResume(func(_ int, from, to time.Time) string { return "resume " + EpochArg(from) + " " + EpochArg(to) })
@@ -82,6 +91,12 @@ func TestFinishTellsOutcomes(t *testing.T) {
 		})
 	}
 }
+
+// doubter is a transform with doubts.
+type doubter []string
+
+func (d doubter) Apply(*measure.Buffer) error { return nil }
+func (d doubter) Doubts() []string            { return d }
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 

@@ -5,7 +5,8 @@
 # (default 5), peak RSS. Push outputs send to bench/cmd/discard, a receiver
 # that reads and drops every body, so the figures are the agent's own cost,
 # not a server's ingestion. The agent runs with GOMAXPROCS=1 on CPU 0, the
-# servers on CPU 1 (AGENT_PROCS=2: the agent on both CPUs, unpinned). kwollect-output is left out: it refuses kwollect-input's
+# servers on CPU 1 (AGENT_PROCS=2: the agent on both CPUs, unpinned). The
+# output files are removed before each run (OVERWRITE=1: kept, and replaced). kwollect-output is left out: it refuses kwollect-input's
 # rows by design (it sends energy-report's totals, a few points).
 set -euo pipefail
 runs=${1:-5}
@@ -83,6 +84,10 @@ for o in csv jsonl parquet prometheus-remote-write opentelemetry influxdb; do
 	[ "$o" = csv ] || plugins=csv,$o,kwollect-input
 	walls=() cpus=() rss=0
 	for _ in $(seq "$runs"); do
+		# A fresh output path per run, as a new experiment has (OVERWRITE=1 keeps
+		# the previous run's files: the kernel then frees their page cache when the
+		# outputs truncate them, ~0.3 ms per MB on this machine, in the timing).
+		[ "${OVERWRITE:-0}" = 1 ] || rm -f "$out"/out.*
 		t0=$(date +%s%N)
 		if ! /usr/bin/time -f '%U %S %M' -o "$out/$o.time" env GOMAXPROCS="${AGENT_PROCS:-1}" "${pin[@]}" "$root/bin/alumet-agent" --config "$out/$o.toml" \
 			--no-default-config --plugins "$plugins" fetch --from 1753182326 --to 1753184326 2>"$out/$o.err"; then

@@ -156,3 +156,34 @@ func GroupDigits(n int64) string {
 	}
 	return string(b)
 }
+
+// Doubter is implemented by transforms and outputs that can tell, once the
+// pipeline has stopped, that a result they made is doubtful although every
+// source got its data (an energy that cannot be computed from the samples,
+// say). The agent says each doubt in the final outcome, so that the last
+// line of the log does not read as all good.
+type Doubter interface {
+	// Doubts is called after Stop; each is one sentence, without its
+	// component's name.
+	Doubts() []string
+}
+
+// Doubts returns the doubts of the transforms and outputs (Doubter), each
+// prefixed with its component's name, in the order they were added.
+func (p *Pipeline) Doubts() []string {
+	var out []string
+	add := func(name string, c any) {
+		if d, ok := c.(Doubter); ok {
+			for _, s := range d.Doubts() {
+				out = append(out, name+": "+s)
+			}
+		}
+	}
+	for _, t := range p.b.transforms {
+		add(t.name, t.t)
+	}
+	for _, o := range p.b.outputs {
+		add(o.name, o.out)
+	}
+	return out
+}

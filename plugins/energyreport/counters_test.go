@@ -3,7 +3,9 @@ package energyreport
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
+	"io"
 	"log/slog"
 	"math"
 	"os"
@@ -52,6 +54,7 @@ type energyRun struct {
 	energy  []measure.Point
 	log     string
 	table   string
+	doubts  []string
 }
 
 func runEnergyPipeline(t *testing.T, cfg *Config, mk func(ids map[string]measure.MetricID) []measure.Point, start, end time.Time) energyRun {
@@ -85,7 +88,7 @@ func runEnergyPipeline(t *testing.T, cfg *Config, mk func(ids map[string]measure
 			en = append(en, pt)
 		}
 	}
-	return energyRun{summary: readSummary(t, cfg.SummaryFile), energy: en, log: logBuf.String(), table: tableBuf.String()}
+	return energyRun{summary: readSummary(t, cfg.SummaryFile), energy: en, log: logBuf.String(), table: tableBuf.String(), doubts: (&Transform{r: r}).Doubts()}
 }
 
 func seriesOfSummary(t *testing.T, s map[string]any, node, metric string) map[string]any {
@@ -201,6 +204,52 @@ func TestEnergyCounters(t *testing.T) {
 				require.NotEqual(t, raplMetric+".package", x.(map[string]any)["metric"])
 				require.NotEqual(t, "cpu_package/0", x.(map[string]any)["node"])
 			}
+		})
+	}
+}
+
+// A counter with one reading in and around the window gives no energy:
+// the report and the final outcome (pipeline.Doubter) say it, rather than
+// a null energy the sources' "complete" hides.
+func TestCounterWithoutEnergyIsDoubtful(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		points func(ids map[string]measure.MetricID) []measure.Point
+		doubt  string
+	}{
+		{
+			name: "one reading of a counter",
+			points: func(ids map[string]measure.MetricID) []measure.Point {
+				return []measure.Point{kwPoint(ids["prom_node_rapl_package_joules_total"], "a", 30, 1000.5, "index", "0"),
+					kwPoint(ids[watt], "a", 10, 100), kwPoint(ids[watt], "a", 50, 100)}
+			},
+			doubt: "a/prom_node_rapl_package_joules_total has no energy although 1 value of it came: an energy counter gives energy between two readings",
+		},
+		{
+			name: "readings every 15 s: an energy, no doubt",
+			points: func(ids map[string]measure.MetricID) []measure.Point {
+				var out []measure.Point
+				for s := -15.0; s <= 75; s += 15 {
+					out = append(out, kwPoint(ids["prom_node_rapl_package_joules_total"], "a", s, 1000+60*s, "index", "0"))
+				}
+				return out
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quietConfig()
+			cfg.SummaryFile = filepath.Join(t.TempDir(), "energy.json")
+			res := runEnergyPipeline(t, cfg, tc.points, at(0), at(60))
+			s := seriesOfSummary(t, res.summary, "a", "prom_node_rapl_package_joules_total")
+			if tc.doubt == "" {
+				require.Empty(t, res.doubts)
+				require.NotNil(t, s["energy_j"])
+				return
+			}
+			require.Nil(t, s["energy_j"])
+			require.Len(t, res.doubts, 1)
+			require.Contains(t, res.doubts[0], tc.doubt)
+			require.Contains(t, fmt.Sprint(res.summary["runs"], res.summary["warnings"]), tc.doubt, "the summary's warnings say it too")
 		})
 	}
 }
@@ -490,4 +539,34 @@ func TestIntervalSteps(t *testing.T) {
 	require.Equal(t, time.Duration(-1), got.MaxStep, "breaks at NaN only")
 	one := powerplot.Line{Times: []int64{5}, Watts: []float64{1}}
 	require.Equal(t, one, intervalSteps(one))
+}
+
+// local_node naming a node kwollect-input does not measure is a warning
+// (the rapl series would stand alone); the measured one, or no key, is not.
+func TestLocalNodeNotMeasured(t *testing.T) {
+	for _, tc := range []struct {
+		name, key string
+		warn      bool
+	}{
+		{"a measured node", "taurus-1", false},
+		{"a typo", "taurus-l", true},
+		{"no key", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logBuf testkit.LockedBuffer
+			cfg := quietConfig()
+			cfg.LocalNode = tc.key
+			r, err := newReport(cfg, measure.NewRegistry(), slog.New(slog.NewTextHandler(&logBuf, nil)), io.Discard, at(0))
+			require.NoError(t, err)
+			r.directory.SetSite("taurus-1", "lyon")
+			r.directory.SetSite("taurus-2", "lyon")
+			r.localNode() // an on-node point came
+			r.warnLocalNode()
+			if !tc.warn {
+				require.Empty(t, logBuf.String())
+				return
+			}
+			require.Contains(t, logBuf.String(), `local_node = \"taurus-l\": kwollect-input does not measure this node (it measures taurus-1, taurus-2)`)
+		})
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -154,6 +155,7 @@ type report struct {
 	outcomes *pipeline.Outcomes
 
 	mu         sync.Mutex
+	doubts     []string        // results without an energy although data came (Transform.Doubts)
 	wins       map[int]*window // by run index
 	jobID      int64           // an end event named an OAR job (fetch --job-id)
 	agentStart time.Time
@@ -246,6 +248,14 @@ func (t *Transform) ReadsPhases() bool { return true }
 // WritesFiles says the report writes files of its own, the summary and
 // the plot, without being an output (pipeline.FileWriter).
 func (t *Transform) WritesFiles() bool { return true }
+
+// Doubts returns the series without an energy although data of them came
+// (pipeline.Doubter): the sources may call them complete.
+func (t *Transform) Doubts() []string {
+	t.r.mu.Lock()
+	defer t.r.mu.Unlock()
+	return slices.Clone(t.r.doubts)
+}
 
 // OnEvent records the first start and end events of each run, and the
 // phase marks (pipeline.EventListener). An end event without a start (run

@@ -57,6 +57,7 @@ type series struct {
 	done     *compacted // the part already integrated (see compact.go)
 	retryAt  int        // no compaction before this many samples
 	count    int        // samples added
+	readings int        // values received in the stream (an energy series' before conversion)
 	kind     seriesKind
 	// conv turns an energy series' values into power samples (nil for
 	// power series).
@@ -224,6 +225,7 @@ func (r *report) seriesOf(metric measure.MetricID, res measure.Resource, cons me
 // push adds a sample (Unix ns, W; an energy series' value, converted to
 // power) to s.
 func (r *report) push(s *series, t int64, w float64) {
+	s.readings++
 	if s.conv != nil {
 		s.conv.add(t, w, func(t int64, w float64) { r.pushPower(s, t, w) })
 		return
@@ -281,6 +283,39 @@ func incompleteWarning(rows []row) []string {
 	}
 	return []string{fmt.Sprintf("%d of %d series are not complete (%s): their energy bridges, extrapolates or leaves out the missing data, so it and the totals are estimates, not measurements; see each series' outcome, coverage and gaps",
 		len(bad), len(rows), strings.Join(bad, ", "))}
+}
+
+// noEnergyDoubt says why a row has no energy although its series had
+// data ("" when it has an energy, or no data came): the source may call
+// such a series complete, and the run must not read as all good.
+func noEnergyDoubt(rw row, parts []*series) string {
+	if rw.hasData {
+		return ""
+	}
+	n := 0
+	for _, s := range parts {
+		n += s.readings
+	}
+	if n == 0 && !(rw.hasOutcome && rw.outcome.Samples > 0) {
+		return ""
+	}
+	if n == 0 {
+		n = rw.outcome.Samples
+	}
+	values := "values"
+	if n == 1 {
+		values = "value"
+	}
+	what := fmt.Sprintf("%s/%s has no energy although %d %s of it came", rw.key.node, rw.key.metric, n, values)
+	if rw.kind == powerKind {
+		return what + ", none in the window"
+	}
+	between := "two readings"
+	if len(parts) > 0 && parts[0].conv != nil && parts[0].conv.integral {
+		between = "two of its steps (integer readings)"
+	}
+	return what + ": an energy counter gives energy between " + between + ", and too few fell in or just around the window" +
+		" (is edge_readings off in [plugins.kwollect-input]? Kwollect may not have had the readings after the window yet: fetch it again later)"
 }
 
 // lateWarning says, for the report, that samples of some series came
@@ -381,6 +416,7 @@ func (r *report) finish() (*measure.Buffer, error) {
 	if len(runs) == 0 {
 		return nil, nil
 	}
+	r.warnLocalNode()
 	ends := map[int]int64{}
 	for _, rr := range runs {
 		ends[rr.win.run] = rr.win.end.UnixNano()
@@ -409,6 +445,30 @@ func (r *report) finish() (*measure.Buffer, error) {
 		r.log.Error(e.Error())
 	}
 	return buf, errors.Join(errs...)
+}
+
+// warnLocalNode warns when the local_node key names a node that
+// kwollect-input does not measure while on-node series came: they then
+// stand alone, next to no wattmeter (a typo, or the wrong node).
+func (r *report) warnLocalNode() {
+	r.localMu.Lock()
+	local := r.local
+	r.localMu.Unlock()
+	if r.cfg.LocalNode == "" || local != r.cfg.LocalNode || r.directory == nil {
+		return
+	}
+	sites, _ := r.directory.Sites()
+	if len(sites) == 0 {
+		return
+	}
+	if _, ok := sites[local]; ok {
+		return
+	}
+	nodes := slices.Sorted(maps.Keys(sites))
+	if len(nodes) > 5 {
+		nodes = append(nodes[:5], "…")
+	}
+	r.log.Warn(fmt.Sprintf("local_node = %q: kwollect-input does not measure this node (it measures %s): the on-node series (rapl) are reported under %s, compared with no wattmeter", local, strings.Join(nodes, ", "), local))
 }
 
 // runsOf returns the runs to report: the windows with a start and an end,
@@ -517,6 +577,12 @@ func (r *report) integrateRuns(runs []runReport, baselines map[nodeMetric]float6
 			}
 			if r.outcomes != nil {
 				rw.outcome, rw.hasOutcome = r.outcomes.Of(rr.win.run, nm.node, nm.metric)
+			}
+			if d := noEnergyDoubt(rw, parts); d != "" {
+				rr.win.warnings = append(rr.win.warnings, d)
+				r.mu.Lock()
+				r.doubts = append(r.doubts, runText(rr.win.run)+d)
+				r.mu.Unlock()
 			}
 			rr.rows = append(rr.rows, rw)
 		}

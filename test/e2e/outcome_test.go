@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -395,4 +396,39 @@ func TestEdgeReadingsOff(t *testing.T) {
 	require.Contains(t, []int{0, 3}, res.code, res.stderr)
 	require.NotContains(t, res.stderr, "readings just")
 	require.NotContains(t, res.stderr, "Waiting")
+}
+
+// TestCounterWithoutEnergyDoubtful: without the readings around the
+// window, an 8 s window holds at most two readings of a BMC's watt-hour
+// counter (every 5 s, integer Wh: no two steps): kwollect-input fetched
+// all of them (complete), energy-report has no energy for it, and the
+// last line says so (a WARN, not "Measurement complete" alone).
+func TestCounterWithoutEnergyDoubtful(t *testing.T) {
+	t.Parallel()
+	api := startEmulator(t, "--lag", "1s", "--monitor", "taurus-7")
+	dir := t.TempDir()
+	writeConfig(t, dir, fmt.Sprintf("[plugins.kwollect-input]\nsite = \"lyon\"\nhostname = \"taurus-7\"\nmetrics = [\"wattmetre_power_watt\", \"bmc_node_power_watthour_total\"]\napi_url = %q\nedge_readings = false\n\n[plugins.energy-report]\nsummary_file = \"energy.json\"\n", api))
+	res := runAgent(t, dir, nil, "--output-file", "out.csv", "--plugins", "csv,kwollect-input,energy-report", "fetch", "--from", "now-3m", "--to", "now-172s")
+	require.Equal(t, 0, res.code, res.stderr)
+	lines := strings.Split(strings.TrimRight(res.stderr, "\n"), "\n")
+	last := lines[len(lines)-1]
+	require.Contains(t, last, "WARN  alumet_agent] Measurement complete: 2 series")
+	require.Contains(t, last, "But a result is doubtful: energy-report: taurus-7/bmc_node_power_watthour_total has no energy although")
+	require.Contains(t, last, "between two of its steps")
+	var sum struct {
+		Warnings []string `json:"warnings"`
+		Series   []struct {
+			Metric string   `json:"metric"`
+			Energy *float64 `json:"energy_j"`
+		} `json:"series"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "energy.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &sum))
+	require.Len(t, sum.Series, 2)
+	for _, s := range sum.Series {
+		require.Equal(t, s.Metric == "wattmetre_power_watt", s.Energy != nil, s.Metric)
+	}
+	require.Len(t, sum.Warnings, 1)
+	require.Contains(t, sum.Warnings[0], "bmc_node_power_watthour_total has no energy")
 }
