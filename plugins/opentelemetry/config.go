@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"errors"
 	"net/textproto"
+	"os"
 	"strings"
 	"time"
 
@@ -33,6 +34,11 @@ type Config struct {
 	// never logged. The loader substitutes environment variables, as in
 	// every value.
 	Headers map[string]string `toml:"headers,omitempty"`
+	// HeadersFile is a file of "Name: value" lines sent as headers too (a
+	// token kept out of the configuration; blank lines and lines starting
+	// with # are skipped). It is read at start; a header it names may not
+	// be in headers as well.
+	HeadersFile string `toml:"headers_file,omitempty"`
 	// Compression is "none" or "gzip".
 	Compression string `toml:"compression,omitempty"`
 	// The delivery keys: batch_size, flush_interval, buffer_size, timeout,
@@ -81,12 +87,58 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// header returns the headers, keys in canonical form.
+// header returns the headers (headers, then headers_file's), keys in
+// canonical form.
 func (c *Config) header() (map[string][]string, error) {
 	h := map[string][]string{}
 	for k, v := range c.Headers {
 		k = textproto.CanonicalMIMEHeaderKey(k)
 		h[k] = append(h[k], v)
+	}
+	if c.HeadersFile == "" {
+		return h, nil
+	}
+	fromFile, err := readHeadersFile(c.HeadersFile)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range fromFile {
+		if _, ok := h[k]; ok {
+			return nil, plugin.FieldErrorf("headers_file", "%s: %s is in headers too: keep one", c.HeadersFile, k)
+		}
+		h[k] = v
+	}
+	return h, nil
+}
+
+// readHeadersFile reads "Name: value" lines. Its errors name the file and
+// the line, never a value (a secret).
+func readHeadersFile(path string) (map[string][]string, error) {
+	if strings.HasPrefix(path, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			path = home + path[1:]
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &plugin.FieldError{Key: "headers_file", Err: err}
+	}
+	h := map[string][]string{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return nil, plugin.FieldErrorf("headers_file", "%s, line %d: want \"Name: value\"", path, i+1)
+		}
+		k = textproto.CanonicalMIMEHeaderKey(k)
+		h[k] = append(h[k], strings.TrimSpace(v))
+	}
+	if len(h) == 0 {
+		return nil, plugin.FieldErrorf("headers_file", "%s: no header in it", path)
 	}
 	return h, nil
 }

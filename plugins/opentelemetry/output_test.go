@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +170,46 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+// headers_file adds its "Name: value" lines to headers; its errors name
+// the file and the line, never a value.
+func TestHeadersFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o600))
+		return p
+	}
+	good := write("good", "# the collector's token\nauthorization: Bearer s3cret-t0ken\n\nX-Scope-OrgID:  g5k \n")
+	for _, tc := range []struct {
+		name    string
+		headers map[string]string
+		file    string
+		want    map[string][]string
+		err     string
+	}{
+		{"lines, comments and blanks", map[string]string{"x-tenant": "a"}, good,
+			map[string][]string{"Authorization": {"Bearer s3cret-t0ken"}, "X-Scope-Orgid": {"g5k"}, "X-Tenant": {"a"}}, ""},
+		{"a header in both", map[string]string{"Authorization": "x"}, good, nil, "Authorization is in headers too"},
+		{"a line without a colon", nil, write("bad", "Authorization: a\nBearer s3cret-t0ken\n"), nil, "bad, line 2: want \"Name: value\""},
+		{"empty", nil, write("empty", "# nothing\n"), nil, "no header in it"},
+		{"missing", nil, filepath.Join(dir, "none"), nil, "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.Headers, c.HeadersFile = tc.headers, tc.file
+			h, err := c.header()
+			if tc.err != "" {
+				require.ErrorContains(t, err, "headers_file: ")
+				require.ErrorContains(t, err, tc.err)
+				require.NotContains(t, err.Error(), "s3cret")
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, h)
+		})
+	}
+}
+
 func TestSampleConfig(t *testing.T) {
 	var doc struct {
 		Plugins struct {
@@ -183,7 +225,7 @@ func TestSampleConfig(t *testing.T) {
 	for _, k := range []string{"collector_host", "prefix", "suffix", "use_unit_display_name", "add_attributes_to_labels"} {
 		require.Contains(t, SampleConfig, "\n"+k+" = ")
 	}
-	for _, k := range []string{"protocol", "headers", "compression", "batch_size", "flush_interval", "buffer_size", "timeout", "close_timeout"} {
+	for _, k := range []string{"protocol", "headers", "headers_file", "compression", "batch_size", "flush_interval", "buffer_size", "timeout", "close_timeout"} {
 		require.Contains(t, SampleConfig, "\n# "+k+" = ")
 	}
 	// Alumet's keys only in a generated section.
