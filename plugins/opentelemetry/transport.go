@@ -45,6 +45,9 @@ type exporter struct {
 	headers  http.Header
 	client   *http.Client
 	gzip     bool
+	// gz compresses the bodies, its writer and buffer reused (the queue
+	// sends one export at a time).
+	gz push.Gzipper
 }
 
 // newExporter returns the exporter of collectorHost for protocol. TLS is
@@ -102,18 +105,25 @@ func (x *exporter) request(ctx context.Context, body []byte) (*http.Request, err
 	return req, nil
 }
 
-func compress(msg []byte) []byte {
-	var b bytes.Buffer
-	w := gzip.NewWriter(&b)
-	_, _ = w.Write(msg)
-	_ = w.Close()
-	return b.Bytes()
+// compress gzips msg at the fastest level (protobuf of repeated
+// attributes compresses well at it); the result is valid until the next
+// call.
+func (x *exporter) compress(msg []byte) ([]byte, error) {
+	z, err := x.gz.Compress(msg)
+	if err != nil {
+		return nil, &push.PermanentError{Err: fmt.Errorf("gzip: %w", err)}
+	}
+	return z, nil
 }
 
 func (x *exporter) exportGRPC(ctx context.Context, msg []byte) (Result, error) {
 	flag := byte(0)
 	if x.gzip {
-		msg, flag = compress(msg), 1
+		z, err := x.compress(msg)
+		if err != nil {
+			return Result{}, err
+		}
+		msg, flag = z, 1
 	}
 	body := make([]byte, 5, 5+len(msg))
 	body[0] = flag
@@ -184,7 +194,11 @@ func (x *exporter) exportGRPC(ctx context.Context, msg []byte) (Result, error) {
 
 func (x *exporter) exportHTTP(ctx context.Context, msg []byte) (Result, error) {
 	if x.gzip {
-		msg = compress(msg)
+		z, err := x.compress(msg)
+		if err != nil {
+			return Result{}, err
+		}
+		msg = z
 	}
 	req, err := x.request(ctx, msg)
 	if err != nil {
