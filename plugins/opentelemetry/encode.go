@@ -68,15 +68,33 @@ type encoder struct {
 	// The request being built: the metrics in first-seen order, each with
 	// its data points.
 	order []*metricBytes
+	hdr   []byte // FinishFramed's envelope, reused
 }
 
 // metricBytes is a metric's name, description and unit (encoded) and the
 // data points of the request being built.
 type metricBytes struct {
-	head   []byte
-	points []byte
-	n      int
+	head []byte
+	// buf is room bytes of headroom, then the data points: FinishFramed
+	// writes a one-metric request's envelope into the headroom, so the
+	// points are not copied.
+	buf  []byte
+	room int
+	n    int
 }
+
+// points returns the encoded data points.
+func (mb *metricBytes) points() []byte {
+	if len(mb.buf) < mb.room {
+		return nil
+	}
+	return mb.buf[mb.room:]
+}
+
+// envelopeRoom is the headroom for a request's envelope besides the
+// metric's head: the resource, the scope and the nested lengths take
+// about 120 bytes, a transport's frame 5.
+const envelopeRoom = 192
 
 func newEncoder(m mapping, reg *measure.Registry) *encoder {
 	return &encoder{m: m, reg: reg, metrics: map[measure.MetricID]*metricBytes{}}
@@ -104,7 +122,7 @@ func (e *encoder) metric(id measure.MetricID) *metricBytes {
 			h = protowire.AppendTag(h, fMetricUnit, protowire.BytesType)
 			h = protowire.AppendString(h, validUTF8(unit))
 		}
-		mb = &metricBytes{head: h}
+		mb = &metricBytes{head: h, room: len(h) + envelopeRoom}
 		e.metrics[id] = mb
 	}
 	if mb.n == 0 {
@@ -154,7 +172,10 @@ func appendStringKV(b []byte, f protowire.Number, key, v string) []byte {
 // addPoint adds a data point with pre-encoded attributes.
 func (e *encoder) addPoint(mb *metricBytes, attrs []byte, ns int64, v float64) {
 	n := len(attrs) + protowire.SizeTag(fPointTime) + 8 + protowire.SizeTag(fPointAsDouble) + 8
-	b := mb.points
+	b := mb.buf
+	if len(b) < mb.room {
+		b = append(b[:0], make([]byte, mb.room)...)
+	}
 	b = protowire.AppendTag(b, fGaugeDataPoints, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(n))
 	b = append(b, attrs...)
@@ -162,7 +183,7 @@ func (e *encoder) addPoint(mb *metricBytes, attrs []byte, ns int64, v float64) {
 	b = protowire.AppendFixed64(b, uint64(ns))
 	b = protowire.AppendTag(b, fPointAsDouble, protowire.Fixed64Type)
 	b = protowire.AppendFixed64(b, math.Float64bits(v))
-	mb.points = b
+	mb.buf = b
 	mb.n++
 }
 
@@ -195,6 +216,37 @@ func (e *encoder) Points() int {
 // nested messages are computed first, so that the data points are copied
 // once.
 func (e *encoder) Finish(b []byte) []byte {
+	b = e.envelope(b, true)
+	return e.reset(b)
+}
+
+// FinishFramed is Finish with frame bytes free before the request (a
+// transport's header, for the caller to fill): the returned slice is the
+// frame then the request. A request of one metric is built in place, in
+// the headroom of its points, without copying them; the result is then
+// valid until the next point is added. Otherwise the request is built in
+// *scratch (grown as needed), after the frame.
+func (e *encoder) FinishFramed(frame int, scratch *[]byte) []byte {
+	if len(e.order) == 1 {
+		mb := e.order[0]
+		h := e.envelope(e.hdr[:0], false)
+		e.hdr = h
+		if start := mb.room - len(h) - frame; start >= 0 {
+			copy(mb.buf[mb.room-len(h):], h)
+			out := mb.buf[start:]
+			mb.buf, mb.n = mb.buf[:0], 0
+			e.order = e.order[:0]
+			return out
+		}
+	}
+	b := append((*scratch)[:0], make([]byte, frame)...)
+	*scratch = e.Finish(b)
+	return *scratch
+}
+
+// envelope appends the request (whole), or all of it but the data points
+// of its last metric, which the caller puts right after.
+func (e *encoder) envelope(b []byte, whole bool) []byte {
 	var scope []byte
 	scope = protowire.AppendTag(scope, fScopeName, protowire.BytesType)
 	scope = protowire.AppendString(scope, "alumet")
@@ -204,7 +256,7 @@ func (e *encoder) Finish(b []byte) []byte {
 	res := appendStringKV(nil, fResourceAttributes, "service.name", "alumet-otlp-grpc")
 
 	metricLen := func(mb *metricBytes) int {
-		return len(mb.head) + protowire.SizeTag(fMetricGauge) + protowire.SizeBytes(len(mb.points))
+		return len(mb.head) + protowire.SizeTag(fMetricGauge) + protowire.SizeBytes(len(mb.points()))
 	}
 	smLen := protowire.SizeTag(fScopeMetricsScope) + protowire.SizeBytes(len(scope))
 	for _, mb := range e.order {
@@ -221,13 +273,23 @@ func (e *encoder) Finish(b []byte) []byte {
 	b = protowire.AppendVarint(b, uint64(smLen))
 	b = protowire.AppendTag(b, fScopeMetricsScope, protowire.BytesType)
 	b = protowire.AppendBytes(b, scope)
-	for _, mb := range e.order {
+	for i, mb := range e.order {
 		b = protowire.AppendTag(b, fScopeMetricsMetrics, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(metricLen(mb)))
 		b = append(b, mb.head...)
 		b = protowire.AppendTag(b, fMetricGauge, protowire.BytesType)
-		b = protowire.AppendBytes(b, mb.points)
-		mb.points, mb.n = mb.points[:0], 0
+		if !whole && i == len(e.order)-1 {
+			return protowire.AppendVarint(b, uint64(len(mb.points())))
+		}
+		b = protowire.AppendBytes(b, mb.points())
+	}
+	return b
+}
+
+// reset starts a new request.
+func (e *encoder) reset(b []byte) []byte {
+	for _, mb := range e.order {
+		mb.buf, mb.n = mb.buf[:0], 0
 	}
 	e.order = e.order[:0]
 	return b

@@ -186,3 +186,43 @@ func FuzzEncode(f *testing.F) {
 		}
 	})
 }
+
+// FinishFramed gives the same request as Finish after the frame's room,
+// built in place for one metric (the points not copied) and in the
+// scratch buffer for several, request after request.
+func TestFinishFramed(t *testing.T) {
+	reg := measure.NewRegistry()
+	ps := testPoints(t, reg)
+	m := mapping{suffix: "_alumet", unitDisplay: true, attributesToLabels: true, version: Version}
+	one := ps[:0:0]
+	for _, p := range ps {
+		if p.Metric == ps[0].Metric {
+			one = append(one, p)
+		}
+	}
+	require.Less(t, len(one), len(ps), "the test points have several metrics")
+	for _, tc := range []struct {
+		name    string
+		points  []measure.Point
+		inPlace bool
+	}{
+		{"one metric: in place", one, true},
+		{"several metrics: in the scratch buffer", ps, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref, e := newEncoder(m, reg), newEncoder(m, reg)
+			var scratch []byte
+			for round := 0; round < 3; round++ {
+				for i := range tc.points {
+					ref.AddPoint(&tc.points[i])
+					e.AddPoint(&tc.points[i])
+				}
+				want := ref.Finish(nil)
+				got := e.FinishFramed(frameLen, &scratch)
+				require.Equal(t, want, got[frameLen:], "round %d", round)
+				require.Equal(t, tc.inPlace, len(scratch) == 0 || &got[0] != &scratch[0], "round %d", round)
+				require.Zero(t, e.Points(), "a new request starts")
+			}
+		})
+	}
+}

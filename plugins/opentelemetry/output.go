@@ -135,8 +135,8 @@ func (o *Output) send(ctx context.Context, body []byte, points int) error {
 		body = rest
 	}
 	o.mu.RUnlock()
-	o.msg = o.enc.Finish(o.msg[:0])
-	res, err := o.x.export(ctx, o.msg)
+	msg := o.enc.FinishFramed(frameLen, &o.msg)
+	res, err := o.x.export(ctx, msg)
 	if err == nil && res.Rejected > 0 {
 		o.rejected.Add(res.Rejected)
 		o.log.Error(fmt.Sprintf("%s: the collector rejected %d of %d points: %s", Name, res.Rejected, points, res.Message))

@@ -84,12 +84,22 @@ func newExporter(protocol, collectorHost string, headers http.Header, gz bool, t
 // errors are push's: a *push.StatusError for a status (gRPC's mapped to
 // HTTP's, as grpc-gateway does, so that push.Classify retries UNAVAILABLE
 // and fails the output for UNAUTHENTICATED), a network error otherwise.
-func (x *exporter) export(ctx context.Context, msg []byte) (Result, error) {
-	if x.protocol == ProtocolGRPC {
-		return x.exportGRPC(ctx, msg)
+//
+// framed is frameLen free bytes then the encoded request: gRPC's message
+// header goes there, so that the request is not copied behind it.
+func (x *exporter) export(ctx context.Context, framed []byte) (Result, error) {
+	if len(framed) < frameLen {
+		return Result{}, &push.PermanentError{Err: errors.New("export: no room for the frame")}
 	}
-	return x.exportHTTP(ctx, msg)
+	if x.protocol == ProtocolGRPC {
+		return x.exportGRPC(ctx, framed)
+	}
+	return x.exportHTTP(ctx, framed[frameLen:])
 }
+
+// frameLen is the length of a gRPC message's header (a compressed flag
+// and a 4-byte length).
+const frameLen = 5
 
 func (x *exporter) request(ctx context.Context, body []byte) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, x.url, bytes.NewReader(body))
@@ -116,19 +126,19 @@ func (x *exporter) compress(msg []byte) ([]byte, error) {
 	return z, nil
 }
 
-func (x *exporter) exportGRPC(ctx context.Context, msg []byte) (Result, error) {
-	flag := byte(0)
+func (x *exporter) exportGRPC(ctx context.Context, framed []byte) (Result, error) {
+	body := framed
 	if x.gzip {
-		z, err := x.compress(msg)
+		z, err := x.compress(framed[frameLen:])
 		if err != nil {
 			return Result{}, err
 		}
-		msg, flag = z, 1
+		body = append(make([]byte, frameLen, frameLen+len(z)), z...)
+		body[0] = 1
+	} else {
+		body[0] = 0
 	}
-	body := make([]byte, 5, 5+len(msg))
-	body[0] = flag
-	binary.BigEndian.PutUint32(body[1:], uint32(len(msg)))
-	body = append(body, msg...)
+	binary.BigEndian.PutUint32(body[1:frameLen], uint32(len(body)-frameLen))
 	req, err := x.request(ctx, body)
 	if err != nil {
 		return Result{}, err

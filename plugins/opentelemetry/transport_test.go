@@ -78,8 +78,9 @@ func request(t *testing.T) ([]byte, []wantPoint) {
 	for i := range ps {
 		e.AddPoint(&ps[i])
 	}
-	msg := e.Finish(nil)
-	return msg, flatten(t, msg)
+	// The frame's room first, as the output gives export.
+	framed := e.Finish(make([]byte, frameLen))
+	return framed, flatten(t, framed[frameLen:])
 }
 
 func TestGRPCExport(t *testing.T) {
