@@ -10,6 +10,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress/snappy"
 	"github.com/parquet-go/parquet-go/compress/uncompressed"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // LateColumn is the last column: the attributes without a column of their
@@ -113,4 +114,52 @@ func (g orderedGroup) Fields() []pq.Field {
 	}
 	slices.SortStableFunc(fields, func(a, b pq.Field) int { return rank[a.Name()] - rank[b.Name()] })
 	return fields
+}
+
+// schemaElements returns the file metadata's schema of s (the root, then
+// its leaves) and their column orders, as parquet-go's writer fills them.
+func schemaElements(s *pq.Schema) ([]format.SchemaElement, []format.ColumnOrder) {
+	fields := s.Fields()
+	elems := make([]format.SchemaElement, 0, 1+len(fields))
+	root := format.SchemaElement{Name: s.Name()}
+	root.NumChildren.Set(int32(len(fields)))
+	elems = append(elems, root)
+	orders := make([]format.ColumnOrder, 0, len(fields))
+	for _, f := range fields {
+		t := f.Type()
+		el := format.SchemaElement{Name: f.Name()}
+		switch {
+		case f.Optional():
+			el.RepetitionType.Set(format.Optional)
+		case f.Repeated():
+			el.RepetitionType.Set(format.Repeated)
+		default:
+			el.RepetitionType.Set(format.Required)
+		}
+		if lt := t.LogicalType(); lt != nil {
+			el.LogicalType = *lt
+		}
+		// parquet-go records the bit length of fixed-size types here too
+		// (64 for INT64 and DOUBLE); readers ignore it but files stay as
+		// they were.
+		if n := int32(t.Length()); n > 0 {
+			el.TypeLength.Set(n)
+		}
+		if pt := t.PhysicalType(); pt != nil {
+			el.Type.Set(*pt)
+		}
+		if ct := t.ConvertedType(); ct != nil {
+			el.ConvertedType.Set(*ct)
+		}
+		elems = append(elems, el)
+		orders = append(orders, *t.ColumnOrder())
+	}
+	return elems, orders
+}
+
+// createdBy is the created_by of the file metadata, as parquet-go formats it.
+func createdBy() string {
+	c := pq.DefaultWriterConfig()
+	pq.CreatedBy("alumet-agent parquet", Version, "").ConfigureWriter(c)
+	return c.CreatedBy
 }
