@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,7 +157,7 @@ func open(cfg *Config, reg *measure.Registry, logger *slog.Logger, rotate bool, 
 		cfg:       *cfg,
 		log:       logger,
 		now:       now,
-		enc:       newEncoder(rb, cfg.AttributeColumns, cfg.Compression),
+		enc:       newEncoder(rb, cfg.AttributeColumns, cfg.Compression, int(cfg.RowGroupRows)),
 		createdBy: createdBy(),
 		rotate:    rotate,
 		stop:      make(chan struct{}),
@@ -336,7 +335,7 @@ func (o *FileOutput) writeCompact(pts []measure.SeriesPoint, st *writeState) err
 	for i := 0; i < len(pts); {
 		n := min(o.room(), len(pts)-i)
 		k := len(e.ts)
-		e.ts, e.vals, e.sid = slices.Grow(e.ts, n), slices.Grow(e.vals, n), slices.Grow(e.sid, n)
+		e.grow(n)
 		ts, vals, sids := e.ts[:k+n], e.vals[:k+n], e.sid[:k+n]
 		lim, gen := k+n, e.gen
 		j := i
@@ -376,6 +375,7 @@ func (o *FileOutput) writePoints(pts []measure.Point, st *writeState) error {
 	for i := 0; i < len(pts); {
 		n := min(o.room(), len(pts)-i)
 		start := len(e.ts)
+		e.grow(n)
 		j := i
 		for ; j < len(pts) && len(e.ts)-start < n; j++ {
 			p := &pts[j]
