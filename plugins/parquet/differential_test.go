@@ -294,7 +294,11 @@ func FuzzWriter(f *testing.F) {
 	for _, seed := range [][]byte{nil, []byte("alumet"), make([]byte, 64), []byte(strings.Repeat("\xff\x01\x80", 100))} {
 		f.Add(seed)
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(fuzzBody)
+}
+
+func fuzzBody(t *testing.T, data []byte) {
+	{
 		defer func(p int) { pageRows = p }(pageRows)
 		src := &byteSource{b: data, rest: *rand.NewPCG(uint64(len(data)), 1)}
 		rng := rand.New(src)
@@ -309,14 +313,49 @@ func FuzzWriter(f *testing.F) {
 			}
 		}
 		cfg.Compression = codecs[rng.IntN(len(codecs))]
-		cfg.RowGroupRows = int64(1 + rng.IntN(300))
-		pageRows = 1 + rng.IntN(200)
+		cfg.RowGroupRows = int64(1 + rng.IntN(100))
+		pageRows = 1 + rng.IntN(50)
 		compact := rng.IntN(3)
-		bufs := g.buffers(1+rng.IntN(4), rng.IntN(200), 1+rng.IntN(50), compact > 0, compact < 2)
+		// Up to a few hundred rows: enough for several row groups and
+		// pages, few enough for many runs a second.
+		bufs := g.buffers(1+rng.IntN(3), rng.IntN(60), 1+rng.IntN(30), compact > 0, compact < 2)
 		got, want := writeBoth(t, cfg, reg, bufs)
 		if fileMeta(t, want).NumRows == 0 {
 			return
 		}
 		compareFiles(t, got, want)
-	})
+	}
+}
+
+// Dictionaries past maxDictBytes end their row group early: the rows are
+// the same, in more row groups.
+func TestDictionaryBound(t *testing.T) {
+	defer func(m int) { maxDictBytes = m }(maxDictBytes)
+	maxDictBytes = 2000
+	for _, compact := range []bool{true, false} {
+		t.Run(fmt.Sprint("compact=", compact), func(t *testing.T) {
+			reg := measure.NewRegistry()
+			id := register(t, reg, "p", measure.Plain(measure.Watt), measure.F64)
+			buf := &measure.Buffer{}
+			for i := range 3000 {
+				s := &measure.Series{Metric: id, Resource: measure.Resource{Kind: "device_id", ID: fmt.Sprintf("node-%d", i%500)}}
+				if compact {
+					buf.Compact = append(buf.Compact, measure.SeriesPoint{Series: s, Time: int64(i), Value: measure.Float(float64(i))})
+				} else {
+					buf.Push(measure.Point{Metric: id, Timestamp: time.Unix(0, int64(i)), Value: measure.Float(float64(i)), Resource: s.Resource})
+				}
+			}
+			cfg := testConfig(t.TempDir())
+			got, want := writeBoth(t, cfg, reg, []*measure.Buffer{buf})
+			require.Equal(t, readGeneric(t, want), readGeneric(t, got))
+			checkStructure(t, got)
+			md := fileMeta(t, got)
+			require.Greater(t, len(md.RowGroups), 10)
+			for _, rg := range md.RowGroups[:len(md.RowGroups)-1] {
+				// node-N: 4 + 6 to 8 bytes each, a row group ends with the
+				// value that passed the bound.
+				require.InDelta(t, 2000/11, rg.NumRows, 30)
+			}
+		})
+	}
 }

@@ -74,8 +74,9 @@ var pageRows = 128 * 1024
 
 // maxDictBytes bounds the dictionaries of a row group (their PLAIN bytes,
 // every column): past it the row group is written early, so that a page
-// stays far below Parquet's 2 GiB limit whatever the strings.
-const maxDictBytes = 256 << 20
+// stays far below Parquet's 2 GiB limit whatever the strings. A variable
+// for tests.
+var maxDictBytes = 256 << 20
 
 // dictionary is the dictionary of a string column in a row group: its
 // values in the order they came.
