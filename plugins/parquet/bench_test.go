@@ -130,3 +130,33 @@ func BenchmarkReference(b *testing.B) {
 	b.ReportMetric(float64(size)/1e6, "parquet-MB")
 	b.ReportMetric(float64(csvSize)/1e6, "csv-MB")
 }
+
+// BenchmarkPlainPoints writes the reference workload as plain points (what
+// an output gets when another one does not read compact points): rows/s.
+func BenchmarkPlainPoints(b *testing.B) {
+	reg := measure.NewRegistry()
+	var bufs []*measure.Buffer
+	workload(b, reg, referenceRows/4, func(buf *measure.Buffer) {
+		c := &measure.Buffer{Compact: append([]measure.SeriesPoint(nil), buf.Compact...)}
+		c.Expand()
+		bufs = append(bufs, c)
+	})
+	dir := b.TempDir()
+	rows := 0
+	for b.Loop() {
+		o, err := Open(testConfig(dir), reg, nil, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, buf := range bufs {
+			if err := o.Write(context.Background(), buf); err != nil {
+				b.Fatal(err)
+			}
+			rows += buf.Len()
+		}
+		if err := o.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
