@@ -231,14 +231,27 @@ func plainBytes(typ format.Type, v pq.Value) []byte {
 	return v.ByteArray()
 }
 
+// boundBytes is plainBytes of a min (max false) or max: a zero min is
+// written -0, a zero max +0.
+func boundBytes(typ format.Type, v pq.Value, max bool) []byte {
+	if typ == format.Double && v.Double() == 0 {
+		z := math.Copysign(0, -1)
+		if max {
+			z = 0
+		}
+		return binary.LittleEndian.AppendUint64(nil, math.Float64bits(z))
+	}
+	return plainBytes(typ, v)
+}
+
 // checkStats checks statistics: the null count, and the exact bounds
 // when there are (strings longer than maxStatBytes left out).
 func checkStats(t testing.TB, where string, typ format.Type, st format.Statistics, lo, hi pq.Value, nulls int64, ok bool) {
 	t.Helper()
 	require.Equal(t, nulls, st.NullCount, "%s: null count", where)
 	if ok && (typ != format.ByteArray || len(lo.ByteArray()) <= maxStatBytes && len(hi.ByteArray()) <= maxStatBytes) {
-		require.Equal(t, plainBytes(typ, lo), st.MinValue, "%s: min", where)
-		require.Equal(t, plainBytes(typ, hi), st.MaxValue, "%s: max", where)
+		require.Equal(t, boundBytes(typ, lo, false), st.MinValue, "%s: min", where)
+		require.Equal(t, boundBytes(typ, hi, true), st.MaxValue, "%s: max", where)
 		return
 	}
 	require.Nil(t, st.MinValue, "%s: min", where)
@@ -267,8 +280,8 @@ func checkIndexBounds(t testing.TB, where string, typ format.Type, min, max []by
 			require.Equal(t, h, max, where)
 		}
 	default:
-		require.Equal(t, plainBytes(typ, lo), min, where)
-		require.Equal(t, plainBytes(typ, hi), max, where)
+		require.Equal(t, boundBytes(typ, lo, false), min, where)
+		require.Equal(t, boundBytes(typ, hi, true), max, where)
 	}
 }
 

@@ -463,7 +463,16 @@ func int64Bytes(lo, hi int64) []byte {
 	return b
 }
 
+// float64Bytes returns the bounds lo and hi, a zero min as -0 and a zero
+// max as +0, as the format asks of writers (readers cannot tell which
+// zeros a page has).
 func float64Bytes(lo, hi float64) []byte {
+	if lo == 0 {
+		lo = math.Copysign(0, -1)
+	}
+	if hi == 0 {
+		hi = 0
+	}
 	b := make([]byte, 16)
 	binary.LittleEndian.PutUint64(b, math.Float64bits(lo))
 	binary.LittleEndian.PutUint64(b[8:], math.Float64bits(hi))
