@@ -247,7 +247,7 @@ func (e *encoder) flush(f *fileWriter) error {
 		e.sharedU = append(e.sharedU, 0)
 	}
 	for i := range e.cols {
-		cw := chunkWriter{e: e, f: f, col: &e.cols[i], start: f.off}
+		cw := chunkWriter{e: e, f: f, col: &e.cols[i]}
 		var err error
 		switch cw.col.kind {
 		case kindDict:
@@ -262,9 +262,11 @@ func (e *encoder) flush(f *fileWriter) error {
 		if err != nil {
 			return err
 		}
-		rg.Columns[i] = format.ColumnChunk{MetaData: cw.meta(n)}
-		rg.TotalByteSize += cw.md.TotalUncompressedSize
-		rg.TotalCompressedSize += cw.md.TotalCompressedSize
+		md := cw.meta(n)
+		rg.Columns[i] = format.ColumnChunk{MetaData: md}
+		rg.TotalByteSize += md.TotalUncompressedSize
+		rg.TotalCompressedSize += md.TotalCompressedSize
+		cw.ci.BoundaryOrder = boundaryOrder(md.Type, cw.ci.NullPages, cw.ci.MinValues, cw.ci.MaxValues)
 		cis[i], ois[i] = cw.ci, cw.oi
 	}
 	f.addRowGroup(rg, cis, ois)
@@ -308,10 +310,9 @@ func (e *encoder) pageSeries() {
 
 // chunkWriter writes one column chunk of a row group.
 type chunkWriter struct {
-	e     *encoder
-	f     *fileWriter
-	col   *colSpec
-	start int64 // offset of the chunk's first page
+	e   *encoder
+	f   *fileWriter
+	col *colSpec
 
 	md       format.ColumnMetaData
 	ci       format.ColumnIndex
@@ -360,7 +361,6 @@ func (cw *chunkWriter) meta(rows int) format.ColumnMetaData {
 	if col.optional {
 		md.SizeStatistics.DefinitionLevelHistogram = []int64{cw.nulls, int64(rows) - cw.nulls}
 	}
-	cw.ci.BoundaryOrder = boundaryOrder(md.Type, cw.ci.NullPages, cw.ci.MinValues, cw.ci.MaxValues)
 	return *md
 }
 
@@ -377,8 +377,8 @@ func (cw *chunkWriter) compress(src []byte) ([]byte, error) {
 // dataPage writes a data page (v2) of rows rows, nulls of them null.
 // levels are the encoded definition levels (nil for a required column),
 // data the values, uncompressed bytes of them before compression. min and
-// max are the page's bounds (nil for none), exact are the page-header
-// statistics' min and max (nil when omitted).
+// max are the page's bounds in the column index, statMin and statMax
+// those of its statistics (nil when left out).
 func (cw *chunkWriter) dataPage(enc format.Encoding, rows, nulls int, levels, data []byte, uncompressed int, min, max, statMin, statMax []byte) error {
 	st := format.Statistics{NullCount: int64(nulls), MinValue: statMin, MaxValue: statMax}
 	if cw.col.kind != kindDict {
