@@ -48,7 +48,7 @@ const (
 	DefaultRowGroupRows   = 128 * 1024
 	DefaultRotateInterval = time.Hour
 	// MaxRowGroupRows bounds row_group_rows: a row group is held in
-	// memory (about 100 bytes a row before compression).
+	// memory (20 bytes a row, and its series' dictionary indices).
 	MaxRowGroupRows = 16 << 20
 )
 

@@ -69,3 +69,25 @@ func TestIndependentReaderUnit(t *testing.T) {
 			lateText(t, *r["__late_attributes"]))
 	}
 }
+
+// hyparquet reads from the encoder's files exactly what it reads from the
+// old writer's (reference_test.go), for every codec, with several row
+// groups and pages, null pages, many series and every kind of cell.
+func TestIndependentReaderDifferential(t *testing.T) {
+	needHyparquet(t)
+	defer func(p int) { pageRows = p }(pageRows)
+	pageRows = 100
+	for _, name := range codecs {
+		t.Run(name, func(t *testing.T) {
+			g, reg := newGen(t, 3, 40)
+			cfg := testConfig(t.TempDir())
+			cfg.Compression = name
+			cfg.RowGroupRows = 200
+			got, want := writeBoth(t, cfg, reg, g.buffers(4, 150, 60, true, true))
+			w, gr := readWithHyparquet(t, want), readWithHyparquet(t, got)
+			require.Greater(t, w.Meta.RowGroups, 2)
+			require.Equal(t, w.Meta, gr.Meta)
+			require.Equal(t, w.Rows, gr.Rows)
+		})
+	}
+}

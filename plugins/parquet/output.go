@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	pq "github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
@@ -28,9 +28,6 @@ var (
 	_ pipeline.LossError       = (*OutputError)(nil)
 	_ pipeline.LossError       = (*SkippedError)(nil)
 )
-
-// batchRows is how many rows are handed to the Parquet writer at a time.
-const batchRows = 1024
 
 // tickInterval is how often, with rotate_interval, an idle run-mode file
 // is checked for its age (so that it is published without waiting for
@@ -59,16 +56,17 @@ type FileOutput struct {
 	cfg    Config
 	log    *slog.Logger
 	now    func() time.Time
-	schema *pq.Schema
-	rows   *rowBuilder
 	rotate bool // numbered files (run mode)
-	// stringColumns are the paths of the string columns.
-	stringColumns []string
+	// schema and orders are the file metadata's schema and column orders.
+	schema    []format.SchemaElement
+	orders    []format.ColumnOrder
+	createdBy string
 
-	mu        sync.Mutex // guards everything below
+	mu sync.Mutex // guards everything below
+	// enc holds the rows of the current row group of cur (none without cur).
+	enc       *encoder
 	cur       *segment
 	next      int // number of the next rotated file
-	batch     []pq.Row
 	published []string
 	err       *pathErr // the failure, nil before one
 	lost      int64
@@ -97,8 +95,8 @@ type file interface {
 type segment struct {
 	path, tmp string
 	f         file
-	w         *pq.GenericWriter[any]
-	rows      int64 // rows given to w
+	w         *fileWriter
+	rows      int64 // rows of the file: written, or in the encoder
 	opened    time.Time
 }
 
@@ -150,25 +148,22 @@ func open(cfg *Config, reg *measure.Registry, logger *slog.Logger, rotate bool, 
 	if err := checkDir(cfg.OutputPath, rotate); err != nil {
 		return nil, err
 	}
+	rb := newRowBuilder(reg, Options{
+		AppendUnitToMetricName: cfg.AppendUnitToMetricName,
+		UseUnitDisplayName:     cfg.UseUnitDisplayName,
+		AttributeColumns:       cfg.AttributeColumns,
+	})
 	o := &FileOutput{
-		cfg:    *cfg,
-		log:    logger,
-		now:    now,
-		schema: Schema(cfg.AttributeColumns, cfg.Compression),
-		rows: newRowBuilder(reg, Options{
-			AppendUnitToMetricName: cfg.AppendUnitToMetricName,
-			UseUnitDisplayName:     cfg.UseUnitDisplayName,
-			AttributeColumns:       cfg.AttributeColumns,
-		}),
-		rotate: rotate,
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		cfg:       *cfg,
+		log:       logger,
+		now:       now,
+		enc:       newEncoder(rb, cfg.AttributeColumns, cfg.Compression, int(cfg.RowGroupRows)),
+		createdBy: createdBy(),
+		rotate:    rotate,
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
-	for _, f := range o.schema.Fields() {
-		if f.Type().Kind() == pq.ByteArray {
-			o.stringColumns = append(o.stringColumns, f.Name())
-		}
-	}
+	o.schema, o.orders = schemaElements(Schema(cfg.AttributeColumns, cfg.Compression))
 	if rotate {
 		n, err := highestNumber(cfg.OutputPath)
 		if err != nil {
@@ -292,93 +287,146 @@ func (o *FileOutput) Write(_ context.Context, buf *measure.Buffer) error {
 			return o.fail(err, int64(buf.Len()))
 		}
 	}
-	var unknown int
-	var firstUnknown measure.MetricID
-	total := buf.Len()
-	done := 0
-	add := func(row pq.Row, ok bool, id measure.MetricID) error {
-		done++
-		if !ok {
-			if unknown == 0 {
-				firstUnknown = id
-			}
-			unknown++
-			return nil
-		}
-		o.batch = append(o.batch, row)
-		if len(o.batch) == batchRows {
-			return o.flushBatch(total - done)
-		}
-		return nil
-	}
-	for i := range buf.Points {
-		p := &buf.Points[i]
-		row, ok := o.rows.pointRow(o.rowSlot(), p)
-		if err := add(row, ok, p.Metric); err != nil {
-			return err
-		}
-	}
-	for i := range buf.Compact {
-		p := &buf.Compact[i]
-		row, ok := o.rows.compactRow(o.rowSlot(), p)
-		if err := add(row, ok, p.Series.Metric); err != nil {
-			return err
-		}
-	}
-	if err := o.flushBatch(0); err != nil {
+	st := writeState{total: buf.Len()}
+	if err := o.writePoints(buf.Points, &st); err != nil {
 		return err
 	}
-	if unknown > 0 {
-		return &SkippedError{N: unknown, Metric: firstUnknown}
+	if err := o.writeCompact(buf.Compact, &st); err != nil {
+		return err
+	}
+	if st.unknown > 0 {
+		return &SkippedError{N: st.unknown, Metric: st.firstUnknown}
 	}
 	return nil
 }
 
-// rowSlot returns the reused storage of the next row of the batch.
-func (o *FileOutput) rowSlot() pq.Row {
-	n := len(o.batch)
-	if n < cap(o.batch) {
-		return o.batch[:n+1][n][:0]
-	}
-	return make(pq.Row, 0, o.rows.nCols)
+// writeState is the progress of a Write through its buffer.
+type writeState struct {
+	total, done  int // points of the buffer, and those consumed
+	unknown      int
+	firstUnknown measure.MetricID
 }
 
-// flushBatch gives the batch to the current file, opening it first, and
-// rotates it when it reached rotate_rows. rest is the number of points of
-// the buffer after the batch, lost too if this fails.
-func (o *FileOutput) flushBatch(rest int) error {
-	if len(o.batch) == 0 {
-		return nil
+func (st *writeState) skip(id measure.MetricID) {
+	if st.unknown == 0 {
+		st.firstUnknown = id
 	}
-	n := int64(len(o.batch))
-	if o.cur == nil {
-		if err := o.openSegment(); err != nil {
-			return o.fail(err, n+int64(rest))
+	st.unknown++
+}
+
+// room is how many rows may be added before the row group is full or the
+// file is to be rotated.
+func (o *FileOutput) room() int {
+	r := int(o.cfg.RowGroupRows) - o.enc.rows()
+	if o.rotate && o.cfg.RotateRows > 0 {
+		var rows int64
+		if o.cur != nil {
+			rows = o.cur.rows
 		}
+		r = int(min(int64(r), o.cfg.RotateRows-rows))
 	}
-	rows := o.batch
-	for len(rows) > 0 {
-		k := len(rows)
-		if o.rotate && o.cfg.RotateRows > 0 {
-			k = int(min(int64(k), o.cfg.RotateRows-o.cur.rows))
-		}
-		if _, err := o.cur.w.WriteRows(rows[:k]); err != nil {
-			return o.fail(err, int64(len(rows))+int64(rest))
-		}
-		o.cur.rows += int64(k)
-		rows = rows[k:]
-		if o.rotate && o.cfg.RotateRows > 0 && o.cur.rows >= o.cfg.RotateRows {
-			if err := o.finish(); err != nil {
-				return o.fail(err, int64(len(rows))+int64(rest))
-			}
-			if len(rows) > 0 {
-				if err := o.openSegment(); err != nil {
-					return o.fail(err, int64(len(rows))+int64(rest))
+	return r
+}
+
+// writeCompact adds the rows of pts, in chunks that end where a row group
+// or a file does.
+func (o *FileOutput) writeCompact(pts []measure.SeriesPoint, st *writeState) error {
+	e := o.enc
+	for i := 0; i < len(pts); {
+		n := min(o.room(), len(pts)-i)
+		k := len(e.ts)
+		e.grow(n)
+		ts, vals, sids := e.ts[:k+n], e.vals[:k+n], e.sid[:k+n]
+		lim, gen := k+n, e.gen
+		j := i
+		// The loop of every row: a slot of the series cache, three stores.
+		for ; j < len(pts) && k < lim; j++ {
+			p := &pts[j]
+			s := p.Series
+			sl := &e.series.slots[slotOf(s)]
+			sid := sl.sid
+			if sl.s != s || sl.gen != gen {
+				var ok bool
+				if sid, ok = e.compactMiss(s); !ok {
+					st.skip(s.Metric)
+					continue
+				}
+				if e.full {
+					lim = k + 1
 				}
 			}
+			ts[k], vals[k], sids[k] = p.Time, p.Value.Float64(), sid
+			k++
+		}
+		added := k - len(e.ts)
+		e.ts, e.vals, e.sid = ts[:k], vals[:k], sids[:k]
+		st.done += j - i
+		i = j
+		if err := o.commit(added, st); err != nil {
+			return err
 		}
 	}
-	o.batch = o.batch[:0]
+	return nil
+}
+
+// writePoints adds the rows of pts, as writeCompact.
+func (o *FileOutput) writePoints(pts []measure.Point, st *writeState) error {
+	e := o.enc
+	for i := 0; i < len(pts); {
+		n := min(o.room(), len(pts)-i)
+		start := len(e.ts)
+		e.grow(n)
+		j := i
+		for ; j < len(pts) && len(e.ts)-start < n; j++ {
+			p := &pts[j]
+			sid, ok := e.pointSID(p)
+			if !ok {
+				st.skip(p.Metric)
+				continue
+			}
+			e.ts = append(e.ts, p.Timestamp.UnixNano())
+			e.vals = append(e.vals, p.Value.Float64())
+			e.sid = append(e.sid, sid)
+			if e.full {
+				j++
+				break
+			}
+		}
+		st.done += j - i
+		i = j
+		if err := o.commit(len(e.ts)-start, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commit accounts for added rows just given to the encoder: it opens the
+// file first, writes the row group when full, and rotates the file when
+// it reached rotate_rows. Points of the buffer not yet consumed are lost
+// too if this fails.
+func (o *FileOutput) commit(added int, st *writeState) error {
+	if added == 0 {
+		return nil
+	}
+	rest := int64(st.total - st.done)
+	if o.cur == nil {
+		if err := o.openSegment(); err != nil {
+			o.enc.reset()
+			return o.fail(err, int64(added)+rest)
+		}
+	}
+	o.cur.rows += int64(added)
+	if o.enc.rows() >= int(o.cfg.RowGroupRows) || o.enc.full {
+		if err := o.enc.flush(o.cur.w); err != nil {
+			return o.fail(err, rest)
+		}
+	}
+	if o.rotate && o.cfg.RotateRows > 0 && o.cur.rows >= o.cfg.RotateRows {
+		if err := o.finish(); err != nil {
+			return o.fail(err, rest)
+		}
+	}
 	return nil
 }
 
@@ -386,7 +434,7 @@ func (o *FileOutput) flushBatch(rest int) error {
 // did): the current file is removed and its rows, with the extra points
 // not given to it, are lost.
 func (o *FileOutput) fail(err error, extra int64) error {
-	o.batch = o.batch[:0]
+	o.enc.reset()
 	if o.err == nil {
 		path := o.cfg.OutputPath
 		if o.cur != nil {
@@ -438,17 +486,13 @@ func (o *FileOutput) openSegment() error {
 		o.err = &pathErr{path: path, err: err}
 		return err
 	}
-	opts := []pq.WriterOption{o.schema,
-		pq.MaxRowsPerRowGroup(o.cfg.RowGroupRows),
-		pq.CreatedBy("alumet-agent parquet", Version, ""),
-	}
-	// Page bounds of the string columns (for column indexes) cost 15 % of
-	// the time; those of timestamp and value are kept.
-	for _, c := range o.stringColumns {
-		opts = append(opts, pq.SkipPageBounds(c))
-	}
-	w := pq.NewGenericWriter[any](f, opts...)
+	w, err := newFileWriter(f, o.schema, o.orders)
 	o.cur = &segment{path: path, tmp: tmp, f: f, w: w, opened: o.now()}
+	if err != nil {
+		o.err = &pathErr{path: path, err: err}
+		o.discard()
+		return err
+	}
 	return nil
 }
 
@@ -459,7 +503,10 @@ func (o *FileOutput) finish() error {
 	if s == nil {
 		return nil
 	}
-	err := s.w.Close()
+	err := o.enc.flush(s.w)
+	if err == nil {
+		err = s.w.close(o.createdBy)
+	}
 	if err == nil {
 		err = s.f.Sync()
 	}

@@ -18,7 +18,11 @@
 //	                  attributes as a JSON object (keys sorted, the last
 //	                  of a repeated key winning), null when there are none
 //
-// Every column is compressed with the configured codec (zstd by default).
+// The rows are not built one by one: the encoder (encoder.go) keeps per
+// row a timestamp, a value and its series' number in the row group, and
+// writes the column chunks itself with parquet-go's format, encoding and
+// compression packages. Every column is compressed with the configured
+// codec (zstd by default).
 // The schema is fixed by the configuration, not by the first buffer, so
 // that every file of a run, and of every run, has the same columns.
 //

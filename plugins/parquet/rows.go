@@ -6,9 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-	"unsafe"
-
-	pq "github.com/parquet-go/parquet-go"
 
 	"github.com/alumet-go/alumet-agent/measure"
 )
@@ -21,37 +18,42 @@ type Options struct {
 	AttributeColumns []string
 }
 
-// rowBuilder turns points into Parquet rows of the schema of
-// Schema(opts.AttributeColumns, …). It is not safe for concurrent use.
-//
-// The values of a row refer to the points' strings and to its own caches
-// without copying: a row is valid until the writer that receives it
-// returns (parquet.Writer.WriteRows copies what it keeps).
+// rowBuilder computes the cells of a series: what every row of its points
+// holds besides the timestamp and the value. It is not safe for
+// concurrent use.
 type rowBuilder struct {
 	reg     *measure.Registry
 	opts    Options
-	cols    map[string]int // attribute key → its column (nFixed + i)
+	cols    map[string]int // attribute key → its attribute column (0, 1, …)
 	kinds   []attrKind     // per attribute column
-	late    int            // the late column's index
-	nCols   int
-	metrics []metricName // cache by MetricID
+	metrics []metricName   // cache by MetricID
 
-	// tails caches, per series of compact points, the values from
-	// resource_kind to the late column.
-	tails map[*measure.Series][]pq.Value
-
-	// scratch, reused from point to point
+	// scratch, reused from series to series
 	which   []int // attribute index per attribute column, -1 for none
 	lateIdx []int
 }
 
 type metricName struct {
-	name  []byte
+	name  string
 	known bool
 }
 
-// maxTails bounds rowBuilder.tails: past it, the cache starts afresh.
-const maxTails = 4096
+// cells are the values of a series' row but its timestamp and value.
+type cells struct {
+	metric string
+	fixed  [4]string  // resource_kind, resource_id, consumer_kind, consumer_id
+	attrs  []attrCell // per attribute column
+	late   string     // the late column's JSON, when hasLate
+	// hasLate is false when the series has no late attribute (null).
+	hasLate bool
+}
+
+// attrCell is the cell of an attribute column: null unless ok.
+type attrCell struct {
+	ok  bool
+	str string // a string column's text
+	i64 int64  // an integer column's value
+}
 
 func newRowBuilder(reg *measure.Registry, opts Options) *rowBuilder {
 	b := &rowBuilder{
@@ -62,23 +64,21 @@ func newRowBuilder(reg *measure.Registry, opts Options) *rowBuilder {
 		which: make([]int, len(opts.AttributeColumns)),
 	}
 	for i, k := range opts.AttributeColumns {
-		b.cols[k] = nFixed + i
+		b.cols[k] = i
 		b.kinds[i] = kindOf(k)
 	}
-	b.late = nFixed + len(opts.AttributeColumns)
-	b.nCols = b.late + 1
 	return b
 }
 
 // metricName returns the metric column of id: the CSV's metric cell
 // (name_unit by default), unescaped.
-func (b *rowBuilder) metricName(id measure.MetricID) ([]byte, bool) {
+func (b *rowBuilder) metricName(id measure.MetricID) (string, bool) {
 	if int(id) < len(b.metrics) && b.metrics[id].known {
 		return b.metrics[id].name, true
 	}
 	m, ok := b.reg.Metric(id)
 	if !ok {
-		return nil, false
+		return "", false
 	}
 	name := m.Name
 	if b.opts.AppendUnitToMetricName {
@@ -93,63 +93,16 @@ func (b *rowBuilder) metricName(id measure.MetricID) ([]byte, bool) {
 	if int(id) >= len(b.metrics) {
 		b.metrics = append(b.metrics, make([]metricName, int(id)+1-len(b.metrics))...)
 	}
-	b.metrics[id] = metricName{name: []byte(name), known: true}
-	return b.metrics[id].name, true
+	b.metrics[id] = metricName{name: name, known: true}
+	return name, true
 }
 
-// head appends the metric, timestamp and value of a row.
-func head(row pq.Row, metric []byte, ns int64, v measure.Value) pq.Row {
-	return append(row,
-		pq.ByteArrayValue(metric).Level(0, 0, colMetric),
-		pq.Int64Value(ns).Level(0, 0, colTimestamp),
-		pq.DoubleValue(v.Float64()).Level(0, 0, colValue))
-}
-
-// pointRow appends the row of p to row, false when its metric is unknown.
-func (b *rowBuilder) pointRow(row pq.Row, p *measure.Point) (pq.Row, bool) {
-	metric, ok := b.metricName(p.Metric)
-	if !ok {
-		return row, false
-	}
-	row = head(row, metric, p.Timestamp.UnixNano(), p.Value)
-	return b.appendTail(row, p.Resource, p.Consumer, p.Attributes, false), true
-}
-
-// compactRow appends the row of p to row, false when its metric is unknown.
-func (b *rowBuilder) compactRow(row pq.Row, p *measure.SeriesPoint) (pq.Row, bool) {
-	s := p.Series
-	metric, ok := b.metricName(s.Metric)
-	if !ok {
-		return row, false
-	}
-	row = head(row, metric, p.Time, p.Value)
-	if tail, ok := b.tails[s]; ok {
-		return append(row, tail...), true
-	}
-	start := len(row)
-	row = b.appendTail(row, s.Resource, s.Consumer, s.Attributes, true)
-	if b.tails == nil || len(b.tails) >= maxTails {
-		b.tails = make(map[*measure.Series][]pq.Value)
-	}
-	b.tails[s] = slices.Clone(row[start:])
-	return row, true
-}
-
-// bytesOf is s's bytes, not copied: the values are read-only.
-func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
-
-// appendTail appends resource, consumer, attribute and late values. own
-// makes the values own their bytes (they are cached past the point's life).
-func (b *rowBuilder) appendTail(row pq.Row, r measure.Resource, c measure.Consumer, attrs []measure.Attribute, own bool) pq.Row {
-	str := bytesOf
-	if own {
-		str = func(s string) []byte { return []byte(s) }
-	}
-	row = append(row,
-		pq.ByteArrayValue(str(r.Kind)).Level(0, 0, colResourceKind),
-		pq.ByteArrayValue(str(r.ID)).Level(0, 0, colResourceID),
-		pq.ByteArrayValue(str(c.Kind)).Level(0, 0, colConsumerKind),
-		pq.ByteArrayValue(str(c.ID)).Level(0, 0, colConsumerID))
+// cellsOf fills c with the cells of a series of the known metric named
+// metric. c.attrs is reused.
+func (b *rowBuilder) cellsOf(c *cells, metric string, r measure.Resource, cons measure.Consumer, attrs []measure.Attribute) {
+	c.metric = metric
+	c.fixed = [4]string{r.Kind, r.ID, cons.Kind, cons.ID}
+	c.attrs = slices.Grow(c.attrs[:0], len(b.which))[:len(b.which)]
 
 	for i := range b.which {
 		b.which[i] = -1
@@ -157,8 +110,8 @@ func (b *rowBuilder) appendTail(row pq.Row, r measure.Resource, c measure.Consum
 	b.lateIdx = b.lateIdx[:0]
 	for j := range attrs {
 		col, ok := b.cols[attrs[j].Key]
-		if ok && b.fits(b.kinds[col-nFixed], attrs[j].Value) {
-			b.which[col-nFixed] = j // a repeated key: the last one wins
+		if ok && b.fits(b.kinds[col], attrs[j].Value) {
+			b.which[col] = j // a repeated key: the last one wins
 			continue
 		}
 		b.lateIdx = append(b.lateIdx, j)
@@ -166,28 +119,26 @@ func (b *rowBuilder) appendTail(row pq.Row, r measure.Resource, c measure.Consum
 	// A repeated key whose last value went to the late column: the column
 	// stays empty, so that the key has one value in the row.
 	for _, j := range b.lateIdx {
-		if col, ok := b.cols[attrs[j].Key]; ok && b.which[col-nFixed] >= 0 && b.which[col-nFixed] < j {
-			b.which[col-nFixed] = -1
+		if col, ok := b.cols[attrs[j].Key]; ok && b.which[col] >= 0 && b.which[col] < j {
+			b.which[col] = -1
 		}
 	}
 	for i, j := range b.which {
-		col := nFixed + i
 		switch {
 		case j < 0:
-			row = append(row, pq.NullValue().Level(0, 0, col))
+			c.attrs[i] = attrCell{}
 		case b.kinds[i] == attrInt64:
-			row = append(row, pq.Int64Value(int64(attrs[j].Value.U64)).Level(0, 1, col))
+			c.attrs[i] = attrCell{ok: true, i64: int64(attrs[j].Value.U64)}
 		case attrs[j].Value.Type == measure.AttrString:
-			row = append(row, pq.ByteArrayValue(str(attrs[j].Value.Str)).Level(0, 1, col))
+			c.attrs[i] = attrCell{ok: true, str: attrs[j].Value.Str}
 		default:
-			row = append(row, pq.ByteArrayValue(attrs[j].Value.AppendText(nil)).Level(0, 1, col))
+			c.attrs[i] = attrCell{ok: true, str: attrs[j].Value.String()}
 		}
 	}
-	if len(b.lateIdx) == 0 {
-		return append(row, pq.NullValue().Level(0, 0, b.late))
+	c.late, c.hasLate = "", len(b.lateIdx) > 0
+	if c.hasLate {
+		c.late = string(b.lateJSON(attrs))
 	}
-	j := b.lateJSON(attrs)
-	return append(row, pq.ByteArrayValue(j).Level(0, 1, b.late))
 }
 
 // fits reports whether v can go to a column of kind k.
