@@ -69,6 +69,20 @@ func readValues(t testing.TB, path string) []pq.Row {
 	}
 }
 
+// openFile returns the bytes of the Parquet file at path and the file
+// opened by parquet-go (closed at the end of the test).
+func openFile(t testing.TB, path string) ([]byte, *pq.File) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	pf, err := pq.OpenFile(f, int64(len(data)))
+	require.NoError(t, err)
+	return data, pf
+}
+
 // checkStructure checks what a reader relies on besides the rows, against
 // the rows parquet-go reads back: per row group and column chunk, the
 // metadata (values, sizes, offsets, encodings, statistics), every page
@@ -76,15 +90,9 @@ func readValues(t testing.TB, path string) []pq.Row {
 // pages and counts, bounds, boundary order) and the offset index.
 func checkStructure(t testing.TB, path string) {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
+	data, pf := openFile(t, path)
 	require.Equal(t, magic, string(data[:4]))
 	require.Equal(t, magic, string(data[len(data)-4:]))
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	pf, err := pq.OpenFile(f, int64(len(data)))
-	require.NoError(t, err)
 	md := pf.Metadata()
 	rows := readValues(t, path)
 	require.Equal(t, int64(len(rows)), md.NumRows)

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	pq "github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 	"github.com/stretchr/testify/require"
@@ -17,13 +16,7 @@ import (
 // relies on besides the rows.
 func layout(t testing.TB, path string) string {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	pf, err := pq.OpenFile(f, int64(len(data)))
-	require.NoError(t, err)
+	data, pf := openFile(t, path)
 	md := pf.Metadata()
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "version=%d rows=%d created_by=%q kv=%v orders=%d row_groups=%d\n", md.Version, md.NumRows, md.CreatedBy, md.KeyValueMetadata, len(md.ColumnOrders), len(md.RowGroups))
