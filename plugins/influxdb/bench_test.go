@@ -40,7 +40,7 @@ func benchBuffer(tb testing.TB, reg *measure.Registry) *measure.Buffer {
 func BenchmarkEncode(b *testing.B) {
 	reg := measure.NewRegistry()
 	buf := benchBuffer(b, reg)
-	enc := newEncoder(reg, DefaultConfig().asTag(), false)
+	enc := newEncoder(reg, DefaultConfig().asTag(), false, false)
 	out := make([]byte, 0, 1<<20)
 	b.ReportAllocs()
 	n := 0
