@@ -34,20 +34,40 @@ type code uint32
 
 func pack(bits uint32, n uint8) code { return code(bits<<8 | uint32(n)) }
 
-// tables are the codes of one Huffman code, in the forms the writer uses.
-type tables struct {
-	lit      [256]code          // a literal byte
-	length   [maxMatch + 1]code // a match length: its symbol and extra bits
-	dist     [numDist]code      // a distance code (its extra bits are added)
-	eob      code
-	header   []byte // the block header: BFINAL, BTYPE, the code lengths
-	headerNB int    // its length in bits
-	litLen   []uint8
-	distLen  []uint8
+// distEntry is a distance code's Huffman bits, their count, and its extra
+// bits' count and base.
+type distEntry struct {
+	bits            uint32
+	n, extra, total uint8 // total = n + extra
+	base            uint16
 }
 
-// std is the code of every stream.
-var std = newTables(litWeights(), distWeights())
+// tables are the codes of one Huffman code, in the forms the writer uses.
+type tables struct {
+	lit    [256]code          // a literal byte
+	length [maxMatch + 1]code // a match length: its symbol and extra bits
+	distE  [numDist]distEntry
+	eob    code
+	// digitBase is the code of '0' (most significant bit first) when the
+	// digits have 4-bit codes, in a row; -1 otherwise.
+	digitBase int
+	header    []byte // the block header: BFINAL, BTYPE, the code lengths
+	headerNB  int    // its length in bits
+	litLen    []uint8
+	distLen   []uint8
+}
+
+// std is the code of every stream (a value, not a pointer: its tables sit
+// at fixed addresses for the writer's lookups).
+var std = *newTables(litWeights(), distWeights())
+
+// digitAdd adds digitBase to each byte of a word.
+var digitAdd = func() uint64 {
+	if std.digitBase < 0 {
+		panic("lineflate: the digits' codes are not 4 bits in a row") // digits8 needs them
+	}
+	return uint64(std.digitBase) * 0x0101010101010101
+}()
 
 // litWeights are the pseudo-frequencies of the literal/length symbols for
 // a line protocol tail after the series' prefix was matched: a value and a
@@ -58,10 +78,11 @@ func litWeights() []int {
 	for i := range w {
 		w[i] = 1
 	}
+	// The same weight for the ten digits: they get 4-bit codes, in a row
+	// (digitBase), which lets eight digits be written at once (digits8).
 	for c := '0'; c <= '9'; c++ {
 		w[c] = 1000
 	}
-	w['0'] = 1400 // timestamps in µs or ms end with zeros
 	w['.'] = 300
 	w[' '] = 150
 	w['\n'] = 700
@@ -104,6 +125,7 @@ func distWeights() []int {
 }
 
 func newTables(litW, distW []int) *tables {
+	// (The writer relies on the digits' codes: see digits8.)
 	t := &tables{}
 	t.litLen = limitedLengths(litW, maxBits)
 	t.distLen = limitedLengths(distW, maxBits)
@@ -120,9 +142,21 @@ func newTables(litW, distW []int) *tables {
 		t.length[l] = pack(uint32(litCodes[257+s])|uint32(l-lenBase[s])<<n, n+ex)
 	}
 	for d := range numDist {
-		t.dist[d] = pack(uint32(distCodes[d]), t.distLen[d])
+		t.distE[d] = distEntry{bits: uint32(distCodes[d]), n: t.distLen[d], extra: distExtra[d],
+			total: t.distLen[d] + distExtra[d], base: uint16(distBase[d])}
 	}
 	t.header, t.headerNB = blockHeader(t.litLen, t.distLen)
+	t.digitBase = -1
+	if l := t.litLen['0']; l == 4 {
+		base := int(bits.Reverse16(litCodes['0']) >> 12)
+		ok := base+9 <= 15
+		for d := range 10 {
+			ok = ok && t.litLen['0'+d] == 4 && int(bits.Reverse16(litCodes['0'+d])>>12) == base+d
+		}
+		if ok {
+			t.digitBase = base
+		}
+	}
 	return t
 }
 
@@ -138,17 +172,33 @@ func lenSymbol(l int) int {
 	return s
 }
 
-// distCode is the distance code of a distance in [1, window].
+// distCode is the distance code of a distance in [1, window]: a lookup,
+// by d-1 up to 256 and by (d-1)>>7 above.
 func distCode(d int) int {
-	if d <= 4 {
-		return d - 1
-	}
-	// Two codes per power of two above 4: the high bit's position and
-	// the next bit.
 	d--
-	hb := 31 - bits.LeadingZeros32(uint32(d))
-	return 2*hb + int(d>>(hb-1)&1)
+	if d < 256 {
+		return int(distCodes[d&255])
+	}
+	return int(distCodes[256+(d>>7)&255])
 }
+
+var distCodes = func() *[512]uint8 {
+	t := &[512]uint8{}
+	code := func(d int) uint8 { // d-1 given
+		if d < 4 {
+			return uint8(d)
+		}
+		// Two codes per power of two above 4: the high bit's position
+		// and the next bit.
+		hb := 31 - bits.LeadingZeros32(uint32(d))
+		return uint8(2*hb + d>>(hb-1)&1)
+	}
+	for d := range 256 {
+		t[d] = code(d)
+		t[256+d] = code(d << 7)
+	}
+	return t
+}()
 
 // The order of the code length code's lengths in the header.
 var clOrder = [19]int{16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15}

@@ -29,7 +29,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"math/bits"
 	"slices"
 )
@@ -64,16 +63,17 @@ const (
 
 // Writer writes lines into streams. Not safe for concurrent use.
 type Writer struct {
-	gen     uint64 // the stream being written: a Series' state of an older one is stale
-	pos     int64  // uncompressed bytes of the stream
-	crc     uint32
+	gen     uint64    // the stream being written: a Series' state of an older one is stale
+	pos     int64     // uncompressed bytes of the stream
+	x       uint32    // the CRC register (the CRC-32 is its complement)
 	bw      bitWriter // its bits not yet in the buffer: fewer than 8 between lines
 	end     int       // the buffer's length after the last line
 	last    *Series   // the stream's last line
 	lastPos int64
-	raw     Series // the lines written without a Series
-	shifts  map[int]*shift
-	cur     []byte // case B's lines, put together
+	raw     Series         // the lines written without a Series
+	shifts  []*shift       // by length
+	long    map[int]*shift // by length, the longer ones
+	cur     []byte         // case B's lines, put together
 	ref     []byte
 }
 
@@ -82,32 +82,20 @@ type Writer struct {
 type Series struct {
 	w      *Writer
 	prefix []byte
-	crc0   uint32 // crc32.ChecksumIEEE(prefix)
-	shift  *shift // M_len(prefix)
+	rp     uint32 // crcRaw(prefix)
+	cn     int    // the tail length of line and mrp
+	line   *shift // M_(len(prefix)+cn)
+	mrp    uint32 // M_cn(rp)
 	gen    uint64 // the stream of the last line
 	pos    int64  // where that line starts
 	tail   []byte // its tail
-	sp     int    // the last space in tail, -1 without
+	sp     int    // where its timestamp starts (a space), -1 without
+	rt     uint32 // crcRaw(tail), when len(tail) <= maxTail
 }
-
-// maxShifts bounds the CRC tables kept (4 KiB each, one per prefix length).
-const maxShifts = 256
 
 // NewSeries returns a series of lines that start with prefix (copied).
 func (w *Writer) NewSeries(prefix []byte) *Series {
-	s := &Series{w: w, prefix: slices.Clone(prefix), crc0: crc32.ChecksumIEEE(prefix)}
-	if len(prefix) > 0 {
-		sh := w.shifts[len(prefix)]
-		if sh == nil {
-			if w.shifts == nil || len(w.shifts) >= maxShifts {
-				w.shifts = map[int]*shift{}
-			}
-			sh = newShift(len(prefix))
-			w.shifts[len(prefix)] = sh
-		}
-		s.shift = sh
-	}
-	return s
+	return &Series{w: w, prefix: slices.Clone(prefix), rp: crcRaw(prefix), sp: -1}
 }
 
 // Prefix returns the series' prefix (not to be modified).
@@ -133,26 +121,17 @@ func (w *Writer) AppendLine(dst []byte, s *Series, tail []byte) []byte {
 	} else if len(dst) != w.end {
 		panic("lineflate: AppendLine on a buffer that is not this Writer's stream")
 	}
-	plen := len(s.prefix)
-	n := plen + len(tail)
+	plen, n := len(s.prefix), len(tail)
 	// At most 16 bits a byte (15 a literal, 48 a match of 3 or more),
 	// and room for the 8-byte writes.
-	dst = slices.Grow(dst, 2*n+16)
+	dst = slices.Grow(dst, 2*(plen+n)+16)
 	bw := &w.bw
 	bw.b, bw.p = dst[:cap(dst)], len(dst)
-	sp := bytes.LastIndexByte(tail, ' ')
+	var rt uint32
+	sp := -1
 	switch {
 	case s.gen == w.gen && w.pos-s.pos <= window:
-		// The series' previous line: the prefix is equal, the tails'
-		// shared start extends the match.
-		l := lcp(tail, s.tail)
-		if m := plen + l; m >= minMatch {
-			bw.match(m, int(w.pos-s.pos))
-		} else {
-			bw.lits(s.prefix)
-			bw.lits(tail[:l])
-		}
-		bw.rest(tail, l, sp, w.pos+int64(plen), s.tail, s.sp, s.pos+int64(plen))
+		sp, rt = w.seriesLine(s, tail)
 	case w.last != nil:
 		// Another series' line, the one just before: put both lines
 		// together and compare.
@@ -160,6 +139,7 @@ func (w *Writer) AppendLine(dst []byte, s *Series, tail []byte) []byte {
 		w.cur = append(append(w.cur[:0], s.prefix...), tail...)
 		w.ref = append(append(w.ref[:0], last.prefix...), last.tail...)
 		i := bw.diff(w.cur, plen, w.ref, w.pos-w.lastPos)
+		sp = bytes.LastIndexByte(tail, ' ')
 		csp, rsp := -1, -1
 		if sp >= 0 {
 			csp = plen + sp
@@ -168,15 +148,19 @@ func (w *Writer) AppendLine(dst []byte, s *Series, tail []byte) []byte {
 			rsp = len(last.prefix) + last.sp
 		}
 		bw.rest(w.cur, i, csp, w.pos, w.ref, rsp, w.lastPos)
+		rt = tailCRC(tail)
 	default:
 		bw.lits(s.prefix)
 		bw.lits(tail)
+		sp = bytes.LastIndexByte(tail, ' ')
+		rt = tailCRC(tail)
 	}
-	w.crc = crcLine(w.crc, s, tail)
+	x := w.crcLine(w.x, s, tail, rt)
+	w.x = x
 	s.tail = append(s.tail[:0], tail...)
-	s.gen, s.pos, s.sp = w.gen, w.pos, sp
+	s.gen, s.pos, s.sp, s.rt = w.gen, w.pos, sp, rt
 	w.last, w.lastPos = s, w.pos
-	w.pos += int64(n)
+	w.pos += int64(plen + n)
 
 	// The bits left (fewer than 8) stay in bw and, for Finish, in the
 	// header.
@@ -184,16 +168,83 @@ func (w *Writer) AppendLine(dst []byte, s *Series, tail []byte) []byte {
 	bw.b = nil
 	w.end = len(dst)
 	dst[offNBits], dst[offBits] = byte(bw.n), byte(bw.acc)
-	binary.LittleEndian.PutUint32(dst[offCRC:], w.crc)
+	binary.LittleEndian.PutUint32(dst[offCRC:], ^x)
 	binary.LittleEndian.PutUint32(dst[offSize:], uint32(w.pos)) // ISIZE is the size mod 2^32
 	return dst
+}
+
+// seriesLine writes a line of s whose previous line is in the window: a
+// back-reference to it for the prefix and the start the tails share; the
+// timestamps aligned (where the previous one started, counted from the
+// end: they have as many digits) for a second one; literals. It returns
+// where the timestamp starts and crcRaw(tail), computed from the previous
+// tail's: the bytes equal at the same distance from the end cancel, so
+// that only the literals cost a lookup, with their writing.
+func (w *Writer) seriesLine(s *Series, tail []byte) (int, uint32) {
+	bw := &w.bw
+	prev := s.tail
+	plen, n, np := len(s.prefix), len(tail), len(prev)
+	d := int(w.pos - s.pos)
+	l := lcp(tail, prev)
+	if m := plen + l; m >= minMatch && m <= maxMatch {
+		v, k := matchBits(m, d)
+		bw.acc |= v << (bw.n & 63)
+		bw.n += k
+		bw.flush()
+	} else if m >= minMatch {
+		bw.match(m, d)
+	} else {
+		bw.lits(s.prefix)
+		bw.lits(tail[:l])
+	}
+	sp, psp := -1, s.sp
+	if psp >= 0 {
+		if g := n - (np - psp); g >= 0 && g < n && tail[g] == ' ' {
+			sp = g
+		}
+	}
+	if sp < 0 {
+		sp = bytes.LastIndexByte(tail, ' ')
+	}
+	// The literals: [l, a) and [b, n).
+	a, b := n, n
+	if sp >= l && psp >= 0 {
+		if dts := d + sp - psp; dts <= window {
+			if m := lcp(tail[sp:], prev[psp:]); m >= minTail {
+				a, b = sp, sp+m
+			}
+		}
+	}
+	if n == np && n <= maxTail && (a == n || sp == psp) {
+		var mv uint64
+		var mn uint
+		if a < n {
+			mv, mn = matchBits(b-a, d)
+		}
+		return sp, bw.litsCRC(tail, prev, l, a, b, mv, mn, s.rt)
+	}
+	bw.lits(tail[l:a])
+	if a < n {
+		bw.match(b-a, d+sp-psp)
+		bw.lits(tail[b:])
+	}
+	return sp, tailCRC(tail)
+}
+
+// tailCRC is crcRaw(tail) when AppendLine uses it (tails of maxTail bytes
+// at most; a longer one goes through crc32 once).
+func tailCRC(tail []byte) uint32 {
+	if len(tail) > maxTail {
+		return 0
+	}
+	return crcRaw(tail)
 }
 
 // begin starts a stream in dst (empty): the state header, the gzip header,
 // the block header.
 func (w *Writer) begin(dst []byte) []byte {
 	w.gen++
-	w.pos, w.crc, w.last, w.lastPos = 0, 0, nil, 0
+	w.pos, w.x, w.last, w.lastPos = 0, 0xffffffff, nil, 0
 	dst = append(dst, magic0, magic1)
 	dst = append(dst, make([]byte, stateLen-2)...)
 	dst = append(dst, gzipHeader[:]...)
@@ -233,6 +284,8 @@ func Finish(dst, stream []byte) ([]byte, error) {
 
 // bitWriter writes codes into b from p, least significant bit first.
 // Between calls, n < 8; b has 8 bytes of room past what a line can write.
+// (Shift counts are masked with & 63, which they never exceed: Go then
+// spares the guard it puts on a shift by a variable.)
 type bitWriter struct {
 	b   []byte
 	p   int
@@ -245,7 +298,7 @@ type bitWriter struct {
 func (w *bitWriter) flush() {
 	binary.LittleEndian.PutUint64(w.b[w.p:], w.acc)
 	w.p += int(w.n >> 3)
-	w.acc >>= w.n &^ 7
+	w.acc >>= w.n & 56
 	w.n &= 7
 }
 
@@ -255,35 +308,155 @@ func (w *bitWriter) lits(c []byte) {
 	lit := &std.lit
 	b, p, acc, n := w.b, w.p, w.acc, w.n
 	for len(c) >= 3 {
+		if len(c) >= 8 {
+			if u := binary.LittleEndian.Uint64(c); isDigits8(u) {
+				v := digitCodes(u)
+				acc |= v << (n & 63)
+				n += 32
+				binary.LittleEndian.PutUint64(b[p:], acc)
+				p += int(n >> 3)
+				acc >>= n & 56
+				n &= 7
+				c = c[8:]
+				continue
+			}
+		}
 		x0, x1, x2 := lit[c[0]], lit[c[1]], lit[c[2]]
-		acc |= uint64(x0>>8) << n
+		acc |= uint64(x0>>8) << (n & 63)
 		n += uint(x0 & 0xff)
-		acc |= uint64(x1>>8) << n
+		acc |= uint64(x1>>8) << (n & 63)
 		n += uint(x1 & 0xff)
-		acc |= uint64(x2>>8) << n
+		acc |= uint64(x2>>8) << (n & 63)
 		n += uint(x2 & 0xff)
 		binary.LittleEndian.PutUint64(b[p:], acc)
 		p += int(n >> 3)
-		acc >>= n &^ 7
+		acc >>= n & 56
 		n &= 7
 		c = c[3:]
 	}
 	for _, x := range c {
 		v := lit[x]
-		acc |= uint64(v>>8) << n
+		acc |= uint64(v>>8) << (n & 63)
 		n += uint(v & 0xff)
 	}
 	w.p, w.acc, w.n = p, acc, n
 	w.flush() // two literals at most: 37 bits
 }
 
+// isDigits8 says whether u's eight bytes are digits, whose codes
+// digitCodes returns, 32 bits (the first digit in the low byte and bits):
+// the digits' 4-bit codes are digitBase+d, which a few word operations
+// turn into the stream's bit order, where a byte at a time took a table
+// lookup each.
+func isDigits8(u uint64) bool {
+	const ones = 0x0101010101010101
+	return u&(0xf0*ones) == 0x30*ones && ((u&(0x0f*ones))+0x06*ones)&(0x10*ones) == 0
+}
+
+// digitCodes returns the codes of eight digits (see isDigits8).
+func digitCodes(u uint64) uint64 {
+	const ones = 0x0101010101010101
+	v := u&(0x0f*ones) + digitAdd // each byte a 4-bit code, at most 15
+	// Reverse each code's 4 bits (deflate writes Huffman codes from the
+	// most significant bit).
+	v = (v&ones)<<3 | (v&(2*ones))<<1 | (v>>1)&(2*ones) | (v>>3)&ones
+	// Pack the eight nibbles.
+	v = (v | v>>4) & 0x00ff00ff00ff00ff
+	v = (v | v>>8) & 0x0000ffff0000ffff
+	return (v | v>>16) & 0xffffffff
+}
+
+// litsCRC writes t[i:a] as literals, as lits does, then (a < len(t)) the
+// back-reference of mn bits mv and t[b:] as literals, and returns r updated
+// with the CRC share of each of the literal bytes less that of p's byte at
+// the same place (p as long as t).
+func (w *bitWriter) litsCRC(t, p []byte, i, a, b int, mv uint64, mn uint, r uint32) uint32 {
+	lit, cp := &std.lit, crcPos
+	k := len(t) - 1
+	out, pos, acc, n := w.b, w.p, w.acc, w.n
+	for j := a; ; i, j = b, len(t) {
+		for i+3 <= j {
+			if i+8 <= j {
+				u := binary.LittleEndian.Uint64(t[i:])
+				if isDigits8(u) {
+					v := digitCodes(u)
+					dp := u ^ binary.LittleEndian.Uint64(p[i:])
+					q := k - i
+					r ^= cp[byte(dp)][q&(maxTail-1)] ^ cp[byte(dp>>8)][(q-1)&(maxTail-1)] ^
+						cp[byte(dp>>16)][(q-2)&(maxTail-1)] ^ cp[byte(dp>>24)][(q-3)&(maxTail-1)] ^
+						cp[byte(dp>>32)][(q-4)&(maxTail-1)] ^ cp[byte(dp>>40)][(q-5)&(maxTail-1)] ^
+						cp[byte(dp>>48)][(q-6)&(maxTail-1)] ^ cp[byte(dp>>56)][(q-7)&(maxTail-1)]
+					acc |= v << (n & 63)
+					n += 32
+					binary.LittleEndian.PutUint64(out[pos:], acc)
+					pos += int(n >> 3)
+					acc >>= n & 56
+					n &= 7
+					i += 8
+					continue
+				}
+			}
+			c0, c1, c2 := t[i], t[i+1], t[i+2]
+			r ^= cp[c0^p[i]][(k-i)&(maxTail-1)] ^ cp[c1^p[i+1]][(k-i-1)&(maxTail-1)] ^ cp[c2^p[i+2]][(k-i-2)&(maxTail-1)]
+			x0, x1, x2 := lit[c0], lit[c1], lit[c2]
+			acc |= uint64(x0>>8) << (n & 63)
+			n += uint(x0 & 0xff)
+			acc |= uint64(x1>>8) << (n & 63)
+			n += uint(x1 & 0xff)
+			acc |= uint64(x2>>8) << (n & 63)
+			n += uint(x2 & 0xff)
+			binary.LittleEndian.PutUint64(out[pos:], acc)
+			pos += int(n >> 3)
+			acc >>= n & 56
+			n &= 7
+			i += 3
+		}
+		for ; i < j; i++ {
+			c := t[i]
+			r ^= cp[c^p[i]][(k-i)&(maxTail-1)]
+			v := lit[c]
+			acc |= uint64(v>>8) << (n & 63)
+			n += uint(v & 0xff)
+		}
+		binary.LittleEndian.PutUint64(out[pos:], acc) // two literals at most: 37 bits
+		pos += int(n >> 3)
+		acc >>= n & 56
+		n &= 7
+		if j == len(t) {
+			break
+		}
+		acc |= mv << (n & 63) // 48 bits at most
+		n += mn
+		binary.LittleEndian.PutUint64(out[pos:], acc)
+		pos += int(n >> 3)
+		acc >>= n & 56
+		n &= 7
+	}
+	w.p, w.acc, w.n = pos, acc, n
+	return r
+}
+
+// matchBits returns the bits of a back-reference of l bytes (minMatch to
+// maxMatch) at distance d (1 to window), and their count: 48 at most.
+func matchBits(l, d int) (uint64, uint) {
+	lc := std.length[l]
+	e := std.distE[distCode(d)]
+	return uint64(lc>>8) | (uint64(e.bits)|uint64(d-int(e.base))<<(e.n&63))<<(lc&63), uint(lc&0xff) + uint(e.total)
+}
+
 // match writes a back-reference of l bytes (at least minMatch) at
 // distance d (1 to window), in pieces of at most maxMatch.
 func (w *bitWriter) match(l, d int) {
-	dc := distCode(d)
-	c := std.dist[dc]
-	dbits := uint64(c>>8) | uint64(d-distBase[dc])<<(c&0xff)
-	dn := uint(c&0xff) + uint(distExtra[dc])
+	if l <= maxMatch {
+		v, k := matchBits(l, d)
+		w.acc |= v << (w.n & 63)
+		w.n += k
+		w.flush()
+		return
+	}
+	e := &std.distE[distCode(d)]
+	dbits := uint64(e.bits) | uint64(d-int(e.base))<<(e.n&63)
+	dn := uint(e.n) + uint(e.extra)
 	for l > 0 {
 		k := min(l, maxMatch)
 		if r := l - k; r > 0 && r < minMatch {
@@ -291,9 +464,9 @@ func (w *bitWriter) match(l, d int) {
 		}
 		lc := std.length[k]
 		// 20 + 28 bits at most, on top of 7.
-		w.acc |= uint64(lc>>8) << w.n
+		w.acc |= uint64(lc>>8) << (w.n & 63)
 		w.n += uint(lc & 0xff)
-		w.acc |= dbits << w.n
+		w.acc |= dbits << (w.n & 63)
 		w.n += dn
 		w.flush()
 		l -= k

@@ -187,38 +187,35 @@ func TestMisuse(t *testing.T) {
 // TestShift: the folded CRC of a prefix is crc32's.
 func TestShift(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 3))
-	for _, n := range []int{1, 2, 7, 8, 63, 64, 65, 200, 1000, 40000} {
+	for _, n := range []int{0, 1, 2, 7, 8, 63, 64, 65, 200, 1000, 4095, 4096, 40000} {
 		p := make([]byte, n)
 		for i := range p {
 			p[i] = byte(r.Uint32())
 		}
-		sh, c0 := newShift(n), crc32.ChecksumIEEE(p)
+		w := &Writer{}
+		sh, c0 := w.shiftFor(n), crc32.ChecksumIEEE(p)
 		for _, c := range []uint32{0, 1, 0xffffffff, r.Uint32(), r.Uint32()} {
 			require.Equal(t, crc32.Update(c, crc32.IEEETable, p), sh.apply(c)^c0, "n=%d c=%#x", n, c)
 		}
 	}
 }
 
-// TestCRCLine: a line's CRC is crc32's over its bytes, for every tail
-// length around the table's bounds.
-func TestCRCLine(t *testing.T) {
+// TestCRC: crcRaw and shiftTail make crc32's register, for every length
+// around the tables' bounds.
+func TestCRC(t *testing.T) {
 	r := rand.New(rand.NewPCG(4, 4))
-	w := &Writer{}
-	for _, plen := range []int{0, 1, 200} {
-		prefix := make([]byte, plen)
-		for i := range prefix {
-			prefix[i] = byte(r.Uint32())
+	for n := range maxTail + 10 {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(r.Uint32())
 		}
-		s := w.NewSeries(prefix)
-		for n := range maxTail + 10 {
-			tail := make([]byte, n)
-			for i := range tail {
-				tail[i] = byte(r.Uint32())
-			}
-			for _, c := range []uint32{0, 0xffffffff, r.Uint32()} {
-				want := crc32.Update(crc32.Update(c, crc32.IEEETable, prefix), crc32.IEEETable, tail)
-				require.Equal(t, want, crcLine(c, s, tail), "prefix %d, tail %d", plen, n)
-			}
+		require.Equal(t, ^crc32.Update(0xffffffff, crc32.IEEETable, p), crcRaw(p), "n=%d", n)
+		if n > maxTail {
+			continue
+		}
+		for _, c := range []uint32{0, 0xffffffff, r.Uint32()} {
+			want := crc32.Update(c, crc32.IEEETable, p)
+			require.Equal(t, want, ^(newShift(n).apply(^c) ^ crcRaw(p)), "n=%d c=%#x", n, c)
 		}
 	}
 }
