@@ -24,15 +24,16 @@ func appendFloat(b []byte, f float64) []byte {
 	if !(a >= 1e-3 && a < 1e9) {
 		return measure.AppendFloat(b, f)
 	}
-	m := uint64(a*1e4 + 0.5)
+	// int64, not uint64: Go converts those with one instruction each.
+	m := int64(a*1e4 + 0.5)
 	if float64(m)/1e4 != a {
 		return measure.AppendFloat(b, f)
 	}
 	if f < 0 {
 		b = append(b, '-')
 	}
-	b = appendSmall(b, m/10000)
-	frac := m % 10000
+	b = appendSmall(b, uint64(m)/10000)
+	frac := uint64(m) % 10000
 	if frac == 0 {
 		return b
 	}
