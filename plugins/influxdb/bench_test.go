@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -33,6 +35,38 @@ func benchBuffer(tb testing.TB, reg *measure.Registry) *measure.Buffer {
 			Value: measure.Float(130 + float64(i%100)/100)})
 	}
 	return buf
+}
+
+// refBuffer is 1000 points like the reference workload's (bench/compare.sh:
+// 10 nodes at 50 Hz, the timestamps in µs with a jitter, readings of two
+// decimals), in compact form; the next call continues them.
+type refBuffer struct {
+	series []*measure.Series
+	vals   []float64
+	ts     int64
+	r      *rand.Rand
+}
+
+func newRefBuffer(tb testing.TB, reg *measure.Registry) *refBuffer {
+	id := register(tb, reg, "wattmetre_power_watt", measure.F64)
+	rb := &refBuffer{ts: time.Date(2025, 7, 22, 11, 5, 26, 0, time.UTC).UnixNano(), r: rand.New(rand.NewPCG(1, 1))}
+	for i := range 10 {
+		rb.series = append(rb.series, &measure.Series{Metric: id, Resource: measure.Resource{Kind: "device_id", ID: fmt.Sprintf("taurus-%d", i+1)},
+			Consumer: measure.Consumer{Kind: "device_origin", ID: fmt.Sprintf("wattmetre1-port%d", i)}, Attributes: []measure.Attribute{str("metric_id", "wattmetre_power_watt")}})
+		rb.vals = append(rb.vals, 90+50*rb.r.Float64())
+	}
+	return rb
+}
+
+func (rb *refBuffer) next(buf *measure.Buffer) {
+	buf.Compact = buf.Compact[:0]
+	for i := range benchRows {
+		s := i % len(rb.series)
+		rb.vals[s] += rb.r.Float64() - 0.5
+		rb.ts += 2_000_000 + rb.r.Int64N(2000)*1000 - 1_000_000
+		buf.Compact = append(buf.Compact, measure.SeriesPoint{Series: rb.series[s], Time: rb.ts,
+			Value: measure.Float(math.Round(rb.vals[s]*100) / 100)})
+	}
 }
 
 // BenchmarkEncode is the line formatting alone: rows/s and allocs per
@@ -68,7 +102,13 @@ func cpuTime(tb testing.TB) time.Duration {
 // BenchmarkOutput is Write through the Queue to a local server that reads
 // and discards the gzip bodies: rows/s of the whole output, sender
 // included (Close is in the timing).
-func BenchmarkOutput(b *testing.B) {
+func BenchmarkOutput(b *testing.B) { benchOutput(b, false) }
+
+// BenchmarkOutputReference is BenchmarkOutput with points like the
+// reference workload's (refBuffer), new ones for each Write.
+func BenchmarkOutputReference(b *testing.B) { benchOutput(b, true) }
+
+func benchOutput(b *testing.B, ref bool) {
 	for _, gz := range []bool{true, false} {
 		b.Run(fmt.Sprintf("gzip=%v", gz), func(b *testing.B) {
 			var sent atomic.Int64 // the bodies' bytes, as sent (compressed with gzip)
@@ -79,7 +119,14 @@ func BenchmarkOutput(b *testing.B) {
 			}))
 			defer srv.Close()
 			reg := measure.NewRegistry()
-			buf := benchBuffer(b, reg)
+			var buf *measure.Buffer
+			var rb *refBuffer
+			if ref {
+				rb, buf = newRefBuffer(b, reg), &measure.Buffer{}
+				rb.next(buf)
+			} else {
+				buf = benchBuffer(b, reg)
+			}
 			c := DefaultConfig()
 			c.Host, c.Token, c.Org, c.Bucket, c.Gzip = srv.URL, "t", "o", "b", &gz
 			// fetch's options: a full buffer waits for the sender, so that
@@ -93,22 +140,28 @@ func BenchmarkOutput(b *testing.B) {
 			sent.Store(0)
 			start, cpu0 := time.Now(), cpuTime(b)
 			n := 0
+			var gen time.Duration // making the reference points, not the output's
 			for b.Loop() {
 				if err := out.Write(context.Background(), buf); err != nil {
 					b.Fatal(err)
 				}
 				n++
+				if rb != nil {
+					t0 := cpuTime(b)
+					rb.next(buf)
+					gen += cpuTime(b) - t0
+				}
 			}
 			if err := out.Close(); err != nil {
 				b.Fatal(err)
 			}
-			elapsed, cpu := time.Since(start), cpuTime(b)-cpu0
+			elapsed, cpu := time.Since(start), cpuTime(b)-cpu0-gen
 			s := out.Stats()
 			if s.Lost() != 0 || s.Sent != int64(n*benchRows) {
 				b.Fatalf("stats %+v, want %d sent", s, n*benchRows)
 			}
 			rows := float64(n * benchRows)
-			b.ReportMetric(rows/elapsed.Seconds(), "rows/s")
+			b.ReportMetric(rows/(elapsed-gen).Seconds(), "rows/s")
 			// The process's CPU (the in-process server's reading included):
 			// what the output costs beside the pipeline, whatever the wall.
 			b.ReportMetric(float64(cpu.Nanoseconds())/rows, "cpu-ns/row")

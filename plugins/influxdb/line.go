@@ -62,7 +62,6 @@ type encoder struct {
 	fl     *lineflate.Writer            // with gzip
 	points map[string]*lineflate.Series // the prefixes of Points, with gzip
 	pre    []byte                       // a Point's prefix
-	tail   []byte                       // a line's value and timestamp
 }
 
 // cached is what the encoder keeps of a compact series: its line prefix up
@@ -256,8 +255,7 @@ func (e *encoder) appendCompactZ(b []byte, p *measure.SeriesPoint) ([]byte, resu
 	if c == nil {
 		return b, unknownMetric
 	}
-	tail, ok := e.appendValue(e.tail[:0], p.Value, p.Time)
-	e.tail = tail
+	tail, ok := e.appendValue(c.z.TailBuffer(), p.Value, p.Time)
 	if !ok {
 		return b, notFinite
 	}
@@ -272,11 +270,6 @@ func (e *encoder) appendPointZ(b []byte, p *measure.Point) ([]byte, result) {
 	if !ok {
 		return b, unknownMetric
 	}
-	tail, ok := e.appendValue(e.tail[:0], p.Value, p.Timestamp.UnixNano())
-	e.tail = tail
-	if !ok {
-		return b, notFinite
-	}
 	z := e.points[string(pre)]
 	if z == nil {
 		if len(e.points) >= maxSeriesCache {
@@ -284,6 +277,10 @@ func (e *encoder) appendPointZ(b []byte, p *measure.Point) ([]byte, result) {
 		}
 		z = e.fl.NewSeries(pre)
 		e.points[string(pre)] = z
+	}
+	tail, ok := e.appendValue(z.TailBuffer(), p.Value, p.Timestamp.UnixNano())
+	if !ok {
+		return b, notFinite
 	}
 	return e.fl.AppendLine(b, z, tail), written
 }

@@ -89,14 +89,27 @@ type Series struct {
 	gen    uint64 // the stream of the last line
 	pos    int64  // where that line starts
 	tail   []byte // its tail
+	spare  []byte // TailBuffer's
 	sp     int    // where its timestamp starts (a space), -1 without
 	rt     uint32 // crcRaw(tail), when len(tail) <= maxTail
 }
 
 // NewSeries returns a series of lines that start with prefix (copied).
 func (w *Writer) NewSeries(prefix []byte) *Series {
-	return &Series{w: w, prefix: slices.Clone(prefix), rp: crcRaw(prefix), sp: -1}
+	buf := make([]byte, 0, 2*tailBuffer)
+	return &Series{w: w, prefix: slices.Clone(prefix), rp: crcRaw(prefix), sp: -1,
+		tail: buf[:0:tailBuffer], spare: buf[tailBuffer:tailBuffer]}
 }
+
+// tailBuffer is the capacity of TailBuffer's buffer: a value and a
+// timestamp fit.
+const tailBuffer = 64
+
+// TailBuffer returns an empty buffer to build s's next tail in: passed to
+// AppendLine as it is (not grown past its capacity), the tail is kept
+// without a copy (the series' previous tail's buffer becomes the next
+// TailBuffer). The buffer is s's: it is not to be used after AppendLine.
+func (s *Series) TailBuffer() []byte { return s.spare[:0] }
 
 // Prefix returns the series' prefix (not to be modified).
 func (s *Series) Prefix() []byte { return s.prefix }
@@ -157,7 +170,11 @@ func (w *Writer) AppendLine(dst []byte, s *Series, tail []byte) []byte {
 	}
 	x := w.crcLine(w.x, s, tail, rt)
 	w.x = x
-	s.tail = append(s.tail[:0], tail...)
+	if cap(tail) > 0 && cap(s.spare) > 0 && &tail[:cap(tail)][0] == &s.spare[:cap(s.spare)][0] {
+		s.tail, s.spare = tail, s.tail
+	} else {
+		s.tail = append(s.tail[:0], tail...)
+	}
 	s.gen, s.pos, s.sp, s.rt = w.gen, w.pos, sp, rt
 	w.last, w.lastPos = s, w.pos
 	w.pos += int64(plen + n)

@@ -135,6 +135,37 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestTailBuffer: tails built in TailBuffer (kept without a copy) and
+// tails that outgrow it, or are the caller's, give the same stream.
+func TestTailBuffer(t *testing.T) {
+	p, l := refLines(3, 300, 5)
+	long := strings.Repeat("9", 100) + " 1\n" // beyond TailBuffer's capacity
+	for i := 0; i < len(l); i += 7 {
+		l[i].tail = long
+	}
+	want, _, text := encode(t, &Writer{}, p, l)
+	w := &Writer{}
+	series := make([]*Series, len(p))
+	for i := range p {
+		series[i] = w.NewSeries([]byte(p[i]))
+	}
+	var got, mine []byte
+	for i, x := range l {
+		s := series[x.series]
+		if i%3 == 0 {
+			mine = append(mine[:0], x.tail...)
+			got = w.AppendLine(got, s, mine)
+			clear(mine) // the caller's own buffer: copied, free again
+			continue
+		}
+		got = w.AppendLine(got, s, append(s.TailBuffer(), x.tail...))
+	}
+	require.Equal(t, want, got)
+	gz, err := Finish(nil, got)
+	require.NoError(t, err)
+	require.Equal(t, text, gunzipStd(t, gz))
+}
+
 // TestZlib checks the streams with zlib's inflater (gzip(1)), the
 // strictest about the Huffman codes (InfluxDB and VictoriaMetrics use Go's
 // and klauspost's, checked by TestRoundTrip).
