@@ -10,8 +10,12 @@ import (
 // The compressors alone on a reference-like batch (5000 lines of 10 series,
 // as push.Queue's default batch): MB/s of line protocol and the ratio.
 
-func benchBatch() ([]string, []line, []byte) {
-	p, l := refLines(10, 5000, 1)
+func benchBatch() ([]string, []line, []byte) { return benchBatchOf(10) }
+
+// benchBatchOf is a batch of 5000 lines of nodes series: with 200, a
+// series' previous line is 40 KB back, out of the window.
+func benchBatchOf(nodes int) ([]string, []line, []byte) {
+	p, l := refLines(nodes, 5000, 1)
 	var text []byte
 	for _, x := range l {
 		text = append(append(text, p[x.series]...), x.tail...)
@@ -19,8 +23,12 @@ func benchBatch() ([]string, []line, []byte) {
 	return p, l, text
 }
 
-func BenchmarkLineflate(b *testing.B) {
-	p, l, text := benchBatch()
+func BenchmarkLineflate(b *testing.B) { benchLineflate(b, 10) }
+
+func BenchmarkLineflate200(b *testing.B) { benchLineflate(b, 200) }
+
+func benchLineflate(b *testing.B, nodes int) {
+	p, l, text := benchBatchOf(nodes)
 	w := &Writer{}
 	series := make([]*Series, len(p))
 	for i := range p {
@@ -46,8 +54,12 @@ func BenchmarkLineflate(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(l)), "ns/line")
 }
 
-func BenchmarkKlauspostLevel1(b *testing.B) {
-	_, l, text := benchBatch()
+func BenchmarkKlauspostLevel1(b *testing.B) { benchKlauspost(b, 10) }
+
+func BenchmarkKlauspostLevel1_200(b *testing.B) { benchKlauspost(b, 200) }
+
+func benchKlauspost(b *testing.B, nodes int) {
+	_, l, text := benchBatchOf(nodes)
 	var buf bytes.Buffer
 	zw, _ := kgzip.NewWriterLevel(&buf, kgzip.BestSpeed)
 	b.SetBytes(int64(len(text)))

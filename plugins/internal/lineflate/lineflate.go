@@ -82,16 +82,18 @@ type Writer struct {
 type Series struct {
 	w      *Writer
 	prefix []byte
-	rp     uint32 // crcRaw(prefix)
-	cn     int    // the tail length of line and mrp
-	line   *shift // M_(len(prefix)+cn)
-	mrp    uint32 // M_cn(rp)
-	gen    uint64 // the stream of the last line
-	pos    int64  // where that line starts
-	tail   []byte // its tail
-	spare  []byte // TailBuffer's
-	sp     int    // where its timestamp starts (a space), -1 without
-	rt     uint32 // crcRaw(tail), when len(tail) <= maxTail
+	rp     uint32  // crcRaw(prefix)
+	cn     int     // the tail length of line and mrp
+	line   *shift  // M_(len(prefix)+cn)
+	mrp    uint32  // M_cn(rp)
+	gen    uint64  // the stream of the last line
+	pos    int64   // where that line starts
+	tail   []byte  // its tail
+	spare  []byte  // TailBuffer's
+	sp     int     // where its timestamp starts (a space), -1 without
+	bref   *Series // the series bops was compared with
+	bops   []op    // s's prefix against bref's
+	rt     uint32  // crcRaw(tail), when len(tail) <= maxTail
 }
 
 // NewSeries returns a series of lines that start with prefix (copied).
@@ -146,22 +148,24 @@ func (w *Writer) AppendLine(dst []byte, s *Series, tail []byte) []byte {
 	case s.gen == w.gen && w.pos-s.pos <= window:
 		sp, rt = w.seriesLine(s, tail)
 	case w.last != nil:
-		// Another series' line, the one just before: put both lines
-		// together and compare.
+		// Another series' line, the one just before: the prefix against
+		// its prefix (the comparison kept for the next time the two meet:
+		// a regular interleaving makes the same pairs), the tail against
+		// its tail.
 		last := w.last
-		w.cur = append(append(w.cur[:0], s.prefix...), tail...)
-		w.ref = append(append(w.ref[:0], last.prefix...), last.tail...)
-		i := bw.diff(w.cur, plen, w.ref, w.pos-w.lastPos)
-		sp = bytes.LastIndexByte(tail, ' ')
-		csp, rsp := -1, -1
-		if sp >= 0 {
-			csp = plen + sp
+		if s.bref != last || s.bops == nil {
+			s.bref, s.bops = last, diffOps(s.bops[:0], s.prefix, last.prefix)
 		}
-		if last.sp >= 0 {
-			rsp = len(last.prefix) + last.sp
+		base := w.pos - w.lastPos
+		for _, o := range s.bops {
+			c := s.prefix[o.i : o.i+o.n]
+			if d := base + int64(o.i-o.j); o.j >= 0 && d <= window {
+				bw.match(int(o.n), int(d))
+			} else {
+				bw.lits(c)
+			}
 		}
-		bw.rest(w.cur, i, csp, w.pos, w.ref, rsp, w.lastPos)
-		rt = tailCRC(tail)
+		sp, rt = w.tailLine(tail, 0, last.tail, last.sp, last.rt, int(base)+plen-len(last.prefix))
 	default:
 		bw.lits(s.prefix)
 		bw.lits(tail)
@@ -191,18 +195,13 @@ func (w *Writer) AppendLine(dst []byte, s *Series, tail []byte) []byte {
 }
 
 // seriesLine writes a line of s whose previous line is in the window: a
-// back-reference to it for the prefix and the start the tails share; the
-// timestamps aligned (where the previous one started, counted from the
-// end: they have as many digits) for a second one; literals. It returns
-// where the timestamp starts and crcRaw(tail), computed from the previous
-// tail's: the bytes equal at the same distance from the end cancel, so
-// that only the literals cost a lookup, with their writing.
+// back-reference to it for the prefix and the start the tails share, then
+// the tail against its tail (tailLine).
 func (w *Writer) seriesLine(s *Series, tail []byte) (int, uint32) {
 	bw := &w.bw
-	prev := s.tail
-	plen, n, np := len(s.prefix), len(tail), len(prev)
+	plen := len(s.prefix)
 	d := int(w.pos - s.pos)
-	l := lcp(tail, prev)
+	l := lcp(tail, s.tail)
 	if m := plen + l; m >= minMatch && m <= maxMatch {
 		v, k := matchBits(m, d)
 		bw.acc |= v << (bw.n & 63)
@@ -214,7 +213,21 @@ func (w *Writer) seriesLine(s *Series, tail []byte) (int, uint32) {
 		bw.lits(s.prefix)
 		bw.lits(tail[:l])
 	}
-	sp, psp := -1, s.sp
+	return w.tailLine(tail, l, s.tail, s.sp, s.rt, d)
+}
+
+// tailLine writes tail[l:] given an earlier tail, prev, dt bytes before it
+// in the stream (prev's timestamp at psp, crcRaw(prev) prt): the
+// timestamps aligned (where prev's started, counted from the end: they
+// have as many digits) for a back-reference to the digits they share;
+// literals. It returns where the timestamp starts and crcRaw(tail),
+// computed from prt when the tails are as long: the bytes equal at the
+// same distance from the end cancel, so that only the literals cost a
+// lookup, with their writing (tail[:l] is prev's).
+func (w *Writer) tailLine(tail []byte, l int, prev []byte, psp int, prt uint32, dt int) (int, uint32) {
+	bw := &w.bw
+	n, np := len(tail), len(prev)
+	sp := -1
 	if psp >= 0 {
 		if g := n - (np - psp); g >= 0 && g < n && tail[g] == ' ' {
 			sp = g
@@ -226,7 +239,7 @@ func (w *Writer) seriesLine(s *Series, tail []byte) (int, uint32) {
 	// The literals: [l, a) and [b, n).
 	a, b := n, n
 	if sp >= l && psp >= 0 {
-		if dts := d + sp - psp; dts <= window {
+		if dts := dt + sp - psp; dts <= window {
 			if m := lcp(tail[sp:], prev[psp:]); m >= minTail {
 				a, b = sp, sp+m
 			}
@@ -236,13 +249,13 @@ func (w *Writer) seriesLine(s *Series, tail []byte) (int, uint32) {
 		var mv uint64
 		var mn uint
 		if a < n {
-			mv, mn = matchBits(b-a, d)
+			mv, mn = matchBits(b-a, dt)
 		}
-		return sp, bw.litsCRC(tail, prev, l, a, b, mv, mn, s.rt)
+		return sp, bw.litsCRC(tail, prev, l, a, b, mv, mn, prt)
 	}
 	bw.lits(tail[l:a])
 	if a < n {
-		bw.match(b-a, d+sp-psp)
+		bw.match(b-a, dt+sp-psp)
 		bw.lits(tail[b:])
 	}
 	return sp, tailCRC(tail)
@@ -513,12 +526,16 @@ func (w *bitWriter) rest(c []byte, i, sc int, cpos int64, r []byte, sr int, rpos
 // mismatch: a resource id one character longer shifts the rest by one.
 var resync = [...]int{0, 1, -1, 2, -2, 3, -3}
 
-// diff writes c[:i] for some i >= plen (or len(c)) as literals and
-// back-references into r, base bytes before c in the stream, and returns
-// i.
-func (w *bitWriter) diff(c []byte, plen int, r []byte, base int64) int {
+// op is a step of a prefix written against another series' prefix: the
+// literals c[i:i+n] (j < 0), or a back-reference of n bytes to r[j:].
+type op struct{ i, j, n int32 }
+
+// diffOps compares the prefix c with the prefix r, byte by byte with
+// re-alignments, into ops that write c (literals, and back-references of
+// at least minDiff bytes).
+func diffOps(ops []op, c, r []byte) []op {
 	i, j, lit, tries := 0, 0, 0, 0
-	for i < plen {
+	for i < len(c) {
 		matched := false
 		for _, k := range resync {
 			if k != 0 && tries >= maxTries {
@@ -528,13 +545,11 @@ func (w *bitWriter) diff(c []byte, plen int, r []byte, base int64) int {
 			if jj < 0 || jj >= len(r) {
 				continue
 			}
-			d := base + int64(i-jj)
-			if d > window {
-				continue
-			}
 			if m := lcp(c[i:], r[jj:]); m >= minDiff {
-				w.lits(c[lit:i])
-				w.match(m, int(d))
+				if lit < i {
+					ops = append(ops, op{int32(lit), -1, int32(i - lit)})
+				}
+				ops = append(ops, op{int32(i), int32(jj), int32(m)})
 				i += m
 				j, lit, tries, matched = jj+m, i, 0, true
 				break
@@ -546,8 +561,13 @@ func (w *bitWriter) diff(c []byte, plen int, r []byte, base int64) int {
 			tries++
 		}
 	}
-	w.lits(c[lit:i])
-	return i
+	if lit < len(c) {
+		ops = append(ops, op{int32(lit), -1, int32(len(c) - lit)})
+	}
+	if ops == nil {
+		ops = []op{} // empty prefix: computed all the same
+	}
+	return ops
 }
 
 // lcp is the length of the longest common prefix of a and b.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,6 +90,9 @@ func TestRoundTrip(t *testing.T) {
 	}
 	far = append(far, line{0, "2 2000\n"}, line{0, "3 3000\n"})
 	refP, refL := refLines(10, 3000, 1)
+	manyP, manyL := refLines(200, 3000, 2) // a series' previous line out of the window
+	shuffled := slices.Clone(manyL)        // and the pairs of series changing all the time
+	rand.New(rand.NewPCG(3, 3)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 	cases := []struct {
 		name     string
 		prefixes []string
@@ -115,6 +119,8 @@ func TestRoundTrip(t *testing.T) {
 		{"empty prefix and tails", []string{"", "p"}, []line{{0, ""}, {0, ""}, {1, ""}, {0, "a"}, {1, ""}, {0, "abc"}, {0, "abc"}}},
 		{"mixed", []string{"m,t=a value="}, []line{{-1, "m,t=a value=1 1\n"}, {0, "1 2\n"}, {-1, "m,t=a value=1 3\n"}, {0, "1 4\n"}}},
 		{"reference-like", refP, refL},
+		{"200 series", manyP, manyL},
+		{"200 series shuffled", manyP, shuffled},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
