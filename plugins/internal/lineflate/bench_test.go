@@ -10,8 +10,6 @@ import (
 // The compressors alone on a reference-like batch (5000 lines of 10 series,
 // as push.Queue's default batch): MB/s of line protocol and the ratio.
 
-func benchBatch() ([]string, []line, []byte) { return benchBatchOf(10) }
-
 // benchBatchOf is a batch of 5000 lines of nodes series: with 200, a
 // series' previous line is 40 KB back, out of the window.
 func benchBatchOf(nodes int) ([]string, []line, []byte) {

@@ -73,8 +73,6 @@ type Writer struct {
 	raw     Series         // the lines written without a Series
 	shifts  []*shift       // by length
 	long    map[int]*shift // by length, the longer ones
-	cur     []byte         // case B's lines, put together
-	ref     []byte
 }
 
 // Series is a run of lines with the same prefix. It belongs to the Writer
@@ -501,25 +499,6 @@ func (w *bitWriter) match(l, d int) {
 		w.flush()
 		l -= k
 	}
-}
-
-// rest writes c[i:], c starting at stream position cpos, given r, an
-// earlier line's part at rpos: the timestamps (after the last spaces, sc
-// and sr, -1 without) are aligned and their shared start is a
-// back-reference; the rest literals.
-func (w *bitWriter) rest(c []byte, i, sc int, cpos int64, r []byte, sr int, rpos int64) {
-	if sc >= i {
-		if sr >= 0 {
-			if d := cpos + int64(sc) - (rpos + int64(sr)); d <= window {
-				if m := lcp(c[sc:], r[sr:]); m >= minTail {
-					w.lits(c[i:sc])
-					w.match(m, int(d))
-					i = sc + m
-				}
-			}
-		}
-	}
-	w.lits(c[i:])
 }
 
 // resync are the shifts of r tried to re-align it with c after a
