@@ -3,8 +3,10 @@ package influxdb
 import (
 	"math"
 	"strconv"
+	"unsafe"
 
 	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/plugins/internal/lineflate"
 )
 
 // The fixed tags, in Alumet's order, and the names an attribute takes when
@@ -39,18 +41,43 @@ func reserved(key string) bool {
 // out. A CR or LF in a name or tag (which would end the line) is written
 // as an escaped space. In v1 mode, integers are written InfluxDB 1.x's way
 // (123i, and a float beyond int64) since 1.x rejects 123u.
+//
+// With gzip, the lines go to a lineflate stream instead (appendCompactZ,
+// appendPointZ): the same bytes, compressed as they are written, each
+// point's prefix never copied.
 type encoder struct {
 	asTag func(key string) bool
 	v1    bool
 	reg   *measure.Registry
 	names []string // metric names by id, "" when not yet looked up
 
-	series  map[*measure.Series][]byte // line prefix up to and including "value=" of compact series
+	series map[*measure.Series]*cached // compact series
+	recent [64]struct {
+		s *measure.Series
+		c *cached
+	}
 	scratch []byte
+	ns      nanos
+
+	fl     *lineflate.Writer            // with gzip
+	points map[string]*lineflate.Series // the prefixes of Points, with gzip
+	pre    []byte                       // a Point's prefix
 }
 
-func newEncoder(reg *measure.Registry, asTag func(string) bool, v1 bool) *encoder {
-	return &encoder{asTag: asTag, v1: v1, reg: reg, series: map[*measure.Series][]byte{}}
+// cached is what the encoder keeps of a compact series: its line prefix up
+// to and including "value=", or, with gzip, its lineflate series.
+type cached struct {
+	prefix []byte
+	z      *lineflate.Series
+}
+
+// newEncoder returns an encoder; with gzip, it writes lineflate streams.
+func newEncoder(reg *measure.Registry, asTag func(string) bool, v1, gzip bool) *encoder {
+	e := &encoder{asTag: asTag, v1: v1, reg: reg, series: map[*measure.Series]*cached{}}
+	if gzip {
+		e.fl, e.points = &lineflate.Writer{}, map[string]*lineflate.Series{}
+	}
+	return e
 }
 
 // maxSeriesCache bounds the prefixes kept for compact series.
@@ -132,10 +159,10 @@ func (e *encoder) appendValue(b []byte, v measure.Value, ns int64) ([]byte, bool
 		if !finite(f) {
 			return b, false
 		}
-		b = measure.AppendFloat(b, f)
+		b = appendFloat(b, f)
 	}
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, ns, 10)
+	b = e.ns.append(b, ns)
 	return append(b, '\n'), true
 }
 
@@ -174,29 +201,88 @@ func (e *encoder) appendPoint(b []byte, p *measure.Point) ([]byte, result) {
 	return b, written
 }
 
-// appendCompact appends the line of a compact point, its series' prefix
-// cached.
-func (e *encoder) appendCompact(b []byte, p *measure.SeriesPoint) ([]byte, result) {
-	prefix, ok := e.series[p.Series]
-	if !ok {
-		s := p.Series
-		var good bool
-		prefix, good = e.appendPrefix(nil, s.Metric, s.Resource, s.Consumer, s.Attributes)
+// compact returns the cached prefix of a compact point's series (nil for
+// an unknown metric).
+func (e *encoder) compact(s *measure.Series) *cached {
+	// A direct-mapped cache first, by the series' address: the map's
+	// lookup (hash, probe, compare) was a tenth of the output's cost. The
+	// address only picks the slot (the pointers are compared), so that a
+	// collision is only a miss.
+	slot := &e.recent[(uintptr(unsafe.Pointer(s))>>4^uintptr(unsafe.Pointer(s))>>10)%uintptr(len(e.recent))]
+	if slot.s == s {
+		return slot.c
+	}
+	c := e.series[s]
+	if c == nil {
+		prefix, good := e.appendPrefix(nil, s.Metric, s.Resource, s.Consumer, s.Attributes)
 		if !good {
-			return b, unknownMetric
+			return nil
 		}
 		if len(e.series) >= maxSeriesCache {
 			clear(e.series)
+			clear(e.recent[:])
 		}
-		e.series[s] = prefix
+		c = &cached{prefix: prefix}
+		if e.fl != nil {
+			c.z = e.fl.NewSeries(prefix)
+		}
+		e.series[s] = c
+	}
+	slot.s, slot.c = s, c
+	return c
+}
+
+// appendCompact appends the line of a compact point, its series' prefix
+// cached.
+func (e *encoder) appendCompact(b []byte, p *measure.SeriesPoint) ([]byte, result) {
+	c := e.compact(p.Series)
+	if c == nil {
+		return b, unknownMetric
 	}
 	start := len(b)
-	b = append(b, prefix...)
-	b, ok = e.appendValue(b, p.Value, p.Time)
+	b = append(b, c.prefix...)
+	b, ok := e.appendValue(b, p.Value, p.Time)
 	if !ok {
 		return b[:start], notFinite
 	}
 	return b, written
+}
+
+// appendCompactZ appends the line of a compact point to the lineflate
+// stream b.
+func (e *encoder) appendCompactZ(b []byte, p *measure.SeriesPoint) ([]byte, result) {
+	c := e.compact(p.Series)
+	if c == nil {
+		return b, unknownMetric
+	}
+	tail, ok := e.appendValue(c.z.TailBuffer(), p.Value, p.Time)
+	if !ok {
+		return b, notFinite
+	}
+	return e.fl.AppendLine(b, c.z, tail), written
+}
+
+// appendPointZ appends the line of p to the lineflate stream b; the
+// lines of equal prefixes make a series.
+func (e *encoder) appendPointZ(b []byte, p *measure.Point) ([]byte, result) {
+	pre, ok := e.appendPrefix(e.pre[:0], p.Metric, p.Resource, p.Consumer, p.Attributes)
+	e.pre = pre
+	if !ok {
+		return b, unknownMetric
+	}
+	z := e.points[string(pre)]
+	if z == nil {
+		if len(e.points) >= maxSeriesCache {
+			clear(e.points)
+		}
+		z = e.fl.NewSeries(pre)
+		e.points[string(pre)] = z
+	}
+	tail, ok := e.appendValue(z.TailBuffer(), p.Value, p.Timestamp.UnixNano())
+	if !ok {
+		return b, notFinite
+	}
+	return e.fl.AppendLine(b, z, tail), written
 }
 
 func appendTag(b []byte, key, value string) []byte {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/alumet-go/alumet-agent/measure"
+	"github.com/alumet-go/alumet-agent/plugins/internal/lineflate"
 )
 
 func encodeAll(enc *encoder, buf *measure.Buffer) ([]byte, []result) {
@@ -26,6 +27,29 @@ func encodeAll(enc *encoder, buf *measure.Buffer) ([]byte, []result) {
 		rs = append(rs, r)
 	}
 	return b, rs
+}
+
+// encodeAllZ is encodeAll with gzip: the lineflate stream, finished and
+// inflated.
+func encodeAllZ(t testing.TB, enc *encoder, buf *measure.Buffer) ([]byte, []result) {
+	t.Helper()
+	var b []byte
+	var rs []result
+	var r result
+	for i := range buf.Points {
+		b, r = enc.appendPointZ(b, &buf.Points[i])
+		rs = append(rs, r)
+	}
+	for i := range buf.Compact {
+		b, r = enc.appendCompactZ(b, &buf.Compact[i])
+		rs = append(rs, r)
+	}
+	if len(b) == 0 {
+		return nil, rs
+	}
+	z, err := lineflate.Finish(nil, b)
+	require.NoError(t, err)
+	return []byte(gunzip(t, z)), rs
 }
 
 // The spec's P with the defaults, byte for byte.
@@ -49,10 +73,14 @@ func TestLineP(t *testing.T) {
 			c := DefaultConfig()
 			tc.cfg(c)
 			require.NoError(t, c.Validate())
-			got, _ := encodeAll(newEncoder(reg, c.asTag(), false), buf)
+			got, _ := encodeAll(newEncoder(reg, c.asTag(), false, false), buf)
 			require.Equal(t, tc.want, string(got))
-			gotc, _ := encodeAll(newEncoder(reg, c.asTag(), false), compactOf(buf))
+			gotc, _ := encodeAll(newEncoder(reg, c.asTag(), false, false), compactOf(buf))
 			require.Equal(t, tc.want, string(gotc), "compact")
+			for _, b := range []*measure.Buffer{buf, compactOf(buf)} {
+				gotz, _ := encodeAllZ(t, newEncoder(reg, c.asTag(), false, true), b)
+				require.Equal(t, tc.want, string(gotz), "gzip")
+			}
 		})
 	}
 }
@@ -120,10 +148,16 @@ func TestLineGolden(t *testing.T) {
 			tc.cfg(c)
 		}
 		require.NoError(t, c.Validate(), tc.name)
-		got, rs := encodeAll(newEncoder(reg, c.asTag(), c.api() == APIv1), tc.buf)
-		gotc, rsc := encodeAll(newEncoder(reg, c.asTag(), c.api() == APIv1), compactOf(tc.buf))
+		got, rs := encodeAll(newEncoder(reg, c.asTag(), c.api() == APIv1, false), tc.buf)
+		gotc, rsc := encodeAll(newEncoder(reg, c.asTag(), c.api() == APIv1, false), compactOf(tc.buf))
 		require.Equal(t, string(got), string(gotc), tc.name)
 		require.Equal(t, rs, rsc, tc.name)
+		// With gzip, the same bytes inflated.
+		for _, b := range []*measure.Buffer{tc.buf, compactOf(tc.buf)} {
+			gotz, rsz := encodeAllZ(t, newEncoder(reg, c.asTag(), c.api() == APIv1, true), b)
+			require.Equal(t, string(got), string(gotz), tc.name)
+			require.Equal(t, rs, rsz, tc.name)
+		}
 		fmt.Fprintf(&out, "# %s %v\n%s", tc.name, rs, got)
 	}
 	checkGolden(t, "lines.golden", out.Bytes())
@@ -185,7 +219,7 @@ func FuzzLine(f *testing.F) {
 		if asTag {
 			c.AttributesAs = "tag"
 		}
-		enc := newEncoder(reg, c.asTag(), false)
+		enc := newEncoder(reg, c.asTag(), false, false)
 		pt := measure.Point{Metric: mid, Timestamp: time.Unix(0, 1795556357000000000), Value: measure.Float(v),
 			Resource: measure.Resource{Kind: kind, ID: id}, Attributes: []measure.Attribute{str(key, val)}}
 		b, r := enc.appendPoint(nil, &pt)
@@ -201,5 +235,9 @@ func FuzzLine(f *testing.F) {
 		require.Len(t, parts, 3, "%q", line)
 		require.Equal(t, "1795556357000000000", parts[2])
 		require.True(t, strings.HasSuffix(parts[1], "value="+measure.Float(v).String()), "%q", line)
+		// With gzip: the same line, twice (the second one matched).
+		two := &measure.Buffer{Points: []measure.Point{pt, pt}}
+		gotz, _ := encodeAllZ(t, newEncoder(reg, c.asTag(), false, true), two)
+		require.Equal(t, string(b)+string(b), string(gotz))
 	})
 }

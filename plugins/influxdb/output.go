@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/alumet-go/alumet-agent/measure"
 	"github.com/alumet-go/alumet-agent/pipeline"
 	"github.com/alumet-go/alumet-agent/plugin"
+	"github.com/alumet-go/alumet-agent/plugins/internal/lineflate"
 	"github.com/alumet-go/alumet-agent/plugins/internal/push"
 )
 
@@ -40,11 +42,13 @@ type Output struct {
 
 // client is what sends the requests of one output.
 type client struct {
-	http    *http.Client
-	url     string
-	header  http.Header
-	gzip    bool
-	gzipper push.Gzipper
+	http   *http.Client
+	url    string
+	header http.Header
+	gzip   bool // the batches are lineflate streams, sent as gzip
+
+	mu   sync.Mutex // zbuf: the start-up probe and the sender
+	zbuf []byte
 }
 
 func newClient(c *Config, s secrets, hc *http.Client) (*client, error) {
@@ -80,14 +84,18 @@ func newClient(c *Config, s secrets, hc *http.Client) (*client, error) {
 	return &client{http: hc, url: u, header: h, gzip: c.gzip()}, nil
 }
 
-// send posts one batch of lines.
+// send posts one batch of lines: with gzip, a lineflate stream, finished
+// into a gzip member.
 func (cl *client) send(ctx context.Context, body []byte, _ int) error {
 	h := cl.header
 	if cl.gzip && len(body) > 0 {
-		z, err := cl.gzipper.Compress(body)
+		cl.mu.Lock()
+		defer cl.mu.Unlock()
+		z, err := lineflate.Finish(cl.zbuf[:0], body)
 		if err != nil {
-			return &push.PermanentError{Err: err}
+			return &push.PermanentError{Err: fmt.Errorf("gzip: %w", err)}
 		}
+		cl.zbuf = z
 		body = z
 		h = h.Clone()
 		h.Set("Content-Encoding", "gzip")
@@ -101,7 +109,7 @@ func newOutput(c *Config, reg *measure.Registry, log *slog.Logger, cl *client, m
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	o := &Output{cfg: c, log: log, enc: newEncoder(reg, c.asTag(), c.api() == APIv1), target: push.RedactedURL(cl.url)}
+	o := &Output{cfg: c, log: log, enc: newEncoder(reg, c.asTag(), c.api() == APIv1, cl.gzip), target: push.RedactedURL(cl.url)}
 	qo := c.queueOptions(mode)
 	if opts != nil {
 		qo = *opts
@@ -131,6 +139,11 @@ func (o *Output) Write(_ context.Context, buf *measure.Buffer) error {
 		return nil
 	}
 	var nan, unknown int64
+	if o.enc.fl != nil {
+		err := o.q.Append(buf.Len(), func(a *push.Appender) { nan, unknown = o.writeZ(a, buf) })
+		o.count(nan, unknown)
+		return err
+	}
 	err := o.q.Append(buf.Len(), func(a *push.Appender) {
 		var r result
 		for i := range buf.Points {
@@ -152,6 +165,39 @@ func (o *Output) Write(_ context.Context, buf *measure.Buffer) error {
 			}
 		}
 	})
+	o.count(nan, unknown)
+	return err
+}
+
+// writeZ is Write's fill with gzip: the batch is a lineflate stream,
+// Appender.Size its uncompressed size.
+func (o *Output) writeZ(a *push.Appender, buf *measure.Buffer) (nan, unknown int64) {
+	var r result
+	for i := range buf.Points {
+		if a.Buf, r = o.enc.appendPointZ(a.Buf, &buf.Points[i]); r == written {
+			a.Size = o.enc.fl.Size()
+			a.End()
+		} else if r == notFinite {
+			nan++
+		} else {
+			unknown++
+		}
+	}
+	for i := range buf.Compact {
+		if a.Buf, r = o.enc.appendCompactZ(a.Buf, &buf.Compact[i]); r == written {
+			a.Size = o.enc.fl.Size()
+			a.End()
+		} else if r == notFinite {
+			nan++
+		} else {
+			unknown++
+		}
+	}
+	return nan, unknown
+}
+
+// count counts the points not written, warning at the first of each kind.
+func (o *Output) count(nan, unknown int64) {
 	if nan > 0 {
 		if o.skippedNaN.Add(nan) == nan {
 			o.log.Warn(fmt.Sprintf("%d point(s) with a NaN or infinite value not written (line protocol has no such floats); the count is given at the end", nan))
@@ -162,7 +208,6 @@ func (o *Output) Write(_ context.Context, buf *measure.Buffer) error {
 			o.log.Warn(fmt.Sprintf("%d point(s) of an unregistered metric not written", unknown))
 		}
 	}
-	return err
 }
 
 // Close delivers what waits, within close_timeout, and returns a

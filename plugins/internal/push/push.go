@@ -251,8 +251,13 @@ func (q *Queue) Err() error {
 // bytes to Buf, then call End. Buf may change at each End.
 type Appender struct {
 	Buf []byte
-	q   *Queue
-	n   int // records since the last End
+	// Size is, for an output that compresses its records as it appends
+	// them, the batch's size before compression (0 otherwise): End seals
+	// at BatchBytes of it too, so that a request inflates to what an
+	// uncompressed batch would hold at most (servers bound that).
+	Size int64
+	q    *Queue
+	n    int // records since the last End
 }
 
 // End ends a record: the batch is sealed when it is full.
@@ -261,10 +266,10 @@ func (a *Appender) End() {
 	c := q.cur
 	c.points++
 	a.n++
-	if c.points >= q.o.BatchPoints || len(a.Buf) >= q.o.BatchBytes {
+	if c.points >= q.o.BatchPoints || len(a.Buf) >= q.o.BatchBytes || a.Size >= int64(q.o.BatchBytes) {
 		c.data = a.Buf
 		q.sealLocked()
-		a.Buf = q.cur.data
+		a.Buf, a.Size = q.cur.data, 0
 	}
 }
 

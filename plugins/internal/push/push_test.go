@@ -522,3 +522,45 @@ func TestQueueWaitFatal(t *testing.T) {
 	require.ErrorAs(t, q.Close(), &le)
 	require.Equal(t, int64(300), le.LostPoints())
 }
+
+// TestAppenderSize: an output that compresses as it appends gives the
+// uncompressed size in Appender.Size, and End seals at BatchBytes of it
+// as of the buffer's length.
+func TestAppenderSize(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int64 // Size added per record (0: not set)
+		want []int // points per request
+	}{
+		{"Size not set: the buffer's length", 0, []int{10, 10}},        // 3-byte records, 30 bytes
+		{"Size past BatchBytes first", 10, []int{3, 3, 3, 3, 3, 3, 2}}, // 10 per record
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var got []int
+			q, err := New(Options{
+				Send: func(_ context.Context, _ []byte, points int) error {
+					mu.Lock()
+					got = append(got, points)
+					mu.Unlock()
+					return nil
+				},
+				BatchPoints: 100, BatchBytes: 30, FlushInterval: time.Hour,
+			})
+			require.NoError(t, err)
+			require.NoError(t, q.Append(20, func(a *Appender) {
+				for range 20 {
+					a.Buf = append(a.Buf, "ab\n"...)
+					if tc.size > 0 {
+						a.Size += tc.size
+					}
+					a.End()
+				}
+			}))
+			require.NoError(t, q.Close())
+			mu.Lock()
+			defer mu.Unlock()
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
