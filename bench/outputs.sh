@@ -66,6 +66,10 @@ url = \"$sink/api/v1/write\""
 	[opentelemetry]="[plugins.opentelemetry]
 collector_host = \"$sink\"
 protocol = \"http/protobuf\""
+	[opentelemetry+none]="[plugins.opentelemetry]
+collector_host = \"$sink\"
+protocol = \"http/protobuf\"
+compression = \"none\""
 	[influxdb]="[plugins.influxdb]
 host = \"$sink\"
 token = \"t\"
@@ -78,10 +82,11 @@ printf 'Machine: %s CPUs, %s; load average before: %s\n\n' "$(nproc)" "$(go env 
 echo '| outputs | wall (s) | CPU (s) | peak RSS (MB) | wall vs csv | CPU vs csv |'
 echo '|---|---:|---:|---:|---:|---:|'
 csv_wall= csv_cpu=
-for o in csv jsonl parquet prometheus-remote-write opentelemetry influxdb; do
+# A name with "+" is a variant of the output before it (its config differs).
+for o in csv jsonl parquet prometheus-remote-write opentelemetry opentelemetry+none influxdb; do
 	printf '%s\n\n%s\n' "$base" "${extra[$o]}" >"$out/$o.toml"
 	plugins=csv,kwollect-input
-	[ "$o" = csv ] || plugins=csv,$o,kwollect-input
+	[ "$o" = csv ] || plugins=csv,${o%%+*},kwollect-input
 	walls=() cpus=() rss=0
 	for _ in $(seq "$runs"); do
 		# A fresh output path per run, as a new experiment has (OVERWRITE=1 keeps

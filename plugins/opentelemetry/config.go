@@ -39,7 +39,8 @@ type Config struct {
 	// with # are skipped). It is read at start; a header it names may not
 	// be in headers as well.
 	HeadersFile string `toml:"headers_file,omitempty"`
-	// Compression is "none" or "gzip".
+	// Compression is "gzip" (the default: the OTLP specification has every
+	// server accept it) or "none" (Alumet's uncompressed requests).
 	Compression string `toml:"compression,omitempty"`
 	// The delivery keys: batch_size, flush_interval, buffer_size, timeout,
 	// close_timeout.
@@ -62,6 +63,9 @@ func (c *Config) protocol() string {
 	}
 	return c.Protocol
 }
+
+// gzip says whether the requests are gzip-compressed.
+func (c *Config) gzip() bool { return c.Compression != "none" }
 
 // Validate checks the decoded values.
 func (c *Config) Validate() error {

@@ -1,7 +1,12 @@
 package opentelemetry
 
 import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -119,7 +124,7 @@ func TestEncode(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEncoder(tc.m, reg)
+			e := newEncoder(tc.m, reg, false)
 			for i := range ps {
 				e.AddPoint(&ps[i])
 			}
@@ -146,7 +151,7 @@ func TestEncode(t *testing.T) {
 func TestEncodeRoundTrip(t *testing.T) {
 	reg := measure.NewRegistry()
 	ps := testPoints(t, reg)
-	e := newEncoder(mapping{suffix: "_alumet", unitDisplay: true, attributesToLabels: true, version: Version}, reg)
+	e := newEncoder(mapping{suffix: "_alumet", unitDisplay: true, attributesToLabels: true, version: Version}, reg, false)
 	for i := range ps {
 		e.AddPoint(&ps[i])
 	}
@@ -175,7 +180,7 @@ func FuzzEncode(f *testing.F) {
 		}
 		p := measure.Point{Metric: m, Timestamp: time.Unix(0, ns), Value: measure.Float(val), Resource: measure.Resource{Kind: "device_id", ID: id},
 			Attributes: []measure.Attribute{str(k, v)}}
-		e := newEncoder(mapping{suffix: "_alumet", attributesToLabels: true, version: Version}, reg)
+		e := newEncoder(mapping{suffix: "_alumet", attributesToLabels: true, version: Version}, reg, false)
 		e.AddPoint(&p)
 		var req colmetrics.ExportMetricsServiceRequest
 		// Unmarshal checks that strings are UTF-8, as collectors do.
@@ -210,7 +215,7 @@ func TestFinishFramed(t *testing.T) {
 		{"several metrics: in the scratch buffer", ps, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ref, e := newEncoder(m, reg), newEncoder(m, reg)
+			ref, e := newEncoder(m, reg, false), newEncoder(m, reg, false)
 			var scratch []byte
 			for round := 0; round < 3; round++ {
 				for i := range tc.points {
@@ -225,4 +230,106 @@ func TestFinishFramed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gunzip reads a gzip member with the standard library.
+func gunzip(t testing.TB, z []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(z))
+	require.NoError(t, err)
+	b, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	return b
+}
+
+// zCase is a batch for FinishZ: points of series (each a metric and
+// attributes) in the order given.
+type zCase struct {
+	name   string
+	series int // the output's series, metric = series % metrics
+	points []zPoint
+}
+
+// zBatch is n points of series series in a regular interleaving (a
+// wattmeter's nodes), 20 ms apart, with wattmeter-like values.
+func zBatch(series, n int, seed uint64) []zPoint {
+	r := rand.New(rand.NewPCG(seed, 1))
+	ps := make([]zPoint, n)
+	for i := range ps {
+		ps[i] = zPoint{series: uint32(i % series), ns: 1795556357000000000 + int64(i/series)*20e6 + r.Int64N(1000),
+			v: float64(r.IntN(30000)) / 100}
+	}
+	return ps
+}
+
+// checkZ adds tc's points to a gzip encoder and to a plain one, rounds
+// times: each FinishZ is, gunzipped by the standard library, the plain
+// request, after the frame's room.
+func checkZ(t testing.TB, tc zCase, rounds int) {
+	reg := measure.NewRegistry()
+	var metrics []measure.MetricID
+	for _, n := range []string{"wattmetre_power_watt", "bmc_node_power_watt", "pdu_outlet_power_watt"} {
+		id, err := reg.Register(measure.Metric{Name: n, Unit: measure.Plain(measure.Watt), Type: measure.F64})
+		require.NoError(t, err)
+		metrics = append(metrics, id)
+	}
+	m := mapping{suffix: "_alumet", unitDisplay: true, attributesToLabels: true, version: Version}
+	ref, e := newEncoder(m, reg, false), newEncoder(m, reg, true)
+	attrs := make([][]byte, tc.series)
+	for i := range attrs {
+		attrs[i] = ref.attributesOf(measure.Resource{Kind: "device_id", ID: fmt.Sprintf("taurus-%d", i)},
+			measure.Consumer{Kind: "device_origin", ID: fmt.Sprintf("wattmetre1-port%d", i)},
+			[]measure.Attribute{str("metric_id", "wattmetre_power_watt")})
+	}
+	var dst []byte
+	for round := 0; round < rounds; round++ {
+		for _, p := range tc.points {
+			id := metrics[int(p.series)%len(metrics)]
+			ref.addPoint(ref.metric(id), attrs[p.series], p.ns, p.v)
+			e.addZ(id, p.series, attrs[p.series], p.ns, p.v)
+		}
+		want := ref.Finish(nil)
+		got, err := e.FinishZ(frameLen, &dst)
+		require.NoError(t, err)
+		require.Equal(t, want, gunzip(t, got[frameLen:]), "%s: round %d", tc.name, round)
+		require.Zero(t, e.Points(), "a new request starts")
+		if testing.Verbose() && round == 0 {
+			t.Logf("%s: %d bytes, gzip %d", tc.name, len(want), len(got)-frameLen)
+		}
+	}
+}
+
+// FinishZ's gzip member is Finish's request: one point, several metrics,
+// series whose previous point is beyond deflate's window, request after
+// request (a series' line in the previous stream is not referred to).
+func TestFinishZ(t *testing.T) {
+	for _, tc := range []zCase{
+		{"one point", 1, []zPoint{{0, 1795556357000000000, 112.73}}},
+		{"special values", 2, []zPoint{{0, 0, math.NaN()}, {1, -1, math.Inf(1)}, {0, math.MaxInt64, math.Copysign(0, -1)}, {1, 1, 5e-324}}},
+		{"10 series, 3 metrics", 10, zBatch(10, 5000, 1)},
+		{"500 series: beyond the window", 500, zBatch(500, 5000, 2)},
+		{"one series", 1, zBatch(1, 3000, 3)},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkZ(t, tc, 3) })
+	}
+}
+
+// FuzzFinishZ: any sequence of points gives Finish's request.
+func FuzzFinishZ(f *testing.F) {
+	f.Add(uint8(10), uint16(100), uint64(1), int64(20e6))
+	f.Add(uint8(255), uint16(4000), uint64(2), int64(1))
+	f.Fuzz(func(t *testing.T, series uint8, n uint16, seed uint64, step int64) {
+		if series == 0 || n == 0 {
+			t.Skip()
+		}
+		r := rand.New(rand.NewPCG(seed, 2))
+		ps := make([]zPoint, n)
+		for i := range ps {
+			ps[i] = zPoint{series: uint32(r.IntN(int(series))), ns: int64(i) * step, v: math.Float64frombits(r.Uint64())}
+			if r.IntN(2) == 0 {
+				ps[i].v = float64(r.IntN(1000)) / 10
+			}
+		}
+		checkZ(t, zCase{"fuzz", int(series), ps}, 2)
+	})
 }

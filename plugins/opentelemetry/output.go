@@ -54,13 +54,13 @@ func newOutput(c *Config, reg *measure.Registry, logger *slog.Logger, o push.Opt
 	if err != nil {
 		return nil, err
 	}
-	x, err := newExporter(c.protocol(), c.CollectorHost, http.Header(h), c.Compression == "gzip", c.RequestTimeout())
+	x, err := newExporter(c.protocol(), c.CollectorHost, http.Header(h), c.gzip(), c.RequestTimeout())
 	if err != nil {
 		return nil, err
 	}
 	out := &Output{log: logger, x: x, bySeries: map[*measure.Series]uint32{}, byKey: map[string]uint32{},
 		enc: newEncoder(mapping{prefix: c.Prefix, suffix: c.Suffix, unitDisplay: c.UseUnitDisplayName,
-			attributesToLabels: c.AddAttributesToLabels, version: Version}, reg)}
+			attributesToLabels: c.AddAttributesToLabels, version: Version}, reg, c.gzip())}
 	o.Name, o.Target, o.Logger, o.Send = Name, push.RedactedURL(x.url), logger, out.send
 	if o.BatchBytes == 0 {
 		o.BatchBytes = push.SampleBatchBytes(o.BatchPoints)
@@ -131,11 +131,23 @@ func (o *Output) send(ctx context.Context, body []byte, points int) error {
 			return &push.PermanentError{Err: push.ErrCorruptBatch}
 		}
 		s := o.series[id]
-		o.enc.addPoint(o.enc.metric(s.metric), s.attrs, ns, v)
+		if o.x.gzip {
+			o.enc.addZ(s.metric, id, s.attrs, ns, v)
+		} else {
+			o.enc.addPoint(o.enc.metric(s.metric), s.attrs, ns, v)
+		}
 		body = rest
 	}
 	o.mu.RUnlock()
-	msg := o.enc.FinishFramed(frameLen, &o.msg)
+	var msg []byte
+	if o.x.gzip {
+		var err error
+		if msg, err = o.enc.FinishZ(frameLen, &o.msg); err != nil {
+			return &push.PermanentError{Err: err}
+		}
+	} else {
+		msg = o.enc.FinishFramed(frameLen, &o.msg)
+	}
 	res, err := o.x.export(ctx, msg)
 	if err == nil && res.Rejected > 0 {
 		o.rejected.Add(res.Rejected)

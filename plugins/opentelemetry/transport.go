@@ -44,10 +44,9 @@ type exporter struct {
 	url      string
 	headers  http.Header
 	client   *http.Client
-	gzip     bool
-	// gz compresses the bodies, its writer and buffer reused (the queue
-	// sends one export at a time).
-	gz push.Gzipper
+	// gzip: the requests given to export are gzip members (the
+	// encoder's FinishZ), sent with gzip's headers.
+	gzip bool
 }
 
 // newExporter returns the exporter of collectorHost for protocol. TLS is
@@ -85,8 +84,9 @@ func newExporter(protocol, collectorHost string, headers http.Header, gz bool, t
 // HTTP's, as grpc-gateway does, so that push.Classify retries UNAVAILABLE
 // and fails the output for UNAUTHENTICATED), a network error otherwise.
 //
-// framed is frameLen free bytes then the encoded request: gRPC's message
-// header goes there, so that the request is not copied behind it.
+// framed is frameLen free bytes then the encoded request (gzipped, with
+// gzip): gRPC's message header goes there, so that the request is not
+// copied behind it.
 func (x *exporter) export(ctx context.Context, framed []byte) (Result, error) {
 	if len(framed) < frameLen {
 		return Result{}, &push.PermanentError{Err: errors.New("export: no room for the frame")}
@@ -115,28 +115,11 @@ func (x *exporter) request(ctx context.Context, body []byte) (*http.Request, err
 	return req, nil
 }
 
-// compress gzips msg at the fastest level (protobuf of repeated
-// attributes compresses well at it); the result is valid until the next
-// call.
-func (x *exporter) compress(msg []byte) ([]byte, error) {
-	z, err := x.gz.Compress(msg)
-	if err != nil {
-		return nil, &push.PermanentError{Err: fmt.Errorf("gzip: %w", err)}
-	}
-	return z, nil
-}
-
 func (x *exporter) exportGRPC(ctx context.Context, framed []byte) (Result, error) {
 	body := framed
+	body[0] = 0
 	if x.gzip {
-		z, err := x.compress(framed[frameLen:])
-		if err != nil {
-			return Result{}, err
-		}
-		body = append(make([]byte, frameLen, frameLen+len(z)), z...)
-		body[0] = 1
-	} else {
-		body[0] = 0
+		body[0] = 1 // a compressed message
 	}
 	binary.BigEndian.PutUint32(body[1:frameLen], uint32(len(body)-frameLen))
 	req, err := x.request(ctx, body)
@@ -178,6 +161,9 @@ func (x *exporter) exportGRPC(ctx context.Context, framed []byte) (Result, error
 		if msg = trim(msg); msg != "" {
 			m += ": " + msg
 		}
+		if x.gzip && code == 12 && strings.Contains(strings.ToLower(msg), "compress") {
+			m += gzipHint
+		}
 		return Result{}, &push.StatusError{Status: grpcHTTPStatus(code), Message: m,
 			RetryAfter: push.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
@@ -202,14 +188,10 @@ func (x *exporter) exportGRPC(ctx context.Context, framed []byte) (Result, error
 	return partialSuccess(reply), nil
 }
 
+// gzipHint ends the error of a collector that refuses gzip.
+const gzipHint = ` (the collector does not accept gzip: set compression = "none")`
+
 func (x *exporter) exportHTTP(ctx context.Context, msg []byte) (Result, error) {
-	if x.gzip {
-		z, err := x.compress(msg)
-		if err != nil {
-			return Result{}, err
-		}
-		msg = z
-	}
 	req, err := x.request(ctx, msg)
 	if err != nil {
 		return Result{}, err
@@ -225,7 +207,12 @@ func (x *exporter) exportHTTP(ctx context.Context, msg []byte) (Result, error) {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if resp.StatusCode/100 != 2 {
-		return Result{}, httpError(resp, data)
+		err := httpError(resp, data)
+		var se *push.StatusError
+		if x.gzip && errors.As(err, &se) && se.Status == http.StatusUnsupportedMediaType {
+			se.Message += gzipHint
+		}
+		return Result{}, err
 	}
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-protobuf") {
 		return Result{}, nil

@@ -1,6 +1,7 @@
 package opentelemetry
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/tls"
@@ -74,7 +75,7 @@ func request(t *testing.T) ([]byte, []wantPoint) {
 	t.Helper()
 	reg := measure.NewRegistry()
 	ps := testPoints(t, reg)
-	e := newEncoder(mapping{suffix: "_alumet", unitDisplay: true, attributesToLabels: true, version: Version}, reg)
+	e := newEncoder(mapping{suffix: "_alumet", unitDisplay: true, attributesToLabels: true, version: Version}, reg, false)
 	for i := range ps {
 		e.AddPoint(&ps[i])
 	}
@@ -83,12 +84,29 @@ func request(t *testing.T) ([]byte, []wantPoint) {
 	return framed, flatten(t, framed[frameLen:])
 }
 
+// sendable is framed as export takes it: with gz, the request gzipped (as
+// the encoder's FinishZ gives it) after the frame's room.
+func sendable(t *testing.T, framed []byte, gz bool) []byte {
+	t.Helper()
+	if !gz {
+		return framed
+	}
+	var b bytes.Buffer
+	b.Write(framed[:frameLen])
+	zw := gzip.NewWriter(&b)
+	_, err := zw.Write(framed[frameLen:])
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return b.Bytes()
+}
+
 func TestGRPCExport(t *testing.T) {
 	msg, want := request(t)
 	for _, gz := range []bool{false, true} {
 		r, addr := startGRPC(t)
 		x, err := newExporter(ProtocolGRPC, addr, http.Header{"Authorization": {"Bearer s3cret"}}, gz, 5*time.Second)
 		require.NoError(t, err)
+		msg := sendable(t, msg, gz)
 		res, err := x.export(context.Background(), msg)
 		require.NoError(t, err, "gzip %v", gz)
 		require.Equal(t, Result{}, res)
@@ -134,12 +152,21 @@ func TestGRPCErrors(t *testing.T) {
 		require.Equal(t, tc.class, class)
 	}
 
+	// A gzip request to a server without gzip (grpc-go's answer): the
+	// error says what to set.
+	r, addr := startGRPC(t)
+	r.fail = status.Error(codes.Unimplemented, `grpc: Decompressor is not installed for grpc-encoding "gzip"`)
+	x, err := newExporter(ProtocolGRPC, addr, nil, true, 5*time.Second)
+	require.NoError(t, err)
+	_, err = x.export(context.Background(), sendable(t, msg, true))
+	require.ErrorContains(t, err, `set compression = "none"`)
+
 	// Nobody listening: a network error, retryable.
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	addr := "http://" + lis.Addr().String()
+	addr = "http://" + lis.Addr().String()
 	lis.Close()
-	x, err := newExporter(ProtocolGRPC, addr, nil, false, 5*time.Second)
+	x, err = newExporter(ProtocolGRPC, addr, nil, false, 5*time.Second)
 	require.NoError(t, err)
 	_, err = x.export(context.Background(), msg)
 	require.Error(t, err)
@@ -236,7 +263,7 @@ func TestHTTPExport(t *testing.T) {
 	for _, gz := range []bool{false, true} {
 		x, err := newExporter(ProtocolHTTP, ts.URL, http.Header{"X-Tenant": {"g5k"}}, gz, 5*time.Second)
 		require.NoError(t, err)
-		res, err := x.export(context.Background(), msg)
+		res, err := x.export(context.Background(), sendable(t, msg, gz))
 		require.NoError(t, err)
 		require.Equal(t, Result{Rejected: 1}, res)
 		require.Equal(t, "g5k", headers.Get("X-Tenant"))
@@ -256,6 +283,18 @@ func TestHTTPExport(t *testing.T) {
 	_, err = x.export(context.Background(), msg)
 	require.True(t, errors.As(err, &se))
 	require.Equal(t, &push.StatusError{Status: 400, Message: "bad points"}, se)
+
+	// A collector that refuses gzip: the error says what to set, and the
+	// output stops (every batch would be refused).
+	answer = http.StatusUnsupportedMediaType
+	x, err = newExporter(ProtocolHTTP, ts.URL+"/v1/metrics", nil, true, 5*time.Second)
+	require.NoError(t, err)
+	_, err = x.export(context.Background(), sendable(t, msg, true))
+	require.True(t, errors.As(err, &se))
+	require.Equal(t, 415, se.Status)
+	require.Contains(t, se.Message, `set compression = "none"`)
+	class, _ := push.Classify(err)
+	require.Equal(t, push.Fatal, class)
 }
 
 func TestNewExporterErrors(t *testing.T) {

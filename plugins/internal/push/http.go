@@ -11,11 +11,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
-
-	"github.com/klauspost/compress/gzip"
 )
 
 // Class is what to do after a Send.
@@ -62,7 +59,10 @@ func Classify(err error) (Class, time.Duration) {
 		switch {
 		case se.Status >= 500, se.Status == http.StatusTooManyRequests, se.Status == http.StatusRequestTimeout:
 			return Retry, se.RetryAfter
-		case se.Status == http.StatusUnauthorized, se.Status == http.StatusForbidden, se.Status == http.StatusNotFound:
+		case se.Status == http.StatusUnauthorized, se.Status == http.StatusForbidden, se.Status == http.StatusNotFound,
+			// Every batch would be refused: the server does not take the
+			// content type or encoding.
+			se.Status == http.StatusUnsupportedMediaType:
 			return Fatal, 0
 		case se.Status >= 400:
 			return Refused, 0
@@ -163,39 +163,6 @@ func RedactedURL(raw string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
-}
-
-// Gzipper compresses request bodies, reusing its writer and buffer; not
-// safe for concurrent use (one per Queue's Send, which is sequential).
-type Gzipper struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	zw  *gzip.Writer
-}
-
-// Compress returns body gzip-compressed (level: gzip.BestSpeed is what
-// line protocol needs: 10x at a fraction of the CPU of the default). The
-// result is valid until the next call.
-func (g *Gzipper) Compress(body []byte) ([]byte, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.buf.Reset()
-	if g.zw == nil {
-		zw, err := gzip.NewWriterLevel(&g.buf, gzip.BestSpeed)
-		if err != nil {
-			return nil, err
-		}
-		g.zw = zw
-	} else {
-		g.zw.Reset(&g.buf)
-	}
-	if _, err := g.zw.Write(body); err != nil {
-		return nil, err
-	}
-	if err := g.zw.Close(); err != nil {
-		return nil, err
-	}
-	return g.buf.Bytes(), nil
 }
 
 // Post sends body to url with the given headers and returns CheckResponse's

@@ -1,8 +1,6 @@
 package push
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -343,6 +341,7 @@ func TestClassify(t *testing.T) {
 		{&StatusError{Status: 403}, Fatal, 0},
 		{&StatusError{Status: 404}, Fatal, 0},
 		{fmt.Errorf("wrapped: %w", &StatusError{Status: 404}), Fatal, 0},
+		{&StatusError{Status: 415}, Fatal, 0},
 		{&PermanentError{Err: errors.New("bad")}, Refused, 0},
 		{errors.New("connection refused"), Retry, 0},
 	} {
@@ -418,24 +417,6 @@ func TestHTTPClientVerifiesTLS(t *testing.T) {
 	err := Post(context.Background(), NewHTTPClient(time.Second), srv.URL, nil, []byte("x"))
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "certificate")
-}
-
-func TestGzipper(t *testing.T) {
-	var g Gzipper
-	for _, s := range []string{"a\n", strings.Repeat("wattmetre_power_watt value=1\n", 1000)} {
-		z, err := g.Compress([]byte(s))
-		require.NoError(t, err)
-		require.Equal(t, s, gunzip(t, z))
-	}
-}
-
-func gunzip(t *testing.T, z []byte) string {
-	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(z))
-	require.NoError(t, err)
-	b, err := io.ReadAll(zr)
-	require.NoError(t, err)
-	return string(b)
 }
 
 // With Wait, a slow server that accepts sets the pace: nothing is dropped.
