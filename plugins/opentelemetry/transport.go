@@ -101,10 +101,12 @@ func (x *exporter) export(ctx context.Context, framed []byte) (Result, error) {
 // and a 4-byte length).
 const frameLen = 5
 
-func (x *exporter) request(ctx context.Context, body []byte) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, x.url, bytes.NewReader(body))
+// request returns the request of body and the push.Body to Wait for before
+// body is written again.
+func (x *exporter) request(ctx context.Context, body []byte) (*http.Request, *push.Body, error) {
+	req, b, err := push.NewRequest(ctx, http.MethodPost, x.url, body)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for k, vs := range x.headers {
 		for _, v := range vs {
@@ -112,7 +114,7 @@ func (x *exporter) request(ctx context.Context, body []byte) (*http.Request, err
 		}
 	}
 	req.Header.Set("User-Agent", "alumet-agent-opentelemetry/"+Version)
-	return req, nil
+	return req, b, nil
 }
 
 func (x *exporter) exportGRPC(ctx context.Context, framed []byte) (Result, error) {
@@ -122,10 +124,11 @@ func (x *exporter) exportGRPC(ctx context.Context, framed []byte) (Result, error
 		body[0] = 1 // a compressed message
 	}
 	binary.BigEndian.PutUint32(body[1:frameLen], uint32(len(body)-frameLen))
-	req, err := x.request(ctx, body)
+	req, b, err := x.request(ctx, body)
 	if err != nil {
 		return Result{}, err
 	}
+	defer b.Wait()
 	req.Header.Set("Content-Type", "application/grpc+proto")
 	req.Header.Set("TE", "trailers")
 	if x.gzip {
@@ -192,10 +195,11 @@ func (x *exporter) exportGRPC(ctx context.Context, framed []byte) (Result, error
 const gzipHint = ` (the collector does not accept gzip: set compression = "none")`
 
 func (x *exporter) exportHTTP(ctx context.Context, msg []byte) (Result, error) {
-	req, err := x.request(ctx, msg)
+	req, b, err := x.request(ctx, msg)
 	if err != nil {
 		return Result{}, err
 	}
+	defer b.Wait()
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	if x.gzip {
 		req.Header.Set("Content-Encoding", "gzip")

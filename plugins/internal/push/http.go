@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -166,12 +167,14 @@ func RedactedURL(raw string) string {
 }
 
 // Post sends body to url with the given headers and returns CheckResponse's
-// error. A helper for the common case of Options.Send.
+// error, once net/http is done with body. A helper for the common case of
+// Options.Send.
 func Post(ctx context.Context, c *http.Client, url string, header http.Header, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, b, err := NewRequest(ctx, http.MethodPost, url, body)
 	if err != nil {
 		return &PermanentError{Err: err}
 	}
+	defer b.Wait()
 	for k, v := range header {
 		req.Header[k] = v
 	}
@@ -180,4 +183,49 @@ func Post(ctx context.Context, c *http.Client, url string, header http.Header, b
 		return err
 	}
 	return CheckResponse(resp, time.Now())
+}
+
+// NewRequest is http.NewRequestWithContext with body, and the Body that
+// says when the buffer may be written again: the senders reuse their
+// buffers, and a RoundTripper may still read a request's body after Do
+// returned (a server that answers before reading it all), closing it
+// only then.
+func NewRequest(ctx context.Context, method, url string, body []byte) (*http.Request, *Body, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := &Body{buf: body}
+	if len(body) > 0 {
+		req.Body, req.ContentLength = b.reader(), int64(len(body))
+		// A request replayed (HTTP/2's GOAWAY, a redirect) reads it again.
+		req.GetBody = func() (io.ReadCloser, error) { return b.reader(), nil }
+	}
+	return req, b, nil
+}
+
+// Body is a request body's buffer, lent to net/http.
+type Body struct {
+	buf []byte
+	wg  sync.WaitGroup // the readers not closed yet
+}
+
+func (b *Body) reader() io.ReadCloser {
+	b.wg.Add(1)
+	return &bodyReader{Reader: bytes.NewReader(b.buf), wg: &b.wg}
+}
+
+// Wait returns once every reader of the buffer net/http was given is
+// closed (net/http closes a request's body in every case, on errors too).
+func (b *Body) Wait() { b.wg.Wait() }
+
+type bodyReader struct {
+	*bytes.Reader
+	once sync.Once
+	wg   *sync.WaitGroup
+}
+
+func (r *bodyReader) Close() error {
+	r.once.Do(r.wg.Done)
+	return nil
 }

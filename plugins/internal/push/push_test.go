@@ -545,3 +545,23 @@ func TestAppenderSize(t *testing.T) {
 		})
 	}
 }
+
+// A server that answers before reading the body: net/http may still be
+// sending it when Do returns; Post returns only once it is done with the
+// buffer, which the sender then rewrites (go test -race checks).
+func TestPostBodyReuse(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	defer ts.Close()
+	body := make([]byte, 8<<20)
+	for i := 0; i < 5; i++ {
+		err := Post(context.Background(), ts.Client(), ts.URL, nil, body)
+		var se *StatusError
+		require.True(t, errors.As(err, &se), "%v", err)
+		require.Equal(t, 503, se.Status)
+		for j := range body {
+			body[j] = byte(i)
+		}
+	}
+}
