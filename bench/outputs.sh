@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # bench/outputs.sh [RUNS]: what each output adds to `alumet-agent fetch` of the
 # reference workload (bench/compare.sh's 1,000,000 rows, served by kwserve),
-# against csv alone: wall time and CPU (user+sys) medians of RUNS runs
-# (default 5), peak RSS. Push outputs send to bench/cmd/discard, a receiver
-# that reads and drops every body, so the figures are the agent's own cost,
-# not a server's ingestion. The agent runs with GOMAXPROCS=1 on CPU 0, the
-# servers on CPU 1 (AGENT_PROCS=2: the agent on both CPUs, unpinned). The
-# output files are removed before each run (OVERWRITE=1: kept, and replaced). kwollect-output is left out: it refuses kwollect-input's
-# rows by design (it sends energy-report's totals, a few points).
+# against csv alone: wall time and CPU (user+sys) medians of RUNS rounds
+# (default 5; each output once a round), peak RSS. Push outputs send to
+# bench/cmd/discard, a receiver that reads and drops every body, so the
+# figures are the agent's own cost, not a server's ingestion. The agent runs
+# with GOMAXPROCS=1 on CPU 0, the servers on CPU 1 (AGENT_PROCS=2: the agent
+# on both CPUs, unpinned). The output files are removed before each run
+# (OVERWRITE=1: kept, and replaced). kwollect-output is left out: it refuses
+# kwollect-input's rows by design (it sends energy-report's totals, a few
+# points).
 set -euo pipefail
 runs=${1:-5}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -77,18 +79,19 @@ org = \"o\"
 bucket = \"b\""
 )
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
-printf '### outputs.sh: fetch of 1,000,000 rows (173 MB), csv plus one output, median of %d runs, GOMAXPROCS=%s\n\n' "$runs" "${AGENT_PROCS:-1}"
+outputs=(csv jsonl parquet prometheus-remote-write opentelemetry opentelemetry+none influxdb)
+printf '### outputs.sh: fetch of 1,000,000 rows (173 MB), csv plus one output, median of %d interleaved runs, GOMAXPROCS=%s\n\n' "$runs" "${AGENT_PROCS:-1}"
 printf 'Machine: %s CPUs, %s; load average before: %s\n\n' "$(nproc)" "$(go env GOVERSION)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-echo '| outputs | wall (s) | CPU (s) | peak RSS (MB) | wall vs csv | CPU vs csv |'
-echo '|---|---:|---:|---:|---:|---:|'
-csv_wall= csv_cpu=
 # A name with "+" is a variant of the output before it (its config differs).
-for o in csv jsonl parquet prometheus-remote-write opentelemetry opentelemetry+none influxdb; do
-	printf '%s\n\n%s\n' "$base" "${extra[$o]}" >"$out/$o.toml"
-	plugins=csv,kwollect-input
-	[ "$o" = csv ] || plugins=csv,${o%%+*},kwollect-input
-	walls=() cpus=() rss=0
-	for _ in $(seq "$runs"); do
+for o in "${outputs[@]}"; do printf '%s\n\n%s\n' "$base" "${extra[$o]}" >"$out/$o.toml"; done
+declare -A walls cpus rss
+# Round after round, each output once: a drift of the machine (another
+# process, the page cache) weighs on every output alike instead of on the
+# ones measured while it lasted.
+for _ in $(seq "$runs"); do
+	for o in "${outputs[@]}"; do
+		plugins=csv,kwollect-input
+		[ "$o" = csv ] || plugins=csv,${o%%+*},kwollect-input
 		# A fresh output path per run, as a new experiment has (OVERWRITE=1 keeps
 		# the previous run's files: the kernel then frees their page cache when the
 		# outputs truncate them, ~0.3 ms per MB on this machine, in the timing).
@@ -100,15 +103,20 @@ for o in csv jsonl parquet prometheus-remote-write opentelemetry opentelemetry+n
 			exit 1
 		fi
 		t1=$(date +%s%N)
-		walls+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')")
+		walls[$o]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }') "
 		read -r u s m <"$out/$o.time"
-		cpus+=("$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')")
-		rss=$(awk -v a="$rss" -v b="$m" 'BEGIN { print (b > a ? b : a) }')
+		cpus[$o]+="$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }') "
+		rss[$o]=$(awk -v a="${rss[$o]:-0}" -v b="$m" 'BEGIN { print (b > a ? b : a) }')
 	done
-	wall=$(printf '%s\n' "${walls[@]}" | median)
-	cpu=$(printf '%s\n' "${cpus[@]}" | median)
+done
+echo '| outputs | wall (s) | CPU (s) | peak RSS (MB) | wall vs csv | CPU vs csv |'
+echo '|---|---:|---:|---:|---:|---:|'
+csv_wall= csv_cpu=
+for o in "${outputs[@]}"; do
+	wall=$(printf '%s\n' ${walls[$o]} | median)
+	cpu=$(printf '%s\n' ${cpus[$o]} | median)
 	[ "$o" = csv ] && csv_wall=$wall csv_cpu=$cpu
 	printf '| %s | %s | %s | %.1f | %+.0f %% | %+.0f %% |\n' "$([ "$o" = csv ] && echo csv || echo "csv + $o")" "$wall" "$cpu" \
-		"$(awk -v m="$rss" 'BEGIN { print m / 1024 }')" \
+		"$(awk -v m="${rss[$o]}" 'BEGIN { print m / 1024 }')" \
 		"$(awk -v a="$wall" -v b="$csv_wall" 'BEGIN { print (a / b - 1) * 100 }')" "$(awk -v a="$cpu" -v b="$csv_cpu" 'BEGIN { print (a / b - 1) * 100 }')"
 done
