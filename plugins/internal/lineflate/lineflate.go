@@ -92,13 +92,29 @@ type Series struct {
 	bref   *Series // the series bops was compared with
 	bops   []op    // s's prefix against bref's
 	rt     uint32  // crcRaw(tail), when len(tail) <= maxTail
+	// at is, for a series of binary records (NewRecordSeries), where the
+	// part of the tail compared with the previous tail's starts; -1 for
+	// lines, whose timestamp is found after their last space.
+	at int
 }
 
 // NewSeries returns a series of lines that start with prefix (copied).
 func (w *Writer) NewSeries(prefix []byte) *Series {
 	buf := make([]byte, 0, 2*tailBuffer)
-	return &Series{w: w, prefix: slices.Clone(prefix), rp: crcRaw(prefix), sp: -1,
+	return &Series{w: w, prefix: slices.Clone(prefix), rp: crcRaw(prefix), sp: -1, at: -1,
 		tail: buf[:0:tailBuffer], spare: buf[tailBuffer:tailBuffer]}
+}
+
+// NewRecordSeries returns a series of binary records that start with prefix
+// (copied), whose tails have one length and, from byte at on, a run that
+// changes slowly (a little-endian timestamp's high bytes): it is a second
+// back-reference to the previous tail's when they share at least
+// minMatch bytes there. Lines (NewSeries) find theirs after their last
+// space.
+func (w *Writer) NewRecordSeries(prefix []byte, at int) *Series {
+	s := w.NewSeries(prefix)
+	s.at = at
+	return s
 }
 
 // tailBuffer is the capacity of TailBuffer's buffer: a value and a
@@ -163,11 +179,16 @@ func (w *Writer) AppendLine(dst []byte, s *Series, tail []byte) []byte {
 				bw.lits(c)
 			}
 		}
-		sp, rt = w.tailLine(tail, 0, last.tail, last.sp, last.rt, int(base)+plen-len(last.prefix))
+		sp, rt = w.tailLine(tail, 0, last.tail, last.sp, last.rt, int(base)+plen-len(last.prefix), s.at)
 	default:
 		bw.lits(s.prefix)
 		bw.lits(tail)
-		sp = bytes.LastIndexByte(tail, ' ')
+		if sp = bytes.LastIndexByte(tail, ' '); s.at >= 0 {
+			sp = -1
+			if s.at < len(tail) {
+				sp = s.at
+			}
+		}
 		rt = tailCRC(tail)
 	}
 	x := w.crcLine(w.x, s, tail, rt)
@@ -211,7 +232,7 @@ func (w *Writer) seriesLine(s *Series, tail []byte) (int, uint32) {
 		bw.lits(s.prefix)
 		bw.lits(tail[:l])
 	}
-	return w.tailLine(tail, l, s.tail, s.sp, s.rt, d)
+	return w.tailLine(tail, l, s.tail, s.sp, s.rt, d, s.at)
 }
 
 // tailLine writes tail[l:] given an earlier tail, prev, dt bytes before it
@@ -222,23 +243,34 @@ func (w *Writer) seriesLine(s *Series, tail []byte) (int, uint32) {
 // computed from prt when the tails are as long: the bytes equal at the
 // same distance from the end cancel, so that only the literals cost a
 // lookup, with their writing (tail[:l] is prev's).
-func (w *Writer) tailLine(tail []byte, l int, prev []byte, psp int, prt uint32, dt int) (int, uint32) {
+func (w *Writer) tailLine(tail []byte, l int, prev []byte, psp int, prt uint32, dt, at int) (int, uint32) {
 	bw := &w.bw
 	n, np := len(tail), len(prev)
-	sp := -1
-	if psp >= 0 {
+	sp, least := -1, minTail
+	switch {
+	case at >= 0:
+		// A record: its run at a fixed place, against the previous
+		// tail's when it is a record of the same layout.
+		if at < n {
+			sp = at
+		}
+		if psp != sp || n != np {
+			psp = -1
+		}
+		least = minMatch
+	case psp >= 0:
 		if g := n - (np - psp); g >= 0 && g < n && tail[g] == ' ' {
 			sp = g
 		}
 	}
-	if sp < 0 {
+	if sp < 0 && at < 0 {
 		sp = bytes.LastIndexByte(tail, ' ')
 	}
 	// The literals: [l, a) and [b, n).
 	a, b := n, n
 	if sp >= l && psp >= 0 {
 		if dts := dt + sp - psp; dts <= window {
-			if m := lcp(tail[sp:], prev[psp:]); m >= minTail {
+			if m := lcp(tail[sp:], prev[psp:]); m >= least {
 				a, b = sp, sp+m
 			}
 		}

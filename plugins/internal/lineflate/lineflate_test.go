@@ -3,9 +3,11 @@ package lineflate
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os/exec"
 	"slices"
@@ -25,11 +27,17 @@ type line struct {
 
 // encode writes lines, the prefixes of their series given by prefixes,
 // into one stream and returns the stream, its gzip member and the text.
-func encode(t testing.TB, w *Writer, prefixes []string, lines []line) (stream, gz []byte, text string) {
+// A series whose at (if any) is not negative is a record series
+// (NewRecordSeries) with that run.
+func encode(t testing.TB, w *Writer, prefixes []string, lines []line, at ...int) (stream, gz []byte, text string) {
 	t.Helper()
 	series := make([]*Series, len(prefixes))
 	for i, p := range prefixes {
-		series[i] = w.NewSeries([]byte(p))
+		if i < len(at) && at[i] >= 0 {
+			series[i] = w.NewRecordSeries([]byte(p), at[i])
+		} else {
+			series[i] = w.NewSeries([]byte(p))
+		}
 	}
 	var sb strings.Builder
 	for _, l := range lines {
@@ -80,6 +88,33 @@ func refLines(nodes, n int, seed uint64) ([]string, []line) {
 	return prefixes, lines
 }
 
+// refRecords is refLines as binary records (OTLP data points' tails): a
+// little-endian time, a tag byte, a little-endian double.
+func refRecords(nodes, n int, seed uint64) ([]string, []line) {
+	prefixes, lines := refLines(nodes, n, seed)
+	for i := range prefixes {
+		prefixes[i] = fmt.Sprintf("\x0a\xb5\x01\x3a\x10resource_id=taurus-%d\x19", i)
+	}
+	for i, l := range lines {
+		f := strings.Fields(l.tail)
+		v, _ := strconv.ParseFloat(f[0], 64)
+		ns, _ := strconv.ParseInt(f[1], 10, 64)
+		b := binary.LittleEndian.AppendUint64(nil, uint64(ns))
+		b = append(b, 0x21)
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+		lines[i].tail = string(b)
+	}
+	return prefixes, lines
+}
+
+func repeat(v, n int) []int {
+	r := make([]int, n)
+	for i := range r {
+		r[i] = v
+	}
+	return r
+}
+
 func TestRoundTrip(t *testing.T) {
 	long := strings.Repeat("tag=value,", 30)          // 300 bytes: two matches
 	huge := strings.Repeat("abcdefghijklmnopq", 2048) // 34 KiB: beyond the window
@@ -93,6 +128,8 @@ func TestRoundTrip(t *testing.T) {
 	manyP, manyL := refLines(200, 3000, 2) // a series' previous line out of the window
 	shuffled := slices.Clone(manyL)        // and the pairs of series changing all the time
 	rand.New(rand.NewPCG(3, 3)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	recP, recL := refRecords(10, 3000, 4)
+	manyRecP, manyRecL := refRecords(200, 3000, 5)
 	cases := []struct {
 		name     string
 		prefixes []string
@@ -121,11 +158,21 @@ func TestRoundTrip(t *testing.T) {
 		{"reference-like", refP, refL},
 		{"200 series", manyP, manyL},
 		{"200 series shuffled", manyP, shuffled},
+		{"records", recP, recL},
+		{"200 record series", manyRecP, manyRecL},
+		{"records and lines", []string{"rec:", "m,t=a value="},
+			[]line{{0, "\x01\x02\x03\x04abcd!12345678"}, {1, "1 10\n"}, {0, "\x05\x06\x07\x08abcd!12345679"},
+				{1, "2 11\n"}, {0, "\x09\x06\x07\x08abcd!1234567"}, {0, "\x09\x06\x07\x08abcd!12345670"}}},
+		{"record run past the tail", []string{"r", "s"}, []line{{0, "abcdef"}, {0, "abcdeg"}, {1, "abcdef"}, {0, "abcdef"}}},
+		{"record run at 0", []string{"r"}, []line{{0, "abcdef"}, {0, "abcdeg"}, {0, "abcdef"}, {0, ""}, {0, "abc"}}},
 	}
+	// The record series (NewRecordSeries) of the record cases, by series.
+	at := map[string][]int{"records": repeat(4, 10), "200 record series": repeat(4, 200), "records and lines": {4, -1},
+		"record run past the tail": {20, 6}, "record run at 0": {0}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := &Writer{}
-			_, gz, text := encode(t, w, c.prefixes, c.lines)
+			_, gz, text := encode(t, w, c.prefixes, c.lines, at[c.name]...)
 			require.Equal(t, text, gunzipStd(t, gz))
 			// klauspost's inflater (VictoriaMetrics') too.
 			zr, err := kgzip.NewReader(bytes.NewReader(gz))
@@ -135,10 +182,22 @@ func TestRoundTrip(t *testing.T) {
 			require.Equal(t, text, string(b))
 			// A second stream from the same Writer: the series' lines of
 			// the first one must not be referred to.
-			_, gz2, text2 := encode(t, w, c.prefixes, c.lines)
+			_, gz2, text2 := encode(t, w, c.prefixes, c.lines, at[c.name]...)
 			require.Equal(t, text2, gunzipStd(t, gz2))
 		})
 	}
+}
+
+// TestRecordRun: the run of a record series is a back-reference to the
+// previous record's: the stream is smaller than as lines (whose
+// timestamps lineflate looks for after a space).
+func TestRecordRun(t *testing.T) {
+	p, l := refRecords(10, 3000, 6)
+	_, asLines, text := encode(t, &Writer{}, p, l)
+	_, asRecords, text2 := encode(t, &Writer{}, p, l, repeat(4, 10)...)
+	require.Equal(t, text, text2)
+	require.Equal(t, text, gunzipStd(t, asRecords))
+	require.Less(t, float64(len(asRecords)), 0.9*float64(len(asLines)), "records %d bytes, lines %d", len(asRecords), len(asLines))
 }
 
 // TestTailBuffer: tails built in TailBuffer (kept without a copy) and
@@ -334,7 +393,11 @@ func FuzzRoundTrip(f *testing.F) {
 			}
 			s := series[string(ln[:k])]
 			if s == nil {
-				s = w.NewSeries(ln[:k])
+				if ln[0]%4 == 1 { // a record series, its run anywhere
+					s = w.NewRecordSeries(ln[:k], int(ln[len(ln)/2])%24)
+				} else {
+					s = w.NewSeries(ln[:k])
+				}
 				series[string(ln[:k])] = s
 			}
 			stream = w.AppendLine(stream, s, ln[k:])
