@@ -316,8 +316,9 @@ func (e *encoder) envelope(b []byte, points func(b []byte, mb *metricBytes, last
 // bytes of which the attributes are 180, are most of a request's bytes
 // (the loopback or the network sending them cost more than encoding them).
 // lineflate writes them as a back-reference to the series' previous point
-// and to its time's high bytes (a record series), the rest as literals: a request eight times smaller, for
-// a fraction of a general compressor's cost. A data point is written as
+// and another to its time's high bytes (a record series), the rest as
+// literals: a request eight times smaller, for a fraction of a general
+// compressor's cost. A data point is written as
 // addPoint writes it, the time's tag at the end of the series' prefix, so
 // that the uncompressed request is Finish's, byte for byte.
 
