@@ -108,34 +108,54 @@ func AppendFloat(b []byte, f float64) []byte {
 // in floating point, is within 2e-3 of m4, so m4 is the only candidate.
 // The smallest k is then 4 minus the trailing zeros of m4. ok is false
 // when f is not of that kind.
+//
+// The steps are cheap ones: floor(x+0.5) for math.Round (the same integer
+// whenever either passes the check: x is then within 2e-3 of it), int64
+// conversions (one instruction each way), the digits from a table.
 func appendShortDecimal(b []byte, f float64) ([]byte, bool) {
-	a := f
-	if a < 0 {
-		a = -a
-	}
+	a := math.Abs(f)
 	if !(a >= 1e-3 && a < 1e9) {
 		return b, false
 	}
-	m := math.Round(a * 1e4)
-	if m/1e4 != a {
+	m := int64(a*1e4 + 0.5)
+	if float64(m)/1e4 != a {
 		return b, false
 	}
 	if f < 0 {
 		b = append(b, '-')
 	}
-	u := uint64(m)
-	b = strconv.AppendUint(b, u/10000, 10)
-	frac := u % 10000
+	b = appendSmall(b, uint64(m)/10000)
+	frac := uint64(m) % 10000
 	if frac == 0 {
 		return b, true
 	}
-	d := [5]byte{'.', byte('0' + frac/1000), byte('0' + frac/100%10), byte('0' + frac/10%10), byte('0' + frac%10)}
-	n := 5
-	for d[n-1] == '0' {
-		n--
+	hi, lo := frac/100, frac%100
+	switch {
+	case lo == 0 && hi%10 == 0:
+		return append(b, '.', twoDigits[2*hi]), true
+	case lo == 0:
+		return append(b, '.', twoDigits[2*hi], twoDigits[2*hi+1]), true
+	case lo%10 == 0:
+		return append(b, '.', twoDigits[2*hi], twoDigits[2*hi+1], twoDigits[2*lo]), true
 	}
-	return append(b, d[:n]...), true
+	return append(b, '.', twoDigits[2*hi], twoDigits[2*hi+1], twoDigits[2*lo], twoDigits[2*lo+1]), true
 }
+
+// appendSmall appends u in decimal, the common integer parts of a reading
+// without strconv's loop.
+func appendSmall(b []byte, u uint64) []byte {
+	switch {
+	case u < 10:
+		return append(b, byte('0'+u))
+	case u < 100:
+		return append(b, twoDigits[2*u], twoDigits[2*u+1])
+	case u < 1000:
+		r := u % 100
+		return append(b, byte('0'+u/100), twoDigits[2*r], twoDigits[2*r+1])
+	}
+	return strconv.AppendUint(b, u, 10)
+}
+
 
 const maxFloat = 1.7976931348623157e308
 

@@ -159,7 +159,7 @@ func (e *encoder) appendValue(b []byte, v measure.Value, ns int64) ([]byte, bool
 		if !finite(f) {
 			return b, false
 		}
-		b = appendFloat(b, f)
+		b = measure.AppendFloat(b, f)
 	}
 	b = append(b, ' ')
 	b = e.ns.append(b, ns)
