@@ -156,7 +156,6 @@ func appendSmall(b []byte, u uint64) []byte {
 	return strconv.AppendUint(b, u, 10)
 }
 
-
 const maxFloat = 1.7976931348623157e308
 
 // Resource is what is measured (a node, a CPU package, a device).
