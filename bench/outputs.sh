@@ -4,7 +4,9 @@
 # against csv alone: wall time and CPU (user+sys) medians of RUNS rounds
 # (default 5; each output once a round), peak RSS. Push outputs send to
 # bench/cmd/discard, a receiver that reads and drops every body, so the
-# figures are the agent's own cost, not a server's ingestion. The agent runs
+# figures are the agent's own cost, not a server's ingestion; the
+# prometheus-exporter listens on 127.0.0.1 port 0, unscraped (its cost is
+# keeping each series' last value). The agent runs
 # with GOMAXPROCS=1 on CPU 0, the servers on CPU 1 (AGENT_PROCS=2: the agent
 # on both CPUs, unpinned). The output files are removed before each run
 # (OVERWRITE=1: kept, and replaced). kwollect-output is left out: it refuses
@@ -72,6 +74,9 @@ protocol = \"http/protobuf\""
 collector_host = \"$sink\"
 protocol = \"http/protobuf\"
 compression = \"none\""
+	[prometheus-exporter]="[plugins.prometheus-exporter]
+host = \"127.0.0.1\"
+port = 0"
 	[influxdb]="[plugins.influxdb]
 host = \"$sink\"
 token = \"t\"
@@ -79,7 +84,7 @@ org = \"o\"
 bucket = \"b\""
 )
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }'; }
-outputs=(csv jsonl parquet prometheus-remote-write opentelemetry opentelemetry+none influxdb)
+outputs=(csv jsonl parquet prometheus-exporter prometheus-remote-write opentelemetry opentelemetry+none influxdb)
 printf '### outputs.sh: fetch of 1,000,000 rows (173 MB), csv plus one output, median of %d interleaved runs, GOMAXPROCS=%s\n\n' "$runs" "${AGENT_PROCS:-1}"
 printf 'Machine: %s CPUs, %s; load average before: %s\n\n' "$(nproc)" "$(go env GOVERSION)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 # A name with "+" is a variant of the output before it (its config differs).
