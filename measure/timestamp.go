@@ -60,6 +60,20 @@ func (f *Timestamps) AppendTime(b []byte, t time.Time) []byte {
 	return f.AppendUnix(b, t.Unix(), uint32(t.Nanosecond()))
 }
 
+// AppendNineDigits appends u (below 1e9) as exactly nine decimal digits,
+// leading zeros kept: the nanoseconds of a second.
+func AppendNineDigits(b []byte, u uint64) []byte {
+	q := u / 1e8
+	u -= q * 1e8
+	d1 := u / 1e6
+	u -= d1 * 1e6
+	d2 := u / 1e4
+	u -= d2 * 1e4
+	d3, d4 := u/100, u%100
+	return append(b, byte('0'+q), twoDigits[2*d1], twoDigits[2*d1+1], twoDigits[2*d2], twoDigits[2*d2+1],
+		twoDigits[2*d3], twoDigits[2*d3+1], twoDigits[2*d4], twoDigits[2*d4+1])
+}
+
 const twoDigits = "00010203040506070809" +
 	"10111213141516171819" +
 	"20212223242526272829" +

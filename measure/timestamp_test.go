@@ -1,6 +1,7 @@
 package measure
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -46,4 +47,12 @@ func FuzzTimestamps(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestAppendNineDigits(t *testing.T) {
+	for _, u := range []uint64{0, 1, 9, 10, 99, 100, 12345, 1e8 - 1, 1e8, 123456789, 999999999} {
+		t.Run(fmt.Sprint(u), func(t *testing.T) {
+			require.Equal(t, "x"+fmt.Sprintf("%09d", u), string(AppendNineDigits([]byte("x"), u)))
+		})
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"slices"
 	"strconv"
+
+	"github.com/alumet-go/alumet-agent/measure"
 )
 
 // The timestamps of a line, formatted as strconv.AppendInt does, faster:
@@ -38,24 +40,5 @@ func (t *nanos) append(b []byte, ns int64) []byte {
 	binary.LittleEndian.PutUint64(b[l:], binary.LittleEndian.Uint64(t.text[:]))
 	binary.LittleEndian.PutUint64(b[l+8:], binary.LittleEndian.Uint64(t.text[8:]))
 	b = b[:l+t.n]
-	q := rem / 1e8
-	rem -= q * 1e8
-	d1 := rem / 1e6
-	rem -= d1 * 1e6
-	d2 := rem / 1e4
-	rem -= d2 * 1e4
-	d3, d4 := rem/100, rem%100
-	return append(b, byte('0'+q), twoDigits[2*d1], twoDigits[2*d1+1], twoDigits[2*d2], twoDigits[2*d2+1],
-		twoDigits[2*d3], twoDigits[2*d3+1], twoDigits[2*d4], twoDigits[2*d4+1])
+	return measure.AppendNineDigits(b, rem)
 }
-
-const twoDigits = "00010203040506070809" +
-	"10111213141516171819" +
-	"20212223242526272829" +
-	"30313233343536373839" +
-	"40414243444546474849" +
-	"50515253545556575859" +
-	"60616263646566676869" +
-	"70717273747576777879" +
-	"80818283848586878889" +
-	"90919293949596979899"
